@@ -1,0 +1,47 @@
+//! Canonical attribute keys, in one place.
+
+/// Resource attribute naming the service.
+pub const SERVICE_NAME: &str = "service.name";
+/// The OTel spec's service name when none was given.
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// GenAI semantic conventions (current names).
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+/// Provider of the model.
+pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
+/// Older name of the provider attribute.
+pub const GEN_AI_SYSTEM: &str = "gen_ai.system";
+/// Model requested.
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+/// Model that answered.
+pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+/// Input tokens, including cached ones.
+pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+/// Output tokens.
+pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+/// Input tokens read from the provider's cache.
+pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+/// Input tokens written to the provider's cache.
+pub const GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: &str =
+    "gen_ai.usage.cache_creation.input_tokens";
+/// Reasoning tokens, part of output.
+pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+/// Why the model stopped.
+pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+
+/// tracegate's own attributes.
+pub const TRACEGATE_CATEGORY: &str = "tracegate.category";
+/// Cost in US dollars, set by enrichment.
+pub const TRACEGATE_COST_USD: &str = "tracegate.cost_usd";
+/// Time to first token in ms, set by enrichment.
+pub const TRACEGATE_TTFT_MS: &str = "tracegate.ttft_ms";
+/// Decode time in ms, set by enrichment.
+pub const TRACEGATE_DECODE_MS: &str = "tracegate.decode_ms";
+/// Output tokens per second of decoding, set by enrichment.
+pub const TRACEGATE_OUTPUT_TOKENS_PER_S: &str = "tracegate.output_tokens_per_s";
+/// Self time in ns, set by the breakdown.
+pub const TRACEGATE_SELF_TIME_NS: &str = "tracegate.self_time_ns";
+/// Share of the critical path in ns, set by the breakdown.
+pub const TRACEGATE_CRITICAL_PATH_NS: &str = "tracegate.critical_path_ns";
+/// Set on spans that arrived after their trace was released.
+pub const TRACEGATE_LATE: &str = "tracegate.late";

@@ -1,0 +1,46 @@
+//! The data model every tracegate crate shares.
+//!
+//! Two shapes of data move through the gateway (DESIGN.md §1):
+//!
+//! - a [`SpanBatch`]: spans as they arrive. Each [`Span`] holds its fields moved out of the
+//!   decoded OTLP request, with validated [`TraceId`] and [`SpanId`], and shares its
+//!   [`Resource`] and [`Scope`] with its neighbours behind an `Arc`;
+//! - a [`Trace`]: every span of one trace id, as trace assembly releases it.
+//!
+//! Attributes stay in OTLP's `KeyValue` form; [`attr`] reads and renders them, and [`keys`]
+//! names the canonical ones. [`schema`] is the Arrow schema of the archive's `spans` table.
+//!
+//! Converting a request keeps the valid spans and describes the rest, which is what OTLP's
+//! partial success needs:
+//!
+//! ```
+//! use tracegate_model::SpanBatch;
+//! use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+//! use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+//!
+//! let span = |trace_id: Vec<u8>| Span { trace_id, span_id: vec![7; 8], ..Default::default() };
+//! let request = ExportTraceServiceRequest {
+//!     resource_spans: vec![ResourceSpans {
+//!         scope_spans: vec![ScopeSpans { spans: vec![span(vec![1; 16]), span(vec![1; 17])], ..Default::default() }],
+//!         ..Default::default()
+//!     }],
+//! };
+//! let (batch, rejected) = SpanBatch::from_request(request);
+//! assert_eq!(batch.len(), 1);
+//! assert_eq!(rejected.count, 1);
+//! assert!(rejected.message().contains("trace_id is 17 bytes, expected 16"));
+//! ```
+//!
+//! This crate does no I/O.
+
+pub mod attr;
+pub mod ids;
+pub mod keys;
+pub mod schema;
+pub mod span;
+pub mod trace;
+
+pub use ids::{IdError, SpanId, TraceId};
+pub use opentelemetry_proto::tonic as proto;
+pub use span::{Rejections, Resource, Scope, Span, SpanBatch, SpanKind, Status, StatusCode};
+pub use trace::{ReleaseReason, Trace};
