@@ -139,7 +139,10 @@ fn push_json_string(s: &str, out: &mut String) {
 
 /// Approximate in-memory size of attributes, for byte bounds.
 pub fn estimated_bytes(attrs: &[KeyValue]) -> usize {
-    attrs.iter().map(|kv| kv.key.len() + value_bytes(kv.value.as_ref().and_then(|v| v.value.as_ref())) + 16).sum()
+    attrs
+        .iter()
+        .map(|kv| kv.key.len() + value_bytes(kv.value.as_ref().and_then(|v| v.value.as_ref())) + 16)
+        .sum()
 }
 
 fn value_bytes(value: Option<&Value>) -> usize {
@@ -147,7 +150,11 @@ fn value_bytes(value: Option<&Value>) -> usize {
         None => 0,
         Some(Value::StringValue(s)) => s.len(),
         Some(Value::BytesValue(b)) => b.len(),
-        Some(Value::ArrayValue(a)) => a.values.iter().map(|v| value_bytes(v.value.as_ref()) + 8).sum(),
+        Some(Value::ArrayValue(a)) => a
+            .values
+            .iter()
+            .map(|v| value_bytes(v.value.as_ref()) + 8)
+            .sum(),
         Some(Value::KvlistValue(l)) => estimated_bytes(&l.values),
         Some(_) => 8,
     }
@@ -173,18 +180,29 @@ mod tests {
         assert_eq!(render(Value::BytesValue(vec![0xab, 1])), "\"ab01\"");
         let arr = Value::ArrayValue(ArrayValue {
             values: vec![
-                AnyValue { value: Some(Value::StringValue("x\n".into())) },
-                AnyValue { value: Some(Value::IntValue(1)) },
+                AnyValue {
+                    value: Some(Value::StringValue("x\n".into())),
+                },
+                AnyValue {
+                    value: Some(Value::IntValue(1)),
+                },
             ],
         });
         assert_eq!(render(arr), r#"["x\n",1]"#);
-        let list = Value::KvlistValue(KeyValueList { values: vec![int("n", 2), string("s", "t")] });
+        let list = Value::KvlistValue(KeyValueList {
+            values: vec![int("n", 2), string("s", "t")],
+        });
         assert_eq!(render(list), r#"{"n":2,"s":"t"}"#);
     }
 
     #[test]
     fn reads_numbers_leniently_and_last_key_wins() {
-        let attrs = vec![int("a", 1), string("b", " 42 "), double("c", 3.0), int("a", 2)];
+        let attrs = vec![
+            int("a", 1),
+            string("b", " 42 "),
+            double("c", 3.0),
+            int("a", 2),
+        ];
         assert_eq!(get_i64(&attrs, "a"), Some(2));
         assert_eq!(get_i64(&attrs, "b"), Some(42));
         assert_eq!(get_i64(&attrs, "c"), Some(3));

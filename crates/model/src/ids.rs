@@ -151,10 +151,15 @@ mod tests {
             "trace_id is 17 bytes, expected 16"
         );
         assert_eq!(
-            SpanId::from_bytes_named(&[1; 4], "parent_span_id").unwrap_err().to_string(),
+            SpanId::from_bytes_named(&[1; 4], "parent_span_id")
+                .unwrap_err()
+                .to_string(),
             "parent_span_id is 4 bytes, expected 8"
         );
-        assert!(matches!(SpanId::from_bytes(&[0; 8]), Err(IdError::Zero { .. })));
+        assert!(matches!(
+            SpanId::from_bytes(&[0; 8]),
+            Err(IdError::Zero { .. })
+        ));
         assert!(SpanId::from_hex("xyz").is_err());
         assert!(SpanId::from_hex("00f067aa0ba902b7aa").is_err());
     }

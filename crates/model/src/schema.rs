@@ -125,12 +125,20 @@ fn build_spans_schema() -> SchemaRef {
         Field::new(ATTRIBUTES, string_map_type(), false),
         Field::new(
             EVENTS,
-            DataType::List(Arc::new(Field::new("item", DataType::Struct(event_fields()), false))),
+            DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(event_fields()),
+                false,
+            ))),
             false,
         ),
         Field::new(
             LINKS,
-            DataType::List(Arc::new(Field::new("item", DataType::Struct(link_fields()), false))),
+            DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(link_fields()),
+                false,
+            ))),
             false,
         ),
         utf8(CATEGORY, true),
@@ -153,7 +161,10 @@ fn build_spans_schema() -> SchemaRef {
     ];
     let metadata = HashMap::from([
         (TABLE_KEY.to_owned(), "spans".to_owned()),
-        (SCHEMA_VERSION_KEY.to_owned(), SPANS_SCHEMA_VERSION.to_owned()),
+        (
+            SCHEMA_VERSION_KEY.to_owned(),
+            SPANS_SCHEMA_VERSION.to_owned(),
+        ),
     ]);
     Arc::new(Schema::new_with_metadata(fields, metadata))
 }
@@ -187,11 +198,20 @@ mod tests {
     #[test]
     fn spans_schema_has_the_design_columns_and_version() {
         let schema = spans_schema();
-        for name in [col::TRACE_ID, col::START_TIME, col::ATTRIBUTES, col::COST_USD, col::CRITICAL_PATH_NS] {
+        for name in [
+            col::TRACE_ID,
+            col::START_TIME,
+            col::ATTRIBUTES,
+            col::COST_USD,
+            col::CRITICAL_PATH_NS,
+        ] {
             assert!(schema.field_with_name(name).is_ok(), "missing {name}");
         }
         assert_eq!(schema.fields().len(), 35);
         assert_eq!(schema.metadata()[SCHEMA_VERSION_KEY], SPANS_SCHEMA_VERSION);
-        assert_eq!(schema.field_with_name(col::START_TIME).unwrap().data_type(), &timestamp_type());
+        assert_eq!(
+            schema.field_with_name(col::START_TIME).unwrap().data_type(),
+            &timestamp_type()
+        );
     }
 }

@@ -9,9 +9,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use opentelemetry_proto::tonic::trace::v1 as proto;
 use std::sync::Arc;
 
+pub use proto::Status;
 pub use proto::span::{Event, Link, SpanKind};
 pub use proto::status::StatusCode;
-pub use proto::Status;
 
 /// The resource a span came from, shared by every span of one `ResourceSpans`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -96,7 +96,8 @@ pub struct Span {
 impl Span {
     /// Duration in ns; zero when the end is before the start.
     pub fn duration_ns(&self) -> u64 {
-        self.end_time_unix_nano.saturating_sub(self.start_time_unix_nano)
+        self.end_time_unix_nano
+            .saturating_sub(self.start_time_unix_nano)
     }
 
     /// True when the span has no parent.
@@ -115,7 +116,10 @@ impl Span {
     }
 
     /// A span attribute.
-    pub fn attr(&self, key: &str) -> Option<&opentelemetry_proto::tonic::common::v1::any_value::Value> {
+    pub fn attr(
+        &self,
+        key: &str,
+    ) -> Option<&opentelemetry_proto::tonic::common::v1::any_value::Value> {
         attr::get(&self.attributes, key)
     }
 
@@ -131,7 +135,11 @@ impl Span {
                 .iter()
                 .map(|e| e.name.len() + attr::estimated_bytes(&e.attributes) + 48)
                 .sum::<usize>()
-            + self.links.iter().map(|l| attr::estimated_bytes(&l.attributes) + 64).sum::<usize>()
+            + self
+                .links
+                .iter()
+                .map(|l| attr::estimated_bytes(&l.attributes) + 64)
+                .sum::<usize>()
     }
 
     /// Converts back to the OTLP span.
@@ -145,7 +153,10 @@ impl Span {
             trace_id: self.trace_id.0.to_vec(),
             span_id: self.span_id.0.to_vec(),
             trace_state: self.trace_state,
-            parent_span_id: self.parent_span_id.map(|p| p.0.to_vec()).unwrap_or_default(),
+            parent_span_id: self
+                .parent_span_id
+                .map(|p| p.0.to_vec())
+                .unwrap_or_default(),
             flags: self.flags,
             name: self.name,
             kind: self.kind as i32,
@@ -220,7 +231,10 @@ impl Rejections {
             ));
         }
         if self.count > self.examples.len() as u64 {
-            msg.push_str(&format!("; and {} more", self.count - self.examples.len() as u64));
+            msg.push_str(&format!(
+                "; and {} more",
+                self.count - self.examples.len() as u64
+            ));
         }
         msg
     }
@@ -318,7 +332,9 @@ pub fn to_request<S: std::borrow::Borrow<Span>>(
             ss.spans.push(into_owned(s).into_proto());
         }
     }
-    ExportTraceServiceRequest { resource_spans: out }
+    ExportTraceServiceRequest {
+        resource_spans: out,
+    }
 }
 
 fn resource_from_proto(resource: Option<ProtoResource>, schema_url: String) -> Resource {
@@ -372,7 +388,10 @@ fn span_from_proto(
     let parent_span_id = if span.parent_span_id.is_empty() {
         None
     } else {
-        Some(SpanId::from_bytes_named(&span.parent_span_id, "parent_span_id")?)
+        Some(SpanId::from_bytes_named(
+            &span.parent_span_id,
+            "parent_span_id",
+        )?)
     };
     Ok(Span {
         resource: resource.clone(),
@@ -422,7 +441,10 @@ mod tests {
                     ..Default::default()
                 }),
                 scope_spans: vec![proto::ScopeSpans {
-                    scope: Some(InstrumentationScope { name: "lib".into(), ..Default::default() }),
+                    scope: Some(InstrumentationScope {
+                        name: "lib".into(),
+                        ..Default::default()
+                    }),
                     spans,
                     schema_url: String::new(),
                 }],

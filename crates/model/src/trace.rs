@@ -50,11 +50,19 @@ impl Trace {
 
     /// Earliest start, ns since the epoch.
     pub fn start_time_unix_nano(&self) -> u64 {
-        self.spans.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0)
+        self.spans
+            .iter()
+            .map(|s| s.start_time_unix_nano)
+            .min()
+            .unwrap_or(0)
     }
 
     /// Latest end, ns since the epoch.
     pub fn end_time_unix_nano(&self) -> u64 {
-        self.spans.iter().map(|s| s.end_time_unix_nano).max().unwrap_or(0)
+        self.spans
+            .iter()
+            .map(|s| s.end_time_unix_nano)
+            .max()
+            .unwrap_or(0)
     }
 }

@@ -1,0 +1,47 @@
+# tracegate — everyday commands. `make help` lists them.
+CARGO  ?= cargo
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+
+.PHONY: help run build test unit integration venv bench fmt lint clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+run: ## Start the gateway on the embedded default config (OTLP on 4317/4318, archive in ./data/archive)
+	$(CARGO) run --release -p tracegate -- run
+
+build: ## Build the gateway (debug)
+	$(CARGO) build -p tracegate
+
+test: venv ## Set up what the tests need, then run every test: unit, doc and integration
+	$(CARGO) test --workspace
+	$(MAKE) integration
+
+unit: ## Unit and doc tests only
+	$(CARGO) test --workspace
+
+integration: venv build ## End-to-end tests: Python OTel SDK, moto S3 server, DuckDB, grpcio
+	TRACEGATE_BIN=$(CURDIR)/target/debug/tracegate $(PY) -m pytest integration -v
+
+venv: $(VENV)/.installed ## Python venv with the integration tests' packages
+
+$(VENV)/.installed: integration/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r integration/requirements.txt
+	touch $@
+
+bench: ## Criterion benches (release)
+	$(CARGO) bench --workspace
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## Clippy with warnings as errors
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean: ## Remove build output, the venv and local data
+	$(CARGO) clean
+	rm -rf $(VENV) data

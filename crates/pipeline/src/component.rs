@@ -1,0 +1,275 @@
+//! The component traits: receivers, processors and exporters.
+
+use crate::config::ConfigError;
+use crate::sender::SpanSender;
+use async_trait::async_trait;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracegate_model::{SpanBatch, Trace};
+
+/// A component id of the form `type[/name]`, as in the OTel Collector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ComponentId {
+    full: String,
+    type_len: usize,
+}
+
+impl ComponentId {
+    /// Parses `type` or `type/name`. Both parts must be non-empty and have no whitespace.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (ty, name) = match text.split_once('/') {
+            Some((t, n)) => (t, Some(n)),
+            None => (text, None),
+        };
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        };
+        if !valid(ty) || name.is_some_and(|n| !valid(n)) {
+            return Err(format!(
+                "invalid component id {text:?}: expected `type` or `type/name` using letters, \
+                 digits, `_`, `-` and `.`"
+            ));
+        }
+        Ok(Self {
+            full: text.to_owned(),
+            type_len: ty.len(),
+        })
+    }
+
+    /// The component type, which selects the factory.
+    pub fn type_name(&self) -> &str {
+        &self.full[..self.type_len]
+    }
+
+    /// The whole id.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+/// What an exporter is handed: either shape of data. Exporters share it behind an `Arc`, so
+/// fan-out to several exporters copies nothing.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// Spans as they arrived, from a pipeline with no trace assembly.
+    Spans(SpanBatch),
+    /// Whole traces, from a pipeline with trace assembly.
+    Traces(Vec<Trace>),
+}
+
+impl Payload {
+    /// Number of spans carried.
+    pub fn span_count(&self) -> usize {
+        match self {
+            Payload::Spans(b) => b.len(),
+            Payload::Traces(t) => t.iter().map(|t| t.spans.len()).sum(),
+        }
+    }
+
+    /// Every span, in order.
+    pub fn spans(&self) -> Box<dyn Iterator<Item = &tracegate_model::Span> + '_> {
+        match self {
+            Payload::Spans(b) => Box::new(b.spans.iter()),
+            Payload::Traces(t) => Box::new(t.iter().flat_map(|t| t.spans.iter())),
+        }
+    }
+}
+
+/// An error from a running component.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComponentError {
+    /// Could not start (for example, a port was taken).
+    #[error("{component}: could not start: {message}")]
+    Start {
+        /// The component.
+        component: String,
+        /// What went wrong and what to do.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// Failed while running.
+    #[error("{component}: {message}")]
+    Run {
+        /// The component.
+        component: String,
+        /// What went wrong.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+/// An exporter's failure to take or deliver data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Might succeed later (network, throttling, a full queue).
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// Will never succeed for this data (rejected as invalid); the data is dropped and counted.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl ExportError {
+    /// The `error_type` label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExportError::Retryable(_) => "retryable",
+            ExportError::Permanent(_) => "permanent",
+        }
+    }
+}
+
+/// What a receiver is given when it starts.
+#[derive(Debug)]
+pub struct ReceiverContext {
+    /// The receiver's id.
+    pub id: ComponentId,
+    /// Where to send accepted batches. Refuses, never blocks, when the pipeline is full.
+    pub output: SpanSender,
+    /// Cancelled when the gateway shuts down: stop accepting, finish in-flight requests,
+    /// drop `output`, and return.
+    pub shutdown: CancellationToken,
+}
+
+/// A source of spans, such as the OTLP receiver.
+#[async_trait]
+pub trait Receiver: Send + fmt::Debug {
+    /// Binds its listeners. Called for every receiver before any starts serving, so a taken
+    /// port fails the start cleanly.
+    async fn bind(&mut self) -> Result<(), ComponentError>;
+
+    /// Serves until `ctx.shutdown` is cancelled.
+    async fn run(self: Box<Self>, ctx: ReceiverContext) -> Result<(), ComponentError>;
+}
+
+/// A transform on span batches. Runs before trace assembly.
+///
+/// Write only the transform: the pipeline counts spans in and out and times each call.
+pub trait SpanProcessor: Send + fmt::Debug {
+    /// Transforms one batch. May drop or add spans.
+    fn process(&mut self, batch: SpanBatch) -> SpanBatch;
+}
+
+/// A transform on whole traces. Runs after trace assembly.
+///
+/// Write only the transform: the pipeline counts spans in and out and times each call.
+pub trait TraceProcessor: Send + fmt::Debug {
+    /// Transforms released traces. May drop traces (sampling) or annotate them.
+    fn process(&mut self, traces: Vec<Trace>) -> Vec<Trace>;
+}
+
+/// A processor of either shape, as a factory builds it.
+#[derive(Debug)]
+pub enum Processor {
+    /// Works on span batches.
+    Span(Box<dyn SpanProcessor>),
+    /// Works on traces.
+    Trace(Box<dyn TraceProcessor>),
+}
+
+/// A destination for spans or traces.
+///
+/// The pipeline runs each exporter in its own task behind a bounded queue. `export` may wait
+/// (for buffer space, for a retry); while it waits the queue fills and the receivers refuse
+/// new data with a retryable status. That is how back-pressure reaches the sender.
+#[async_trait]
+pub trait Exporter: Send + fmt::Debug {
+    /// Takes one payload.
+    async fn export(&mut self, payload: Arc<Payload>) -> Result<(), ExportError>;
+
+    /// How often [`Exporter::tick`] should run, for time-based flushing. `None`: never.
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Periodic work such as flushing by age.
+    async fn tick(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+
+    /// Flushes everything buffered. Called once, after the last payload, within the
+    /// shutdown deadline.
+    async fn shutdown(&mut self) -> Result<(), ExportError>;
+}
+
+/// Facts every factory may use when building.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// A name for this gateway instance, unique among instances writing to one archive.
+    pub instance: String,
+}
+
+/// Builds receivers of one type.
+pub trait ReceiverFactory: Send + Sync {
+    /// The type name in config (`otlp`).
+    fn type_name(&self) -> &'static str;
+    /// Parses the component's config (with defaults for what is missing) and builds it. Does
+    /// no I/O. Errors name key paths relative to the component.
+    fn build(
+        &self,
+        id: &ComponentId,
+        config: serde_yaml_ng::Value,
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn Receiver>, ConfigError>;
+}
+
+/// Builds processors of one type.
+pub trait ProcessorFactory: Send + Sync {
+    /// The type name in config.
+    fn type_name(&self) -> &'static str;
+    /// Parses and builds, as [`ReceiverFactory::build`].
+    fn build(
+        &self,
+        id: &ComponentId,
+        config: serde_yaml_ng::Value,
+        ctx: &BuildContext,
+    ) -> Result<Processor, ConfigError>;
+}
+
+/// Builds exporters of one type.
+pub trait ExporterFactory: Send + Sync {
+    /// The type name in config (`archive`, `otlp`).
+    fn type_name(&self) -> &'static str;
+    /// Parses and builds, as [`ReceiverFactory::build`].
+    fn build(
+        &self,
+        id: &ComponentId,
+        config: serde_yaml_ng::Value,
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn Exporter>, ConfigError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_component_ids() {
+        let id = ComponentId::parse("otlp/tempo").unwrap();
+        assert_eq!(id.type_name(), "otlp");
+        assert_eq!(id.as_str(), "otlp/tempo");
+        assert_eq!(
+            ComponentId::parse("archive").unwrap().type_name(),
+            "archive"
+        );
+        assert!(ComponentId::parse("otlp/").is_err());
+        assert!(ComponentId::parse("/x").is_err());
+        assert!(ComponentId::parse("a b").is_err());
+    }
+}

@@ -1,0 +1,513 @@
+//! Configuration in the OTel Collector's shape, parsed first and resolved second.
+//!
+//! 1. [`RawConfig::parse`] reads YAML, interpolates `${env:VAR}` and checks the top-level
+//!    shape. It does no I/O and knows nothing of component types.
+//! 2. [`Config::resolve`] checks ids and pipeline references against a
+//!    [`Registry`](crate::Registry) and has each factory parse its component's section. Every
+//!    error found is reported, each with its key path:
+//!    `exporters.archive.flush_age: invalid duration "5x"`.
+//!
+//! Components get their sections through [`parse_section`], which applies serde defaults and
+//! `deny_unknown_fields` and prefixes errors with the component's path.
+
+pub mod env;
+pub mod units;
+
+use crate::component::{BuildContext, ComponentId, Exporter, Processor, Receiver};
+use crate::registry::Registry;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_yaml_ng::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+pub use units::{ByteSize, Duration};
+
+/// One problem in a config, with the key path it is at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key path, such as `exporters.archive.flush_age`.
+    pub path: String,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every problem found in a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(e: ConfigError) -> Self {
+        Self(vec![e])
+    }
+}
+
+/// Parses a component's section into its config type. A missing or null section gives the
+/// type's defaults. Errors carry `path` plus the path inside the section.
+pub fn parse_section<T: DeserializeOwned + Default>(
+    path: &str,
+    value: Value,
+) -> Result<T, ConfigError> {
+    if value.is_null() {
+        return Ok(T::default());
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let full = if inner == "." || inner.is_empty() {
+            path.to_owned()
+        } else if path.is_empty() {
+            inner
+        } else {
+            format!("{path}.{inner}")
+        };
+        ConfigError::new(full, e.into_inner().to_string())
+    })
+}
+
+/// The YAML document as written, after `${env:VAR}` interpolation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Receiver sections by component id.
+    #[serde(default)]
+    pub receivers: BTreeMap<String, Value>,
+    /// Processor sections by component id.
+    #[serde(default)]
+    pub processors: BTreeMap<String, Value>,
+    /// Exporter sections by component id.
+    #[serde(default)]
+    pub exporters: BTreeMap<String, Value>,
+    /// Pipelines and the gateway's own settings.
+    pub service: ServiceConfig,
+}
+
+/// The `service` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Pipelines by id. Only the `traces` type (`traces` or `traces/NAME`) exists.
+    pub pipelines: BTreeMap<String, PipelineConfig>,
+    /// Internal logs and metrics.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// Batches each pipeline queue, and each exporter queue, holds. Default 64.
+    #[serde(default = "default_queue_size")]
+    pub queue_size: usize,
+    /// How long a receiver waits for room in a full pipeline before refusing with a
+    /// retryable status. Default 200ms.
+    #[serde(default = "default_refuse_after")]
+    pub refuse_after: Duration,
+    /// How long exporters get to flush at shutdown. Default 30s.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: Duration,
+}
+
+fn default_queue_size() -> usize {
+    64
+}
+fn default_refuse_after() -> Duration {
+    Duration::from_millis(200)
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// One pipeline: receivers → processors in order → exporters.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Receiver ids feeding the pipeline.
+    pub receivers: Vec<String>,
+    /// Processor ids, run in this order.
+    #[serde(default)]
+    pub processors: Vec<String>,
+    /// Exporter ids the pipeline fans out to.
+    pub exporters: Vec<String>,
+}
+
+/// `service.telemetry`: the gateway's own logs and metrics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Prometheus `/metrics` listen address. Default `0.0.0.0:8888`.
+    pub metrics_address: SocketAddr,
+    /// Log filter, in `RUST_LOG` syntax. Default `info`.
+    pub log_level: String,
+    /// `json`, `text`, or `auto`: JSON when stderr is not a terminal. Default `auto`.
+    pub log_format: LogFormat,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            metrics_address: SocketAddr::from(([0, 0, 0, 0], 8888)),
+            log_level: "info".to_owned(),
+            log_format: LogFormat::Auto,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// JSON unless stderr is a terminal.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+impl RawConfig {
+    /// Parses YAML text, interpolating `${env:VAR}` from the process environment.
+    pub fn parse(text: &str) -> Result<Self, ConfigErrors> {
+        Self::parse_with_env(text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses YAML text, interpolating with `lookup`.
+    pub fn parse_with_env(
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut value: Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
+        if value.is_null() {
+            return Err(ConfigError::new(
+                "",
+                "the config is empty: it needs at least `service.pipelines`",
+            )
+            .into());
+        }
+        let mut errors = Vec::new();
+        env::interpolate(&mut value, "", lookup, &mut errors);
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        parse_section::<Option<RawConfig>>("", value)
+            .map_err(ConfigErrors::from)?
+            .ok_or_else(|| ConfigError::new("", "the config is empty").into())
+    }
+}
+
+/// A pipeline with its components built.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The pipeline id (`traces`, `traces/llm`).
+    pub id: String,
+    /// Receiver ids feeding it.
+    pub receivers: Vec<ComponentId>,
+    /// Its processors, built for this pipeline alone, in order.
+    pub processors: Vec<(ComponentId, Processor)>,
+    /// Exporter ids it fans out to.
+    pub exporters: Vec<ComponentId>,
+}
+
+/// A config whose every reference resolves and whose every component is built.
+#[derive(Debug)]
+pub struct Config {
+    /// Receivers in use.
+    pub receivers: BTreeMap<ComponentId, Box<dyn Receiver>>,
+    /// Exporters in use.
+    pub exporters: BTreeMap<ComponentId, Box<dyn Exporter>>,
+    /// Pipelines.
+    pub pipelines: Vec<Pipeline>,
+    /// The gateway's own settings.
+    pub service: ServiceConfig,
+}
+
+impl Config {
+    /// Resolves a raw config: every id, every reference and every component section is
+    /// checked, and all errors are reported together.
+    pub fn resolve(
+        raw: RawConfig,
+        registry: &Registry,
+        ctx: &BuildContext,
+    ) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let RawConfig {
+            receivers,
+            processors,
+            exporters,
+            service,
+        } = raw;
+
+        let ids = |section: &str, map: &BTreeMap<String, Value>, errors: &mut Vec<ConfigError>| {
+            let mut out = BTreeMap::new();
+            for (key, value) in map {
+                match ComponentId::parse(key) {
+                    Ok(id) => {
+                        out.insert(key.clone(), (id, value.clone()));
+                    }
+                    Err(e) => errors.push(ConfigError::new(format!("{section}.{key}"), e)),
+                }
+            }
+            out
+        };
+        let receiver_defs = ids("receivers", &receivers, &mut errors);
+        let processor_defs = ids("processors", &processors, &mut errors);
+        let exporter_defs = ids("exporters", &exporters, &mut errors);
+
+        if service.pipelines.is_empty() {
+            errors.push(ConfigError::new(
+                "service.pipelines",
+                "no pipelines: define `traces` with receivers and exporters",
+            ));
+        }
+        if service.queue_size == 0 {
+            errors.push(ConfigError::new("service.queue_size", "must be at least 1"));
+        }
+
+        let mut used_receivers = BTreeMap::new();
+        let mut used_exporters = BTreeMap::new();
+        let mut pipelines = Vec::new();
+        for (pid, p) in &service.pipelines {
+            let base = format!("service.pipelines.{pid}");
+            let ptype = pid.split('/').next().unwrap_or_default();
+            if ptype != "traces" {
+                errors.push(ConfigError::new(
+                    &base,
+                    format!(
+                        "unsupported pipeline type {ptype:?}: tracegate handles `traces` pipelines"
+                    ),
+                ));
+                continue;
+            }
+            if p.receivers.is_empty() {
+                errors.push(ConfigError::new(
+                    format!("{base}.receivers"),
+                    "a pipeline needs at least one receiver",
+                ));
+            }
+            if p.exporters.is_empty() {
+                errors.push(ConfigError::new(
+                    format!("{base}.exporters"),
+                    "a pipeline needs at least one exporter",
+                ));
+            }
+            let resolve = |list: &[String],
+                           defs: &BTreeMap<String, (ComponentId, Value)>,
+                           kind: &str,
+                           section: &str,
+                           errors: &mut Vec<ConfigError>| {
+                let mut out = Vec::new();
+                for (i, name) in list.iter().enumerate() {
+                    match defs.get(name) {
+                        Some((id, _)) => {
+                            if out.contains(id) {
+                                errors.push(ConfigError::new(
+                                    format!("{base}.{section}[{i}]"),
+                                    format!("{kind} {name:?} is listed twice"),
+                                ));
+                            }
+                            out.push(id.clone());
+                        }
+                        None => errors.push(ConfigError::new(
+                            format!("{base}.{section}[{i}]"),
+                            format!("{kind} {name:?} is not defined under `{section}`"),
+                        )),
+                    }
+                }
+                out
+            };
+            let r = resolve(
+                &p.receivers,
+                &receiver_defs,
+                "receiver",
+                "receivers",
+                &mut errors,
+            );
+            let e = resolve(
+                &p.exporters,
+                &exporter_defs,
+                "exporter",
+                "exporters",
+                &mut errors,
+            );
+            let procs = resolve(
+                &p.processors,
+                &processor_defs,
+                "processor",
+                "processors",
+                &mut errors,
+            );
+            for id in &r {
+                used_receivers.insert(id.clone(), ());
+            }
+            for id in &e {
+                used_exporters.insert(id.clone(), ());
+            }
+            // Processors are built once per pipeline, as in the Collector.
+            let mut built = Vec::new();
+            let mut assembled = false;
+            for (i, id) in procs.into_iter().enumerate() {
+                let path = format!("processors.{id}");
+                let Some(factory) = registry.processor(id.type_name()) else {
+                    errors.push(unknown_type(
+                        &path,
+                        "processor",
+                        id.type_name(),
+                        registry.processor_types(),
+                    ));
+                    continue;
+                };
+                let value = processor_defs
+                    .get(id.as_str())
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or(Value::Null);
+                match factory.build(&id, value, ctx) {
+                    Ok(proc_) => {
+                        match &proc_ {
+                            Processor::Span(_) if assembled => errors.push(ConfigError::new(
+                                format!("{base}.processors[{i}]"),
+                                format!("{id} works on span batches but comes after trace assembly; move it before"),
+                            )),
+                            Processor::Trace(_) if !assembled => errors.push(ConfigError::new(
+                                format!("{base}.processors[{i}]"),
+                                format!("{id} works on whole traces; put trace_assembly before it"),
+                            )),
+                            _ => {}
+                        }
+                        if id.type_name() == "trace_assembly" {
+                            assembled = true;
+                        }
+                        built.push((id, proc_));
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            pipelines.push(Pipeline {
+                id: pid.clone(),
+                receivers: r,
+                processors: built,
+                exporters: e,
+            });
+        }
+
+        let mut built_receivers = BTreeMap::new();
+        for (key, (id, value)) in receiver_defs {
+            let path = format!("receivers.{key}");
+            let Some(factory) = registry.receiver(id.type_name()) else {
+                errors.push(unknown_type(
+                    &path,
+                    "receiver",
+                    id.type_name(),
+                    registry.receiver_types(),
+                ));
+                continue;
+            };
+            match factory.build(&id, value, ctx) {
+                Ok(r) if used_receivers.contains_key(&id) => {
+                    built_receivers.insert(id, r);
+                }
+                Ok(_) => {
+                    tracing::warn!(receiver = %id, "receiver is defined but no pipeline uses it")
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let mut built_exporters = BTreeMap::new();
+        for (key, (id, value)) in exporter_defs {
+            let path = format!("exporters.{key}");
+            let Some(factory) = registry.exporter(id.type_name()) else {
+                errors.push(unknown_type(
+                    &path,
+                    "exporter",
+                    id.type_name(),
+                    registry.exporter_types(),
+                ));
+                continue;
+            };
+            match factory.build(&id, value, ctx) {
+                Ok(x) if used_exporters.contains_key(&id) => {
+                    built_exporters.insert(id, x);
+                }
+                Ok(_) => {
+                    tracing::warn!(exporter = %id, "exporter is defined but no pipeline uses it")
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        for (key, (id, _)) in &processor_defs {
+            if registry.processor(id.type_name()).is_none()
+                && !service
+                    .pipelines
+                    .values()
+                    .any(|p| p.processors.contains(key))
+            {
+                errors.push(unknown_type(
+                    &format!("processors.{key}"),
+                    "processor",
+                    id.type_name(),
+                    registry.processor_types(),
+                ));
+            }
+        }
+
+        if errors.is_empty() {
+            Ok(Config {
+                receivers: built_receivers,
+                exporters: built_exporters,
+                pipelines,
+                service,
+            })
+        } else {
+            errors.sort_by(|a, b| a.path.cmp(&b.path));
+            errors.dedup();
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+fn unknown_type(path: &str, kind: &str, ty: &str, known: Vec<&'static str>) -> ConfigError {
+    ConfigError::new(
+        path,
+        format!(
+            "unknown {kind} type {ty:?}; known types: {}",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;

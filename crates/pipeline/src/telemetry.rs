@@ -1,0 +1,187 @@
+//! Internal telemetry: every metric name tracegate exposes, in one place, and one small
+//! function per event that records it.
+//!
+//! Names follow `tracegate_<component>_<name>_<unit>[_total]`. Label keys are fixed:
+//! `receiver`, `processor`, `exporter`, `transport`, `reason`, `error_type`, `stage`.
+
+use metrics::{counter, gauge, histogram};
+
+/// Metric names.
+pub mod names {
+    #![allow(missing_docs)]
+    pub const RECEIVER_ACCEPTED_SPANS: &str = "tracegate_receiver_accepted_spans_total";
+    pub const RECEIVER_REFUSED_SPANS: &str = "tracegate_receiver_refused_spans_total";
+    pub const RECEIVER_REQUESTS: &str = "tracegate_receiver_requests_total";
+    pub const PROCESSOR_INCOMING_SPANS: &str = "tracegate_processor_incoming_spans_total";
+    pub const PROCESSOR_OUTGOING_SPANS: &str = "tracegate_processor_outgoing_spans_total";
+    pub const PROCESSOR_DURATION: &str = "tracegate_processor_duration_seconds";
+    pub const EXPORTER_SENT_SPANS: &str = "tracegate_exporter_sent_spans_total";
+    pub const EXPORTER_FAILED_SPANS: &str = "tracegate_exporter_failed_spans_total";
+    pub const EXPORTER_RETRIES: &str = "tracegate_exporter_retries_total";
+    pub const QUEUE_DEPTH: &str = "tracegate_queue_depth";
+    pub const QUEUE_CAPACITY: &str = "tracegate_queue_capacity";
+    pub const ARCHIVE_FILES_WRITTEN: &str = "tracegate_archive_files_written_total";
+    pub const ARCHIVE_BYTES_WRITTEN: &str = "tracegate_archive_bytes_written_total";
+    pub const ARCHIVE_SPANS_WRITTEN: &str = "tracegate_archive_spans_written_total";
+    pub const ARCHIVE_BUFFERED_BYTES: &str = "tracegate_archive_buffered_bytes";
+    pub const ARCHIVE_UPLOAD_FAILURES: &str = "tracegate_archive_upload_failures_total";
+}
+
+/// Registers descriptions so `/metrics` explains itself.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    use names::*;
+    describe_counter!(
+        RECEIVER_ACCEPTED_SPANS,
+        Unit::Count,
+        "Spans accepted into a pipeline."
+    );
+    describe_counter!(
+        RECEIVER_REFUSED_SPANS,
+        Unit::Count,
+        "Spans refused, by reason."
+    );
+    describe_counter!(
+        RECEIVER_REQUESTS,
+        Unit::Count,
+        "Export requests, by transport and outcome."
+    );
+    describe_counter!(
+        PROCESSOR_INCOMING_SPANS,
+        Unit::Count,
+        "Spans into a processor."
+    );
+    describe_counter!(
+        PROCESSOR_OUTGOING_SPANS,
+        Unit::Count,
+        "Spans out of a processor."
+    );
+    describe_histogram!(
+        PROCESSOR_DURATION,
+        Unit::Seconds,
+        "Time a processor spent per call."
+    );
+    describe_counter!(
+        EXPORTER_SENT_SPANS,
+        Unit::Count,
+        "Spans an exporter delivered."
+    );
+    describe_counter!(
+        EXPORTER_FAILED_SPANS,
+        Unit::Count,
+        "Spans an exporter gave up on, by error_type."
+    );
+    describe_counter!(EXPORTER_RETRIES, Unit::Count, "Retried export attempts.");
+    describe_gauge!(
+        QUEUE_DEPTH,
+        Unit::Count,
+        "Items waiting in a bounded queue, by stage."
+    );
+    describe_gauge!(
+        QUEUE_CAPACITY,
+        Unit::Count,
+        "Capacity of a bounded queue, by stage."
+    );
+    describe_counter!(
+        ARCHIVE_FILES_WRITTEN,
+        Unit::Count,
+        "Parquet files uploaded to the archive."
+    );
+    describe_counter!(
+        ARCHIVE_BYTES_WRITTEN,
+        Unit::Bytes,
+        "Parquet bytes uploaded to the archive."
+    );
+    describe_counter!(
+        ARCHIVE_SPANS_WRITTEN,
+        Unit::Count,
+        "Spans written to the archive."
+    );
+    describe_gauge!(
+        ARCHIVE_BUFFERED_BYTES,
+        Unit::Bytes,
+        "Bytes buffered in the archive exporter."
+    );
+    describe_counter!(
+        ARCHIVE_UPLOAD_FAILURES,
+        Unit::Count,
+        "Failed archive upload attempts."
+    );
+}
+
+/// A receiver accepted spans.
+pub fn receiver_accepted(receiver: &str, transport: &'static str, spans: usize) {
+    counter!(names::RECEIVER_ACCEPTED_SPANS, "receiver" => receiver.to_owned(), "transport" => transport)
+        .increment(spans as u64);
+}
+
+/// A receiver refused spans; `reason` says why (`pipeline_full`, `invalid_id`, ...).
+pub fn receiver_refused(
+    receiver: &str,
+    transport: &'static str,
+    reason: &'static str,
+    spans: usize,
+) {
+    counter!(names::RECEIVER_REFUSED_SPANS, "receiver" => receiver.to_owned(), "transport" => transport, "reason" => reason)
+        .increment(spans as u64);
+}
+
+/// A receiver finished a request with `outcome` (`ok`, `partial`, `invalid`, `refused`, ...).
+pub fn receiver_request(receiver: &str, transport: &'static str, outcome: &'static str) {
+    counter!(names::RECEIVER_REQUESTS, "receiver" => receiver.to_owned(), "transport" => transport, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A processor ran once.
+pub fn processor_ran(processor: &str, incoming: usize, outgoing: usize, seconds: f64) {
+    counter!(names::PROCESSOR_INCOMING_SPANS, "processor" => processor.to_owned())
+        .increment(incoming as u64);
+    counter!(names::PROCESSOR_OUTGOING_SPANS, "processor" => processor.to_owned())
+        .increment(outgoing as u64);
+    histogram!(names::PROCESSOR_DURATION, "processor" => processor.to_owned()).record(seconds);
+}
+
+/// An exporter delivered spans.
+pub fn exporter_sent(exporter: &str, spans: usize) {
+    counter!(names::EXPORTER_SENT_SPANS, "exporter" => exporter.to_owned()).increment(spans as u64);
+}
+
+/// An exporter gave up on spans.
+pub fn exporter_failed(exporter: &str, error_type: &'static str, spans: usize) {
+    tracing::warn!(exporter, error_type, spans, "exporter dropped spans");
+    counter!(names::EXPORTER_FAILED_SPANS, "exporter" => exporter.to_owned(), "error_type" => error_type)
+        .increment(spans as u64);
+}
+
+/// An exporter retries an attempt.
+pub fn exporter_retry(exporter: &str) {
+    counter!(names::EXPORTER_RETRIES, "exporter" => exporter.to_owned()).increment(1);
+}
+
+/// The depth of a bounded queue.
+pub fn queue_depth(stage: &str, depth: usize) {
+    gauge!(names::QUEUE_DEPTH, "stage" => stage.to_owned()).set(depth as f64);
+}
+
+/// The capacity of a bounded queue.
+pub fn queue_capacity(stage: &str, capacity: usize) {
+    gauge!(names::QUEUE_CAPACITY, "stage" => stage.to_owned()).set(capacity as f64);
+}
+
+/// The archive uploaded a file.
+pub fn archive_file_written(exporter: &str, bytes: u64, spans: usize) {
+    counter!(names::ARCHIVE_FILES_WRITTEN, "exporter" => exporter.to_owned()).increment(1);
+    counter!(names::ARCHIVE_BYTES_WRITTEN, "exporter" => exporter.to_owned()).increment(bytes);
+    counter!(names::ARCHIVE_SPANS_WRITTEN, "exporter" => exporter.to_owned())
+        .increment(spans as u64);
+}
+
+/// Bytes the archive holds in memory.
+pub fn archive_buffered_bytes(exporter: &str, bytes: usize) {
+    gauge!(names::ARCHIVE_BUFFERED_BYTES, "exporter" => exporter.to_owned()).set(bytes as f64);
+}
+
+/// An archive upload attempt failed (it will be retried).
+pub fn archive_upload_failed(exporter: &str) {
+    counter!(names::ARCHIVE_UPLOAD_FAILURES, "exporter" => exporter.to_owned()).increment(1);
+}

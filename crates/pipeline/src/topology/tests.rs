@@ -1,0 +1,234 @@
+//! The topology end to end, with in-memory components.
+
+use super::*;
+use crate::component::{ComponentError, ExportError, Processor, Receiver};
+use crate::config::{Pipeline, ServiceConfig};
+use crate::helper::FnSpanProcessor;
+use crate::sender::Refused;
+use async_trait::async_trait;
+use std::sync::Mutex;
+use std::time::Duration;
+use tracegate_model::{Resource, Scope, Span, SpanId, SpanKind, Status, TraceId};
+
+fn span(n: u64) -> Span {
+    let mut trace = [0u8; 16];
+    trace[..8].copy_from_slice(&(n / 4 + 1).to_be_bytes());
+    Span {
+        resource: Arc::new(Resource::with_service("svc")),
+        scope: Arc::new(Scope::default()),
+        trace_id: TraceId(trace),
+        span_id: SpanId((n + 1).to_be_bytes()),
+        parent_span_id: None,
+        trace_state: String::new(),
+        flags: 0,
+        name: format!("span-{n}"),
+        kind: SpanKind::Internal,
+        start_time_unix_nano: n,
+        end_time_unix_nano: n + 1,
+        attributes: vec![],
+        dropped_attributes_count: 0,
+        events: vec![],
+        dropped_events_count: 0,
+        links: vec![],
+        dropped_links_count: 0,
+        status: Status::default(),
+    }
+}
+
+/// Sends `batches` batches of `per` spans as fast as accepted, counting refusals, then waits.
+#[derive(Debug)]
+struct BurstReceiver {
+    batches: u64,
+    per: u64,
+    accepted: Arc<Mutex<Vec<u64>>>,
+    refused: Arc<Mutex<u64>>,
+}
+
+#[async_trait]
+impl Receiver for BurstReceiver {
+    async fn bind(&mut self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+    async fn run(self: Box<Self>, ctx: ReceiverContext) -> Result<(), ComponentError> {
+        for b in 0..self.batches {
+            let ids: Vec<u64> = (b * self.per..(b + 1) * self.per).collect();
+            let batch = SpanBatch {
+                spans: ids.iter().map(|&n| span(n)).collect(),
+            };
+            match ctx.output.send(batch).await {
+                Ok(()) => self.accepted.lock().unwrap().extend(ids),
+                Err(Refused::Full) => *self.refused.lock().unwrap() += 1,
+                Err(Refused::ShuttingDown) => break,
+            }
+        }
+        ctx.shutdown.cancelled().await;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Record {
+    spans: Vec<String>,
+    shut_down: bool,
+    exported_after_shutdown: bool,
+}
+
+#[derive(Debug)]
+struct RecordingExporter {
+    record: Arc<Mutex<Record>>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Exporter for RecordingExporter {
+    async fn export(&mut self, payload: Arc<Payload>) -> Result<(), ExportError> {
+        tokio::time::sleep(self.delay).await;
+        let mut r = self.record.lock().unwrap();
+        if r.shut_down {
+            r.exported_after_shutdown = true;
+        }
+        r.spans.extend(payload.spans().map(|s| s.name.clone()));
+        Ok(())
+    }
+    async fn shutdown(&mut self) -> Result<(), ExportError> {
+        self.record.lock().unwrap().shut_down = true;
+        Ok(())
+    }
+}
+
+struct Harness {
+    config: Config,
+    accepted: Arc<Mutex<Vec<u64>>>,
+    refused: Arc<Mutex<u64>>,
+    fast: Arc<Mutex<Record>>,
+    slow: Arc<Mutex<Record>>,
+}
+
+fn harness(batches: u64, per: u64, slow_delay: Duration, queue_size: usize) -> Harness {
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let refused = Arc::new(Mutex::new(0));
+    let fast = Arc::new(Mutex::new(Record::default()));
+    let slow = Arc::new(Mutex::new(Record::default()));
+    let id = |s: &str| ComponentId::parse(s).unwrap();
+    let receiver = BurstReceiver {
+        batches,
+        per,
+        accepted: accepted.clone(),
+        refused: refused.clone(),
+    };
+    // A processor that drops every span whose number ends in 9, to show processors run.
+    let drop_nines = FnSpanProcessor(|mut b: SpanBatch| {
+        b.spans.retain(|s| !s.name.ends_with('9'));
+        b
+    });
+    let config = Config {
+        receivers: BTreeMap::from([(id("burst"), Box::new(receiver) as Box<dyn Receiver>)]),
+        exporters: BTreeMap::from([
+            (
+                id("rec/fast"),
+                Box::new(RecordingExporter {
+                    record: fast.clone(),
+                    delay: Duration::ZERO,
+                }) as Box<dyn Exporter>,
+            ),
+            (
+                id("rec/slow"),
+                Box::new(RecordingExporter {
+                    record: slow.clone(),
+                    delay: slow_delay,
+                }) as Box<dyn Exporter>,
+            ),
+        ]),
+        pipelines: vec![Pipeline {
+            id: "traces".into(),
+            receivers: vec![id("burst")],
+            processors: vec![(id("drop_nines"), Processor::Span(Box::new(drop_nines)))],
+            exporters: vec![id("rec/fast"), id("rec/slow")],
+        }],
+        service: ServiceConfig {
+            queue_size,
+            refuse_after: crate::Duration::from_millis(20),
+            shutdown_timeout: crate::Duration::from_secs(30),
+            ..ServiceConfig::default()
+        },
+    };
+    Harness {
+        config,
+        accepted,
+        refused,
+        fast,
+        slow,
+    }
+}
+
+fn expected_names(accepted: &[u64]) -> Vec<String> {
+    let mut v: Vec<String> = accepted
+        .iter()
+        .map(|n| format!("span-{n}"))
+        .filter(|n| !n.ends_with('9'))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn fans_out_every_accepted_span_to_every_exporter_and_flushes_last() {
+    let h = harness(20, 10, Duration::ZERO, 64);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run(h.config, shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let accepted = h.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 200);
+    assert_eq!(*h.refused.lock().unwrap(), 0);
+    for rec in [&h.fast, &h.slow] {
+        let r = rec.lock().unwrap();
+        let mut got = r.spans.clone();
+        got.sort();
+        assert_eq!(got, expected_names(&accepted));
+        assert!(r.shut_down);
+        assert!(!r.exported_after_shutdown);
+    }
+}
+
+#[tokio::test]
+async fn a_slow_exporter_pushes_back_to_the_receiver_and_nothing_accepted_is_lost() {
+    // Queues of 1, an exporter taking 50 ms per batch and receivers that wait 20 ms for room:
+    // the burst must be partly refused.
+    let h = harness(40, 5, Duration::from_millis(50), 1);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run(h.config, shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let accepted = h.accepted.lock().unwrap().clone();
+    let refused = *h.refused.lock().unwrap();
+    assert!(refused > 0, "expected back-pressure to refuse some batches");
+    assert_eq!(accepted.len() as u64 + refused * 5, 200);
+    let slow = h.slow.lock().unwrap();
+    let mut got = slow.spans.clone();
+    got.sort();
+    assert_eq!(
+        got,
+        expected_names(&accepted),
+        "every accepted span reaches the slow exporter"
+    );
+}
+
+#[tokio::test]
+async fn exporters_that_miss_the_deadline_are_reported() {
+    let mut h = harness(3, 1, Duration::from_secs(3600), 4);
+    h.config.service.shutdown_timeout = crate::Duration::from_millis(50);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run(h.config, shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    shutdown.cancel();
+    let err = task.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("did not flush within service.shutdown_timeout"),
+        "{err}"
+    );
+}
