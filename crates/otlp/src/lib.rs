@@ -1,1 +1,37 @@
-//! placeholder
+//! OTLP in and out of tracegate.
+//!
+//! - [`OtlpReceiverFactory`] (type `otlp` under `receivers`) builds an [`OtlpReceiver`]: OTLP/gRPC
+//!   on one port and OTLP/HTTP (`POST /v1/traces`, protobuf or JSON) on another. It decodes each
+//!   request once, moves its spans into a [`SpanBatch`](tracegate_model::SpanBatch), and hands
+//!   the batch to the pipeline. Spans with invalid ids are dropped and reported through OTLP
+//!   partial success; the rest are kept. Requests over the size limits (on the wire and after
+//!   decompression), undecodable bodies, and a full pipeline are refused with the statuses the
+//!   OTLP spec prescribes, counted, and never panic.
+//! - [`OtlpExporterFactory`] (type `otlp` under `exporters`) builds an [`OtlpExporter`]: it
+//!   encodes each batch once, queues it without blocking the pipeline, and sends it over a
+//!   lazily connected gRPC channel, retrying with exponential backoff where OTLP allows.
+//!
+//! Configs are [`OtlpReceiverConfig`] and [`OtlpExporterConfig`]; both parse with
+//! defaults for what is missing, reject unknown keys, and report errors with their key path:
+//!
+//! ```
+//! use tracegate_otlp::OtlpReceiverConfig;
+//!
+//! let yaml = serde_yaml_ng::from_str("protocols: { grpc: }\nmax_request_bytes: 4MiB").unwrap();
+//! let config = OtlpReceiverConfig::from_section("receivers.otlp", yaml).unwrap();
+//! assert!(config.protocols.http.is_none());
+//! assert_eq!(config.protocols.grpc.unwrap().endpoint, "0.0.0.0:4317");
+//!
+//! let yaml = serde_yaml_ng::from_str("max_request_bytes: lots").unwrap();
+//! let err = OtlpReceiverConfig::from_section("receivers.otlp", yaml).unwrap_err();
+//! assert!(err.to_string().starts_with("receivers.otlp.max_request_bytes: invalid size"));
+//! ```
+
+pub mod exporter;
+pub mod receiver;
+
+pub use exporter::{OtlpExporter, OtlpExporterConfig, OtlpExporterFactory};
+pub use receiver::{OtlpReceiver, OtlpReceiverConfig, OtlpReceiverFactory};
+
+#[cfg(test)]
+mod test_util;

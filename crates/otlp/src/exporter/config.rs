@@ -1,0 +1,217 @@
+//! The user-facing config of the OTLP exporter (`exporters.otlp` or `exporters.otlp/NAME`).
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+use std::collections::BTreeMap;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::Endpoint;
+use tracegate_pipeline::{ConfigError, Duration, parse_section};
+
+/// `exporters.otlp`: where to send spans over OTLP/gRPC, and how hard to try.
+///
+/// ```yaml
+/// exporters:
+///   otlp/tempo:
+///     endpoint: http://tempo:4317
+///     compression: gzip
+///     headers: { x-scope-orgid: tenant }
+///     timeout: 10s
+///     sending_queue: { queue_size: 1000 }
+///     retry: { initial_interval: 1s, max_interval: 30s, max_elapsed_time: 5m }
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpExporterConfig {
+    /// The OTLP/gRPC endpoint, `http://host:port` (or just `host:port`). Required. TLS
+    /// (`https://`) is not supported by this build.
+    pub endpoint: String,
+    /// Compression of each request: `gzip`, `zstd` or `none`. Default `gzip`.
+    pub compression: Compression,
+    /// Extra gRPC metadata sent with every request, such as `x-scope-orgid` for a
+    /// multi-tenant Tempo. Keys are lowercased. Default none.
+    pub headers: BTreeMap<String, String>,
+    /// Deadline of one export attempt, including connecting. Default `10s`.
+    pub timeout: Duration,
+    /// The queue of batches held while the endpoint is slow or down.
+    pub sending_queue: SendingQueueConfig,
+    /// Retrying failed attempts.
+    pub retry: RetryConfig,
+}
+
+impl Default for OtlpExporterConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            compression: Compression::Gzip,
+            headers: BTreeMap::new(),
+            timeout: Duration::from_secs(10),
+            sending_queue: SendingQueueConfig::default(),
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// Request compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// gzip, which every OTLP receiver accepts.
+    Gzip,
+    /// zstd: smaller and cheaper, if the receiver accepts it.
+    Zstd,
+    /// Uncompressed.
+    None,
+}
+
+/// `sending_queue`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendingQueueConfig {
+    /// Batches held while the endpoint is slow or down. When full, new batches are dropped
+    /// and counted (`error_type="queue_full"`). Default `1000`.
+    pub queue_size: usize,
+    /// Requests sent concurrently. Default `4`.
+    pub num_consumers: usize,
+}
+
+impl Default for SendingQueueConfig {
+    fn default() -> Self {
+        Self {
+            queue_size: 1000,
+            num_consumers: 4,
+        }
+    }
+}
+
+/// `retry`: exponential backoff with jitter on retryable failures.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Whether to retry at all. Default `true`.
+    pub enabled: bool,
+    /// Wait before the first retry. Default `1s`.
+    pub initial_interval: Duration,
+    /// Longest wait between retries; the wait grows by 1.5× per attempt up to this. Default
+    /// `30s`.
+    pub max_interval: Duration,
+    /// Give up on a batch after this long since its first attempt, then drop and count it.
+    /// `0s` retries until shutdown. Default `5m`.
+    pub max_elapsed_time: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            initial_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(30),
+            max_elapsed_time: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A config checked and turned into what the exporter uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub(crate) config: OtlpExporterConfig,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) headers: MetadataMap,
+}
+
+impl OtlpExporterConfig {
+    /// Parses the section at `path` (`exporters.otlp/tempo`). Errors carry the key path.
+    pub fn from_section(path: &str, value: Value) -> Result<Self, ConfigError> {
+        let config: Self = parse_section(path, value)?;
+        config.resolve(path)?;
+        Ok(config)
+    }
+
+    /// Checks the endpoint, headers and sizes, and builds the endpoint and metadata. Does no
+    /// I/O.
+    pub(crate) fn resolve(&self, path: &str) -> Result<Resolved, ConfigError> {
+        let endpoint = self.endpoint(path)?;
+        let mut headers = MetadataMap::new();
+        for (key, value) in &self.headers {
+            let at = format!("{path}.headers.{key}");
+            let name = AsciiMetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
+                .map_err(|e| ConfigError::new(&at, format!("invalid header name: {e}")))?;
+            let value = AsciiMetadataValue::try_from(value.as_str())
+                .map_err(|e| ConfigError::new(&at, format!("invalid header value: {e}")))?;
+            headers.insert(name, value);
+        }
+        if self.sending_queue.queue_size == 0 {
+            return Err(ConfigError::new(
+                format!("{path}.sending_queue.queue_size"),
+                "must be at least 1",
+            ));
+        }
+        if self.sending_queue.num_consumers == 0 {
+            return Err(ConfigError::new(
+                format!("{path}.sending_queue.num_consumers"),
+                "must be at least 1",
+            ));
+        }
+        if self.timeout.get().is_zero() {
+            return Err(ConfigError::new(
+                format!("{path}.timeout"),
+                "must be more than 0s",
+            ));
+        }
+        if self.retry.initial_interval.get().is_zero() {
+            return Err(ConfigError::new(
+                format!("{path}.retry.initial_interval"),
+                "must be more than 0s",
+            ));
+        }
+        if self.retry.max_interval < self.retry.initial_interval {
+            return Err(ConfigError::new(
+                format!("{path}.retry.max_interval"),
+                "must be at least retry.initial_interval",
+            ));
+        }
+        Ok(Resolved {
+            config: self.clone(),
+            endpoint,
+            headers,
+        })
+    }
+
+    fn endpoint(&self, path: &str) -> Result<Endpoint, ConfigError> {
+        let at = format!("{path}.endpoint");
+        let text = self.endpoint.trim();
+        if text.is_empty() {
+            return Err(ConfigError::new(
+                at,
+                "required: the OTLP/gRPC endpoint, such as http://tempo:4317",
+            ));
+        }
+        let uri = if text.contains("://") {
+            text.to_owned()
+        } else {
+            format!("http://{text}")
+        };
+        if let Some(scheme) = uri.split("://").next()
+            && scheme != "http"
+        {
+            return Err(ConfigError::new(
+                at,
+                format!(
+                    "unsupported scheme {scheme:?} in {text:?}: use http:// (TLS is not supported \
+                     by this build; terminate TLS in a proxy)"
+                ),
+            ));
+        }
+        let endpoint = Endpoint::from_shared(uri)
+            .map_err(|e| ConfigError::new(&at, format!("invalid endpoint {text:?}: {e}")))?;
+        if endpoint.uri().host().is_none_or(str::is_empty) {
+            return Err(ConfigError::new(
+                at,
+                format!("invalid endpoint {text:?}: no host"),
+            ));
+        }
+        Ok(endpoint
+            .timeout(self.timeout.get())
+            .connect_timeout(self.timeout.get())
+            .tcp_nodelay(true))
+    }
+}

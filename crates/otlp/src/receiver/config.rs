@@ -1,0 +1,171 @@
+//! The user-facing config of the OTLP receiver (`receivers.otlp`).
+
+use serde::{Deserialize, Deserializer};
+use serde_yaml_ng::Value;
+use tracegate_pipeline::{ByteSize, ConfigError, parse_section};
+
+/// `receivers.otlp`: where to listen and how much a request may carry.
+///
+/// ```yaml
+/// receivers:
+///   otlp:
+///     protocols:
+///       grpc: { endpoint: 0.0.0.0:4317 }
+///       http: { endpoint: 0.0.0.0:4318 }
+///     max_request_bytes: 8MiB
+///     max_decompressed_bytes: 64MiB
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpReceiverConfig {
+    /// The protocols to serve. Omitted (or null): both, on their default ports. Given: only
+    /// the ones listed; `grpc:` with no value means gRPC with its defaults.
+    #[serde(deserialize_with = "protocols_or_default")]
+    pub protocols: Protocols,
+    /// Largest request body as it arrives on the wire (after any HTTP `Content-Encoding`, before
+    /// decompression), or the largest gRPC message (compressed size if compressed). Bigger
+    /// requests get HTTP 413 / gRPC `RESOURCE_EXHAUSTED`. Default `8MiB`.
+    pub max_request_bytes: ByteSize,
+    /// Largest request after decompression. Decompression stops at this size, so a small
+    /// compressed "bomb" cannot exhaust memory. Must be at least `max_request_bytes`.
+    /// Default `64MiB`.
+    pub max_decompressed_bytes: ByteSize,
+}
+
+impl Default for OtlpReceiverConfig {
+    fn default() -> Self {
+        Self {
+            protocols: Protocols::default(),
+            max_request_bytes: ByteSize::mib(8),
+            max_decompressed_bytes: ByteSize::mib(64),
+        }
+    }
+}
+
+/// `protocols`: which listeners run.
+///
+/// Unlike the other sections, a field left out here is *off*, not defaulted: listing only
+/// `grpc` serves only gRPC. So the fields carry their own defaults (`None`) instead of the
+/// struct's `Default`, which turns both on for when `protocols` itself is omitted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocols {
+    /// OTLP/gRPC (`opentelemetry.proto.collector.trace.v1.TraceService/Export`).
+    #[serde(default, deserialize_with = "present")]
+    pub grpc: Option<GrpcConfig>,
+    /// OTLP/HTTP (`POST /v1/traces`, protobuf or JSON).
+    #[serde(default, deserialize_with = "present")]
+    pub http: Option<HttpConfig>,
+}
+
+impl Default for Protocols {
+    fn default() -> Self {
+        Self {
+            grpc: Some(GrpcConfig::default()),
+            http: Some(HttpConfig::default()),
+        }
+    }
+}
+
+/// `protocols.grpc`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// `host:port` to listen on. Default `0.0.0.0:4317`.
+    pub endpoint: String,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "0.0.0.0:4317".to_owned(),
+        }
+    }
+}
+
+/// `protocols.http`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port` to listen on. Default `0.0.0.0:4318`.
+    pub endpoint: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "0.0.0.0:4318".to_owned(),
+        }
+    }
+}
+
+/// A present key becomes `Some`, with defaults when its value is null (`grpc:`).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// `protocols:` with a null value means the defaults, as when it is omitted.
+fn protocols_or_default<'de, D: Deserializer<'de>>(d: D) -> Result<Protocols, D::Error> {
+    Ok(Option::<Protocols>::deserialize(d)?.unwrap_or_default())
+}
+
+impl OtlpReceiverConfig {
+    /// Parses and validates the section at `path` (`receivers.otlp`). Errors carry the key path.
+    pub fn from_section(path: &str, value: Value) -> Result<Self, ConfigError> {
+        let config: Self = parse_section(path, value)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: at least one protocol, endpoints of the form `host:port`,
+    /// and limits that make sense together.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        if self.protocols.grpc.is_none() && self.protocols.http.is_none() {
+            return Err(ConfigError::new(
+                format!("{path}.protocols"),
+                "no protocol enabled: list `grpc`, `http` or both (omit `protocols` for both)",
+            ));
+        }
+        if let Some(grpc) = &self.protocols.grpc {
+            check_endpoint(&format!("{path}.protocols.grpc.endpoint"), &grpc.endpoint)?;
+        }
+        if let Some(http) = &self.protocols.http {
+            check_endpoint(&format!("{path}.protocols.http.endpoint"), &http.endpoint)?;
+        }
+        if self.max_request_bytes.get() == 0 {
+            return Err(ConfigError::new(
+                format!("{path}.max_request_bytes"),
+                "must be more than 0",
+            ));
+        }
+        if self.max_decompressed_bytes < self.max_request_bytes {
+            return Err(ConfigError::new(
+                format!("{path}.max_decompressed_bytes"),
+                format!(
+                    "{} is less than max_request_bytes ({}); it must be at least as large",
+                    self.max_decompressed_bytes, self.max_request_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `host:port`, where the host may be a name, an IPv4 address or a bracketed IPv6 address.
+fn check_endpoint(path: &str, endpoint: &str) -> Result<(), ConfigError> {
+    let valid = endpoint
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            path,
+            format!("invalid endpoint {endpoint:?}: write it as host:port, such as 0.0.0.0:4317"),
+        ))
+    }
+}

@@ -1,0 +1,218 @@
+//! OTLP/HTTP: `POST /v1/traces` with a protobuf or JSON body, answered in the same format.
+//!
+//! Status codes follow the OTLP spec: 200 with partial success when some spans were invalid,
+//! 400 for a body that cannot be decoded, 413 for one over a size limit, 415 for a
+//! Content-Type or Content-Encoding this receiver does not read, 503 with `Retry-After` when
+//! the pipeline is full or shutting down (both retryable), and 405 for other methods. Every
+//! error body is a `google.rpc.Status` whose message says what was wrong.
+
+use super::body::{self, BodyError, Encoding};
+use super::ingest::{Ingest, Reason};
+use super::status::RpcStatus;
+use super::{Limits, json};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracegate_pipeline::Refused;
+
+/// The label for metrics.
+const TRANSPORT: &str = "http";
+/// The OTLP/HTTP path for traces.
+pub(crate) const TRACES_PATH: &str = "/v1/traces";
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// The two body formats, which also pick the response's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+impl Format {
+    /// From a Content-Type header, ignoring parameters such as `charset`.
+    fn from_content_type(value: Option<&str>) -> Option<Self> {
+        let media = value?.split(';').next()?.trim().to_ascii_lowercase();
+        match media.as_str() {
+            PROTOBUF | "application/protobuf" => Some(Format::Protobuf),
+            JSON => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Protobuf => PROTOBUF,
+            Format::Json => JSON,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct HttpState {
+    ingest: Arc<Ingest>,
+    limits: Limits,
+}
+
+/// Serves OTLP/HTTP on `listener` until `stop` is cancelled, then finishes the requests in
+/// flight and returns.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    ingest: Arc<Ingest>,
+    limits: Limits,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(ingest, limits))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+}
+
+/// The routes; other paths get 404 and other methods 405.
+fn router(ingest: Arc<Ingest>, limits: Limits) -> Router {
+    Router::new()
+        .route(TRACES_PATH, post(export))
+        .with_state(Arc::new(HttpState { ingest, limits }))
+        // Limits are enforced while streaming the body, see `body::read_limited`.
+        .layer(DefaultBodyLimit::disable())
+}
+
+async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Body) -> Response {
+    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let content_type = header_str(header::CONTENT_TYPE);
+    let Some(format) = Format::from_content_type(content_type) else {
+        let message = format!(
+            "unsupported Content-Type {:?}: send {PROTOBUF} or {JSON}",
+            content_type.unwrap_or("")
+        );
+        return state.reject(
+            Format::Protobuf,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Reason::Unsupported,
+            message,
+        );
+    };
+    match state.read(format, &headers, body).await {
+        Ok(request) => state.ingest(format, request).await,
+        Err(e) => {
+            let status = match e.reason {
+                Reason::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                Reason::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Reason::BadRequest => StatusCode::BAD_REQUEST,
+            };
+            state.reject(format, status, e.reason, e.message)
+        }
+    }
+}
+
+impl HttpState {
+    /// Reads, decompresses and decodes the body, each within its limit.
+    async fn read(
+        &self,
+        format: Format,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<ExportTraceServiceRequest, BodyError> {
+        let encoding = Encoding::parse(
+            headers
+                .get(header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok()),
+        )?;
+        let content_length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let raw = body::read_limited(body, content_length, self.limits.max_request_bytes).await?;
+        let bytes = body::decompress(encoding, raw, self.limits.max_decompressed_bytes).await?;
+        let bad = |message: String| BodyError {
+            reason: Reason::BadRequest,
+            message,
+        };
+        match format {
+            Format::Protobuf => ExportTraceServiceRequest::decode(bytes)
+                .map_err(|e| bad(format!("invalid protobuf: {e}"))),
+            Format::Json => json::decode_request(&bytes).map_err(bad),
+        }
+    }
+
+    async fn ingest(&self, format: Format, request: ExportTraceServiceRequest) -> Response {
+        match self.ingest.ingest(TRANSPORT, request).await {
+            Ok(response) => {
+                let body = match format {
+                    Format::Protobuf => response.encode_to_vec(),
+                    Format::Json => json::encode_response(&response),
+                };
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, format.content_type())],
+                    body,
+                )
+                    .into_response()
+            }
+            Err(refused) => {
+                let message = match refused {
+                    Refused::Full => "pipeline full, retry later",
+                    Refused::ShuttingDown => "the gateway is shutting down, retry later",
+                };
+                let mut response = error_response(
+                    format,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    tonic::Code::Unavailable,
+                    message,
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
+        }
+    }
+
+    /// Records and answers a request turned away before its spans were looked at.
+    fn reject(
+        &self,
+        format: Format,
+        status: StatusCode,
+        reason: Reason,
+        message: String,
+    ) -> Response {
+        self.ingest.failed(TRANSPORT, reason, &message);
+        let code = match reason {
+            Reason::BadRequest => tonic::Code::InvalidArgument,
+            Reason::TooLarge => tonic::Code::ResourceExhausted,
+            Reason::Unsupported => tonic::Code::Unimplemented,
+        };
+        error_response(format, status, code, &message)
+    }
+}
+
+/// A `google.rpc.Status` body in the request's format.
+fn error_response(
+    format: Format,
+    status: StatusCode,
+    code: tonic::Code,
+    message: &str,
+) -> Response {
+    let code = code as i32;
+    let body = match format {
+        Format::Protobuf => RpcStatus {
+            code,
+            message: message.to_owned(),
+        }
+        .encode_to_vec(),
+        Format::Json => json::encode_status(code, message),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,199 @@
+//! The OTLP receiver: OTLP/gRPC and OTLP/HTTP (protobuf and JSON) on their own listeners,
+//! feeding one [`SpanSender`](tracegate_pipeline::SpanSender).
+//!
+//! - `config.rs`: [`OtlpReceiverConfig`];
+//! - `grpc.rs`: the gRPC service; `http.rs`: the HTTP routes; `body.rs`: HTTP body limits and
+//!   decompression; `json.rs`: OTLP/JSON; `status.rs`: `google.rpc.Status`;
+//! - `ingest.rs`: what both transports do with a decoded request.
+
+mod body;
+mod config;
+mod grpc;
+mod http;
+mod ingest;
+mod json;
+mod status;
+#[cfg(test)]
+mod tests;
+
+pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
+pub use status::RpcStatus;
+
+use async_trait::async_trait;
+use ingest::Ingest;
+use serde_yaml_ng::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracegate_pipeline::{
+    BuildContext, ComponentError, ComponentId, ConfigError, Receiver, ReceiverContext,
+    ReceiverFactory,
+};
+
+/// How long the listeners get, after shutdown starts, to finish the requests in flight.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// Builds [`OtlpReceiver`]s for `receivers.otlp` and `receivers.otlp/NAME`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OtlpReceiverFactory;
+
+impl ReceiverFactory for OtlpReceiverFactory {
+    fn type_name(&self) -> &'static str {
+        "otlp"
+    }
+
+    fn build(
+        &self,
+        id: &ComponentId,
+        config: Value,
+        _ctx: &BuildContext,
+    ) -> Result<Box<dyn Receiver>, ConfigError> {
+        let config = OtlpReceiverConfig::from_section(&format!("receivers.{id}"), config)?;
+        Ok(Box::new(OtlpReceiver::new(id.clone(), config)))
+    }
+}
+
+/// The size limits both transports enforce.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_request_bytes: usize,
+    pub(crate) max_decompressed_bytes: usize,
+}
+
+/// Receives OTLP over gRPC and HTTP. [`Receiver::bind`] opens the listeners;
+/// [`Receiver::run`] serves until shutdown.
+#[derive(Debug)]
+pub struct OtlpReceiver {
+    id: ComponentId,
+    config: OtlpReceiverConfig,
+    grpc: Option<TcpListener>,
+    http: Option<TcpListener>,
+}
+
+impl OtlpReceiver {
+    /// A receiver with this config. Opens nothing until [`Receiver::bind`].
+    pub fn new(id: ComponentId, config: OtlpReceiverConfig) -> Self {
+        Self {
+            id,
+            config,
+            grpc: None,
+            http: None,
+        }
+    }
+
+    /// The gRPC listener's address once bound (useful with port 0).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The HTTP listener's address once bound (useful with port 0).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_request_bytes: self.config.max_request_bytes.as_usize(),
+            max_decompressed_bytes: self.config.max_decompressed_bytes.as_usize(),
+        }
+    }
+
+    async fn listen(&self, protocol: &str, endpoint: &str) -> Result<TcpListener, ComponentError> {
+        let listener = TcpListener::bind(endpoint).await.map_err(|e| ComponentError::Start {
+            component: self.id.to_string(),
+            message: format!(
+                "cannot listen for OTLP/{protocol} on {endpoint}: {e}; if another process holds \
+                 the port, stop it or change receivers.{}.protocols.{}.endpoint",
+                self.id,
+                protocol.to_ascii_lowercase()
+            ),
+            source: Some(Box::new(e)),
+        })?;
+        let address = listener
+            .local_addr()
+            .map_or_else(|_| endpoint.to_owned(), |a| a.to_string());
+        tracing::info!(receiver = %self.id, protocol, %address, "listening");
+        Ok(listener)
+    }
+}
+
+#[async_trait]
+impl Receiver for OtlpReceiver {
+    async fn bind(&mut self) -> Result<(), ComponentError> {
+        if let (Some(grpc), None) = (&self.config.protocols.grpc, &self.grpc) {
+            self.grpc = Some(self.listen("gRPC", &grpc.endpoint).await?);
+        }
+        if let (Some(http), None) = (&self.config.protocols.http, &self.http) {
+            self.http = Some(self.listen("HTTP", &http.endpoint).await?);
+        }
+        Ok(())
+    }
+
+    async fn run(mut self: Box<Self>, ctx: ReceiverContext) -> Result<(), ComponentError> {
+        self.bind().await?;
+        let limits = self.limits();
+        let ingest = Arc::new(Ingest::new(ctx.id.to_string(), ctx.output));
+        // Stops the listeners on shutdown, or when one of them fails.
+        let stop = ctx.shutdown.child_token();
+        let mut servers: JoinSet<Result<(), String>> = JoinSet::new();
+        if let Some(listener) = self.grpc.take() {
+            let (ingest, stop) = (ingest.clone(), stop.clone());
+            servers.spawn(async move {
+                grpc::serve(listener, ingest, limits, stop)
+                    .await
+                    .map_err(|e| format!("OTLP/gRPC server failed: {e}"))
+            });
+        }
+        if let Some(listener) = self.http.take() {
+            let (ingest, stop) = (ingest.clone(), stop.clone());
+            servers.spawn(async move {
+                http::serve(listener, ingest, limits, stop)
+                    .await
+                    .map_err(|e| format!("OTLP/HTTP server failed: {e}"))
+            });
+        }
+
+        let mut result = Ok(());
+        tokio::select! {
+            // Shutdown first: when it is cancelled the listeners also finish, and that is normal.
+            biased;
+            _ = stop.cancelled() => {}
+            Some(done) = servers.join_next() => {
+                let message = match done {
+                    Ok(Ok(())) if stop.is_cancelled() => String::new(),
+                    Ok(Ok(())) => "a listener stopped unexpectedly".to_owned(),
+                    Ok(Err(message)) => message,
+                    Err(e) => format!("a listener task failed: {e}"),
+                };
+                if !message.is_empty() {
+                    result = Err(ComponentError::Run { component: self.id.to_string(), message, source: None });
+                }
+            }
+        }
+        stop.cancel();
+        let drained = tokio::time::timeout(DRAIN_GRACE, async {
+            while let Some(done) = servers.join_next().await {
+                match done {
+                    Ok(Err(message)) => tracing::warn!(receiver = %self.id, %message, "listener failed while stopping"),
+                    Err(e) => tracing::warn!(receiver = %self.id, error = %e, "listener task failed while stopping"),
+                    Ok(Ok(())) => {}
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                receiver = %self.id,
+                grace = ?DRAIN_GRACE,
+                "requests still in flight after the grace period; closing anyway"
+            );
+            servers.abort_all();
+        }
+        // In-flight sends finish first; the pipeline then sees this receiver's sender dropped.
+        ingest.close().await;
+        tracing::info!(receiver = %self.id, "receiver stopped");
+        result
+    }
+}
