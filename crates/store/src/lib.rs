@@ -1,1 +1,76 @@
-//! placeholder
+//! The Parquet writer and the `archive` exporter: tracegate's spans as a data lake.
+//!
+//! The archive is a contract with data-lake readers (DuckDB, Athena, Trino, Spark,
+//! DataFusion), set out in DESIGN.md §4. This crate keeps it, one job per module:
+//!
+//! - [`encoder`]: [`SpanEncoder`] turns spans into an Arrow batch of the `spans` table
+//!   ([`tracegate_model::schema::spans_schema`]), reading them in place;
+//! - [`writer`]: [`write_spans`] turns that batch into Parquet bytes, rows sorted by
+//!   (trace_id, start_time), with min/max statistics and a bloom filter on trace_id, zstd by
+//!   default, and the schema version in the key-value metadata;
+//! - [`layout`]: where each file goes,
+//!   `{prefix}/spans/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`, by the UTC hour of
+//!   each span's start;
+//! - [`destination`]: a URL (a local path, `file://…` or `s3://…`) → an object store;
+//! - [`archive`]: the `archive` exporter, which buffers spans per hour, cuts files by size and
+//!   age, and uploads them in the background within a memory bound, retrying until they are
+//!   written. Register it with [`ArchiveExporterFactory`].
+//!
+//! Encoding spans and reading the file back:
+//!
+//! ```
+//! use arrow::array::{Array, AsArray};
+//! use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+//! use std::sync::Arc;
+//! use tracegate_model::{Resource, Scope, Span, SpanId, SpanKind, Status, TraceId};
+//! use tracegate_store::{SpanEncoder, WriterOptions, write_spans};
+//!
+//! let span = |trace: u8, id: u8, start: u64| Span {
+//!     resource: Arc::new(Resource::with_service("api")),
+//!     scope: Arc::new(Scope::default()),
+//!     trace_id: TraceId([trace; 16]),
+//!     span_id: SpanId([id; 8]),
+//!     parent_span_id: None,
+//!     trace_state: String::new(),
+//!     flags: 0,
+//!     name: "GET /chat".into(),
+//!     kind: SpanKind::Server,
+//!     start_time_unix_nano: start,
+//!     end_time_unix_nano: start + 1_000,
+//!     attributes: vec![],
+//!     dropped_attributes_count: 0,
+//!     events: vec![],
+//!     dropped_events_count: 0,
+//!     links: vec![],
+//!     dropped_links_count: 0,
+//!     status: Status::default(),
+//! };
+//! let spans = [span(2, 1, 10), span(1, 2, 30), span(1, 3, 20)];
+//!
+//! let mut encoder = SpanEncoder::new();
+//! spans.iter().for_each(|s| encoder.push(s));
+//! let encoded = encoder.finish()?;
+//! let file = write_spans(&encoded.batch, Some(&encoded.order), &WriterOptions::default())?;
+//!
+//! let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?.collect::<Result<_, _>>()?;
+//! let span_ids = batches[0].column_by_name("span_id").unwrap().as_string::<i32>();
+//! // Sorted by trace id, then start time.
+//! assert_eq!(span_ids.iter().flatten().collect::<Vec<_>>(), ["0303030303030303", "0202020202020202", "0101010101010101"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod archive;
+pub mod destination;
+pub mod encoder;
+pub mod error;
+pub mod layout;
+pub mod writer;
+
+pub use archive::{ArchiveConfig, ArchiveExporter, ArchiveExporterFactory};
+pub use destination::{Destination, S3Options};
+pub use encoder::{EncodedSpans, SpanEncoder};
+pub use error::StoreError;
+pub use writer::{Compression, WriterOptions, write_spans};
+
+#[cfg(test)]
+mod testing;

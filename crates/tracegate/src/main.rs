@@ -1,1 +1,240 @@
-fn main() {}
+//! The `tracegate` binary: CLI glue over the library crates. Not a library.
+//!
+//! - `tracegate run [-c FILE]` starts the gateway (the embedded `config/default.yaml` when no
+//!   file is given) and shuts it down in stages on SIGINT/SIGTERM.
+//! - `tracegate validate -c FILE` checks a config and prints every error with its key path.
+
+mod components;
+mod telemetry;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+use tracegate_pipeline::BuildContext;
+use tracegate_pipeline::config::{Config, ConfigErrors, RawConfig};
+
+/// The configuration used when `-c` is not given.
+const DEFAULT_CONFIG: &str = include_str!("../../../config/default.yaml");
+
+/// tracegate: an OpenTelemetry gateway for LLM and RAG applications.
+///
+/// It receives OTLP over gRPC (4317) and HTTP (4318) from any OpenTelemetry SDK and writes the
+/// spans to Parquet archives (local disk or S3) that DuckDB, Athena, Trino or Spark read as
+/// they are, and to any OTLP backend such as Grafana Tempo. Its own metrics are on
+/// http://HOST:8888/metrics.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tracegate",
+    version,
+    about,
+    long_about,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the gateway.
+    ///
+    /// Without -c, runs the embedded default: OTLP on 0.0.0.0:4317 (gRPC) and 0.0.0.0:4318
+    /// (HTTP), spans archived as Parquet under ./data/archive, metrics on 0.0.0.0:8888.
+    /// SIGINT or SIGTERM stops the receivers, drains the pipelines and flushes the exporters.
+    Run {
+        /// Config file (OTel Collector shape: receivers, processors, exporters, service).
+        /// `${env:VAR}` and `${env:VAR:-default}` are interpolated.
+        #[arg(short, long, value_name = "FILE", env = "TRACEGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Name of this instance, used in archive file names so that several gateways can
+        /// write to one bucket. Defaults to the host name.
+        #[arg(long, env = "TRACEGATE_INSTANCE")]
+        instance: Option<String>,
+    },
+    /// Check a config file and print every error with its key path.
+    Validate {
+        /// Config file to check.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print the embedded default config, a starting point for your own.
+    DefaultConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => validate(&config),
+        Command::DefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            ExitCode::SUCCESS
+        }
+        Command::Run { config, instance } => match run(config.as_deref(), instance) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "tracegate stopped with an error");
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn load(
+    path: Option<&Path>,
+    instance: Option<String>,
+) -> anyhow::Result<Result<Config, ConfigErrors>> {
+    let (text, source) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config file {}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (
+            DEFAULT_CONFIG.to_owned(),
+            "embedded default config".to_owned(),
+        ),
+    };
+    let ctx = BuildContext {
+        instance: instance.unwrap_or_else(default_instance),
+    };
+    let registry = components::registry();
+    let resolved = RawConfig::parse(&text).and_then(|raw| Config::resolve(raw, &registry, &ctx));
+    tracing::debug!(%source, "config loaded");
+    Ok(resolved)
+}
+
+fn validate(path: &Path) -> ExitCode {
+    match load(Some(path), None) {
+        Ok(Ok(_)) => {
+            println!("{}: valid", path.display());
+            ExitCode::SUCCESS
+        }
+        Ok(Err(errors)) => {
+            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
+    let config = match load(path, instance)? {
+        Ok(c) => c,
+        Err(errors) => anyhow::bail!("invalid config:\n{errors}"),
+    };
+    telemetry::init_logs(&config.service.telemetry)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tracegate")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let metrics = telemetry::serve_metrics(config.service.telemetry.metrics_address).await?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let result = tracegate_pipeline::topology::run(config, shutdown).await;
+        metrics.cancel();
+        result.context("the gateway stopped")
+    })
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+    shutdown.cancel();
+}
+
+/// The host name, made safe for object keys.
+fn default_instance() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default();
+    let clean: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.is_empty() {
+        "tracegate".to_owned()
+    } else {
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_embedded_default_config_resolves() {
+        let config = load(None, Some("test".into())).unwrap().unwrap();
+        assert_eq!(config.receivers.len(), 1);
+        assert!(config.exporters.keys().any(|id| id.as_str() == "archive"));
+    }
+
+    #[test]
+    fn example_configs_resolve() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let lookup = |_: &str| None;
+                let raw = RawConfig::parse_with_env(&text, &lookup)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let ctx = BuildContext {
+                    instance: "t".into(),
+                };
+                if let Err(e) = Config::resolve(raw, &components::registry(), &ctx) {
+                    panic!("{}: {e}", path.display());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The `archive` exporter's user-facing config.
+//!
+//! ```yaml
+//! exporters:
+//!   archive:
+//!     url: s3://bucket/llm-traces
+//!     flush_bytes: 128MiB
+//!     flush_age: 5m
+//!     max_buffer_bytes: 512MiB
+//!     compression: zstd
+//!     row_group_rows: 65536
+//!     s3: { endpoint: http://127.0.0.1:9000, allow_http: true }
+//!     retry: { initial_backoff: 500ms, max_backoff: 30s }
+//! ```
+
+use crate::destination::{Destination, Location, S3Options};
+use crate::writer::{Compression, WriterOptions};
+use serde::Deserialize;
+use tracegate_pipeline::{ByteSize, ConfigError, Duration};
+
+/// Configuration of the `archive` exporter: Parquet files of the `spans` table on an object
+/// store, Hive-partitioned by hour.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveConfig {
+    /// Where the archive lives: a local path (`./data/archive`), `file:///absolute/path`, or
+    /// `s3://bucket/prefix`. Default `./data/archive`.
+    pub url: String,
+    /// Cut a file when the buffered spans reach this estimated in-memory size (at most
+    /// 1GiB). Default 128MiB.
+    pub flush_bytes: ByteSize,
+    /// Cut a file when its oldest buffered span arrived this long ago. Default 5m.
+    pub flush_age: Duration,
+    /// Memory bound on buffered spans plus files waiting for upload. When it is reached,
+    /// export waits, and back-pressure reaches the receivers. At least `flush_bytes`.
+    /// Default 512MiB.
+    pub max_buffer_bytes: ByteSize,
+    /// Parquet page compression: `zstd`, `gzip`, `snappy` or `none`. Default `zstd`.
+    pub compression: Compression,
+    /// Rows per Parquet row group. Default 65536.
+    pub row_group_rows: usize,
+    /// S3 settings, for `s3://` URLs only. The usual `AWS_*` environment variables also
+    /// apply; these override them.
+    pub s3: Option<S3Options>,
+    /// Retries of failed uploads. They go on until the shutdown deadline; the data is kept
+    /// meanwhile.
+    pub retry: RetryConfig,
+}
+
+/// Backoff between upload attempts: it starts at `initial_backoff` and doubles up to
+/// `max_backoff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Wait before the first retry. Default 500ms.
+    pub initial_backoff: Duration,
+    /// Longest wait between retries. Default 30s.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self {
+            url: "./data/archive".to_owned(),
+            flush_bytes: ByteSize::mib(128),
+            flush_age: Duration::from_secs(300),
+            max_buffer_bytes: ByteSize::mib(512),
+            compression: Compression::Zstd,
+            row_group_rows: WriterOptions::DEFAULT_ROW_GROUP_ROWS,
+            s3: None,
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+impl ArchiveConfig {
+    /// Largest `flush_bytes`: Arrow string columns have 32-bit offsets.
+    pub const MAX_FLUSH_BYTES: ByteSize = ByteSize::mib(1024);
+
+    /// Checks the values serde cannot, naming each key under `path`
+    /// (`exporters.archive`). Returns the first problem.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let at = |key: &str, message: String| ConfigError::new(format!("{path}.{key}"), message);
+        if self.flush_bytes.get() == 0 || self.flush_bytes > Self::MAX_FLUSH_BYTES {
+            return Err(at(
+                "flush_bytes",
+                format!("must be between 1B and 1GiB, got {}", self.flush_bytes),
+            ));
+        }
+        if self.flush_age.get().is_zero() {
+            return Err(at(
+                "flush_age",
+                "must be more than zero, such as 5m".to_owned(),
+            ));
+        }
+        if self.max_buffer_bytes < self.flush_bytes {
+            return Err(at(
+                "max_buffer_bytes",
+                format!(
+                    "must be at least flush_bytes ({}), got {}; a few times flush_bytes lets \
+                     uploads overlap with buffering",
+                    self.flush_bytes, self.max_buffer_bytes
+                ),
+            ));
+        }
+        if self.row_group_rows == 0 {
+            return Err(at(
+                "row_group_rows",
+                "must be at least 1, such as 65536".to_owned(),
+            ));
+        }
+        if self.retry.initial_backoff.get().is_zero() {
+            return Err(at(
+                "retry.initial_backoff",
+                "must be more than zero, such as 500ms".to_owned(),
+            ));
+        }
+        if self.retry.max_backoff < self.retry.initial_backoff {
+            return Err(at(
+                "retry.max_backoff",
+                format!(
+                    "must be at least retry.initial_backoff ({}), got {}",
+                    self.retry.initial_backoff, self.retry.max_backoff
+                ),
+            ));
+        }
+        let location = Location::parse(&self.url).map_err(|e| at("url", e.to_string()))?;
+        if self.s3.is_some() && !matches!(location, Location::S3 { .. }) {
+            return Err(at(
+                "s3",
+                format!("applies to s3:// urls only, but url is {:?}", self.url),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates, then resolves the URL into a destination. Does no I/O.
+    pub fn destination(&self, path: &str) -> Result<Destination, ConfigError> {
+        self.validate(path)?;
+        Destination::from_url(&self.url, self.s3.as_ref()).map_err(|e| {
+            let key = if self.s3.is_some() { "s3" } else { "url" };
+            ConfigError::new(format!("{path}.{key}"), e.to_string())
+        })
+    }
+
+    /// The Parquet writer options.
+    pub fn writer_options(&self) -> WriterOptions {
+        WriterOptions {
+            compression: self.compression,
+            row_group_rows: self.row_group_rows,
+        }
+    }
+}

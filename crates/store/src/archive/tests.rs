@@ -1,0 +1,818 @@
+//! Tests of the `archive` exporter:
+//! - config: fixtures in `testdata/`, defaults, and errors with their key paths;
+//! - the factory: builds without I/O;
+//! - the exporter on `InMemory` and `LocalFileSystem`: files at the Hive paths, every span
+//!   written once; cuts by size, by age and at shutdown; multipart uploads; retries after
+//!   failed uploads; back-pressure when the memory bound is reached; its metrics.
+
+use super::*;
+use crate::destination::{Destination, S3Options};
+use crate::layout::{HourPartition, SPANS_TABLE};
+use crate::testing::{self, Row, is_sorted, read_parquet, rows_of};
+use crate::writer::Compression;
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration as StdDuration;
+use tokio::sync::Semaphore;
+use tracegate_model::{ReleaseReason, Span, SpanBatch, Trace};
+use tracegate_pipeline::telemetry::names;
+use tracegate_pipeline::{
+    BuildContext, ByteSize, ComponentId, Duration, Exporter, ExporterFactory, Payload,
+    parse_section,
+};
+use tracegate_testkit::{Generator, GeneratorConfig, Profile};
+
+// ---------------------------------------------------------------------------------------
+// Config
+
+fn parse(yaml: &str) -> Result<ArchiveConfig, String> {
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+    let config: ArchiveConfig =
+        parse_section("exporters.archive", value).map_err(|e| e.to_string())?;
+    config
+        .destination("exporters.archive")
+        .map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn full_fixture_parses_into_the_expected_struct() {
+    let expected = ArchiveConfig {
+        url: "s3://llm-lake/traces/prod".into(),
+        flush_bytes: ByteSize::mib(64),
+        flush_age: Duration::from_secs(120),
+        max_buffer_bytes: ByteSize::mib(256),
+        compression: Compression::Gzip,
+        row_group_rows: 10_000,
+        s3: Some(S3Options {
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            region: Some("eu-west-1".into()),
+            access_key_id: Some("test-key".into()),
+            secret_access_key: Some("test-secret".into()),
+            session_token: None,
+            allow_http: Some(true),
+            virtual_hosted_style: Some(false),
+        }),
+        retry: RetryConfig {
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(10),
+        },
+    };
+    assert_eq!(parse(&fixture("archive.yaml")).unwrap(), expected);
+}
+
+#[test]
+fn minimal_fixture_takes_the_defaults() {
+    let config = parse(&fixture("archive_minimal.yaml")).unwrap();
+    let expected = ArchiveConfig {
+        url: "file:///var/lib/tracegate/archive".into(),
+        ..Default::default()
+    };
+    assert_eq!(config, expected);
+    let defaults = ArchiveConfig::default();
+    assert_eq!(defaults.url, "./data/archive");
+    assert_eq!(defaults.flush_bytes, ByteSize::mib(128));
+    assert_eq!(defaults.flush_age, Duration::from_secs(300));
+    assert_eq!(defaults.max_buffer_bytes, ByteSize::mib(512));
+    assert_eq!(defaults.compression, Compression::Zstd);
+    assert_eq!(defaults.row_group_rows, 65_536);
+    assert_eq!(defaults.retry.initial_backoff, Duration::from_millis(500));
+    assert_eq!(defaults.retry.max_backoff, Duration::from_secs(30));
+    assert_eq!(
+        parse_section::<ArchiveConfig>("x", serde_yaml_ng::Value::Null).unwrap(),
+        defaults
+    );
+}
+
+#[test]
+fn errors_name_their_key_paths() {
+    let err = parse(&fixture("archive_invalid.yaml")).unwrap_err();
+    assert!(
+        err.starts_with("exporters.archive.flush_age: invalid duration \"5x\""),
+        "{err}"
+    );
+    for (yaml, expected) in [
+        (
+            "url: gs://bucket/x",
+            "exporters.archive.url: unsupported archive url \"gs://bucket/x\"",
+        ),
+        ("url: gs://bucket/x", "s3://bucket/prefix"),
+        (
+            "url: s3://",
+            "exporters.archive.url: unsupported archive url \"s3://\": the bucket name is missing",
+        ),
+        (
+            "compression: lz4",
+            "exporters.archive.compression: unknown variant `lz4`",
+        ),
+        (
+            "flush_bytes: lots",
+            "exporters.archive.flush_bytes: invalid size \"lots\"",
+        ),
+        (
+            "flush_bytes: 2GiB",
+            "exporters.archive.flush_bytes: must be between 1B and 1GiB, got 2.0 GiB",
+        ),
+        (
+            "flush_bytes: 0",
+            "exporters.archive.flush_bytes: must be between",
+        ),
+        (
+            "flush_age: 0s",
+            "exporters.archive.flush_age: must be more than zero",
+        ),
+        (
+            "flush_bytes: 64MiB\nmax_buffer_bytes: 32MiB",
+            "exporters.archive.max_buffer_bytes: must be at least flush_bytes (64.0 MiB), got 32.0 MiB",
+        ),
+        (
+            "row_group_rows: 0",
+            "exporters.archive.row_group_rows: must be at least 1",
+        ),
+        (
+            "retry: { initial_backoff: 0s }",
+            "exporters.archive.retry.initial_backoff: must be more than zero",
+        ),
+        (
+            "retry: { initial_backoff: 1m, max_backoff: 1s }",
+            "exporters.archive.retry.max_backoff: must be at least",
+        ),
+        (
+            "retry: { jitter: true }",
+            "exporters.archive.retry.jitter: unknown field `jitter`",
+        ),
+        (
+            "s3: { region: x }",
+            "exporters.archive.s3: applies to s3:// urls only",
+        ),
+        (
+            "url: s3://b\ns3: { allow_http: maybe }",
+            "exporters.archive.s3.allow_http: invalid type",
+        ),
+        (
+            "url: s3://b\ns3: { bucket: x }",
+            "exporters.archive.s3.bucket: unknown field `bucket`",
+        ),
+        ("flush_size: 1MiB", "unknown field `flush_size`"),
+    ] {
+        let err = parse(yaml).unwrap_err();
+        assert!(
+            err.contains(expected),
+            "{yaml:?}\n  got: {err}\n  expected: {expected}"
+        );
+    }
+}
+
+#[test]
+fn factory_builds_without_touching_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    let factory = ArchiveExporterFactory;
+    assert_eq!(factory.type_name(), "archive");
+    let ctx = BuildContext {
+        instance: "gw-1".into(),
+    };
+    let id = ComponentId::parse("archive/lake").unwrap();
+    let yaml = format!("url: {}\nflush_age: 1m", root.display());
+    let exporter = factory
+        .build(&id, serde_yaml_ng::from_str(&yaml).unwrap(), &ctx)
+        .unwrap();
+    assert_eq!(exporter.tick_interval(), Some(StdDuration::from_secs(1)));
+    assert!(!root.exists(), "the directory is created on first flush");
+
+    let s3 = "url: s3://bucket/prefix\ns3: { endpoint: 'http://127.0.0.1:1', allow_http: true, access_key_id: k, secret_access_key: s }";
+    assert!(
+        factory
+            .build(&id, serde_yaml_ng::from_str(s3).unwrap(), &ctx)
+            .is_ok()
+    );
+
+    let bad = serde_yaml_ng::from_str("flush_age: 5x").unwrap();
+    let err = factory.build(&id, bad, &ctx).unwrap_err();
+    assert_eq!(err.path, "exporters.archive/lake.flush_age");
+    assert!(
+        factory.build(&id, serde_yaml_ng::Value::Null, &ctx).is_ok(),
+        "all defaults"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics
+
+type Counters = Arc<Mutex<HashMap<(String, String), Arc<AtomicU64>>>>;
+
+/// Counters by (metric name, `exporter` label); each test uses its own exporter name.
+#[derive(Debug, Clone, Default)]
+struct Recorder(Counters);
+
+impl metrics::Recorder for Recorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let exporter = key
+            .labels()
+            .find(|l| l.key() == "exporter")
+            .map(|l| l.value().to_owned());
+        let entry = (key.name().to_owned(), exporter.unwrap_or_default());
+        metrics::Counter::from_arc(self.0.lock().unwrap().entry(entry).or_default().clone())
+    }
+
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+fn counter(name: &str, exporter: &str) -> u64 {
+    static COUNTERS: OnceLock<Counters> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        let recorder = Recorder::default();
+        metrics::set_global_recorder(recorder.clone()).expect("the only recorder");
+        recorder.0
+    });
+    let key = (name.to_owned(), exporter.to_owned());
+    counters
+        .lock()
+        .unwrap()
+        .get(&key)
+        .map_or(0, |c| c.load(Ordering::Relaxed))
+}
+
+/// Installs the recorder before the exporter records anything.
+fn metrics_on() {
+    counter("", "");
+}
+
+// ---------------------------------------------------------------------------------------
+// Test stores
+
+fn injected() -> object_store::Error {
+    object_store::Error::Generic {
+        store: "test",
+        source: "injected failure".into(),
+    }
+}
+
+/// Delegates to `InMemory`; fails the first `failures` puts (single or multipart), and
+/// blocks each put until `gate` gives it a permit when there is a gate.
+#[derive(Debug)]
+struct TestStore {
+    inner: InMemory,
+    failures: AtomicUsize,
+    gate: Option<Arc<Semaphore>>,
+    puts: AtomicUsize,
+}
+
+impl TestStore {
+    fn new() -> Self {
+        Self {
+            inner: InMemory::new(),
+            failures: AtomicUsize::new(0),
+            gate: None,
+            puts: AtomicUsize::new(0),
+        }
+    }
+
+    fn failing(n: usize) -> Self {
+        Self {
+            failures: AtomicUsize::new(n),
+            ..Self::new()
+        }
+    }
+
+    fn gated(gate: Arc<Semaphore>) -> Self {
+        Self {
+            gate: Some(gate),
+            ..Self::new()
+        }
+    }
+
+    async fn admit(&self) -> object_store::Result<()> {
+        if let Some(gate) = &self.gate {
+            gate.acquire().await.map_err(|_| injected())?.forget();
+        }
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        let fail = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if fail.is_ok() {
+            Err(injected())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl fmt::Display for TestStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TestStore")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for TestStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.admit().await?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.admit().await?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+const INSTANCE: &str = "gw-test";
+
+fn small_config() -> ArchiveConfig {
+    ArchiveConfig {
+        retry: RetryConfig {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(20),
+        },
+        ..Default::default()
+    }
+}
+
+fn exporter(name: &str, config: &ArchiveConfig, store: Arc<dyn ObjectStore>) -> ArchiveExporter {
+    ArchiveExporter::new(
+        name,
+        config,
+        Destination::from_store(store, Path::from("lake")),
+        INSTANCE,
+    )
+}
+
+/// Spans of whole RAG traces starting `offset_ms` before 07:00 UTC, so they straddle an hour.
+fn spans_across_an_hour(traces: usize, offset_ms: u64) -> Vec<Span> {
+    let start =
+        GeneratorConfig::DEFAULT_START_UNIX_NANO + 3_600_000_000_000 - offset_ms * 1_000_000;
+    let config = GeneratorConfig {
+        seed: 5,
+        profile: Profile::Rag,
+        start_unix_nano: start,
+    };
+    Generator::new(config).batch_with_traces(traces).spans
+}
+
+fn payload(spans: &[Span]) -> Arc<Payload> {
+    Arc::new(Payload::Spans(SpanBatch {
+        spans: spans.to_vec(),
+    }))
+}
+
+/// The same spans as whole traces, the shape after trace assembly.
+fn traces_payload(spans: &[Span]) -> Arc<Payload> {
+    let mut traces: Vec<Trace> = Vec::new();
+    for span in spans {
+        match traces.iter_mut().find(|t| t.trace_id == span.trace_id) {
+            Some(t) => t.spans.push(span.clone()),
+            None => traces.push(Trace {
+                trace_id: span.trace_id,
+                spans: vec![span.clone()],
+                release_reason: ReleaseReason::Complete,
+                tree_whole: true,
+            }),
+        }
+    }
+    Arc::new(Payload::Traces(traces))
+}
+
+/// Every file under `lake/`, with its rows, checking the layout of each.
+async fn files(store: &dyn ObjectStore) -> Vec<(Path, Vec<Row>)> {
+    let prefix = Path::from("lake");
+    let mut metas: Vec<ObjectMeta> = store.list(Some(&prefix)).try_collect().await.unwrap();
+    metas.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut out = Vec::new();
+    for meta in metas {
+        let bytes = store
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let rows = rows_of(&read_parquet(bytes).0);
+        assert!(!rows.is_empty(), "{} is empty", meta.location);
+        assert!(is_sorted(&rows), "{} is not sorted", meta.location);
+        let partition = HourPartition::of_unix_nanos(rows[0].start_time as u64);
+        let dir = partition.dir(&prefix, SPANS_TABLE);
+        for row in &rows {
+            assert_eq!(
+                HourPartition::of_unix_nanos(row.start_time as u64),
+                partition,
+                "{}",
+                meta.location
+            );
+        }
+        let name = meta.location.filename().unwrap();
+        assert_eq!(meta.location.as_ref(), format!("{dir}/{name}"));
+        let ulid = name
+            .strip_prefix("gw-test-")
+            .and_then(|n| n.strip_suffix(".parquet"))
+            .unwrap();
+        assert!(ulid::Ulid::from_string(ulid).is_ok(), "{name}");
+        out.push((meta.location, rows));
+    }
+    out
+}
+
+/// Asserts that `files` hold exactly `spans`, each once.
+fn assert_all_written(files: &[(Path, Vec<Row>)], spans: &[Span]) {
+    let written: Vec<_> = files
+        .iter()
+        .flat_map(|(_, rows)| rows)
+        .map(|r| (r.trace_id.clone(), r.span_id.clone()))
+        .collect();
+    let unique: HashSet<_> = written.iter().cloned().collect();
+    assert_eq!(written.len(), spans.len(), "rows written");
+    assert_eq!(unique.len(), spans.len(), "no duplicates");
+    for s in spans {
+        assert!(
+            unique.contains(&(s.trace_id.to_hex(), s.span_id.to_hex())),
+            "missing {:?}",
+            s.span_id
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The exporter
+
+#[tokio::test]
+async fn writes_hive_partitioned_files_once_per_span() {
+    metrics_on();
+    let store = Arc::new(InMemory::new());
+    let name = "archive/hive";
+    let mut exporter = exporter(name, &small_config(), store.clone());
+    let mut spans = spans_across_an_hour(100, 150);
+    spans.extend(testing::edge_case_spans());
+    let (first, second) = spans.split_at(spans.len() / 2);
+    exporter.export(payload(first)).await.unwrap();
+    exporter.export(traces_payload(second)).await.unwrap();
+    assert!(
+        files(store.as_ref()).await.is_empty(),
+        "nothing is cut before a limit is reached"
+    );
+    exporter.shutdown().await.unwrap();
+    exporter.shutdown().await.unwrap();
+
+    let files = files(store.as_ref()).await;
+    let dirs: Vec<_> = files
+        .iter()
+        .map(|(p, _)| {
+            p.prefix_match(&Path::from("lake"))
+                .unwrap()
+                .take(3)
+                .map(|p| p.as_ref().to_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    assert_eq!(
+        dirs,
+        [
+            "spans/dt=1970-01-01/hour=00",
+            "spans/dt=2024-02-29/hour=23",
+            "spans/dt=2024-03-01/hour=00",
+            "spans/dt=2026-11-22/hour=06",
+            "spans/dt=2026-11-22/hour=07",
+        ]
+    );
+    assert_all_written(&files, &spans);
+    assert_eq!(exporter.held_bytes(), 0);
+    assert_eq!(counter(names::ARCHIVE_FILES_WRITTEN, name), 5);
+    assert_eq!(
+        counter(names::ARCHIVE_SPANS_WRITTEN, name),
+        spans.len() as u64
+    );
+    assert_eq!(
+        counter(names::EXPORTER_SENT_SPANS, name),
+        spans.len() as u64
+    );
+    assert_eq!(counter(names::ARCHIVE_UPLOAD_FAILURES, name), 0);
+    let stored: u64 = {
+        let metas: Vec<ObjectMeta> = store.list(None).try_collect().await.unwrap();
+        metas.iter().map(|m| m.size).sum()
+    };
+    assert_eq!(counter(names::ARCHIVE_BYTES_WRITTEN, name), stored);
+}
+
+#[tokio::test]
+async fn writes_to_the_local_file_system_through_the_factory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    let ctx = BuildContext {
+        instance: INSTANCE.into(),
+    };
+    let id = ComponentId::parse("archive").unwrap();
+    let yaml = format!("url: file://{}\ncompression: snappy", root.display());
+    let mut exporter = ArchiveExporterFactory
+        .build(&id, serde_yaml_ng::from_str(&yaml).unwrap(), &ctx)
+        .unwrap();
+    let spans = spans_across_an_hour(50, 100);
+    exporter.export(payload(&spans)).await.unwrap();
+    exporter.shutdown().await.unwrap();
+
+    let entries: Vec<_> = walk(&root.join("spans"));
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    for path in &entries {
+        let relative = path
+            .strip_prefix(&root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            relative.starts_with("spans/dt=2026-11-22/hour=0"),
+            "{relative}"
+        );
+        assert!(
+            relative.contains("/gw-test-") && relative.ends_with(".parquet"),
+            "{relative}"
+        );
+    }
+    let mut written = 0;
+    for path in entries {
+        let (batch, metadata) = read_parquet(std::fs::read(path).unwrap().into());
+        assert_eq!(
+            metadata.row_group(0).column(0).compression(),
+            parquet::basic::Compression::SNAPPY
+        );
+        assert!(is_sorted(&rows_of(&batch)));
+        written += batch.num_rows();
+    }
+    assert_eq!(written, spans.len());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn cuts_files_by_size() {
+    let store = Arc::new(InMemory::new());
+    let config = ArchiveConfig {
+        flush_bytes: ByteSize::kib(256),
+        max_buffer_bytes: ByteSize::mib(64),
+        ..small_config()
+    };
+    let mut exporter = exporter("archive/size", &config, store.clone());
+    let spans = testing::testkit_spans(400, Profile::Rag);
+    for chunk in spans.chunks(100) {
+        exporter.export(payload(chunk)).await.unwrap();
+        assert!(
+            exporter.buffered_bytes() < 256 * 1024,
+            "the buffer stays under flush_bytes"
+        );
+    }
+    exporter.drain().await;
+    let before_shutdown = files(store.as_ref()).await.len();
+    assert!(before_shutdown >= 3, "{before_shutdown} files cut by size");
+    exporter.shutdown().await.unwrap();
+    let files = files(store.as_ref()).await;
+    assert_eq!(files.len(), before_shutdown + 1, "the rest at shutdown");
+    assert_all_written(&files, &spans);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cuts_files_by_age_on_tick() {
+    let store = Arc::new(InMemory::new());
+    let config = ArchiveConfig {
+        flush_age: Duration::from_secs(5),
+        ..small_config()
+    };
+    let mut exporter = exporter("archive/age", &config, store.clone());
+    assert_eq!(exporter.tick_interval(), Some(StdDuration::from_secs(1)));
+    let spans = testing::testkit_spans(10, Profile::Tiny);
+    exporter.export(payload(&spans[..20])).await.unwrap();
+    tokio::time::advance(StdDuration::from_secs(3)).await;
+    exporter.export(payload(&spans[20..])).await.unwrap();
+    exporter.tick().await.unwrap();
+    assert_eq!(exporter.pending_uploads(), 0, "younger than flush_age");
+    tokio::time::advance(StdDuration::from_millis(2_001)).await;
+    exporter.tick().await.unwrap();
+    assert_eq!(exporter.pending_uploads(), 1, "the oldest span is 5s old");
+    assert_eq!(exporter.buffered_bytes(), 0);
+    exporter.drain().await;
+    let files = files(store.as_ref()).await;
+    assert_eq!(files.len(), 1);
+    assert_all_written(&files, &spans);
+    exporter.shutdown().await.unwrap();
+    assert_eq!(
+        self::files(store.as_ref()).await.len(),
+        1,
+        "nothing left for shutdown"
+    );
+}
+
+#[tokio::test]
+async fn failed_uploads_are_retried_until_they_succeed() {
+    metrics_on();
+    let name = "archive/flaky";
+    let store = Arc::new(TestStore::failing(3));
+    let mut exporter = exporter(name, &small_config(), store.clone());
+    let spans = spans_across_an_hour(30, 50);
+    exporter.export(payload(&spans)).await.unwrap();
+    exporter.shutdown().await.unwrap();
+    let files = files(&store.inner).await;
+    assert_eq!(files.len(), 2);
+    assert_all_written(&files, &spans);
+    assert_eq!(
+        store.puts.load(Ordering::SeqCst),
+        5,
+        "3 failures, then 2 files"
+    );
+    assert_eq!(counter(names::ARCHIVE_UPLOAD_FAILURES, name), 3);
+    assert_eq!(counter(names::EXPORTER_RETRIES, name), 3);
+    assert_eq!(counter(names::ARCHIVE_FILES_WRITTEN, name), 2);
+    assert_eq!(
+        counter(names::EXPORTER_SENT_SPANS, name),
+        spans.len() as u64
+    );
+}
+
+#[tokio::test]
+async fn large_files_go_up_in_parts() {
+    let spans = testing::testkit_spans(100, Profile::Rag);
+    // In memory, with the first multipart upload failing.
+    let store = Arc::new(TestStore::failing(1));
+    let mut exporter = exporter("archive/multipart", &small_config(), store.clone())
+        .with_multipart(16 * 1024, 10 * 1024);
+    exporter.export(payload(&spans)).await.unwrap();
+    exporter.shutdown().await.unwrap();
+    let files = files(&store.inner).await;
+    assert_all_written(&files, &spans);
+    assert_eq!(
+        store.puts.load(Ordering::SeqCst),
+        2,
+        "one failed start, one upload"
+    );
+
+    // On the local file system, through the lazily created directory.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    let destination = Destination::from_url(root.to_str().unwrap(), None).unwrap();
+    let mut exporter = ArchiveExporter::new(
+        "archive/multipart-local",
+        &small_config(),
+        destination,
+        INSTANCE,
+    )
+    .with_multipart(16 * 1024, 10 * 1024);
+    exporter.export(payload(&spans)).await.unwrap();
+    exporter.shutdown().await.unwrap();
+    let paths = walk(&root);
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    let (batch, _) = read_parquet(std::fs::read(&paths[0]).unwrap().into());
+    assert_eq!(batch.num_rows(), spans.len());
+}
+
+#[tokio::test]
+async fn export_waits_for_room_when_the_buffer_is_full() {
+    let gate = Arc::new(Semaphore::new(0));
+    let store = Arc::new(TestStore::gated(gate.clone()));
+    let config = ArchiveConfig {
+        flush_bytes: ByteSize::kib(16),
+        max_buffer_bytes: ByteSize::kib(16),
+        ..small_config()
+    };
+    let mut exporter = exporter("archive/backpressure", &config, store.clone());
+    let spans = testing::testkit_spans(10, Profile::Rag);
+    let (first, second) = spans.split_at(spans.len() / 2);
+
+    // The first payload is over flush_bytes: it is cut, and its upload blocks.
+    tokio::time::timeout(StdDuration::from_secs(5), exporter.export(payload(first)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exporter.held_bytes() >= 16 * 1024);
+    {
+        let export = exporter.export(payload(second));
+        tokio::pin!(export);
+        let waited = tokio::time::timeout(StdDuration::from_millis(300), &mut export).await;
+        assert!(
+            waited.is_err(),
+            "export waits while the memory bound is reached"
+        );
+        gate.add_permits(100);
+        tokio::time::timeout(StdDuration::from_secs(10), &mut export)
+            .await
+            .expect("room was freed")
+            .unwrap();
+    }
+    exporter.shutdown().await.unwrap();
+    assert_eq!(exporter.held_bytes(), 0);
+    let files = files(&store.inner).await;
+    assert_all_written(&files, &spans);
+}
+
+#[tokio::test]
+async fn shutdown_with_nothing_buffered_writes_nothing() {
+    let store = Arc::new(InMemory::new());
+    let mut exporter = exporter("archive/empty", &small_config(), store.clone());
+    exporter.tick().await.unwrap();
+    exporter
+        .export(Arc::new(Payload::Spans(SpanBatch::default())))
+        .await
+        .unwrap();
+    exporter.shutdown().await.unwrap();
+    assert!(files(store.as_ref()).await.is_empty());
+}

@@ -1,0 +1,714 @@
+//! Spans → an Arrow [`RecordBatch`] of the `spans` table
+//! ([`spans_schema`](tracegate_model::schema::spans_schema)).
+//!
+//! [`SpanEncoder`] appends spans one at a time to typed column builders, reading the spans
+//! where they are (payloads are shared, so nothing is cloned), and tracks the bytes it holds
+//! so a caller can cut files by size. Ids are written as hex through a stack buffer and
+//! non-string attribute values are rendered into one reused `String`.
+//!
+//! The LLM and breakdown columns are filled from canonical attributes the span already
+//! carries (`gen_ai.request.model`, `gen_ai.usage.input_tokens`, `tracegate.cost_usd`, ...,
+//! see [`keys`]), found in the same single pass that writes the attribute map; when a span
+//! has none they are null.
+
+use crate::error::StoreError;
+use arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, ListArray, MapArray, RecordBatch, StringBuilder,
+    StructArray, TimestampNanosecondBuilder,
+};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, FieldRef, Fields};
+use std::sync::Arc;
+use tracegate_model::proto::common::v1::KeyValue;
+use tracegate_model::proto::common::v1::any_value::Value;
+use tracegate_model::schema::{self, col};
+use tracegate_model::{Span, SpanId, TraceId, attr, keys};
+
+/// Spans encoded as one Arrow batch, with the order that sorts them by (trace_id, start_time).
+#[derive(Debug, Clone)]
+pub struct EncodedSpans {
+    /// One row per span, in the order they were pushed.
+    pub batch: RecordBatch,
+    /// Row indices sorted by trace id, then start time, then push order.
+    pub order: Vec<u32>,
+}
+
+/// Builds the columns of the `spans` table, one span at a time.
+///
+/// A string column holds at most 2 GiB (Arrow's 32-bit offsets), so cut batches well below
+/// that; the archive cuts at `flush_bytes`, at most 1 GiB of [`Self::estimated_bytes`].
+#[derive(Debug)]
+pub struct SpanEncoder {
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    parent_span_id: StringBuilder,
+    trace_state: StringBuilder,
+    service_name: StringBuilder,
+    name: StringBuilder,
+    kind: StringBuilder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    start_time: TimestampNanosecondBuilder,
+    end_time: TimestampNanosecondBuilder,
+    duration_ns: Int64Builder,
+    status_code: StringBuilder,
+    status_message: StringBuilder,
+    resource_attributes: StringMapBuilder,
+    attributes: StringMapBuilder,
+    events: EventsBuilder,
+    links: LinksBuilder,
+    llm: LlmColumns,
+    /// (trace id, start time, row) for sorting at the end.
+    keys: Vec<(TraceId, u64, u32)>,
+    bytes: usize,
+    scratch: String,
+}
+
+/// Bytes counted per row for the fixed-width parts of all 35 columns and their offsets.
+const FIXED_ROW_BYTES: usize = 35 * 8 + 64;
+/// Bytes counted per map entry, event or link, besides its strings.
+const ENTRY_BYTES: usize = 16;
+
+impl Default for SpanEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpanEncoder {
+    /// An empty encoder.
+    pub fn new() -> Self {
+        let ts = || TimestampNanosecondBuilder::new().with_timezone("UTC");
+        Self {
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            parent_span_id: StringBuilder::new(),
+            trace_state: StringBuilder::new(),
+            service_name: StringBuilder::new(),
+            name: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            scope_name: StringBuilder::new(),
+            scope_version: StringBuilder::new(),
+            start_time: ts(),
+            end_time: ts(),
+            duration_ns: Int64Builder::new(),
+            status_code: StringBuilder::new(),
+            status_message: StringBuilder::new(),
+            resource_attributes: StringMapBuilder::default(),
+            attributes: StringMapBuilder::default(),
+            events: EventsBuilder::default(),
+            links: LinksBuilder::default(),
+            llm: LlmColumns::default(),
+            keys: Vec::new(),
+            bytes: 0,
+            scratch: String::new(),
+        }
+    }
+
+    /// Encodes `spans` into one batch, in the order given.
+    pub fn encode<'a>(
+        spans: impl IntoIterator<Item = &'a Span>,
+    ) -> Result<RecordBatch, StoreError> {
+        let mut encoder = Self::new();
+        for span in spans {
+            encoder.push(span);
+        }
+        Ok(encoder.finish()?.batch)
+    }
+
+    /// Rows appended so far.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when no span was appended.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Approximate memory held by the builders, in bytes: every string appended plus a fixed
+    /// cost per row and per map entry, event and link.
+    pub fn estimated_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Appends one span as a row.
+    pub fn push(&mut self, span: &Span) {
+        let row = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+        self.keys
+            .push((span.trace_id, span.start_time_unix_nano, row));
+        let mut bytes = FIXED_ROW_BYTES;
+
+        let mut hex32 = [0u8; TraceId::LEN * 2];
+        let mut hex16 = [0u8; SpanId::LEN * 2];
+        self.trace_id
+            .append_value(span.trace_id.write_hex(&mut hex32));
+        self.span_id
+            .append_value(span.span_id.write_hex(&mut hex16));
+        match &span.parent_span_id {
+            Some(p) => self.parent_span_id.append_value(p.write_hex(&mut hex16)),
+            None => self.parent_span_id.append_null(),
+        }
+        bytes += 32 + 16 + 16;
+        bytes += append_opt_str(&mut self.trace_state, &span.trace_state);
+        bytes += append_str(&mut self.service_name, span.service_name());
+        bytes += append_str(&mut self.name, &span.name);
+        bytes += append_str(&mut self.kind, schema::kind_name(span.kind));
+        bytes += append_opt_str(&mut self.scope_name, &span.scope.name);
+        bytes += append_opt_str(&mut self.scope_version, &span.scope.version);
+        self.start_time
+            .append_value(nanos(span.start_time_unix_nano));
+        self.end_time.append_value(nanos(span.end_time_unix_nano));
+        self.duration_ns.append_value(nanos(span.duration_ns()));
+        bytes += append_str(&mut self.status_code, schema::status_name(span.status.code));
+        bytes += append_opt_str(&mut self.status_message, &span.status.message);
+
+        bytes += self
+            .resource_attributes
+            .append(&span.resource.attributes, &mut self.scratch);
+        let mut canonical = Canonical::default();
+        bytes +=
+            self.attributes
+                .append_scanning(&span.attributes, &mut self.scratch, &mut canonical);
+        bytes += self.events.append(span, &mut self.scratch);
+        bytes += self.links.append(span, &mut self.scratch);
+        bytes += self.llm.append(&canonical);
+        self.bytes += bytes;
+    }
+
+    /// Finishes the columns into a batch of the `spans` schema, with its sort order.
+    pub fn finish(mut self) -> Result<EncodedSpans, StoreError> {
+        let schema = schema::spans_schema();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            Arc::new(self.start_time.finish()),
+            Arc::new(self.end_time.finish()),
+            Arc::new(self.duration_ns.finish()),
+            Arc::new(self.status_code.finish()),
+            Arc::new(self.status_message.finish()),
+            Arc::new(self.resource_attributes.finish()?),
+            Arc::new(self.attributes.finish()?),
+            Arc::new(self.events.finish()?),
+            Arc::new(self.links.finish()?),
+        ];
+        let mut columns = columns;
+        self.llm.finish_into(&mut columns);
+        let batch = RecordBatch::try_new(schema, columns)
+            .map_err(StoreError::arrow("assemble the spans batch"))?;
+        self.keys.sort_unstable();
+        let order = self.keys.into_iter().map(|(_, _, row)| row).collect();
+        Ok(EncodedSpans { batch, order })
+    }
+}
+
+/// List or map offsets; an overflow of 32-bit offsets is reported at `finish`.
+#[derive(Debug)]
+struct Offsets {
+    offsets: Vec<i32>,
+    overflow: bool,
+}
+
+impl Default for Offsets {
+    fn default() -> Self {
+        Self {
+            offsets: vec![0],
+            overflow: false,
+        }
+    }
+}
+
+impl Offsets {
+    fn push_length(&mut self, len: usize) {
+        let last = self.offsets.last().copied().unwrap_or(0);
+        match i32::try_from(len)
+            .ok()
+            .and_then(|len| last.checked_add(len))
+        {
+            Some(next) => self.offsets.push(next),
+            None => {
+                self.overflow = true;
+                self.offsets.push(last);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<OffsetBuffer<i32>, StoreError> {
+        if self.overflow {
+            return Err(StoreError::Arrow {
+                context: "build a list or map column",
+                source: arrow::error::ArrowError::ComputeError(
+                    "more than 2^31 entries in one column; cut files smaller".into(),
+                ),
+            });
+        }
+        Ok(OffsetBuffer::new(ScalarBuffer::from(self.offsets)))
+    }
+}
+
+fn nanos(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn append_str(b: &mut StringBuilder, s: &str) -> usize {
+    b.append_value(s);
+    s.len()
+}
+
+/// Empty strings become null: OTLP cannot tell "unset" from "empty" for these fields.
+fn append_opt_str(b: &mut StringBuilder, s: &str) -> usize {
+    if s.is_empty() {
+        b.append_null();
+        0
+    } else {
+        b.append_value(s);
+        s.len()
+    }
+}
+
+/// Appends lowercase hex of arbitrary bytes (link ids are not validated).
+fn append_hex(b: &mut StringBuilder, bytes: &[u8], scratch: &mut String) -> usize {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    scratch.clear();
+    for byte in bytes {
+        scratch.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        scratch.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    b.append_value(scratch.as_str());
+    scratch.len()
+}
+
+/// The field a list column of the spans schema holds its items in.
+fn list_item_field(column: &'static str) -> Result<FieldRef, StoreError> {
+    match schema::spans_schema()
+        .field_with_name(column)
+        .map(|f| f.data_type().clone())
+    {
+        Ok(DataType::List(item)) => Ok(item),
+        _ => Err(StoreError::Schema { column }),
+    }
+}
+
+fn struct_fields(field: &FieldRef, column: &'static str) -> Result<Fields, StoreError> {
+    match field.data_type() {
+        DataType::Struct(fields) => Ok(fields.clone()),
+        _ => Err(StoreError::Schema { column }),
+    }
+}
+
+/// Builds a `map<string,string>` column: strings as they are, other values as JSON, a
+/// missing value as null.
+#[derive(Debug)]
+struct StringMapBuilder {
+    offsets: Offsets,
+    keys: StringBuilder,
+    values: StringBuilder,
+}
+
+impl Default for StringMapBuilder {
+    fn default() -> Self {
+        Self {
+            offsets: Offsets::default(),
+            keys: StringBuilder::new(),
+            values: StringBuilder::new(),
+        }
+    }
+}
+
+impl StringMapBuilder {
+    fn append_entry(&mut self, kv: &KeyValue, scratch: &mut String) -> usize {
+        self.keys.append_value(&kv.key);
+        let value_len = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            None => {
+                self.values.append_null();
+                0
+            }
+            Some(Value::StringValue(s)) => {
+                self.values.append_value(s);
+                s.len()
+            }
+            Some(other) => {
+                scratch.clear();
+                attr::render_into(Some(other), scratch);
+                self.values.append_value(scratch.as_str());
+                scratch.len()
+            }
+        };
+        kv.key.len() + value_len + ENTRY_BYTES
+    }
+
+    fn append(&mut self, attrs: &[KeyValue], scratch: &mut String) -> usize {
+        let bytes = attrs.iter().map(|kv| self.append_entry(kv, scratch)).sum();
+        self.offsets.push_length(attrs.len());
+        bytes
+    }
+
+    /// As [`Self::append`], noting canonical attributes in the same pass.
+    fn append_scanning<'a>(
+        &mut self,
+        attrs: &'a [KeyValue],
+        scratch: &mut String,
+        canonical: &mut Canonical<'a>,
+    ) -> usize {
+        let mut bytes = 0;
+        for kv in attrs {
+            bytes += self.append_entry(kv, scratch);
+            canonical.note(kv);
+        }
+        self.offsets.push_length(attrs.len());
+        bytes
+    }
+
+    fn finish(self) -> Result<MapArray, StoreError> {
+        let entries_field = Arc::new(schema::string_map_entries_field());
+        let fields = struct_fields(&entries_field, "map entries")?;
+        let mut keys = self.keys;
+        let mut values = self.values;
+        let entries = StructArray::try_new(
+            fields,
+            vec![
+                Arc::new(keys.finish()) as ArrayRef,
+                Arc::new(values.finish()),
+            ],
+            None,
+        )
+        .map_err(StoreError::arrow("build map entries"))?;
+        MapArray::try_new(entries_field, self.offsets.finish()?, entries, None, false)
+            .map_err(StoreError::arrow("build a map column"))
+    }
+}
+
+/// Builds the `events` column: `list<struct<time, name, attributes>>`.
+#[derive(Debug)]
+struct EventsBuilder {
+    offsets: Offsets,
+    time: TimestampNanosecondBuilder,
+    name: StringBuilder,
+    attributes: StringMapBuilder,
+}
+
+impl Default for EventsBuilder {
+    fn default() -> Self {
+        Self {
+            offsets: Offsets::default(),
+            time: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            name: StringBuilder::new(),
+            attributes: StringMapBuilder::default(),
+        }
+    }
+}
+
+impl EventsBuilder {
+    fn append(&mut self, span: &Span, scratch: &mut String) -> usize {
+        let mut bytes = 0;
+        for event in &span.events {
+            self.time.append_value(nanos(event.time_unix_nano));
+            bytes += append_str(&mut self.name, &event.name) + ENTRY_BYTES;
+            bytes += self.attributes.append(&event.attributes, scratch);
+        }
+        self.offsets.push_length(span.events.len());
+        bytes
+    }
+
+    fn finish(mut self) -> Result<ListArray, StoreError> {
+        let item = list_item_field(col::EVENTS)?;
+        let fields = struct_fields(&item, col::EVENTS)?;
+        let values = StructArray::try_new(
+            fields,
+            vec![
+                Arc::new(self.time.finish()) as ArrayRef,
+                Arc::new(self.name.finish()),
+                Arc::new(self.attributes.finish()?),
+            ],
+            None,
+        )
+        .map_err(StoreError::arrow("build the events column"))?;
+        ListArray::try_new(item, self.offsets.finish()?, Arc::new(values), None)
+            .map_err(StoreError::arrow("build the events column"))
+    }
+}
+
+/// Builds the `links` column: `list<struct<trace_id, span_id, trace_state, attributes>>`.
+#[derive(Debug)]
+struct LinksBuilder {
+    offsets: Offsets,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    trace_state: StringBuilder,
+    attributes: StringMapBuilder,
+}
+
+impl Default for LinksBuilder {
+    fn default() -> Self {
+        Self {
+            offsets: Offsets::default(),
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            trace_state: StringBuilder::new(),
+            attributes: StringMapBuilder::default(),
+        }
+    }
+}
+
+impl LinksBuilder {
+    fn append(&mut self, span: &Span, scratch: &mut String) -> usize {
+        let mut bytes = 0;
+        for link in &span.links {
+            bytes += append_hex(&mut self.trace_id, &link.trace_id, scratch);
+            bytes += append_hex(&mut self.span_id, &link.span_id, scratch);
+            bytes += append_opt_str(&mut self.trace_state, &link.trace_state) + ENTRY_BYTES;
+            bytes += self.attributes.append(&link.attributes, scratch);
+        }
+        self.offsets.push_length(span.links.len());
+        bytes
+    }
+
+    fn finish(mut self) -> Result<ListArray, StoreError> {
+        let item = list_item_field(col::LINKS)?;
+        let fields = struct_fields(&item, col::LINKS)?;
+        let values = StructArray::try_new(
+            fields,
+            vec![
+                Arc::new(self.trace_id.finish()) as ArrayRef,
+                Arc::new(self.span_id.finish()),
+                Arc::new(self.trace_state.finish()),
+                Arc::new(self.attributes.finish()?),
+            ],
+            None,
+        )
+        .map_err(StoreError::arrow("build the links column"))?;
+        ListArray::try_new(item, self.offsets.finish()?, Arc::new(values), None)
+            .map_err(StoreError::arrow("build the links column"))
+    }
+}
+
+/// Canonical attributes the LLM and breakdown columns are filled from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Category,
+    Operation,
+    Provider,
+    System,
+    RequestModel,
+    ResponseModel,
+    InputTokens,
+    OutputTokens,
+    CacheReadTokens,
+    CacheWriteTokens,
+    ReasoningTokens,
+    CostUsd,
+    TtftMs,
+    DecodeMs,
+    OutputTokensPerS,
+    FinishReasons,
+    SelfTimeNs,
+    CriticalPathNs,
+}
+
+const SLOTS: usize = 18;
+
+impl Slot {
+    fn of(key: &str) -> Option<Slot> {
+        // Most keys are neither; one prefix test rules them out.
+        if !(key.starts_with("gen_ai.") || key.starts_with("tracegate.")) {
+            return None;
+        }
+        Some(match key {
+            keys::TRACEGATE_CATEGORY => Slot::Category,
+            keys::GEN_AI_OPERATION_NAME => Slot::Operation,
+            keys::GEN_AI_PROVIDER_NAME => Slot::Provider,
+            keys::GEN_AI_SYSTEM => Slot::System,
+            keys::GEN_AI_REQUEST_MODEL => Slot::RequestModel,
+            keys::GEN_AI_RESPONSE_MODEL => Slot::ResponseModel,
+            keys::GEN_AI_USAGE_INPUT_TOKENS => Slot::InputTokens,
+            keys::GEN_AI_USAGE_OUTPUT_TOKENS => Slot::OutputTokens,
+            keys::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS => Slot::CacheReadTokens,
+            keys::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS => Slot::CacheWriteTokens,
+            keys::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS => Slot::ReasoningTokens,
+            keys::TRACEGATE_COST_USD => Slot::CostUsd,
+            keys::TRACEGATE_TTFT_MS => Slot::TtftMs,
+            keys::TRACEGATE_DECODE_MS => Slot::DecodeMs,
+            keys::TRACEGATE_OUTPUT_TOKENS_PER_S => Slot::OutputTokensPerS,
+            keys::GEN_AI_RESPONSE_FINISH_REASONS => Slot::FinishReasons,
+            keys::TRACEGATE_SELF_TIME_NS => Slot::SelfTimeNs,
+            keys::TRACEGATE_CRITICAL_PATH_NS => Slot::CriticalPathNs,
+            _ => return None,
+        })
+    }
+}
+
+/// The canonical attributes of one span, found in one pass; the last occurrence wins, as in
+/// [`attr::get`].
+#[derive(Debug, Default)]
+struct Canonical<'a> {
+    slots: [Option<&'a KeyValue>; SLOTS],
+    any: bool,
+}
+
+impl<'a> Canonical<'a> {
+    fn note(&mut self, kv: &'a KeyValue) {
+        if let Some(slot) = Slot::of(&kv.key) {
+            self.slots[slot as usize] = Some(kv);
+            self.any = true;
+        }
+    }
+
+    fn get(&self, slot: Slot) -> Option<&'a KeyValue> {
+        self.slots[slot as usize]
+    }
+
+    fn str(&self, slot: Slot) -> Option<&'a str> {
+        let kv = self.get(slot)?;
+        attr::get_str(std::slice::from_ref(kv), &kv.key)
+    }
+
+    fn i64(&self, slot: Slot) -> Option<i64> {
+        let kv = self.get(slot)?;
+        attr::get_i64(std::slice::from_ref(kv), &kv.key)
+    }
+
+    fn f64(&self, slot: Slot) -> Option<f64> {
+        let kv = self.get(slot)?;
+        attr::get_f64(std::slice::from_ref(kv), &kv.key)
+    }
+
+    /// `gen_ai.response.finish_reasons` is an array by the conventions; some instrumentations
+    /// send one string. The column holds the first reason.
+    fn finish_reason(&self) -> Option<&'a str> {
+        let kv = self.get(Slot::FinishReasons)?;
+        match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) => Some(s),
+            Value::ArrayValue(arr) => arr.values.iter().find_map(|v| match v.value.as_ref() {
+                Some(Value::StringValue(s)) => Some(s.as_str()),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The LLM and breakdown columns, in schema order.
+#[derive(Debug, Default)]
+struct LlmColumns {
+    category: StringBuilder,
+    operation: StringBuilder,
+    provider: StringBuilder,
+    request_model: StringBuilder,
+    response_model: StringBuilder,
+    input_tokens: Int64Builder,
+    output_tokens: Int64Builder,
+    cache_read_tokens: Int64Builder,
+    cache_write_tokens: Int64Builder,
+    reasoning_tokens: Int64Builder,
+    cost_usd: Float64Builder,
+    ttft_ms: Float64Builder,
+    decode_ms: Float64Builder,
+    output_tokens_per_s: Float64Builder,
+    finish_reason: StringBuilder,
+    self_time_ns: Int64Builder,
+    critical_path_ns: Int64Builder,
+}
+
+impl LlmColumns {
+    fn append(&mut self, c: &Canonical<'_>) -> usize {
+        if !c.any {
+            self.append_nulls();
+            return 0;
+        }
+        let mut bytes = 0;
+        let mut s = |b: &mut StringBuilder, v: Option<&str>| {
+            b.append_option(v);
+            bytes += v.map_or(0, str::len);
+        };
+        s(&mut self.category, c.str(Slot::Category));
+        s(&mut self.operation, c.str(Slot::Operation));
+        s(
+            &mut self.provider,
+            c.str(Slot::Provider).or_else(|| c.str(Slot::System)),
+        );
+        s(&mut self.request_model, c.str(Slot::RequestModel));
+        s(&mut self.response_model, c.str(Slot::ResponseModel));
+        self.input_tokens.append_option(c.i64(Slot::InputTokens));
+        self.output_tokens.append_option(c.i64(Slot::OutputTokens));
+        self.cache_read_tokens
+            .append_option(c.i64(Slot::CacheReadTokens));
+        self.cache_write_tokens
+            .append_option(c.i64(Slot::CacheWriteTokens));
+        self.reasoning_tokens
+            .append_option(c.i64(Slot::ReasoningTokens));
+        self.cost_usd.append_option(c.f64(Slot::CostUsd));
+        self.ttft_ms.append_option(c.f64(Slot::TtftMs));
+        self.decode_ms.append_option(c.f64(Slot::DecodeMs));
+        self.output_tokens_per_s
+            .append_option(c.f64(Slot::OutputTokensPerS));
+        s(&mut self.finish_reason, c.finish_reason());
+        self.self_time_ns.append_option(c.i64(Slot::SelfTimeNs));
+        self.critical_path_ns
+            .append_option(c.i64(Slot::CriticalPathNs));
+        bytes
+    }
+
+    fn append_nulls(&mut self) {
+        for b in [
+            &mut self.category,
+            &mut self.operation,
+            &mut self.provider,
+            &mut self.request_model,
+            &mut self.response_model,
+            &mut self.finish_reason,
+        ] {
+            b.append_null();
+        }
+        for b in [
+            &mut self.input_tokens,
+            &mut self.output_tokens,
+            &mut self.cache_read_tokens,
+            &mut self.cache_write_tokens,
+            &mut self.reasoning_tokens,
+            &mut self.self_time_ns,
+            &mut self.critical_path_ns,
+        ] {
+            b.append_null();
+        }
+        for b in [
+            &mut self.cost_usd,
+            &mut self.ttft_ms,
+            &mut self.decode_ms,
+            &mut self.output_tokens_per_s,
+        ] {
+            b.append_null();
+        }
+    }
+
+    fn finish_into(&mut self, columns: &mut Vec<ArrayRef>) {
+        columns.extend([
+            Arc::new(self.category.finish()) as ArrayRef,
+            Arc::new(self.operation.finish()),
+            Arc::new(self.provider.finish()),
+            Arc::new(self.request_model.finish()),
+            Arc::new(self.response_model.finish()),
+            Arc::new(self.input_tokens.finish()),
+            Arc::new(self.output_tokens.finish()),
+            Arc::new(self.cache_read_tokens.finish()),
+            Arc::new(self.cache_write_tokens.finish()),
+            Arc::new(self.reasoning_tokens.finish()),
+            Arc::new(self.cost_usd.finish()),
+            Arc::new(self.ttft_ms.finish()),
+            Arc::new(self.decode_ms.finish()),
+            Arc::new(self.output_tokens_per_s.finish()),
+            Arc::new(self.finish_reason.finish()),
+            Arc::new(self.self_time_ns.finish()),
+            Arc::new(self.critical_path_ns.finish()),
+        ]);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,234 @@
+//! Where files go: the archive's Hive-partitioned layout (DESIGN.md §4).
+//!
+//! ```text
+//! {prefix}/{table}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet
+//! ```
+//!
+//! A span belongs to the UTC hour its start time falls in. The civil date is computed here
+//! with Howard Hinnant's `civil_from_days`, so no calendar crate is needed.
+
+use object_store::path::Path;
+use std::fmt;
+use ulid::Ulid;
+
+/// The `spans` table's directory name.
+pub const SPANS_TABLE: &str = "spans";
+
+const NANOS_PER_HOUR: u64 = 3_600 * 1_000_000_000;
+
+/// One UTC hour: the unit of partitioning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HourPartition {
+    hours_since_epoch: u64,
+}
+
+/// A calendar date and hour in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CivilHour {
+    /// Year, such as 2024.
+    pub year: i64,
+    /// Month, 1 to 12.
+    pub month: u32,
+    /// Day of the month, 1 to 31.
+    pub day: u32,
+    /// Hour, 0 to 23.
+    pub hour: u32,
+}
+
+impl HourPartition {
+    /// The hour that `unix_nanos` (ns since the Unix epoch) falls in.
+    pub fn of_unix_nanos(unix_nanos: u64) -> Self {
+        Self {
+            hours_since_epoch: unix_nanos / NANOS_PER_HOUR,
+        }
+    }
+
+    /// Hours since the Unix epoch.
+    pub fn hours_since_epoch(self) -> u64 {
+        self.hours_since_epoch
+    }
+
+    /// The calendar date and hour.
+    pub fn civil(self) -> CivilHour {
+        let days = self.hours_since_epoch / 24;
+        // u64::MAX ns is about 213,500 days, so the cast cannot truncate.
+        let (year, month, day) = civil_from_days(days as i64);
+        CivilHour {
+            year,
+            month,
+            day,
+            hour: (self.hours_since_epoch % 24) as u32,
+        }
+    }
+
+    /// The partition's directory: `{prefix}/{table}/dt=YYYY-MM-DD/hour=HH`.
+    pub fn dir(self, prefix: &Path, table: &str) -> Path {
+        let c = self.civil();
+        prefix
+            .clone()
+            .join(table)
+            .join(format!("dt={:04}-{:02}-{:02}", c.year, c.month, c.day))
+            .join(format!("hour={:02}", c.hour))
+    }
+}
+
+impl fmt::Display for HourPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.civil();
+        write!(
+            f,
+            "dt={:04}-{:02}-{:02}/hour={:02}",
+            c.year, c.month, c.day, c.hour
+        )
+    }
+}
+
+/// The path of a new file: `{prefix}/{table}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`.
+///
+/// `instance` is kept to letters, digits, `.`, `_` and `-` (anything else becomes `_`), so the
+/// name is safe on every object store and file system.
+pub fn file_path(
+    prefix: &Path,
+    table: &str,
+    partition: HourPartition,
+    instance: &str,
+    id: Ulid,
+) -> Path {
+    let mut name = String::with_capacity(instance.len() + 36);
+    if instance.is_empty() {
+        name.push_str("tracegate");
+    }
+    name.extend(instance.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+            c
+        } else {
+            '_'
+        }
+    }));
+    name.push('-');
+    name.push_str(&id.to_string());
+    name.push_str(".parquet");
+    partition.dir(prefix, table).join(name)
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01, as (year, month, day).
+///
+/// Howard Hinnant's algorithm (<https://howardhinnant.github.io/date_algorithms.html>): shift
+/// the epoch to 0000-03-01 so leap days come last in each year, split into 400-year eras of
+/// 146,097 days, then find the year of the era, the day of the year and the month.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NS: u64 = 1_000_000_000;
+
+    fn at(unix_secs: u64, extra_nanos: u64) -> String {
+        HourPartition::of_unix_nanos(unix_secs * NS + extra_nanos).to_string()
+    }
+
+    #[test]
+    fn golden_partitions() {
+        assert_eq!(at(0, 0), "dt=1970-01-01/hour=00");
+        // 2024-02-29T23:59:59.999Z, a leap day's last millisecond.
+        assert_eq!(at(1_709_251_199, 999_000_000), "dt=2024-02-29/hour=23");
+        // One millisecond later is March.
+        assert_eq!(at(1_709_251_200, 0), "dt=2024-03-01/hour=00");
+        // Year boundaries.
+        assert_eq!(at(1_704_067_199, 999_999_999), "dt=2023-12-31/hour=23");
+        assert_eq!(at(1_704_067_200, 0), "dt=2024-01-01/hour=00");
+        assert_eq!(at(946_684_800, 0), "dt=2000-01-01/hour=00");
+        // 2100 is not a leap year: Feb 28 is followed by Mar 1.
+        assert_eq!(at(4_107_542_400, 0), "dt=2100-03-01/hour=00");
+        assert_eq!(at(4_107_542_399, 0), "dt=2100-02-28/hour=23");
+        // The generator's default time base, 2026-11-22T06:00:00Z.
+        assert_eq!(at(1_795_327_200, 0), "dt=2026-11-22/hour=06");
+        // The largest u64 timestamp, 2554-07-21T23:34:33Z.
+        assert_eq!(
+            HourPartition::of_unix_nanos(u64::MAX).to_string(),
+            "dt=2554-07-21/hour=23"
+        );
+    }
+
+    #[test]
+    fn file_paths_follow_the_hive_layout() {
+        let id = Ulid::from_string("01JDQ3ZK9W2E8Y1V0C4T5N6M7P").unwrap();
+        let p = HourPartition::of_unix_nanos(1_709_251_199 * NS);
+        let path = file_path(&Path::from("llm-traces/prod"), SPANS_TABLE, p, "gw-1", id);
+        assert_eq!(
+            path.as_ref(),
+            "llm-traces/prod/spans/dt=2024-02-29/hour=23/gw-1-01JDQ3ZK9W2E8Y1V0C4T5N6M7P.parquet"
+        );
+        let path = file_path(&Path::default(), SPANS_TABLE, p, "host/a b", id);
+        assert_eq!(
+            path.as_ref(),
+            "spans/dt=2024-02-29/hour=23/host_a_b-01JDQ3ZK9W2E8Y1V0C4T5N6M7P.parquet"
+        );
+        let path = file_path(&Path::default(), SPANS_TABLE, p, "", id);
+        assert!(
+            path.as_ref()
+                .ends_with("/tracegate-01JDQ3ZK9W2E8Y1V0C4T5N6M7P.parquet")
+        );
+    }
+
+    /// A slow, obviously correct civil date: count whole years, then whole months.
+    fn reference_civil(mut days: u64) -> (i64, u32, u32) {
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let mut year = 1970;
+        loop {
+            let len = if leap(year) { 366 } else { 365 };
+            if days < len {
+                break;
+            }
+            days -= len;
+            year += 1;
+        }
+        let months = [
+            31,
+            if leap(year) { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        let mut month = 1;
+        for len in months {
+            if days < len {
+                break;
+            }
+            days -= len;
+            month += 1;
+        }
+        (year, month, days as u32 + 1)
+    }
+
+    proptest! {
+        #[test]
+        fn civil_date_matches_the_reference(nanos in any::<u64>()) {
+            let c = HourPartition::of_unix_nanos(nanos).civil();
+            let secs = nanos / NS;
+            let (y, m, d) = reference_civil(secs / 86_400);
+            prop_assert_eq!((c.year, c.month, c.day), (y, m, d));
+            prop_assert_eq!(u64::from(c.hour), secs % 86_400 / 3_600);
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Spans → Parquet bytes, laid out for the data lake (DESIGN.md §4).
+//!
+//! Every file the writer produces:
+//! - has its rows sorted by `trace_id`, then `start_time`, and declares that order in its
+//!   row groups' `sorting_columns`;
+//! - carries min/max statistics (chunk and page level) and a bloom filter on `trace_id`, so
+//!   a lookup by trace id reads few row groups;
+//! - is compressed with [`Compression`], zstd by default;
+//! - names its table and schema version in the key-value metadata
+//!   ([`SCHEMA_VERSION_KEY`], [`TABLE_KEY`]).
+//!
+//! Rows are reordered one row group at a time, so writing a file needs only one row group's
+//! worth of extra memory besides the input batch and the output.
+
+use crate::error::StoreError;
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as Codec, GzipLevel, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use tracegate_model::schema::{self, SCHEMA_VERSION_KEY, SPANS_SCHEMA_VERSION, TABLE_KEY, col};
+
+/// The compression codec of Parquet pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// zstd level 3: the best size for the CPU spent. The default.
+    #[default]
+    Zstd,
+    /// gzip level 6, for readers without zstd.
+    Gzip,
+    /// snappy: fastest, largest.
+    Snappy,
+    /// No compression.
+    None,
+}
+
+impl Compression {
+    fn codec(self) -> Codec {
+        match self {
+            Compression::Zstd => Codec::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
+            Compression::Gzip => Codec::GZIP(GzipLevel::default()),
+            Compression::Snappy => Codec::SNAPPY,
+            Compression::None => Codec::UNCOMPRESSED,
+        }
+    }
+}
+
+/// How files are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// Page compression.
+    pub compression: Compression,
+    /// Rows per row group. More rows compress better; fewer let a trace-id lookup skip more.
+    pub row_group_rows: usize,
+}
+
+impl WriterOptions {
+    /// 64 Ki rows per row group.
+    pub const DEFAULT_ROW_GROUP_ROWS: usize = 65_536;
+    /// Upper bound on a row group's encoded size, whatever its row count.
+    pub const MAX_ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
+    /// False-positive rate of the trace_id bloom filter.
+    pub const BLOOM_FILTER_FPP: f64 = 0.01;
+
+    /// The Parquet writer properties these options stand for.
+    pub fn properties(&self) -> WriterProperties {
+        let trace_id = ColumnPath::from(col::TRACE_ID);
+        let start_time = schema::spans_schema()
+            .index_of(col::START_TIME)
+            .unwrap_or(9);
+        WriterProperties::builder()
+            .set_compression(self.compression.codec())
+            .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
+            .set_max_row_group_bytes(Some(Self::MAX_ROW_GROUP_BYTES))
+            .set_created_by(format!("tracegate {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new(TABLE_KEY.to_owned(), "spans".to_owned()),
+                KeyValue::new(
+                    SCHEMA_VERSION_KEY.to_owned(),
+                    SPANS_SCHEMA_VERSION.to_owned(),
+                ),
+            ]))
+            .set_sorting_columns(Some(vec![
+                SortingColumn {
+                    column_idx: 0,
+                    descending: false,
+                    nulls_first: false,
+                },
+                SortingColumn {
+                    column_idx: i32::try_from(start_time).unwrap_or(9),
+                    descending: false,
+                    nulls_first: false,
+                },
+            ]))
+            .set_column_statistics_enabled(trace_id.clone(), EnabledStatistics::Page)
+            .set_column_bloom_filter_enabled(trace_id.clone(), true)
+            .set_column_bloom_filter_fpp(trace_id, Self::BLOOM_FILTER_FPP)
+            .build()
+    }
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            compression: Compression::default(),
+            row_group_rows: Self::DEFAULT_ROW_GROUP_ROWS,
+        }
+    }
+}
+
+/// The row order that sorts a batch of the spans schema by `trace_id`, then `start_time`.
+///
+/// [`SpanEncoder`](crate::SpanEncoder) already knows this order from the raw ids and gives
+/// it with its batch; this is for batches from elsewhere.
+pub fn sort_order(batch: &RecordBatch) -> Result<Vec<u32>, StoreError> {
+    let column = |name: &'static str| {
+        batch
+            .column_by_name(name)
+            .cloned()
+            .ok_or(StoreError::Schema { column: name })
+    };
+    let keys = [
+        SortColumn {
+            values: column(col::TRACE_ID)?,
+            options: None,
+        },
+        SortColumn {
+            values: column(col::START_TIME)?,
+            options: None,
+        },
+    ];
+    let indices = lexsort_to_indices(&keys, None).map_err(StoreError::arrow("sort spans"))?;
+    Ok(indices.values().to_vec())
+}
+
+/// Writes `batch` as one Parquet file in memory, rows reordered by `order` (computed with
+/// [`sort_order`] when `None`).
+pub fn write_spans(
+    batch: &RecordBatch,
+    order: Option<&[u32]>,
+    options: &WriterOptions,
+) -> Result<Bytes, StoreError> {
+    let out = write_spans_to(Vec::new(), batch, order, options)?;
+    Ok(Bytes::from(out))
+}
+
+/// As [`write_spans`], into any writer. Returns the writer.
+pub fn write_spans_to<W: Write + Send>(
+    sink: W,
+    batch: &RecordBatch,
+    order: Option<&[u32]>,
+    options: &WriterOptions,
+) -> Result<W, StoreError> {
+    let computed;
+    let order = match order {
+        Some(order) => order,
+        None => {
+            computed = sort_order(batch)?;
+            &computed
+        }
+    };
+    if order.len() != batch.num_rows() {
+        return Err(StoreError::Arrow {
+            context: "reorder spans",
+            source: arrow::error::ArrowError::InvalidArgumentError(format!(
+                "the order has {} rows, the batch {}",
+                order.len(),
+                batch.num_rows()
+            )),
+        });
+    }
+    let mut writer = ArrowWriter::try_new(sink, batch.schema(), Some(options.properties()))
+        .map_err(StoreError::parquet("start a Parquet file"))?;
+    for chunk in order.chunks(options.row_group_rows.max(1)) {
+        let indices = UInt32Array::from(chunk.to_vec());
+        let rows =
+            take_record_batch(batch, &indices).map_err(StoreError::arrow("reorder spans"))?;
+        writer
+            .write(&rows)
+            .map_err(StoreError::parquet("write a row group"))?;
+    }
+    writer
+        .into_inner()
+        .map_err(StoreError::parquet("finish the Parquet file"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,11 @@
+//! Every component type the gateway knows, one registration line each.
+
+use tracegate_pipeline::Registry;
+
+/// The registry of built-in components.
+pub fn registry() -> Registry {
+    Registry::new()
+        .with_receiver(tracegate_otlp::OtlpReceiverFactory)
+        .with_exporter(tracegate_otlp::OtlpExporterFactory)
+        .with_exporter(tracegate_store::ArchiveExporterFactory)
+}
