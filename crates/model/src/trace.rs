@@ -29,7 +29,28 @@ impl ReleaseReason {
     }
 }
 
-/// Every span of one trace id.
+/// Why a [`Trace`] holds only part of its trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fragment {
+    /// Spans that arrived after their trace was released. `release_reason` is the original
+    /// trace's, so a later sampling decision can follow it.
+    Late,
+    /// Spans beyond `max_spans_per_trace`, passed straight through.
+    OverCap,
+}
+
+impl Fragment {
+    /// The name used in metrics and the archive.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Late => "late",
+            Self::OverCap => "over_cap",
+        }
+    }
+}
+
+/// Every span of one trace id, or a marked fragment of one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
     /// The trace id every span shares.
@@ -40,9 +61,20 @@ pub struct Trace {
     pub release_reason: ReleaseReason,
     /// True when every parent id names a span of the trace.
     pub tree_whole: bool,
+    /// `None` for a whole trace; otherwise what kind of fragment this is.
+    pub fragment: Option<Fragment>,
 }
 
 impl Trace {
+    /// True when this is a whole trace with its root, released because it went idle, and
+    /// every parent id resolves.
+    pub fn is_complete(&self) -> bool {
+        self.fragment.is_none()
+            && self.release_reason == ReleaseReason::Complete
+            && self.tree_whole
+            && self.root().is_some()
+    }
+
     /// The root span: the first span with no parent.
     pub fn root(&self) -> Option<&Span> {
         self.spans.iter().find(|s| s.is_root())

@@ -174,13 +174,41 @@ pub trait TraceProcessor: Send + fmt::Debug {
     fn process(&mut self, traces: Vec<Trace>) -> Vec<Trace>;
 }
 
-/// A processor of either shape, as a factory builds it.
+/// Turns span batches into traces: the `trace_assembly` stage.
+///
+/// It is a pure state machine: time comes in as an argument (ns on a monotonic clock whose
+/// origin is arbitrary), so tests drive it deterministically. The pipeline runs one instance
+/// per shard, each owned by its own task, and hands each only the spans whose trace id maps to
+/// it ([`shard_of`]). Released traces are appended to `released`.
+pub trait Assembler: Send + fmt::Debug {
+    /// Takes spans that arrived at `now_ns`. May release traces at once (late fragments,
+    /// spans over the per-trace cap, evictions forced by a bound).
+    fn ingest(&mut self, batch: SpanBatch, now_ns: u64, released: &mut Vec<Trace>);
+
+    /// Releases every trace whose deadline is at or before `now_ns`.
+    fn tick(&mut self, now_ns: u64, released: &mut Vec<Trace>);
+
+    /// The earliest pending deadline, if any trace is held: when to call `tick` next.
+    fn next_deadline(&self) -> Option<u64>;
+
+    /// Releases everything held, marked `shutdown`.
+    fn drain(&mut self, released: &mut Vec<Trace>);
+}
+
+/// The shard a trace belongs to, out of `shards`.
+pub fn shard_of(trace_id: &tracegate_model::TraceId, shards: usize) -> usize {
+    (trace_id.shard_hash() % shards.max(1) as u64) as usize
+}
+
+/// A processor of any shape, as a factory builds it.
 #[derive(Debug)]
 pub enum Processor {
     /// Works on span batches.
     Span(Box<dyn SpanProcessor>),
     /// Works on traces.
     Trace(Box<dyn TraceProcessor>),
+    /// Turns span batches into traces: one assembler per shard (at least one).
+    Assemble(Vec<Box<dyn Assembler>>),
 }
 
 /// A destination for spans or traces.

@@ -38,9 +38,9 @@ pub mod telemetry;
 pub mod topology;
 
 pub use component::{
-    BuildContext, ComponentError, ComponentId, ExportError, Exporter, ExporterFactory, Payload,
-    Processor, ProcessorFactory, Receiver, ReceiverContext, ReceiverFactory, SpanProcessor,
-    TraceProcessor,
+    Assembler, BuildContext, ComponentError, ComponentId, ExportError, Exporter, ExporterFactory,
+    Payload, Processor, ProcessorFactory, Receiver, ReceiverContext, ReceiverFactory,
+    SpanProcessor, TraceProcessor, shard_of,
 };
 pub use config::{ByteSize, ConfigError, ConfigErrors, Duration, parse_section};
 pub use registry::Registry;

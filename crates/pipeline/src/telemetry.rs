@@ -25,6 +25,13 @@ pub mod names {
     pub const ARCHIVE_SPANS_WRITTEN: &str = "tracegate_archive_spans_written_total";
     pub const ARCHIVE_BUFFERED_BYTES: &str = "tracegate_archive_buffered_bytes";
     pub const ARCHIVE_UPLOAD_FAILURES: &str = "tracegate_archive_upload_failures_total";
+    pub const ASSEMBLY_TRACES_HELD: &str = "tracegate_assembly_traces_held";
+    pub const ASSEMBLY_SPANS_HELD: &str = "tracegate_assembly_spans_held";
+    pub const ASSEMBLY_BYTES_HELD: &str = "tracegate_assembly_bytes_held";
+    pub const ASSEMBLY_RELEASED_TRACES: &str = "tracegate_assembly_released_traces_total";
+    pub const ASSEMBLY_LATE_SPANS: &str = "tracegate_assembly_late_spans_total";
+    pub const ASSEMBLY_OVER_CAP_SPANS: &str = "tracegate_assembly_over_cap_spans_total";
+    pub const ASSEMBLY_EVICTIONS: &str = "tracegate_assembly_evictions_total";
 }
 
 /// Registers descriptions so `/metrics` explains itself.
@@ -184,4 +191,33 @@ pub fn archive_buffered_bytes(exporter: &str, bytes: usize) {
 /// An archive upload attempt failed (it will be retried).
 pub fn archive_upload_failed(exporter: &str) {
     counter!(names::ARCHIVE_UPLOAD_FAILURES, "exporter" => exporter.to_owned()).increment(1);
+}
+
+/// What one assembly shard holds now.
+pub fn assembly_held(shard: usize, traces: usize, spans: usize, bytes: usize) {
+    let shard = shard.to_string();
+    gauge!(names::ASSEMBLY_TRACES_HELD, "shard" => shard.clone()).set(traces as f64);
+    gauge!(names::ASSEMBLY_SPANS_HELD, "shard" => shard.clone()).set(spans as f64);
+    gauge!(names::ASSEMBLY_BYTES_HELD, "shard" => shard).set(bytes as f64);
+}
+
+/// Trace assembly released `count` traces for `reason` (`complete`, `max_wait`, `evicted`,
+/// `shutdown`).
+pub fn assembly_released(reason: &'static str, count: usize) {
+    counter!(names::ASSEMBLY_RELEASED_TRACES, "reason" => reason).increment(count as u64);
+}
+
+/// Spans arrived after their trace was released and went on as a late fragment.
+pub fn assembly_late_spans(count: usize) {
+    counter!(names::ASSEMBLY_LATE_SPANS).increment(count as u64);
+}
+
+/// Spans beyond `max_spans_per_trace` passed straight through.
+pub fn assembly_over_cap_spans(count: usize) {
+    counter!(names::ASSEMBLY_OVER_CAP_SPANS).increment(count as u64);
+}
+
+/// Traces released early because `bound` (`max_traces`, `max_bytes`) was reached.
+pub fn assembly_evicted(bound: &'static str, count: usize) {
+    counter!(names::ASSEMBLY_EVICTIONS, "bound" => bound).increment(count as u64);
 }

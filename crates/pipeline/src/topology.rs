@@ -8,7 +8,9 @@
 //! 3. each exporter takes what is left in its queue, then flushes, all within
 //!    `service.shutdown_timeout`.
 
-use crate::component::{ComponentError, ComponentId, Exporter, Payload, ReceiverContext};
+use crate::component::{
+    Assembler, ComponentError, ComponentId, Exporter, Payload, Processor, ReceiverContext, shard_of,
+};
 use crate::config::{Config, Pipeline};
 use crate::helper::{Flow, Instrumented};
 use crate::sender::SpanSender;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracegate_model::SpanBatch;
+use tracegate_model::{Span, SpanBatch, Trace};
 
 /// Runs the gateway until `shutdown` is cancelled, then shuts down in stages.
 ///
@@ -68,7 +70,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
             .iter()
             .filter_map(|e| exporter_queues.get(e).map(|q| (e.clone(), q.clone())))
             .collect();
-        pipeline_tasks.spawn(run_pipeline(pipeline, rx, outputs));
+        pipeline_tasks.spawn(run_pipeline(pipeline, queue_size, rx, outputs));
     }
     // Only the pipelines hold exporter senders now, and only receivers hold pipeline senders.
     drop(exporter_queues);
@@ -147,36 +149,157 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
 
 async fn run_pipeline(
     pipeline: Pipeline,
+    queue_size: usize,
     mut input: mpsc::Receiver<SpanBatch>,
     outputs: Vec<(ComponentId, mpsc::Sender<Arc<Payload>>)>,
 ) {
     let stage = format!("pipeline/{}", pipeline.id);
-    let mut processors: Vec<Instrumented> = pipeline
-        .processors
-        .into_iter()
-        .map(|(id, p)| Instrumented::new(id.to_string(), p))
-        .collect();
+    // Split the processors at the assembly stage: span processors before, trace processors after.
+    let mut before = Vec::new();
+    let mut shards = None;
+    let mut after = Vec::new();
+    for (id, p) in pipeline.processors {
+        match p {
+            Processor::Assemble(s) => shards = Some((id, s)),
+            p if shards.is_none() => before.push(Instrumented::new(id.to_string(), p)),
+            p => after.push(Instrumented::new(id.to_string(), p)),
+        }
+    }
+    let outputs = Arc::new(outputs);
+
+    let Some((assembly_id, assemblers)) = shards else {
+        while let Some(batch) = input.recv().await {
+            telemetry::queue_depth(&stage, input.len());
+            let mut flow = Flow::Spans(batch);
+            for p in &mut before {
+                flow = p.run(flow);
+            }
+            deliver(flow, &outputs).await;
+        }
+        tracing::debug!(pipeline = %pipeline.id, "pipeline drained");
+        return;
+    };
+
+    // With assembly: this task → one task per shard → one task for the trace processors.
+    let mut tasks = JoinSet::new();
+    let (traces_tx, mut traces_rx) = mpsc::channel::<Vec<Trace>>(queue_size);
+    let trace_outputs = outputs.clone();
+    let trace_stage = format!("{stage}/traces");
+    tasks.spawn(async move {
+        while let Some(traces) = traces_rx.recv().await {
+            telemetry::queue_depth(&trace_stage, traces_rx.len());
+            let mut flow = Flow::Traces(traces);
+            for p in &mut after {
+                flow = p.run(flow);
+            }
+            deliver(flow, &trace_outputs).await;
+        }
+    });
+    let origin = tokio::time::Instant::now();
+    let mut shard_inputs = Vec::with_capacity(assemblers.len());
+    for (n, assembler) in assemblers.into_iter().enumerate() {
+        let (tx, rx) = mpsc::channel(queue_size);
+        shard_inputs.push(tx);
+        let shard_stage = format!("{stage}/{assembly_id}/{n}");
+        tasks.spawn(run_shard(
+            assembler,
+            rx,
+            traces_tx.clone(),
+            origin,
+            shard_stage,
+        ));
+    }
+    drop(traces_tx);
+
+    let shard_count = shard_inputs.len();
     while let Some(batch) = input.recv().await {
         telemetry::queue_depth(&stage, input.len());
         let mut flow = Flow::Spans(batch);
-        for p in &mut processors {
+        for p in &mut before {
             flow = p.run(flow);
         }
-        let payload = match flow {
-            Flow::Spans(b) if b.is_empty() => continue,
-            Flow::Traces(t) if t.is_empty() => continue,
-            Flow::Spans(b) => Payload::Spans(b),
-            Flow::Traces(t) => Payload::Traces(t),
-        };
-        let payload = Arc::new(payload);
-        for (id, out) in &outputs {
-            // Waiting here is the back-pressure: the pipeline queue fills and receivers refuse.
-            if out.send(payload.clone()).await.is_err() {
-                telemetry::exporter_failed(id.as_str(), "exporter_stopped", payload.span_count());
+        let Flow::Spans(batch) = flow else { continue };
+        if shard_count == 1 {
+            if shard_inputs[0].send(batch).await.is_err() {
+                tracing::error!(pipeline = %pipeline.id, "assembly shard stopped");
+            }
+            continue;
+        }
+        let mut parts: Vec<Vec<Span>> = (0..shard_count).map(|_| Vec::new()).collect();
+        for span in batch.spans {
+            parts[shard_of(&span.trace_id, shard_count)].push(span);
+        }
+        for (spans, shard) in parts.into_iter().zip(&shard_inputs) {
+            // Waiting here is the back-pressure when assembly cannot keep up.
+            if !spans.is_empty() && shard.send(SpanBatch { spans }).await.is_err() {
+                tracing::error!(pipeline = %pipeline.id, "assembly shard stopped");
             }
         }
     }
+    drop(shard_inputs);
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(pipeline = %pipeline.id, error = %e, "pipeline stage failed");
+        }
+    }
     tracing::debug!(pipeline = %pipeline.id, "pipeline drained");
+}
+
+/// Runs one assembly shard: it alone owns its state, so there is no lock on the hot path.
+async fn run_shard(
+    mut assembler: Box<dyn Assembler>,
+    mut input: mpsc::Receiver<SpanBatch>,
+    output: mpsc::Sender<Vec<Trace>>,
+    origin: tokio::time::Instant,
+    stage: String,
+) {
+    let now_ns = || u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let mut released = Vec::new();
+    loop {
+        let deadline = assembler.next_deadline();
+        let wake = async {
+            match deadline {
+                Some(ns) => {
+                    tokio::time::sleep_until(origin + std::time::Duration::from_nanos(ns)).await
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            next = input.recv() => {
+                let Some(batch) = next else { break };
+                telemetry::queue_depth(&stage, input.len());
+                let now = now_ns();
+                assembler.ingest(batch, now, &mut released);
+                // Under constant load the queue is never empty: release what is due anyway.
+                assembler.tick(now, &mut released);
+            }
+            _ = wake => assembler.tick(now_ns(), &mut released),
+        }
+        if !released.is_empty() && output.send(std::mem::take(&mut released)).await.is_err() {
+            tracing::error!(%stage, "trace stage stopped");
+        }
+    }
+    assembler.drain(&mut released);
+    if !released.is_empty() && output.send(released).await.is_err() {
+        tracing::error!(%stage, "trace stage stopped during shutdown");
+    }
+}
+
+/// Hands a processed flow to every exporter queue, waiting for room (back-pressure).
+async fn deliver(flow: Flow, outputs: &[(ComponentId, mpsc::Sender<Arc<Payload>>)]) {
+    let payload = match flow {
+        Flow::Spans(b) if b.is_empty() => return,
+        Flow::Traces(t) if t.is_empty() => return,
+        Flow::Spans(b) => Payload::Spans(b),
+        Flow::Traces(t) => Payload::Traces(t),
+    };
+    let payload = Arc::new(payload);
+    for (id, out) in outputs {
+        if out.send(payload.clone()).await.is_err() {
+            telemetry::exporter_failed(id.as_str(), "exporter_stopped", payload.span_count());
+        }
+    }
 }
 
 async fn run_exporter(

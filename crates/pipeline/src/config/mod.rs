@@ -394,6 +394,14 @@ impl Config {
                 match factory.build(&id, value, ctx) {
                     Ok(proc_) => {
                         match &proc_ {
+                            Processor::Assemble(_) if assembled => errors.push(ConfigError::new(
+                                format!("{base}.processors[{i}]"),
+                                format!("{id}: a pipeline assembles traces once; remove the second assembly stage"),
+                            )),
+                            Processor::Assemble(shards) if shards.is_empty() => errors.push(ConfigError::new(
+                                format!("processors.{id}"),
+                                "needs at least one shard",
+                            )),
                             Processor::Span(_) if assembled => errors.push(ConfigError::new(
                                 format!("{base}.processors[{i}]"),
                                 format!("{id} works on span batches but comes after trace assembly; move it before"),
@@ -404,7 +412,7 @@ impl Config {
                             )),
                             _ => {}
                         }
-                        if id.type_name() == "trace_assembly" {
+                        if matches!(proc_, Processor::Assemble(_)) {
                             assembled = true;
                         }
                         built.push((id, proc_));

@@ -44,6 +44,24 @@ impl Exporter for FakeExporter {
     }
 }
 
+#[derive(Debug)]
+struct NoAssembler;
+
+impl crate::component::Assembler for NoAssembler {
+    fn ingest(
+        &mut self,
+        _: tracegate_model::SpanBatch,
+        _: u64,
+        _: &mut Vec<tracegate_model::Trace>,
+    ) {
+    }
+    fn tick(&mut self, _: u64, _: &mut Vec<tracegate_model::Trace>) {}
+    fn next_deadline(&self) -> Option<u64> {
+        None
+    }
+    fn drain(&mut self, _: &mut Vec<tracegate_model::Trace>) {}
+}
+
 struct Fake(&'static str);
 
 impl ReceiverFactory for Fake {
@@ -82,7 +100,8 @@ impl ProcessorFactory for Fake {
     }
     fn build(&self, _: &ComponentId, _: Value, _: &BuildContext) -> Result<Processor, ConfigError> {
         Ok(match self.0 {
-            "trace_assembly" | "span_thing" => {
+            "trace_assembly" => Processor::Assemble(vec![Box::new(NoAssembler)]),
+            "span_thing" => {
                 Processor::Span(Box::new(FnSpanProcessor(|b| b)) as Box<dyn SpanProcessor>)
             }
             _ => Processor::Trace(Box::new(FnTraceProcessor(|t| t)) as Box<dyn TraceProcessor>),

@@ -232,3 +232,128 @@ async fn exporters_that_miss_the_deadline_are_reported() {
         "{err}"
     );
 }
+
+/// Groups spans by trace id and releases a trace 10 ms after its first span.
+#[derive(Debug, Default)]
+struct GroupingAssembler {
+    held: BTreeMap<TraceId, (u64, Vec<Span>)>,
+}
+
+impl crate::component::Assembler for GroupingAssembler {
+    fn ingest(&mut self, batch: SpanBatch, now_ns: u64, _: &mut Vec<tracegate_model::Trace>) {
+        for span in batch.spans {
+            self.held
+                .entry(span.trace_id)
+                .or_insert_with(|| (now_ns + 10_000_000, Vec::new()))
+                .1
+                .push(span);
+        }
+    }
+    fn tick(&mut self, now_ns: u64, released: &mut Vec<tracegate_model::Trace>) {
+        let due: Vec<TraceId> = self
+            .held
+            .iter()
+            .filter(|(_, (d, _))| *d <= now_ns)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some((_, spans)) = self.held.remove(&id) {
+                released.push(trace(id, spans, tracegate_model::ReleaseReason::Complete));
+            }
+        }
+    }
+    fn next_deadline(&self) -> Option<u64> {
+        self.held.values().map(|(d, _)| *d).min()
+    }
+    fn drain(&mut self, released: &mut Vec<tracegate_model::Trace>) {
+        for (id, (_, spans)) in std::mem::take(&mut self.held) {
+            released.push(trace(id, spans, tracegate_model::ReleaseReason::Shutdown));
+        }
+    }
+}
+
+fn trace(
+    trace_id: TraceId,
+    spans: Vec<Span>,
+    reason: tracegate_model::ReleaseReason,
+) -> tracegate_model::Trace {
+    tracegate_model::Trace {
+        trace_id,
+        spans,
+        release_reason: reason,
+        tree_whole: true,
+        fragment: None,
+    }
+}
+
+type Released = Vec<(TraceId, Vec<String>, tracegate_model::ReleaseReason)>;
+
+#[derive(Debug)]
+struct TraceRecorder(Arc<Mutex<Released>>);
+
+#[async_trait]
+impl Exporter for TraceRecorder {
+    async fn export(&mut self, payload: Arc<Payload>) -> Result<(), ExportError> {
+        let Payload::Traces(traces) = payload.as_ref() else {
+            panic!("expected traces")
+        };
+        let mut r = self.0.lock().unwrap();
+        for t in traces {
+            r.push((
+                t.trace_id,
+                t.spans.iter().map(|s| s.name.clone()).collect(),
+                t.release_reason,
+            ));
+        }
+        Ok(())
+    }
+    async fn shutdown(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn sharded_assembly_releases_whole_traces_on_time_and_at_shutdown() {
+    let mut h = harness(50, 8, Duration::ZERO, 8);
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let id = |s: &str| ComponentId::parse(s).unwrap();
+    h.config.exporters = BTreeMap::from([(
+        id("rec/traces"),
+        Box::new(TraceRecorder(got.clone())) as Box<dyn Exporter>,
+    )]);
+    let pipeline = &mut h.config.pipelines[0];
+    pipeline.exporters = vec![id("rec/traces")];
+    let shards: Vec<Box<dyn crate::component::Assembler>> = (0..3)
+        .map(|_| Box::new(GroupingAssembler::default()) as Box<dyn crate::component::Assembler>)
+        .collect();
+    pipeline
+        .processors
+        .push((id("trace_assembly"), Processor::Assemble(shards)));
+
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run(h.config, shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let on_time = got.lock().unwrap().len();
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    // 400 spans numbered n belong to trace n/4 + 1: 100 traces, minus the spans ending in 9.
+    let accepted = h.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 400);
+    let got = got.lock().unwrap();
+    assert_eq!(
+        on_time, 100,
+        "every trace is released by its deadline, before shutdown"
+    );
+    let mut names: Vec<String> = got.iter().flat_map(|(_, n, _)| n.clone()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        expected_names(&accepted),
+        "no span lost or duplicated"
+    );
+    let mut ids: Vec<TraceId> = got.iter().map(|(id, _, _)| *id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), got.len(), "each trace comes out whole, once");
+}

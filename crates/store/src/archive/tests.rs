@@ -459,6 +459,7 @@ fn traces_payload(spans: &[Span]) -> Arc<Payload> {
                 spans: vec![span.clone()],
                 release_reason: ReleaseReason::Complete,
                 tree_whole: true,
+                fragment: None,
             }),
         }
     }
