@@ -33,10 +33,28 @@ pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons
 pub const TRACEGATE_CATEGORY: &str = "tracegate.category";
 /// Cost in US dollars, set by enrichment.
 pub const TRACEGATE_COST_USD: &str = "tracegate.cost_usd";
-/// Time to first token in ms, set by enrichment.
-pub const TRACEGATE_TTFT_MS: &str = "tracegate.ttft_ms";
-/// Decode time in ms, set by enrichment.
-pub const TRACEGATE_DECODE_MS: &str = "tracegate.decode_ms";
+/// Time to first token in seconds (canonical GenAI name), set by enrichment.
+pub const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+/// Where the TTFT came from.
+pub const TRACEGATE_TTFT_SOURCE: &str = "tracegate.ttft_source";
+/// Time to first token in ns on LLM spans, set by the breakdown.
+pub const TRACEGATE_PREFILL_NS: &str = "tracegate.prefill_ns";
+/// Span end minus first token, in ns.
+pub const TRACEGATE_DECODE_NS: &str = "tracegate.decode_ns";
+/// Decode time divided by (output tokens - 1), in ns.
+pub const TRACEGATE_TIME_PER_OUTPUT_TOKEN_NS: &str = "tracegate.time_per_output_token_ns";
+/// Where the cost came from: `provided` or `price_table`.
+pub const TRACEGATE_COST_SOURCE: &str = "tracegate.cost_source";
+/// Set when no price is known for the model.
+pub const TRACEGATE_COST_UNKNOWN_MODEL: &str = "tracegate.cost_unknown_model";
+/// Set when the emitter sent input tokens exclusive of cached ones and they were converted.
+pub const TRACEGATE_USAGE_EXCLUSIVE_INPUT: &str = "tracegate.usage_exclusive_input";
+/// Network and queueing time of a server span's client call, in ns.
+pub const TRACEGATE_NETWORK_NS: &str = "tracegate.network_ns";
+/// Clock-skew shift applied to a server subtree, in ns.
+pub const TRACEGATE_SKEW_ADJUSTED_NS: &str = "tracegate.skew_adjusted_ns";
+/// Set on spans passed through over `max_spans_per_trace`.
+pub const TRACEGATE_OVER_CAP: &str = "tracegate.over_cap";
 /// Output tokens per second of decoding, set by enrichment.
 pub const TRACEGATE_OUTPUT_TOKENS_PER_S: &str = "tracegate.output_tokens_per_s";
 /// Self time in ns, set by the breakdown.

@@ -533,8 +533,8 @@ impl Slot {
             keys::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS => Slot::CacheWriteTokens,
             keys::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS => Slot::ReasoningTokens,
             keys::TRACEGATE_COST_USD => Slot::CostUsd,
-            keys::TRACEGATE_TTFT_MS => Slot::TtftMs,
-            keys::TRACEGATE_DECODE_MS => Slot::DecodeMs,
+            keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK => Slot::TtftMs,
+            keys::TRACEGATE_DECODE_NS => Slot::DecodeMs,
             keys::TRACEGATE_OUTPUT_TOKENS_PER_S => Slot::OutputTokensPerS,
             keys::GEN_AI_RESPONSE_FINISH_REASONS => Slot::FinishReasons,
             keys::TRACEGATE_SELF_TIME_NS => Slot::SelfTimeNs,
@@ -644,8 +644,11 @@ impl LlmColumns {
         self.reasoning_tokens
             .append_option(c.i64(Slot::ReasoningTokens));
         self.cost_usd.append_option(c.f64(Slot::CostUsd));
-        self.ttft_ms.append_option(c.f64(Slot::TtftMs));
-        self.decode_ms.append_option(c.f64(Slot::DecodeMs));
+        // TTFT arrives in seconds, decode time in ns; the columns are ms.
+        self.ttft_ms
+            .append_option(c.f64(Slot::TtftMs).map(|s| s * 1e3));
+        self.decode_ms
+            .append_option(c.f64(Slot::DecodeMs).map(|ns| ns / 1e6));
         self.output_tokens_per_s
             .append_option(c.f64(Slot::OutputTokensPerS));
         s(&mut self.finish_reason, c.finish_reason());
