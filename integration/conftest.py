@@ -4,7 +4,8 @@ What it provides (see the fixtures at the bottom):
 - ``tracegate_bin``: the binary at ``$TRACEGATE_BIN`` (default ``target/debug/tracegate``),
   built with ``cargo build -p tracegate`` at session start when it is missing;
 - ``moto``: one moto S3 server for the session (``.venv/bin/moto_server``), with
-  ``new_bucket()``, ``archive_exporter()`` and ``download()``;
+  ``new_bucket()``, ``archive_exporter()``, ``list_keys()`` and ``read_spans()`` (DuckDB reading
+  the archive from the server through httpfs);
 - ``gateway_factory`` / ``module_gateway_factory``: start tracegate on free loopback ports with
   a config written to a temp dir, wait for ``/healthz``, and stop it (SIGTERM, wait, kill) at
   the end. A failing test's report gets the tail of every gateway's log.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +29,8 @@ from typing import Any, Callable
 
 import pytest
 import requests
+
+import tg_archive
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "tracegate"
@@ -247,18 +249,19 @@ class MotoServer:
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return sorted(keys)
 
-    def download(self, bucket: str, prefix: str, dest: Path) -> list[str]:
-        """Downloads every object under ``prefix`` to ``dest/KEY`` (so Hive paths stay intact).
-        DuckDB's httpfs extension cannot be installed here (no internet), hence the download."""
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        keys = self.list_keys(bucket, prefix)
-        for key in keys:
-            target = dest / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.client.download_file(bucket, key, str(target))
-        return keys
+    @property
+    def s3_endpoint(self) -> tg_archive.S3Endpoint:
+        """This server as DuckDB's S3 secret (and pyarrow) are given it."""
+        return tg_archive.S3Endpoint(f"127.0.0.1:{self.port}", self.access_key, self.secret_key, self.region)
+
+    def duckdb(self):
+        """A DuckDB connection with httpfs loaded and an S3 secret for this server."""
+        return tg_archive.connect(self.s3_endpoint)
+
+    def read_spans(self, bucket: str, prefix: str) -> list[dict]:
+        """The spans table of the archive at ``s3://bucket/prefix``, read by DuckDB from this
+        server in place (``read_parquet('s3://bucket/prefix/spans/**/*.parquet', hive_partitioning = true)``)."""
+        return tg_archive.read_spans(f"s3://{bucket}/{prefix.strip('/')}", s3=self.s3_endpoint)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,11 +1,10 @@
 """The real Python OTel SDK → tracegate (gRPC, HTTP/protobuf, HTTP/protobuf+gzip, HTTP/JSON) →
-the Parquet archive on S3 (moto) or local disk → DuckDB, compared span by span with what the
-SDK recorded."""
+the Parquet archive on S3 (moto) or local disk → DuckDB (reading S3 in place through httpfs),
+compared span by span with what the SDK recorded."""
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -98,17 +97,36 @@ def assert_archive_matches(rows: list[dict], scenario: RagScenario) -> None:
     assert all(len(r["links"]) == 1 for r in llm)
 
 
-def wait_for_s3_spans(moto: MotoServer, bucket: str, dest: Path, want: int, timeout: float = 20.0):
+def wait_for_s3_spans(moto: MotoServer, bucket: str, want: int, timeout: float = 20.0):
     """Polls the bucket until ``want`` spans are archived (flush_age at work); returns (keys, rows)."""
     result: dict = {}
 
     def archived() -> bool:
-        result["keys"] = moto.download(bucket, f"{PREFIX}/", dest)
-        result["rows"] = tg_archive.read_spans(dest)
+        result["rows"] = moto.read_spans(bucket, PREFIX)
+        # Listed after the read, so every object DuckDB read is among the keys.
+        result["keys"] = moto.list_keys(bucket, f"{PREFIX}/")
         return len(result["rows"]) >= want
 
     wait_until(archived, timeout, interval=0.5, what=f"{want} spans in s3://{bucket}/{PREFIX}/")
     return result["keys"], result["rows"]
+
+
+def check_partition_query(con, pattern: str, scenario: RagScenario) -> None:
+    """The query a data-lake user would write: partitions come from the path."""
+    by_partition = con.sql(f"""
+        SELECT CAST(dt AS VARCHAR) AS dt, CAST(hour AS VARCHAR) AS hour, count(*) AS spans,
+               count(DISTINCT trace_id) AS traces, count(DISTINCT service_name) AS services
+        FROM read_parquet('{pattern}', hive_partitioning = true)
+        GROUP BY ALL ORDER BY ALL
+    """).fetchall()
+    assert sum(n for _, _, n, _, _ in by_partition) == N_TRACES * SPANS_PER_TRACE
+    starts = {tg_archive.utc_partition(s.start_time) for s in scenario.spans()}
+    assert {(d, h) for d, h, *_ in by_partition} == starts
+    errors = con.sql(f"""
+        SELECT name, status_message FROM read_parquet('{pattern}', hive_partitioning = true)
+        WHERE status_code = 'error'
+    """).fetchall()
+    assert errors == [("chat gpt-4o", "rate limited by upstream")] * (N_TRACES // 3)
 
 
 @pytest.mark.parametrize("kind,flush", [
@@ -117,37 +135,39 @@ def wait_for_s3_spans(moto: MotoServer, bucket: str, dest: Path, want: int, time
     ("http-protobuf-gzip", "age"),
     ("http-json", "age"),
 ])
-def test_sdk_traces_reach_s3_archive(kind, flush, moto, s3_bucket, gateway_factory, tmp_path, monkeypatch):
+def test_sdk_traces_reach_s3_archive(kind, flush, moto, s3_bucket, gateway_factory, monkeypatch):
+    """The archive on S3, read by DuckDB from the server itself (httpfs, an S3 secret for moto)."""
     if kind == "http-protobuf-gzip":
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
     gw = gateway_factory({"archive": moto.archive_exporter(s3_bucket, PREFIX, flush_age="1s")})
     transport = Transport(kind, gw)
     scenario = run_scenario(transport)
     want = N_TRACES * SPANS_PER_TRACE
-    dest = tmp_path / "s3"
 
     if flush == "shutdown":
         # SIGTERM: receivers stop, the pipeline drains, the archive uploads what it holds.
         code = gw.stop()
         assert code == 0, gw.describe_exit()
-        keys = moto.download(s3_bucket, f"{PREFIX}/", dest)
-        rows = tg_archive.read_spans(dest)
+        keys = moto.list_keys(s3_bucket, f"{PREFIX}/")
+        rows = moto.read_spans(s3_bucket, PREFIX)
     else:
         # flush_age: 1s uploads while the gateway keeps running.
-        keys, rows = wait_for_s3_spans(moto, s3_bucket, dest, want)
+        keys, rows = wait_for_s3_spans(moto, s3_bucket, want)
         assert gw.running(), gw.describe_exit()
 
     assert len(rows) == want, f"archived {len(rows)} spans, the SDK sent {want}; objects: {keys}"
     assert_archive_matches(rows, scenario)
     problems = tg_archive.check_hive_layout(keys, rows, PREFIX)
     assert not problems, "\n".join(problems)
+    assert {r["filename"] for r in rows} <= {f"s3://{s3_bucket}/{k}" for k in keys}, "DuckDB read what S3 does not list"
+    check_partition_query(moto.duckdb(), tg_archive.spans_glob(f"s3://{s3_bucket}/{PREFIX}"), scenario)
 
     if flush == "age":
         code = gw.stop()
         assert code == 0, gw.describe_exit()
         # Shutdown must not upload the same spans again.
-        keys_after = moto.download(s3_bucket, f"{PREFIX}/", tmp_path / "s3-after")
-        rows_after = tg_archive.read_spans(tmp_path / "s3-after")
+        keys_after = moto.list_keys(s3_bucket, f"{PREFIX}/")
+        rows_after = moto.read_spans(s3_bucket, PREFIX)
         assert len(rows_after) == want, f"after shutdown the archive holds {len(rows_after)} spans: {keys_after}"
 
 
@@ -173,19 +193,4 @@ def test_sdk_traces_reach_local_archive(form, gateway_factory, tmp_path):
     problems = tg_archive.check_hive_layout(keys, rows, root.name)
     assert not problems, "\n".join(problems)
 
-    # The query a data-lake user would write: partitions come from the path.
-    con = tg_archive.connect()
-    by_partition = con.sql(f"""
-        SELECT CAST(dt AS VARCHAR) AS dt, CAST(hour AS VARCHAR) AS hour, count(*) AS spans,
-               count(DISTINCT trace_id) AS traces, count(DISTINCT service_name) AS services
-        FROM read_parquet('{root.as_posix()}/spans/**/*.parquet', hive_partitioning = true)
-        GROUP BY ALL ORDER BY ALL
-    """).fetchall()
-    assert sum(n for _, _, n, _, _ in by_partition) == N_TRACES * SPANS_PER_TRACE
-    starts = {tg_archive.utc_partition(s.start_time) for s in scenario.spans()}
-    assert {(d, h) for d, h, *_ in by_partition} == starts
-    errors = con.sql(f"""
-        SELECT name, status_message FROM read_parquet('{root.as_posix()}/spans/**/*.parquet', hive_partitioning = true)
-        WHERE status_code = 'error'
-    """).fetchall()
-    assert errors == [("chat gpt-4o", "rate limited by upstream")] * (N_TRACES // 3)
+    check_partition_query(tg_archive.connect(), f"{root.as_posix()}/spans/**/*.parquet", scenario)

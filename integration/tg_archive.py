@@ -1,4 +1,14 @@
-"""Reading the Parquet archive back with DuckDB, and what the SDK says should be in it."""
+"""Reading the Parquet archive back with DuckDB, and what the SDK says should be in it.
+
+DuckDB reads the archive where it lies: a local directory, or S3 (moto) in place through the
+``httpfs`` extension. That extension comes from PyPI (``duckdb-extension-httpfs``), built for one
+DuckDB version only, and is loaded from the wheel's file: DuckDB never tries to download one.
+
+DuckDB 1.5 (the newest release with an httpfs wheel) reads Parquet ``TIMESTAMP(NANOS, UTC)`` as
+TIMESTAMPTZ, to the microsecond. The archive keeps nanoseconds and the tests compare them
+exactly, so ``read_spans`` takes the nanoseconds from pyarrow reading the same objects, after
+checking that DuckDB's value is exactly that time cut to the microsecond.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,7 @@ import datetime as dt
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -15,14 +26,61 @@ import duckdb
 SPAN_KEY = re.compile(r"(?:^|/)spans/dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/([^/]+)\.parquet$")
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+@dataclass(frozen=True)
+class S3Endpoint:
+    """An S3 server (moto on loopback) as DuckDB's S3 secret and pyarrow's S3 filesystem see it."""
+
+    host_port: str  # "127.0.0.1:PORT", no scheme
+    key_id: str
+    secret: str
+    region: str
+    use_ssl: bool = False
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def httpfs_extension_path() -> Path:
+    """The httpfs build in the ``duckdb-extension-httpfs`` wheel for the installed DuckDB."""
+    import duckdb_extension_httpfs
+
+    root = Path(duckdb_extension_httpfs.__file__).parent / "extensions"
+    path = root / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    if not path.is_file():
+        found = sorted(p.parent.name for p in root.glob("*/httpfs.duckdb_extension"))
+        raise RuntimeError(
+            f"duckdb {duckdb.__version__} needs duckdb-extension-httpfs=={duckdb.__version__}; "
+            f"the installed wheel has httpfs for {found or 'no version'}"
+        )
+    return path
+
+
+def connect(s3: S3Endpoint | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in UTC. With ``s3``: httpfs loaded and an S3 secret for that server,
+    so ``read_parquet('s3://bucket/...')`` reads from it."""
+    # Nothing is fetched from the network: a missing extension is an error, not a download.
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     con.sql("SET TimeZone = 'UTC'")
+    if s3 is not None:
+        con.execute(f"LOAD {_sql_str(httpfs_extension_path().as_posix())}")
+        con.execute(f"""
+            CREATE SECRET archive_s3 (
+                TYPE s3, KEY_ID {_sql_str(s3.key_id)}, SECRET {_sql_str(s3.secret)},
+                REGION {_sql_str(s3.region)}, ENDPOINT {_sql_str(s3.host_port)},
+                URL_STYLE 'path', USE_SSL {'true' if s3.use_ssl else 'false'}
+            )
+        """)
     return con
 
 
 def parquet_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.parquet") if p.is_file())
+
+
+def spans_glob(archive_url: str) -> str:
+    """``s3://bucket/prefix`` -> the pattern of its spans table, as a data-lake user writes it."""
+    return f"{archive_url.rstrip('/')}/spans/**/*.parquet"
 
 
 SPAN_QUERY = """
@@ -35,22 +93,91 @@ SELECT
     list_transform(events, lambda e: epoch_ns(e.time)) AS event_times_ns,
     list_transform(events, lambda e: e.attributes) AS event_attributes,
     links,
-    CAST(dt AS VARCHAR) AS dt, CAST(hour AS VARCHAR) AS hour, filename
-FROM read_parquet(?, hive_partitioning = true, filename = true, union_by_name = true)
+    CAST(dt AS VARCHAR) AS dt, CAST(hour AS VARCHAR) AS hour, filename, file_row_number
+FROM read_parquet(?, hive_partitioning = true, filename = true, file_row_number = true, union_by_name = true)
 """
 
 
-def read_spans(root: Path, con: duckdb.DuckDBPyConnection | None = None) -> list[dict]:
-    """Every row of the ``spans/`` Parquet files under ``root`` as a dict, with dt/hour from the Hive path.
-    Times come back as integer ns (epoch_ns), so nothing depends on Python's datetime."""
-    # Only the spans table: a traces/ table may sit beside it with another schema.
-    files = [p.as_posix() for p in parquet_files(root) if "/spans/" in p.as_posix()]
-    if not files:
-        return []
-    con = con or connect()
+def read_spans(source: Path | str, s3: S3Endpoint | None = None, con: duckdb.DuckDBPyConnection | None = None) -> list[dict]:
+    """Every row of the spans table as a dict, with dt/hour from the Hive path. ``source`` is a
+    local directory (the files under it whose path has ``/spans/``), or an archive URL
+    ``s3://bucket/prefix`` that DuckDB reads in place (``s3`` says where the server is).
+    Times are integer ns (see the module doc), so nothing depends on Python's datetime."""
+    if isinstance(source, str) and source.startswith("s3://"):
+        if s3 is None:
+            raise ValueError(f"reading {source} needs the S3 endpoint")
+        con = con or connect(s3)
+        files: str | list[str] = spans_glob(source)
+        # read_parquet fails on a pattern that matches nothing; an empty archive has no rows.
+        if not con.execute("SELECT count(*) FROM glob(?)", [files]).fetchall()[0][0]:
+            return []
+    else:
+        # Only the spans table: a traces/ table may sit beside it with another schema.
+        files = [p.as_posix() for p in parquet_files(Path(source)) if "/spans/" in p.as_posix()]
+        if not files:
+            return []
+        con = con or connect()
     cur = con.execute(SPAN_QUERY, [files])
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    _restore_nanoseconds(rows, s3)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Nanoseconds: pyarrow reads what DuckDB 1.5 cuts to the microsecond
+# ---------------------------------------------------------------------------------------------
+
+def _file_times(filename: str, s3: S3Endpoint | None) -> tuple[list[int], list[int], list[list[int]]]:
+    """start_time, end_time and each row's event times, in ns, of one Parquet file."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    columns = ["start_time", "end_time", "events"]
+    if filename.startswith("s3://"):
+        from pyarrow import fs
+
+        assert s3 is not None
+        s3fs = fs.S3FileSystem(
+            access_key=s3.key_id, secret_key=s3.secret, region=s3.region,
+            endpoint_override=s3.host_port, scheme="https" if s3.use_ssl else "http",
+        )
+        with s3fs.open_input_file(filename[len("s3://"):]) as f:
+            table = pq.ParquetFile(f).read(columns=columns)
+    else:
+        table = pq.ParquetFile(filename).read(columns=columns)
+
+    def ns(col) -> list[int]:
+        return col.cast(pa.int64()).to_pylist()
+
+    events = table.column("events").combine_chunks()
+    per_row: list[list[int]] = [[] for _ in range(table.num_rows)]
+    flat = pc.list_flatten(events)
+    for parent, t in zip(pc.list_parent_indices(events).to_pylist(), ns(flat.field("time"))):
+        per_row[parent].append(t)
+    return ns(table.column("start_time")), ns(table.column("end_time")), per_row
+
+
+def _restore_nanoseconds(rows: list[dict], s3: S3Endpoint | None) -> None:
+    """Replaces DuckDB's microsecond times in ``rows`` by the file's nanoseconds, after checking
+    that DuckDB read each one as that time cut to the microsecond."""
+    by_file: dict[str, tuple[list[int], list[int], list[list[int]]]] = {}
+    for row in rows:
+        name = row["filename"]
+        if name not in by_file:
+            by_file[name] = _file_times(name, s3)
+        starts, ends, event_times = by_file[name]
+        i = row.pop("file_row_number")
+        exact = {"start_ns": starts[i], "end_ns": ends[i]}
+        if row["event_times_ns"] is not None:
+            exact["event_times_ns"] = event_times[i]
+        for field, want in exact.items():
+            got = row[field]
+            cut = [t - t % 1000 for t in want] if isinstance(want, list) else want - want % 1000
+            if got != cut:
+                raise AssertionError(f"{name} row {i}: DuckDB read {field} = {got!r}, the file holds {want!r} ns")
+            row[field] = want
 
 
 def as_map(value: Any) -> dict:
@@ -211,7 +338,7 @@ def check_hive_layout(keys: list[str], rows: list[dict], prefix: str) -> list[st
         got = (r["dt"], r["hour"])
         if got != want:
             problems.append(f"span {r['span_id']} starts in dt={want[0]}/hour={want[1]} (UTC) but sits in dt={got[0]}/hour={got[1]}")
-        fm = SPAN_KEY.search(Path(r["filename"]).as_posix())
+        fm = SPAN_KEY.search(str(r["filename"]).replace("\\", "/"))
         if fm and (fm.group(1), fm.group(2)) != got:
             problems.append(f"span {r['span_id']}: hive columns {got} disagree with its file {r['filename']}")
     return problems
