@@ -124,6 +124,48 @@ def read_spans(source: Path | str, s3: S3Endpoint | None = None, con: duckdb.Duc
     return rows
 
 
+# {prefix}/traces/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet
+TRACE_KEY = re.compile(r"(?:^|/)traces/dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/([^/]+)\.parquet$")
+
+
+def traces_glob(archive_url: str) -> str:
+    """``s3://bucket/prefix`` -> the pattern of its traces table."""
+    return f"{archive_url.rstrip('/')}/traces/**/*.parquet"
+
+
+# Times are microseconds: DuckDB 1.5 reads the file's nanoseconds cut to the microsecond.
+TRACE_QUERY = """
+SELECT
+    trace_id, root_service, root_name,
+    epoch_us(start_time) AS start_us, epoch_us(end_time) AS end_us, duration_ns,
+    span_count, error_count, services, complete, tree_whole, release_reason, fragment,
+    cp_llm_ns, cp_other_ns, input_tokens, output_tokens, cost_usd, first_llm_ttft_ms,
+    sampling_decision, sampling_policy,
+    CAST(dt AS VARCHAR) AS dt, CAST(hour AS VARCHAR) AS hour, filename
+FROM read_parquet(?, hive_partitioning = true, filename = true, union_by_name = true)
+"""
+
+
+def read_traces(source: Path | str, s3: S3Endpoint | None = None, con: duckdb.DuckDBPyConnection | None = None) -> list[dict]:
+    """Every row of the traces table as a dict, with dt/hour from the Hive path. ``source`` is
+    as for ``read_spans``. ``start_us``/``end_us`` are integer microseconds (see TRACE_QUERY)."""
+    if isinstance(source, str) and source.startswith("s3://"):
+        if s3 is None:
+            raise ValueError(f"reading {source} needs the S3 endpoint")
+        con = con or connect(s3)
+        files: str | list[str] = traces_glob(source)
+        if not con.execute("SELECT count(*) FROM glob(?)", [files]).fetchall()[0][0]:
+            return []
+    else:
+        files = [p.as_posix() for p in parquet_files(Path(source)) if "/traces/" in p.as_posix()]
+        if not files:
+            return []
+        con = con or connect()
+    cur = con.execute(TRACE_QUERY, [files])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
 # ---------------------------------------------------------------------------------------------
 # Nanoseconds: pyarrow reads what DuckDB 1.5 cuts to the microsecond
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-//! The Arrow schema of the archive's `spans` table (DESIGN.md §4).
+//! The Arrow schemas of the archive's `spans` and `traces` tables (DESIGN.md §4).
 //!
-//! The schema is a data-lake contract: changes are additive, or they bump
-//! [`SPANS_SCHEMA_VERSION`], which writers put in each file's key-value metadata.
+//! The schemas are a data-lake contract: changes are additive, or they bump
+//! [`SPANS_SCHEMA_VERSION`] / [`TRACES_SCHEMA_VERSION`], which writers put in each file's
+//! key-value metadata.
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use std::collections::HashMap;
@@ -9,6 +10,12 @@ use std::sync::{Arc, OnceLock};
 
 /// Version of the `spans` schema, written to file metadata under [`SCHEMA_VERSION_KEY`].
 pub const SPANS_SCHEMA_VERSION: &str = "1";
+/// Version of the `traces` schema, written to file metadata under [`SCHEMA_VERSION_KEY`].
+pub const TRACES_SCHEMA_VERSION: &str = "1";
+/// The `spans` table's name, in metadata and in the archive's layout.
+pub const SPANS_TABLE: &str = "spans";
+/// The `traces` table's name, in metadata and in the archive's layout.
+pub const TRACES_TABLE: &str = "traces";
 /// Metadata key holding the schema version.
 pub const SCHEMA_VERSION_KEY: &str = "tracegate.schema_version";
 /// Metadata key holding the table name.
@@ -160,10 +167,149 @@ fn build_spans_schema() -> SchemaRef {
         i64f(CRITICAL_PATH_NS),
     ];
     let metadata = HashMap::from([
-        (TABLE_KEY.to_owned(), "spans".to_owned()),
+        (TABLE_KEY.to_owned(), SPANS_TABLE.to_owned()),
         (
             SCHEMA_VERSION_KEY.to_owned(),
             SPANS_SCHEMA_VERSION.to_owned(),
+        ),
+    ]);
+    Arc::new(Schema::new_with_metadata(fields, metadata))
+}
+
+/// Column names of the `traces` table, in order.
+pub mod traces_col {
+    #![allow(missing_docs)]
+    pub const TRACE_ID: &str = "trace_id";
+    pub const ROOT_SERVICE: &str = "root_service";
+    pub const ROOT_NAME: &str = "root_name";
+    pub const START_TIME: &str = "start_time";
+    pub const END_TIME: &str = "end_time";
+    pub const DURATION_NS: &str = "duration_ns";
+    pub const SPAN_COUNT: &str = "span_count";
+    pub const ERROR_COUNT: &str = "error_count";
+    pub const SERVICES: &str = "services";
+    pub const COMPLETE: &str = "complete";
+    pub const TREE_WHOLE: &str = "tree_whole";
+    pub const RELEASE_REASON: &str = "release_reason";
+    pub const FRAGMENT: &str = "fragment";
+    pub const CP_LLM_NS: &str = "cp_llm_ns";
+    pub const CP_EMBEDDING_NS: &str = "cp_embedding_ns";
+    pub const CP_RETRIEVAL_NS: &str = "cp_retrieval_ns";
+    pub const CP_RERANK_NS: &str = "cp_rerank_ns";
+    pub const CP_TOOL_NS: &str = "cp_tool_ns";
+    pub const CP_AGENT_NS: &str = "cp_agent_ns";
+    pub const CP_CHAIN_NS: &str = "cp_chain_ns";
+    pub const CP_GUARDRAIL_NS: &str = "cp_guardrail_ns";
+    pub const CP_HTTP_NS: &str = "cp_http_ns";
+    pub const CP_DB_NS: &str = "cp_db_ns";
+    pub const CP_MESSAGING_NS: &str = "cp_messaging_ns";
+    pub const CP_NETWORK_NS: &str = "cp_network_ns";
+    pub const CP_OTHER_NS: &str = "cp_other_ns";
+    pub const INPUT_TOKENS: &str = "input_tokens";
+    pub const OUTPUT_TOKENS: &str = "output_tokens";
+    pub const COST_USD: &str = "cost_usd";
+    pub const FIRST_LLM_TTFT_MS: &str = "first_llm_ttft_ms";
+    pub const SAMPLING_DECISION: &str = "sampling_decision";
+    pub const SAMPLING_POLICY: &str = "sampling_policy";
+}
+
+/// The categories of critical-path time, as `tracegate.category` names them, each with its
+/// `traces` column. A span whose category is missing or not listed counts as `other`, the
+/// last entry.
+pub const CRITICAL_PATH_CATEGORIES: [(&str, &str); 13] = {
+    use traces_col::*;
+    [
+        ("llm", CP_LLM_NS),
+        ("embedding", CP_EMBEDDING_NS),
+        ("retrieval", CP_RETRIEVAL_NS),
+        ("rerank", CP_RERANK_NS),
+        ("tool", CP_TOOL_NS),
+        ("agent", CP_AGENT_NS),
+        ("chain", CP_CHAIN_NS),
+        ("guardrail", CP_GUARDRAIL_NS),
+        ("http", CP_HTTP_NS),
+        ("db", CP_DB_NS),
+        ("messaging", CP_MESSAGING_NS),
+        ("network", CP_NETWORK_NS),
+        ("other", CP_OTHER_NS),
+    ]
+};
+
+/// The index in [`CRITICAL_PATH_CATEGORIES`] of a `tracegate.category` value; anything
+/// unknown is `other`.
+pub fn critical_path_category_index(category: Option<&str>) -> usize {
+    let other = CRITICAL_PATH_CATEGORIES.len() - 1;
+    category
+        .and_then(|c| {
+            CRITICAL_PATH_CATEGORIES
+                .iter()
+                .position(|(name, _)| *name == c)
+        })
+        .unwrap_or(other)
+}
+
+/// The schema of the `traces` table, built once: one row per released trace (or fragment
+/// of one).
+///
+/// - `root_service` and `root_name` are null when the trace has no root span;
+/// - `services` is the sorted, distinct service names of its spans;
+/// - `complete` is [`Trace::is_complete`](crate::Trace::is_complete); `release_reason` is
+///   `complete`, `max_wait`, `evicted` or `shutdown`; `fragment` is null for a whole trace and
+///   `late` or `over_cap` for a fragment;
+/// - the `cp_*_ns` columns hold the critical-path time per category (see
+///   [`CRITICAL_PATH_CATEGORIES`]), null until the breakdown has set
+///   `tracegate.critical_path_ns` on the trace's spans;
+/// - `input_tokens`, `output_tokens` and `cost_usd` are sums over the spans that carry them,
+///   null when none does; `first_llm_ttft_ms` is the TTFT of the earliest-starting span that
+///   has one;
+/// - `sampling_decision` and `sampling_policy` are null until tail sampling sets them.
+pub fn traces_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA.get_or_init(build_traces_schema).clone()
+}
+
+fn build_traces_schema() -> SchemaRef {
+    use traces_col::*;
+    let utf8 = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+    let i64f = |n: &str, null: bool| Field::new(n, DataType::Int64, null);
+    let boolf = |n: &str| Field::new(n, DataType::Boolean, false);
+    let mut fields = vec![
+        utf8(TRACE_ID, false),
+        utf8(ROOT_SERVICE, true),
+        utf8(ROOT_NAME, true),
+        Field::new(START_TIME, timestamp_type(), false),
+        Field::new(END_TIME, timestamp_type(), false),
+        i64f(DURATION_NS, false),
+        i64f(SPAN_COUNT, false),
+        i64f(ERROR_COUNT, false),
+        Field::new(
+            SERVICES,
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+            false,
+        ),
+        boolf(COMPLETE),
+        boolf(TREE_WHOLE),
+        utf8(RELEASE_REASON, false),
+        utf8(FRAGMENT, true),
+    ];
+    fields.extend(
+        CRITICAL_PATH_CATEGORIES
+            .iter()
+            .map(|(_, column)| i64f(column, true)),
+    );
+    fields.extend([
+        i64f(INPUT_TOKENS, true),
+        i64f(OUTPUT_TOKENS, true),
+        Field::new(COST_USD, DataType::Float64, true),
+        Field::new(FIRST_LLM_TTFT_MS, DataType::Float64, true),
+        utf8(SAMPLING_DECISION, true),
+        utf8(SAMPLING_POLICY, true),
+    ]);
+    let metadata = HashMap::from([
+        (TABLE_KEY.to_owned(), TRACES_TABLE.to_owned()),
+        (
+            SCHEMA_VERSION_KEY.to_owned(),
+            TRACES_SCHEMA_VERSION.to_owned(),
         ),
     ]);
     Arc::new(Schema::new_with_metadata(fields, metadata))
@@ -213,5 +359,66 @@ mod tests {
             schema.field_with_name(col::START_TIME).unwrap().data_type(),
             &timestamp_type()
         );
+    }
+
+    #[test]
+    fn traces_schema_has_the_design_columns_and_version() {
+        use traces_col as t;
+        let schema = traces_schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                t::TRACE_ID,
+                t::ROOT_SERVICE,
+                t::ROOT_NAME,
+                t::START_TIME,
+                t::END_TIME,
+                t::DURATION_NS,
+                t::SPAN_COUNT,
+                t::ERROR_COUNT,
+                t::SERVICES,
+                t::COMPLETE,
+                t::TREE_WHOLE,
+                t::RELEASE_REASON,
+                t::FRAGMENT,
+                t::CP_LLM_NS,
+                t::CP_EMBEDDING_NS,
+                t::CP_RETRIEVAL_NS,
+                t::CP_RERANK_NS,
+                t::CP_TOOL_NS,
+                t::CP_AGENT_NS,
+                t::CP_CHAIN_NS,
+                t::CP_GUARDRAIL_NS,
+                t::CP_HTTP_NS,
+                t::CP_DB_NS,
+                t::CP_MESSAGING_NS,
+                t::CP_NETWORK_NS,
+                t::CP_OTHER_NS,
+                t::INPUT_TOKENS,
+                t::OUTPUT_TOKENS,
+                t::COST_USD,
+                t::FIRST_LLM_TTFT_MS,
+                t::SAMPLING_DECISION,
+                t::SAMPLING_POLICY,
+            ]
+        );
+        assert_eq!(schema.metadata()[TABLE_KEY], TRACES_TABLE);
+        assert_eq!(schema.metadata()[SCHEMA_VERSION_KEY], TRACES_SCHEMA_VERSION);
+        assert_eq!(
+            schema.field_with_name(t::END_TIME).unwrap().data_type(),
+            &timestamp_type()
+        );
+        assert!(schema.field_with_name(t::ROOT_NAME).unwrap().is_nullable());
+        assert!(!schema.field_with_name(t::SPAN_COUNT).unwrap().is_nullable());
+    }
+
+    #[test]
+    fn unknown_categories_count_as_other() {
+        let name = |c| CRITICAL_PATH_CATEGORIES[critical_path_category_index(c)].0;
+        assert_eq!(name(Some("llm")), "llm");
+        assert_eq!(name(Some("network")), "network");
+        assert_eq!(name(Some("vector_search")), "other");
+        assert_eq!(name(None), "other");
     }
 }

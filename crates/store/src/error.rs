@@ -27,8 +27,8 @@ pub enum StoreError {
         #[source]
         source: parquet::errors::ParquetError,
     },
-    /// A batch did not have the `spans` schema's columns.
-    #[error("the batch has no usable {column:?} column; expected the spans schema")]
+    /// A batch did not have the `spans` (or `traces`) schema's columns.
+    #[error("the batch has no usable {column:?} column; expected the spans or traces schema")]
     Schema {
         /// The missing or mistyped column.
         column: &'static str,

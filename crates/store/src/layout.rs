@@ -12,7 +12,9 @@ use std::fmt;
 use ulid::Ulid;
 
 /// The `spans` table's directory name.
-pub const SPANS_TABLE: &str = "spans";
+pub const SPANS_TABLE: &str = tracegate_model::schema::SPANS_TABLE;
+/// The `traces` table's directory name.
+pub const TRACES_TABLE: &str = tracegate_model::schema::TRACES_TABLE;
 
 const NANOS_PER_HOUR: u64 = 3_600 * 1_000_000_000;
 

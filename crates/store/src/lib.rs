@@ -1,20 +1,22 @@
-//! The Parquet writer and the `archive` exporter: tracegate's spans as a data lake.
+//! The Parquet writer and the `archive` exporter: tracegate's spans and traces as a data lake.
 //!
 //! The archive is a contract with data-lake readers (DuckDB, Athena, Trino, Spark,
 //! DataFusion), set out in DESIGN.md §4. This crate keeps it, one job per module:
 //!
 //! - [`encoder`]: [`SpanEncoder`] turns spans into an Arrow batch of the `spans` table
 //!   ([`tracegate_model::schema::spans_schema`]), reading them in place;
-//! - [`writer`]: [`write_spans`] turns that batch into Parquet bytes, rows sorted by
+//! - [`trace_encoder`]: [`TraceEncoder`] turns released traces into an Arrow batch of the
+//!   `traces` table ([`tracegate_model::schema::traces_schema`]), one row per trace;
+//! - [`writer`]: [`write_spans`] (and [`write_traces`]) turns that batch into Parquet bytes, rows sorted by
 //!   (trace_id, start_time), with min/max statistics and a bloom filter on trace_id, zstd by
 //!   default, and the schema version in the key-value metadata;
 //! - [`layout`]: where each file goes,
-//!   `{prefix}/spans/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`, by the UTC hour of
-//!   each span's start;
+//!   `{prefix}/{spans,traces}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`, by the UTC
+//!   hour of each span's (or trace's) start;
 //! - [`destination`]: a URL (a local path, `file://…` or `s3://…`) → an object store;
-//! - [`archive`]: the `archive` exporter, which buffers spans per hour, cuts files by size and
-//!   age, and uploads them in the background within a memory bound, retrying until they are
-//!   written. Register it with [`ArchiveExporterFactory`].
+//! - [`archive`]: the `archive` exporter, which buffers spans (and, after trace assembly,
+//!   traces rows) per hour, cuts files by size and age, and uploads them in the background
+//!   within a memory bound, retrying until they are written. Register it with [`ArchiveExporterFactory`].
 //!
 //! Encoding spans and reading the file back:
 //!
@@ -64,13 +66,15 @@ pub mod destination;
 pub mod encoder;
 pub mod error;
 pub mod layout;
+pub mod trace_encoder;
 pub mod writer;
 
 pub use archive::{ArchiveConfig, ArchiveExporter, ArchiveExporterFactory};
 pub use destination::{Destination, S3Options};
 pub use encoder::{EncodedSpans, SpanEncoder};
 pub use error::StoreError;
-pub use writer::{Compression, WriterOptions, write_spans};
+pub use trace_encoder::{EncodedTraces, TraceEncoder};
+pub use writer::{Compression, WriterOptions, write_spans, write_traces};
 
 #[cfg(test)]
 mod testing;

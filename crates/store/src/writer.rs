@@ -1,4 +1,4 @@
-//! Spans → Parquet bytes, laid out for the data lake (DESIGN.md §4).
+//! Spans and traces → Parquet bytes, laid out for the data lake (DESIGN.md §4).
 //!
 //! Every file the writer produces:
 //! - has its rows sorted by `trace_id`, then `start_time`, and declares that order in its
@@ -23,7 +23,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use tracegate_model::schema::{self, SCHEMA_VERSION_KEY, SPANS_SCHEMA_VERSION, TABLE_KEY, col};
+use tracegate_model::schema::{
+    self, SCHEMA_VERSION_KEY, SPANS_SCHEMA_VERSION, SPANS_TABLE, TABLE_KEY, TRACES_SCHEMA_VERSION,
+    TRACES_TABLE, col, traces_col,
+};
 
 /// The compression codec of Parquet pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -68,23 +71,34 @@ impl WriterOptions {
     /// False-positive rate of the trace_id bloom filter.
     pub const BLOOM_FILTER_FPP: f64 = 0.01;
 
-    /// The Parquet writer properties these options stand for.
+    /// The Parquet writer properties of a `spans` file.
     pub fn properties(&self) -> WriterProperties {
-        let trace_id = ColumnPath::from(col::TRACE_ID);
         let start_time = schema::spans_schema()
             .index_of(col::START_TIME)
             .unwrap_or(9);
+        self.properties_for(SPANS_TABLE, SPANS_SCHEMA_VERSION, start_time)
+    }
+
+    /// The Parquet writer properties of a `traces` file.
+    pub fn traces_properties(&self) -> WriterProperties {
+        let start_time = schema::traces_schema()
+            .index_of(traces_col::START_TIME)
+            .unwrap_or(3);
+        self.properties_for(TRACES_TABLE, TRACES_SCHEMA_VERSION, start_time)
+    }
+
+    /// Properties of a file of `table`, whose first column is `trace_id` and whose
+    /// `start_time` is column `start_time`.
+    fn properties_for(&self, table: &str, version: &str, start_time: usize) -> WriterProperties {
+        let trace_id = ColumnPath::from(col::TRACE_ID);
         WriterProperties::builder()
             .set_compression(self.compression.codec())
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
             .set_max_row_group_bytes(Some(Self::MAX_ROW_GROUP_BYTES))
             .set_created_by(format!("tracegate {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(vec![
-                KeyValue::new(TABLE_KEY.to_owned(), "spans".to_owned()),
-                KeyValue::new(
-                    SCHEMA_VERSION_KEY.to_owned(),
-                    SPANS_SCHEMA_VERSION.to_owned(),
-                ),
+                KeyValue::new(TABLE_KEY.to_owned(), table.to_owned()),
+                KeyValue::new(SCHEMA_VERSION_KEY.to_owned(), version.to_owned()),
             ]))
             .set_sorting_columns(Some(vec![
                 SortingColumn {
@@ -93,7 +107,7 @@ impl WriterOptions {
                     nulls_first: false,
                 },
                 SortingColumn {
-                    column_idx: i32::try_from(start_time).unwrap_or(9),
+                    column_idx: i32::try_from(start_time).unwrap_or(i32::MAX),
                     descending: false,
                     nulls_first: false,
                 },
@@ -114,7 +128,8 @@ impl Default for WriterOptions {
     }
 }
 
-/// The row order that sorts a batch of the spans schema by `trace_id`, then `start_time`.
+/// The row order that sorts a batch of the spans (or traces) schema by `trace_id`, then
+/// `start_time`.
 ///
 /// [`SpanEncoder`](crate::SpanEncoder) already knows this order from the raw ids and gives
 /// it with its batch; this is for batches from elsewhere.
@@ -135,7 +150,7 @@ pub fn sort_order(batch: &RecordBatch) -> Result<Vec<u32>, StoreError> {
             options: None,
         },
     ];
-    let indices = lexsort_to_indices(&keys, None).map_err(StoreError::arrow("sort spans"))?;
+    let indices = lexsort_to_indices(&keys, None).map_err(StoreError::arrow("sort rows"))?;
     Ok(indices.values().to_vec())
 }
 
@@ -157,6 +172,35 @@ pub fn write_spans_to<W: Write + Send>(
     order: Option<&[u32]>,
     options: &WriterOptions,
 ) -> Result<W, StoreError> {
+    write_rows_to(sink, batch, order, options, options.properties())
+}
+
+/// Writes `batch`, a batch of the `traces` schema, as one Parquet file in memory, rows
+/// reordered by `order` (computed with [`sort_order`] when `None`). The file has the same
+/// layout as a spans file: sorted by (trace_id, start_time), statistics and a bloom filter
+/// on trace_id, and the table and schema version in its metadata.
+pub fn write_traces(
+    batch: &RecordBatch,
+    order: Option<&[u32]>,
+    options: &WriterOptions,
+) -> Result<Bytes, StoreError> {
+    let out = write_rows_to(
+        Vec::new(),
+        batch,
+        order,
+        options,
+        options.traces_properties(),
+    )?;
+    Ok(Bytes::from(out))
+}
+
+fn write_rows_to<W: Write + Send>(
+    sink: W,
+    batch: &RecordBatch,
+    order: Option<&[u32]>,
+    options: &WriterOptions,
+    properties: WriterProperties,
+) -> Result<W, StoreError> {
     let computed;
     let order = match order {
         Some(order) => order,
@@ -167,7 +211,7 @@ pub fn write_spans_to<W: Write + Send>(
     };
     if order.len() != batch.num_rows() {
         return Err(StoreError::Arrow {
-            context: "reorder spans",
+            context: "reorder rows",
             source: arrow::error::ArrowError::InvalidArgumentError(format!(
                 "the order has {} rows, the batch {}",
                 order.len(),
@@ -175,12 +219,11 @@ pub fn write_spans_to<W: Write + Send>(
             )),
         });
     }
-    let mut writer = ArrowWriter::try_new(sink, batch.schema(), Some(options.properties()))
+    let mut writer = ArrowWriter::try_new(sink, batch.schema(), Some(properties))
         .map_err(StoreError::parquet("start a Parquet file"))?;
     for chunk in order.chunks(options.row_group_rows.max(1)) {
         let indices = UInt32Array::from(chunk.to_vec());
-        let rows =
-            take_record_batch(batch, &indices).map_err(StoreError::arrow("reorder spans"))?;
+        let rows = take_record_batch(batch, &indices).map_err(StoreError::arrow("reorder rows"))?;
         writer
             .write(&rows)
             .map_err(StoreError::parquet("write a row group"))?;

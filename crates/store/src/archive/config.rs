@@ -18,22 +18,22 @@ use crate::writer::{Compression, WriterOptions};
 use serde::Deserialize;
 use tracegate_pipeline::{ByteSize, ConfigError, Duration};
 
-/// Configuration of the `archive` exporter: Parquet files of the `spans` table on an object
-/// store, Hive-partitioned by hour.
+/// Configuration of the `archive` exporter: Parquet files of the `spans` table (and, after
+/// trace assembly, of the `traces` table) on an object store, Hive-partitioned by hour.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ArchiveConfig {
     /// Where the archive lives: a local path (`./data/archive`), `file:///absolute/path`, or
     /// `s3://bucket/prefix`. Default `./data/archive`.
     pub url: String,
-    /// Cut a file when the buffered spans reach this estimated in-memory size (at most
-    /// 1GiB). Default 128MiB.
+    /// Cut an hour's files when its buffered spans and traces rows reach this estimated
+    /// in-memory size (at most 1GiB). Default 128MiB.
     pub flush_bytes: ByteSize,
-    /// Cut a file when its oldest buffered span arrived this long ago. Default 5m.
+    /// Cut an hour's files when its oldest buffered row arrived this long ago. Default 5m.
     pub flush_age: Duration,
-    /// Memory bound on buffered spans plus files waiting for upload. When it is reached,
-    /// export waits, and back-pressure reaches the receivers. At least `flush_bytes`.
-    /// Default 512MiB.
+    /// Memory bound on buffered rows (spans and traces) plus files waiting for upload. When it
+    /// is reached, export waits, and back-pressure reaches the receivers. At least
+    /// `flush_bytes`. Default 512MiB.
     pub max_buffer_bytes: ByteSize,
     /// Parquet page compression: `zstd`, `gzip`, `snappy` or `none`. Default `zstd`.
     pub compression: Compression,

@@ -1,25 +1,31 @@
 //! The `archive` exporter's run loop, as a chain of named stages:
 //!
 //! 1. **buffer** ([`Exporter::export`]): spans are encoded straight into Arrow builders, one
-//!    per UTC hour partition, reading the shared payload without cloning it;
+//!    per UTC hour partition, reading the shared payload without cloning it. A payload of
+//!    traces (from a pipeline with trace assembly) also adds one row per trace to the
+//!    `traces` table, in the partition of the trace's start; fragments (late or over-cap
+//!    spans) get a row too, with `fragment` set, so no archived span goes undescribed. A
+//!    payload of spans writes no traces rows;
 //! 2. **cut**: a partition's builders are handed off when the buffer reaches `flush_bytes`,
-//!    when the partition's oldest span has waited `flush_age` ([`Exporter::tick`]), and at
+//!    when the partition's oldest row has waited `flush_age` ([`Exporter::tick`]), and at
 //!    [`Exporter::shutdown`];
 //! 3. **encode**: on the blocking pool, rows are sorted by (trace_id, start_time) and written
-//!    as Parquet ([`crate::writer`]);
+//!    as Parquet ([`crate::writer`]), one file per table a partition has rows of;
 //! 4. **upload**: `put` for small files, a multipart upload for large ones, retried with
 //!    exponential backoff until it succeeds. The file's path is chosen once, so a retry after
 //!    an ambiguous failure overwrites the same object rather than duplicating it.
 //!
 //! Stages 3 and 4 run in background tasks, so export does not wait for the store. Memory is
-//! bounded all the same: the bytes buffered plus the bytes of every file not yet uploaded
-//! count against `max_buffer_bytes`, and export waits for room before it takes a payload.
+//! bounded all the same: the bytes buffered plus the bytes of every file not yet uploaded, of
+//! both tables, count against `max_buffer_bytes`, and export waits for room before it takes a
+//! payload. `flush_bytes` and `flush_age` apply to a partition's spans and traces together.
 
 use super::config::ArchiveConfig;
 use crate::destination::Destination;
 use crate::encoder::{EncodedSpans, SpanEncoder};
 use crate::error::StoreError;
-use crate::layout::{self, HourPartition, SPANS_TABLE};
+use crate::layout::{self, HourPartition, SPANS_TABLE, TRACES_TABLE};
+use crate::trace_encoder::{EncodedTraces, TraceEncoder};
 use crate::writer::{self, WriterOptions};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -73,7 +79,8 @@ impl ExporterFactory for ArchiveExporterFactory {
     }
 }
 
-/// Writes spans as Parquet files of the `spans` table to an object store.
+/// Writes spans as Parquet files of the `spans` table, and released traces as files of the
+/// `traces` table, to an object store.
 #[derive(Debug)]
 pub struct ArchiveExporter {
     shared: Arc<Shared>,
@@ -92,8 +99,71 @@ pub struct ArchiveExporter {
 struct Buffer {
     partition: HourPartition,
     encoder: SpanEncoder,
-    /// When its first span arrived.
+    /// Rows of the `traces` table whose trace starts in `partition`.
+    traces: TraceEncoder,
+    /// When its first row arrived.
     since: Instant,
+}
+
+impl Buffer {
+    fn estimated_bytes(&self) -> usize {
+        self.encoder.estimated_bytes() + self.traces.estimated_bytes()
+    }
+}
+
+/// The rows of one file, waiting to be encoded.
+#[derive(Debug)]
+enum Rows {
+    Spans(SpanEncoder),
+    Traces(TraceEncoder),
+}
+
+impl Rows {
+    fn table(&self) -> &'static str {
+        match self {
+            Rows::Spans(_) => SPANS_TABLE,
+            Rows::Traces(_) => TRACES_TABLE,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Rows::Spans(e) => e.len(),
+            Rows::Traces(e) => e.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn estimated_bytes(&self) -> usize {
+        match self {
+            Rows::Spans(e) => e.estimated_bytes(),
+            Rows::Traces(e) => e.estimated_bytes(),
+        }
+    }
+
+    /// Spans the file holds: a traces file describes spans but holds none.
+    fn spans(&self) -> usize {
+        match self {
+            Rows::Spans(e) => e.len(),
+            Rows::Traces(_) => 0,
+        }
+    }
+
+    fn encode(self, options: &WriterOptions) -> Result<Bytes, StoreError> {
+        match self {
+            Rows::Spans(encoder) => {
+                let EncodedSpans { batch, order } = encoder.finish()?;
+                writer::write_spans(&batch, Some(&order), options)
+            }
+            Rows::Traces(encoder) => {
+                let EncodedTraces { batch, order } = encoder.finish()?;
+                writer::write_traces(&batch, Some(&order), options)
+            }
+        }
+    }
 }
 
 /// What the exporter shares with its upload tasks.
@@ -219,7 +289,7 @@ impl ArchiveExporter {
         }
     }
 
-    /// Bytes of spans buffered and not yet cut into a file.
+    /// Bytes of spans and traces rows buffered and not yet cut into a file.
     pub fn buffered_bytes(&self) -> usize {
         self.buffered
     }
@@ -273,6 +343,7 @@ impl ArchiveExporter {
                 self.partitions.push(Buffer {
                     partition,
                     encoder: SpanEncoder::new(),
+                    traces: TraceEncoder::new(),
                     since: Instant::now(),
                 });
                 self.partitions.len() - 1
@@ -280,31 +351,57 @@ impl ArchiveExporter {
         }
     }
 
-    /// Hands the buffer at `index` to a background task that encodes and uploads it.
+    /// Hands the buffer at `index` to background tasks that encode and upload it, one file
+    /// per table it has rows of.
     fn cut(&mut self, index: usize) {
-        let Buffer {
-            partition, encoder, ..
-        } = self.partitions.swap_remove(index);
-        let bytes = encoder.estimated_bytes();
-        self.buffered = self.buffered.saturating_sub(bytes);
+        let buffer = self.partitions.swap_remove(index);
+        self.buffered = self.buffered.saturating_sub(buffer.estimated_bytes());
         self.shared.buffered.store(self.buffered, Ordering::Relaxed);
-        if encoder.is_empty() {
+        let Buffer {
+            partition,
+            encoder,
+            traces,
+            ..
+        } = buffer;
+        self.spawn_file(partition, Rows::Spans(encoder));
+        self.spawn_file(partition, Rows::Traces(traces));
+    }
+
+    fn spawn_file(&mut self, partition: HourPartition, rows: Rows) {
+        if rows.is_empty() {
             return;
         }
+        let bytes = rows.estimated_bytes();
         let reservation = Reservation::new(self.shared.clone(), bytes);
         tracing::debug!(
             exporter = %self.shared.name,
+            table = rows.table(),
             %partition,
-            spans = encoder.len(),
+            rows = rows.len(),
             bytes,
             "cutting an archive file"
         );
         self.uploads.spawn(write_file(
             self.shared.clone(),
             partition,
-            encoder,
+            rows,
             reservation,
         ));
+    }
+
+    /// Adds a `traces` row for `trace` to the partition of its start; cuts the partition when
+    /// it reaches `flush_bytes`.
+    fn push_trace(&mut self, trace: &tracegate_model::Trace) {
+        if trace.spans.is_empty() {
+            return;
+        }
+        let partition = HourPartition::of_unix_nanos(trace.start_time_unix_nano());
+        let index = self.buffer_for(partition);
+        let buffer = &mut self.partitions[index];
+        self.buffered += buffer.traces.push(trace);
+        if buffer.estimated_bytes() >= self.flush_bytes {
+            self.cut(index);
+        }
     }
 
     fn cut_all(&mut self) {
@@ -344,16 +441,20 @@ impl Exporter for ArchiveExporter {
                 Some((p, i)) if p == partition => i,
                 _ => self.buffer_for(partition),
             };
-            let encoder = &mut self.partitions[index].encoder;
-            let before = encoder.estimated_bytes();
-            encoder.push(span);
-            let after = encoder.estimated_bytes();
-            self.buffered += after - before;
-            if after >= self.flush_bytes {
+            let buffer = &mut self.partitions[index];
+            let before = buffer.encoder.estimated_bytes();
+            buffer.encoder.push(span);
+            self.buffered += buffer.encoder.estimated_bytes() - before;
+            if buffer.estimated_bytes() >= self.flush_bytes {
                 self.cut(index);
                 last = None;
             } else {
                 last = Some((partition, index));
+            }
+        }
+        if let Payload::Traces(traces) = &*payload {
+            for trace in traces {
+                self.push_trace(trace);
             }
         }
         if self.buffered >= self.flush_bytes {
@@ -403,10 +504,12 @@ impl Exporter for ArchiveExporter {
 impl Drop for ArchiveExporter {
     fn drop(&mut self) {
         let spans: usize = self.partitions.iter().map(|b| b.encoder.len()).sum();
-        if spans > 0 || !self.uploads.is_empty() {
+        let traces: usize = self.partitions.iter().map(|b| b.traces.len()).sum();
+        if spans > 0 || traces > 0 || !self.uploads.is_empty() {
             tracing::error!(
                 exporter = %self.shared.name,
                 buffered_spans = spans,
+                buffered_traces = traces,
                 pending_files = self.uploads.len(),
                 "archive exporter stopped before flushing; that data is lost"
             );
@@ -418,27 +521,25 @@ impl Drop for ArchiveExporter {
 async fn write_file(
     shared: Arc<Shared>,
     partition: HourPartition,
-    encoder: SpanEncoder,
+    rows: Rows,
     mut reservation: Reservation,
 ) {
-    let spans = encoder.len();
+    let table = rows.table();
+    let count = rows.len();
+    let spans = rows.spans();
     let options = shared.writer;
-    let encoded = tokio::task::spawn_blocking(move || {
-        let EncodedSpans { batch, order } = encoder.finish()?;
-        writer::write_spans(&batch, Some(&order), &options)
-    })
-    .await;
+    let encoded = tokio::task::spawn_blocking(move || rows.encode(&options)).await;
     let bytes = match encoded {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => return encode_failed(&shared, spans, &e),
-        Err(e) => return encode_failed(&shared, spans, &e),
+        Ok(Err(e)) => return encode_failed(&shared, table, count, spans, &e),
+        Err(e) => return encode_failed(&shared, table, count, spans, &e),
     };
     reservation.resize(bytes.len());
 
     let id = Ulid::new();
     let path = layout::file_path(
         shared.destination.prefix(),
-        SPANS_TABLE,
+        table,
         partition,
         &shared.instance,
         id,
@@ -460,15 +561,26 @@ async fn write_file(
         backoff = backoff.saturating_mul(2).min(shared.max_backoff);
         attempt = attempt.saturating_add(1);
     }
+    // A traces file counts as a file and its bytes; its spans are counted by their own file.
     telemetry::archive_file_written(&shared.name, bytes.len() as u64, spans);
-    telemetry::exporter_sent(&shared.name, spans);
-    tracing::debug!(exporter = %shared.name, path = %path, spans, bytes = bytes.len(), attempt, "archive file written");
+    if spans > 0 {
+        telemetry::exporter_sent(&shared.name, spans);
+    }
+    tracing::debug!(exporter = %shared.name, path = %path, table, rows = count, bytes = bytes.len(), attempt, "archive file written");
 }
 
-fn encode_failed(shared: &Shared, spans: usize, error: &dyn std::fmt::Display) {
-    // Not retryable: the same spans would fail the same way.
-    tracing::error!(exporter = %shared.name, spans, error = %error, "could not encode an archive file; its spans are dropped");
-    telemetry::exporter_failed(&shared.name, "encode", spans);
+fn encode_failed(
+    shared: &Shared,
+    table: &'static str,
+    rows: usize,
+    spans: usize,
+    error: &dyn std::fmt::Display,
+) {
+    // Not retryable: the same rows would fail the same way.
+    tracing::error!(exporter = %shared.name, table, rows, error = %error, "could not encode an archive file; its rows are dropped");
+    if spans > 0 {
+        telemetry::exporter_failed(&shared.name, "encode", spans);
+    }
 }
 
 /// One upload attempt.

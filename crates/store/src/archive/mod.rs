@@ -1,5 +1,7 @@
-//! The `archive` exporter: Parquet files of the `spans` table on an object store,
-//! Hive-partitioned by hour (DESIGN.md §4).
+//! The `archive` exporter: Parquet files of the `spans` and `traces` tables on an object
+//! store, Hive-partitioned by hour (DESIGN.md §4). A payload of spans (no trace assembly)
+//! writes spans only; a payload of released traces writes its spans and one traces row per
+//! trace, fragments included (marked in the `fragment` column).
 //!
 //! - [`config`]: the user-facing config, [`ArchiveConfig`];
 //! - [`exporter`]: the factory, [`ArchiveExporterFactory`], and the run loop,
