@@ -8,7 +8,8 @@
 //! - a [`Trace`]: every span of one trace id, as trace assembly releases it.
 //!
 //! Attributes stay in OTLP's `KeyValue` form; [`attr`] reads and renders them, and [`keys`]
-//! names the canonical ones. [`schema`] is the Arrow schema of the archive's `spans` table.
+//! names the canonical ones. [`schema`] holds the Arrow schemas of the archive's `spans` and
+//! `traces` tables.
 //!
 //! Converting a request keeps the valid spans and describes the rest, which is what OTLP's
 //! partial success needs:
