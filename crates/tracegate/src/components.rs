@@ -6,6 +6,7 @@ use tracegate_pipeline::Registry;
 pub fn registry() -> Registry {
     Registry::new()
         .with_receiver(tracegate_otlp::OtlpReceiverFactory)
+        .with_processor(tracegate_assembly::TraceAssemblyFactory)
         .with_exporter(tracegate_otlp::OtlpExporterFactory)
         .with_exporter(tracegate_store::ArchiveExporterFactory)
 }
