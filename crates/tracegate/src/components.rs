@@ -7,6 +7,7 @@ pub fn registry() -> Registry {
     Registry::new()
         .with_receiver(tracegate_otlp::OtlpReceiverFactory)
         .with_processor(tracegate_assembly::TraceAssemblyFactory)
+        .with_processor(tracegate_breakdown::LatencyBreakdownFactory)
         .with_exporter(tracegate_otlp::OtlpExporterFactory)
         .with_exporter(tracegate_store::ArchiveExporterFactory)
 }

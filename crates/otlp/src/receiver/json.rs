@@ -39,7 +39,7 @@ use std::marker::PhantomData;
 
 /// Decodes an OTLP/JSON request. The error says what was wrong and where, such as
 /// `invalid OTLP/JSON at resourceSpans[0].scopeSpans[0].spans[1].traceId: ...`.
-pub(crate) fn decode_request(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+pub fn decode_request(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
     match serde_json::from_slice::<JsonRequest>(body) {
         Ok(request) => Ok(request.into()),
         Err(error) => {

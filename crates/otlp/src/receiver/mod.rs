@@ -17,6 +17,9 @@ mod status;
 mod tests;
 
 pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
+/// Decodes one OTLP/JSON `ExportTraceServiceRequest` (as the HTTP receiver does), for tools
+/// that read OTLP/JSON files such as `tracegate explain`.
+pub use json::decode_request as decode_json_request;
 pub use status::RpcStatus;
 
 use async_trait::async_trait;
