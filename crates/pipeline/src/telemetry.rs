@@ -32,6 +32,10 @@ pub mod names {
     pub const ASSEMBLY_LATE_SPANS: &str = "tracegate_assembly_late_spans_total";
     pub const ASSEMBLY_OVER_CAP_SPANS: &str = "tracegate_assembly_over_cap_spans_total";
     pub const ASSEMBLY_EVICTIONS: &str = "tracegate_assembly_evictions_total";
+    pub const GENAI_COST_UNKNOWN_MODEL: &str = "tracegate_genai_cost_unknown_model_total";
+    pub const REDACTION_REDACTED_VALUES: &str = "tracegate_redaction_redacted_values_total";
+    pub const REDACTION_DROPPED_ATTRIBUTES: &str = "tracegate_redaction_dropped_attributes_total";
+    pub const REDACTION_TRUNCATED_VALUES: &str = "tracegate_redaction_truncated_values_total";
 }
 
 /// Registers descriptions so `/metrics` explains itself.

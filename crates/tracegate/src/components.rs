@@ -6,6 +6,8 @@ use tracegate_pipeline::Registry;
 pub fn registry() -> Registry {
     Registry::new()
         .with_receiver(tracegate_otlp::OtlpReceiverFactory)
+        .with_processor(tracegate_genai::GenAiNormalizeFactory)
+        .with_processor(tracegate_genai::RedactionFactory)
         .with_processor(tracegate_assembly::TraceAssemblyFactory)
         .with_processor(tracegate_breakdown::LatencyBreakdownFactory)
         .with_exporter(tracegate_otlp::OtlpExporterFactory)

@@ -242,7 +242,10 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             // Gateway configs only: config/ also holds data files such as prices.yaml.
             if name == "default.yaml" || name.ends_with(".example.yaml") {
                 let text = std::fs::read_to_string(&path).unwrap();

@@ -1,0 +1,732 @@
+//! The redaction engine: a validated config, compiled, applied to attribute lists.
+
+use super::config::{Action, ContentPolicy, RedactionConfig};
+use super::detectors::{Builtin, Detectors, Finding};
+use super::json::{self, Rewrite};
+use hmac::{Hmac, Mac};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use regex::RegexSet;
+use sha2::Sha256;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use tracegate_pipeline::ConfigError;
+
+/// Audit attribute: how many values were redacted on the span.
+pub const REDACTED_COUNT: &str = "tracegate.redacted.count";
+/// Prefix of the per-type audit attributes: `tracegate.redacted.email`.
+pub const REDACTED_PREFIX: &str = "tracegate.redacted.";
+/// Set to `true` on a span (or resource) with a truncated value.
+pub const TRUNCATED: &str = "tracegate.truncated";
+/// The audit type of attributes removed because their key is blocked.
+pub const BLOCKED_KEY: &str = "blocked_key";
+
+/// How many rounds of redaction a value gets at most. A second round only runs when the first
+/// changed something, and finds something only when removing one value exposed another (a
+/// phone number glued to an email: `ana@example.com+44 20 7946 0958`). Every round turns
+/// some text into placeholders, which are never findings, so the rounds end; the bound only
+/// caps the work on adversarial input.
+const MAX_ROUNDS: usize = 64;
+
+/// FNV-1a: attribute keys are short, and SipHash costs more than the lookup it guards.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+
+/// What the key lists and the content policy say about an attribute key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyClass {
+    blocked: bool,
+    content: bool,
+    allowed: bool,
+}
+
+/// Keys classified so far; cleared when it grows past this many entries.
+const KEY_CACHE_LIMIT: usize = 4096;
+
+/// One kind of finding: a built-in or custom detector.
+#[derive(Debug)]
+struct Kind {
+    name: String,
+    action: Action,
+    mask: String,
+    hash_prefix: String,
+    builtin: Option<Builtin>,
+}
+
+/// What redaction did to one span, resource or batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Findings per kind, indexed like the redactor's kinds.
+    pub found: Vec<u64>,
+    /// Attributes removed because their key is blocked.
+    pub blocked: u64,
+    /// Attributes removed by the `off` content policy.
+    pub content_removed: u64,
+    /// Attributes removed because a `drop` detector found something in them.
+    pub dropped: u64,
+    /// Values truncated to `max_attribute_bytes`.
+    pub truncated: u64,
+}
+
+impl Tally {
+    /// Zeroes every count, keeping the allocation.
+    pub(crate) fn clear(&mut self) {
+        self.found.iter_mut().for_each(|n| *n = 0);
+        self.blocked = 0;
+        self.content_removed = 0;
+        self.dropped = 0;
+        self.truncated = 0;
+    }
+
+    /// Values redacted, blocked keys included: what `tracegate.redacted.count` says.
+    pub fn redacted(&self) -> u64 {
+        self.found.iter().sum::<u64>() + self.blocked
+    }
+
+    /// True when nothing was changed.
+    pub fn is_empty(&self) -> bool {
+        self.redacted() == 0 && self.content_removed == 0 && self.truncated == 0
+    }
+
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Tally) {
+        if self.found.len() < other.found.len() {
+            self.found.resize(other.found.len(), 0);
+        }
+        for (a, b) in self.found.iter_mut().zip(&other.found) {
+            *a += b;
+        }
+        self.blocked += other.blocked;
+        self.content_removed += other.content_removed;
+        self.dropped += other.dropped;
+        self.truncated += other.truncated;
+    }
+}
+
+/// Per-value state: findings are counted in the tally; `drop` asks to remove the attribute.
+struct Scan<'a> {
+    tally: &'a mut Tally,
+    drop: bool,
+}
+
+/// The compiled redaction policy. Pure: no I/O, no metrics; see the processor for those.
+#[derive(Debug)]
+pub struct Redactor {
+    detectors: Detectors,
+    kinds: Vec<Kind>,
+    hmac: Option<Hmac<Sha256>>,
+    content: ContentPolicy,
+    allow: HashSet<String, FnvBuild>,
+    block: HashSet<String, FnvBuild>,
+    block_patterns: Option<RegexSet>,
+    key_cache: RefCell<HashMap<String, KeyClass, FnvBuild>>,
+    /// Scan resource attributes.
+    pub scan_resource: bool,
+    /// Scan span event attributes.
+    pub scan_events: bool,
+    max_bytes: usize,
+}
+
+/// Attribute keys that hold prompts and completions.
+pub fn is_content_key(key: &str) -> bool {
+    const EXACT: [&str; 12] = [
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "input.value",
+        "output.value",
+        "ai.prompt",
+        "ai.prompt.messages",
+        "ai.response.text",
+    ];
+    const PREFIXES: [&str; 4] = [
+        "gen_ai.prompt.",
+        "gen_ai.completion.",
+        "llm.input_messages.",
+        "llm.output_messages.",
+    ];
+    EXACT.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+/// Span events whose attributes are all prompt or completion content.
+pub fn is_content_event(name: &str) -> bool {
+    name.starts_with("gen_ai.content.")
+        || matches!(
+            name,
+            "gen_ai.user.message"
+                | "gen_ai.system.message"
+                | "gen_ai.assistant.message"
+                | "gen_ai.tool.message"
+                | "gen_ai.choice"
+        )
+}
+
+fn valid_custom_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|c| c.is_ascii_lowercase())
+        && bytes.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+}
+
+impl Redactor {
+    /// Validates `config` and compiles it. Errors carry key paths under `path` (the
+    /// component's path, such as `processors.redaction`); every problem found is reported.
+    pub fn new(config: &RedactionConfig, path: &str) -> Result<Self, Vec<ConfigError>> {
+        let at = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        let mut errors = Vec::new();
+        if config.mode == Action::Off {
+            errors.push(ConfigError::new(
+                at("mode"),
+                "`off` is for single detectors; write mask, hash or drop (or leave the \
+                 processor out of the pipeline)",
+            ));
+        }
+        let known: Vec<&str> = Builtin::ALL.iter().map(|b| b.name()).collect();
+        for name in config.detectors.keys() {
+            if Builtin::from_name(name).is_none() {
+                errors.push(ConfigError::new(
+                    at(&format!("detectors.{name}")),
+                    format!("unknown detector {name:?}; known: {}", known.join(", ")),
+                ));
+            }
+        }
+        let mut kinds = Vec::new();
+        let mut builtins = Vec::new();
+        for b in Builtin::ALL {
+            let action = config
+                .detectors
+                .get(b.name())
+                .copied()
+                .unwrap_or(config.mode);
+            if action != Action::Off {
+                builtins.push((kinds.len(), b));
+            }
+            kinds.push(Kind::new(b.name(), action, Some(b)));
+        }
+        let mut custom = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, c) in config.custom.iter().enumerate() {
+            if !valid_custom_name(&c.name) {
+                errors.push(ConfigError::new(
+                    at(&format!("custom[{i}].name")),
+                    format!(
+                        "invalid name {:?}: use lower-case letters, digits and `_`, starting \
+                         with a letter",
+                        c.name
+                    ),
+                ));
+            } else if Builtin::from_name(&c.name).is_some()
+                || c.name == BLOCKED_KEY
+                || c.name == "count"
+                || !seen.insert(c.name.clone())
+            {
+                errors.push(ConfigError::new(
+                    at(&format!("custom[{i}].name")),
+                    format!("name {:?} is already taken", c.name),
+                ));
+            }
+            let action = c.mode.unwrap_or(config.mode);
+            if action != Action::Off {
+                custom.push((kinds.len(), c.pattern.as_str()));
+            }
+            kinds.push(Kind::new(&c.name, action, None));
+        }
+
+        let hashing = kinds.iter().any(|k| k.action == Action::Hash);
+        let hmac = match &config.hash_key {
+            Some(key) if key.len() < 16 => {
+                errors.push(ConfigError::new(
+                    at("hash_key"),
+                    "too short: use at least 16 bytes of random text",
+                ));
+                None
+            }
+            Some(key) => match Hmac::<Sha256>::new_from_slice(key.as_bytes()) {
+                Ok(mac) => Some(mac),
+                Err(e) => {
+                    errors.push(ConfigError::new(at("hash_key"), e.to_string()));
+                    None
+                }
+            },
+            None if hashing => {
+                errors.push(ConfigError::new(
+                    at("hash_key"),
+                    "required by `hash` mode: set it, for example to \
+                     ${env:TRACEGATE_REDACTION_KEY}",
+                ));
+                None
+            }
+            None => None,
+        };
+
+        let mut pattern_ok = true;
+        for (i, p) in config.block_key_patterns.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(p) {
+                pattern_ok = false;
+                errors.push(ConfigError::new(
+                    at(&format!("block_key_patterns[{i}]")),
+                    format!("invalid regular expression: {e}"),
+                ));
+            }
+        }
+        let block_patterns = if pattern_ok && !config.block_key_patterns.is_empty() {
+            match RegexSet::new(&config.block_key_patterns) {
+                Ok(set) => Some(set),
+                Err(e) => {
+                    errors.push(ConfigError::new(
+                        at("block_key_patterns"),
+                        format!("invalid regular expressions: {e}"),
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut custom_ok = true;
+        for (i, c) in config.custom.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(&c.pattern) {
+                custom_ok = false;
+                errors.push(ConfigError::new(
+                    at(&format!("custom[{i}].pattern")),
+                    format!("invalid regular expression: {e}"),
+                ));
+            } else if regex::Regex::new(&c.pattern).is_ok_and(|r| r.is_match("")) {
+                custom_ok = false;
+                errors.push(ConfigError::new(
+                    at(&format!("custom[{i}].pattern")),
+                    "matches the empty string, so it would match everywhere",
+                ));
+            }
+        }
+        if config.max_attribute_bytes.get() < 64 {
+            errors.push(ConfigError::new(
+                at("max_attribute_bytes"),
+                "too small: use at least 64 bytes (the default is 64KiB)",
+            ));
+        }
+        let detectors = if custom_ok {
+            match Detectors::new(&builtins, &custom) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    let key = match e.custom {
+                        Some(i) => format!("custom[{i}].pattern"),
+                        None => "custom".to_owned(),
+                    };
+                    errors.push(ConfigError::new(
+                        at(&key),
+                        format!("cannot compile: {}", e.message),
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        match detectors {
+            Some(detectors) if errors.is_empty() => Ok(Self {
+                detectors,
+                kinds,
+                hmac,
+                content: config.content,
+                allow: config.allow_keys.iter().cloned().collect(),
+                block: config.block_keys.iter().cloned().collect(),
+                block_patterns,
+                key_cache: RefCell::default(),
+                scan_resource: config.scan_resource,
+                scan_events: config.scan_events,
+                max_bytes: usize::try_from(config.max_attribute_bytes.get()).unwrap_or(usize::MAX),
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// The names of the kinds of findings, indexed as [`Tally::found`].
+    pub fn kind_names(&self) -> impl Iterator<Item = &str> {
+        self.kinds.iter().map(|k| k.name.as_str())
+    }
+
+    /// A tally sized for this redactor.
+    pub fn new_tally(&self) -> Tally {
+        Tally {
+            found: vec![0; self.kinds.len()],
+            ..Tally::default()
+        }
+    }
+
+    /// Every finding in `text`, as (kind name, byte range), for evaluation and tests.
+    pub fn findings(&self, text: &str) -> Vec<(&str, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        self.detectors.find(text, &mut out);
+        out.iter()
+            .filter_map(|f| {
+                self.kinds
+                    .get(f.kind)
+                    .map(|k| (k.name.as_str(), f.start..f.end))
+            })
+            .collect()
+    }
+
+    /// Redacts a string value (JSON-aware), returning the new text, or `None` if nothing
+    /// changed. A `drop` finding is redacted like `mask` here.
+    pub fn redact_str(&self, text: &str) -> Option<String> {
+        let mut tally = self.new_tally();
+        let mut scan = Scan {
+            tally: &mut tally,
+            drop: false,
+        };
+        self.string(text, &mut scan)
+    }
+
+    /// Redacts attributes in place: blocked keys and (with content `off`) prompts are
+    /// removed, values are scanned and bounded. `content_event` says the attributes belong to a
+    /// prompt or completion event.
+    pub fn redact_attributes(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        content_event: bool,
+        tally: &mut Tally,
+    ) {
+        attrs.retain_mut(|kv| self.key_value(kv, content_event, tally));
+    }
+
+    /// Handles one attribute; false removes it.
+    fn classify(&self, key: &str) -> KeyClass {
+        if let Ok(cache) = self.key_cache.try_borrow()
+            && let Some(class) = cache.get(key)
+        {
+            return *class;
+        }
+        let class = KeyClass {
+            blocked: self.is_blocked(key),
+            content: is_content_key(key),
+            allowed: self.allow.contains(key),
+        };
+        if let Ok(mut cache) = self.key_cache.try_borrow_mut() {
+            if cache.len() >= KEY_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key.to_owned(), class);
+        }
+        class
+    }
+
+    fn key_value(&self, kv: &mut KeyValue, content_event: bool, tally: &mut Tally) -> bool {
+        let class = self.classify(&kv.key);
+        if class.blocked {
+            tally.blocked += 1;
+            return false;
+        }
+        let content = content_event || class.content;
+        let Some(value) = kv.value.as_mut().and_then(|v| v.value.as_mut()) else {
+            return true;
+        };
+        if content {
+            match self.content {
+                ContentPolicy::Off => {
+                    tally.content_removed += 1;
+                    return false;
+                }
+                ContentPolicy::Full => {
+                    self.bound(value, tally);
+                    return true;
+                }
+                ContentPolicy::Redacted => {}
+            }
+        }
+        if class.allowed {
+            self.bound(value, tally);
+            return true;
+        }
+        let mut scan = Scan { tally, drop: false };
+        self.value(value, &mut scan);
+        if scan.drop {
+            scan.tally.dropped += 1;
+            return false;
+        }
+        self.bound(value, scan.tally);
+        true
+    }
+
+    /// True when [`Self::redact_attributes`] might change `attrs`. Exact for plain strings
+    /// and scalars; conservative (true) for JSON, arrays and maps. Lets a shared resource be
+    /// kept as it is without copying it.
+    pub fn may_change(&self, attrs: &[KeyValue], content_event: bool) -> bool {
+        attrs.iter().any(|kv| {
+            let class = self.classify(&kv.key);
+            if class.blocked {
+                return true;
+            }
+            let content = content_event || class.content;
+            if content && self.content != ContentPolicy::Redacted {
+                return true;
+            }
+            match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => {
+                    if s.len() > self.max_bytes {
+                        return true;
+                    }
+                    if class.allowed {
+                        return false;
+                    }
+                    if json::looks_like_json(s) {
+                        return true;
+                    }
+                    let mut found = Vec::new();
+                    self.detectors.find(s, &mut found);
+                    !found.is_empty()
+                }
+                Some(Value::IntValue(i)) => i.unsigned_abs() >= 1_000_000 && !class.allowed,
+                Some(Value::BoolValue(_) | Value::DoubleValue(_)) | None => false,
+                Some(_) => true,
+            }
+        })
+    }
+
+    fn is_blocked(&self, key: &str) -> bool {
+        self.block.contains(key)
+            || self
+                .block_patterns
+                .as_ref()
+                .is_some_and(|s| s.is_match(key))
+    }
+
+    fn value(&self, value: &mut Value, scan: &mut Scan<'_>) {
+        match value {
+            Value::StringValue(s) => {
+                if let Some(new) = self.string(s, scan) {
+                    *s = new;
+                }
+            }
+            Value::IntValue(i) if i.unsigned_abs() >= 1_000_000 => {
+                let text = i.to_string();
+                if let Some(new) = self.text(&text, scan) {
+                    *value = Value::StringValue(new);
+                }
+            }
+            Value::ArrayValue(a) => {
+                for v in a.values.iter_mut().filter_map(|v| v.value.as_mut()) {
+                    self.value(v, scan);
+                }
+            }
+            Value::KvlistValue(list) => {
+                let mut drop = false;
+                list.values.retain_mut(|kv| {
+                    if self.is_blocked(&kv.key) {
+                        scan.tally.blocked += 1;
+                        return false;
+                    }
+                    if let Some(v) = kv.value.as_mut().and_then(|v| v.value.as_mut()) {
+                        self.value(v, scan);
+                    }
+                    drop |= scan.drop;
+                    true
+                });
+                scan.drop |= drop;
+            }
+            _ => {}
+        }
+    }
+
+    /// Truncates string values over the bound.
+    fn bound(&self, value: &mut Value, tally: &mut Tally) {
+        match value {
+            Value::StringValue(s) if s.len() > self.max_bytes => {
+                let cut = if json::looks_like_json(s) {
+                    json::truncate(s, self.max_bytes)
+                } else {
+                    None
+                };
+                match cut {
+                    Some(c) => *s = c,
+                    None => json::truncate_text(s, self.max_bytes),
+                }
+                tally.truncated += 1;
+            }
+            Value::BytesValue(b) if b.len() > self.max_bytes => {
+                b.truncate(self.max_bytes);
+                tally.truncated += 1;
+            }
+            Value::ArrayValue(a) => {
+                for v in a.values.iter_mut().filter_map(|v| v.value.as_mut()) {
+                    self.bound(v, tally);
+                }
+            }
+            Value::KvlistValue(l) => {
+                for v in l
+                    .values
+                    .iter_mut()
+                    .filter_map(|kv| kv.value.as_mut().and_then(|v| v.value.as_mut()))
+                {
+                    self.bound(v, tally);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn string(&self, s: &str, scan: &mut Scan<'_>) -> Option<String> {
+        if json::looks_like_json(s) {
+            match json::rewrite(s, |t| self.text(t, scan)) {
+                Rewrite::Changed(new) => return Some(new),
+                Rewrite::Unchanged => return None,
+                Rewrite::NotJson => {}
+            }
+        }
+        self.text(s, scan)
+    }
+
+    /// Redacts plain text.
+    fn text(&self, text: &str, scan: &mut Scan<'_>) -> Option<String> {
+        let mut findings: Vec<Finding> = Vec::new();
+        self.detectors.find(text, &mut findings);
+        if findings.is_empty() {
+            return None;
+        }
+        let mut current = self.replace(text, &findings, scan);
+        for _ in 1..MAX_ROUNDS {
+            findings.clear();
+            self.detectors.find(&current, &mut findings);
+            if findings.is_empty() {
+                break;
+            }
+            current = self.replace(&current, &findings, scan);
+        }
+        Some(current)
+    }
+
+    fn replace(&self, text: &str, findings: &[Finding], scan: &mut Scan<'_>) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        for f in findings {
+            let Some(kind) = self.kinds.get(f.kind) else {
+                continue;
+            };
+            if let Some(n) = scan.tally.found.get_mut(f.kind) {
+                *n += 1;
+            }
+            out.push_str(text.get(copied..f.start).unwrap_or_default());
+            let found = text.get(f.start..f.end).unwrap_or_default();
+            match (kind.action, &self.hmac) {
+                (Action::Hash, Some(mac)) => {
+                    out.push_str(&kind.hash_prefix);
+                    let mut mac = mac.clone();
+                    mac.update(normalise(kind.builtin, found).as_bytes());
+                    let digest = mac.finalize().into_bytes();
+                    out.push_str(&hex::encode(digest.get(..8).unwrap_or_default()));
+                    out.push('>');
+                }
+                (Action::Drop, _) => {
+                    scan.drop = true;
+                    out.push_str(&kind.mask);
+                }
+                _ => out.push_str(&kind.mask),
+            }
+            copied = f.end;
+        }
+        out.push_str(text.get(copied..).unwrap_or_default());
+        out
+    }
+}
+
+impl Kind {
+    fn new(name: &str, action: Action, builtin: Option<Builtin>) -> Self {
+        let upper = name.to_ascii_uppercase();
+        Self {
+            name: name.to_owned(),
+            action,
+            mask: format!("<{upper}>"),
+            hash_prefix: format!("<{upper}:"),
+            builtin,
+        }
+    }
+}
+
+/// The form of a value that is hashed, so that spellings of one value hash alike: emails in
+/// lower case; numbers and IBANs as their letters and digits alone.
+fn normalise(builtin: Option<Builtin>, s: &str) -> String {
+    match builtin {
+        Some(Builtin::Email) => s.to_ascii_lowercase(),
+        Some(Builtin::Phone | Builtin::CreditCard | Builtin::Iban | Builtin::Ssn) => s
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+        _ => s.to_owned(),
+    }
+}
+
+/// Sets an attribute, replacing an earlier one of the same key.
+pub(crate) fn set_attr(attrs: &mut Vec<KeyValue>, key: &str, value: Value) {
+    let value = Some(AnyValue { value: Some(value) });
+    match attrs.iter_mut().find(|kv| kv.key == key) {
+        Some(kv) => kv.value = value,
+        None => attrs.push(KeyValue {
+            key: key.to_owned(),
+            value,
+            ..Default::default()
+        }),
+    }
+}
+
+impl Tally {
+    /// Writes the audit attributes for this tally onto `attrs`: `tracegate.redacted.count`,
+    /// one `tracegate.redacted.<type>` per type found, and `tracegate.truncated`.
+    pub fn write_audit(&self, redactor: &Redactor, attrs: &mut Vec<KeyValue>) {
+        let total = self.redacted();
+        if total > 0 {
+            set_attr(attrs, REDACTED_COUNT, Value::IntValue(clamp(total)));
+            for (name, &n) in redactor.kind_names().zip(&self.found) {
+                if n > 0 {
+                    set_attr(
+                        attrs,
+                        &format!("{REDACTED_PREFIX}{name}"),
+                        Value::IntValue(clamp(n)),
+                    );
+                }
+            }
+            if self.blocked > 0 {
+                set_attr(
+                    attrs,
+                    &format!("{REDACTED_PREFIX}{BLOCKED_KEY}"),
+                    Value::IntValue(clamp(self.blocked)),
+                );
+            }
+        }
+        if self.truncated > 0 {
+            set_attr(attrs, TRUNCATED, Value::BoolValue(true));
+        }
+    }
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
