@@ -264,6 +264,7 @@ impl Shard {
             release_reason: reason,
             tree_whole,
             fragment: None,
+            critical_path: None,
         });
         self.remember(held.trace_id, reason, now);
         match reason {
@@ -376,6 +377,7 @@ impl Shard {
             release_reason: reason,
             tree_whole: false,
             fragment: Some(kind),
+            critical_path: None,
         });
     }
 

@@ -5,12 +5,6 @@ use crate::category::{Category, categorize};
 use tracegate_genai::ttft;
 use tracegate_model::{Span, attr, keys};
 
-/// Set on a span whose parent id names no span of its trace (it hangs under the root).
-pub const TRACEGATE_ORPHAN: &str = "tracegate.orphan";
-/// Set on a span whose parent link closed a cycle and was cut (it hangs under the root).
-pub const TRACEGATE_CYCLE_BROKEN: &str = "tracegate.cycle_broken";
-/// Set on a span whose id another span of the trace also has, and which lost the id.
-pub const TRACEGATE_DUPLICATE_SPAN_ID: &str = "tracegate.duplicate_span_id";
 /// The `tracegate.ttft_source` value on an LLM span that did not stream: no prefill/decode
 /// split exists.
 pub const TTFT_SOURCE_NONE: &str = "none";
@@ -25,9 +19,9 @@ pub const OWNED_KEYS: [&str; 10] = [
     keys::TRACEGATE_DECODE_NS,
     keys::TRACEGATE_NETWORK_NS,
     keys::TRACEGATE_SKEW_ADJUSTED_NS,
-    TRACEGATE_ORPHAN,
-    TRACEGATE_CYCLE_BROKEN,
-    TRACEGATE_DUPLICATE_SPAN_ID,
+    keys::TRACEGATE_ORPHAN,
+    keys::TRACEGATE_CYCLE_BROKEN,
+    keys::TRACEGATE_DUPLICATE_SPAN_ID,
 ];
 
 /// True for a key in [`OWNED_KEYS`]. A `match` compares lengths before bytes, so the common
@@ -42,9 +36,9 @@ fn is_owned(key: &str) -> bool {
             | keys::TRACEGATE_DECODE_NS
             | keys::TRACEGATE_NETWORK_NS
             | keys::TRACEGATE_SKEW_ADJUSTED_NS
-            | TRACEGATE_ORPHAN
-            | TRACEGATE_CYCLE_BROKEN
-            | TRACEGATE_DUPLICATE_SPAN_ID
+            | keys::TRACEGATE_ORPHAN
+            | keys::TRACEGATE_CYCLE_BROKEN
+            | keys::TRACEGATE_DUPLICATE_SPAN_ID
     )
 }
 
@@ -92,9 +86,9 @@ pub fn annotate(spans: &mut [Span], breakdown: &Breakdown) {
             ));
         }
         for (on, key) in [
-            (facts.orphan, TRACEGATE_ORPHAN),
-            (facts.cycle_broken, TRACEGATE_CYCLE_BROKEN),
-            (facts.duplicate_id, TRACEGATE_DUPLICATE_SPAN_ID),
+            (facts.orphan, keys::TRACEGATE_ORPHAN),
+            (facts.cycle_broken, keys::TRACEGATE_CYCLE_BROKEN),
+            (facts.duplicate_id, keys::TRACEGATE_DUPLICATE_SPAN_ID),
         ] {
             if on {
                 a.push(attr::boolean(key, true));

@@ -57,7 +57,7 @@ impl Category {
     pub const COUNT: usize = Self::ALL.len();
 
     /// The name written to `tracegate.category` and used in the archive.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Category::Llm => "llm",
             Category::Embedding => "embedding",

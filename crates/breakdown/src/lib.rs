@@ -25,7 +25,8 @@
 //! `tracegate.self_time_ns`, `tracegate.critical_path_ns`, …); [`Breakdown::summary`] (or
 //! [`summarize`] on a whole trace) gives the archive's per-trace [`TraceSummary`]; and
 //! [`LatencyBreakdownFactory`] builds the `latency_breakdown` trace processor, which
-//! annotates every trace.
+//! annotates every trace and leaves each whole trace's summary in
+//! [`Trace::critical_path`](tracegate_model::Trace::critical_path) for the archive.
 //!
 //! ```
 //! use std::sync::Arc;

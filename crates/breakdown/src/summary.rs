@@ -2,18 +2,33 @@
 
 use crate::analysis::Breakdown;
 use crate::category::Category;
-use tracegate_model::Span;
+use tracegate_model::schema::CRITICAL_PATH_CATEGORIES;
+use tracegate_model::{CriticalPathSummary, Span};
 
-/// One of the largest shares of a trace's critical path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contributor {
-    /// Span name.
-    pub name: String,
-    /// Service that emitted the span.
-    pub service: String,
-    /// The span's critical-path time, ns.
-    pub ns: u64,
-}
+/// One of the largest shares of a trace's critical path (the model's type, which the
+/// archive reads from [`Trace::critical_path`](tracegate_model::Trace::critical_path)).
+pub use tracegate_model::Contributor;
+
+// `TraceSummary::critical_path_ns` moves into `CriticalPathSummary::by_category` as it
+// stands, so the two orders must be one.
+const _: () = {
+    assert!(Category::COUNT == CRITICAL_PATH_CATEGORIES.len());
+    let mut i = 0;
+    while i < Category::COUNT {
+        let a = Category::ALL[i].as_str().as_bytes();
+        let b = CRITICAL_PATH_CATEGORIES[i].0.as_bytes();
+        assert!(a.len() == b.len());
+        let mut j = 0;
+        while j < a.len() {
+            assert!(a[j] == b[j]);
+            j += 1;
+        }
+        i += 1;
+    }
+};
+
+/// How many of the largest contributors a summary lists.
+const TOP: usize = 3;
 
 /// Where one trace's time went.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -46,25 +61,59 @@ impl TraceSummary {
     }
 }
 
+impl From<TraceSummary> for CriticalPathSummary {
+    /// The model's form of the summary, for [`Trace::critical_path`](tracegate_model::Trace):
+    /// a move, as [`Category::ALL`] and [`CRITICAL_PATH_CATEGORIES`] list the categories in
+    /// the same order.
+    fn from(summary: TraceSummary) -> Self {
+        CriticalPathSummary {
+            duration_ns: summary.duration_ns,
+            by_category: summary.critical_path_ns,
+            top: summary.top_contributors,
+        }
+    }
+}
+
 impl Breakdown {
     /// The summary of this breakdown of `spans` (the spans it was computed from).
+    ///
+    /// One pass keeps the three largest shares in place (no per-span allocation, no sort), as
+    /// the processor runs this on every trace.
     pub fn summary(&self, spans: &[Span]) -> TraceSummary {
-        let mut on_path: Vec<usize> = (0..self.spans.len().min(spans.len()))
-            .filter(|&i| self.spans[i].critical_path_ns > 0)
-            .collect();
-        on_path.sort_by_key(|&i| {
+        let rank = |i: usize| {
             (
                 std::cmp::Reverse(self.spans[i].critical_path_ns),
                 self.spans[i].start_ns,
                 spans[i].span_id,
             )
-        });
+        };
+        let mut top: [Option<usize>; TOP] = [None; TOP];
+        for i in 0..self.spans.len().min(spans.len()) {
+            if self.spans[i].critical_path_ns == 0 {
+                continue;
+            }
+            // Insertion into the sorted slots: a better candidate pushes the rest down.
+            let mut carry = i;
+            for slot in &mut top {
+                match *slot {
+                    None => {
+                        *slot = Some(carry);
+                        break;
+                    }
+                    Some(held) if rank(carry) < rank(held) => {
+                        *slot = Some(carry);
+                        carry = held;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
         TraceSummary {
             duration_ns: self.duration_ns(),
             critical_path_ns: self.by_category,
-            top_contributors: on_path
+            top_contributors: top
                 .into_iter()
-                .take(3)
+                .flatten()
                 .map(|i| Contributor {
                     name: spans[i].name.clone(),
                     service: spans[i].service_name().to_owned(),

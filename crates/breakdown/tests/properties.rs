@@ -80,6 +80,28 @@ fn check(spans: &[Span], b: &Breakdown) -> Result<(), TestCaseError> {
         summary.critical_path_ns.iter().sum::<u64>(),
         summary.duration_ns
     );
+    // The top three are what sorting every span on the path would give.
+    let mut on_path: Vec<usize> = (0..spans.len())
+        .filter(|&i| b.spans[i].critical_path_ns > 0)
+        .collect();
+    on_path.sort_by_key(|&i| {
+        (
+            std::cmp::Reverse(b.spans[i].critical_path_ns),
+            b.spans[i].start_ns,
+            spans[i].span_id,
+        )
+    });
+    let top: Vec<(&str, u64)> = summary
+        .top_contributors
+        .iter()
+        .map(|c| (c.name.as_str(), c.ns))
+        .collect();
+    let sorted: Vec<(&str, u64)> = on_path
+        .iter()
+        .take(3)
+        .map(|&i| (spans[i].name.as_str(), b.spans[i].critical_path_ns))
+        .collect();
+    prop_assert_eq!(top, sorted);
     let mut at = b.start_ns;
     for seg in &b.segments {
         prop_assert_eq!(seg.start_ns, at);

@@ -63,3 +63,12 @@ pub const TRACEGATE_SELF_TIME_NS: &str = "tracegate.self_time_ns";
 pub const TRACEGATE_CRITICAL_PATH_NS: &str = "tracegate.critical_path_ns";
 /// Set on spans that arrived after their trace was released.
 pub const TRACEGATE_LATE: &str = "tracegate.late";
+/// Set on a span whose parent id names no span of its trace (it hangs under the root), by the
+/// breakdown.
+pub const TRACEGATE_ORPHAN: &str = "tracegate.orphan";
+/// Set on a span whose parent link closed a cycle and was cut (it hangs under the root), by the
+/// breakdown.
+pub const TRACEGATE_CYCLE_BROKEN: &str = "tracegate.cycle_broken";
+/// Set on a span whose id another span of the trace also has, and which lost the id, by the
+/// breakdown.
+pub const TRACEGATE_DUPLICATE_SPAN_ID: &str = "tracegate.duplicate_span_id";

@@ -44,4 +44,4 @@ pub mod trace;
 pub use ids::{IdError, SpanId, TraceId};
 pub use opentelemetry_proto::tonic as proto;
 pub use span::{Rejections, Resource, Scope, Span, SpanBatch, SpanKind, Status, StatusCode};
-pub use trace::{Fragment, ReleaseReason, Trace};
+pub use trace::{Contributor, CriticalPathSummary, Fragment, ReleaseReason, Trace};

@@ -205,6 +205,7 @@ pub mod traces_col {
     pub const CP_MESSAGING_NS: &str = "cp_messaging_ns";
     pub const CP_NETWORK_NS: &str = "cp_network_ns";
     pub const CP_OTHER_NS: &str = "cp_other_ns";
+    pub const TOP_CONTRIBUTORS: &str = "top_contributors";
     pub const INPUT_TOKENS: &str = "input_tokens";
     pub const OUTPUT_TOKENS: &str = "output_tokens";
     pub const COST_USD: &str = "cost_usd";
@@ -248,6 +249,16 @@ pub fn critical_path_category_index(category: Option<&str>) -> usize {
         .unwrap_or(other)
 }
 
+/// Fields of one element of the `traces` table's `top_contributors` list: a span's name,
+/// its service and its critical-path time.
+pub fn contributor_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("service", DataType::Utf8, false),
+        Field::new("critical_path_ns", DataType::Int64, false),
+    ])
+}
+
 /// The schema of the `traces` table, built once: one row per released trace (or fragment
 /// of one).
 ///
@@ -257,8 +268,15 @@ pub fn critical_path_category_index(category: Option<&str>) -> usize {
 ///   `complete`, `max_wait`, `evicted` or `shutdown`; `fragment` is null for a whole trace and
 ///   `late` or `over_cap` for a fragment;
 /// - the `cp_*_ns` columns hold the critical-path time per category (see
-///   [`CRITICAL_PATH_CATEGORIES`]), null until the breakdown has set
-///   `tracegate.critical_path_ns` on the trace's spans;
+///   [`CRITICAL_PATH_CATEGORIES`]). For a trace the breakdown analysed they come from its
+///   [`CriticalPathSummary`](crate::CriticalPathSummary): `network` is its own column and
+///   the columns sum exactly to the critical path's window, the root span's duration (which
+///   is `duration_ns` unless a span outlives the root). Otherwise they are summed from the
+///   spans' `tracegate.critical_path_ns` by `tracegate.category` (network time then counts
+///   under the client span's own category), and null when no span carries it;
+/// - `top_contributors` lists the (at most) three spans with the largest critical-path time,
+///   largest first, as `{name, service, critical_path_ns}`; null when the `cp_*_ns` columns
+///   are;
 /// - `input_tokens`, `output_tokens` and `cost_usd` are sums over the spans that carry them,
 ///   null when none does; `first_llm_ttft_ms` is the TTFT of the earliest-starting span that
 ///   has one;
@@ -298,6 +316,15 @@ fn build_traces_schema() -> SchemaRef {
             .map(|(_, column)| i64f(column, true)),
     );
     fields.extend([
+        Field::new(
+            TOP_CONTRIBUTORS,
+            DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(contributor_fields()),
+                false,
+            ))),
+            true,
+        ),
         i64f(INPUT_TOKENS, true),
         i64f(OUTPUT_TOKENS, true),
         Field::new(COST_USD, DataType::Float64, true),
@@ -395,6 +422,7 @@ mod tests {
                 t::CP_MESSAGING_NS,
                 t::CP_NETWORK_NS,
                 t::CP_OTHER_NS,
+                t::TOP_CONTRIBUTORS,
                 t::INPUT_TOKENS,
                 t::OUTPUT_TOKENS,
                 t::COST_USD,
@@ -411,6 +439,14 @@ mod tests {
         );
         assert!(schema.field_with_name(t::ROOT_NAME).unwrap().is_nullable());
         assert!(!schema.field_with_name(t::SPAN_COUNT).unwrap().is_nullable());
+        let top = schema.field_with_name(t::TOP_CONTRIBUTORS).unwrap();
+        assert!(top.is_nullable());
+        match top.data_type() {
+            DataType::List(item) => {
+                assert_eq!(item.data_type(), &DataType::Struct(contributor_fields()));
+            }
+            other => panic!("top_contributors is {other}"),
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Whole traces: every span of one trace id, as released by trace assembly.
 
 use crate::ids::TraceId;
+use crate::schema::CRITICAL_PATH_CATEGORIES;
 use crate::span::Span;
 
 /// Why trace assembly let a trace go.
@@ -50,6 +51,43 @@ impl Fragment {
     }
 }
 
+/// One of the largest shares of a trace's critical path.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Contributor {
+    /// Span name.
+    pub name: String,
+    /// Service that emitted the span.
+    pub service: String,
+    /// The span's critical-path time, ns.
+    pub ns: u64,
+}
+
+/// Where a whole trace's time went, as the latency breakdown found it: what the archive's
+/// `traces` table records about the critical path.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CriticalPathSummary {
+    /// The window the critical path covers: the root's duration (with no single root, first
+    /// start to last end), ns.
+    pub duration_ns: u64,
+    /// Critical-path ns per category, indexed like [`CRITICAL_PATH_CATEGORIES`]. Sums exactly
+    /// to `duration_ns`; `network` (a client's time outside the server span it called) exists
+    /// only here, never as a span's own category.
+    pub by_category: [u64; CRITICAL_PATH_CATEGORIES.len()],
+    /// The (at most) three spans with the largest critical-path time, largest first.
+    pub top: Vec<Contributor>,
+}
+
+impl CriticalPathSummary {
+    /// Critical-path ns of the category named `category` (a `tracegate.category` value, or
+    /// `network`); 0 for a name not in [`CRITICAL_PATH_CATEGORIES`].
+    pub fn category_ns(&self, category: &str) -> u64 {
+        CRITICAL_PATH_CATEGORIES
+            .iter()
+            .position(|(name, _)| *name == category)
+            .map_or(0, |i| self.by_category[i])
+    }
+}
+
 /// Every span of one trace id, or a marked fragment of one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
@@ -63,6 +101,10 @@ pub struct Trace {
     pub tree_whole: bool,
     /// `None` for a whole trace; otherwise what kind of fragment this is.
     pub fragment: Option<Fragment>,
+    /// The critical-path summary of a whole trace, once the latency breakdown has analysed
+    /// it; `None` before that and for fragments. Boxed: traces move often, summaries are read
+    /// once, by the archive.
+    pub critical_path: Option<Box<CriticalPathSummary>>,
 }
 
 impl Trace {

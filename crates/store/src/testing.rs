@@ -546,6 +546,8 @@ pub struct TraceRow {
     pub fragment: Option<String>,
     /// The `cp_*_ns` columns, in [`schema::CRITICAL_PATH_CATEGORIES`] order.
     pub critical_path: Vec<Option<i64>>,
+    /// The `top_contributors` column: (name, service, critical_path_ns) of each.
+    pub top_contributors: Option<Vec<(String, String, i64)>>,
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub cost_usd: Option<f64>,
@@ -570,37 +572,17 @@ pub fn expected_trace_row(trace: &Trace) -> TraceRow {
             .collect();
         (!values.is_empty()).then(|| values.iter().sum())
     };
-    let critical_path = {
-        let on_path: Vec<(Option<&str>, i64)> = spans
-            .iter()
-            .filter_map(|s| {
-                let ns = attr::get_i64(&s.attributes, keys::TRACEGATE_CRITICAL_PATH_NS)?;
-                Some((attr::get_str(&s.attributes, keys::TRACEGATE_CATEGORY), ns))
-            })
-            .collect();
-        schema::CRITICAL_PATH_CATEGORIES
-            .iter()
-            .map(|(name, _)| {
-                (!on_path.is_empty()).then(|| {
-                    on_path
-                        .iter()
-                        .filter(|(category, _)| {
-                            let known = category.is_some_and(|c| {
-                                schema::CRITICAL_PATH_CATEGORIES
-                                    .iter()
-                                    .any(|(n, _)| *n == c)
-                            });
-                            if known {
-                                *category == Some(*name)
-                            } else {
-                                *name == "other"
-                            }
-                        })
-                        .map(|(_, ns)| ns)
-                        .sum()
-                })
-            })
-            .collect()
+    let (critical_path, top_contributors) = match trace.critical_path.as_deref() {
+        Some(path) => (
+            path.by_category.iter().map(|&ns| Some(ns as i64)).collect(),
+            Some(
+                path.top
+                    .iter()
+                    .map(|c| (c.name.clone(), c.service.clone(), c.ns as i64))
+                    .collect(),
+            ),
+        ),
+        None => critical_path_from_attributes(spans),
     };
     let costs: Vec<f64> = spans
         .iter()
@@ -633,6 +615,7 @@ pub fn expected_trace_row(trace: &Trace) -> TraceRow {
         release_reason: trace.release_reason.as_str().to_owned(),
         fragment: trace.fragment.map(|f| f.as_str().to_owned()),
         critical_path,
+        top_contributors,
         input_tokens: sum_i64(keys::GEN_AI_USAGE_INPUT_TOKENS),
         output_tokens: sum_i64(keys::GEN_AI_USAGE_OUTPUT_TOKENS),
         cost_usd: (!costs.is_empty()).then(|| costs.iter().sum()),
@@ -640,6 +623,59 @@ pub fn expected_trace_row(trace: &Trace) -> TraceRow {
         sampling_decision: None,
         sampling_policy: None,
     }
+}
+
+/// The `cp_*_ns` and `top_contributors` columns of a trace the breakdown left no summary on:
+/// `tracegate.critical_path_ns` summed by `tracegate.category`, and the spans with the most.
+#[allow(clippy::type_complexity)]
+fn critical_path_from_attributes(
+    spans: &[Span],
+) -> (Vec<Option<i64>>, Option<Vec<(String, String, i64)>>) {
+    let on_path: Vec<(Option<&str>, i64, &Span)> = spans
+        .iter()
+        .filter_map(|s| {
+            let ns = attr::get_i64(&s.attributes, keys::TRACEGATE_CRITICAL_PATH_NS)?;
+            Some((
+                attr::get_str(&s.attributes, keys::TRACEGATE_CATEGORY),
+                ns,
+                s,
+            ))
+        })
+        .collect();
+    let by_category = schema::CRITICAL_PATH_CATEGORIES
+        .iter()
+        .map(|(name, _)| {
+            (!on_path.is_empty()).then(|| {
+                on_path
+                    .iter()
+                    .filter(|(category, _, _)| {
+                        let known = category.is_some_and(|c| {
+                            schema::CRITICAL_PATH_CATEGORIES
+                                .iter()
+                                .any(|(n, _)| *n == c)
+                        });
+                        if known {
+                            *category == Some(*name)
+                        } else {
+                            *name == "other"
+                        }
+                    })
+                    .map(|(_, ns, _)| ns)
+                    .sum()
+            })
+        })
+        .collect();
+    let mut ranked: Vec<&(Option<&str>, i64, &Span)> =
+        on_path.iter().filter(|(_, ns, _)| *ns > 0).collect();
+    ranked.sort_by_key(|(_, ns, s)| (std::cmp::Reverse(*ns), s.start_time_unix_nano, s.span_id));
+    let top = (!on_path.is_empty()).then(|| {
+        ranked
+            .iter()
+            .take(3)
+            .map(|(_, ns, s)| (s.name.clone(), s.service_name().to_owned(), *ns))
+            .collect()
+    });
+    (by_category, top)
 }
 
 fn bools(batch: &RecordBatch, name: &str) -> Vec<bool> {
@@ -675,6 +711,10 @@ pub fn trace_rows_of(batch: &RecordBatch) -> Vec<TraceRow> {
         .iter()
         .map(|(_, column)| ints(batch, column))
         .collect();
+    let top = batch
+        .column_by_name(t::TOP_CONTRIBUTORS)
+        .unwrap()
+        .as_list::<i32>();
     let input_tokens = ints(batch, t::INPUT_TOKENS);
     let output_tokens = ints(batch, t::OUTPUT_TOKENS);
     let cost = floats(batch, t::COST_USD);
@@ -702,6 +742,22 @@ pub fn trace_rows_of(batch: &RecordBatch) -> Vec<TraceRow> {
             release_reason: release_reason[i].clone(),
             fragment: fragment[i].clone(),
             critical_path: critical.iter().map(|c| c[i]).collect(),
+            top_contributors: top.is_valid(i).then(|| {
+                let item = top.value(i);
+                let item = item.as_struct();
+                let name = item.column(0).as_string::<i32>();
+                let service = item.column(1).as_string::<i32>();
+                let ns = item.column(2).as_primitive::<Int64Type>();
+                (0..item.len())
+                    .map(|j| {
+                        (
+                            name.value(j).to_owned(),
+                            service.value(j).to_owned(),
+                            ns.value(j),
+                        )
+                    })
+                    .collect()
+            }),
             input_tokens: input_tokens[i],
             output_tokens: output_tokens[i],
             cost_usd: cost[i],
@@ -724,6 +780,7 @@ pub fn group_into_traces(spans: &[Span]) -> Vec<Trace> {
                 release_reason: ReleaseReason::Complete,
                 tree_whole: true,
                 fragment: None,
+                critical_path: None,
             }),
         }
     }

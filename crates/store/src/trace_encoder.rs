@@ -3,10 +3,16 @@
 //!
 //! [`TraceEncoder`] summarises each [`Trace`] in one pass over its spans, reading them in
 //! place: start and end, span and error counts, the root's service and name, the distinct
-//! services, and the sums the LLM and breakdown columns need, found in the same pass over
-//! each span's attributes ([`keys::TRACEGATE_CATEGORY`], [`keys::TRACEGATE_CRITICAL_PATH_NS`],
-//! [`keys::GEN_AI_USAGE_INPUT_TOKENS`], [`keys::GEN_AI_USAGE_OUTPUT_TOKENS`],
+//! services, and the sums the LLM columns need, found in the same pass over each span's
+//! attributes ([`keys::GEN_AI_USAGE_INPUT_TOKENS`], [`keys::GEN_AI_USAGE_OUTPUT_TOKENS`],
 //! [`keys::TRACEGATE_COST_USD`], [`keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK`]).
+//!
+//! The critical-path columns (`cp_*_ns`, `top_contributors`) come from
+//! [`Trace::critical_path`], the summary the latency breakdown leaves on a whole trace: its
+//! categories include `network`, which no span has as its own category, and sum exactly to
+//! the path's window. A trace without one (its spans annotated upstream, say) falls back to
+//! the same pass: [`keys::TRACEGATE_CRITICAL_PATH_NS`] summed by [`keys::TRACEGATE_CATEGORY`],
+//! and the three spans with the largest share.
 //!
 //! A fragment (late spans, or spans over `max_spans_per_trace`) gets its own row too, with
 //! `fragment` set to `late` or `over_cap`, so every span the archive holds is described by
@@ -15,16 +21,18 @@
 
 use crate::error::StoreError;
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, RecordBatch,
-    StringBuilder, TimestampNanosecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListArray, ListBuilder,
+    NullBufferBuilder, RecordBatch, StringBuilder, StructArray, TimestampNanosecondBuilder,
 };
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef};
+use std::cmp::Reverse;
 use std::sync::Arc;
 use tracegate_model::proto::common::v1::KeyValue;
 use tracegate_model::schema::{
     self, CRITICAL_PATH_CATEGORIES, critical_path_category_index, traces_col,
 };
-use tracegate_model::{Span, Trace, TraceId, attr, keys};
+use tracegate_model::{Span, SpanId, Trace, TraceId, attr, keys};
 
 /// Traces encoded as one Arrow batch, with the order that sorts them by (trace_id,
 /// start_time).
@@ -39,7 +47,10 @@ pub struct EncodedTraces {
 const CATEGORIES: usize = CRITICAL_PATH_CATEGORIES.len();
 
 /// Bytes counted per row for the fixed-width parts of all columns and their offsets.
-const FIXED_ROW_BYTES: usize = 32 * 8 + 64;
+const FIXED_ROW_BYTES: usize = 33 * 8 + 64;
+
+/// How many of the largest critical-path contributors a row lists.
+const TOP: usize = 3;
 
 /// Builds the columns of the `traces` table, one trace at a time.
 #[derive(Debug)]
@@ -58,6 +69,7 @@ pub struct TraceEncoder {
     release_reason: StringBuilder,
     fragment: StringBuilder,
     critical_path: [Int64Builder; CATEGORIES],
+    top_contributors: ContributorsBuilder,
     input_tokens: Int64Builder,
     output_tokens: Int64Builder,
     cost_usd: Float64Builder,
@@ -105,6 +117,7 @@ impl TraceEncoder {
             release_reason: StringBuilder::new(),
             fragment: StringBuilder::new(),
             critical_path: std::array::from_fn(|_| Int64Builder::new()),
+            top_contributors: ContributorsBuilder::default(),
             input_tokens: Int64Builder::new(),
             output_tokens: Int64Builder::new(),
             cost_usd: Float64Builder::new(),
@@ -180,8 +193,30 @@ impl TraceEncoder {
         let fragment = trace.fragment.map(|f| f.as_str());
         self.fragment.append_option(fragment);
         bytes += reason.len() + fragment.map_or(0, str::len);
-        for (builder, ns) in self.critical_path.iter_mut().zip(summary.critical_path) {
-            builder.append_option(summary.any_critical_path.then_some(ns));
+        match trace.critical_path.as_deref() {
+            Some(path) => {
+                for (builder, &ns) in self.critical_path.iter_mut().zip(&path.by_category) {
+                    builder.append_value(nanos(ns));
+                }
+                bytes += self.top_contributors.append(Some(
+                    path.top
+                        .iter()
+                        .map(|c| (c.name.as_str(), c.service.as_str(), c.ns)),
+                ));
+            }
+            None => {
+                let any = summary.any_critical_path;
+                for (builder, ns) in self.critical_path.iter_mut().zip(summary.critical_path) {
+                    builder.append_option(any.then_some(ns));
+                }
+                bytes += self.top_contributors.append(any.then(|| {
+                    summary
+                        .top
+                        .iter()
+                        .flatten()
+                        .map(|c| (c.span.name.as_str(), c.span.service_name(), c.ns))
+                }));
+            }
         }
         self.input_tokens.append_option(summary.input_tokens);
         self.output_tokens.append_option(summary.output_tokens);
@@ -218,7 +253,8 @@ impl TraceEncoder {
                 .map(|b| Arc::new(b.finish()) as ArrayRef),
         );
         columns.extend([
-            Arc::new(self.input_tokens.finish()) as ArrayRef,
+            Arc::new(self.top_contributors.finish()?) as ArrayRef,
+            Arc::new(self.input_tokens.finish()),
             Arc::new(self.output_tokens.finish()),
             Arc::new(self.cost_usd.finish()),
             Arc::new(self.first_llm_ttft_ms.finish()),
@@ -241,8 +277,12 @@ struct Summary<'a> {
     root: Option<&'a Span>,
     /// Sorted and distinct.
     services: Vec<&'a str>,
+    /// Summed from span attributes, for a trace without [`Trace::critical_path`].
     critical_path: [i64; CATEGORIES],
     any_critical_path: bool,
+    /// The largest critical-path shares by span attribute, largest first; tracked only for a
+    /// trace without [`Trace::critical_path`].
+    top: [Option<Candidate<'a>>; TOP],
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
     cost_usd: Option<f64>,
@@ -261,6 +301,7 @@ impl<'a> Summary<'a> {
             services: Vec::new(),
             critical_path: [0; CATEGORIES],
             any_critical_path: false,
+            top: [None; TOP],
             input_tokens: None,
             output_tokens: None,
             cost_usd: None,
@@ -278,7 +319,7 @@ impl<'a> Summary<'a> {
             if s.services.last() != Some(&service) {
                 s.services.push(service);
             }
-            s.add(span);
+            s.add(span, trace.critical_path.is_none());
         }
         s.services.sort_unstable();
         s.services.dedup();
@@ -286,19 +327,22 @@ impl<'a> Summary<'a> {
     }
 
     /// Adds the span's canonical attributes, found in one pass (the last occurrence of a key
-    /// wins, as in [`attr::get`]).
-    fn add(&mut self, span: &'a Span) {
+    /// wins, as in [`attr::get`]); the critical-path ones only when `path_from_attributes`.
+    fn add(&mut self, span: &'a Span, path_from_attributes: bool) {
         let mut found = SpanAttrs::default();
         for kv in &span.attributes {
             found.note(kv);
         }
-        if let Some(ns) = found.critical_path_ns.and_then(int) {
+        if path_from_attributes && let Some(ns) = found.critical_path_ns.and_then(int) {
             let category = found
                 .category
                 .and_then(|kv| attr::get_str(one(kv), &kv.key));
             let slot = &mut self.critical_path[critical_path_category_index(category)];
             *slot = slot.saturating_add(ns);
             self.any_critical_path = true;
+            if let Ok(ns @ 1..) = u64::try_from(ns) {
+                self.consider(Candidate { ns, span });
+            }
         }
         if let Some(n) = found.input_tokens.and_then(int) {
             self.input_tokens = Some(self.input_tokens.unwrap_or(0).saturating_add(n));
@@ -315,6 +359,126 @@ impl<'a> Summary<'a> {
                 self.first_ttft = Some((start, ttft));
             }
         }
+    }
+
+    /// Keeps `candidate` if it is among the [`TOP`] largest so far.
+    fn consider(&mut self, candidate: Candidate<'a>) {
+        let mut carry = Some(candidate);
+        for slot in &mut self.top {
+            match (slot.as_ref(), carry) {
+                (_, None) => break,
+                (None, Some(_)) => {
+                    *slot = carry.take();
+                }
+                (Some(held), Some(c)) if c.rank() < held.rank() => {
+                    carry = slot.replace(c);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A span with critical-path time, as a candidate for `top_contributors`.
+#[derive(Clone, Copy)]
+struct Candidate<'a> {
+    ns: u64,
+    span: &'a Span,
+}
+
+impl Candidate<'_> {
+    /// Largest first; ties go to the earliest start, then the lowest span id, as in the
+    /// breakdown's own summary.
+    fn rank(&self) -> (Reverse<u64>, u64, SpanId) {
+        (
+            Reverse(self.ns),
+            self.span.start_time_unix_nano,
+            self.span.span_id,
+        )
+    }
+}
+
+/// Builds the `top_contributors` column: a nullable
+/// `list<struct<name, service, critical_path_ns>>`.
+#[derive(Debug)]
+struct ContributorsBuilder {
+    offsets: Vec<i32>,
+    validity: NullBufferBuilder,
+    name: StringBuilder,
+    service: StringBuilder,
+    ns: Int64Builder,
+}
+
+impl Default for ContributorsBuilder {
+    fn default() -> Self {
+        Self {
+            offsets: vec![0],
+            validity: NullBufferBuilder::new(0),
+            name: StringBuilder::new(),
+            service: StringBuilder::new(),
+            ns: Int64Builder::new(),
+        }
+    }
+}
+
+impl ContributorsBuilder {
+    /// Appends one row: the (name, service, ns) of each contributor, or null. Returns the
+    /// bytes of text it added.
+    fn append<'s>(
+        &mut self,
+        contributors: Option<impl Iterator<Item = (&'s str, &'s str, u64)>>,
+    ) -> usize {
+        let mut bytes = 0;
+        let mut len = self.offsets.last().copied().unwrap_or(0);
+        match contributors {
+            Some(contributors) => {
+                for (name, service, ns) in contributors {
+                    self.name.append_value(name);
+                    self.service.append_value(service);
+                    self.ns.append_value(nanos(ns));
+                    // Three entries a row: 2^31 of them is far past any batch the archive
+                    // cuts, so saturating never shows.
+                    len = len.saturating_add(1);
+                    bytes += name.len() + service.len() + 16;
+                }
+                self.validity.append_non_null();
+            }
+            None => self.validity.append_null(),
+        }
+        self.offsets.push(len);
+        bytes
+    }
+
+    fn finish(mut self) -> Result<ListArray, StoreError> {
+        let column = traces_col::TOP_CONTRIBUTORS;
+        let item = match schema::traces_schema()
+            .field_with_name(column)
+            .map(|f| f.data_type().clone())
+        {
+            Ok(DataType::List(item)) => item,
+            _ => return Err(StoreError::Schema { column }),
+        };
+        let DataType::Struct(fields) = item.data_type().clone() else {
+            return Err(StoreError::Schema { column });
+        };
+        let values = StructArray::try_new(
+            fields,
+            vec![
+                Arc::new(self.name.finish()) as ArrayRef,
+                Arc::new(self.service.finish()),
+                Arc::new(self.ns.finish()),
+            ],
+            None,
+        )
+        .map_err(StoreError::arrow("build the top_contributors column"))?;
+        let offsets = ScalarBuffer::from(self.offsets);
+        ListArray::try_new(
+            item,
+            OffsetBuffer::new(offsets),
+            Arc::new(values),
+            self.validity.finish(),
+        )
+        .map_err(StoreError::arrow("build the top_contributors column"))
     }
 }
 

@@ -14,7 +14,7 @@ pub use config::LatencyBreakdownConfig;
 use crate::analysis::{Options, analyze};
 use crate::annotate::{annotate, annotate_span_only};
 use serde_yaml_ng::Value;
-use tracegate_model::Trace;
+use tracegate_model::{CriticalPathSummary, Trace};
 use tracegate_pipeline::{
     BuildContext, ComponentId, ConfigError, Processor, ProcessorFactory, TraceProcessor,
     parse_section,
@@ -43,8 +43,9 @@ impl ProcessorFactory for LatencyBreakdownFactory {
 }
 
 /// Annotates every span of every trace with its category, self time and critical-path
-/// share (and LLM stages, network gaps, skew and tree marks). Fragments (late spans, spans
-/// over the per-trace cap) get only what needs no tree: category and LLM stages.
+/// share (and LLM stages, network gaps, skew and tree marks), and gives every whole trace
+/// its [`Trace::critical_path`] summary for the archive. Fragments (late spans, spans over
+/// the per-trace cap) get only what needs no tree: category and LLM stages.
 #[derive(Debug, Clone)]
 pub struct LatencyBreakdownProcessor {
     options: Options,
@@ -60,13 +61,18 @@ impl LatencyBreakdownProcessor {
         }
     }
 
-    /// Annotates one trace in place.
+    /// Annotates one trace in place and, for a whole trace, sets
+    /// [`Trace::critical_path`] from the same analysis (a fragment's is cleared: its tree is
+    /// not all there).
     pub fn process_trace(&self, trace: &mut Trace) {
         if trace.fragment.is_some() {
             annotate_span_only(&mut trace.spans);
+            trace.critical_path = None;
         } else {
             let breakdown = analyze(&trace.spans, &self.options);
             annotate(&mut trace.spans, &breakdown);
+            let summary = breakdown.summary(&trace.spans);
+            trace.critical_path = Some(Box::new(CriticalPathSummary::from(summary)));
         }
     }
 }

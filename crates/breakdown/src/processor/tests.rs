@@ -62,6 +62,7 @@ fn traces(n: usize) -> Vec<Trace> {
             release_reason: ReleaseReason::Complete,
             tree_whole: true,
             fragment: None,
+            critical_path: None,
         })
         .collect()
 }
@@ -81,6 +82,19 @@ fn annotates_every_span_and_the_path_covers_each_root() {
             path += attr::get_i64(&s.attributes, keys::TRACEGATE_CRITICAL_PATH_NS).unwrap();
         }
         assert_eq!(path as u64, t.root().unwrap().duration_ns());
+        // The trace's summary comes from the same analysis.
+        let summary = t
+            .critical_path
+            .as_deref()
+            .expect("a whole trace gets a summary");
+        assert_eq!(summary.duration_ns, t.root().unwrap().duration_ns());
+        assert_eq!(summary.by_category.iter().sum::<u64>(), summary.duration_ns);
+        assert_eq!(
+            *summary,
+            tracegate_model::CriticalPathSummary::from(crate::summarize(t))
+        );
+        assert!(!summary.top.is_empty() && summary.top.len() <= 3);
+        assert!(summary.top.windows(2).all(|w| w[0].ns >= w[1].ns));
         let llm = t
             .spans
             .iter()
@@ -104,9 +118,13 @@ fn annotates_every_span_and_the_path_covers_each_root() {
 
 #[test]
 fn fragments_get_only_span_level_facts() {
-    let mut t = traces(1);
+    let mut p = LatencyBreakdownProcessor::new(&LatencyBreakdownConfig::default());
+    // A summary left from an earlier run does not survive on a fragment.
+    let mut t = p.process(traces(1));
+    assert!(t[0].critical_path.is_some());
     t[0].fragment = Some(Fragment::Late);
-    let out = LatencyBreakdownProcessor::new(&LatencyBreakdownConfig::default()).process(t);
+    let out = p.process(t);
+    assert_eq!(out[0].critical_path, None);
     for s in &out[0].spans {
         assert!(attr::get_str(&s.attributes, keys::TRACEGATE_CATEGORY).is_some());
         assert!(attr::get(&s.attributes, keys::TRACEGATE_CRITICAL_PATH_NS).is_none());

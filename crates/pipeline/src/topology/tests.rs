@@ -283,6 +283,7 @@ fn trace(
         release_reason: reason,
         tree_whole: true,
         fragment: None,
+        critical_path: None,
     }
 }
 

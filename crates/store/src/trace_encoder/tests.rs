@@ -1,7 +1,9 @@
 //! Tests of the traces encoder: every column round-trips through Parquet against an
 //! independent oracle ([`testing::expected_trace_row`]); the per-category critical-path
-//! columns sum from span attributes; the file carries the table's metadata, sort order,
-//! statistics and bloom filter.
+//! columns and the top contributors come from the breakdown's summary when the trace has one
+//! (network its own column, the sum exactly the path's window), and from span attributes
+//! otherwise; the file carries the table's metadata, sort order, statistics and bloom
+//! filter.
 
 use super::*;
 use crate::testing::{
@@ -13,7 +15,9 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::serialized_reader::ReadOptionsBuilder;
 use std::collections::HashMap;
 use tracegate_model::schema::{SCHEMA_VERSION_KEY, TABLE_KEY, TRACES_SCHEMA_VERSION};
-use tracegate_model::{Fragment, ReleaseReason, Resource, SpanId, Status};
+use tracegate_model::{
+    Contributor, CriticalPathSummary, Fragment, ReleaseReason, Resource, SpanId, SpanKind, Status,
+};
 use tracegate_testkit::Profile;
 
 const MS: u64 = 1_000_000;
@@ -110,11 +114,89 @@ fn rag_trace() -> Trace {
         release_reason: ReleaseReason::Complete,
         tree_whole: true,
         fragment: None,
+        critical_path: None,
+    }
+}
+
+fn contributor(name: &str, service: &str, ms: u64) -> Contributor {
+    Contributor {
+        name: name.into(),
+        service: service.into(),
+        ns: ms * MS,
+    }
+}
+
+/// The index of a category in the `cp_*_ns` columns.
+fn cp_index(category: &str) -> usize {
+    critical_path_category_index(Some(category))
+}
+
+/// A gateway calling a retriever over HTTP, as the breakdown leaves it (golden case 7 of the
+/// breakdown crate, without the skew): span attributes and the trace's summary.
+///
+/// ```text
+/// R gateway   SERVER 0 ──────────────────────────── 200   http
+///   C gateway CLIENT    50 ─────────────── 150          http
+///     S retriever SERVER   60 ─────────── 140           http
+///       D retriever          70 ─────── 130             retrieval (qdrant search)
+/// ```
+/// Path: R 0..50 and 150..200 (100); C 50..60 and 140..150 (20, category network); S 60..70
+/// and 130..140 (20); D 70..130 (60). The span attributes put C's 20 ms under its own
+/// category, http; the summary puts it under network: http 120, network 20, retrieval 60.
+fn cross_service_trace() -> Trace {
+    let t0 = testing::LEAP_NIGHT;
+    let span = |id: u8, parent: Option<u8>, (start, end): (u64, u64), service: &str| {
+        let mut s = with_service(testing::span(0x5e, id, t0 + start * MS), service);
+        s.end_time_unix_nano = t0 + end * MS;
+        s.parent_span_id = parent.map(|p| SpanId([p; 8]));
+        s
+    };
+    let annotate = |mut s: Span, category: &str, path_ms: i64| {
+        s.attributes = vec![
+            attr::string(keys::TRACEGATE_CATEGORY, category),
+            attr::int(keys::TRACEGATE_CRITICAL_PATH_NS, path_ms * MS as i64),
+        ];
+        s
+    };
+    let mut root = annotate(span(1, None, (0, 200), "gateway"), "http", 100);
+    root.name = "POST /ask".into();
+    root.kind = SpanKind::Server;
+    let mut client = annotate(span(2, Some(1), (50, 150), "gateway"), "http", 20);
+    client.name = "POST retriever".into();
+    client.kind = SpanKind::Client;
+    let mut server = annotate(span(3, Some(2), (60, 140), "retriever"), "http", 20);
+    server.name = "POST /search".into();
+    server.kind = SpanKind::Server;
+    server
+        .attributes
+        .push(attr::int(keys::TRACEGATE_NETWORK_NS, 20 * MS as i64));
+    let mut db = annotate(span(4, Some(3), (70, 130), "retriever"), "retrieval", 60);
+    db.name = "qdrant search".into();
+    let mut by_category = [0; CATEGORIES];
+    by_category[cp_index("http")] = 120 * MS;
+    by_category[cp_index("network")] = 20 * MS;
+    by_category[cp_index("retrieval")] = 60 * MS;
+    Trace {
+        trace_id: TraceId([0x5e; 16]),
+        spans: vec![db, server, root, client],
+        release_reason: ReleaseReason::Complete,
+        tree_whole: true,
+        fragment: None,
+        critical_path: Some(Box::new(CriticalPathSummary {
+            duration_ns: 200 * MS,
+            by_category,
+            top: vec![
+                contributor("POST /ask", "gateway", 100),
+                contributor("qdrant search", "retriever", 60),
+                contributor("POST retriever", "gateway", 20),
+            ],
+        })),
     }
 }
 
 /// Traces of every kind: generated RAG traces, the edge-case spans, the hand-made RAG
-/// trace, an orphan with no root, fragments, and each release reason.
+/// trace, a trace with the breakdown's summary, an orphan with no root, fragments, and each
+/// release reason.
 fn traces() -> Vec<Trace> {
     let mut spans = testing::testkit_spans(40, Profile::Rag);
     spans.extend(testing::edge_case_spans());
@@ -133,8 +215,31 @@ fn traces() -> Vec<Trace> {
             2 => Some(Fragment::OverCap),
             _ => None,
         };
+        // Some whole traces carry a summary: all their time `other`, the first span on top;
+        // one with an empty list.
+        if trace.fragment.is_none() && i % 5 == 0 {
+            let duration_ns = trace.end_time_unix_nano() - trace.start_time_unix_nano();
+            let mut by_category = [0; CATEGORIES];
+            by_category[cp_index("other")] = duration_ns;
+            let first = &trace.spans[0];
+            let top = if i == 0 {
+                vec![]
+            } else {
+                vec![Contributor {
+                    name: first.name.clone(),
+                    service: first.service_name().to_owned(),
+                    ns: duration_ns,
+                }]
+            };
+            trace.critical_path = Some(Box::new(CriticalPathSummary {
+                duration_ns,
+                by_category,
+                top,
+            }));
+        }
     }
     traces.push(rag_trace());
+    traces.push(cross_service_trace());
     let orphan = child(testing::span(0x77, 1, testing::LEAP_NIGHT), 9);
     traces.push(Trace {
         trace_id: TraceId([0x77; 16]),
@@ -142,6 +247,7 @@ fn traces() -> Vec<Trace> {
         release_reason: ReleaseReason::MaxWait,
         tree_whole: false,
         fragment: None,
+        critical_path: None,
     });
     traces
 }
@@ -181,6 +287,11 @@ fn round_trips_every_column_through_parquet() {
         );
     }
     // The oracle and the encoder agree on the flags the schema derives.
+    let top = |r: &TraceRow| r.top_contributors.as_ref().map(Vec::len);
+    assert!(actual.values().any(|r| top(r).is_none()));
+    assert!(actual.values().any(|r| top(r) == Some(0)));
+    assert!(actual.values().any(|r| top(r) == Some(1)));
+    assert!(actual.values().any(|r| top(r) == Some(3)));
     assert!(actual.values().any(|r| r.complete));
     assert!(actual.values().any(|r| !r.complete));
     assert!(
@@ -223,6 +334,16 @@ fn summarises_a_rag_trace_by_hand() {
     assert_eq!(row.output_tokens, Some(250));
     assert!((row.cost_usd.unwrap() - 0.0301).abs() < 1e-12);
     assert_eq!(row.first_llm_ttft_ms, Some(250.0));
+    // No summary on the trace: the largest shares by span attribute.
+    let top = |name: &str, service: &str, ms: u64| (name.into(), service.into(), (ms * MS) as i64);
+    assert_eq!(
+        row.top_contributors,
+        Some(vec![
+            top("op-5", "llm", 300),
+            top("op-4", "llm", 250),
+            top("op-2", "retriever", 150),
+        ])
+    );
     assert_eq!(row.sampling_decision, None);
     assert_eq!(row.sampling_policy, None);
 }
@@ -282,8 +403,100 @@ fn critical_path_columns_sum_by_category_from_span_attributes() {
     }
     let row = trace_rows_of(&TraceEncoder::encode([&bare]).unwrap()).remove(0);
     assert!(row.critical_path.iter().all(Option::is_none));
+    assert_eq!(row.top_contributors, None);
     assert_eq!((row.input_tokens, row.output_tokens), (None, None));
     assert_eq!((row.cost_usd, row.first_llm_ttft_ms), (None, None));
+}
+
+#[test]
+fn critical_path_columns_come_from_the_summary_and_sum_to_its_duration() {
+    let trace = cross_service_trace();
+    let summary = trace.critical_path.as_deref().unwrap();
+    let row = trace_rows_of(&TraceEncoder::encode([&trace]).unwrap()).remove(0);
+    let ms = |category: &str| row.critical_path[cp_index(category)].map(|ns| ns / MS as i64);
+    assert_eq!(ms("network"), Some(20), "network is its own column");
+    assert_eq!(ms("http"), Some(120), "without the client's network time");
+    assert_eq!(ms("retrieval"), Some(60));
+    assert_eq!(ms("llm"), Some(0), "a category with no time is 0, not null");
+    let total: i64 = row.critical_path.iter().map(|ns| ns.unwrap()).sum();
+    assert_eq!(
+        total, summary.duration_ns as i64,
+        "exactly the path's window"
+    );
+    assert_eq!(total, row.duration_ns, "the root spans the whole trace");
+    let top = |name: &str, service: &str, ms: u64| (name.into(), service.into(), (ms * MS) as i64);
+    assert_eq!(
+        row.top_contributors,
+        Some(vec![
+            top("POST /ask", "gateway", 100),
+            top("qdrant search", "retriever", 60),
+            top("POST retriever", "gateway", 20),
+        ])
+    );
+
+    // Without the summary, the fallback sums the spans' attributes by their own category:
+    // the same total, but the network time lands under http. Ties in the top three go to
+    // the earliest start: the client (50 ms) before the server (60 ms), both 20 ms.
+    let mut bare = trace;
+    bare.critical_path = None;
+    let row = trace_rows_of(&TraceEncoder::encode([&bare]).unwrap()).remove(0);
+    let ms = |category: &str| row.critical_path[cp_index(category)].map(|ns| ns / MS as i64);
+    assert_eq!((ms("network"), ms("http")), (Some(0), Some(140)));
+    let total: i64 = row.critical_path.iter().map(|ns| ns.unwrap()).sum();
+    assert_eq!(total, row.duration_ns);
+    assert_eq!(
+        row.top_contributors,
+        Some(vec![
+            top("POST /ask", "gateway", 100),
+            top("qdrant search", "retriever", 60),
+            top("POST retriever", "gateway", 20),
+        ])
+    );
+}
+
+#[test]
+fn the_fallback_top_three_ranks_by_time_then_start_then_span_id() {
+    let t0 = testing::LEAP_NIGHT;
+    // (id, start ms, critical-path ms), pushed in an order that matches none of the ranks.
+    let spans = [
+        (9, 5, 10),
+        (3, 5, 10),
+        (1, 0, 0),
+        (7, 2, 10),
+        (5, 1, 30),
+        (2, 3, 5),
+    ]
+    .map(|(id, start, path)| {
+        let mut s = testing::span(0x33, id, t0 + start * MS);
+        if id != 1 {
+            s.parent_span_id = Some(SpanId([1; 8]));
+        }
+        s.attributes = vec![attr::int(
+            keys::TRACEGATE_CRITICAL_PATH_NS,
+            path * MS as i64,
+        )];
+        s
+    });
+    let trace = Trace {
+        trace_id: TraceId([0x33; 16]),
+        spans: spans.to_vec(),
+        release_reason: ReleaseReason::Complete,
+        tree_whole: true,
+        fragment: None,
+        critical_path: None,
+    };
+    let row = trace_rows_of(&TraceEncoder::encode([&trace]).unwrap()).remove(0);
+    let names: Vec<&str> = row
+        .top_contributors
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    // 30 ms first; then of the 10 ms spans the earliest (op-7 at 2 ms), then op-3 over op-9
+    // (same start, lower id).
+    assert_eq!(names, ["op-5", "op-7", "op-3"]);
+    assert_eq!(row, expected_trace_row(&trace));
 }
 
 #[test]
@@ -294,6 +507,7 @@ fn traces_with_no_spans_get_no_row() {
         release_reason: ReleaseReason::Shutdown,
         tree_whole: true,
         fragment: None,
+        critical_path: None,
     };
     let mut encoder = TraceEncoder::new();
     assert_eq!(encoder.push(&empty), 0);
