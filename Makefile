@@ -4,10 +4,10 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 
-.PHONY: help run build test unit integration venv bench fmt lint clean
+.PHONY: help run build test unit integration venv bench bench-e2e bench-criterion fmt lint clean
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: ## Start the gateway on the embedded default config (OTLP on 4317/4318, archive in ./data/archive)
 	$(CARGO) run --release -p tracegate -- run
@@ -33,7 +33,12 @@ $(VENV)/.installed: integration/requirements.txt
 	$(VENV)/bin/pip install --quiet -r integration/requirements.txt
 	touch $@
 
-bench: ## Criterion benches (release)
+bench: bench-e2e bench-criterion ## Both benchmarks below: end-to-end, then criterion
+
+bench-e2e: ## End-to-end: gateway on core 0, loadgen on core 1 → table + target/bench/results.json (BENCH_* env vars in scripts/bench.sh)
+	CARGO=$(CARGO) PYTHON=$(PYTHON) scripts/bench.sh
+
+bench-criterion: ## Criterion benches, one per stage (release)
 	$(CARGO) bench --workspace
 
 fmt: ## Format the code

@@ -8,6 +8,7 @@
 
 mod components;
 mod explain;
+mod loadgen;
 mod telemetry;
 
 use anyhow::Context as _;
@@ -80,6 +81,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send synthetic RAG traces to an OTLP endpoint and report throughput and latency.
+    ///
+    /// Requests are generated and encoded before timing starts, then sent round-robin over
+    /// N connections (gRPC by default, or OTLP/HTTP protobuf), as fast as they are accepted
+    /// or at a fixed rate, for a duration or a span count. Reports spans sent, accepted and
+    /// refused (by status), spans/s and export-call latency p50/p99/p999.
+    Loadgen(loadgen::Args),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +99,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Explain { file, json } => explain::main(&file, json),
+        Command::Loadgen(args) => loadgen::main(args),
         Command::Run { config, instance } => match run(config.as_deref(), instance) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

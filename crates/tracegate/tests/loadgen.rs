@@ -1,0 +1,266 @@
+//! `tracegate loadgen` against a real `tracegate run` with the full default pipeline: every
+//! span sent over gRPC and over HTTP is accepted, the gateway's own counter agrees, and the
+//! archive is written at shutdown.
+
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tracegate");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A gateway on free ports, archiving under a temp dir; killed on drop.
+struct Gateway {
+    child: Child,
+    grpc: u16,
+    http: u16,
+    metrics: u16,
+    archive: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        let (grpc, http, metrics) = (free_port(), free_port(), free_port());
+        let default = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.yaml"),
+        )
+        .unwrap();
+        let config = default
+            .replace(
+                "${env:TRACEGATE_OTLP_GRPC_ENDPOINT:-0.0.0.0:4317}",
+                &format!("127.0.0.1:{grpc}"),
+            )
+            .replace(
+                "${env:TRACEGATE_OTLP_HTTP_ENDPOINT:-0.0.0.0:4318}",
+                &format!("127.0.0.1:{http}"),
+            )
+            .replace(
+                "${env:TRACEGATE_ARCHIVE_URL:-./data/archive}",
+                archive.to_str().unwrap(),
+            )
+            .replace(
+                "${env:TRACEGATE_METRICS_ADDRESS:-0.0.0.0:8888}",
+                &format!("127.0.0.1:{metrics}"),
+            )
+            .replace("log_level: info", "log_level: warn");
+        assert!(
+            !config
+                .lines()
+                .any(|l| !l.trim_start().starts_with('#') && l.contains("${env:")),
+            "the default config changed:\n{config}"
+        );
+        let config_path = dir.path().join("config.yaml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new(BIN)
+            .args([
+                "run",
+                "-c",
+                config_path.to_str().unwrap(),
+                "--instance",
+                "t",
+            ])
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.path().join("gateway.log")).unwrap(),
+            ))
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let gateway = Self {
+            child,
+            grpc,
+            http,
+            metrics,
+            archive,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(get(metrics, "/healthz").is_some()
+            && TcpStream::connect(("127.0.0.1", grpc)).is_ok()
+            && TcpStream::connect(("127.0.0.1", http)).is_ok())
+        {
+            assert!(Instant::now() < deadline, "the gateway did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        gateway
+    }
+
+    /// The sum of `name`'s samples whose labels contain `label`.
+    fn metric(&self, name: &str, label: &str) -> f64 {
+        let body = get(self.metrics, "/metrics").unwrap();
+        body.lines()
+            .filter(|l| l.starts_with(name) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// SIGTERM, then wait for the staged shutdown (which flushes the archive).
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the gateway did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET on localhost; the body, or `None` if the server is not up.
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+fn loadgen(args: &[&str]) -> (serde_json::Value, String, bool) {
+    let out = Command::new(BIN)
+        .arg("loadgen")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let json = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
+    (json, stderr, out.status.success())
+}
+
+fn parquet_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            if p.is_dir() {
+                parquet_bytes(&p)
+            } else if p.extension().is_some_and(|e| e == "parquet") {
+                std::fs::metadata(&p).unwrap().len()
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn every_span_sent_over_grpc_and_http_is_accepted() {
+    let mut gateway = Gateway::start();
+    let accepted = "tracegate_receiver_accepted_spans_total";
+
+    let grpc = format!("http://127.0.0.1:{}", gateway.grpc);
+    let (json, err, ok) = loadgen(&[
+        "--endpoint",
+        &grpc,
+        "--spans",
+        "2000",
+        "--spans-per-request",
+        "100",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(json["transport"], "grpc");
+    assert_eq!(json["sent_spans"], 2000, "{json}");
+    assert_eq!(json["accepted_spans"], 2000, "{json}");
+    assert_eq!(json["refused_spans"], 0, "{json}");
+    assert!(json["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        gateway.metric(accepted, "transport=\"grpc\""),
+        2000.0,
+        "the gateway's count disagrees"
+    );
+
+    let http = format!("http://127.0.0.1:{}", gateway.http);
+    let (json, err, ok) = loadgen(&[
+        "--transport",
+        "http",
+        "--endpoint",
+        &http,
+        "--spans",
+        "2000",
+        "--connections",
+        "2",
+        "--profile",
+        "tiny",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(json["transport"], "http");
+    assert_eq!(json["accepted_spans"], 2000, "{json}");
+    assert_eq!(json["refused_spans"], 0, "{json}");
+    assert_eq!(gateway.metric(accepted, "transport=\"http\""), 2000.0);
+    assert_eq!(gateway.metric(accepted, "receiver="), 4000.0);
+
+    let log = gateway.dir.path().join("gateway.log");
+    let status = gateway.stop();
+    assert!(
+        status.success(),
+        "the gateway failed to stop cleanly: {status}\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    assert!(
+        parquet_bytes(&gateway.archive.join("spans")) > 0,
+        "nothing archived"
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_is_an_error() {
+    let port = free_port();
+    for transport in ["grpc", "http"] {
+        let (_, err, ok) = loadgen(&[
+            "--transport",
+            transport,
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--spans",
+            "10",
+        ]);
+        assert!(!ok, "{transport}: exited successfully");
+        assert!(err.contains("cannot connect"), "{transport}: {err}");
+    }
+}
+
+#[test]
+fn decode_only_reports_the_reference_rate() {
+    let (json, err, ok) = loadgen(&["--decode-only", "--spans", "5000", "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(json["mode"], "decode-only");
+    assert_eq!(json["accepted_spans"], 5000);
+    assert!(json["spans_per_s"].as_f64().unwrap() > 0.0);
+}
