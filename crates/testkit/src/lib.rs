@@ -49,6 +49,7 @@
 
 mod config;
 mod generator;
+pub mod metrics;
 mod services;
 mod text;
 mod trace;

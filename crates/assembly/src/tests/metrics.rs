@@ -1,58 +1,14 @@
 //! The metrics a shard emits, read through a thread-local recorder.
 
 use super::*;
-use ::metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tracegate_model::SpanBatch;
 use tracegate_pipeline::Assembler;
 use tracegate_pipeline::telemetry::names;
-
-/// Counters and gauges (as f64 bits) by `name{label=value,...}`.
-#[derive(Debug, Default)]
-struct TestRecorder {
-    values: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
-}
-
-impl TestRecorder {
-    fn handle(&self, key: &Key) -> Arc<AtomicU64> {
-        let labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        self.values.lock().unwrap().entry(name).or_default().clone()
-    }
-
-    fn counter(&self, name: &str) -> u64 {
-        let values = self.values.lock().unwrap();
-        values.get(name).map_or(0, |v| v.load(Ordering::Relaxed))
-    }
-
-    fn gauge(&self, name: &str) -> f64 {
-        f64::from_bits(self.counter(name))
-    }
-}
-
-impl Recorder for TestRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(self.handle(key))
-    }
-    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::from_arc(self.handle(key))
-    }
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
-    }
-}
+use tracegate_testkit::metrics::CapturedMetrics;
 
 #[test]
 fn emits_held_released_late_over_cap_and_eviction_metrics() {
-    let recorder = TestRecorder::default();
+    let captured = CapturedMetrics::new();
     let svc = service("a");
     let mut shard = shard(&TraceAssemblyConfig {
         max_traces: 2,
@@ -60,7 +16,7 @@ fn emits_held_released_late_over_cap_and_eviction_metrics() {
         ..config()
     });
     let mut out = Vec::new();
-    ::metrics::with_local_recorder(&recorder, || {
+    captured.run(|| {
         let spans = vec![
             span(trace_id(0), 1, None, &svc, "r", 0),
             span(trace_id(0), 2, Some(1), &svc, "c", 0),
@@ -69,15 +25,15 @@ fn emits_held_released_late_over_cap_and_eviction_metrics() {
         ];
         shard.ingest(SpanBatch { spans }, 0, &mut out);
         assert_eq!(
-            recorder.gauge(&format!("{}{{shard=0}}", names::ASSEMBLY_TRACES_HELD)),
+            captured.gauge(names::ASSEMBLY_TRACES_HELD, &[("shard", "0")]),
             2.0
         );
         assert_eq!(
-            recorder.gauge(&format!("{}{{shard=0}}", names::ASSEMBLY_SPANS_HELD)),
+            captured.gauge(names::ASSEMBLY_SPANS_HELD, &[("shard", "0")]),
             3.0
         );
         assert_eq!(
-            recorder.gauge(&format!("{}{{shard=0}}", names::ASSEMBLY_BYTES_HELD)),
+            captured.gauge(names::ASSEMBLY_BYTES_HELD, &[("shard", "0")]),
             shard.held().bytes as f64
         );
         // A third trace evicts the oldest.
@@ -106,33 +62,20 @@ fn emits_held_released_late_over_cap_and_eviction_metrics() {
         );
         shard.drain(&mut out);
     });
-    let released = |reason: &str| {
-        recorder.counter(&format!(
-            "{}{{reason={reason}}}",
-            names::ASSEMBLY_RELEASED_TRACES
-        ))
-    };
+    let released =
+        |reason: &str| captured.counter(names::ASSEMBLY_RELEASED_TRACES, &[("reason", reason)]);
     assert_eq!(released("evicted"), 1);
     assert_eq!(released("complete"), 2);
     assert_eq!(released("shutdown"), 1);
     assert_eq!(released("max_wait"), 0);
     assert_eq!(
-        recorder.counter(&format!(
-            "{}{{bound=max_traces}}",
-            names::ASSEMBLY_EVICTIONS
-        )),
+        captured.counter(names::ASSEMBLY_EVICTIONS, &[("bound", "max_traces")]),
         1
     );
+    assert_eq!(captured.counter(names::ASSEMBLY_LATE_SPANS, &[]), 1);
+    assert_eq!(captured.counter(names::ASSEMBLY_OVER_CAP_SPANS, &[]), 1);
     assert_eq!(
-        recorder.counter(&format!("{}{{}}", names::ASSEMBLY_LATE_SPANS)),
-        1
-    );
-    assert_eq!(
-        recorder.counter(&format!("{}{{}}", names::ASSEMBLY_OVER_CAP_SPANS)),
-        1
-    );
-    assert_eq!(
-        recorder.gauge(&format!("{}{{shard=0}}", names::ASSEMBLY_TRACES_HELD)),
+        captured.gauge(names::ASSEMBLY_TRACES_HELD, &[("shard", "0")]),
         0.0
     );
 }

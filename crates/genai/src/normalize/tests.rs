@@ -18,6 +18,7 @@ use serde_json::json;
 use tracegate_model::span::Event;
 use tracegate_model::{Span, SpanBatch, attr, keys};
 use tracegate_pipeline::SpanProcessor;
+use tracegate_testkit::metrics::CapturedMetrics;
 
 fn processor() -> GenAiNormalize {
     GenAiNormalize::new(GenAiNormalizeConfig::default()).unwrap()
@@ -769,64 +770,6 @@ fn cost_with_reasoning_and_tiers_through_config_prices() {
     assert!((run(&mut p, apr, 100_000, 1_000, 400) - 0.214).abs() < 1e-12);
 }
 
-/// Counts increments of one counter.
-#[derive(Debug, Default)]
-struct CountingRecorder(std::sync::Arc<std::sync::atomic::AtomicU64>);
-
-impl metrics::CounterFn for CountingRecorder {
-    fn increment(&self, value: u64) {
-        self.0
-            .fetch_add(value, std::sync::atomic::Ordering::Relaxed);
-    }
-    fn absolute(&self, value: u64) {
-        self.0.store(value, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-#[derive(Debug, Default)]
-struct Recorder(std::sync::Arc<std::sync::atomic::AtomicU64>);
-
-impl metrics::Recorder for Recorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        if key.name() == COST_UNKNOWN_MODEL_TOTAL {
-            metrics::Counter::from_arc(std::sync::Arc::new(CountingRecorder(self.0.clone())))
-        } else {
-            metrics::Counter::noop()
-        }
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 #[test]
 fn cost_unknown_model_is_null_marked_and_counted() {
     let unknown = |model: &str| {
@@ -845,12 +788,12 @@ fn cost_unknown_model_is_null_marked_and_counted() {
             unknown("another-unknown"),
         ],
     };
-    let recorder = Recorder::default();
-    let out = metrics::with_local_recorder(&recorder, || processor().process(batch));
+    let captured = CapturedMetrics::new();
+    let out = captured.run(|| processor().process(batch));
     assert_eq!(cost(&out.spans[0]), (None, None, true));
     assert_eq!(cost(&out.spans[1]).1, Some("price_table"));
     assert_eq!(cost(&out.spans[2]), (None, None, true));
-    assert_eq!(recorder.0.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(captured.counter(COST_UNKNOWN_MODEL_TOTAL, &[]), 2);
     // No tokens, no cost question.
     let span = normalized(vec![attr::string("gen_ai.request.model", "no-such-model")]);
     assert_eq!(cost(&span), (None, None, false));

@@ -19,6 +19,7 @@ use tracegate_model::{Resource, Scope, Span, SpanBatch, SpanId, SpanKind, Status
 use tracegate_pipeline::{
     BuildContext, ByteSize, ComponentId, Processor, ProcessorFactory, SpanProcessor, parse_section,
 };
+use tracegate_testkit::metrics::CapturedMetrics;
 
 const KEY: &str = "0123456789abcdef-test-key";
 
@@ -656,76 +657,15 @@ fn secrets_are_masked() {
     );
 }
 
-/// Counts every counter increment, by name and labels.
-#[derive(Default)]
-struct Counters(Arc<std::sync::Mutex<BTreeMap<String, u64>>>);
-
-struct OneCounter(String, Arc<std::sync::Mutex<BTreeMap<String, u64>>>);
-
-impl metrics::CounterFn for OneCounter {
-    fn increment(&self, value: u64) {
-        if let Ok(mut map) = self.1.lock() {
-            *map.entry(self.0.clone()).or_default() += value;
-        }
-    }
-    fn absolute(&self, value: u64) {
-        if let Ok(mut map) = self.1.lock() {
-            map.insert(self.0.clone(), value);
-        }
-    }
-}
-
-impl metrics::Recorder for Counters {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        metrics::Counter::from_arc(Arc::new(OneCounter(name, Arc::clone(&self.0))))
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 #[test]
 fn metrics_count_what_the_audit_counts() {
-    let recorder = Counters::default();
+    let captured = CapturedMetrics::new();
     let config = RedactionConfig {
         content: ContentPolicy::Off,
         max_attribute_bytes: ByteSize(64),
         ..Default::default()
     };
-    metrics::with_local_recorder(&recorder, || {
+    captured.run(|| {
         run(
             config,
             vec![
@@ -738,7 +678,7 @@ fn metrics_count_what_the_audit_counts() {
             ],
         )
     });
-    let counts = recorder.0.lock().unwrap().clone();
+    let counts = captured.counters();
     let expected: BTreeMap<String, u64> = [
         (
             "tracegate_redaction_redacted_values_total{processor=redaction,reason=email}",

@@ -21,10 +21,10 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 use tokio::sync::Semaphore;
 use tracegate_model::{ReleaseReason, Span, SpanBatch, Trace};
@@ -33,6 +33,7 @@ use tracegate_pipeline::{
     BuildContext, ByteSize, ComponentId, Duration, Exporter, ExporterFactory, Payload,
     parse_section,
 };
+use tracegate_testkit::metrics::CapturedMetrics;
 use tracegate_testkit::{Generator, GeneratorConfig, Profile};
 
 // ---------------------------------------------------------------------------------------
@@ -217,75 +218,15 @@ fn factory_builds_without_touching_anything() {
 // ---------------------------------------------------------------------------------------
 // Metrics
 
-type Counters = Arc<Mutex<HashMap<(String, String), Arc<AtomicU64>>>>;
-
-/// Counters by (metric name, `exporter` label); each test uses its own exporter name.
-#[derive(Debug, Clone, Default)]
-struct Recorder(Counters);
-
-impl metrics::Recorder for Recorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let exporter = key
-            .labels()
-            .find(|l| l.key() == "exporter")
-            .map(|l| l.value().to_owned());
-        let entry = (key.name().to_owned(), exporter.unwrap_or_default());
-        metrics::Counter::from_arc(self.0.lock().unwrap().entry(entry).or_default().clone())
-    }
-
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
+/// Counters by metric name and `exporter` label, from the recorder shared by the whole test
+/// binary; each test uses its own exporter name.
 fn counter(name: &str, exporter: &str) -> u64 {
-    static COUNTERS: OnceLock<Counters> = OnceLock::new();
-    let counters = COUNTERS.get_or_init(|| {
-        let recorder = Recorder::default();
-        metrics::set_global_recorder(recorder.clone()).expect("the only recorder");
-        recorder.0
-    });
-    let key = (name.to_owned(), exporter.to_owned());
-    counters
-        .lock()
-        .unwrap()
-        .get(&key)
-        .map_or(0, |c| c.load(Ordering::Relaxed))
+    CapturedMetrics::global().counter(name, &[("exporter", exporter)])
 }
 
 /// Installs the recorder before the exporter records anything.
 fn metrics_on() {
-    counter("", "");
+    CapturedMetrics::global();
 }
 
 // ---------------------------------------------------------------------------------------
