@@ -1,6 +1,5 @@
 //! The handle receivers use to push batches into their pipelines.
 
-use crate::telemetry;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tracegate_model::SpanBatch;
@@ -66,9 +65,6 @@ impl SpanSender {
         }
         if let Some(permit) = last {
             permit.send(batch);
-        }
-        for target in &self.targets {
-            telemetry::queue_depth("pipeline", target.max_capacity() - target.capacity());
         }
         Ok(())
     }
