@@ -40,6 +40,7 @@
 //!         kind: SpanKind::Internal, start_time_unix_nano: 0, end_time_unix_nano: 0,
 //!         attributes: vec![], dropped_attributes_count: 0, events: vec![],
 //!         dropped_events_count: 0, links: vec![], dropped_links_count: 0,
+//!         facts: Default::default(),
 //!         status: Default::default(),
 //!     }
 //! }

@@ -66,6 +66,7 @@ fn big_trace(n: usize, fanout: usize) -> Vec<Span> {
             dropped_events_count: 0,
             links: vec![],
             dropped_links_count: 0,
+            facts: Default::default(),
             status: Status::default(),
         });
     }

@@ -1,9 +1,9 @@
-//! Writing the breakdown onto the spans as attributes.
+//! Recording the breakdown on the spans, as typed [`SpanFacts`].
 
 use crate::analysis::Breakdown;
 use crate::category::{Category, categorize};
 use tracegate_genai::ttft;
-use tracegate_model::{Span, attr, keys};
+use tracegate_model::{LlmStages, Span, SpanFacts, TreeTimes, attr, keys};
 
 /// The `tracegate.ttft_source` value on an LLM span that did not stream: no prefill/decode
 /// split exists.
@@ -48,58 +48,40 @@ fn clear_owned(span: &mut Span) {
     }
 }
 
-fn ns(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-/// Writes the breakdown's facts onto the spans it was computed from:
-/// `tracegate.category`, `tracegate.self_time_ns`, `tracegate.critical_path_ns`; on LLM
-/// spans `tracegate.prefill_ns`, `tracegate.decode_ns` and `tracegate.ttft_source` (unless
-/// enrichment already set it); `tracegate.network_ns` on server spans of a cross-service
-/// call; `tracegate.skew_adjusted_ns` on shifted spans; and the tree marks.
+/// Records the breakdown's facts on the spans it was computed from, as [`SpanFacts`]:
+/// category, self time and critical-path share; on LLM spans prefill, decode and (unless
+/// enrichment already set `tracegate.ttft_source`) the TTFT source; the network gap on
+/// server spans of a cross-service call; the skew shift; and the tree marks. They become
+/// `tracegate.*` attributes when the span leaves the gateway (OTLP export, the archive),
+/// so this writes no attribute and allocates nothing.
 ///
-/// Span times are left as received: the skew shift is recorded, not applied.
+/// `tracegate.*` attributes a span already carries under the same keys (from an earlier
+/// run, upstream) are removed, so the new facts replace them. Span times are left as
+/// received: the skew shift is recorded, not applied.
 pub fn annotate(spans: &mut [Span], breakdown: &Breakdown) {
     for (span, facts) in spans.iter_mut().zip(&breakdown.spans) {
         clear_owned(span);
-        let a = &mut span.attributes;
-        a.reserve(4);
-        a.push(attr::string(
-            keys::TRACEGATE_CATEGORY,
-            facts.category.as_str(),
-        ));
-        a.push(attr::int(
-            keys::TRACEGATE_SELF_TIME_NS,
-            ns(facts.self_time_ns),
-        ));
-        a.push(attr::int(
-            keys::TRACEGATE_CRITICAL_PATH_NS,
-            ns(facts.critical_path_ns),
-        ));
-        if let Some(net) = facts.network_ns {
-            a.push(attr::int(keys::TRACEGATE_NETWORK_NS, ns(net)));
-        }
-        if facts.skew_adjusted_ns != 0 {
-            a.push(attr::int(
-                keys::TRACEGATE_SKEW_ADJUSTED_NS,
-                facts.skew_adjusted_ns,
-            ));
-        }
-        for (on, key) in [
-            (facts.orphan, keys::TRACEGATE_ORPHAN),
-            (facts.cycle_broken, keys::TRACEGATE_CYCLE_BROKEN),
-            (facts.duplicate_id, keys::TRACEGATE_DUPLICATE_SPAN_ID),
-        ] {
-            if on {
-                a.push(attr::boolean(key, true));
-            }
-        }
+        let mut out = SpanFacts {
+            category: Some(facts.category),
+            tree: Some(TreeTimes {
+                self_time_ns: facts.self_time_ns,
+                critical_path_ns: facts.critical_path_ns,
+            }),
+            network_ns: facts.network_ns,
+            skew_adjusted_ns: facts.skew_adjusted_ns,
+            orphan: facts.orphan,
+            cycle_broken: facts.cycle_broken,
+            duplicate_span_id: facts.duplicate_id,
+            ..SpanFacts::default()
+        };
         if facts.category == Category::Llm {
-            write_llm_stages(
+            llm_stages(
                 span,
+                &mut out,
                 facts.llm.map(|l| (l.prefill_ns, l.decode_ns, l.source)),
             );
         }
+        span.facts = out;
     }
 }
 
@@ -109,31 +91,30 @@ pub fn annotate_span_only(spans: &mut [Span]) {
     for span in spans {
         clear_owned(span);
         let category = categorize(span);
-        span.attributes
-            .push(attr::string(keys::TRACEGATE_CATEGORY, category.as_str()));
+        let mut out = SpanFacts {
+            category: Some(category),
+            ..SpanFacts::default()
+        };
         if category == Category::Llm {
             let stages = ttft::extract(span)
                 .map(|t| (t.ns, span.duration_ns().saturating_sub(t.ns), t.source));
-            write_llm_stages(span, stages);
+            llm_stages(span, &mut out, stages);
         }
+        span.facts = out;
     }
 }
 
-fn write_llm_stages(span: &mut Span, stages: Option<(u64, u64, ttft::TtftSource)>) {
+fn llm_stages(span: &Span, out: &mut SpanFacts, stages: Option<(u64, u64, ttft::TtftSource)>) {
     let has_source = attr::get(&span.attributes, keys::TRACEGATE_TTFT_SOURCE).is_some();
-    let a = &mut span.attributes;
-    match stages {
-        Some((prefill, decode, source)) => {
-            a.push(attr::int(keys::TRACEGATE_PREFILL_NS, ns(prefill)));
-            a.push(attr::int(keys::TRACEGATE_DECODE_NS, ns(decode)));
-            if !has_source {
-                a.push(attr::string(keys::TRACEGATE_TTFT_SOURCE, source.as_str()));
-            }
-        }
-        None if !has_source => {
-            a.push(attr::string(keys::TRACEGATE_TTFT_SOURCE, TTFT_SOURCE_NONE));
-        }
-        None => {}
+    out.llm = stages.map(|(prefill_ns, decode_ns, _)| LlmStages {
+        prefill_ns,
+        decode_ns,
+    });
+    if !has_source {
+        out.ttft_source = Some(match stages {
+            Some((_, _, source)) => source.as_str(),
+            None => TTFT_SOURCE_NONE,
+        });
     }
 }
 

@@ -3,94 +3,7 @@
 use tracegate_model::proto::common::v1::any_value::Value;
 use tracegate_model::{Span, keys};
 
-/// The kind of work a span does, as written to `tracegate.category`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Category {
-    /// A model call that generates text (chat, completion, content generation).
-    Llm,
-    /// An embedding call.
-    Embedding,
-    /// Fetching context: a retriever, or a query to a vector database.
-    Retrieval,
-    /// Reranking retrieved documents.
-    Rerank,
-    /// A tool call.
-    Tool,
-    /// An agent invocation.
-    Agent,
-    /// A chain or workflow step of an LLM framework.
-    Chain,
-    /// A guardrail check.
-    Guardrail,
-    /// An HTTP call or request.
-    Http,
-    /// A database call (vector-database writes included).
-    Db,
-    /// A messaging system (queue, topic).
-    Messaging,
-    /// Critical-path only: a client's time outside the server span it called in another
-    /// service (network and queueing). Never a span's own category.
-    Network,
-    /// None of the above.
-    Other,
-}
-
-impl Category {
-    /// Every category, in the order summaries list them.
-    pub const ALL: [Category; 13] = [
-        Category::Llm,
-        Category::Embedding,
-        Category::Retrieval,
-        Category::Rerank,
-        Category::Tool,
-        Category::Agent,
-        Category::Chain,
-        Category::Guardrail,
-        Category::Http,
-        Category::Db,
-        Category::Messaging,
-        Category::Network,
-        Category::Other,
-    ];
-
-    /// Number of categories.
-    pub const COUNT: usize = Self::ALL.len();
-
-    /// The name written to `tracegate.category` and used in the archive.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Category::Llm => "llm",
-            Category::Embedding => "embedding",
-            Category::Retrieval => "retrieval",
-            Category::Rerank => "rerank",
-            Category::Tool => "tool",
-            Category::Agent => "agent",
-            Category::Chain => "chain",
-            Category::Guardrail => "guardrail",
-            Category::Http => "http",
-            Category::Db => "db",
-            Category::Messaging => "messaging",
-            Category::Network => "network",
-            Category::Other => "other",
-        }
-    }
-
-    /// The category named `name`, as [`Category::as_str`] writes it.
-    pub fn from_name(name: &str) -> Option<Category> {
-        Self::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-
-    /// Position in [`Category::ALL`], for per-category arrays.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl std::fmt::Display for Category {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use tracegate_model::Category;
 
 /// How one row of [`TABLE`] reads a span.
 #[derive(Debug)]
@@ -302,6 +215,7 @@ mod tests {
             dropped_events_count: 0,
             links: vec![],
             dropped_links_count: 0,
+            facts: Default::default(),
             status: Status::default(),
         }
     }

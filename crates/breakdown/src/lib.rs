@@ -21,8 +21,10 @@
 //!   service, which counts as [`Category::Network`] on the critical path; and **clock skew**
 //!   undone Jaeger-style by shifting a server subtree into its client span.
 //!
-//! [`annotate()`] writes the facts onto the spans (`tracegate.category`,
-//! `tracegate.self_time_ns`, `tracegate.critical_path_ns`, …); [`Breakdown::summary`] (or
+//! [`annotate()`] records the facts on the spans as typed
+//! [`SpanFacts`](tracegate_model::SpanFacts), with no allocation; they leave the gateway as
+//! `tracegate.category`, `tracegate.self_time_ns`, `tracegate.critical_path_ns`, …
+//! attributes (OTLP export) and archive columns. [`Breakdown::summary`] (or
 //! [`summarize`] on a whole trace) gives the archive's per-trace [`TraceSummary`]; and
 //! [`LatencyBreakdownFactory`] builds the `latency_breakdown` trace processor, which
 //! annotates every trace and leaves each whole trace's summary in
@@ -51,6 +53,7 @@
 //!     dropped_events_count: 0,
 //!     links: vec![],
 //!     dropped_links_count: 0,
+//!     facts: Default::default(),
 //!     status: Status::default(),
 //! };
 //! // A 100 ms request: two retrievals in parallel (10–40 ms and 10–60 ms), then a chat call

@@ -150,7 +150,9 @@ fn case_03_streaming_llm_call() {
     assert_eq!(b.spans[0].llm, None);
 
     annotate(&mut spans, &b);
-    let a = &spans[1].attributes;
+    // What leaves the gateway: the facts as `tracegate.*` attributes.
+    let exported = spans[1].to_proto();
+    let a = &exported.attributes;
     assert_eq!(
         attr::get_i64(a, keys::TRACEGATE_PREFILL_NS),
         Some(250_000_000)
@@ -166,7 +168,7 @@ fn case_03_streaming_llm_call() {
         Some(800_000_000)
     );
     assert_eq!(
-        attr::get(&spans[0].attributes, keys::TRACEGATE_PREFILL_NS),
+        attr::get(&spans[0].to_proto().attributes, keys::TRACEGATE_PREFILL_NS),
         None
     );
 
@@ -175,7 +177,8 @@ fn case_03_streaming_llm_call() {
     let b = run(&plain);
     assert_eq!(b.spans[0].llm, None);
     annotate(&mut plain, &b);
-    let a = &plain[0].attributes;
+    let exported = plain[0].to_proto();
+    let a = &exported.attributes;
     assert_eq!(attr::get_str(a, keys::TRACEGATE_TTFT_SOURCE), Some("none"));
     assert_eq!(attr::get(a, keys::TRACEGATE_PREFILL_NS), None);
 }
@@ -339,7 +342,8 @@ fn case_07_clock_skew_between_two_services() {
     let mut annotated = spans.clone();
     annotate(&mut annotated, &b);
     assert_eq!(annotated[2].start_time_unix_nano, 100 * MS);
-    let a = &annotated[2].attributes;
+    let exported = annotated[2].to_proto();
+    let a = &exported.attributes;
     assert_eq!(
         attr::get_i64(a, keys::TRACEGATE_SKEW_ADJUSTED_NS),
         Some(minus_40)

@@ -76,7 +76,8 @@ fn a_whole_trace_gets_its_summary_with_network_as_its_own_category() {
 
     // The client span keeps its own category: network exists only on the path, so summing
     // the span attributes by category would put its 20 ms under http.
-    let client = &out[0].spans[1].attributes;
+    let exported = out[0].spans[1].to_proto();
+    let client = &exported.attributes;
     assert_eq!(
         attr::get_str(client, keys::TRACEGATE_CATEGORY),
         Some("http")

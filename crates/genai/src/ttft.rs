@@ -128,6 +128,7 @@ mod tests {
             dropped_events_count: 0,
             links: vec![],
             dropped_links_count: 0,
+            facts: Default::default(),
             status: Status::default(),
         }
     }

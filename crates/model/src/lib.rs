@@ -8,7 +8,9 @@
 //! - a [`Trace`]: every span of one trace id, as trace assembly releases it.
 //!
 //! Attributes stay in OTLP's `KeyValue` form; [`attr`] reads and renders them, and [`keys`]
-//! names the canonical ones. [`schema`] holds the Arrow schemas of the archive's `spans` and
+//! names the canonical ones. What tracegate derives about a span (category, self time,
+//! critical-path share) travels typed in [`SpanFacts`] and becomes `tracegate.*` attributes
+//! only on the way out. [`schema`] holds the Arrow schemas of the archive's `spans` and
 //! `traces` tables.
 //!
 //! Converting a request keeps the valid spans and describes the rest, which is what OTLP's
@@ -35,12 +37,14 @@
 //! This crate does no I/O.
 
 pub mod attr;
+pub mod facts;
 pub mod ids;
 pub mod keys;
 pub mod schema;
 pub mod span;
 pub mod trace;
 
+pub use facts::{Category, LlmStages, SpanFacts, TreeTimes};
 pub use ids::{IdError, SpanId, TraceId};
 pub use opentelemetry_proto::tonic as proto;
 pub use span::{Rejections, Resource, Scope, Span, SpanBatch, SpanKind, Status, StatusCode};

@@ -1,6 +1,7 @@
 //! Spans as they travel through the pipeline, and their conversion from and to OTLP.
 
 use crate::attr;
+use crate::facts::SpanFacts;
 use crate::ids::{IdError, SpanId, TraceId};
 use crate::keys;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -91,6 +92,9 @@ pub struct Span {
     pub dropped_links_count: u32,
     /// Status.
     pub status: Status,
+    /// What tracegate derived about the span (the latency breakdown), typed until the span
+    /// leaves the gateway; see [`crate::facts`].
+    pub facts: SpanFacts,
 }
 
 impl Span {
@@ -147,8 +151,15 @@ impl Span {
         self.clone().into_proto()
     }
 
-    /// Converts back to the OTLP span, moving the fields.
-    pub fn into_proto(self) -> proto::Span {
+    /// Moves [`Self::facts`] into the attributes, as `tracegate.*` keys.
+    pub fn materialize_facts(&mut self) {
+        let facts = std::mem::take(&mut self.facts);
+        facts.write_attributes(&mut self.attributes);
+    }
+
+    /// Converts back to the OTLP span, moving the fields; [`Self::facts`] become attributes.
+    pub fn into_proto(mut self) -> proto::Span {
+        self.materialize_facts();
         proto::Span {
             trace_id: self.trace_id.0.to_vec(),
             span_id: self.span_id.0.to_vec(),
@@ -412,6 +423,7 @@ fn span_from_proto(
         links: span.links,
         dropped_links_count: span.dropped_links_count,
         status: span.status.unwrap_or_default(),
+        facts: SpanFacts::default(),
     })
 }
 

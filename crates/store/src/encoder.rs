@@ -9,7 +9,10 @@
 //! The LLM and breakdown columns are filled from canonical attributes the span already
 //! carries (`gen_ai.request.model`, `gen_ai.usage.input_tokens`, `tracegate.cost_usd`, ...,
 //! see [`keys`]), found in the same single pass that writes the attribute map; when a span
-//! has none they are null.
+//! has none they are null. The latency breakdown's facts travel typed in
+//! [`Span::facts`](tracegate_model::Span::facts): they fill the category, self-time,
+//! critical-path and decode columns, and are written into the attribute map as the same
+//! `tracegate.*` entries OTLP export gives them.
 
 use crate::error::StoreError;
 use arrow::array::{
@@ -19,10 +22,11 @@ use arrow::array::{
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, FieldRef, Fields};
 use std::sync::Arc;
+use tracegate_model::facts::FactValue;
 use tracegate_model::proto::common::v1::KeyValue;
 use tracegate_model::proto::common::v1::any_value::Value;
 use tracegate_model::schema::{self, col};
-use tracegate_model::{Span, SpanId, TraceId, attr, keys};
+use tracegate_model::{Category, Span, SpanFacts, SpanId, TraceId, attr, keys};
 
 /// Spans encoded as one Arrow batch, with the order that sorts them by (trace_id, start_time).
 #[derive(Debug, Clone)]
@@ -167,12 +171,15 @@ impl SpanEncoder {
             .resource_attributes
             .append(&span.resource.attributes, &mut self.scratch);
         let mut canonical = Canonical::default();
-        bytes +=
-            self.attributes
-                .append_scanning(&span.attributes, &mut self.scratch, &mut canonical);
+        bytes += self.attributes.append_scanning(
+            &span.attributes,
+            &span.facts,
+            &mut self.scratch,
+            &mut canonical,
+        );
         bytes += self.events.append(span, &mut self.scratch);
         bytes += self.links.append(span, &mut self.scratch);
-        bytes += self.llm.append(&canonical);
+        bytes += self.llm.append(&canonical, &span.facts);
         self.bytes += bytes;
     }
 
@@ -350,10 +357,12 @@ impl StringMapBuilder {
         bytes
     }
 
-    /// As [`Self::append`], noting canonical attributes in the same pass.
+    /// As [`Self::append`], noting canonical attributes in the same pass, then the span's
+    /// derived `facts` as the `tracegate.*` entries OTLP export would give them.
     fn append_scanning<'a>(
         &mut self,
         attrs: &'a [KeyValue],
+        facts: &SpanFacts,
         scratch: &mut String,
         canonical: &mut Canonical<'a>,
     ) -> usize {
@@ -362,7 +371,31 @@ impl StringMapBuilder {
             bytes += self.append_entry(kv, scratch);
             canonical.note(kv);
         }
-        self.offsets.push_length(attrs.len());
+        let mut entries = attrs.len();
+        if !facts.is_empty() {
+            facts.for_each(|key, value| {
+                self.keys.append_value(key);
+                let rendered = match value {
+                    FactValue::Str(s) => s,
+                    FactValue::Int(i) => {
+                        scratch.clear();
+                        attr::render_into(Some(&Value::IntValue(i)), scratch);
+                        scratch.as_str()
+                    }
+                    FactValue::Bool(b) => {
+                        if b {
+                            "true"
+                        } else {
+                            "false"
+                        }
+                    }
+                };
+                self.values.append_value(rendered);
+                bytes += key.len() + rendered.len() + ENTRY_BYTES;
+                entries += 1;
+            });
+        }
+        self.offsets.push_length(entries);
         bytes
     }
 
@@ -617,8 +650,10 @@ struct LlmColumns {
 }
 
 impl LlmColumns {
-    fn append(&mut self, c: &Canonical<'_>) -> usize {
-        if !c.any {
+    /// The columns from the canonical attributes; the breakdown's columns from the span's
+    /// derived `facts` where it has them.
+    fn append(&mut self, c: &Canonical<'_>, facts: &SpanFacts) -> usize {
+        if !c.any && facts.is_empty() {
             self.append_nulls();
             return 0;
         }
@@ -627,7 +662,13 @@ impl LlmColumns {
             b.append_option(v);
             bytes += v.map_or(0, str::len);
         };
-        s(&mut self.category, c.str(Slot::Category));
+        s(
+            &mut self.category,
+            facts
+                .category
+                .map(Category::as_str)
+                .or_else(|| c.str(Slot::Category)),
+        );
         s(&mut self.operation, c.str(Slot::Operation));
         s(
             &mut self.provider,
@@ -647,14 +688,20 @@ impl LlmColumns {
         // TTFT arrives in seconds, decode time in ns; the columns are ms.
         self.ttft_ms
             .append_option(c.f64(Slot::TtftMs).map(|s| s * 1e3));
-        self.decode_ms
-            .append_option(c.f64(Slot::DecodeMs).map(|ns| ns / 1e6));
+        let decode_ns = match facts.llm {
+            Some(l) => Some(l.decode_ns as f64),
+            None => c.f64(Slot::DecodeMs),
+        };
+        self.decode_ms.append_option(decode_ns.map(|ns| ns / 1e6));
         self.output_tokens_per_s
             .append_option(c.f64(Slot::OutputTokensPerS));
         s(&mut self.finish_reason, c.finish_reason());
-        self.self_time_ns.append_option(c.i64(Slot::SelfTimeNs));
-        self.critical_path_ns
-            .append_option(c.i64(Slot::CriticalPathNs));
+        let (self_time, critical_path) = match facts.tree {
+            Some(t) => (Some(nanos(t.self_time_ns)), Some(nanos(t.critical_path_ns))),
+            None => (c.i64(Slot::SelfTimeNs), c.i64(Slot::CriticalPathNs)),
+        };
+        self.self_time_ns.append_option(self_time);
+        self.critical_path_ns.append_option(critical_path);
         bytes
     }
 

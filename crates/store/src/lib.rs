@@ -45,6 +45,7 @@
 //!     dropped_events_count: 0,
 //!     links: vec![],
 //!     dropped_links_count: 0,
+//!     facts: Default::default(),
 //!     status: Status::default(),
 //! };
 //! let spans = [span(2, 1, 10), span(1, 2, 30), span(1, 3, 20)];

@@ -13,7 +13,8 @@ use tracegate_model::proto::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValu
 use tracegate_model::proto::trace::v1::span::{Event, Link};
 use tracegate_model::schema::{self, col};
 use tracegate_model::{
-    ReleaseReason, Resource, Scope, Span, SpanId, SpanKind, Status, Trace, TraceId, attr, keys,
+    Category, LlmStages, ReleaseReason, Resource, Scope, Span, SpanFacts, SpanId, SpanKind, Status,
+    Trace, TraceId, TreeTimes, attr, keys,
 };
 use tracegate_testkit::{Generator, GeneratorConfig, Profile};
 
@@ -44,6 +45,7 @@ pub fn span(trace: u8, id: u8, start: u64) -> Span {
         dropped_events_count: 0,
         links: vec![],
         dropped_links_count: 0,
+        facts: Default::default(),
         status: Status::default(),
     }
 }
@@ -161,6 +163,24 @@ pub fn edge_case_spans() -> Vec<Span> {
     let mut server = span(0xff, 4, LEAP_NIGHT + 3_600_000_000_000);
     server.kind = SpanKind::Server;
     server.resource = resource;
+    // Facts the latency breakdown derived: typed on the span, entries and columns in the file.
+    server.facts = SpanFacts {
+        category: Some(Category::Llm),
+        tree: Some(TreeTimes {
+            self_time_ns: 700,
+            critical_path_ns: 900,
+        }),
+        llm: Some(LlmStages {
+            prefill_ns: 250_000_000,
+            decode_ns: 1_500_000,
+        }),
+        ttft_source: Some("event"),
+        network_ns: Some(u64::MAX),
+        skew_adjusted_ns: -40_000_000,
+        orphan: true,
+        cycle_broken: false,
+        duplicate_span_id: true,
+    };
 
     vec![
         llm,
@@ -253,7 +273,9 @@ fn entries(attrs: &[KeyValue]) -> Entries {
 
 /// What the archive should hold for `span`, worked out independently of the encoder.
 pub fn expected_row(span: &Span) -> Row {
-    let a = &span.attributes;
+    // The archive holds what OTLP export would send: derived facts as `tracegate.*` keys.
+    let exported = span.to_proto();
+    let a = &exported.attributes;
     let finish_reason = match attr::get(a, keys::GEN_AI_RESPONSE_FINISH_REASONS) {
         Some(Value::StringValue(s)) => Some(s.clone()),
         Some(Value::ArrayValue(arr)) => arr.values.first().and_then(|v| match &v.value {
@@ -558,7 +580,16 @@ pub struct TraceRow {
 
 /// The row a trace should become, worked out the slow, obvious way.
 pub fn expected_trace_row(trace: &Trace) -> TraceRow {
-    let spans = &trace.spans;
+    // Derived facts as the `tracegate.*` attributes they are exported as.
+    let spans: &Vec<Span> = &trace
+        .spans
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.materialize_facts();
+            s
+        })
+        .collect();
     let start = spans.iter().map(|s| s.start_time_unix_nano).min().unwrap();
     let end = spans.iter().map(|s| s.end_time_unix_nano).max().unwrap();
     let root = spans.iter().find(|s| s.parent_span_id.is_none());

@@ -32,7 +32,7 @@ use tracegate_model::proto::common::v1::KeyValue;
 use tracegate_model::schema::{
     self, CRITICAL_PATH_CATEGORIES, critical_path_category_index, traces_col,
 };
-use tracegate_model::{Span, SpanId, Trace, TraceId, attr, keys};
+use tracegate_model::{Category, Span, SpanId, Trace, TraceId, attr, keys};
 
 /// Traces encoded as one Arrow batch, with the order that sorts them by (trace_id,
 /// start_time).
@@ -333,10 +333,21 @@ impl<'a> Summary<'a> {
         for kv in &span.attributes {
             found.note(kv);
         }
-        if path_from_attributes && let Some(ns) = found.critical_path_ns.and_then(int) {
-            let category = found
-                .category
-                .and_then(|kv| attr::get_str(one(kv), &kv.key));
+        // The span's derived facts when it has them, else `tracegate.*` attributes (from
+        // an upstream gateway).
+        let on_path = match span.facts.tree {
+            Some(t) => Some((
+                nanos(t.critical_path_ns),
+                span.facts.category.map(Category::as_str),
+            )),
+            None => found.critical_path_ns.and_then(int).map(|ns| {
+                let category = found
+                    .category
+                    .and_then(|kv| attr::get_str(one(kv), &kv.key));
+                (ns, category)
+            }),
+        };
+        if path_from_attributes && let Some((ns, category)) = on_path {
             let slot = &mut self.critical_path[critical_path_category_index(category)];
             *slot = slot.saturating_add(ns);
             self.any_critical_path = true;

@@ -66,6 +66,7 @@ pub(super) fn span(
         dropped_events_count: 0,
         links: Vec::new(),
         dropped_links_count: 0,
+        facts: Default::default(),
         status: Default::default(),
     }
 }

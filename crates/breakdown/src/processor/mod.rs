@@ -1,5 +1,5 @@
-//! The `latency_breakdown` trace processor: the analysis on every trace, written onto the
-//! spans as attributes.
+//! The `latency_breakdown` trace processor: the analysis on every trace, recorded on the
+//! spans as [`SpanFacts`](tracegate_model::SpanFacts) (exported as `tracegate.*` attributes).
 //!
 //! - `config.rs`: [`LatencyBreakdownConfig`];
 //! - this file: the factory and the transform;

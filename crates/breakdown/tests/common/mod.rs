@@ -34,6 +34,7 @@ pub fn span(n: u64, parent: Option<u64>, start: u64, end: u64) -> Span {
         dropped_events_count: 0,
         links: vec![],
         dropped_links_count: 0,
+        facts: Default::default(),
         status: Status::default(),
     }
 }

@@ -97,6 +97,7 @@ pub fn test_span() -> tracegate_model::Span {
         dropped_events_count: 0,
         links: Vec::new(),
         dropped_links_count: 0,
+        facts: Default::default(),
         status: Status::default(),
     }
 }

@@ -42,6 +42,7 @@ fn span(attrs: Vec<KeyValue>) -> Span {
         dropped_events_count: 0,
         links: Vec::new(),
         dropped_links_count: 0,
+        facts: Default::default(),
         status: Status::default(),
     }
 }

@@ -31,6 +31,7 @@ fn span(n: u64) -> Span {
         dropped_events_count: 0,
         links: vec![],
         dropped_links_count: 0,
+        facts: Default::default(),
         status: Status::default(),
     }
 }
