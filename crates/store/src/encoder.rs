@@ -11,8 +11,10 @@
 //! see [`keys`]), found in the same single pass that writes the attribute map; when a span
 //! has none they are null. The latency breakdown's facts travel typed in
 //! [`Span::facts`](tracegate_model::Span::facts): they fill the category, self-time,
-//! critical-path and decode columns, and are written into the attribute map as the same
-//! `tracegate.*` entries OTLP export gives them.
+//! critical-path, TTFT (prefill) and decode columns; the rest (network gap, skew, tree marks,
+//! TTFT source) go into the attribute map as the `tracegate.*` entries OTLP export gives
+//! them. Facts with a column are not repeated in the map ([`has_own_column`]), which keeps
+//! about 12 bytes of high-entropy numbers per span out of the file.
 
 use crate::error::StoreError;
 use arrow::array::{
@@ -216,6 +218,20 @@ impl SpanEncoder {
     }
 }
 
+/// True for a derived fact the `spans` table has a column for (category, self time,
+/// critical path, prefill as `ttft_ms`, decode as `decode_ms`): the attribute map does not
+/// repeat it. Attributes a span arrived with are kept whatever their key.
+pub fn has_own_column(fact_key: &str) -> bool {
+    matches!(
+        fact_key,
+        keys::TRACEGATE_CATEGORY
+            | keys::TRACEGATE_SELF_TIME_NS
+            | keys::TRACEGATE_CRITICAL_PATH_NS
+            | keys::TRACEGATE_PREFILL_NS
+            | keys::TRACEGATE_DECODE_NS
+    )
+}
+
 /// List or map offsets; an overflow of 32-bit offsets is reported at `finish`.
 #[derive(Debug)]
 struct Offsets {
@@ -357,8 +373,9 @@ impl StringMapBuilder {
         bytes
     }
 
-    /// As [`Self::append`], noting canonical attributes in the same pass, then the span's
-    /// derived `facts` as the `tracegate.*` entries OTLP export would give them.
+    /// As [`Self::append`], noting canonical attributes in the same pass, then those of the
+    /// span's derived `facts` that have no column of their own, as the `tracegate.*` entries
+    /// OTLP export would give them.
     fn append_scanning<'a>(
         &mut self,
         attrs: &'a [KeyValue],
@@ -374,6 +391,9 @@ impl StringMapBuilder {
         let mut entries = attrs.len();
         if !facts.is_empty() {
             facts.for_each(|key, value| {
+                if has_own_column(key) {
+                    return;
+                }
                 self.keys.append_value(key);
                 let rendered = match value {
                     FactValue::Str(s) => s,
@@ -685,9 +705,12 @@ impl LlmColumns {
         self.reasoning_tokens
             .append_option(c.i64(Slot::ReasoningTokens));
         self.cost_usd.append_option(c.f64(Slot::CostUsd));
-        // TTFT arrives in seconds, decode time in ns; the columns are ms.
-        self.ttft_ms
-            .append_option(c.f64(Slot::TtftMs).map(|s| s * 1e3));
+        // TTFT arrives in seconds, prefill and decode time in ns; the columns are ms.
+        let ttft_ms = match facts.llm {
+            Some(l) => Some(l.prefill_ns as f64 / 1e6),
+            None => c.f64(Slot::TtftMs).map(|s| s * 1e3),
+        };
+        self.ttft_ms.append_option(ttft_ms);
         let decode_ns = match facts.llm {
             Some(l) => Some(l.decode_ns as f64),
             None => c.f64(Slot::DecodeMs),

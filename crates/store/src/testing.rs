@@ -302,7 +302,15 @@ pub fn expected_row(span: &Span) -> Row {
         status_code: schema::status_name(span.status.code).to_owned(),
         status_message: non_empty(&span.status.message),
         resource_attributes: entries(&span.resource.attributes),
-        attributes: entries(a),
+        // Facts with a column of their own are not repeated in the map.
+        attributes: {
+            let mut map = entries(&span.attributes);
+            let mut facts = vec![];
+            span.facts.write_attributes(&mut facts);
+            facts.retain(|kv| !crate::encoder::has_own_column(&kv.key));
+            map.extend(entries(&facts));
+            map
+        },
         events: span
             .events
             .iter()
@@ -339,7 +347,11 @@ pub fn expected_row(span: &Span) -> Row {
         cache_write_tokens: attr::get_i64(a, keys::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
         reasoning_tokens: attr::get_i64(a, keys::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
         cost_usd: attr::get_f64(a, keys::TRACEGATE_COST_USD),
-        ttft_ms: attr::get_f64(a, keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK).map(|s| s * 1e3),
+        // The breakdown's prefill is the TTFT, from the same extraction.
+        ttft_ms: match attr::get_f64(a, keys::TRACEGATE_PREFILL_NS) {
+            Some(ns) if span.facts.llm.is_some() => Some(ns / 1e6),
+            _ => attr::get_f64(a, keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK).map(|s| s * 1e3),
+        },
         decode_ms: attr::get_f64(a, keys::TRACEGATE_DECODE_NS).map(|ns| ns / 1e6),
         output_tokens_per_s: attr::get_f64(a, keys::TRACEGATE_OUTPUT_TOKENS_PER_S),
         finish_reason,

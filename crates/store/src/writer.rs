@@ -5,6 +5,8 @@
 //!   row groups' `sorting_columns`;
 //! - carries min/max statistics (chunk and page level) and a bloom filter on `trace_id`, so
 //!   a lookup by trace id reads few row groups;
+//! - stores times and durations with `DELTA_BINARY_PACKED`, which every Parquet reader
+//!   supports;
 //! - is compressed with [`Compression`], zstd by default;
 //! - names its table and schema version in the key-value metadata
 //!   ([`SCHEMA_VERSION_KEY`], [`TABLE_KEY`]).
@@ -17,7 +19,7 @@ use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression as Codec, GzipLevel, ZstdLevel};
+use parquet::basic::{Compression as Codec, Encoding, GzipLevel, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -91,7 +93,31 @@ impl WriterOptions {
     /// `start_time` is column `start_time`.
     fn properties_for(&self, table: &str, version: &str, start_time: usize) -> WriterProperties {
         let trace_id = ColumnPath::from(col::TRACE_ID);
-        WriterProperties::builder()
+        // Times and durations in ns are nearly unique, so a dictionary does not pay; their
+        // deltas are small (rows are sorted by trace, then start), so DELTA_BINARY_PACKED
+        // stores them in about two thirds of the bytes PLAIN + zstd does.
+        let delta_columns: &[&str] = if table == SPANS_TABLE {
+            &[
+                col::START_TIME,
+                col::END_TIME,
+                col::DURATION_NS,
+                col::SELF_TIME_NS,
+                col::CRITICAL_PATH_NS,
+            ]
+        } else {
+            &[
+                traces_col::START_TIME,
+                traces_col::END_TIME,
+                traces_col::DURATION_NS,
+            ]
+        };
+        let mut builder = WriterProperties::builder();
+        for &column in delta_columns {
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::from(column), false)
+                .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED);
+        }
+        builder
             .set_compression(self.compression.codec())
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
             .set_max_row_group_bytes(Some(Self::MAX_ROW_GROUP_BYTES))

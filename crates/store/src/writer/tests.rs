@@ -195,3 +195,30 @@ fn an_empty_batch_is_a_valid_file() {
     assert_eq!(batch.num_rows(), 0);
     assert_eq!(metadata.file_metadata().num_rows(), 0);
 }
+
+#[test]
+fn times_are_delta_encoded_and_other_columns_keep_their_dictionaries() {
+    let spans = testing::testkit_spans(50, Profile::Rag);
+    let (_, metadata) = read_parquet(write(&spans, &WriterOptions::default()));
+    let group = &metadata.row_groups()[0];
+    let encodings = |name: &str| {
+        let column = group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        column.encodings().collect::<Vec<_>>()
+    };
+    for name in [
+        col::START_TIME,
+        col::END_TIME,
+        col::DURATION_NS,
+        col::SELF_TIME_NS,
+        col::CRITICAL_PATH_NS,
+    ] {
+        let e = encodings(name);
+        assert!(e.contains(&Encoding::DELTA_BINARY_PACKED), "{name}: {e:?}");
+        assert!(!e.contains(&Encoding::RLE_DICTIONARY), "{name}: {e:?}");
+    }
+    assert!(encodings(col::SERVICE_NAME).contains(&Encoding::RLE_DICTIONARY));
+}
