@@ -39,6 +39,13 @@ pub struct EncodedSpans {
     pub order: Vec<u32>,
 }
 
+/// How many items and bytes each string column of a [`SpanEncoder`] held; see
+/// [`SpanEncoder::with_size_hint`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SizeHint {
+    strings: Vec<(usize, usize)>,
+}
+
 /// Builds the columns of the `spans` table, one span at a time.
 ///
 /// A string column holds at most 2 GiB (Arrow's 32-bit offsets), so cut batches well below
@@ -109,6 +116,66 @@ impl SpanEncoder {
             bytes: 0,
             scratch: String::new(),
         }
+    }
+
+    /// An empty encoder whose string columns have room for what `hint` describes, so a file
+    /// like the last one fills without any buffer growing (each doubling would copy all the
+    /// column's bytes so far, and fault in fresh pages for twice the size). Reserving only
+    /// maps address space; pages are touched as rows are appended.
+    pub fn with_size_hint(hint: &SizeHint) -> Self {
+        let mut encoder = Self::new();
+        for (builder, &(items, bytes)) in encoder.string_builders().into_iter().zip(&hint.strings) {
+            *builder = StringBuilder::with_capacity(items, bytes);
+        }
+        encoder
+    }
+
+    /// The sizes of this encoder's string columns, for [`Self::with_size_hint`].
+    pub fn size_hint(&mut self) -> SizeHint {
+        SizeHint {
+            strings: self
+                .string_builders()
+                .into_iter()
+                .map(|b| {
+                    (
+                        b.offsets_slice().len().saturating_sub(1),
+                        b.values_slice().len(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Every string column builder, nested ones included, in one fixed order.
+    fn string_builders(&mut self) -> [&mut StringBuilder; 26] {
+        [
+            &mut self.trace_id,
+            &mut self.span_id,
+            &mut self.parent_span_id,
+            &mut self.trace_state,
+            &mut self.service_name,
+            &mut self.name,
+            &mut self.kind,
+            &mut self.scope_name,
+            &mut self.scope_version,
+            &mut self.status_code,
+            &mut self.status_message,
+            &mut self.resource_attributes.keys,
+            &mut self.resource_attributes.values,
+            &mut self.attributes.keys,
+            &mut self.attributes.values,
+            &mut self.events.name,
+            &mut self.events.attributes.keys,
+            &mut self.events.attributes.values,
+            &mut self.links.trace_id,
+            &mut self.links.span_id,
+            &mut self.links.trace_state,
+            &mut self.links.attributes.keys,
+            &mut self.links.attributes.values,
+            &mut self.llm.category,
+            &mut self.llm.request_model,
+            &mut self.llm.response_model,
+        ]
     }
 
     /// Encodes `spans` into one batch, in the order given.

@@ -72,7 +72,7 @@ pub mod writer;
 
 pub use archive::{ArchiveConfig, ArchiveExporter, ArchiveExporterFactory};
 pub use destination::{Destination, S3Options};
-pub use encoder::{EncodedSpans, SpanEncoder};
+pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
 pub use error::StoreError;
 pub use trace_encoder::{EncodedTraces, TraceEncoder};
 pub use writer::{Compression, WriterOptions, write_spans, write_traces};

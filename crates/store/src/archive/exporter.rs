@@ -22,7 +22,7 @@
 
 use super::config::ArchiveConfig;
 use crate::destination::Destination;
-use crate::encoder::{EncodedSpans, SpanEncoder};
+use crate::encoder::{EncodedSpans, SizeHint, SpanEncoder};
 use crate::error::StoreError;
 use crate::layout::{self, HourPartition, SPANS_TABLE, TRACES_TABLE};
 use crate::trace_encoder::{EncodedTraces, TraceEncoder};
@@ -93,6 +93,8 @@ pub struct ArchiveExporter {
     buffered: usize,
     /// Encode-and-upload tasks.
     uploads: JoinSet<()>,
+    /// Column sizes of the last spans file cut, to size the next one's buffers.
+    size_hint: SizeHint,
 }
 
 #[derive(Debug)]
@@ -267,6 +269,7 @@ impl ArchiveExporter {
             partitions: Vec::new(),
             buffered: 0,
             uploads: JoinSet::new(),
+            size_hint: SizeHint::default(),
         }
     }
 
@@ -342,7 +345,7 @@ impl ArchiveExporter {
             None => {
                 self.partitions.push(Buffer {
                     partition,
-                    encoder: SpanEncoder::new(),
+                    encoder: SpanEncoder::with_size_hint(&self.size_hint),
                     traces: TraceEncoder::new(),
                     since: Instant::now(),
                 });
@@ -359,10 +362,13 @@ impl ArchiveExporter {
         self.shared.buffered.store(self.buffered, Ordering::Relaxed);
         let Buffer {
             partition,
-            encoder,
+            mut encoder,
             traces,
             ..
         } = buffer;
+        if !encoder.is_empty() {
+            self.size_hint = encoder.size_hint();
+        }
         self.spawn_file(partition, Rows::Spans(encoder));
         self.spawn_file(partition, Rows::Traces(traces));
     }

@@ -180,3 +180,39 @@ fn times_past_i64_are_clamped() {
         (i64::MAX, i64::MAX, 10)
     );
 }
+
+#[test]
+fn a_size_hint_from_one_file_sizes_the_next_so_no_buffer_grows() {
+    let mut spans = testing::edge_case_spans();
+    spans.extend(testing::testkit_spans(30, Profile::Rag));
+    let mut first = SpanEncoder::new();
+    for s in &spans {
+        first.push(s);
+    }
+    let hint = first.size_hint();
+    // Every string column is described, with its rows and bytes.
+    assert_eq!(hint.strings.len(), 26);
+    assert_eq!(hint.strings[0], (spans.len(), spans.len() * 32), "trace_id");
+
+    let mut next = SpanEncoder::with_size_hint(&hint);
+    let before: Vec<usize> = next
+        .string_builders()
+        .iter()
+        .map(|b| b.values_capacity())
+        .collect();
+    for (capacity, &(_, bytes)) in before.iter().zip(&hint.strings) {
+        assert!(*capacity >= bytes);
+    }
+    for s in &spans {
+        next.push(s);
+    }
+    let after: Vec<usize> = next
+        .string_builders()
+        .iter()
+        .map(|b| b.values_capacity())
+        .collect();
+    assert_eq!(before, after, "a buffer grew");
+    assert_eq!(next.size_hint(), hint);
+    // The same rows as an encoder sized from nothing.
+    assert_eq!(next.finish().unwrap().batch, encode(&spans).batch);
+}
