@@ -222,3 +222,27 @@ fn times_are_delta_encoded_and_other_columns_keep_their_dictionaries() {
     }
     assert!(encodings(col::SERVICE_NAME).contains(&Encoding::RLE_DICTIONARY));
 }
+
+#[test]
+fn row_groups_keep_their_size_when_rows_are_reordered_in_smaller_pieces() {
+    let spans = testing::testkit_spans(1000, Profile::Tiny);
+    assert!(spans.len() > REORDER_ROWS * 2, "{} spans", spans.len());
+    let options = WriterOptions {
+        row_group_rows: REORDER_ROWS + 1000,
+        ..Default::default()
+    };
+    let (batch, metadata) = read_parquet(write(&spans, &options));
+    let sizes: Vec<usize> = metadata
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows() as usize)
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), spans.len());
+    assert!(
+        sizes[..sizes.len() - 1]
+            .iter()
+            .all(|&n| n == REORDER_ROWS + 1000),
+        "{sizes:?}"
+    );
+    assert!(is_sorted(&rows_of(&batch)));
+}
