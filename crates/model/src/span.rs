@@ -505,6 +505,39 @@ mod tests {
     }
 
     #[test]
+    fn derived_facts_are_exported_as_attributes_after_the_sent_ones() {
+        let req = request(vec![proto_span(vec![1; 16], vec![2; 8], vec![])]);
+        let (mut batch, _) = SpanBatch::from_request(req);
+        batch.spans[0].facts = SpanFacts {
+            category: Some(crate::Category::Http),
+            tree: Some(crate::TreeTimes {
+                self_time_ns: 5,
+                critical_path_ns: 15,
+            }),
+            ..SpanFacts::default()
+        };
+        let shared = batch.to_request();
+        let moved = batch.into_request();
+        assert_eq!(shared, moved);
+        let attrs = &moved.resource_spans[0].scope_spans[0].spans[0].attributes;
+        let keys: Vec<&str> = attrs.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "k",
+                keys::TRACEGATE_CATEGORY,
+                keys::TRACEGATE_SELF_TIME_NS,
+                keys::TRACEGATE_CRITICAL_PATH_NS
+            ]
+        );
+        assert_eq!(attr::get_str(attrs, keys::TRACEGATE_CATEGORY), Some("http"));
+        assert_eq!(
+            attr::get_i64(attrs, keys::TRACEGATE_CRITICAL_PATH_NS),
+            Some(15)
+        );
+    }
+
+    #[test]
     fn missing_service_name_is_unknown_service() {
         let mut req = request(vec![proto_span(vec![1; 16], vec![2; 8], vec![])]);
         req.resource_spans[0].resource = None;

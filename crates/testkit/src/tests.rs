@@ -131,6 +131,19 @@ fn different_seeds_differ() {
 }
 
 #[test]
+fn the_profiles_of_one_seed_share_no_trace_id() {
+    // One stream for both profiles once gave trace 119 of rag and trace 137 of tiny the
+    // same ids under seed 42.
+    let ids = |profile| -> std::collections::HashSet<TraceId> {
+        let batch = generator(42, profile).batch_with_traces(2000);
+        batch.spans.iter().map(|s| s.trace_id).collect()
+    };
+    let (rag, tiny) = (ids(Profile::Rag), ids(Profile::Tiny));
+    assert_eq!((rag.len(), tiny.len()), (2000, 2000));
+    assert_eq!(rag.intersection(&tiny).count(), 0);
+}
+
+#[test]
 fn parents_exist_and_children_lie_within_parents() {
     for profile in [Profile::Rag, Profile::Tiny] {
         let batch = to_batch(generator(3, profile).request_with_traces(1000));
