@@ -333,21 +333,7 @@ impl<'a> Summary<'a> {
         for kv in &span.attributes {
             found.note(kv);
         }
-        // The span's derived facts when it has them, else `tracegate.*` attributes (from
-        // an upstream gateway).
-        let on_path = match span.facts.tree {
-            Some(t) => Some((
-                nanos(t.critical_path_ns),
-                span.facts.category.map(Category::as_str),
-            )),
-            None => found.critical_path_ns.and_then(int).map(|ns| {
-                let category = found
-                    .category
-                    .and_then(|kv| attr::get_str(one(kv), &kv.key));
-                (ns, category)
-            }),
-        };
-        if path_from_attributes && let Some((ns, category)) = on_path {
+        if path_from_attributes && let Some((ns, category)) = path_share(span, &found) {
             let slot = &mut self.critical_path[critical_path_category_index(category)];
             *slot = slot.saturating_add(ns);
             self.any_critical_path = true;
@@ -521,6 +507,24 @@ impl<'a> SpanAttrs<'a> {
             _ => return,
         };
         *slot = Some(kv);
+    }
+}
+
+/// A span's critical-path share and category: from its derived facts when it has them, else
+/// from `tracegate.*` attributes (an upstream gateway's).
+fn path_share<'a>(span: &'a Span, found: &SpanAttrs<'a>) -> Option<(i64, Option<&'a str>)> {
+    match span.facts.tree {
+        Some(t) => Some((
+            nanos(t.critical_path_ns),
+            span.facts.category.map(Category::as_str),
+        )),
+        None => {
+            let ns = found.critical_path_ns.and_then(int)?;
+            let category = found
+                .category
+                .and_then(|kv| attr::get_str(one(kv), &kv.key));
+            Some((ns, category))
+        }
     }
 }
 
