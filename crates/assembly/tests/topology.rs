@@ -87,9 +87,7 @@ async fn whole_traces_reach_the_exporter_on_time_and_the_rest_at_shutdown() {
         .build(
             &id("trace_assembly"),
             serde_yaml_ng::from_str("{ idle_after_root: 100ms, max_wait: 1h, shards: 3 }").unwrap(),
-            &BuildContext {
-                instance: "test".into(),
-            },
+            &BuildContext::new("test"),
         )
         .unwrap();
     let got: Got = Arc::default();
@@ -114,6 +112,7 @@ async fn whole_traces_reach_the_exporter_on_time_and_the_rest_at_shutdown() {
             shutdown_timeout: tracegate_pipeline::Duration::from_secs(5),
             ..Default::default()
         },
+        health: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(tracegate_pipeline::topology::run(config, shutdown.clone()));

@@ -1,6 +1,7 @@
 //! The component traits: receivers, processors and exporters.
 
 use crate::config::ConfigError;
+use crate::health::Health;
 use crate::sender::SpanSender;
 use async_trait::async_trait;
 use std::fmt;
@@ -234,13 +235,40 @@ pub trait Exporter: Send + fmt::Debug {
     /// Flushes everything buffered. Called once, after the last payload, within the
     /// shutdown deadline.
     async fn shutdown(&mut self) -> Result<(), ExportError>;
+
+    /// Called instead of finishing when the shutdown deadline has passed while `export` or
+    /// `shutdown` was still running (that future has been dropped). Drops everything still
+    /// buffered or in flight and returns how many spans that was, so the loss is counted.
+    fn abandon(&mut self) -> usize {
+        0
+    }
 }
 
 /// Facts every factory may use when building.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BuildContext {
     /// A name for this gateway instance, unique among instances writing to one archive.
     pub instance: String,
+    /// The gateway's shared health: components report degraded or failed states here, and
+    /// `/healthz` and `/readyz` read it.
+    pub health: Health,
+}
+
+impl BuildContext {
+    /// A context for instance `instance`, with a fresh [`Health`].
+    pub fn new(instance: impl Into<String>) -> Self {
+        Self {
+            instance: instance.into(),
+            health: Health::default(),
+        }
+    }
+
+    /// The same, sharing `health` (the one `/healthz` serves).
+    pub fn with_health(mut self, health: Health) -> Self {
+        self.health = health;
+        self
+    }
 }
 
 /// Builds receivers of one type.

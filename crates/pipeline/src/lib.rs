@@ -14,7 +14,7 @@
 //! type names to factories. [`config::RawConfig`] parses the document; [`config::Config`]
 //! resolves it against the registry, reporting every error with its key path.
 //! [`topology::run`] wires the components with bounded queues and shuts them down in stages.
-//! [`telemetry`] names every internal metric.
+//! [`telemetry`] names every internal metric; [`health`] is what `/healthz` and `/readyz` report.
 //!
 //! ```
 //! use tracegate_pipeline::config::RawConfig;
@@ -31,6 +31,7 @@
 
 pub mod component;
 pub mod config;
+pub mod health;
 pub mod helper;
 pub mod registry;
 pub mod sender;

@@ -32,6 +32,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
         exporters,
         pipelines,
         service,
+        health: _health,
     } = config;
     let queue_size = service.queue_size.max(1);
 

@@ -133,9 +133,7 @@ fn load(
             "embedded default config".to_owned(),
         ),
     };
-    let ctx = BuildContext {
-        instance: instance.unwrap_or_else(default_instance),
-    };
+    let ctx = BuildContext::new(instance.unwrap_or_else(default_instance));
     let registry = components::registry();
     let resolved = RawConfig::parse(&text).and_then(|raw| Config::resolve(raw, &registry, &ctx));
     tracing::debug!(%source, "config loaded");
@@ -268,9 +266,7 @@ mod tests {
                 let lookup = |_: &str| None;
                 let raw = RawConfig::parse_with_env(&text, &lookup)
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                let ctx = BuildContext {
-                    instance: "t".into(),
-                };
+                let ctx = BuildContext::new("t");
                 if let Err(e) = Config::resolve(raw, &components::registry(), &ctx) {
                     panic!("{}: {e}", path.display());
                 }

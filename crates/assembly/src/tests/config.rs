@@ -12,9 +12,7 @@ fn fixture(name: &str) -> serde_yaml_ng::Value {
 
 fn build(yaml: &str) -> Result<Processor, tracegate_pipeline::ConfigError> {
     let id = ComponentId::parse("trace_assembly").unwrap();
-    let ctx = BuildContext {
-        instance: "test".into(),
-    };
+    let ctx = BuildContext::new("test");
     TraceAssemblyFactory.build(&id, serde_yaml_ng::from_str(yaml).unwrap(), &ctx)
 }
 

@@ -8,9 +8,7 @@ fn build(yaml: &str) -> Result<Processor, ConfigError> {
     LatencyBreakdownFactory.build(
         &ComponentId::parse("latency_breakdown").map_err(|e| ConfigError::new("", e))?,
         value,
-        &BuildContext {
-            instance: "t".into(),
-        },
+        &BuildContext::new("t"),
     )
 }
 

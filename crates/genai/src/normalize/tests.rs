@@ -923,9 +923,7 @@ fn config_fixture_parses() {
 #[test]
 fn factory_builds_and_reports_bad_prices() {
     use tracegate_pipeline::{BuildContext, ComponentId, Processor, ProcessorFactory};
-    let ctx = BuildContext {
-        instance: "test".into(),
-    };
+    let ctx = BuildContext::new("test");
     let id = ComponentId::parse("genai_normalize").unwrap();
     assert_eq!(GenAiNormalizeFactory.type_name(), "genai_normalize");
     let built = GenAiNormalizeFactory

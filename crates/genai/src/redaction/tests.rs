@@ -113,9 +113,7 @@ fn an_empty_section_is_the_default_and_builds() {
     assert_eq!(config.content, ContentPolicy::Redacted);
     assert_eq!(config.max_attribute_bytes, ByteSize::kib(64));
     let id = ComponentId::parse("redaction").unwrap();
-    let ctx = BuildContext {
-        instance: "test".into(),
-    };
+    let ctx = BuildContext::new("test");
     let built = RedactionFactory
         .build(
             &id,
@@ -129,9 +127,7 @@ fn an_empty_section_is_the_default_and_builds() {
 
 fn build_error(yaml: &str) -> String {
     let id = ComponentId::parse("redaction/strict").unwrap();
-    let ctx = BuildContext {
-        instance: "test".into(),
-    };
+    let ctx = BuildContext::new("test");
     match RedactionFactory.build(&id, serde_yaml_ng::from_str(yaml).unwrap(), &ctx) {
         Ok(_) => panic!("{yaml} should not build"),
         Err(e) => e.to_string(),

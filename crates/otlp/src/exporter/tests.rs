@@ -255,9 +255,7 @@ fn config_errors_carry_key_paths() {
 fn factory_builds_without_a_runtime_or_a_reachable_endpoint() {
     let factory = OtlpExporterFactory;
     assert_eq!(factory.type_name(), "otlp");
-    let ctx = BuildContext {
-        instance: "test".into(),
-    };
+    let ctx = BuildContext::new("test");
     let id = ComponentId::parse("otlp/tempo").unwrap();
     let section = serde_yaml_ng::from_str("endpoint: http://tempo.invalid:4317").unwrap();
     assert!(factory.build(&id, section, &ctx).is_ok());

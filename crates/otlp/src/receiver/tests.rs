@@ -399,9 +399,7 @@ fn config_errors_carry_key_paths() {
 fn factory_builds_under_the_otlp_type() {
     let factory = OtlpReceiverFactory;
     assert_eq!(factory.type_name(), "otlp");
-    let ctx = BuildContext {
-        instance: "test".into(),
-    };
+    let ctx = BuildContext::new("test");
     let id = ComponentId::parse("otlp/x").unwrap();
     assert!(factory.build(&id, serde_yaml_ng::Value::Null, &ctx).is_ok());
     let bad = serde_yaml_ng::from_str("max_request_bytes: -1").unwrap();

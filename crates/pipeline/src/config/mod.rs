@@ -250,6 +250,8 @@ pub struct Config {
     pub pipelines: Vec<Pipeline>,
     /// The gateway's own settings.
     pub service: ServiceConfig,
+    /// The health every component reports to (the [`BuildContext`]'s).
+    pub health: crate::health::Health,
 }
 
 impl Config {
@@ -494,6 +496,7 @@ impl Config {
                 exporters: built_exporters,
                 pipelines,
                 service,
+                health: ctx.health.clone(),
             })
         } else {
             errors.sort_by(|a, b| a.path.cmp(&b.path));

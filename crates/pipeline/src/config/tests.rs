@@ -120,9 +120,7 @@ fn registry() -> Registry {
 }
 
 fn ctx() -> BuildContext {
-    BuildContext {
-        instance: "test".into(),
-    }
+    BuildContext::new("test")
 }
 
 fn resolve(yaml: &str) -> Result<Config, ConfigErrors> {

@@ -152,6 +152,7 @@ fn harness(batches: u64, per: u64, slow_delay: Duration, queue_size: usize) -> H
             shutdown_timeout: crate::Duration::from_secs(30),
             ..ServiceConfig::default()
         },
+        health: Default::default(),
     };
     Harness {
         config,

@@ -188,9 +188,7 @@ fn factory_builds_without_touching_anything() {
     let root = dir.path().join("archive");
     let factory = ArchiveExporterFactory;
     assert_eq!(factory.type_name(), "archive");
-    let ctx = BuildContext {
-        instance: "gw-1".into(),
-    };
+    let ctx = BuildContext::new("gw-1");
     let id = ComponentId::parse("archive/lake").unwrap();
     let yaml = format!("url: {}\nflush_age: 1m", root.display());
     let exporter = factory
@@ -586,9 +584,7 @@ async fn writes_hive_partitioned_files_once_per_span() {
 async fn writes_to_the_local_file_system_through_the_factory() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("archive");
-    let ctx = BuildContext {
-        instance: INSTANCE.into(),
-    };
+    let ctx = BuildContext::new(INSTANCE);
     let id = ComponentId::parse("archive").unwrap();
     let yaml = format!("url: file://{}\ncompression: snappy", root.display());
     let mut exporter = ArchiveExporterFactory
