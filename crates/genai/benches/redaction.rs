@@ -9,6 +9,11 @@
 //! - `processor`: the whole processor on testkit RAG batches (spans, events, resources); the
 //!   throughput counts the bytes of every string attribute value.
 //!
+//! - `adversarial/SHAPE/BYTES`: one attribute value of an adversarial shape (deep nesting,
+//!   escapes, tiny elements, many findings) at 16 KiB, 64 KiB and 256 KiB, with the bound at
+//!   half the value so it is scanned and cut: the same B/s at every size shows the work is
+//!   linear in the input (issue 18).
+//!
 //! Run with `cargo bench -p tracegate-genai --bench redaction`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -129,5 +134,81 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Adversarial values of `n` bytes, by shape.
+fn adversarial_shapes(n: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("deep_nesting", "[".repeat(n)),
+        ("deep_objects", "{\"a\":".repeat(n / 5)),
+        ("escapes", format!("[\"{}\"]", "\\\"\\u00e9".repeat(n / 8))),
+        ("tiny_elements", format!("[{}1]", "1,".repeat(n / 2))),
+        ("many_emails", "a@b.co ".repeat(n / 7)),
+        (
+            "json_emails",
+            format!("[{}\"x\"]", "\"a@b.co\",".repeat(n / 9)),
+        ),
+    ]
+}
+
+fn adversarial(c: &mut Criterion) {
+    let mut group = c.benchmark_group("adversarial");
+    let one = Generator::new(GeneratorConfig::default()).batch_with_traces(1);
+    // The request of issue 18: 100 values of 70,000 `[` (21 KB gzipped), default bound.
+    let mut request = SpanBatch {
+        spans: one.spans[..1].to_vec(),
+    };
+    let nested = "[".repeat(70_000);
+    request.spans[0].attributes = (0..100)
+        .map(|i| KeyValue {
+            key: format!("app.payload.{i}"),
+            value: Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                value: Some(Value::StringValue(nested.clone())),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let mut processor = RedactionProcessor::new(
+        "redaction",
+        Redactor::new(&RedactionConfig::default(), "").unwrap(),
+    );
+    group.throughput(Throughput::Bytes(70_000 * 100));
+    group.sample_size(10);
+    group.bench_function("issue_request", |b| {
+        b.iter_batched(
+            || request.clone(),
+            |batch: SpanBatch| black_box(processor.process(batch)),
+            BatchSize::LargeInput,
+        )
+    });
+    for size in [16 * 1024, 64 * 1024, 256 * 1024] {
+        let config = RedactionConfig {
+            max_attribute_bytes: tracegate_pipeline::ByteSize(size as u64 / 2),
+            ..RedactionConfig::default()
+        };
+        let mut processor =
+            RedactionProcessor::new("redaction", Redactor::new(&config, "").unwrap());
+        for (shape, value) in adversarial_shapes(size) {
+            let mut batch = SpanBatch {
+                spans: one.spans[..1].to_vec(),
+            };
+            batch.spans[0].attributes = vec![KeyValue {
+                key: "app.payload".into(),
+                value: Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                    value: Some(Value::StringValue(value.clone())),
+                }),
+                ..Default::default()
+            }];
+            group.throughput(Throughput::Bytes(value.len() as u64));
+            group.bench_function(format!("{shape}/{size}"), |b| {
+                b.iter_batched(
+                    || batch.clone(),
+                    |batch: SpanBatch| black_box(processor.process(batch)),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, adversarial);
 criterion_main!(benches);

@@ -26,7 +26,18 @@ pub const BLOCKED_KEY: &str = "blocked_key";
 /// phone number glued to an email: `ana@example.com+44 20 7946 0958`). Every round turns
 /// some text into placeholders, which are never findings, so the rounds end; the bound only
 /// caps the work on adversarial input.
-const MAX_ROUNDS: usize = 64;
+const MAX_ROUNDS: usize = 8;
+
+/// The scanning budget of one string, as a multiple of its length: every round rescans the
+/// whole text, so this bounds the work of [`MAX_ROUNDS`] on adversarial text to a few passes.
+/// A string whose findings are not all gone when the budget is spent is replaced whole by the
+/// placeholder of what was still found, so running out of budget never lets data through.
+const SCAN_BUDGET_FACTOR: usize = 4;
+
+/// Extra bytes kept past `max_attribute_bytes` when an oversized value is cut before it is
+/// scanned: a secret that straddles the final cut (a card number, a PEM private key of up to
+/// 4096-bit RSA) is still seen whole, so no recognisable half of it survives the cut.
+const SCAN_MARGIN: usize = 4096;
 
 /// FNV-1a: attribute keys are short, and SipHash costs more than the lookup it guards.
 #[derive(Debug, Clone, Copy)]
@@ -466,13 +477,17 @@ impl Redactor {
             self.bound(value, tally);
             return true;
         }
+        // Cut first, so the scan's work is bounded by `max_attribute_bytes` rather than by what
+        // the client sent; then scan; then cut to the bound.
+        let precut = self.cut(value, self.max_bytes.saturating_add(SCAN_MARGIN));
         let mut scan = Scan { tally, drop: false };
         self.value(value, &mut scan);
         if scan.drop {
             scan.tally.dropped += 1;
             return false;
         }
-        self.bound(value, scan.tally);
+        let cut = self.cut(value, self.max_bytes);
+        scan.tally.truncated += cut.max(precut);
         true
     }
 
@@ -558,38 +573,42 @@ impl Redactor {
 
     /// Truncates string values over the bound.
     fn bound(&self, value: &mut Value, tally: &mut Tally) {
+        tally.truncated += self.cut(value, self.max_bytes);
+    }
+
+    /// Truncates string and bytes values longer than `max`, JSON at an element boundary;
+    /// returns how many it cut. Linear in the value's size.
+    fn cut(&self, value: &mut Value, max: usize) -> u64 {
         match value {
-            Value::StringValue(s) if s.len() > self.max_bytes => {
+            Value::StringValue(s) if s.len() > max => {
                 let cut = if json::looks_like_json(s) {
-                    json::truncate(s, self.max_bytes)
+                    json::truncate(s, max)
                 } else {
                     None
                 };
                 match cut {
                     Some(c) => *s = c,
-                    None => json::truncate_text(s, self.max_bytes),
+                    None => json::truncate_text(s, max),
                 }
-                tally.truncated += 1;
+                1
             }
-            Value::BytesValue(b) if b.len() > self.max_bytes => {
-                b.truncate(self.max_bytes);
-                tally.truncated += 1;
+            Value::BytesValue(b) if b.len() > max => {
+                b.truncate(max);
+                1
             }
-            Value::ArrayValue(a) => {
-                for v in a.values.iter_mut().filter_map(|v| v.value.as_mut()) {
-                    self.bound(v, tally);
-                }
-            }
-            Value::KvlistValue(l) => {
-                for v in l
-                    .values
-                    .iter_mut()
-                    .filter_map(|kv| kv.value.as_mut().and_then(|v| v.value.as_mut()))
-                {
-                    self.bound(v, tally);
-                }
-            }
-            _ => {}
+            Value::ArrayValue(a) => a
+                .values
+                .iter_mut()
+                .filter_map(|v| v.value.as_mut())
+                .map(|v| self.cut(v, max))
+                .sum(),
+            Value::KvlistValue(l) => l
+                .values
+                .iter_mut()
+                .filter_map(|kv| kv.value.as_mut().and_then(|v| v.value.as_mut()))
+                .map(|v| self.cut(v, max))
+                .sum(),
+            _ => 0,
         }
     }
 
@@ -604,23 +623,43 @@ impl Redactor {
         self.text(s, scan)
     }
 
-    /// Redacts plain text.
+    /// Redacts plain text: at most [`MAX_ROUNDS`] scans and [`SCAN_BUDGET_FACTOR`] times the
+    /// text's length scanned in all; what is still found after that replaces the whole text.
     fn text(&self, text: &str, scan: &mut Scan<'_>) -> Option<String> {
         let mut findings: Vec<Finding> = Vec::new();
         self.detectors.find(text, &mut findings);
         if findings.is_empty() {
             return None;
         }
+        let mut budget = text.len().saturating_mul(SCAN_BUDGET_FACTOR);
         let mut current = self.replace(text, &findings, scan);
         for _ in 1..MAX_ROUNDS {
             findings.clear();
+            let Some(left) = budget.checked_sub(current.len()) else {
+                break;
+            };
+            budget = left;
             self.detectors.find(&current, &mut findings);
             if findings.is_empty() {
-                break;
+                return Some(current);
             }
             current = self.replace(&current, &findings, scan);
         }
-        Some(current)
+        // Out of rounds or budget: a last scan decides whether anything is left.
+        findings.clear();
+        self.detectors.find(&current, &mut findings);
+        match findings.first().and_then(|f| self.kinds.get(f.kind)) {
+            None => Some(current),
+            Some(kind) => {
+                if let Some(n) = scan.tally.found.get_mut(findings[0].kind) {
+                    *n += 1;
+                }
+                if kind.action == Action::Drop {
+                    scan.drop = true;
+                }
+                Some(kind.mask.clone())
+            }
+        }
     }
 
     fn replace(&self, text: &str, findings: &[Finding], scan: &mut Scan<'_>) -> String {
