@@ -9,7 +9,9 @@
 //!   unknown Content-Type and Content-Encoding, wrong method;
 //! - back-pressure: a full pipeline gives gRPC `UNAVAILABLE` and HTTP 503 with Retry-After;
 //! - compression: gRPC gzip and zstd, HTTP gzip and deflate;
-//! - lifecycle: a taken port, and shutdown dropping the sender.
+//! - lifecycle: a taken port, and shutdown dropping the sender;
+//! - bounds (`bounds.rs`, issue 18): the in-flight byte budget, connection and request caps,
+//!   slow uploads, and a lying Content-Length.
 //!
 //! Each test checks the metrics it should have produced, under its own receiver id.
 
@@ -43,6 +45,8 @@ use tracegate_pipeline::telemetry::names;
 use tracegate_pipeline::{ByteSize, SpanSender};
 use tracegate_testkit::{Generator, GeneratorConfig, span_count};
 
+mod bounds;
+
 // ---------------------------------------------------------------------------------------------
 // Harness
 
@@ -69,6 +73,7 @@ fn local_config() -> OtlpReceiverConfig {
         },
         max_request_bytes: ByteSize::kib(64),
         max_decompressed_bytes: ByteSize::kib(256),
+        ..OtlpReceiverConfig::default()
     }
 }
 
@@ -318,6 +323,11 @@ fn config_fixture_parses_to_the_expected_structs() {
             },
             max_request_bytes: ByteSize::mib(8),
             max_decompressed_bytes: ByteSize::mib(64),
+            max_in_flight_bytes: ByteSize::mib(256),
+            max_connections: 1024,
+            max_concurrent_requests: 128,
+            request_timeout: tracegate_pipeline::Duration::from_secs(30),
+            header_read_timeout: tracegate_pipeline::Duration::from_secs(10),
         }
     );
     assert_eq!(
@@ -343,6 +353,11 @@ fn config_fixture_parses_to_the_expected_structs() {
             },
             max_request_bytes: ByteSize::mib(4),
             max_decompressed_bytes: ByteSize::mib(32),
+            max_in_flight_bytes: ByteSize::mib(128),
+            max_connections: 64,
+            max_concurrent_requests: 16,
+            request_timeout: tracegate_pipeline::Duration::from_secs(5),
+            header_read_timeout: tracegate_pipeline::Duration::from_millis(2500),
         }
     );
     assert_eq!(
@@ -393,6 +408,26 @@ fn config_errors_carry_key_paths() {
     );
     let e = err("max_request_bytes: 8MiB\nmax_decompressed_bytes: 1MiB");
     assert!(e.starts_with("receivers.otlp.max_decompressed_bytes: 1.0 MiB is less than max_request_bytes (8.0 MiB)"), "{e}");
+    let e = err("max_in_flight_bytes: 199MiB");
+    assert!(
+        e.starts_with("receivers.otlp.max_in_flight_bytes: 199.0 MiB cannot hold one request of the largest size, 200.0 MiB"),
+        "{e}"
+    );
+    assert!(parse("max_in_flight_bytes: 200MiB").is_ok());
+    for key in ["max_connections", "max_concurrent_requests"] {
+        let e = err(&format!("{key}: 0"));
+        assert!(
+            e.starts_with(&format!("receivers.otlp.{key}: must be more than 0")),
+            "{e}"
+        );
+    }
+    for key in ["request_timeout", "header_read_timeout"] {
+        let e = err(&format!("{key}: 0s"));
+        assert!(
+            e.starts_with(&format!("receivers.otlp.{key}: must be more than 0")),
+            "{e}"
+        );
+    }
 }
 
 #[test]
