@@ -75,12 +75,7 @@ pub(crate) async fn read_limited(
     reservation: &Reservation,
     deadline: Instant,
 ) -> Result<Bytes, BodyError> {
-    if let Some(length) = content_length
-        && length > limit as u64
-    {
-        return Err(too_large(&length.to_string(), limit));
-    }
-    let mut buf = BodyBuffer::new(limit);
+    let mut buf = BodyBuffer::new(content_length, limit)?;
     let mut stream = body.into_data_stream();
     loop {
         let next = match tokio::time::timeout_at(deadline, stream.next()).await {
@@ -130,13 +125,20 @@ pub(crate) struct BodyBuffer {
 }
 
 impl BodyBuffer {
-    /// An empty buffer; nothing is allocated until bytes arrive.
-    pub(crate) fn new(limit: usize) -> Self {
-        Self {
+    /// A buffer for a body of at most `limit` bytes. A declared `content_length` over it is
+    /// refused at once; otherwise it is not trusted for anything: nothing is allocated until
+    /// bytes arrive.
+    pub(crate) fn new(content_length: Option<u64>, limit: usize) -> Result<Self, BodyError> {
+        if let Some(length) = content_length
+            && length > limit as u64
+        {
+            return Err(too_large(&length.to_string(), limit));
+        }
+        Ok(Self {
             first: None,
             rest: Vec::new(),
             limit,
-        }
+        })
     }
 
     /// Bytes received so far.
@@ -351,7 +353,8 @@ mod tests {
     #[test]
     fn issue_18_a_declared_content_length_is_not_preallocated() {
         // The client declares 60 MB and sends 10 bytes: the buffer holds about 10 bytes.
-        let mut buf = BodyBuffer::new(64 << 20);
+        let mut buf = BodyBuffer::new(Some(60_000_000), 64 << 20).unwrap();
+        assert_eq!(buf.capacity(), 0);
         buf.push(Bytes::from_static(b"0123456789")).unwrap();
         assert_eq!(buf.len(), 10);
         assert!(buf.capacity() <= 10, "capacity {}", buf.capacity());
@@ -362,7 +365,11 @@ mod tests {
 
     #[test]
     fn a_growing_buffer_never_allocates_past_its_limit() {
-        let mut buf = BodyBuffer::new(20_000);
+        assert_eq!(
+            BodyBuffer::new(Some(20_001), 20_000).unwrap_err().reason,
+            Reason::TooLarge
+        );
+        let mut buf = BodyBuffer::new(Some(20_000), 20_000).unwrap();
         for _ in 0..19 {
             buf.push(Bytes::from(vec![7u8; 1000])).unwrap();
         }
