@@ -349,3 +349,166 @@ async fn issue_18_an_idle_keep_alive_connection_is_closed_after_header_read_time
     assert_eq!(h.requests("http", "ok"), 1);
     h.stop().await;
 }
+
+/// A gRPC request of exactly `message_len` bytes: one span whose name fills it out.
+fn grpc_request_of(message_len: usize) -> ExportTraceServiceRequest {
+    let mut request = valid_request(1);
+    let base = request.encoded_len();
+    let span = &mut request.resource_spans[0].scope_spans[0].spans[0];
+    span.name.push_str(&"n".repeat(message_len - base));
+    // The longer name may take another length byte; trim back to the size asked for.
+    while request.encoded_len() > message_len {
+        request.resource_spans[0].scope_spans[0].spans[0].name.pop();
+    }
+    assert_eq!(request.encoded_len(), message_len);
+    request
+}
+
+#[tokio::test]
+async fn issue_18_grpc_that_would_pass_the_budget_mid_message_is_unavailable() {
+    let h = start("otlp/grpc_budget_mid", small_config(), 64).await;
+    // 2 KiB held by HTTP uploads. A 1000-byte gRPC message reserves twice its length from
+    // its prefix (2000, fits: 4048) and then cannot fit its own bytes.
+    let mut stalled = vec![
+        stall_chunked(h.http, 1024).await,
+        stall_chunked(h.http, 1024).await,
+    ];
+    h.eventually("2 KiB held", |h| h.in_flight() == 2048.0)
+        .await;
+    let status = h
+        .grpc_client()
+        .await
+        .export(grpc_request_of(1000))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("max_in_flight_bytes"),
+        "{status:?}"
+    );
+    assert_eq!(h.requests("grpc", "memory_limit"), 1);
+    h.eventually("the gRPC request's bytes given back", |h| {
+        h.in_flight() == 2048.0
+    })
+    .await;
+    // With the budget free, the same request goes through.
+    stalled.clear();
+    h.eventually("the budget emptying", |h| h.in_flight() == 0.0)
+        .await;
+    h.grpc_client()
+        .await
+        .export(grpc_request_of(1000))
+        .await
+        .unwrap();
+    assert_eq!(h.requests("grpc", "ok"), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn issue_18_a_stalled_grpc_upload_is_deadline_exceeded_and_its_budget_released() {
+    use futures::StreamExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let config = OtlpReceiverConfig {
+        request_timeout: tracegate_pipeline::Duration::from_millis(200),
+        ..small_config()
+    };
+    let h = start("otlp/grpc_slow_upload", config, 64).await;
+    let stream = TcpStream::connect(h.grpc).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    // An uncompressed 100-byte message: its prefix and 10 bytes, then nothing.
+    let mut first = vec![0u8, 0, 0, 0, 100];
+    first.extend_from_slice(&[0u8; 10]);
+    let body = axum::body::Body::from_stream(
+        futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(first))])
+            .chain(futures::stream::pending()),
+    );
+    let request = ::http::Request::post(format!(
+        "http://{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        h.grpc
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(body)
+    .unwrap();
+    let response = tokio::time::timeout(ANSWERED, sender.send_request(request))
+        .await
+        .expect("the server must answer")
+        .unwrap();
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(code, Some("4"), "DEADLINE_EXCEEDED: {response:?}");
+    assert_eq!(h.requests("grpc", "timeout"), 1);
+    h.eventually("the budget emptying", |h| h.in_flight() == 0.0)
+        .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn issue_18_http_reserves_the_inflated_and_decoded_size() {
+    let h = start("otlp/http_inflated", small_config(), 64).await;
+    // 1 KiB of protobuf gzipped to about 120 bytes: it holds its wire bytes, 1024
+    // inflated and 2048 decoded. With 1 KiB already held, that passes 4 KiB.
+    let body = gzip(&grpc_request_of(1024).encode_to_vec());
+    assert!(body.len() < 200, "{}", body.len());
+    let stalled = stall_chunked(h.http, 1024).await;
+    h.eventually("1 KiB held", |h| h.in_flight() == 1024.0)
+        .await;
+    let headers = [
+        ("content-type", "application/x-protobuf"),
+        ("content-encoding", "gzip"),
+    ];
+    let reply = http_call(h.http, "POST", &headers, Some(&body)).await;
+    assert_eq!(reply.status, 503, "{}", reply.error_message());
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(h.requests("http", "memory_limit"), 1);
+    drop(stalled);
+    h.eventually("the budget emptying", |h| h.in_flight() == 0.0)
+        .await;
+    let reply = http_call(h.http, "POST", &headers, Some(&body)).await;
+    assert_eq!(reply.status, 200);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn issue_18_compressed_grpc_reserves_its_decoded_size_in_the_handler() {
+    let h = start("otlp/grpc_inflated", small_config(), 64).await;
+    // A gzipped 1000-byte message arrives as a few dozen bytes; its decoded size (2000) is
+    // reserved once decoded, and with 2 KiB held that does not fit.
+    let stalled = vec![
+        stall_chunked(h.http, 1024).await,
+        stall_chunked(h.http, 1024).await,
+    ];
+    h.eventually("2 KiB held", |h| h.in_flight() == 2048.0)
+        .await;
+    let client = || async {
+        h.grpc_client()
+            .await
+            .send_compressed(CompressionEncoding::Gzip)
+    };
+    let status = client()
+        .await
+        .export(grpc_request_of(1000))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(h.requests("grpc", "memory_limit"), 1);
+    assert_eq!(
+        h.count(
+            names::RECEIVER_REFUSED_SPANS,
+            &[("transport", "grpc"), ("reason", "memory_limit")]
+        ),
+        1
+    );
+    assert!(h.rx.is_empty());
+    drop(stalled);
+    h.eventually("the budget emptying", |h| h.in_flight() == 0.0)
+        .await;
+    client().await.export(grpc_request_of(1000)).await.unwrap();
+    h.stop().await;
+}
