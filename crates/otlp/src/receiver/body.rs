@@ -211,19 +211,19 @@ pub(crate) async fn decompress(
 fn decompress_blocking(encoding: Encoding, body: &[u8], limit: usize) -> Result<Bytes, BodyError> {
     match encoding {
         Encoding::Identity => Ok(Bytes::copy_from_slice(body)),
-        Encoding::Gzip => read_capped(MultiGzDecoder::new(body), "gzip", limit),
-        Encoding::Deflate => read_capped(ZlibDecoder::new(body), "deflate", limit),
+        Encoding::Gzip => read_capped(MultiGzDecoder::new(body), "gzip", limit).map(Bytes::from),
+        Encoding::Deflate => read_capped(ZlibDecoder::new(body), "deflate", limit).map(Bytes::from),
     }
 }
 
 /// Inflates into a buffer that grows with the output, at most to `limit`: an oversized
 /// result is detected at `limit + 1` bytes, without holding more.
-fn read_capped(mut reader: impl Read, name: &str, limit: usize) -> Result<Bytes, BodyError> {
+fn read_capped(mut reader: impl Read, name: &str, limit: usize) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::new();
     let mut chunk = [0u8; INFLATE_CHUNK];
     loop {
         let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(Bytes::from(out)),
+            Ok(0) => return Ok(out),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -429,9 +429,20 @@ mod tests {
 
     #[test]
     fn inflating_grows_with_the_output_not_past_the_limit() {
+        // A small output under a large limit allocates about its own size.
+        let small =
+            read_capped(MultiGzDecoder::new(&gzip(b"hello")[..]), "gzip", 64 << 20).unwrap();
+        assert_eq!(&small[..], b"hello");
+        assert!(
+            small.capacity() <= MIN_GROWTH,
+            "capacity {}",
+            small.capacity()
+        );
+        // A large one never more than the limit.
         let data = vec![0u8; 100_000];
-        let out = decompress_blocking(Encoding::Gzip, &gzip(&data), 100_000).unwrap();
+        let out = read_capped(MultiGzDecoder::new(&gzip(&data)[..]), "gzip", 100_000).unwrap();
         assert_eq!(out.len(), 100_000);
+        assert!(out.capacity() <= 100_000, "capacity {}", out.capacity());
         let mut v = Vec::new();
         reserve_capped(&mut v, 16_000, 100_000);
         reserve_capped(&mut v, 90_000, 100_000);
