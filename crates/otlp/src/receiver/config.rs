@@ -51,9 +51,10 @@ pub struct OtlpReceiverConfig {
     /// Connections each listener serves at once. Further connections wait, unaccepted, in the
     /// listen backlog until one closes. Default `1024`.
     pub max_connections: usize,
-    /// Requests each listener handles at once. HTTP: further requests get 503 with
-    /// `Retry-After`. gRPC: each connection advertises this as HTTP/2
-    /// `SETTINGS_MAX_CONCURRENT_STREAMS`, so clients queue further calls. Default `128`.
+    /// Requests each listener handles at once; further ones get HTTP 503 with `Retry-After` /
+    /// gRPC `UNAVAILABLE`, which clients retry. Each connection also advertises it as HTTP/2
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`, so one client's extra calls queue on its side.
+    /// Default `128`.
     pub max_concurrent_requests: usize,
     /// Time a request body has to arrive in full, from its headers. A slower upload is
     /// answered HTTP 408 / gRPC `DEADLINE_EXCEEDED` (both retried by OTLP clients) and its

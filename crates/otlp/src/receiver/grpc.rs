@@ -20,9 +20,11 @@
 //!   `DEADLINE_EXCEEDED` (retryable), which frees what it held. Only the upload is timed,
 //!   never the hand-off to the pipeline, which must not be cut off half-way.
 //!
-//! Connections are capped by `max_connections` ([`GatedListener`]), and each connection
-//! advertises `max_concurrent_requests` as `SETTINGS_MAX_CONCURRENT_STREAMS`, with tonic's
-//! per-connection concurrency limit behind it.
+//! Connections are capped by `max_connections` ([`GatedListener`]). Requests are capped at
+//! `max_concurrent_requests` per listener (more get `UNAVAILABLE`), and each connection
+//! advertises the same number as `SETTINGS_MAX_CONCURRENT_STREAMS`, so a well-behaved client
+//! queues its calls instead of being refused, with tonic's per-connection concurrency limit
+//! behind it.
 
 use super::Limits;
 use super::budget::{Budget, DECODED_BYTES_PER_BYTE, Reservation};
@@ -45,6 +47,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
@@ -145,6 +148,8 @@ struct GuardedService {
     ingest: Arc<Ingest>,
     budget: Arc<Budget>,
     limits: Limits,
+    /// One permit per request being handled on this listener (`max_concurrent_requests`).
+    requests: Arc<Semaphore>,
 }
 
 impl GuardedService {
@@ -160,6 +165,7 @@ impl GuardedService {
             ingest,
             budget,
             limits,
+            requests: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
         }
     }
 }
@@ -176,15 +182,23 @@ impl Service<http::Request<tonic::body::Body>> for GuardedService {
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let deadline = Instant::now() + self.limits.request_timeout;
+        // Both refusals come before a byte of the body is read.
+        let refuse = |reason: Reason, message: String| -> Self::Future {
+            self.ingest.failed(TRANSPORT, reason, &message);
+            let response = Status::unavailable(message).into_http();
+            Box::pin(async move { Ok(response) })
+        };
+        let Ok(slot) = self.requests.clone().try_acquire_owned() else {
+            let message = format!(
+                "the receiver is handling its limit of concurrent requests \
+                 (max_concurrent_requests {}), retry later",
+                self.limits.max_concurrent_requests
+            );
+            return refuse(Reason::Overloaded, message);
+        };
         let reservation = match self.budget.admit() {
             Ok(reservation) => Arc::new(reservation),
-            Err(over) => {
-                // Refused before a byte of the body is read.
-                let message = over.message();
-                self.ingest.failed(TRANSPORT, Reason::MemoryLimit, &message);
-                let response = Status::unavailable(message).into_http();
-                return Box::pin(async move { Ok(response) });
-            }
+            Err(over) => return refuse(Reason::MemoryLimit, over.message()),
         };
         let ran = Arc::new(AtomicBool::new(false));
         let (mut parts, body) = request.into_parts();
@@ -203,7 +217,7 @@ impl Service<http::Request<tonic::body::Body>> for GuardedService {
         Box::pin(async move {
             let response = response.await;
             // Held until the request is answered.
-            drop(reservation);
+            drop((reservation, slot));
             let response = response?;
             if ran.load(Ordering::Acquire) {
                 return Ok(response);

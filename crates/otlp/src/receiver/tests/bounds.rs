@@ -404,22 +404,19 @@ async fn issue_18_grpc_that_would_pass_the_budget_mid_message_is_unavailable() {
     h.stop().await;
 }
 
-#[tokio::test]
-async fn issue_18_a_stalled_grpc_upload_is_deadline_exceeded_and_its_budget_released() {
+/// Starts a gRPC call over a raw HTTP/2 connection that sends an uncompressed 100-byte
+/// message's prefix and 10 bytes, and then nothing; resolves to the response.
+async fn stall_grpc(
+    addr: SocketAddr,
+) -> impl std::future::Future<Output = ::http::Response<hyper::body::Incoming>> {
     use futures::StreamExt;
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    let config = OtlpReceiverConfig {
-        request_timeout: tracegate_pipeline::Duration::from_millis(200),
-        ..small_config()
-    };
-    let h = start("otlp/grpc_slow_upload", config, 64).await;
-    let stream = TcpStream::connect(h.grpc).await.unwrap();
+    let stream = TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await
             .unwrap();
     tokio::spawn(connection);
-    // An uncompressed 100-byte message: its prefix and 10 bytes, then nothing.
     let mut first = vec![0u8, 0, 0, 0, 100];
     first.extend_from_slice(&[0u8; 10]);
     let body = axum::body::Body::from_stream(
@@ -427,17 +424,28 @@ async fn issue_18_a_stalled_grpc_upload_is_deadline_exceeded_and_its_budget_rele
             .chain(futures::stream::pending()),
     );
     let request = ::http::Request::post(format!(
-        "http://{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        h.grpc
+        "http://{addr}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
     ))
     .header("content-type", "application/grpc")
     .header("te", "trailers")
     .body(body)
     .unwrap();
-    let response = tokio::time::timeout(ANSWERED, sender.send_request(request))
-        .await
-        .expect("the server must answer")
-        .unwrap();
+    async move {
+        tokio::time::timeout(ANSWERED, sender.send_request(request))
+            .await
+            .expect("the server must answer")
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn issue_18_a_stalled_grpc_upload_is_deadline_exceeded_and_its_budget_released() {
+    let config = OtlpReceiverConfig {
+        request_timeout: tracegate_pipeline::Duration::from_millis(200),
+        ..small_config()
+    };
+    let h = start("otlp/grpc_slow_upload", config, 64).await;
+    let response = stall_grpc(h.grpc).await.await;
     let code = response
         .headers()
         .get("grpc-status")
@@ -446,6 +454,40 @@ async fn issue_18_a_stalled_grpc_upload_is_deadline_exceeded_and_its_budget_rele
     assert_eq!(h.requests("grpc", "timeout"), 1);
     h.eventually("the budget emptying", |h| h.in_flight() == 0.0)
         .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn issue_18_grpc_requests_over_max_concurrent_requests_are_unavailable() {
+    let config = OtlpReceiverConfig {
+        max_concurrent_requests: 1,
+        ..local_config()
+    };
+    let h = start("otlp/grpc_requests", config, 64).await;
+    let stalled = tokio::spawn(stall_grpc(h.grpc).await);
+    // The stalled call holds its prefix's reservation and 15 bytes.
+    h.eventually("the first call in flight", |h| h.in_flight() == 215.0)
+        .await;
+    let status = h
+        .grpc_client()
+        .await
+        .export(valid_request(1))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("max_concurrent_requests"),
+        "{status:?}"
+    );
+    assert_eq!(h.requests("grpc", "overloaded"), 1);
+    stalled.abort();
+    h.eventually("the first call gone", |h| h.in_flight() == 0.0)
+        .await;
+    h.grpc_client()
+        .await
+        .export(valid_request(1))
+        .await
+        .unwrap();
     h.stop().await;
 }
 
