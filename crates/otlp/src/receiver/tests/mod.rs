@@ -373,6 +373,21 @@ fn config_fixture_parses_to_the_expected_structs() {
     );
 }
 
+/// `config/default.yaml` (what users read) states the same limits as the code's defaults.
+#[test]
+fn the_default_yaml_states_the_code_defaults() {
+    let path = format!("{}/../../config/default.yaml", env!("CARGO_MANIFEST_DIR"));
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut section = doc["receivers"]["otlp"].as_mapping().unwrap().clone();
+    // The endpoints are `${env:...}` placeholders, resolved only by the binary.
+    section.remove("protocols").unwrap();
+    let parsed =
+        OtlpReceiverConfig::from_section("receivers.otlp", serde_yaml_ng::Value::Mapping(section))
+            .unwrap();
+    assert_eq!(parsed, OtlpReceiverConfig::default());
+}
+
 #[test]
 fn config_errors_carry_key_paths() {
     let err = |yaml: &str| parse(yaml).unwrap_err().to_string();
