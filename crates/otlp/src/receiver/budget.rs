@@ -96,7 +96,8 @@ impl Budget {
                 .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    self.gauge.set(next as f64);
+                    // Deltas, not `set`: concurrent updates cannot leave a stale value behind.
+                    self.gauge.increment(bytes as f64);
                     return Ok(());
                 }
                 Err(actual) => used = actual,
@@ -108,8 +109,8 @@ impl Budget {
         if bytes == 0 {
             return;
         }
-        let before = self.used.fetch_sub(bytes, Ordering::AcqRel);
-        self.gauge.set(before.saturating_sub(bytes) as f64);
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+        self.gauge.decrement(bytes as f64);
     }
 }
 
