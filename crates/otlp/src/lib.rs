@@ -6,7 +6,12 @@
 //!   the batch to the pipeline. Spans with invalid ids are dropped and reported through OTLP
 //!   partial success; the rest are kept. Requests over the size limits (on the wire and after
 //!   decompression), undecodable bodies, and a full pipeline are refused with the statuses the
-//!   OTLP spec prescribes, counted, and never panic.
+//!   OTLP spec prescribes, counted, and never panic. Memory and connections are bounded too:
+//!   a byte budget shared by both listeners (`max_in_flight_bytes`, reserved as a request is
+//!   read, inflated and decoded; over it, the retryable gRPC `UNAVAILABLE` / HTTP 503), per
+//!   listener caps on connections and concurrent requests, a timeout for slow uploads and
+//!   HTTP headers, and buffers that grow with the bytes that arrive rather than with what
+//!   `Content-Length` declares.
 //! - [`OtlpExporterFactory`] (type `otlp` under `exporters`) builds an [`OtlpExporter`]: it
 //!   encodes each batch once, queues it without blocking the pipeline, and sends it over a
 //!   lazily connected gRPC channel, retrying with exponential backoff where OTLP allows.

@@ -36,6 +36,9 @@ pub mod names {
     pub const REDACTION_REDACTED_VALUES: &str = "tracegate_redaction_redacted_values_total";
     pub const REDACTION_DROPPED_ATTRIBUTES: &str = "tracegate_redaction_dropped_attributes_total";
     pub const REDACTION_TRUNCATED_VALUES: &str = "tracegate_redaction_truncated_values_total";
+    // Receivers: memory and connection bounds
+    pub const RECEIVER_IN_FLIGHT_BYTES: &str = "tracegate_receiver_in_flight_bytes";
+    pub const RECEIVER_CONNECTIONS: &str = "tracegate_receiver_connections";
 }
 
 /// Registers descriptions so `/metrics` explains itself.
@@ -118,6 +121,17 @@ pub fn describe() {
         Unit::Count,
         "Failed archive upload attempts."
     );
+    // Receivers: memory and connection bounds
+    describe_gauge!(
+        RECEIVER_IN_FLIGHT_BYTES,
+        Unit::Bytes,
+        "Bytes a receiver's requests hold while read, decompressed and decoded (max_in_flight_bytes)."
+    );
+    describe_gauge!(
+        RECEIVER_CONNECTIONS,
+        Unit::Count,
+        "Connections a receiver's listener has open (max_connections), by transport."
+    );
 }
 
 /// A receiver accepted spans.
@@ -141,6 +155,20 @@ pub fn receiver_refused(
 pub fn receiver_request(receiver: &str, transport: &'static str, outcome: &'static str) {
     counter!(names::RECEIVER_REQUESTS, "receiver" => receiver.to_owned(), "transport" => transport, "outcome" => outcome)
         .increment(1);
+}
+
+// Receivers: memory and connection bounds
+
+/// The gauge of bytes a receiver's requests hold in flight. A handle, made once per
+/// receiver, because the receiver sets it on every body chunk.
+pub fn receiver_in_flight_gauge(receiver: &str) -> metrics::Gauge {
+    gauge!(names::RECEIVER_IN_FLIGHT_BYTES, "receiver" => receiver.to_owned())
+}
+
+/// The gauge of connections one of a receiver's listeners has open. A handle, made once per
+/// listener.
+pub fn receiver_connections_gauge(receiver: &str, transport: &'static str) -> metrics::Gauge {
+    gauge!(names::RECEIVER_CONNECTIONS, "receiver" => receiver.to_owned(), "transport" => transport)
 }
 
 /// A processor ran once.

@@ -1,16 +1,23 @@
 //! Reading an OTLP/HTTP request body within its limits: the wire size, then the
 //! decompressed size. Neither step ever holds more than its limit.
 
+use super::budget::Reservation;
 use super::ingest::Reason;
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use flate2::read::{MultiGzDecoder, ZlibDecoder};
 use futures::StreamExt;
 use std::io::Read;
+use tokio::time::Instant;
 
 /// Compressed bodies bigger than this are inflated on the blocking pool, so a large body does
 /// not stall the other requests on this worker thread.
 const INLINE_DECOMPRESS_BYTES: usize = 64 * 1024;
+/// The smallest step a growing buffer takes, so a body of many small chunks is not copied at
+/// every one.
+const MIN_GROWTH: usize = 8 * 1024;
+/// How much a decompressor writes per read: the step in which its output grows.
+const INFLATE_CHUNK: usize = 16 * 1024;
 
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,43 +63,132 @@ impl Encoding {
     }
 }
 
-/// Reads the whole body, refusing it as soon as it passes `limit` bytes.
+/// Reads the whole body, refusing it as soon as it passes `limit` bytes, as soon as the
+/// budget cannot hold its next chunk, or when it has not arrived in full by `deadline`.
+///
+/// The buffer grows with the bytes that arrive, never from what `Content-Length` declares:
+/// a client declaring 60 MB and sending 10 bytes costs 10 bytes, not 60 MB.
 pub(crate) async fn read_limited(
     body: Body,
     content_length: Option<u64>,
     limit: usize,
+    reservation: &Reservation,
+    deadline: Instant,
 ) -> Result<Bytes, BodyError> {
-    let too_large = |size: String| {
-        BodyError::new(
-            Reason::TooLarge,
-            format!("request body is {size} bytes, over max_request_bytes ({limit} bytes)"),
-        )
-    };
-    if let Some(length) = content_length
-        && length > limit as u64
-    {
-        return Err(too_large(length.to_string()));
-    }
-    let capacity = content_length.map_or(0, |l| usize::try_from(l).unwrap_or(limit).min(limit));
-    let mut buf = BytesMut::with_capacity(capacity);
+    let mut buf = BodyBuffer::new(content_length, limit)?;
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let next = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                return Err(BodyError::new(
+                    Reason::Timeout,
+                    format!(
+                        "the request body did not arrive within request_timeout ({} of {} \
+                         bytes received); retry, or send smaller requests",
+                        buf.len(),
+                        content_length.map_or_else(|| "?".to_owned(), |l| l.to_string())
+                    ),
+                ));
+            }
+        };
+        let Some(chunk) = next else {
+            return Ok(buf.finish());
+        };
         let chunk = chunk.map_err(|e| {
             BodyError::new(
                 Reason::BadRequest,
                 format!("could not read the request body: {e}"),
             )
         })?;
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large(format!("more than {limit}")));
-        }
-        if buf.is_empty() && content_length.is_some_and(|l| l == chunk.len() as u64) {
-            // The whole body in one chunk: keep it as it is, without a copy.
-            return Ok(chunk);
-        }
-        buf.extend_from_slice(&chunk);
+        reservation
+            .grow(chunk.len())
+            .map_err(|over| BodyError::new(Reason::MemoryLimit, over.message()))?;
+        buf.push(chunk)?;
     }
-    Ok(buf.freeze())
+}
+
+fn too_large(size: &str, limit: usize) -> BodyError {
+    BodyError::new(
+        Reason::TooLarge,
+        format!("request body is {size} bytes, over max_request_bytes ({limit} bytes)"),
+    )
+}
+
+/// A request body as it arrives: a single chunk is kept as it is (no copy); several are
+/// copied into a buffer that grows with them, at most to `limit`.
+#[derive(Debug)]
+pub(crate) struct BodyBuffer {
+    first: Option<Bytes>,
+    rest: Vec<u8>,
+    limit: usize,
+}
+
+impl BodyBuffer {
+    /// A buffer for a body of at most `limit` bytes. A declared `content_length` over it is
+    /// refused at once; otherwise it is not trusted for anything: nothing is allocated until
+    /// bytes arrive.
+    pub(crate) fn new(content_length: Option<u64>, limit: usize) -> Result<Self, BodyError> {
+        if let Some(length) = content_length
+            && length > limit as u64
+        {
+            return Err(too_large(&length.to_string(), limit));
+        }
+        Ok(Self {
+            first: None,
+            rest: Vec::new(),
+            limit,
+        })
+    }
+
+    /// Bytes received so far.
+    pub(crate) fn len(&self) -> usize {
+        self.first.as_ref().map_or(self.rest.len(), Bytes::len)
+    }
+
+    /// Bytes allocated for the body so far.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.first.as_ref().map_or(self.rest.capacity(), Bytes::len)
+    }
+
+    /// Adds a chunk, or refuses it if the body would pass the limit.
+    pub(crate) fn push(&mut self, chunk: Bytes) -> Result<(), BodyError> {
+        let len = self.len();
+        if len.saturating_add(chunk.len()) > self.limit {
+            return Err(too_large(&format!("more than {}", self.limit), self.limit));
+        }
+        if len == 0 && self.first.is_none() {
+            self.first = Some(chunk);
+            return Ok(());
+        }
+        let first = self.first.take();
+        let incoming = first.as_ref().map_or(0, Bytes::len) + chunk.len();
+        reserve_capped(&mut self.rest, incoming, self.limit);
+        if let Some(first) = first {
+            self.rest.extend_from_slice(&first);
+        }
+        self.rest.extend_from_slice(&chunk);
+        Ok(())
+    }
+
+    /// The whole body.
+    pub(crate) fn finish(self) -> Bytes {
+        self.first.unwrap_or_else(|| Bytes::from(self.rest))
+    }
+}
+
+/// Makes room for `additional` more bytes in `buf`, doubling as a `Vec` would but never past
+/// `cap` (which the caller has checked `len + additional` fits in).
+fn reserve_capped(buf: &mut Vec<u8>, additional: usize, cap: usize) {
+    let needed = buf.len().saturating_add(additional);
+    if needed <= buf.capacity() {
+        return;
+    }
+    let target = needed
+        .max(buf.capacity().saturating_mul(2).min(cap))
+        .max(MIN_GROWTH.min(cap));
+    buf.reserve_exact(target - buf.len());
 }
 
 /// Decompresses `body`, stopping with an error at `limit` decompressed bytes.
@@ -115,39 +211,50 @@ pub(crate) async fn decompress(
 fn decompress_blocking(encoding: Encoding, body: &[u8], limit: usize) -> Result<Bytes, BodyError> {
     match encoding {
         Encoding::Identity => Ok(Bytes::copy_from_slice(body)),
-        Encoding::Gzip => read_capped(MultiGzDecoder::new(body), "gzip", body.len(), limit),
-        Encoding::Deflate => read_capped(ZlibDecoder::new(body), "deflate", body.len(), limit),
+        Encoding::Gzip => read_capped(MultiGzDecoder::new(body), "gzip", limit).map(Bytes::from),
+        Encoding::Deflate => read_capped(ZlibDecoder::new(body), "deflate", limit).map(Bytes::from),
     }
 }
 
-/// Reads at most `limit + 1` bytes, so an oversized result is detected without holding it.
-fn read_capped(
-    reader: impl Read,
-    name: &str,
-    compressed: usize,
-    limit: usize,
-) -> Result<Bytes, BodyError> {
-    let mut out = Vec::with_capacity(compressed.saturating_mul(4).min(limit));
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| BodyError::new(Reason::BadRequest, format!("invalid {name} body: {e}")))?;
-    if out.len() > limit {
-        return Err(BodyError::new(
-            Reason::TooLarge,
-            format!("{name} body decompresses to more than max_decompressed_bytes ({limit} bytes)"),
-        ));
+/// Inflates into a buffer that grows with the output, at most to `limit`: an oversized
+/// result is detected at `limit + 1` bytes, without holding more.
+fn read_capped(mut reader: impl Read, name: &str, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; INFLATE_CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(BodyError::new(
+                    Reason::BadRequest,
+                    format!("invalid {name} body: {e}"),
+                ));
+            }
+        };
+        if out.len().saturating_add(n) > limit {
+            return Err(BodyError::new(
+                Reason::TooLarge,
+                format!(
+                    "{name} body decompresses to more than max_decompressed_bytes ({limit} bytes)"
+                ),
+            ));
+        }
+        reserve_capped(&mut out, n, limit);
+        out.extend_from_slice(&chunk[..n]);
     }
-    Ok(Bytes::from(out))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::receiver::budget::Budget;
     use flate2::Compression;
     use flate2::write::{GzEncoder, ZlibEncoder};
     use std::io::Write;
+    use std::sync::Arc;
+    use std::time::Duration;
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = GzEncoder::new(Vec::new(), Compression::fast());
@@ -198,18 +305,151 @@ mod tests {
         assert!(err.message.contains("\"br\""), "{}", err.message);
     }
 
+    fn budget(limit: usize) -> Arc<Budget> {
+        Budget::new(limit, metrics::Gauge::noop())
+    }
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
     #[tokio::test]
     async fn stops_reading_at_the_wire_limit() {
+        let b = budget(1000);
+        let r = b.admit().unwrap();
         let body = Body::from(vec![1u8; 100]);
-        assert_eq!(read_limited(body, Some(100), 100).await.unwrap().len(), 100);
-        let err = read_limited(Body::from(vec![1u8; 101]), Some(101), 100)
+        let read = read_limited(body, Some(100), 100, &r, far()).await.unwrap();
+        assert_eq!(read.len(), 100);
+        assert_eq!(
+            r.held(),
+            100,
+            "the body's bytes are reserved as they arrive"
+        );
+        let err = read_limited(Body::from(vec![1u8; 101]), Some(101), 100, &r, far())
             .await
             .unwrap_err();
         assert_eq!(err.reason, Reason::TooLarge);
         // Without a Content-Length, the stream is cut off at the limit.
-        let err = read_limited(Body::from(vec![1u8; 101]), None, 100)
+        let err = read_limited(Body::from(vec![1u8; 101]), None, 100, &r, far())
             .await
             .unwrap_err();
         assert_eq!(err.reason, Reason::TooLarge);
+    }
+
+    /// A body as a stream of chunks, then (if `stall`) no end.
+    fn chunked(chunks: Vec<&'static [u8]>, stall: bool) -> Body {
+        let head = futures::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c))),
+        );
+        if stall {
+            Body::from_stream(head.chain(futures::stream::pending()))
+        } else {
+            Body::from_stream(head)
+        }
+    }
+
+    #[test]
+    fn issue_18_a_declared_content_length_is_not_preallocated() {
+        // The client declares 60 MB and sends 10 bytes: the buffer holds about 10 bytes.
+        let mut buf = BodyBuffer::new(Some(60_000_000), 64 << 20).unwrap();
+        assert_eq!(buf.capacity(), 0);
+        buf.push(Bytes::from_static(b"0123456789")).unwrap();
+        assert_eq!(buf.len(), 10);
+        assert!(buf.capacity() <= 10, "capacity {}", buf.capacity());
+        buf.push(Bytes::from_static(b"abc")).unwrap();
+        assert!(buf.capacity() <= MIN_GROWTH, "capacity {}", buf.capacity());
+        assert_eq!(&buf.finish()[..], b"0123456789abc");
+    }
+
+    #[test]
+    fn a_growing_buffer_never_allocates_past_its_limit() {
+        assert_eq!(
+            BodyBuffer::new(Some(20_001), 20_000).unwrap_err().reason,
+            Reason::TooLarge
+        );
+        let mut buf = BodyBuffer::new(Some(20_000), 20_000).unwrap();
+        for _ in 0..19 {
+            buf.push(Bytes::from(vec![7u8; 1000])).unwrap();
+        }
+        assert!(buf.capacity() <= 20_000, "capacity {}", buf.capacity());
+        buf.push(Bytes::from(vec![7u8; 1000])).unwrap();
+        assert!(buf.push(Bytes::from_static(b"x")).is_err());
+        assert!(buf.capacity() <= 20_000, "capacity {}", buf.capacity());
+        assert_eq!(buf.finish().len(), 20_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn issue_18_a_stalled_body_times_out_and_its_bytes_are_released() {
+        let b = budget(1 << 20);
+        let r = b.admit().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let err = read_limited(
+            chunked(vec![b"0123456789"], true),
+            Some(60_000_000),
+            64 << 20,
+            &r,
+            deadline,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.reason, Reason::Timeout);
+        assert!(
+            err.message.contains("10 of 60000000 bytes"),
+            "{}",
+            err.message
+        );
+        assert_eq!(b.used(), 10);
+        drop(r);
+        assert_eq!(b.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_budget_is_a_memory_limit() {
+        let b = budget(15);
+        let r = b.admit().unwrap();
+        let err = read_limited(
+            chunked(vec![b"0123456789", b"0123456789"], false),
+            None,
+            100,
+            &r,
+            far(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.reason, Reason::MemoryLimit);
+        assert!(
+            err.message.contains("max_in_flight_bytes"),
+            "{}",
+            err.message
+        );
+        assert_eq!(r.held(), 10);
+    }
+
+    #[test]
+    fn inflating_grows_with_the_output_not_past_the_limit() {
+        // A small output under a large limit allocates about its own size.
+        let small =
+            read_capped(MultiGzDecoder::new(&gzip(b"hello")[..]), "gzip", 64 << 20).unwrap();
+        assert_eq!(&small[..], b"hello");
+        assert!(
+            small.capacity() <= MIN_GROWTH,
+            "capacity {}",
+            small.capacity()
+        );
+        // A large one never more than the limit.
+        let data = vec![0u8; 100_000];
+        let out = read_capped(MultiGzDecoder::new(&gzip(&data)[..]), "gzip", 100_000).unwrap();
+        assert_eq!(out.len(), 100_000);
+        assert!(out.capacity() <= 100_000, "capacity {}", out.capacity());
+        let mut v = Vec::new();
+        reserve_capped(&mut v, 16_000, 100_000);
+        reserve_capped(&mut v, 90_000, 100_000);
+        assert!(
+            (90_000..=100_000).contains(&v.capacity()),
+            "{}",
+            v.capacity()
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! The user-facing config of the OTLP receiver (`receivers.otlp`).
 
+use super::budget::worst_case_request;
 use serde::{Deserialize, Deserializer};
 use serde_yaml_ng::Value;
-use tracegate_pipeline::{ByteSize, ConfigError, parse_section};
+use tracegate_pipeline::{ByteSize, ConfigError, Duration, parse_section};
 
 /// `receivers.otlp`: where to listen and how much a request may carry.
 ///
@@ -14,7 +15,15 @@ use tracegate_pipeline::{ByteSize, ConfigError, parse_section};
 ///       http: { endpoint: 0.0.0.0:4318 }
 ///     max_request_bytes: 8MiB
 ///     max_decompressed_bytes: 64MiB
+///     max_in_flight_bytes: 256MiB
+///     max_connections: 1024
+///     max_concurrent_requests: 128
+///     request_timeout: 30s
+///     header_read_timeout: 10s
 /// ```
+///
+/// The byte budget is shared by the receiver's gRPC and HTTP listeners; the connection and
+/// request limits apply to each listener on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpReceiverConfig {
@@ -30,6 +39,31 @@ pub struct OtlpReceiverConfig {
     /// compressed "bomb" cannot exhaust memory. Must be at least `max_request_bytes`.
     /// Default `64MiB`.
     pub max_decompressed_bytes: ByteSize,
+    /// Memory the requests being read, decompressed and decoded may hold together, over both
+    /// listeners (like the Collector's `memory_limiter`, but counted per request). A request
+    /// holds its wire bytes as they arrive, then its decompressed size, then twice its
+    /// protobuf size for the decoded spans, until it is answered. A request arriving while the
+    /// budget is full, or one that would take it over, is refused with gRPC `UNAVAILABLE` /
+    /// HTTP 503 and `Retry-After`, which OTLP clients retry. Must be at least
+    /// `max_request_bytes + 3 × max_decompressed_bytes`, so the largest request can get
+    /// through on its own. Default `256MiB`.
+    pub max_in_flight_bytes: ByteSize,
+    /// Connections each listener serves at once. Further connections wait, unaccepted, in the
+    /// listen backlog until one closes. Default `1024`.
+    pub max_connections: usize,
+    /// Requests each listener handles at once; further ones get HTTP 503 with `Retry-After` /
+    /// gRPC `UNAVAILABLE`, which clients retry. Each connection also advertises it as HTTP/2
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`, so one client's extra calls queue on its side.
+    /// Default `128`.
+    pub max_concurrent_requests: usize,
+    /// Time a request body has to arrive in full, from its headers. A slower upload is
+    /// answered HTTP 408 / gRPC `DEADLINE_EXCEEDED` (both retried by OTLP clients) and its
+    /// bytes freed. Default `30s`.
+    pub request_timeout: Duration,
+    /// HTTP/1: time a client has to send a request's headers, including the wait for the
+    /// next request on an idle keep-alive connection. After it, the connection is closed.
+    /// Default `10s`.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for OtlpReceiverConfig {
@@ -38,6 +72,11 @@ impl Default for OtlpReceiverConfig {
             protocols: Protocols::default(),
             max_request_bytes: ByteSize::mib(8),
             max_decompressed_bytes: ByteSize::mib(64),
+            max_in_flight_bytes: ByteSize::mib(256),
+            max_connections: 1024,
+            max_concurrent_requests: 128,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -150,6 +189,49 @@ impl OtlpReceiverConfig {
                     self.max_decompressed_bytes, self.max_request_bytes
                 ),
             ));
+        }
+        let worst = worst_case_request(
+            self.max_request_bytes.get(),
+            self.max_decompressed_bytes.get(),
+        );
+        if self.max_in_flight_bytes.get() < worst {
+            return Err(ConfigError::new(
+                format!("{path}.max_in_flight_bytes"),
+                format!(
+                    "{} cannot hold one request of the largest size, {} (max_request_bytes + \
+                     3 × max_decompressed_bytes); raise it or lower those limits",
+                    self.max_in_flight_bytes,
+                    ByteSize(worst)
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("max_connections", self.max_connections),
+            ("max_concurrent_requests", self.max_concurrent_requests),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(
+                    format!("{path}.{key}"),
+                    "must be more than 0",
+                ));
+            }
+        }
+        if self.max_concurrent_requests > u32::MAX as usize {
+            return Err(ConfigError::new(
+                format!("{path}.max_concurrent_requests"),
+                format!("must be at most {}", u32::MAX),
+            ));
+        }
+        for (key, value) in [
+            ("request_timeout", self.request_timeout),
+            ("header_read_timeout", self.header_read_timeout),
+        ] {
+            if value.get().is_zero() {
+                return Err(ConfigError::new(
+                    format!("{path}.{key}"),
+                    "must be more than 0, such as 30s",
+                ));
+            }
         }
         Ok(())
     }

@@ -10,9 +10,25 @@
 //!   request would fail again);
 //! - it turns tonic's `INTERNAL` for undecodable input (bad protobuf, corrupt compression)
 //!   into `INVALID_ARGUMENT`, which OTLP prescribes for bad data;
-//! - it records the outcome of every request that failed before reaching the handler.
+//! - it records the outcome of every request that failed before reaching the handler;
+//! - it admits each request to the receiver's byte budget, reserving the message as it
+//!   arrives plus its decoded size, and refuses with `UNAVAILABLE` when the budget is full
+//!   (`UNAVAILABLE` rather than `RESOURCE_EXHAUSTED`: OTLP clients retry `UNAVAILABLE`
+//!   always, `RESOURCE_EXHAUSTED` only with a `RetryInfo` detail, and here
+//!   `RESOURCE_EXHAUSTED` already means "too large, do not retry");
+//! - it fails a message that has not arrived within `request_timeout` with
+//!   `DEADLINE_EXCEEDED` (retryable), which frees what it held. Only the upload is timed,
+//!   never the hand-off to the pipeline, which must not be cut off half-way.
+//!
+//! Connections are capped by `max_connections` ([`GatedListener`]). Requests are capped at
+//! `max_concurrent_requests` per listener (more get `UNAVAILABLE`), and each connection
+//! advertises the same number as `SETTINGS_MAX_CONCURRENT_STREAMS`, so a well-behaved client
+//! queues its calls instead of being refused, with tonic's per-connection concurrency limit
+//! behind it.
 
 use super::Limits;
+use super::budget::{Budget, DECODED_BYTES_PER_BYTE, Reservation};
+use super::connections::GatedListener;
 use super::ingest::{Ingest, Reason};
 use axum::body::Body as AxumBody;
 use bytes::Bytes;
@@ -23,6 +39,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use prost::Message;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,12 +47,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::Service;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
-use tracegate_pipeline::Refused;
+use tracegate_pipeline::{Refused, telemetry};
 
 /// The label for metrics.
 const TRANSPORT: &str = "grpc";
@@ -45,12 +63,21 @@ const TRANSPORT: &str = "grpc";
 pub(crate) async fn serve(
     listener: TcpListener,
     ingest: Arc<Ingest>,
+    budget: Arc<Budget>,
     limits: Limits,
     stop: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let service = GuardedService::new(ingest, limits);
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let open = telemetry::receiver_connections_gauge(ingest.id(), TRANSPORT);
+    let listener = GatedListener::new(listener, limits.max_connections, open);
+    let incoming = futures::stream::unfold(listener, |listener| async move {
+        let stream = listener.accept().await?;
+        Some((Ok::<_, std::io::Error>(stream), listener))
+    });
+    let service = GuardedService::new(ingest, budget, limits);
+    let streams = u32::try_from(limits.max_concurrent_requests).unwrap_or(u32::MAX);
     tonic::transport::Server::builder()
+        .max_concurrent_streams(streams)
+        .concurrency_limit_per_connection(limits.max_concurrent_requests)
         .serve_with_incoming_shutdown(service, incoming, stop.cancelled_owned())
         .await
 }
@@ -59,6 +86,10 @@ pub(crate) async fn serve(
 /// the outcome was already recorded.
 #[derive(Debug, Clone)]
 struct HandlerRan(Arc<AtomicBool>);
+
+/// The request's share of the byte budget, reached by the handler through the extensions.
+#[derive(Debug, Clone)]
+struct Held(Arc<Reservation>);
 
 /// The `TraceService` implementation.
 #[derive(Debug)]
@@ -75,7 +106,31 @@ impl TraceService for Handler {
         if let Some(ran) = request.extensions().get::<HandlerRan>() {
             ran.0.store(true, Ordering::Release);
         }
-        match self.ingest.ingest(TRANSPORT, request.into_inner()).await {
+        // An uncompressed message had its decoded size reserved from its length prefix; a
+        // compressed one's is only known now.
+        let compressed = request
+            .metadata()
+            .get("grpc-encoding")
+            .is_some_and(|v| v.as_bytes() != b"identity");
+        let held = request.extensions().get::<Held>().cloned();
+        let request = request.into_inner();
+        if let (true, Some(Held(reservation))) = (compressed, &held) {
+            let decoded = request.encoded_len().saturating_mul(DECODED_BYTES_PER_BYTE);
+            if let Err(over) = reservation.grow(decoded) {
+                let spans = request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum();
+                let message = over.message();
+                self.ingest
+                    .refused_spans(TRANSPORT, Reason::MemoryLimit, spans);
+                self.ingest.failed(TRANSPORT, Reason::MemoryLimit, &message);
+                return Err(Status::unavailable(message));
+            }
+        }
+        match self.ingest.ingest(TRANSPORT, request).await {
             Ok(response) => Ok(Response::new(response)),
             Err(Refused::Full) => Err(Status::unavailable("pipeline full, retry later")),
             Err(Refused::ShuttingDown) => Err(Status::unavailable(
@@ -85,16 +140,20 @@ impl TraceService for Handler {
     }
 }
 
-/// tonic's generated server with the request-size guard and outcome recording around it.
+/// tonic's generated server with the request-size guard, the byte budget, the upload
+/// timeout and outcome recording around it.
 #[derive(Debug, Clone)]
 struct GuardedService {
     inner: TraceServiceServer<Handler>,
     ingest: Arc<Ingest>,
-    max_request_bytes: usize,
+    budget: Arc<Budget>,
+    limits: Limits,
+    /// One permit per request being handled on this listener (`max_concurrent_requests`).
+    requests: Arc<Semaphore>,
 }
 
 impl GuardedService {
-    fn new(ingest: Arc<Ingest>, limits: Limits) -> Self {
+    fn new(ingest: Arc<Ingest>, budget: Arc<Budget>, limits: Limits) -> Self {
         let inner = TraceServiceServer::new(Handler {
             ingest: ingest.clone(),
         })
@@ -104,7 +163,9 @@ impl GuardedService {
         Self {
             inner,
             ingest,
-            max_request_bytes: limits.max_request_bytes,
+            budget,
+            limits,
+            requests: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
         }
     }
 }
@@ -120,14 +181,44 @@ impl Service<http::Request<tonic::body::Body>> for GuardedService {
     }
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let deadline = Instant::now() + self.limits.request_timeout;
+        // Both refusals come before a byte of the body is read.
+        let refuse = |reason: Reason, message: String| -> Self::Future {
+            self.ingest.failed(TRANSPORT, reason, &message);
+            let response = Status::unavailable(message).into_http();
+            Box::pin(async move { Ok(response) })
+        };
+        let Ok(slot) = self.requests.clone().try_acquire_owned() else {
+            let message = format!(
+                "the receiver is handling its limit of concurrent requests \
+                 (max_concurrent_requests {}), retry later",
+                self.limits.max_concurrent_requests
+            );
+            return refuse(Reason::Overloaded, message);
+        };
+        let reservation = match self.budget.admit() {
+            Ok(reservation) => Arc::new(reservation),
+            Err(over) => return refuse(Reason::MemoryLimit, over.message()),
+        };
         let ran = Arc::new(AtomicBool::new(false));
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(HandlerRan(ran.clone()));
-        let body = limit_body(body, self.max_request_bytes);
+        parts.extensions.insert(Held(reservation.clone()));
+        let guard = BodyGuard {
+            limit: self.limits.max_request_bytes,
+            reservation: reservation.clone(),
+            prefix: [0; 5],
+            prefix_len: 0,
+            seen: 0,
+        };
+        let body = guard.wrap(body, deadline, self.limits.request_timeout);
         let response = self.inner.call(http::Request::from_parts(parts, body));
         let ingest = self.ingest.clone();
         Box::pin(async move {
-            let response = response.await?;
+            let response = response.await;
+            // Held until the request is answered.
+            drop((reservation, slot));
+            let response = response?;
             if ran.load(Ordering::Acquire) {
                 return Ok(response);
             }
@@ -156,6 +247,9 @@ fn failed_early(
     let reason = match status.code() {
         Code::ResourceExhausted | Code::OutOfRange => Reason::TooLarge,
         Code::Unimplemented => Reason::Unsupported,
+        // Only the body guard fails a request with these before the handler.
+        Code::Unavailable => Reason::MemoryLimit,
+        Code::DeadlineExceeded => Reason::Timeout,
         _ => Reason::BadRequest,
     };
     ingest.failed(TRANSPORT, reason, status.message());
@@ -175,37 +269,81 @@ fn failed_early(
     Status::invalid_argument(message).into_http()
 }
 
-/// Wraps the request body so that it fails with `RESOURCE_EXHAUSTED` as soon as it is known
-/// to be over `limit`: from the message's length prefix, or by counting.
-fn limit_body(body: tonic::body::Body, limit: usize) -> AxumBody {
-    let too_large = move |size: String| -> Box<dyn std::error::Error + Send + Sync> {
-        Box::new(Status::resource_exhausted(format!(
-            "request message is {size} bytes, over max_request_bytes ({limit} bytes)"
-        )))
-    };
-    // gRPC frames a message as a 1-byte compressed flag and a 4-byte big-endian length.
-    let mut prefix = [0u8; 5];
-    let mut prefix_len = 0usize;
-    let mut seen = 0usize;
-    let stream = AxumBody::new(body).into_data_stream().map(move |chunk| {
-        let chunk: Bytes =
-            chunk.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-        if prefix_len < prefix.len() {
-            let take = (prefix.len() - prefix_len).min(chunk.len());
-            prefix[prefix_len..prefix_len + take].copy_from_slice(&chunk[..take]);
-            prefix_len += take;
-            if prefix_len == prefix.len() {
-                let length = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]);
-                if length as usize > limit {
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Checks a gRPC request body as it streams in: its size against `max_request_bytes` (from
+/// the message's length prefix, and by counting), its bytes against the budget.
+#[derive(Debug)]
+struct BodyGuard {
+    limit: usize,
+    reservation: Arc<Reservation>,
+    /// gRPC frames a message as a 1-byte compressed flag and a 4-byte big-endian length.
+    prefix: [u8; 5],
+    prefix_len: usize,
+    seen: usize,
+}
+
+impl BodyGuard {
+    /// The body, failing with `RESOURCE_EXHAUSTED` once known to be over the limit,
+    /// `UNAVAILABLE` once over the budget, and `DEADLINE_EXCEEDED` at `deadline`.
+    fn wrap(
+        self,
+        body: tonic::body::Body,
+        deadline: Instant,
+        timeout: std::time::Duration,
+    ) -> AxumBody {
+        let stream = AxumBody::new(body).into_data_stream();
+        let chunks = futures::stream::unfold(Some((stream, self)), move |state| async move {
+            let (mut stream, mut guard) = state?;
+            let item = match tokio::time::timeout_at(deadline, stream.next()).await {
+                Err(_) => Err(Box::new(Status::deadline_exceeded(format!(
+                    "the request message did not arrive within request_timeout ({timeout:?}, \
+                     {} bytes received); retry, or send smaller requests",
+                    guard.seen
+                ))) as BoxError),
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => Err(Box::new(e) as BoxError),
+                Ok(Some(Ok(chunk))) => guard.check(&chunk).map(|()| chunk),
+            };
+            // After an error the stream ends.
+            let next = item.is_ok().then_some((stream, guard));
+            Some((item, next))
+        });
+        AxumBody::from_stream(chunks)
+    }
+
+    fn check(&mut self, chunk: &Bytes) -> Result<(), BoxError> {
+        let limit = self.limit;
+        let too_large = move |size: String| -> BoxError {
+            Box::new(Status::resource_exhausted(format!(
+                "request message is {size} bytes, over max_request_bytes ({limit} bytes)"
+            )))
+        };
+        let over = |over: super::budget::OverBudget| -> BoxError {
+            Box::new(Status::unavailable(over.message()))
+        };
+        if self.prefix_len < self.prefix.len() {
+            let take = (self.prefix.len() - self.prefix_len).min(chunk.len());
+            self.prefix[self.prefix_len..self.prefix_len + take].copy_from_slice(&chunk[..take]);
+            self.prefix_len += take;
+            if self.prefix_len == self.prefix.len() {
+                let [flag, a, b, c, d] = self.prefix;
+                let length = u32::from_be_bytes([a, b, c, d]) as usize;
+                if length > limit {
                     return Err(too_large(length.to_string()));
+                }
+                if flag == 0 {
+                    // Uncompressed: the decoded request's size is known from here.
+                    self.reservation
+                        .grow(length.saturating_mul(DECODED_BYTES_PER_BYTE))
+                        .map_err(over)?;
                 }
             }
         }
-        seen = seen.saturating_add(chunk.len());
-        if seen > limit.saturating_add(prefix.len()) {
+        self.seen = self.seen.saturating_add(chunk.len());
+        if self.seen > limit.saturating_add(self.prefix.len()) {
             return Err(too_large(format!("more than {limit}")));
         }
-        Ok(chunk)
-    });
-    AxumBody::from_stream(stream)
+        self.reservation.grow(chunk.len()).map_err(over)
+    }
 }

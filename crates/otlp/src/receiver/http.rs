@@ -2,14 +2,21 @@
 //!
 //! Status codes follow the OTLP spec: 200 with partial success when some spans were invalid,
 //! 400 for a body that cannot be decoded, 413 for one over a size limit, 415 for a
-//! Content-Type or Content-Encoding this receiver does not read, 503 with `Retry-After` when
-//! the pipeline is full or shutting down (both retryable), and 405 for other methods. Every
-//! error body is a `google.rpc.Status` whose message says what was wrong.
+//! Content-Type or Content-Encoding this receiver does not read, 408 for a body that did not
+//! arrive within `request_timeout`, 503 with `Retry-After` when the pipeline is full or
+//! shutting down, the in-flight byte budget is full or the listener already handles
+//! `max_concurrent_requests` (all retryable), and 405 for other methods. Every error body is
+//! a `google.rpc.Status` whose message says what was wrong.
+//!
+//! Before its body is read, a request takes a slot of `max_concurrent_requests` and is
+//! admitted to the byte budget; both are given back when it is answered.
 
 use super::body::{self, BodyError, Encoding};
+use super::budget::{Budget, DECODED_BYTES_PER_BYTE, Reservation};
+use super::connections::GatedListener;
 use super::ingest::{Ingest, Reason};
 use super::status::RpcStatus;
-use super::{Limits, json};
+use super::{Limits, http_serve, json};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
@@ -20,8 +27,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracegate_pipeline::Refused;
+use tracegate_pipeline::{Refused, telemetry};
 
 /// The label for metrics.
 const TRANSPORT: &str = "http";
@@ -59,7 +68,10 @@ impl Format {
 #[derive(Debug)]
 struct HttpState {
     ingest: Arc<Ingest>,
+    budget: Arc<Budget>,
     limits: Limits,
+    /// One permit per request being handled (`max_concurrent_requests`).
+    requests: Semaphore,
 }
 
 /// Serves OTLP/HTTP on `listener` until `stop` is cancelled, then finishes the requests in
@@ -67,24 +79,33 @@ struct HttpState {
 pub(crate) async fn serve(
     listener: TcpListener,
     ingest: Arc<Ingest>,
+    budget: Arc<Budget>,
     limits: Limits,
     stop: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(ingest, limits))
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
+) {
+    let open = telemetry::receiver_connections_gauge(ingest.id(), TRANSPORT);
+    let listener = GatedListener::new(listener, limits.max_connections, open);
+    let app = router(ingest, budget, limits);
+    http_serve::serve(listener, app, limits, stop).await;
 }
 
 /// The routes; other paths get 404 and other methods 405.
-fn router(ingest: Arc<Ingest>, limits: Limits) -> Router {
+fn router(ingest: Arc<Ingest>, budget: Arc<Budget>, limits: Limits) -> Router {
+    let requests = Semaphore::new(limits.max_concurrent_requests);
     Router::new()
         .route(TRACES_PATH, post(export))
-        .with_state(Arc::new(HttpState { ingest, limits }))
+        .with_state(Arc::new(HttpState {
+            ingest,
+            budget,
+            limits,
+            requests,
+        }))
         // Limits are enforced while streaming the body, see `body::read_limited`.
         .layer(DefaultBodyLimit::disable())
 }
 
 async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Body) -> Response {
+    let deadline = Instant::now() + state.limits.request_timeout;
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let content_type = header_str(header::CONTENT_TYPE);
     let Some(format) = Format::from_content_type(content_type) else {
@@ -92,33 +113,41 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
             "unsupported Content-Type {:?}: send {PROTOBUF} or {JSON}",
             content_type.unwrap_or("")
         );
-        return state.reject(
-            Format::Protobuf,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Reason::Unsupported,
-            message,
-        );
+        return state.reject(Format::Protobuf, Reason::Unsupported, message);
     };
-    match state.read(format, &headers, body).await {
+    // Both refusals come before the body is read, so they cost nothing but the headers.
+    let Ok(_slot) = state.requests.try_acquire() else {
+        let message = format!(
+            "the receiver is handling its limit of concurrent requests \
+             (max_concurrent_requests {}), retry later",
+            state.limits.max_concurrent_requests
+        );
+        return state.reject(format, Reason::Overloaded, message);
+    };
+    let reservation = match state.budget.admit() {
+        Ok(reservation) => reservation,
+        Err(over) => return state.reject(format, Reason::MemoryLimit, over.message()),
+    };
+    // The reservation lives until the response is built: the bytes are held until then.
+    match state
+        .read(format, &headers, body, &reservation, deadline)
+        .await
+    {
         Ok(request) => state.ingest(format, request).await,
-        Err(e) => {
-            let status = match e.reason {
-                Reason::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                Reason::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                Reason::BadRequest => StatusCode::BAD_REQUEST,
-            };
-            state.reject(format, status, e.reason, e.message)
-        }
+        Err(e) => state.reject(format, e.reason, e.message),
     }
 }
 
 impl HttpState {
-    /// Reads, decompresses and decodes the body, each within its limit.
+    /// Reads, decompresses and decodes the body, each within its limit, reserving the
+    /// memory each step takes.
     async fn read(
         &self,
         format: Format,
         headers: &HeaderMap,
         body: Body,
+        reservation: &Reservation,
+        deadline: Instant,
     ) -> Result<ExportTraceServiceRequest, BodyError> {
         let encoding = Encoding::parse(
             headers
@@ -129,8 +158,25 @@ impl HttpState {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let raw = body::read_limited(body, content_length, self.limits.max_request_bytes).await?;
+        let raw = body::read_limited(
+            body,
+            content_length,
+            self.limits.max_request_bytes,
+            reservation,
+            deadline,
+        )
+        .await?;
         let bytes = body::decompress(encoding, raw, self.limits.max_decompressed_bytes).await?;
+        let over = |over: super::budget::OverBudget| BodyError {
+            reason: Reason::MemoryLimit,
+            message: over.message(),
+        };
+        if encoding != Encoding::Identity {
+            reservation.grow(bytes.len()).map_err(over)?;
+        }
+        reservation
+            .grow(bytes.len().saturating_mul(DECODED_BYTES_PER_BYTE))
+            .map_err(over)?;
         let bad = |message: String| BodyError {
             reason: Reason::BadRequest,
             message,
@@ -161,36 +207,50 @@ impl HttpState {
                     Refused::Full => "pipeline full, retry later",
                     Refused::ShuttingDown => "the gateway is shutting down, retry later",
                 };
-                let mut response = error_response(
+                retry_later(error_response(
                     format,
                     StatusCode::SERVICE_UNAVAILABLE,
                     tonic::Code::Unavailable,
                     message,
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response
+                ))
             }
         }
     }
 
-    /// Records and answers a request turned away before its spans were looked at.
-    fn reject(
-        &self,
-        format: Format,
-        status: StatusCode,
-        reason: Reason,
-        message: String,
-    ) -> Response {
+    /// Records and answers a request turned away before its spans reached the pipeline.
+    fn reject(&self, format: Format, reason: Reason, message: String) -> Response {
         self.ingest.failed(TRANSPORT, reason, &message);
-        let code = match reason {
-            Reason::BadRequest => tonic::Code::InvalidArgument,
-            Reason::TooLarge => tonic::Code::ResourceExhausted,
-            Reason::Unsupported => tonic::Code::Unimplemented,
+        let (status, code) = match reason {
+            Reason::BadRequest => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
+            Reason::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                tonic::Code::ResourceExhausted,
+            ),
+            Reason::Unsupported => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                tonic::Code::Unimplemented,
+            ),
+            Reason::Timeout => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
+            Reason::MemoryLimit | Reason::Overloaded => {
+                let response = error_response(
+                    format,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    tonic::Code::Unavailable,
+                    &message,
+                );
+                return retry_later(response);
+            }
         };
         error_response(format, status, code, &message)
     }
+}
+
+/// Adds `Retry-After: 1` to a retryable refusal.
+fn retry_later(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// A `google.rpc.Status` body in the request's format.

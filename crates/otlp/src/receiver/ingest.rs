@@ -18,6 +18,12 @@ pub(crate) enum Reason {
     TooLarge,
     /// A Content-Type, Content-Encoding, compression or method this receiver does not serve.
     Unsupported,
+    /// The receiver's in-flight byte budget (`max_in_flight_bytes`) is full; retryable.
+    MemoryLimit,
+    /// The body did not arrive within `request_timeout`; retryable.
+    Timeout,
+    /// The listener already handles `max_concurrent_requests` requests; retryable.
+    Overloaded,
 }
 
 impl Reason {
@@ -27,6 +33,9 @@ impl Reason {
             Reason::BadRequest => "bad_request",
             Reason::TooLarge => "too_large",
             Reason::Unsupported => "unsupported",
+            Reason::MemoryLimit => "memory_limit",
+            Reason::Timeout => "timeout",
+            Reason::Overloaded => "overloaded",
         }
     }
 }
@@ -91,6 +100,16 @@ impl Ingest {
                 error_message: message,
             }),
         })
+    }
+
+    /// The receiver's id, the `receiver` label.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Records spans refused before they reached the pipeline.
+    pub(crate) fn refused_spans(&self, transport: &'static str, reason: Reason, spans: usize) {
+        telemetry::receiver_refused(&self.id, transport, reason.label(), spans);
     }
 
     /// Records a request turned away before decoding finished.

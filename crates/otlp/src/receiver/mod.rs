@@ -2,14 +2,30 @@
 //! feeding one [`SpanSender`](tracegate_pipeline::SpanSender).
 //!
 //! - `config.rs`: [`OtlpReceiverConfig`];
-//! - `grpc.rs`: the gRPC service; `http.rs`: the HTTP routes; `body.rs`: HTTP body limits and
-//!   decompression; `json.rs`: OTLP/JSON; `status.rs`: `google.rpc.Status`;
+//! - `grpc.rs`: the gRPC service; `http.rs`: the HTTP routes; `http_serve.rs`: the HTTP
+//!   connection loop; `body.rs`: HTTP body limits and decompression; `json.rs`: OTLP/JSON;
+//!   `status.rs`: `google.rpc.Status`;
+//! - `budget.rs`: the in-flight byte budget both listeners share; `connections.rs`: the cap
+//!   on each listener's connections;
 //! - `ingest.rs`: what both transports do with a decoded request.
+//!
+//! What bounds a receiver's memory, whatever clients do:
+//! - each request: `max_request_bytes` on the wire, `max_decompressed_bytes` inflated, and
+//!   `request_timeout` to arrive (HTTP 408 / gRPC `DEADLINE_EXCEEDED`);
+//! - all requests together: `max_in_flight_bytes`, reserved step by step as a request is
+//!   read, inflated and decoded, released when it is answered; a request that does not fit
+//!   gets HTTP 503 with `Retry-After` / gRPC `UNAVAILABLE`, which OTLP clients retry;
+//! - each listener: `max_connections` accepted at once (more wait in the backlog), and
+//!   `max_concurrent_requests` handled at once;
+//! - buffers grow with the bytes that arrive, never from a declared `Content-Length`.
 
 mod body;
+mod budget;
 mod config;
+mod connections;
 mod grpc;
 mod http;
+mod http_serve;
 mod ingest;
 mod json;
 mod status;
@@ -23,6 +39,7 @@ pub use json::decode_request as decode_json_request;
 pub use status::RpcStatus;
 
 use async_trait::async_trait;
+use budget::Budget;
 use ingest::Ingest;
 use serde_yaml_ng::Value;
 use std::net::SocketAddr;
@@ -32,7 +49,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracegate_pipeline::{
     BuildContext, ComponentError, ComponentId, ConfigError, Receiver, ReceiverContext,
-    ReceiverFactory,
+    ReceiverFactory, telemetry,
 };
 
 /// How long the listeners get, after shutdown starts, to finish the requests in flight.
@@ -58,11 +75,15 @@ impl ReceiverFactory for OtlpReceiverFactory {
     }
 }
 
-/// The size limits both transports enforce.
+/// The limits both transports enforce, each per request or per listener.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_request_bytes: usize,
     pub(crate) max_decompressed_bytes: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) max_concurrent_requests: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
 }
 
 /// Receives OTLP over gRPC and HTTP. [`Receiver::bind`] opens the listeners;
@@ -100,6 +121,10 @@ impl OtlpReceiver {
         Limits {
             max_request_bytes: self.config.max_request_bytes.as_usize(),
             max_decompressed_bytes: self.config.max_decompressed_bytes.as_usize(),
+            max_connections: self.config.max_connections,
+            max_concurrent_requests: self.config.max_concurrent_requests,
+            request_timeout: self.config.request_timeout.get(),
+            header_read_timeout: self.config.header_read_timeout.get(),
         }
     }
 
@@ -138,23 +163,26 @@ impl Receiver for OtlpReceiver {
         self.bind().await?;
         let limits = self.limits();
         let ingest = Arc::new(Ingest::new(ctx.id.to_string(), ctx.output));
+        let budget = Budget::new(
+            self.config.max_in_flight_bytes.as_usize(),
+            telemetry::receiver_in_flight_gauge(ingest.id()),
+        );
         // Stops the listeners on shutdown, or when one of them fails.
         let stop = ctx.shutdown.child_token();
         let mut servers: JoinSet<Result<(), String>> = JoinSet::new();
         if let Some(listener) = self.grpc.take() {
-            let (ingest, stop) = (ingest.clone(), stop.clone());
+            let (ingest, budget, stop) = (ingest.clone(), budget.clone(), stop.clone());
             servers.spawn(async move {
-                grpc::serve(listener, ingest, limits, stop)
+                grpc::serve(listener, ingest, budget, limits, stop)
                     .await
                     .map_err(|e| format!("OTLP/gRPC server failed: {e}"))
             });
         }
         if let Some(listener) = self.http.take() {
-            let (ingest, stop) = (ingest.clone(), stop.clone());
+            let (ingest, budget, stop) = (ingest.clone(), budget.clone(), stop.clone());
             servers.spawn(async move {
-                http::serve(listener, ingest, limits, stop)
-                    .await
-                    .map_err(|e| format!("OTLP/HTTP server failed: {e}"))
+                http::serve(listener, ingest, budget, limits, stop).await;
+                Ok(())
             });
         }
 
