@@ -33,6 +33,7 @@ pub mod component;
 pub mod config;
 pub mod health;
 pub mod helper;
+pub mod queue;
 pub mod registry;
 pub mod sender;
 pub mod telemetry;
