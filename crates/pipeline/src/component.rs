@@ -77,6 +77,14 @@ impl Payload {
         }
     }
 
+    /// The spans' estimated in-memory size: the payload's weight in a byte-bounded queue.
+    pub fn estimated_bytes(&self) -> usize {
+        match self {
+            Payload::Spans(b) => b.estimated_bytes(),
+            Payload::Traces(t) => traces_estimated_bytes(t),
+        }
+    }
+
     /// Every span, in order.
     pub fn spans(&self) -> Box<dyn Iterator<Item = &tracegate_model::Span> + '_> {
         match self {
@@ -84,6 +92,15 @@ impl Payload {
             Payload::Traces(t) => Box::new(t.iter().flat_map(|t| t.spans.iter())),
         }
     }
+}
+
+/// The estimated in-memory size of the spans of `traces`.
+pub fn traces_estimated_bytes(traces: &[Trace]) -> usize {
+    traces
+        .iter()
+        .flat_map(|t| t.spans.iter())
+        .map(tracegate_model::Span::estimated_bytes)
+        .sum()
 }
 
 /// An error from a running component.

@@ -306,3 +306,10 @@ pub fn pipeline_dropped(stage: &str, reason: &'static str, spans: usize) {
     counter!(names::PIPELINE_DROPPED_SPANS, "stage" => stage.to_owned(), "reason" => reason)
         .increment(spans as u64);
 }
+
+/// An exporter is stalled (its queue had no room for `service.exporter_stall_timeout`):
+/// `spans` meant for it were dropped. Logged once per stall by the health change, not here.
+pub fn exporter_stalled(exporter: &str, spans: usize) {
+    counter!(names::EXPORTER_FAILED_SPANS, "exporter" => exporter.to_owned(), "error_type" => "stalled")
+        .increment(spans as u64);
+}
