@@ -34,7 +34,7 @@ use crate::helper::Instrumented;
 use crate::queue::{self, QueueSender};
 use crate::sender::SpanSender;
 use deadline::Deadline;
-use fanout::Outlet;
+use fanout::{Outlet, Stall};
 use stages::HeadOutput;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -77,17 +77,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
     for (id, exporter) in exporters {
         let component = format!("exporter/{id}");
         let (tx, rx) = channel(&component, &service);
-        let outlet = Outlet::new(
-            id.clone(),
-            tx,
-            service.exporter_stall_timeout.get(),
-            health.clone(),
-        );
+        let stall = Arc::new(Stall::new(component.clone(), health.clone()));
+        let stall_after = service.exporter_stall_timeout.get();
+        let outlet = Outlet::new(id.clone(), tx, stall_after, stall.clone());
         outlets.insert(id.clone(), Arc::new(outlet));
-        workers.spawn(
-            component,
-            exporter::run_exporter(id, exporter, rx, deadline.clone()),
-        );
+        let task = exporter::run_exporter(id, exporter, rx, stall, deadline.clone());
+        workers.spawn(component, task);
     }
 
     // Pipelines.

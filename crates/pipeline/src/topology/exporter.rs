@@ -2,6 +2,7 @@
 //! at the shutdown deadline it abandons what it holds and counts it.
 
 use super::deadline::Deadline;
+use super::fanout::Stall;
 use crate::component::{ComponentId, Exporter, Payload};
 use crate::queue::QueueReceiver;
 use crate::telemetry;
@@ -15,11 +16,12 @@ enum Step {
 }
 
 /// Runs `exporter` until its queue closes (then flushes it) or the deadline passes (then
-/// abandons what is buffered and queued, counting it).
+/// abandons what is buffered and queued, counting it). Taking a payload clears `stall`.
 pub(super) async fn run_exporter(
     id: ComponentId,
     mut exporter: Box<dyn Exporter>,
     mut queue: QueueReceiver<Arc<Payload>>,
+    stall: Arc<Stall>,
     deadline: Deadline,
 ) {
     let stage = format!("exporter/{id}");
@@ -46,6 +48,8 @@ pub(super) async fn run_exporter(
         };
         match step {
             Step::Payload(payload) => {
+                // Taking a payload makes room in the queue: a stalled exporter is back.
+                stall.has_room();
                 let spans = payload.span_count();
                 let done = tokio::select! {
                     biased;

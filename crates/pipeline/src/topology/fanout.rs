@@ -18,16 +18,59 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// Whether an exporter is stalled, shared by its outlet (which stalls it) and its task
+/// (which clears it on taking a payload: its queue has room again).
+#[derive(Debug)]
+pub(super) struct Stall {
+    stalled: AtomicBool,
+    /// `exporter/ID`: the health component.
+    stage: String,
+    health: Health,
+}
+
+impl Stall {
+    pub(super) fn new(stage: String, health: Health) -> Self {
+        Self {
+            stalled: AtomicBool::new(false),
+            stage,
+            health,
+        }
+    }
+
+    fn is_stalled(&self) -> bool {
+        self.stalled.load(Ordering::Relaxed)
+    }
+
+    /// The exporter's queue has room again: it is no longer stalled.
+    pub(super) fn has_room(&self) {
+        if self.stalled.load(Ordering::Relaxed) && self.stalled.swap(false, Ordering::Relaxed) {
+            self.health.recovered(&self.stage);
+        }
+    }
+
+    fn stall(&self, after: Duration) {
+        if !self.stalled.swap(true, Ordering::Relaxed) {
+            self.health.degraded(
+                &self.stage,
+                format!(
+                    "its queue has had no room for service.exporter_stall_timeout ({}): \
+                     payloads for it are dropped until it has room; check its destination",
+                    crate::Duration(after)
+                ),
+            );
+        }
+    }
+}
+
 /// One exporter's queue, shared by every pipeline that feeds it.
 #[derive(Debug)]
 pub(super) struct Outlet {
     id: ComponentId,
-    /// `exporter/ID`: the health component and the queue's stage.
+    /// `exporter/ID`: the queue's stage.
     stage: String,
     queue: QueueSender<Arc<Payload>>,
     stall_after: Duration,
-    stalled: AtomicBool,
-    health: Health,
+    stall: Arc<Stall>,
 }
 
 impl Outlet {
@@ -35,35 +78,23 @@ impl Outlet {
         id: ComponentId,
         queue: QueueSender<Arc<Payload>>,
         stall_after: Duration,
-        health: Health,
+        stall: Arc<Stall>,
     ) -> Self {
         Self {
             stage: format!("exporter/{id}"),
             id,
             queue,
             stall_after,
-            stalled: AtomicBool::new(false),
-            health,
+            stall,
         }
     }
 
     fn has_room(&self) {
-        if self.stalled.swap(false, Ordering::Relaxed) {
-            self.health.recovered(&self.stage);
-        }
+        self.stall.has_room();
     }
 
     fn stall(&self) {
-        if !self.stalled.swap(true, Ordering::Relaxed) {
-            self.health.degraded(
-                &self.stage,
-                format!(
-                    "its queue has had no room for service.exporter_stall_timeout ({}): \
-                     payloads for it are dropped until it has room; check its destination",
-                    crate::Duration(self.stall_after)
-                ),
-            );
-        }
+        self.stall.stall(self.stall_after);
     }
 
     fn stopped(&self, spans: usize) {
@@ -114,7 +145,7 @@ pub(super) async fn deliver(payload: Payload, outlets: &[Arc<Outlet>], deadline:
                 outlet.has_room();
             }
             Err(TryReserveError::Closed) => outlet.stopped(spans),
-            Err(TryReserveError::Full) if outlet.stalled.load(Ordering::Relaxed) => {
+            Err(TryReserveError::Full) if outlet.stall.is_stalled() => {
                 telemetry::exporter_stalled(outlet.id.as_str(), spans)
             }
             Err(TryReserveError::Full) => waiting.push(outlet),

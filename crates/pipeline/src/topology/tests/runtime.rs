@@ -387,3 +387,44 @@ async fn issue_18_queues_hold_no_more_than_their_byte_bound() {
     // 3 in each of the two queues, one being delivered, one in flight: 8, not 64 + 64 + 2.
     assert_eq!(accepted_batches, 8);
 }
+
+/// An exporter that takes one payload per permit given to `gate`.
+#[derive(Debug)]
+struct Gated(Arc<tokio::sync::Semaphore>);
+
+#[async_trait]
+impl Exporter for Gated {
+    async fn export(&mut self, _: Arc<Payload>) -> Result<(), ExportError> {
+        if let Ok(p) = self.0.acquire().await {
+            p.forget();
+        }
+        Ok(())
+    }
+    async fn shutdown(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_exporter_recovers_once_its_queue_has_room() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut s = setup(100, 1, vec![("gated", Box::new(Gated(gate.clone())))]);
+    s.config.service.exporter_stall_timeout = crate::Duration::from_millis(100);
+    s.config.service.refuse_after = crate::Duration::from_secs(5);
+    let health = s.config.health.clone();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run(s.config, shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(health.report().status, Health::Degraded);
+    // The destination is back. No new data arrives, yet the exporter taking what is queued
+    // makes room, which ends the stall.
+    gate.add_permits(1000);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(health.report().status, Health::Ok, "{:?}", health.report());
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
