@@ -231,9 +231,15 @@ pub enum Processor {
 
 /// A destination for spans or traces.
 ///
-/// The pipeline runs each exporter in its own task behind a bounded queue. `export` may wait
-/// (for buffer space, for a retry); while it waits the queue fills and the receivers refuse
-/// new data with a retryable status. That is how back-pressure reaches the sender.
+/// The pipeline runs each exporter in its own task behind its own bounded queue (in batches
+/// and in bytes). `export` may wait (for buffer space, for a retry); while it waits the queue
+/// fills and the pipeline waits for it, so the receivers refuse new data with a retryable
+/// status. That is how back-pressure reaches the sender. An exporter whose queue has had no
+/// room for `service.exporter_stall_timeout` is stalled: payloads for it are dropped and
+/// counted until it takes from its queue again, so it cannot hold back the other exporters.
+///
+/// At shutdown, `export`, `tick` and `shutdown` all run under `service.shutdown_timeout`;
+/// when it passes, the running future is dropped and [`Exporter::abandon`] is called.
 #[async_trait]
 pub trait Exporter: Send + fmt::Debug {
     /// Takes one payload.

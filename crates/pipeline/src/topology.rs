@@ -5,9 +5,9 @@
 //! batches and `service.queue_max_bytes` estimated bytes. Each pipeline is a head task (span
 //! processors), one task per assembly shard and a trace-stage task (trace processors); each
 //! exporter runs in its own task behind its own queue, and a pipeline hands every payload to
-//! all its exporters at once ([`fanout`]), so one stalled exporter does not hold back another.
+//! all its exporters at once, so one stalled exporter does not hold back another.
 //!
-//! Every one of those tasks is watched ([`supervisor`]): a panic or an unexpected return is
+//! Every one of those tasks is watched: a panic or an unexpected return is
 //! logged with its cause, counted in `tracegate_component_failures_total` and marks the
 //! component failed in [`Health`](crate::health::Health).
 //!
