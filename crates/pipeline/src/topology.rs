@@ -1,7 +1,7 @@
 //! Runs a resolved [`Config`]: receivers → bounded queue → processors → bounded queues →
 //! exporters, with staged shutdown under one deadline.
 //!
-//! Every queue is a byte-weighted [`queue`](crate::queue): at most `service.queue_size`
+//! Every queue is a byte-weighted [`queue`]: at most `service.queue_size`
 //! batches and `service.queue_max_bytes` estimated bytes. Each pipeline is a head task (span
 //! processors), one task per assembly shard and a trace-stage task (trace processors); each
 //! exporter runs in its own task behind its own queue, and a pipeline hands every payload to
