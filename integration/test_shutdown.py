@@ -133,3 +133,120 @@ def test_signal_flushes_the_archive_and_exits_cleanly(sig, moto, s3_bucket, gate
     assert sorted((r["trace_id"], r["span_id"]) for r in rows) == sorted(s.key for s in spans)
     errors = gw.error_logs()
     assert not errors, "a clean shutdown logged errors:\n" + "\n".join(map(str, errors))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 18: one shutdown deadline, readiness, and a second signal
+# ---------------------------------------------------------------------------------------------
+
+DEADLINE_MARGIN_S = 30  # a debug build on a loaded machine: liveness, not a benchmark
+
+
+def dead_store_archive() -> dict:
+    """An archive on S3 at a loopback port nothing listens on, with a small buffer: uploads
+    retry forever, the buffer fills and export waits, and so does everything before it."""
+    from conftest import free_port
+
+    return {
+        "url": "s3://bucket/x",
+        "flush_bytes": "256KiB",
+        "max_buffer_bytes": "1MiB",
+        "flush_age": "5m",
+        "retry": {"initial_backoff": "100ms", "max_backoff": "1s"},
+        "s3": {
+            "endpoint": f"http://127.0.0.1:{free_port()}",
+            "region": "us-east-1",
+            "access_key_id": "test",
+            "secret_access_key": "test",
+            "allow_http": True,
+        },
+    }
+
+
+def probe(gw, path: str) -> int | None:
+    try:
+        return requests.get(f"http://127.0.0.1:{gw.metrics_port}{path}", timeout=2).status_code
+    except requests.RequestException:
+        return None
+
+
+def start_ready(gw, timeout: float = 60) -> None:
+    """Starts ``gw`` and waits until ``/readyz`` says it takes traffic."""
+    import os
+    import subprocess
+
+    import conftest
+
+    with open(gw.log_path, "wb") as err, open(gw.stdout_path, "wb") as out:
+        gw.proc = subprocess.Popen(
+            [str(gw.binary), "run", "-c", str(gw.config_path)],
+            stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=dict(os.environ), cwd=gw.workdir,
+        )
+    conftest._LIVE.append(gw.proc)
+    conftest._ALL_GATEWAYS.append(gw)
+    conftest.wait_until(lambda: gw.proc.poll() is not None or probe(gw, "/readyz") == 200, timeout,
+                        interval=0.05, what=f"{gw.name} to become ready")
+    assert gw.proc.poll() is None, gw.describe_exit()
+
+
+def fill(gw, seconds: float) -> LoadResult:
+    """Posts requests from a few threads for ``seconds``, until the gateway refuses."""
+    result = LoadResult()
+    never = threading.Event()
+    stop_at = time.monotonic() + seconds
+    threads = [threading.Thread(target=worker, args=(gw.traces_url, stop_at, never, result), daemon=True)
+               for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 30)
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_store_down_sigterm_gives_up_at_the_deadline_and_counts_what_was_lost(gateway_factory):
+    gw = gateway_factory({"archive": dead_store_archive()}, start=False, service={"shutdown_timeout": "3s"})
+    start_ready(gw)
+    result = fill(gw, 4)
+    assert result.acked, f"nothing was accepted: {dict(result.refused)}"
+    assert probe(gw, "/healthz") == 200, "a store that is down degrades the gateway, it does not fail it"
+
+    signalled = time.monotonic()
+    gw.signal(signal.SIGTERM)
+    # Draining: the metrics server still answers, and says not ready.
+    saw = conftest_wait_for(lambda: probe(gw, "/readyz") in (503, None))
+    assert saw, "/readyz kept saying ready after SIGTERM"
+    code = gw.wait(timeout=3 + DEADLINE_MARGIN_S)
+    took = time.monotonic() - signalled
+    assert not gw.killed, f"did not exit within the deadline plus {DEADLINE_MARGIN_S}s\n{gw.describe_exit()}"
+    assert code not in (0, None), gw.describe_exit()
+    counted = [r for r in gw.log_records() if "unflushed" in r]
+    assert counted and int(counted[-1]["unflushed"]) > 0, gw.describe_exit()
+    print(f"exit {code} {took:.1f}s after SIGTERM; {counted[-1]['unflushed']} spans not flushed")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_second_sigterm_during_shutdown_exits_at_once(gateway_factory):
+    # A deadline far away: only the second signal can end this shutdown soon.
+    gw = gateway_factory({"archive": dead_store_archive()}, start=False, service={"shutdown_timeout": "10m"})
+    start_ready(gw)
+    fill(gw, 4)
+    gw.signal(signal.SIGTERM)
+    time.sleep(1)
+    assert gw.running(), f"exited before the second signal:\n{gw.describe_exit()}"
+    gw.signal(signal.SIGTERM)
+    code = gw.wait(timeout=DEADLINE_MARGIN_S)
+    assert not gw.killed, gw.describe_exit()
+    assert code == 143, gw.describe_exit()
+    assert any("second signal" in str(r.get("message", "")) for r in gw.log_records()), gw.describe_exit()
+
+
+def conftest_wait_for(predicate, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

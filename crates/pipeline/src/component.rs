@@ -77,6 +77,14 @@ impl Payload {
         }
     }
 
+    /// The spans' estimated in-memory size: the payload's weight in a byte-bounded queue.
+    pub fn estimated_bytes(&self) -> usize {
+        match self {
+            Payload::Spans(b) => b.estimated_bytes(),
+            Payload::Traces(t) => traces_estimated_bytes(t),
+        }
+    }
+
     /// Every span, in order.
     pub fn spans(&self) -> Box<dyn Iterator<Item = &tracegate_model::Span> + '_> {
         match self {
@@ -84,6 +92,15 @@ impl Payload {
             Payload::Traces(t) => Box::new(t.iter().flat_map(|t| t.spans.iter())),
         }
     }
+}
+
+/// The estimated in-memory size of the spans of `traces`.
+pub fn traces_estimated_bytes(traces: &[Trace]) -> usize {
+    traces
+        .iter()
+        .flat_map(|t| t.spans.iter())
+        .map(tracegate_model::Span::estimated_bytes)
+        .sum()
 }
 
 /// An error from a running component.
@@ -214,9 +231,15 @@ pub enum Processor {
 
 /// A destination for spans or traces.
 ///
-/// The pipeline runs each exporter in its own task behind a bounded queue. `export` may wait
-/// (for buffer space, for a retry); while it waits the queue fills and the receivers refuse
-/// new data with a retryable status. That is how back-pressure reaches the sender.
+/// The pipeline runs each exporter in its own task behind its own bounded queue (in batches
+/// and in bytes). `export` may wait (for buffer space, for a retry); while it waits the queue
+/// fills and the pipeline waits for it, so the receivers refuse new data with a retryable
+/// status. That is how back-pressure reaches the sender. An exporter whose queue has had no
+/// room for `service.exporter_stall_timeout` is stalled: payloads for it are dropped and
+/// counted until it takes from its queue again, so it cannot hold back the other exporters.
+///
+/// At shutdown, `export`, `tick` and `shutdown` all run under `service.shutdown_timeout`;
+/// when it passes, the running future is dropped and [`Exporter::abandon`] is called.
 #[async_trait]
 pub trait Exporter: Send + fmt::Debug {
     /// Takes one payload.

@@ -13,7 +13,8 @@
 //! [`ExporterFactory`]) that parses its YAML section into a typed config; a [`Registry`] maps
 //! type names to factories. [`config::RawConfig`] parses the document; [`config::Config`]
 //! resolves it against the registry, reporting every error with its key path.
-//! [`topology::run`] wires the components with bounded queues and shuts them down in stages.
+//! [`topology::run`] wires the components with [`queue`]s bounded in batches and in bytes,
+//! watches every task, and shuts them down in stages under one deadline.
 //! [`telemetry`] names every internal metric; [`health`] is what `/healthz` and `/readyz` report.
 //!
 //! ```
@@ -33,6 +34,7 @@ pub mod component;
 pub mod config;
 pub mod health;
 pub mod helper;
+pub mod queue;
 pub mod registry;
 pub mod sender;
 pub mod telemetry;

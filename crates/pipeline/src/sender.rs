@@ -1,7 +1,7 @@
 //! The handle receivers use to push batches into their pipelines.
 
+use crate::queue::{Closed, QueueSender, TryReserveError};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tracegate_model::SpanBatch;
 
 /// Why a batch was not accepted. Both are retryable for the client.
@@ -27,32 +27,38 @@ impl Refused {
 
 /// Sends a receiver's batches to every pipeline that lists it.
 ///
-/// Delivery is all-or-nothing: a slot is reserved in every pipeline's bounded queue before the
-/// batch is handed over, so a batch is never half-accepted. A full queue is waited on for at
-/// most `max_wait`, then the batch is refused, so a receiver never blocks forever.
+/// Delivery is all-or-nothing: room for the batch, in items and in bytes (its estimated
+/// size), is reserved in every pipeline's bounded queue before the batch is handed over, so a
+/// batch is never half-accepted. A full queue is waited on for at most `max_wait`, then the
+/// batch is refused, so a receiver never blocks forever.
 #[derive(Debug, Clone)]
 pub struct SpanSender {
-    targets: Vec<mpsc::Sender<SpanBatch>>,
+    targets: Vec<QueueSender<SpanBatch>>,
     max_wait: Duration,
 }
 
 impl SpanSender {
-    /// A sender to these pipeline queues.
-    pub fn new(targets: Vec<mpsc::Sender<SpanBatch>>, max_wait: Duration) -> Self {
-        Self { targets, max_wait }
+    /// A sender to these pipeline queues (byte-weighted [`queue`](crate::queue)s, or plain
+    /// `mpsc` senders in tests).
+    pub fn new<Q: Into<QueueSender<SpanBatch>>>(targets: Vec<Q>, max_wait: Duration) -> Self {
+        Self {
+            targets: targets.into_iter().map(Into::into).collect(),
+            max_wait,
+        }
     }
 
     /// Hands `batch` to every pipeline, or refuses it whole.
     pub async fn send(&self, batch: SpanBatch) -> Result<(), Refused> {
+        let weight = batch.estimated_bytes();
         let mut permits = Vec::with_capacity(self.targets.len());
         for target in &self.targets {
-            let permit = match target.try_reserve() {
+            let permit = match target.try_reserve(weight) {
                 Ok(p) => p,
-                Err(mpsc::error::TrySendError::Closed(())) => return Err(Refused::ShuttingDown),
-                Err(mpsc::error::TrySendError::Full(())) => {
-                    match tokio::time::timeout(self.max_wait, target.reserve()).await {
+                Err(TryReserveError::Closed) => return Err(Refused::ShuttingDown),
+                Err(TryReserveError::Full) => {
+                    match tokio::time::timeout(self.max_wait, target.reserve(weight)).await {
                         Ok(Ok(p)) => p,
-                        Ok(Err(_)) => return Err(Refused::ShuttingDown),
+                        Ok(Err(Closed)) => return Err(Refused::ShuttingDown),
                         Err(_) => return Err(Refused::Full),
                     }
                 }
@@ -78,6 +84,7 @@ impl SpanSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::mpsc;
 
     #[tokio::test(start_paused = true)]
     async fn refuses_when_full_after_waiting_and_never_half_delivers() {
@@ -95,5 +102,55 @@ mod tests {
             sender.send(SpanBatch::default()).await,
             Err(Refused::ShuttingDown)
         );
+    }
+}
+
+#[cfg(test)]
+mod byte_tests {
+    use super::*;
+    use crate::queue;
+    use std::sync::Arc;
+    use tracegate_model::{Resource, Scope, Span};
+
+    fn batch(name_bytes: usize) -> SpanBatch {
+        let span = Span {
+            resource: Arc::new(Resource::with_service("svc")),
+            scope: Arc::new(Scope::default()),
+            trace_id: Default::default(),
+            span_id: Default::default(),
+            parent_span_id: None,
+            trace_state: String::new(),
+            flags: 0,
+            name: "x".repeat(name_bytes),
+            kind: tracegate_model::SpanKind::Internal,
+            start_time_unix_nano: 0,
+            end_time_unix_nano: 1,
+            attributes: vec![],
+            dropped_attributes_count: 0,
+            events: vec![],
+            dropped_events_count: 0,
+            links: vec![],
+            dropped_links_count: 0,
+            facts: Default::default(),
+            status: Default::default(),
+        };
+        SpanBatch { spans: vec![span] }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pipeline_full_in_bytes_refuses_although_it_has_free_slots() {
+        let big = batch(10_000);
+        let weight = big.estimated_bytes();
+        // Room for 64 batches but only for the bytes of about one and a half.
+        let (tx, mut rx) = queue::channel("t", 64, weight * 3 / 2);
+        let (other, mut other_rx) = queue::channel("u", 64, usize::MAX);
+        let sender = SpanSender::new(vec![other, tx], Duration::from_millis(50));
+        sender.send(big.clone()).await.unwrap();
+        assert_eq!(sender.send(big.clone()).await, Err(Refused::Full));
+        // All or nothing: the other pipeline did not get the refused batch either.
+        assert!(other_rx.try_recv().is_some());
+        assert!(other_rx.try_recv().is_none());
+        assert!(rx.try_recv().is_some());
+        sender.send(big).await.unwrap();
     }
 }

@@ -2,7 +2,8 @@
 //! function per event that records it.
 //!
 //! Names follow `tracegate_<component>_<name>_<unit>[_total]`. Label keys are fixed:
-//! `receiver`, `processor`, `exporter`, `transport`, `reason`, `error_type`, `stage`.
+//! `receiver`, `processor`, `exporter`, `transport`, `reason`, `error_type`, `stage`,
+//! `component`.
 
 use metrics::{counter, gauge, histogram};
 
@@ -39,6 +40,13 @@ pub mod names {
     // Receivers: memory and connection bounds
     pub const RECEIVER_IN_FLIGHT_BYTES: &str = "tracegate_receiver_in_flight_bytes";
     pub const RECEIVER_CONNECTIONS: &str = "tracegate_receiver_connections";
+
+    // Pipeline runtime: byte-weighted queues, shutdown deadline, task supervision.
+    pub const QUEUE_BYTES: &str = "tracegate_queue_bytes";
+    pub const QUEUE_CAPACITY_BYTES: &str = "tracegate_queue_capacity_bytes";
+    pub const SHUTDOWN_UNFLUSHED_SPANS: &str = "tracegate_shutdown_unflushed_spans_total";
+    pub const COMPONENT_FAILURES: &str = "tracegate_component_failures_total";
+    pub const PIPELINE_DROPPED_SPANS: &str = "tracegate_pipeline_dropped_spans_total";
 }
 
 /// Registers descriptions so `/metrics` explains itself.
@@ -131,6 +139,32 @@ pub fn describe() {
         RECEIVER_CONNECTIONS,
         Unit::Count,
         "Connections a receiver's listener has open (max_connections), by transport."
+    );
+    // Pipeline runtime: byte-weighted queues, shutdown deadline, task supervision.
+    describe_gauge!(
+        QUEUE_BYTES,
+        Unit::Bytes,
+        "Estimated bytes held by a bounded queue, by stage."
+    );
+    describe_gauge!(
+        QUEUE_CAPACITY_BYTES,
+        Unit::Bytes,
+        "Byte capacity of a bounded queue, by stage (service.queue_max_bytes)."
+    );
+    describe_counter!(
+        SHUTDOWN_UNFLUSHED_SPANS,
+        Unit::Count,
+        "Spans still queued or buffered when service.shutdown_timeout passed, by stage."
+    );
+    describe_counter!(
+        COMPONENT_FAILURES,
+        Unit::Count,
+        "Pipeline, assembly shard, trace stage or exporter tasks that panicked or stopped."
+    );
+    describe_counter!(
+        PIPELINE_DROPPED_SPANS,
+        Unit::Count,
+        "Spans a pipeline stage dropped because the next stage had failed, by stage."
     );
 }
 
@@ -252,4 +286,58 @@ pub fn assembly_over_cap_spans(count: usize) {
 /// Traces released early because `bound` (`max_traces`, `max_bytes`) was reached.
 pub fn assembly_evicted(bound: &'static str, count: usize) {
     counter!(names::ASSEMBLY_EVICTIONS, "bound" => bound).increment(count as u64);
+}
+
+// Pipeline runtime: byte-weighted queues, shutdown deadline, task supervision.
+
+/// Gauge handles for one bounded queue, made once so recording allocates nothing.
+#[derive(Debug, Clone)]
+pub struct QueueGauges {
+    depth: metrics::Gauge,
+    bytes: metrics::Gauge,
+}
+
+impl QueueGauges {
+    /// Records the queue's depth in items and its estimated bytes.
+    pub fn set(&self, depth: usize, bytes: usize) {
+        self.depth.set(depth as f64);
+        self.bytes.set(bytes as f64);
+    }
+}
+
+/// Registers a bounded queue's capacities under `stage` and returns its depth gauges.
+pub fn queue_gauges(stage: &str, items: usize, bytes: usize) -> QueueGauges {
+    queue_capacity(stage, items);
+    gauge!(names::QUEUE_CAPACITY_BYTES, "stage" => stage.to_owned()).set(bytes as f64);
+    QueueGauges {
+        depth: gauge!(names::QUEUE_DEPTH, "stage" => stage.to_owned()),
+        bytes: gauge!(names::QUEUE_BYTES, "stage" => stage.to_owned()),
+    }
+}
+
+/// The shutdown deadline passed with `spans` still queued or buffered at `stage`.
+pub fn shutdown_unflushed(stage: &str, spans: usize) {
+    if spans == 0 {
+        return;
+    }
+    tracing::error!(stage, spans, "shutdown deadline passed: spans not flushed");
+    counter!(names::SHUTDOWN_UNFLUSHED_SPANS, "stage" => stage.to_owned()).increment(spans as u64);
+}
+
+/// A component's task panicked or stopped unexpectedly.
+pub fn component_failed(component: &str) {
+    counter!(names::COMPONENT_FAILURES, "component" => component.to_owned()).increment(1);
+}
+
+/// A stage dropped `spans` because the stage after it (`reason`) is gone.
+pub fn pipeline_dropped(stage: &str, reason: &'static str, spans: usize) {
+    counter!(names::PIPELINE_DROPPED_SPANS, "stage" => stage.to_owned(), "reason" => reason)
+        .increment(spans as u64);
+}
+
+/// An exporter is stalled (its queue had no room for `service.exporter_stall_timeout`):
+/// `spans` meant for it were dropped. Logged once per stall by the health change, not here.
+pub fn exporter_stalled(exporter: &str, spans: usize) {
+    counter!(names::EXPORTER_FAILED_SPANS, "exporter" => exporter.to_owned(), "error_type" => "stalled")
+        .increment(spans as u64);
 }

@@ -1,40 +1,65 @@
 //! Runs a resolved [`Config`]: receivers → bounded queue → processors → bounded queues →
-//! exporters, with staged shutdown.
+//! exporters, with staged shutdown under one deadline.
 //!
-//! Shutdown happens in three stages, each with its own `JoinSet`:
-//! 1. the receivers stop accepting and return, dropping their senders;
-//! 2. each pipeline drains its queue through its processors and returns, dropping the
-//!    exporter queues' senders;
-//! 3. each exporter takes what is left in its queue, then flushes, all within
-//!    `service.shutdown_timeout`.
+//! Every queue is a byte-weighted [`queue`]: at most `service.queue_size`
+//! batches and `service.queue_max_bytes` estimated bytes. Each pipeline is a head task (span
+//! processors), one task per assembly shard and a trace-stage task (trace processors); each
+//! exporter runs in its own task behind its own queue, and a pipeline hands every payload to
+//! all its exporters at once, so one stalled exporter does not hold back another.
+//!
+//! Every one of those tasks is watched: a panic or an unexpected return is
+//! logged with its cause, counted in `tracegate_component_failures_total` and marks the
+//! component failed in [`Health`](crate::health::Health).
+//!
+//! Shutdown happens in stages, all within one deadline, `service.shutdown_timeout`, which
+//! starts when shutdown is requested:
+//! 1. the gateway is marked not ready; the receivers stop accepting and return, dropping their
+//!    senders;
+//! 2. each pipeline drains its queues through its processors, and each exporter takes what is
+//!    left in its queue, then flushes.
+//!
+//! Every await that can block on the way (sends to full queues, `export`, `shutdown`) gives up
+//! when the deadline passes; what was still queued or buffered is counted in
+//! `tracegate_shutdown_unflushed_spans_total{stage}` and logged, and [`run`] returns an error.
 
-use crate::component::{
-    Assembler, ComponentError, ComponentId, Exporter, Payload, Processor, ReceiverContext, shard_of,
-};
-use crate::config::{Config, Pipeline};
-use crate::helper::{Flow, Instrumented};
+mod deadline;
+mod exporter;
+mod fanout;
+mod stages;
+mod supervisor;
+
+use crate::component::{ComponentError, ComponentId, Processor, ReceiverContext};
+use crate::config::{Config, Pipeline, ServiceConfig};
+use crate::helper::Instrumented;
+use crate::queue::{self, QueueSender};
 use crate::sender::SpanSender;
-use crate::telemetry;
+use deadline::Deadline;
+use fanout::{Outlet, Stall};
+use stages::HeadOutput;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::time::Duration;
+use supervisor::Supervisor;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracegate_model::{Span, SpanBatch, Trace};
+use tracegate_model::SpanBatch;
+
+/// How long tasks get to finish counting once the deadline has passed, before they are
+/// aborted. They give up at once; only a processor stuck in a loop would need it.
+const GRACE_AFTER_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Runs the gateway until `shutdown` is cancelled, then shuts down in stages.
 ///
 /// Returns an error if a receiver could not start or failed while running (which also starts
-/// the shutdown), or if the exporters missed the flush deadline.
+/// the shutdown), if any other component failed, or if the shutdown deadline passed.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ComponentError> {
     let Config {
         mut receivers,
         exporters,
         pipelines,
         service,
-        health: _health,
+        health,
     } = config;
-    let queue_size = service.queue_size.max(1);
 
     // Bind every listener first, so a taken port fails before anything runs.
     for (id, receiver) in receivers.iter_mut() {
@@ -44,39 +69,43 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
         })?;
     }
 
-    // Stage 3 first: exporters, each behind its own bounded queue.
-    let mut exporter_tasks = JoinSet::new();
-    let mut exporter_queues: BTreeMap<ComponentId, mpsc::Sender<Arc<Payload>>> = BTreeMap::new();
+    let deadline = Deadline::default();
+    let mut workers = Supervisor::new(health.clone());
+
+    // Exporters first, each behind its own bounded queue.
+    let mut outlets: BTreeMap<ComponentId, Arc<Outlet>> = BTreeMap::new();
     for (id, exporter) in exporters {
-        let (tx, rx) = mpsc::channel(queue_size);
-        telemetry::queue_capacity(&format!("exporter/{id}"), queue_size);
-        exporter_queues.insert(id.clone(), tx);
-        exporter_tasks.spawn(run_exporter(id, exporter, rx));
+        let component = format!("exporter/{id}");
+        let (tx, rx) = channel(&component, &service);
+        let stall = Arc::new(Stall::new(component.clone(), health.clone()));
+        let stall_after = service.exporter_stall_timeout.get();
+        let outlet = Outlet::new(id.clone(), tx, stall_after, stall.clone());
+        outlets.insert(id.clone(), Arc::new(outlet));
+        let task = exporter::run_exporter(id, exporter, rx, stall, deadline.clone());
+        workers.spawn(component, task);
     }
 
-    // Stage 2: pipelines.
-    let mut pipeline_tasks = JoinSet::new();
-    let mut pipeline_inputs: BTreeMap<ComponentId, Vec<mpsc::Sender<SpanBatch>>> = BTreeMap::new();
+    // Pipelines.
+    let mut pipeline_inputs: BTreeMap<ComponentId, Vec<QueueSender<SpanBatch>>> = BTreeMap::new();
     for pipeline in pipelines {
-        let (tx, rx) = mpsc::channel(queue_size);
-        telemetry::queue_capacity(&format!("pipeline/{}", pipeline.id), queue_size);
+        let (tx, rx) = channel(&format!("pipeline/{}", pipeline.id), &service);
         for r in &pipeline.receivers {
             pipeline_inputs
                 .entry(r.clone())
                 .or_default()
                 .push(tx.clone());
         }
-        let outputs: Vec<_> = pipeline
+        let targets: Vec<_> = pipeline
             .exporters
             .iter()
-            .filter_map(|e| exporter_queues.get(e).map(|q| (e.clone(), q.clone())))
+            .filter_map(|e| outlets.get(e).cloned())
             .collect();
-        pipeline_tasks.spawn(run_pipeline(pipeline, queue_size, rx, outputs));
+        spawn_pipeline(pipeline, rx, targets, &service, &deadline, &mut workers);
     }
-    // Only the pipelines hold exporter senders now, and only receivers hold pipeline senders.
-    drop(exporter_queues);
+    // Only the pipelines hold exporter queues now, and only receivers hold pipeline queues.
+    drop(outlets);
 
-    // Stage 1: receivers.
+    // Receivers.
     let receivers_stop = CancellationToken::new();
     let mut receiver_tasks = JoinSet::new();
     for (id, receiver) in receivers {
@@ -89,70 +118,128 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
         receiver_tasks.spawn(async move { (id, receiver.run(ctx).await) });
     }
     drop(pipeline_inputs);
+    health.set_ready(true);
     tracing::info!("tracegate is running");
 
     let mut failure = None;
-    tokio::select! {
-        _ = shutdown.cancelled() => tracing::info!("shutdown requested: stopping receivers"),
-        Some(done) = receiver_tasks.join_next() => {
-            let error = match done {
-                Ok((id, Ok(()))) => ComponentError::Run { component: id.to_string(), message: "stopped unexpectedly".into(), source: None },
-                Ok((_, Err(e))) => e,
-                Err(e) => ComponentError::Run { component: "receiver".into(), message: format!("task failed: {e}"), source: None },
-            };
-            tracing::error!(error = %error, "a receiver stopped; shutting down");
-            failure = Some(error);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                tracing::info!("shutdown requested: stopping receivers");
+                break;
+            }
+            Some(done) = receiver_tasks.join_next() => {
+                let (component, error) = receiver_failure(done);
+                tracing::error!(error = %error, "a receiver stopped; shutting down");
+                workers.fail(&component, &error.to_string());
+                failure = Some(error);
+                break;
+            }
+            Some(()) = workers.join_next(true) => {}
         }
     }
 
+    // One deadline from here on.
+    health.set_ready(false);
+    let timer = {
+        let deadline = deadline.clone();
+        let timeout = service.shutdown_timeout.get();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            deadline.expire();
+        })
+    };
     receivers_stop.cancel();
-    while let Some(done) = receiver_tasks.join_next().await {
-        match done {
-            Ok((id, Err(e))) => {
-                tracing::error!(receiver = %id, error = %e, "receiver failed while stopping")
+    loop {
+        tokio::select! {
+            biased;
+            _ = deadline.passed() => {
+                receiver_tasks.abort_all();
+                tracing::error!(receivers = receiver_tasks.len(), "receivers did not stop by the deadline: aborted");
+                break;
             }
-            Err(e) => tracing::error!(error = %e, "receiver task failed"),
-            Ok(_) => {}
+            done = receiver_tasks.join_next() => match done {
+                None => break,
+                Some(Ok((_, Ok(())))) => {}
+                Some(done) => tracing::error!(error = %receiver_failure(done).1, "receiver failed while stopping"),
+            },
         }
     }
-    tracing::info!("receivers stopped: draining pipelines");
-    while let Some(done) = pipeline_tasks.join_next().await {
-        if let Err(e) = done {
-            tracing::error!(error = %e, "pipeline task failed");
+    tracing::info!(deadline = %service.shutdown_timeout, "receivers stopped: draining pipelines, flushing exporters");
+    loop {
+        tokio::select! {
+            biased;
+            _ = deadline.passed() => break,
+            next = workers.join_next(false) => if next.is_none() { break },
         }
     }
-    tracing::info!(deadline = %service.shutdown_timeout, "pipelines drained: flushing exporters");
-    let flushed = tokio::time::timeout(service.shutdown_timeout.get(), async {
-        while let Some(done) = exporter_tasks.join_next().await {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "exporter task failed");
-            }
+    if deadline.is_passed() {
+        // Every stage gives up at once and counts what it held; wait for the counts.
+        let counted = tokio::time::timeout(GRACE_AFTER_DEADLINE, async {
+            while workers.join_next(false).await.is_some() {}
+        })
+        .await;
+        if counted.is_err() {
+            let stuck = workers.abort_all();
+            tracing::error!(
+                ?stuck,
+                "tasks did not give up at the deadline: aborted, their data is not counted"
+            );
         }
-    })
-    .await;
-    if flushed.is_err() {
-        exporter_tasks.abort_all();
+    }
+    timer.abort();
+
+    if deadline.is_passed() {
+        let unflushed = deadline.unflushed();
         let error = ComponentError::Run {
-            component: "exporters".into(),
+            component: "shutdown".into(),
             message: format!(
-                "did not flush within service.shutdown_timeout ({}); buffered data was lost. \
-                 Raise the timeout or check the destination",
+                "did not finish within service.shutdown_timeout ({}): {unflushed} spans were \
+                 not flushed (counted by stage in tracegate_shutdown_unflushed_spans_total). \
+                 Raise the timeout or check the destinations",
                 service.shutdown_timeout
             ),
             source: None,
         };
-        tracing::error!(error = %error, "shutdown incomplete");
+        tracing::error!(unflushed, error = %error, "shutdown incomplete");
         return Err(failure.unwrap_or(error));
     }
-    tracing::info!("shutdown complete");
-    failure.map_or(Ok(()), Err)
+    if failure.is_none()
+        && let Some(first) = workers.first_failure()
+    {
+        failure = Some(ComponentError::Run {
+            component: "pipeline".into(),
+            message: format!("a component failed while running ({first}); see the logs"),
+            source: None,
+        });
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("shutdown complete");
+            Ok(())
+        }
+    }
 }
 
-async fn run_pipeline(
+fn channel<T>(stage: &str, service: &ServiceConfig) -> (QueueSender<T>, queue::QueueReceiver<T>) {
+    queue::channel(
+        stage,
+        service.queue_size,
+        service.queue_max_bytes.as_usize(),
+    )
+}
+
+/// Starts one pipeline's tasks: the head, and with assembly one task per shard and the
+/// trace stage.
+fn spawn_pipeline(
     pipeline: Pipeline,
-    queue_size: usize,
-    mut input: mpsc::Receiver<SpanBatch>,
-    outputs: Vec<(ComponentId, mpsc::Sender<Arc<Payload>>)>,
+    input: queue::QueueReceiver<SpanBatch>,
+    outlets: Vec<Arc<Outlet>>,
+    service: &ServiceConfig,
+    deadline: &Deadline,
+    workers: &mut Supervisor,
 ) {
     let stage = format!("pipeline/{}", pipeline.id);
     // Split the processors at the assembly stage: span processors before, trace processors after.
@@ -166,184 +253,74 @@ async fn run_pipeline(
             p => after.push(Instrumented::new(id.to_string(), p)),
         }
     }
-    let outputs = Arc::new(outputs);
-
     let Some((assembly_id, assemblers)) = shards else {
-        while let Some(batch) = input.recv().await {
-            telemetry::queue_depth(&stage, input.len());
-            let mut flow = Flow::Spans(batch);
-            for p in &mut before {
-                flow = p.run(flow);
-            }
-            deliver(flow, &outputs).await;
-        }
-        tracing::debug!(pipeline = %pipeline.id, "pipeline drained");
+        let head = stages::run_head(
+            stage.clone(),
+            before,
+            input,
+            HeadOutput::Exporters(outlets),
+            deadline.clone(),
+        );
+        workers.spawn(stage, head);
         return;
     };
 
-    // With assembly: this task → one task per shard → one task for the trace processors.
-    let mut tasks = JoinSet::new();
-    let (traces_tx, mut traces_rx) = mpsc::channel::<Vec<Trace>>(queue_size);
-    let trace_outputs = outputs.clone();
     let trace_stage = format!("{stage}/traces");
-    tasks.spawn(async move {
-        while let Some(traces) = traces_rx.recv().await {
-            telemetry::queue_depth(&trace_stage, traces_rx.len());
-            let mut flow = Flow::Traces(traces);
-            for p in &mut after {
-                flow = p.run(flow);
-            }
-            deliver(flow, &trace_outputs).await;
-        }
-    });
+    let (traces_tx, traces_rx) = channel(&trace_stage, service);
+    workers.spawn(
+        trace_stage.clone(),
+        stages::run_traces(trace_stage, after, traces_rx, outlets, deadline.clone()),
+    );
     let origin = tokio::time::Instant::now();
     let mut shard_inputs = Vec::with_capacity(assemblers.len());
     for (n, assembler) in assemblers.into_iter().enumerate() {
-        let (tx, rx) = mpsc::channel(queue_size);
-        shard_inputs.push(tx);
         let shard_stage = format!("{stage}/{assembly_id}/{n}");
-        tasks.spawn(run_shard(
+        let (tx, rx) = channel(&shard_stage, service);
+        shard_inputs.push(tx);
+        let shard = stages::run_shard(
+            shard_stage.clone(),
             assembler,
             rx,
             traces_tx.clone(),
             origin,
-            shard_stage,
-        ));
+            deadline.clone(),
+        );
+        workers.spawn(shard_stage, shard);
     }
     drop(traces_tx);
-
-    let shard_count = shard_inputs.len();
-    while let Some(batch) = input.recv().await {
-        telemetry::queue_depth(&stage, input.len());
-        let mut flow = Flow::Spans(batch);
-        for p in &mut before {
-            flow = p.run(flow);
-        }
-        let Flow::Spans(batch) = flow else { continue };
-        if shard_count == 1 {
-            if shard_inputs[0].send(batch).await.is_err() {
-                tracing::error!(pipeline = %pipeline.id, "assembly shard stopped");
-            }
-            continue;
-        }
-        let mut parts: Vec<Vec<Span>> = (0..shard_count).map(|_| Vec::new()).collect();
-        for span in batch.spans {
-            parts[shard_of(&span.trace_id, shard_count)].push(span);
-        }
-        for (spans, shard) in parts.into_iter().zip(&shard_inputs) {
-            // Waiting here is the back-pressure when assembly cannot keep up.
-            if !spans.is_empty() && shard.send(SpanBatch { spans }).await.is_err() {
-                tracing::error!(pipeline = %pipeline.id, "assembly shard stopped");
-            }
-        }
-    }
-    drop(shard_inputs);
-    while let Some(done) = tasks.join_next().await {
-        if let Err(e) = done {
-            tracing::error!(pipeline = %pipeline.id, error = %e, "pipeline stage failed");
-        }
-    }
-    tracing::debug!(pipeline = %pipeline.id, "pipeline drained");
+    let head = stages::run_head(
+        stage.clone(),
+        before,
+        input,
+        HeadOutput::Shards(shard_inputs),
+        deadline.clone(),
+    );
+    workers.spawn(stage, head);
 }
 
-/// Runs one assembly shard: it alone owns its state, so there is no lock on the hot path.
-async fn run_shard(
-    mut assembler: Box<dyn Assembler>,
-    mut input: mpsc::Receiver<SpanBatch>,
-    output: mpsc::Sender<Vec<Trace>>,
-    origin: tokio::time::Instant,
-    stage: String,
-) {
-    let now_ns = || u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    let mut released = Vec::new();
-    loop {
-        let deadline = assembler.next_deadline();
-        let wake = async {
-            match deadline {
-                Some(ns) => {
-                    tokio::time::sleep_until(origin + std::time::Duration::from_nanos(ns)).await
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            next = input.recv() => {
-                let Some(batch) = next else { break };
-                telemetry::queue_depth(&stage, input.len());
-                let now = now_ns();
-                assembler.ingest(batch, now, &mut released);
-                // Under constant load the queue is never empty: release what is due anyway.
-                assembler.tick(now, &mut released);
-            }
-            _ = wake => assembler.tick(now_ns(), &mut released),
-        }
-        if !released.is_empty() && output.send(std::mem::take(&mut released)).await.is_err() {
-            tracing::error!(%stage, "trace stage stopped");
-        }
-    }
-    assembler.drain(&mut released);
-    if !released.is_empty() && output.send(released).await.is_err() {
-        tracing::error!(%stage, "trace stage stopped during shutdown");
-    }
-}
+type ReceiverDone = Result<(ComponentId, Result<(), ComponentError>), tokio::task::JoinError>;
 
-/// Hands a processed flow to every exporter queue, waiting for room (back-pressure).
-async fn deliver(flow: Flow, outputs: &[(ComponentId, mpsc::Sender<Arc<Payload>>)]) {
-    let payload = match flow {
-        Flow::Spans(b) if b.is_empty() => return,
-        Flow::Traces(t) if t.is_empty() => return,
-        Flow::Spans(b) => Payload::Spans(b),
-        Flow::Traces(t) => Payload::Traces(t),
-    };
-    let payload = Arc::new(payload);
-    for (id, out) in outputs {
-        if out.send(payload.clone()).await.is_err() {
-            telemetry::exporter_failed(id.as_str(), "exporter_stopped", payload.span_count());
-        }
+/// The health component of a receiver that ended, and why it ended.
+fn receiver_failure(done: ReceiverDone) -> (String, ComponentError) {
+    match done {
+        Ok((id, Ok(()))) => (
+            format!("receiver/{id}"),
+            ComponentError::Run {
+                component: id.to_string(),
+                message: "stopped unexpectedly".into(),
+                source: None,
+            },
+        ),
+        Ok((id, Err(e))) => (format!("receiver/{id}"), e),
+        Err(e) => (
+            "receiver".to_owned(),
+            ComponentError::Run {
+                component: "receiver".into(),
+                message: supervisor::cause_of(e),
+                source: None,
+            },
+        ),
     }
-}
-
-async fn run_exporter(
-    id: ComponentId,
-    mut exporter: Box<dyn Exporter>,
-    mut queue: mpsc::Receiver<Arc<Payload>>,
-) {
-    let stage = format!("exporter/{id}");
-    let mut ticker = exporter.tick_interval().map(|every| {
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
-    loop {
-        let tick = async {
-            match ticker.as_mut() {
-                Some(t) => {
-                    t.tick().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            next = queue.recv() => {
-                let Some(payload) = next else { break };
-                telemetry::queue_depth(&stage, queue.len());
-                let spans = payload.span_count();
-                if let Err(e) = exporter.export(payload).await {
-                    tracing::warn!(exporter = %id, error = %e, "export failed");
-                    telemetry::exporter_failed(id.as_str(), e.kind(), spans);
-                }
-            }
-            _ = tick => {
-                if let Err(e) = exporter.tick().await {
-                    tracing::warn!(exporter = %id, error = %e, "periodic flush failed");
-                }
-            }
-        }
-    }
-    if let Err(e) = exporter.shutdown().await {
-        tracing::error!(exporter = %id, error = %e, "exporter failed to flush at shutdown");
-    }
-    tracing::debug!(exporter = %id, "exporter stopped");
 }
 
 #[cfg(test)]

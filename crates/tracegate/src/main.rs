@@ -9,6 +9,7 @@
 mod components;
 mod explain;
 mod loadgen;
+mod signals;
 mod telemetry;
 
 use anyhow::Context as _;
@@ -172,7 +173,12 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let metrics = telemetry::serve_metrics(config.service.telemetry.metrics_address).await?;
+        // The same Health the components report to (it came from the BuildContext).
+        let metrics = telemetry::serve_metrics(
+            config.service.telemetry.metrics_address,
+            config.health.clone(),
+        )
+        .await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let result = tracegate_pipeline::topology::run(config, shutdown).await;
@@ -181,33 +187,26 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
     })
 }
 
+/// Cancels `shutdown` on the first SIGINT or SIGTERM; a second one during shutdown exits the
+/// process at once (status 128 + the signal's number), without waiting for the deadline.
 async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received"),
-        _ = term => tracing::info!("SIGTERM received"),
-    }
+    let mut signals = signals::Signals::new();
+    let first = signals.next().await;
+    tracing::info!(
+        signal = first.name(),
+        "shutting down within service.shutdown_timeout; send the signal again to exit at once"
+    );
     shutdown.cancel();
+    let second = signals.next().await;
+    tracing::error!(
+        signal = second.name(),
+        "second signal during shutdown: exiting at once; what was not flushed yet is lost"
+    );
+    eprintln!(
+        "tracegate: {} during shutdown: exiting at once",
+        second.name()
+    );
+    std::process::exit(second.exit_code());
 }
 
 /// The host name, made safe for object keys.

@@ -11,6 +11,7 @@
 //! `deny_unknown_fields` and prefixes errors with the component's path.
 
 pub mod env;
+mod service;
 pub mod units;
 
 use crate::component::{BuildContext, ComponentId, Exporter, Processor, Receiver};
@@ -18,9 +19,9 @@ use crate::registry::Registry;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
+pub use service::{LogFormat, PipelineConfig, ServiceConfig, TelemetryConfig};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 pub use units::{ByteSize, Duration};
 
 /// One problem in a config, with the key path it is at.
@@ -115,84 +116,6 @@ pub struct RawConfig {
     pub exporters: BTreeMap<String, Value>,
     /// Pipelines and the gateway's own settings.
     pub service: ServiceConfig,
-}
-
-/// The `service` section.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceConfig {
-    /// Pipelines by id. Only the `traces` type (`traces` or `traces/NAME`) exists.
-    pub pipelines: BTreeMap<String, PipelineConfig>,
-    /// Internal logs and metrics.
-    #[serde(default)]
-    pub telemetry: TelemetryConfig,
-    /// Batches each pipeline queue, and each exporter queue, holds. Default 64.
-    #[serde(default = "default_queue_size")]
-    pub queue_size: usize,
-    /// How long a receiver waits for room in a full pipeline before refusing with a
-    /// retryable status. Default 200ms.
-    #[serde(default = "default_refuse_after")]
-    pub refuse_after: Duration,
-    /// How long exporters get to flush at shutdown. Default 30s.
-    #[serde(default = "default_shutdown_timeout")]
-    pub shutdown_timeout: Duration,
-}
-
-fn default_queue_size() -> usize {
-    64
-}
-fn default_refuse_after() -> Duration {
-    Duration::from_millis(200)
-}
-fn default_shutdown_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-
-/// One pipeline: receivers → processors in order → exporters.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineConfig {
-    /// Receiver ids feeding the pipeline.
-    pub receivers: Vec<String>,
-    /// Processor ids, run in this order.
-    #[serde(default)]
-    pub processors: Vec<String>,
-    /// Exporter ids the pipeline fans out to.
-    pub exporters: Vec<String>,
-}
-
-/// `service.telemetry`: the gateway's own logs and metrics.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetryConfig {
-    /// Prometheus `/metrics` listen address. Default `0.0.0.0:8888`.
-    pub metrics_address: SocketAddr,
-    /// Log filter, in `RUST_LOG` syntax. Default `info`.
-    pub log_level: String,
-    /// `json`, `text`, or `auto`: JSON when stderr is not a terminal. Default `auto`.
-    pub log_format: LogFormat,
-}
-
-impl Default for TelemetryConfig {
-    fn default() -> Self {
-        Self {
-            metrics_address: SocketAddr::from(([0, 0, 0, 0], 8888)),
-            log_level: "info".to_owned(),
-            log_format: LogFormat::Auto,
-        }
-    }
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// JSON unless stderr is a terminal.
-    Auto,
-    /// One JSON object per line.
-    Json,
-    /// Human-readable text.
-    Text,
 }
 
 impl RawConfig {
@@ -292,9 +215,7 @@ impl Config {
                 "no pipelines: define `traces` with receivers and exporters",
             ));
         }
-        if service.queue_size == 0 {
-            errors.push(ConfigError::new("service.queue_size", "must be at least 1"));
-        }
+        errors.extend(service.validate());
 
         let mut used_receivers = BTreeMap::new();
         let mut used_exporters = BTreeMap::new();

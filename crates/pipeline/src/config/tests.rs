@@ -294,3 +294,72 @@ fn empty_and_invalid_documents_say_so() {
         "exporters.a.url: environment variable NOPE is not set; set it, or write ${env:NOPE:-default}"
     );
 }
+
+#[test]
+fn service_limits_beyond_what_tokio_accepts_are_errors_not_panics() {
+    // tokio's mpsc panics above usize::MAX >> 3 items; its semaphore above MAX_PERMITS.
+    let huge = GOOD.replace("queue_size: 8", &format!("queue_size: {}", usize::MAX));
+    let errs = errors(&huge);
+    assert!(
+        errs[0].starts_with("service.queue_size: must be between 1 and "),
+        "{errs:?}"
+    );
+    let errs = errors(&GOOD.replace("queue_size: 8", "queue_size: 0"));
+    assert!(
+        errs[0].starts_with("service.queue_size: must be between 1"),
+        "{errs:?}"
+    );
+    let errs = errors(&GOOD.replace("queue_size: 8", "queue_size: 8\n  queue_max_bytes: 1PiB"));
+    assert!(
+        errs[0].starts_with("service.queue_max_bytes: must be between 1B and "),
+        "{errs:?}"
+    );
+    let errs = errors(&GOOD.replace("shutdown_timeout: 10s", "shutdown_timeout: 0s"));
+    assert!(
+        errs[0].starts_with("service.shutdown_timeout: must be between more than 0s and 1day"),
+        "{errs:?}"
+    );
+    let errs = errors(&GOOD.replace("refuse_after: 50ms", "refuse_after: 1000years"));
+    assert!(
+        errs[0].starts_with("service.refuse_after: must be between 0s"),
+        "{errs:?}"
+    );
+    // The largest values allowed resolve, and the queue accepts them without panicking.
+    let max = GOOD.replace(
+        "queue_size: 8",
+        &format!(
+            "queue_size: {}\n  queue_max_bytes: {}",
+            crate::queue::MAX_ITEMS,
+            crate::queue::MAX_BYTES
+        ),
+    );
+    let config = resolve(&max).unwrap();
+    let s = &config.service;
+    let _ = crate::queue::channel::<u8>("t", s.queue_size, s.queue_max_bytes.as_usize());
+}
+
+#[test]
+fn service_defaults_are_the_documented_ones() {
+    let config = resolve(&GOOD.replace("  queue_size: 8\n", "")).unwrap();
+    let s = &config.service;
+    assert_eq!(s.queue_size, 64);
+    assert_eq!(s.queue_max_bytes, ByteSize::mib(64));
+    assert_eq!(s.exporter_stall_timeout, Duration::from_secs(10));
+    let d = ServiceConfig::default();
+    assert_eq!(
+        (
+            d.queue_size,
+            d.queue_max_bytes,
+            d.refuse_after,
+            d.shutdown_timeout,
+            d.exporter_stall_timeout
+        ),
+        (
+            64,
+            ByteSize::mib(64),
+            Duration::from_millis(200),
+            Duration::from_secs(30),
+            Duration::from_secs(10)
+        )
+    );
+}
