@@ -43,8 +43,10 @@ pub struct TraceAssemblyConfig {
     /// fragments, so one giant trace can neither hold memory nor stall the others.
     /// Default 20000.
     pub max_spans_per_trace: usize,
-    /// Estimated bytes of spans held across all shards. When exceeded, the oldest traces are
-    /// released early, marked `evicted`. Default 512MiB.
+    /// Estimated bytes held across all shards: the spans, and the resources and scopes they
+    /// keep alive (counted once per trace for spans that share one, once per span for spans
+    /// that each bring their own, as a span-per-request exporter sends them). When exceeded,
+    /// the oldest traces are released early, marked `evicted`. Default 512MiB.
     pub max_bytes: ByteSize,
     /// Independent single-owner workers; a trace goes to one by its id's hash. Default: the
     /// number of CPUs available.
