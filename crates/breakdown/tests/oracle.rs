@@ -134,7 +134,7 @@ impl<'a> Oracle<'a> {
                 }
             }
             let delta = delta.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
-            self.shift[c] = i64::try_from(delta).unwrap();
+            self.shift[c] = i64::try_from(delta).unwrap_or(i64::MAX);
             self.start[c] = place(original, length, delta);
             self.end[c] = self.start[c] + length;
             self.place_children(c);
@@ -201,7 +201,7 @@ impl<'a> Oracle<'a> {
 /// late that its end would pass `u64::MAX`.
 fn place(start: u64, length: u64, delta: i128) -> u64 {
     let at = (i128::from(start) + delta).clamp(0, i128::from(u64::MAX - length));
-    u64::try_from(at).unwrap()
+    u64::try_from(at).unwrap_or(u64::MAX)
 }
 
 fn facts_of(b: &Breakdown) -> Vec<Facts> {

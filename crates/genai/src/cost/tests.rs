@@ -248,13 +248,33 @@ fn invalid_entries_are_refused_with_their_position() {
 
 mod cache {
     use super::super::cache::{MAX_CACHED_NAME_BYTES, MAX_ENTRIES, MAX_KEY_BYTES, PriceCache};
-    use super::PriceTable;
+    use super::super::prices::{Match, PricePoint};
+    use super::{PriceTable, entry, flat};
     use crate::normalize::{GenAiNormalize, GenAiNormalizeConfig, test_span};
     use proptest::prelude::*;
     use tracegate_model::attr;
 
     fn table() -> PriceTable {
         PriceTable::builtin_with(&[]).unwrap()
+    }
+
+    /// A small table with an exact entry in two providers and a pattern, so lookups find
+    /// different entries, or none, by provider and model; quick to search.
+    fn small() -> PriceTable {
+        let point = || {
+            vec![PricePoint {
+                input_mtok: flat(1.0),
+                ..Default::default()
+            }]
+        };
+        let mut pattern = entry("anthropic", "claude", point());
+        pattern.matches = Some(Match::StartsWith("claude-".into()));
+        PriceTable::from_entries(&[
+            entry("openai", "gpt-4o", point()),
+            entry("azure", "gpt-4o", point()),
+            pattern,
+        ])
+        .unwrap()
     }
 
     /// An empty table: the cache does not care what it caches, and lookups are quick.
@@ -351,15 +371,15 @@ mod cache {
         fn answers_as_the_table_does_within_both_bounds(
             names in prop::collection::vec(
                 (
-                    prop::option::of("(openai|anthropic|[a-z]{0,8})"),
-                    "(gpt-4o|claude-3-5-haiku|gemini)?[a-z0-9./-]{0,12}|[a-z]{250,300}",
+                    prop::option::of("(openai|azure|anthropic|[a-z]{0,8})"),
+                    "(gpt-4o|claude-|openai/)?[a-z0-9./-]{0,12}|[a-z]{250,300}",
                 ),
                 1..40,
             ),
             max_entries in 0usize..20,
             max_key_bytes in 0usize..400,
         ) {
-            let table = table();
+            let table = small();
             let mut cache = PriceCache::with_bounds(max_entries, max_key_bytes);
             for round in 0..2 {
                 for (provider, model) in &names {
