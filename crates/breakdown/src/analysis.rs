@@ -56,7 +56,8 @@ pub struct SpanBreakdown {
     /// On a SERVER span called by a CLIENT span of another service: the client's time
     /// outside its server spans (network and queueing), shared out between them.
     pub network_ns: Option<u64>,
-    /// Shift applied to the span's times to undo clock skew, ns (0: none).
+    /// Shift applied to the span's times to undo clock skew, ns (0: none). Saturates at the
+    /// `i64` range; the span is never moved before 0 or past `u64::MAX` (its duration is kept).
     pub skew_adjusted_ns: i64,
     /// Start after skew adjustment, ns since the epoch.
     pub start_ns: u64,
