@@ -98,6 +98,15 @@ impl SpanArena {
         spans
     }
 
+    /// The span in slot `index`, if one is held there.
+    pub(crate) fn get(&self, index: u32) -> Option<&Span> {
+        self.chunks
+            .get((index >> CHUNK_BITS) as usize)?
+            .get((index & CHUNK_MASK) as usize)?
+            .span
+            .as_ref()
+    }
+
     /// Spans held.
     pub(crate) fn live(&self) -> usize {
         self.live

@@ -37,14 +37,16 @@ pub struct TraceAssemblyConfig {
     /// About 60 to 120 bytes each. `0` remembers none. Default 1000000.
     pub max_remembered: usize,
     /// Traces held at once across all shards. When reached, the oldest trace is released
-    /// early, marked `evicted`. Default 200000.
+    /// early, marked `evicted`. At most 4294967294. Default 200000.
     pub max_traces: usize,
     /// Spans held per trace. Later spans of the trace pass straight through as `over_cap`
     /// fragments, so one giant trace can neither hold memory nor stall the others.
-    /// Default 20000.
+    /// At most 4294967294. Default 20000.
     pub max_spans_per_trace: usize,
-    /// Estimated bytes of spans held across all shards. When exceeded, the oldest traces are
-    /// released early, marked `evicted`. Default 512MiB.
+    /// Estimated bytes held across all shards: the spans, and the resources and scopes they
+    /// keep alive (counted once per trace for spans that share one, once per span for spans
+    /// that each bring their own, as a span-per-request exporter sends them). When exceeded,
+    /// the oldest traces are released early, marked `evicted`. Default 512MiB.
     pub max_bytes: ByteSize,
     /// Independent single-owner workers; a trace goes to one by its id's hash. Default: the
     /// number of CPUs available.
@@ -75,6 +77,10 @@ impl TraceAssemblyConfig {
     /// Most shards allowed.
     pub const MAX_SHARDS: usize = 1024;
 
+    /// Most `max_traces` and `max_spans_per_trace` allowed: a shard numbers its traces and
+    /// spans with 32-bit indices.
+    pub const MAX_COUNT: usize = u32::MAX as usize - 1;
+
     /// Checks the values serde cannot, naming each key under `path`
     /// (`processors.trace_assembly`). Returns every problem found.
     pub fn validate(&self, path: &str) -> Result<(), Vec<ConfigError>> {
@@ -97,16 +103,54 @@ impl TraceAssemblyConfig {
                 ),
             );
         }
+        // Times are counted in u64 nanoseconds; a longer one would silently be cut short.
+        let longest = std::time::Duration::from_nanos(u64::MAX);
+        for (key, value) in [
+            ("idle_after_root", self.idle_after_root),
+            ("max_wait", self.max_wait),
+            ("late_window", self.late_window),
+        ] {
+            if value.get() > longest {
+                at(
+                    key,
+                    format!(
+                        "must be at most {} (nanoseconds in 64 bits), got {value}",
+                        Duration(longest)
+                    ),
+                );
+            }
+        }
         if self.max_traces == 0 {
             at(
                 "max_traces",
                 "must be at least 1, such as 200000".to_owned(),
             );
         }
+        // Traces and their spans are numbered with u32 indices.
+        if self.max_traces > Self::MAX_COUNT {
+            at(
+                "max_traces",
+                format!(
+                    "must be at most {}, got {}",
+                    Self::MAX_COUNT,
+                    self.max_traces
+                ),
+            );
+        }
         if self.max_spans_per_trace == 0 {
             at(
                 "max_spans_per_trace",
                 "must be at least 1, such as 20000".to_owned(),
+            );
+        }
+        if self.max_spans_per_trace > Self::MAX_COUNT {
+            at(
+                "max_spans_per_trace",
+                format!(
+                    "must be at most {}, got {}",
+                    Self::MAX_COUNT,
+                    self.max_spans_per_trace
+                ),
             );
         }
         if self.max_bytes.get() == 0 {

@@ -80,8 +80,10 @@
 //!   which is allocated once, at release, with the exact capacity.
 //! - *Global bounds without locks.* `max_traces` and `max_remembered` are split evenly between
 //!   the shards. `max_bytes` is global: the shards share one atomic counter of estimated bytes
-//!   ([`Span::estimated_bytes`](tracegate_model::Span::estimated_bytes)), and while it is over
-//!   the bound a shard holding more than its share evicts its own oldest traces. If eviction
+//!   ([`Span::estimated_bytes`](tracegate_model::Span::estimated_bytes), plus each resource and
+//!   scope a held trace keeps alive, counted once per run of spans sharing it, so a flood of
+//!   single-span requests that each bring their own resource counts every one), and while it
+//!   is over the bound a shard holding more than its share evicts its own oldest traces. If eviction
 //!   cannot keep up, the shards' bounded input queues fill and back-pressure reaches the
 //!   receivers.
 //! - *Late is relative to deadlines, not to calls.* `ingest` first releases what is due at its
@@ -92,8 +94,10 @@
 
 mod arena;
 pub mod config;
+mod context;
 pub mod factory;
 pub mod shard;
+mod stats;
 mod table;
 
 pub use config::TraceAssemblyConfig;

@@ -2,6 +2,8 @@
 //! whole.
 
 use crate::arena::{NIL, SLOT_OVERHEAD, SpanArena};
+use crate::context::ContextBytes;
+use crate::stats::map_bytes;
 use crate::table::TraceTable;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -11,6 +13,8 @@ use tracegate_model::{
     Fragment, ReleaseReason, Span, SpanBatch, SpanId, Trace, TraceId, attr, keys,
 };
 use tracegate_pipeline::{Assembler, telemetry};
+
+pub use crate::stats::{HeldCounts, MemoryUsage, ShardStats};
 
 /// The limits of one shard, in nanoseconds and counts. Built by
 /// [`TraceAssemblyConfig::limits`](crate::TraceAssemblyConfig::limits).
@@ -33,65 +37,6 @@ pub struct Limits {
     /// This shard's share of `max_bytes`: while the total is over `max_bytes`, a shard above
     /// its share evicts its oldest traces.
     pub fair_share_bytes: usize,
-}
-
-/// What a shard has done since it was built. The same events go to the `assembly_*` metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ShardStats {
-    /// Traces released because they went idle after their root.
-    pub released_complete: u64,
-    /// Traces released at `max_wait`.
-    pub released_max_wait: u64,
-    /// Traces released early because a bound was reached.
-    pub released_evicted: u64,
-    /// Traces released at shutdown.
-    pub released_shutdown: u64,
-    /// Evictions because `max_traces` was reached.
-    pub evicted_max_traces: u64,
-    /// Evictions because `max_bytes` was exceeded.
-    pub evicted_max_bytes: u64,
-    /// Spans that arrived after their trace was released.
-    pub late_spans: u64,
-    /// Spans passed through beyond `max_spans_per_trace`.
-    pub over_cap_spans: u64,
-}
-
-/// What a shard holds now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HeldCounts {
-    /// Traces held.
-    pub traces: usize,
-    /// Spans held.
-    pub spans: usize,
-    /// Estimated bytes of the spans held.
-    pub bytes: usize,
-}
-
-/// Memory a shard uses besides the spans' own data, from `size_of` and capacities.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MemoryUsage {
-    /// Spans held.
-    pub held_spans: usize,
-    /// The chain link of each held span's slot.
-    pub span_links: usize,
-    /// Slots allocated but free (the arena keeps its peak).
-    pub free_slots: usize,
-    /// Trace records, allocated capacity.
-    pub trace_records: usize,
-    /// The trace id index, estimated from its capacity.
-    pub trace_index: usize,
-    /// Remembered ids of released traces, for late spans: not per held span, and bounded by
-    /// `max_remembered`.
-    pub remembered: usize,
-}
-
-impl MemoryUsage {
-    /// Bytes per held span for holding it: its link, plus its share of the trace records, the
-    /// index and the free slots. Remembered ids are not counted.
-    pub fn overhead_per_held_span(&self) -> f64 {
-        let total = self.span_links + self.free_slots + self.trace_records + self.trace_index;
-        total as f64 / self.held_spans.max(1) as f64
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +77,8 @@ pub struct Shard {
     traces: TraceTable,
     spans: SpanArena,
     bytes_held: usize,
+    /// Sizes of the resource and scope last charged, valid for one call.
+    context: ContextBytes,
     remembered: FxHashMap<TraceId, Remembered>,
     /// Remembered ids in release order, which is also expiry order.
     forget_order: VecDeque<(u64, TraceId)>,
@@ -153,6 +100,7 @@ impl Shard {
             traces: TraceTable::default(),
             spans: SpanArena::default(),
             bytes_held: 0,
+            context: ContextBytes::default(),
             remembered: FxHashMap::default(),
             forget_order: VecDeque::new(),
             fragments: FxHashMap::default(),
@@ -396,7 +344,7 @@ impl Shard {
             return Err(span);
         }
         let tail = held.tail;
-        let bytes = span.estimated_bytes();
+        let bytes = self.context.charge(&span, self.spans.get(tail));
         let root = span.is_root();
         let slot = self.spans.push(span)?;
         if tail != NIL {
@@ -458,6 +406,7 @@ impl Assembler for Shard {
     fn ingest(&mut self, batch: SpanBatch, now_ns: u64, released: &mut Vec<Trace>) {
         let now = self.advance(now_ns);
         let mut tally = Tally::default();
+        self.context.reset();
         // Deadlines at or before `now` have passed: a span arriving now for such a trace is
         // late, whatever order the caller ticks and ingests in.
         self.expire(now, released, &mut tally);
@@ -567,16 +516,6 @@ pub(crate) fn tree_whole(spans: &[Span]) -> bool {
         s.parent_span_id
             .is_none_or(|p| ids.binary_search(&p).is_ok())
     })
-}
-
-/// Approximate bytes of a hash map with `capacity`: hashbrown keeps at least one empty bucket
-/// in eight, in a power-of-two table, with one control byte per bucket.
-fn map_bytes<K, V>(capacity: usize) -> usize {
-    if capacity == 0 {
-        return 0;
-    }
-    let buckets = (capacity.saturating_mul(8) / 7).next_power_of_two();
-    buckets * (std::mem::size_of::<(K, V)>() + 1)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub(crate) struct Held {
     pub(crate) first_ns: u64,
     /// When the last span arrived.
     pub(crate) last_ns: u64,
-    /// Estimated bytes of the spans held.
+    /// Estimated bytes of the spans held, with the resources and scopes they keep alive.
     pub(crate) bytes: usize,
     /// First and last slot of the span chain.
     pub(crate) head: u32,

@@ -56,7 +56,8 @@ pub struct SpanBreakdown {
     /// On a SERVER span called by a CLIENT span of another service: the client's time
     /// outside its server spans (network and queueing), shared out between them.
     pub network_ns: Option<u64>,
-    /// Shift applied to the span's times to undo clock skew, ns (0: none).
+    /// Shift applied to the span's times to undo clock skew, ns (0: none). Saturates at the
+    /// `i64` range; the span is never moved before 0 or past `u64::MAX` (its duration is kept).
     pub skew_adjusted_ns: i64,
     /// Start after skew adjustment, ns since the epoch.
     pub start_ns: u64,
@@ -281,21 +282,19 @@ pub fn analyze(spans: &[Span], options: &Options) -> Breakdown {
             let c = children[k];
             let node = &mut nodes[c];
             node.depth = if p == virt { 0 } else { pdepth + 1 };
+            let length = node.end - node.start;
             let mut delta = pshift;
             if options.clock_skew_adjustment && p != virt && is_rpc(&spans[p], &spans[c]) {
-                let cs = node.start.saturating_add_signed(delta);
-                let ce = node.end.saturating_add_signed(delta);
-                if cs < ps || ce > pe {
-                    delta += skew(ps, pe, cs, ce);
+                // Outside the client where the inherited shift would place it: the server's
+                // own shift replaces it (computed from the original start, so no sum of
+                // shifts can overflow).
+                let at = place(node.start, length, delta);
+                if at < ps || at + length > pe {
+                    delta = skew(ps, pe, node.start, length);
                 }
             }
             if delta != 0 {
-                // Keep the duration even where the shift would cross 0 or u64::MAX.
-                let length = node.end - node.start;
-                node.start = node
-                    .start
-                    .saturating_add_signed(delta)
-                    .min(u64::MAX - length);
+                node.start = place(node.start, length, delta);
                 node.end = node.start + length;
                 node.shift = delta;
             }
@@ -522,16 +521,24 @@ fn is_cross_service_rpc(client: &Span, server: &Span) -> bool {
         && client.service_name() != server.service_name()
 }
 
-/// The shift that moves a server span `[cs, ce]` inside its client span `[ps, pe]`, as
-/// Jaeger's clock-skew adjuster does: centred, so the network time is split evenly between
-/// request and response; a server longer than its client is aligned on the client's start.
-fn skew(ps: u64, pe: u64, cs: u64, ce: u64) -> i64 {
-    let (client, server) = (pe - ps, ce - cs);
-    let target = if server > client {
+/// Where a span starting at `start` and `length` long lands when shifted by `delta`: the
+/// shift saturates at 0 and where the end would pass `u64::MAX`, so the duration is kept.
+fn place(start: u64, length: u64, delta: i64) -> u64 {
+    start.saturating_add_signed(delta).min(u64::MAX - length)
+}
+
+/// The shift that moves a server span starting at `start` and `length` long inside its client
+/// span `[ps, pe]`, as Jaeger's clock-skew adjuster does: centred, so the network time is
+/// split evenly between request and response; a server longer than its client is aligned on
+/// the client's start. Computed exactly, then saturated to the `i64` range (a shift of more
+/// than 292 years is not a clock skew anyone can undo).
+fn skew(ps: u64, pe: u64, start: u64, length: u64) -> i64 {
+    let client = pe - ps;
+    let target = if length > client {
         ps
     } else {
-        ps + (client - server) / 2
+        ps + (client - length) / 2
     };
-    let shift = i128::from(target) - i128::from(cs);
+    let shift = i128::from(target) - i128::from(start);
     i64::try_from(shift).unwrap_or(if shift < 0 { i64::MIN } else { i64::MAX })
 }

@@ -36,7 +36,20 @@ impl Resource {
             ..Default::default()
         }
     }
+
+    /// Approximate heap size of the resource with its `Arc`'s counts, for byte bounds: what a
+    /// held span keeps alive when no other held span shares its resource.
+    pub fn estimated_bytes(&self) -> usize {
+        ARC_COUNTS
+            + std::mem::size_of::<Self>()
+            + self.schema_url.len()
+            + self.service_name.len()
+            + attr::estimated_bytes(&self.attributes)
+    }
 }
+
+/// The strong and weak counts in front of an `Arc`'s value.
+const ARC_COUNTS: usize = 2 * std::mem::size_of::<usize>();
 
 /// The instrumentation scope a span came from, shared by every span of one `ScopeSpans`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -51,6 +64,19 @@ pub struct Scope {
     pub dropped_attributes_count: u32,
     /// The `schema_url` of the `ScopeSpans`.
     pub schema_url: String,
+}
+
+impl Scope {
+    /// Approximate heap size of the scope with its `Arc`'s counts, for byte bounds: what a
+    /// held span keeps alive when no other held span shares its scope.
+    pub fn estimated_bytes(&self) -> usize {
+        ARC_COUNTS
+            + std::mem::size_of::<Self>()
+            + self.name.len()
+            + self.version.len()
+            + self.schema_url.len()
+            + attr::estimated_bytes(&self.attributes)
+    }
 }
 
 /// One span with validated ids. Fields are moved out of the decoded OTLP request, never copied.
@@ -127,7 +153,8 @@ impl Span {
         attr::get(&self.attributes, key)
     }
 
-    /// Approximate heap size of the span (resource and scope are shared and not counted).
+    /// Approximate heap size of the span itself. Its resource and scope, which spans share,
+    /// are not counted: see [`Resource::estimated_bytes`] and [`Scope::estimated_bytes`].
     pub fn estimated_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.name.len()
@@ -543,5 +570,29 @@ mod tests {
         req.resource_spans[0].resource = None;
         let (batch, _) = SpanBatch::from_request(req);
         assert_eq!(batch.spans[0].service_name(), "unknown_service");
+    }
+
+    #[test]
+    fn resource_and_scope_bytes_count_their_strings_and_attributes() {
+        // 16 for the Arc's counts; "svc" twice (attribute value and service name);
+        // the attribute: key "service.name" (12) + value (3) + 16.
+        let resource = Resource::with_service("svc");
+        let fixed = 16 + std::mem::size_of::<Resource>();
+        assert_eq!(resource.estimated_bytes(), fixed + 3 + 12 + 3 + 16);
+        let mut big = resource.clone();
+        big.attributes.push(attr::string("host", "x".repeat(4096)));
+        assert_eq!(
+            big.estimated_bytes(),
+            resource.estimated_bytes() + 4 + 4096 + 16
+        );
+        let scope = Scope {
+            name: "lib".into(),
+            version: "1.0".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            scope.estimated_bytes(),
+            16 + std::mem::size_of::<Scope>() + 6
+        );
     }
 }

@@ -127,3 +127,73 @@ fn factory_builds_one_shard_per_worker_with_global_bounds_split() {
     assert_eq!(limits.late_window_ns, 300_000_000_000);
     assert_eq!(limits.max_spans_per_trace, 20_000);
 }
+
+/// Values the shards cannot represent are refused with their key paths (issue 18).
+#[test]
+fn values_past_what_a_shard_can_count_are_refused() {
+    let config = TraceAssemblyConfig {
+        idle_after_root: Duration::from_secs(1),
+        max_wait: Duration::from_secs(u64::MAX / 2),
+        late_window: Duration::from_secs(u64::MAX),
+        max_traces: usize::MAX,
+        max_spans_per_trace: u32::MAX as usize,
+        ..Default::default()
+    };
+    let errors: Vec<String> = config
+        .validate("processors.trace_assembly")
+        .unwrap_err()
+        .iter()
+        .map(|e| e.path.clone())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "processors.trace_assembly.max_wait",
+            "processors.trace_assembly.late_window",
+            "processors.trace_assembly.max_traces",
+            "processors.trace_assembly.max_spans_per_trace",
+        ]
+    );
+}
+
+/// The largest values `validate` accepts build shards that hold, tick, report deadlines and
+/// drain without a panic (the tests run in debug builds, where overflow panics).
+#[test]
+fn the_largest_accepted_values_run_without_overflow() {
+    use super::{S, service, span, trace_id};
+    use tracegate_model::SpanBatch;
+    use tracegate_pipeline::Assembler;
+
+    let longest = Duration(std::time::Duration::from_nanos(u64::MAX));
+    let config = TraceAssemblyConfig {
+        idle_after_root: Duration(std::time::Duration::from_nanos(u64::MAX - 1)),
+        max_wait: longest,
+        late_window: longest,
+        max_remembered: usize::MAX,
+        max_traces: TraceAssemblyConfig::MAX_COUNT,
+        max_spans_per_trace: TraceAssemblyConfig::MAX_COUNT,
+        max_bytes: ByteSize(u64::MAX),
+        shards: TraceAssemblyConfig::MAX_SHARDS,
+    };
+    config.validate("processors.trace_assembly").unwrap();
+    let mut shards = config.build_shards();
+    assert_eq!(shards.len(), TraceAssemblyConfig::MAX_SHARDS);
+    let shard = &mut shards[0];
+    let svc = service("svc");
+    let mut out = Vec::new();
+    for (n, now) in [0, S, u64::MAX - 1, u64::MAX].into_iter().enumerate() {
+        let n = n as u64;
+        let spans = vec![
+            span(trace_id(n), 1, None, &svc, "root", 10),
+            span(trace_id(n), 2, Some(1), &svc, "child", 10),
+        ];
+        shard.ingest(SpanBatch { spans }, now, &mut out);
+        assert!(shard.next_deadline() >= Some(u64::MAX - 1));
+        shard.tick(now, &mut out);
+    }
+    // Deadlines saturate at u64::MAX: the clock reaching it releases everything, once.
+    assert_eq!(out.len(), 4);
+    shard.drain(&mut out);
+    assert_eq!(out.len(), 4);
+    assert_eq!(shard.bytes_held_total(), 0);
+}

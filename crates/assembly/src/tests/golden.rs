@@ -330,7 +330,8 @@ fn max_traces_evicts_the_oldest_trace() {
 
 #[test]
 fn max_bytes_is_shared_by_the_shards_and_evicts_the_oldest() {
-    let one = span(trace_id(0), 1, None, &service("a"), "r", 1000).estimated_bytes();
+    // Each trace is one span, charged with its resource and scope.
+    let one = first_span_bytes(&span(trace_id(0), 1, None, &service("a"), "r", 1000));
     let config = TraceAssemblyConfig {
         shards: 2,
         max_bytes: ByteSize(one as u64 * 4),

@@ -6,8 +6,11 @@
 //! - [`properties`]: proptest over random trees, arrival orders, batch splits and bounds:
 //!   every span comes out once, traces come out together, deadlines are exact;
 //! - [`memory`]: the overhead per held span;
+//! - [`bytes`]: what `max_bytes` counts: resources and scopes, once per trace when shared,
+//!   once per span when each span brings its own (issue 18);
 //! - [`metrics`]: the `tracegate_assembly_*` metrics a shard emits.
 
+mod bytes;
 mod config;
 mod golden;
 mod memory;
@@ -15,9 +18,9 @@ mod metrics;
 mod properties;
 
 use crate::{Limits, Shard, TraceAssemblyConfig};
-use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use tracegate_model::{Resource, Span, SpanId, SpanKind, Trace, TraceId, attr};
+use std::sync::{Arc, LazyLock};
+use tracegate_model::{Resource, Scope, Span, SpanId, SpanKind, Trace, TraceId, attr};
 use tracegate_pipeline::Duration;
 
 pub(super) const MS: u64 = 1_000_000;
@@ -35,7 +38,10 @@ pub(super) fn span_id(n: u64) -> SpanId {
     SpanId((n + 1).to_be_bytes())
 }
 
-/// A span of `trace` from `service`, with `extra` bytes of attribute payload.
+/// The scope every test span shares, as the spans of one `ScopeSpans` do.
+pub(super) static SCOPE: LazyLock<Arc<Scope>> = LazyLock::new(Arc::default);
+
+/// A span of `trace` from `service` (and [`SCOPE`]), with `extra` bytes of attribute payload.
 pub(super) fn span(
     trace: TraceId,
     id: u64,
@@ -46,7 +52,7 @@ pub(super) fn span(
 ) -> Span {
     Span {
         resource: service.clone(),
-        scope: Arc::default(),
+        scope: SCOPE.clone(),
         trace_id: trace,
         span_id: span_id(id),
         parent_span_id: parent.map(span_id),
@@ -73,6 +79,11 @@ pub(super) fn span(
 
 pub(super) fn service(name: &str) -> Arc<Resource> {
     Arc::new(Resource::with_service(name))
+}
+
+/// The bytes `max_bytes` counts for a trace's first span: the span, its resource and scope.
+pub(super) fn first_span_bytes(span: &Span) -> usize {
+    span.estimated_bytes() + span.resource.estimated_bytes() + span.scope.estimated_bytes()
 }
 
 /// The default config with one shard.

@@ -444,7 +444,7 @@ fn tight() -> impl Strategy<Value = TraceAssemblyConfig> {
     )
         .prop_map(
             |(idle, extra_wait, late, remembered, traces, cap, bytes_in_spans, shards)| {
-                let one = span(trace_id(0), 0, None, &service("svc"), "op", 150).estimated_bytes();
+                let one = first_span_bytes(&span(trace_id(0), 0, None, &service("svc"), "op", 150));
                 TraceAssemblyConfig {
                     idle_after_root: secs(idle),
                     max_wait: secs(idle + extra_wait),

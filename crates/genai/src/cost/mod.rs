@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Prices are per million tokens; a tiered price picks its tier by the inclusive input
-//! tokens. [`prices`] holds the table, its YAML shape and model matching.
+//! tokens. [`prices`] holds the table, its YAML shape and model matching; [`cache`] the
+//! bounded cache of match results by (provider, model).
 //!
 //! ```
 //! use tracegate_genai::cost::{Usage, cost_usd, prices::PriceTable};
@@ -21,6 +22,7 @@
 //! assert!(cost_usd(model.at(0).unwrap(), &usage) > 0.0);
 //! ```
 
+pub mod cache;
 pub mod prices;
 #[cfg(test)]
 mod tests;

@@ -242,3 +242,153 @@ fn invalid_entries_are_refused_with_their_position() {
     assert!(PriceTable::from_entries(&[entry("x", "m", vec![negative])]).is_err());
     assert!(PriceTable::from_entries(&[entry("x", "m", vec![])]).is_err());
 }
+
+// The price-lookup cache (issue 18, item 4): model names come from clients, so it is bounded
+// by key bytes as well as by count.
+
+mod cache {
+    use super::super::cache::{MAX_CACHED_NAME_BYTES, MAX_ENTRIES, MAX_KEY_BYTES, PriceCache};
+    use super::super::prices::{Match, PricePoint};
+    use super::{PriceTable, entry, flat};
+    use crate::normalize::{GenAiNormalize, GenAiNormalizeConfig, test_span};
+    use proptest::prelude::*;
+    use tracegate_model::attr;
+
+    fn table() -> PriceTable {
+        PriceTable::builtin_with(&[]).unwrap()
+    }
+
+    /// A small table with an exact entry in two providers and a pattern, so lookups find
+    /// different entries, or none, by provider and model; quick to search.
+    fn small() -> PriceTable {
+        let point = || {
+            vec![PricePoint {
+                input_mtok: flat(1.0),
+                ..Default::default()
+            }]
+        };
+        let mut pattern = entry("anthropic", "claude", point());
+        pattern.matches = Some(Match::StartsWith("claude-".into()));
+        PriceTable::from_entries(&[
+            entry("openai", "gpt-4o", point()),
+            entry("azure", "gpt-4o", point()),
+            pattern,
+        ])
+        .unwrap()
+    }
+
+    /// An empty table: the cache does not care what it caches, and lookups are quick.
+    fn empty() -> PriceTable {
+        PriceTable::from_entries(&[]).unwrap()
+    }
+
+    /// Distinct 200-byte names: under the count bound alone, the 4,000 here would be 800 KB of
+    /// keys (16,384 of them, 3.2 MB); the byte bound keeps them under 512 KiB.
+    #[test]
+    fn a_flood_of_long_distinct_model_names_stays_under_the_byte_bound() {
+        let table = empty();
+        let mut cache = PriceCache::new();
+        let mut most = 0;
+        for n in 0..4_000 {
+            let model = format!("gpt-4o-{n:0>193}");
+            assert_eq!(model.len(), 200);
+            let found = cache.lookup(&table, Some("openai"), &model);
+            assert_eq!(found, table.find(Some("openai"), &model));
+            assert!(
+                cache.key_bytes() <= MAX_KEY_BYTES,
+                "{} B",
+                cache.key_bytes()
+            );
+            assert!(cache.len() <= MAX_ENTRIES);
+            most = most.max(cache.key_bytes());
+        }
+        // It did cache them, up to the bound: the bound is what stopped it.
+        assert!(most > MAX_KEY_BYTES - 256, "at most {most} B cached");
+        assert!(cache.len() < MAX_ENTRIES);
+    }
+
+    /// Short names hit the count bound first, as before.
+    #[test]
+    fn short_names_are_bounded_by_count() {
+        let table = empty();
+        let mut cache = PriceCache::new();
+        for n in 0..MAX_ENTRIES + 10 {
+            cache.lookup(&table, None, &format!("m{n}"));
+            assert!(cache.len() <= MAX_ENTRIES);
+        }
+        assert_eq!(cache.len(), 10);
+    }
+
+    /// A name longer than any real model id is looked up every time, never cached.
+    #[test]
+    fn names_over_the_length_limit_are_not_cached() {
+        let table = table();
+        let mut cache = PriceCache::new();
+        let long = format!("gpt-4o-mini{}", "x".repeat(MAX_CACHED_NAME_BYTES));
+        assert_eq!(
+            cache.lookup(&table, Some("openai"), &long),
+            table.find(Some("openai"), &long)
+        );
+        assert!(cache.is_empty());
+        let long_provider = "p".repeat(MAX_CACHED_NAME_BYTES);
+        cache.lookup(&table, Some(&long_provider), "gpt-4o-mini");
+        assert!(cache.is_empty());
+        // A hit is cached, and the cached answer is the table's.
+        let hit = cache.lookup(&table, Some("openai"), "gpt-4o-mini");
+        assert!(hit.is_some());
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.key_bytes(), "openai".len() + "gpt-4o-mini".len());
+        assert_eq!(cache.lookup(&table, Some("openai"), "gpt-4o-mini"), hit);
+        assert_eq!(cache.len(), 1);
+    }
+
+    /// The processor looks prices up through the bounded cache.
+    #[test]
+    fn the_normalize_processor_keeps_its_cache_under_the_byte_bound() {
+        let mut processor = GenAiNormalize::new(GenAiNormalizeConfig::default()).unwrap();
+        // 246-byte keys: the byte bound is reached after about 2,100 of them.
+        for n in 0..2_500 {
+            let mut span = test_span();
+            span.attributes = vec![
+                attr::string("gen_ai.operation.name", "chat"),
+                attr::string("gen_ai.provider.name", "openai"),
+                attr::string("gen_ai.request.model", format!("model-{n:0>240}")),
+                attr::int("gen_ai.usage.input_tokens", 10),
+                attr::int("gen_ai.usage.output_tokens", 10),
+            ];
+            processor.normalize_span(&mut span);
+            assert!(processor.price_cache().key_bytes() <= MAX_KEY_BYTES);
+        }
+        assert!(!processor.price_cache().is_empty(), "the processor caches");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the names and bounds, the cache answers what the table does and stays
+        /// within both bounds.
+        #[test]
+        fn answers_as_the_table_does_within_both_bounds(
+            names in prop::collection::vec(
+                (
+                    prop::option::of("(openai|azure|anthropic|[a-z]{0,8})"),
+                    "(gpt-4o|claude-|openai/)?[a-z0-9./-]{0,12}|[a-z]{250,300}",
+                ),
+                1..40,
+            ),
+            max_entries in 0usize..20,
+            max_key_bytes in 0usize..400,
+        ) {
+            let table = small();
+            let mut cache = PriceCache::with_bounds(max_entries, max_key_bytes);
+            for round in 0..2 {
+                for (provider, model) in &names {
+                    let got = cache.lookup(&table, provider.as_deref(), model);
+                    prop_assert_eq!(got, table.find(provider.as_deref(), model), "round {}", round);
+                    prop_assert!(cache.len() <= max_entries);
+                    prop_assert!(cache.key_bytes() <= max_key_bytes);
+                }
+            }
+        }
+    }
+}

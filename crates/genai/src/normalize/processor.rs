@@ -5,10 +5,9 @@ use super::aliases::{self, Alias, Conv, FIELDS, Field, Key};
 use super::config::GenAiNormalizeConfig;
 use super::messages::{self, Side};
 use super::tokens::{self, TokenFacts, Tokens};
-use crate::cost::{self, prices::PriceError, prices::PriceTable};
+use crate::cost::{self, cache::PriceCache, prices::PriceError, prices::PriceTable};
 use crate::ttft::{self, TtftSource};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value::Value};
-use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use tracegate_model::span::Event;
 use tracegate_model::{Span, SpanBatch, attr, keys};
@@ -17,9 +16,6 @@ use tracegate_pipeline::SpanProcessor;
 /// Counter of LLM spans whose model has no price (named with the others in pipeline telemetry).
 pub const COST_UNKNOWN_MODEL_TOTAL: &str =
     tracegate_pipeline::telemetry::names::GENAI_COST_UNKNOWN_MODEL;
-
-/// Entries kept in the (provider, model) → price cache before it is cleared.
-const PRICE_CACHE_LIMIT: usize = 16_384;
 
 /// Event names that make a span relevant even with no relevant attribute.
 fn relevant_event(name: &str) -> bool {
@@ -31,9 +27,8 @@ fn relevant_event(name: &str) -> bool {
 pub struct GenAiNormalize {
     config: GenAiNormalizeConfig,
     prices: PriceTable,
-    /// provider ("" when unknown) → model → price table index.
-    cache: FxHashMap<String, FxHashMap<String, Option<usize>>>,
-    cached: usize,
+    /// (provider, model) → price table index, bounded by count and key bytes.
+    cache: PriceCache,
 }
 
 /// What one pass over a span's attributes found (indices into `span.attributes`).
@@ -170,8 +165,7 @@ impl GenAiNormalize {
         Ok(Self {
             config,
             prices,
-            cache: FxHashMap::default(),
-            cached: 0,
+            cache: PriceCache::new(),
         })
     }
 
@@ -180,22 +174,13 @@ impl GenAiNormalize {
         &self.prices
     }
 
+    /// The cache of price lookups by (provider, model).
+    pub fn price_cache(&self) -> &PriceCache {
+        &self.cache
+    }
+
     fn price_index(&mut self, provider: Option<&str>, model: &str) -> Option<usize> {
-        let p = provider.unwrap_or("");
-        if let Some(hit) = self.cache.get(p).and_then(|m| m.get(model)) {
-            return *hit;
-        }
-        let found = self.prices.find(provider, model);
-        if self.cached >= PRICE_CACHE_LIMIT {
-            self.cache.clear();
-            self.cached = 0;
-        }
-        self.cache
-            .entry(p.to_owned())
-            .or_default()
-            .insert(model.to_owned(), found);
-        self.cached += 1;
-        found
+        self.cache.lookup(&self.prices, provider, model)
     }
 
     /// Normalises one span, stage by stage. Returns true when its model had no price.
