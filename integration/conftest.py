@@ -7,7 +7,7 @@ What it provides (see the fixtures at the bottom):
   ``new_bucket()``, ``archive_exporter()``, ``list_keys()`` and ``read_spans()`` (DuckDB reading
   the archive from the server through httpfs);
 - ``gateway_factory`` / ``module_gateway_factory``: start tracegate on free loopback ports with
-  a config written to a temp dir, wait for ``/healthz``, and stop it (SIGTERM, wait, kill) at
+  a config written to a temp dir, wait for ``/readyz`` (200 once the receivers serve), and stop it (SIGTERM, wait, kill) at
   the end. A failing test's report gets the tail of every gateway's log.
 
 Every wait has a deadline and every process is stopped, so nothing hangs.
@@ -309,7 +309,7 @@ class Gateway:
         self.proc: subprocess.Popen | None = None
         self.exit_code: int | None = None
         self.killed = False
-        self.health_endpoint = True  # False when /healthz answered 404 and ports were polled
+        self.health_endpoint = True  # False when /readyz answered 404 and ports were polled
 
     # -- addresses
     @property
@@ -352,14 +352,14 @@ class Gateway:
             )
         if self.health_endpoint:
             try:
-                resp = requests.get(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=1)
+                resp = requests.get(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=1)
             except requests.RequestException:
                 return False
             if resp.status_code == 404:
                 self.health_endpoint = False  # fall back to the TCP ports
-            elif resp.status_code != 200 or resp.text.strip() != "ok":
+            elif resp.status_code != 200:
                 return False
-        # /healthz said ok (or is absent): the receivers must accept connections too.
+        # /readyz said ready (or is absent): the receivers must accept connections too.
         return port_open(self.grpc_port) and port_open(self.http_port)
 
     def running(self) -> bool:
