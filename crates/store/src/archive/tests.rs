@@ -3,7 +3,10 @@
 //! - the factory: builds without I/O;
 //! - the exporter on `InMemory` and `LocalFileSystem`: files at the Hive paths, every span
 //!   written once; cuts by size, by age and at shutdown; multipart uploads; retries after
-//!   failed uploads; back-pressure when the memory bound is reached; its metrics.
+//!   failed uploads; back-pressure when the memory bound is reached; its metrics;
+//! - `tests/failures.rs`: uploads that fail in the ways stores fail (lost answers, multipart
+//!   uploads broken halfway, permanent errors), health, and `abandon`;
+//! - `tests/partitions.rs`: far-off timestamps and the bound on open partitions.
 
 use super::*;
 use crate::destination::{Destination, S3Options};
@@ -76,6 +79,9 @@ fn full_fixture_parses_into_the_expected_struct() {
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(10),
         },
+        max_open_partitions: 8,
+        past_window: Duration::from_secs(2 * 24 * 3_600),
+        future_window: Duration::from_secs(600),
     };
     assert_eq!(parse(&fixture("archive.yaml")).unwrap(), expected);
 }
@@ -97,6 +103,9 @@ fn minimal_fixture_takes_the_defaults() {
     assert_eq!(defaults.row_group_rows, 65_536);
     assert_eq!(defaults.retry.initial_backoff, Duration::from_millis(500));
     assert_eq!(defaults.retry.max_backoff, Duration::from_secs(30));
+    assert_eq!(defaults.max_open_partitions, 32);
+    assert_eq!(defaults.past_window, Duration::from_secs(7 * 24 * 3_600));
+    assert_eq!(defaults.future_window, Duration::from_secs(3_600));
     assert_eq!(
         parse_section::<ArchiveConfig>("x", serde_yaml_ng::Value::Null).unwrap(),
         defaults
@@ -171,6 +180,22 @@ fn errors_name_their_key_paths() {
         (
             "url: s3://b\ns3: { bucket: x }",
             "exporters.archive.s3.bucket: unknown field `bucket`",
+        ),
+        (
+            "max_open_partitions: 0",
+            "exporters.archive.max_open_partitions: must be between 1 and 4096, got 0",
+        ),
+        (
+            "max_open_partitions: 5000",
+            "exporters.archive.max_open_partitions: must be between 1 and 4096",
+        ),
+        (
+            "past_window: 30m",
+            "exporters.archive.past_window: must be at least 1h",
+        ),
+        (
+            "future_window: soon",
+            "exporters.archive.future_window: invalid duration \"soon\"",
         ),
         ("flush_size: 1MiB", "unknown field `flush_size`"),
     ] {
@@ -352,22 +377,37 @@ impl ObjectStore for TestStore {
 
 const INSTANCE: &str = "gw-test";
 
+/// A century either side: these tests place rows by their start time alone (the window's
+/// own tests are in `tests/partitions.rs`).
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3_600);
+
 fn small_config() -> ArchiveConfig {
     ArchiveConfig {
         retry: RetryConfig {
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(20),
         },
+        past_window: CENTURY,
+        future_window: CENTURY,
         ..Default::default()
     }
 }
 
 fn exporter(name: &str, config: &ArchiveConfig, store: Arc<dyn ObjectStore>) -> ArchiveExporter {
+    exporter_with(name, config, store, &BuildContext::new(INSTANCE))
+}
+
+fn exporter_with(
+    name: &str,
+    config: &ArchiveConfig,
+    store: Arc<dyn ObjectStore>,
+    ctx: &BuildContext,
+) -> ArchiveExporter {
     ArchiveExporter::new(
         name,
         config,
         Destination::from_store(store, Path::from("lake")),
-        INSTANCE,
+        ctx,
     )
 }
 
@@ -586,7 +626,10 @@ async fn writes_to_the_local_file_system_through_the_factory() {
     let root = dir.path().join("archive");
     let ctx = BuildContext::new(INSTANCE);
     let id = ComponentId::parse("archive").unwrap();
-    let yaml = format!("url: file://{}\ncompression: snappy", root.display());
+    let yaml = format!(
+        "url: file://{}\ncompression: snappy\npast_window: 36500d",
+        root.display()
+    );
     let mut exporter = ArchiveExporterFactory
         .build(&id, serde_yaml_ng::from_str(&yaml).unwrap(), &ctx)
         .unwrap();
@@ -747,7 +790,7 @@ async fn large_files_go_up_in_parts() {
         "archive/multipart-local",
         &small_config(),
         destination,
-        INSTANCE,
+        &BuildContext::new(INSTANCE),
     )
     .with_multipart(16 * 1024, 10 * 1024);
     exporter.export(payload(&spans)).await.unwrap();
@@ -940,3 +983,6 @@ async fn traces_rows_count_toward_flush_bytes() {
     assert_eq!(rows, testing::group_into_traces(&spans).len());
     assert_all_written(&files(store.as_ref()).await, &spans);
 }
+
+mod failures;
+mod partitions;
