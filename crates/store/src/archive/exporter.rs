@@ -7,7 +7,7 @@
 //!    spans) get a row too, with `fragment` set, so no archived span goes undescribed. A
 //!    payload of spans writes no traces rows. A start time outside `past_window` /
 //!    `future_window` of the arrival goes to the arrival's hour instead
-//!    ([`super::placement`]);
+//!    (`placement.rs`);
 //! 2. **cut**: a partition's builders are handed off when the buffer reaches `flush_bytes`,
 //!    when the partition's oldest row has waited `flush_age` ([`Exporter::tick`]), when a
 //!    new partition would exceed `max_open_partitions` (the one waiting longest goes first),
@@ -15,7 +15,7 @@
 //! 3. **encode**: on a thread of its own at low CPU priority (at most one such thread per
 //!    core), so it never delays the receivers, rows are sorted by (trace_id, start_time) and
 //!    written as Parquet ([`crate::writer`]), one file per table a partition has rows of;
-//! 4. **upload** ([`super::upload`]): `put` for small files, a multipart upload for large
+//! 4. **upload** (`upload.rs`): `put` for small files, a multipart upload for large
 //!    ones, retried with exponential backoff and jitter until it succeeds; permanent errors
 //!    are reported loudly and retried at the `max_backoff` cadence. The file's path is chosen
 //!    once, so a retry after an ambiguous failure overwrites the same object rather than
