@@ -3,6 +3,22 @@
 //! The schemas are a data-lake contract: changes are additive, or they bump
 //! [`SPANS_SCHEMA_VERSION`] / [`TRACES_SCHEMA_VERSION`], which writers put in each file's
 //! key-value metadata.
+//!
+//! # Partitions and start times
+//!
+//! Files are Hive-partitioned as `{table}/dt=YYYY-MM-DD/hour=HH/`, by the UTC hour of the
+//! row's `start_time` (a `traces` row: its trace's earliest start), so a query that filters
+//! on `dt` and `hour` prunes whole directories. The partition is a storage hint, not the
+//! truth: **a row whose start time is far from the time tracegate received it** (older than
+//! the archive's `past_window`, default 7 days, or later than its `future_window`, default
+//! 1 hour: a wrong client clock, a zero timestamp, a replay of old data) **is written to the
+//! partition of the hour it arrived in**. Its `start_time` column still holds the client's
+//! value, unchanged. So:
+//! - `start_time` is exact for every row; filter on it for exact time ranges;
+//! - `dt`/`hour` equal `start_time`'s hour for every row within the window; a row outside it
+//!   sits in its arrival hour, and a query that prunes by `dt`/`hour` alone will not find
+//!   it under its own start hour. To find such rows, filter on `start_time` without
+//!   partition pruning, or widen the partition range by the window.
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use std::collections::HashMap;

@@ -47,6 +47,10 @@ pub mod names {
     pub const SHUTDOWN_UNFLUSHED_SPANS: &str = "tracegate_shutdown_unflushed_spans_total";
     pub const COMPONENT_FAILURES: &str = "tracegate_component_failures_total";
     pub const PIPELINE_DROPPED_SPANS: &str = "tracegate_pipeline_dropped_spans_total";
+
+    // Archive: error classes and partition bounds
+    pub const ARCHIVE_CLAMPED_SPANS: &str = "tracegate_archive_clamped_spans_total";
+    pub const ARCHIVE_EARLY_FLUSHES: &str = "tracegate_archive_early_flushes_total";
 }
 
 /// Registers descriptions so `/metrics` explains itself.
@@ -127,7 +131,20 @@ pub fn describe() {
     describe_counter!(
         ARCHIVE_UPLOAD_FAILURES,
         Unit::Count,
-        "Failed archive upload attempts."
+        "Failed archive upload attempts, by error_type (permanent, retryable)."
+    );
+
+    // Archive: error classes and partition bounds
+    describe_counter!(
+        ARCHIVE_CLAMPED_SPANS,
+        Unit::Count,
+        "Spans archived in the partition of their arrival because their start time was \
+         outside the window, by reason (too_old, too_new)."
+    );
+    describe_counter!(
+        ARCHIVE_EARLY_FLUSHES,
+        Unit::Count,
+        "Archive partitions cut early because max_open_partitions were open."
     );
     // Receivers: memory and connection bounds
     describe_gauge!(
@@ -254,9 +271,11 @@ pub fn archive_buffered_bytes(exporter: &str, bytes: usize) {
     gauge!(names::ARCHIVE_BUFFERED_BYTES, "exporter" => exporter.to_owned()).set(bytes as f64);
 }
 
-/// An archive upload attempt failed (it will be retried).
-pub fn archive_upload_failed(exporter: &str) {
-    counter!(names::ARCHIVE_UPLOAD_FAILURES, "exporter" => exporter.to_owned()).increment(1);
+/// An archive upload attempt failed (it will be retried); `error_type` is `permanent` or
+/// `retryable`.
+pub fn archive_upload_failed(exporter: &str, error_type: &'static str) {
+    counter!(names::ARCHIVE_UPLOAD_FAILURES, "exporter" => exporter.to_owned(), "error_type" => error_type)
+        .increment(1);
 }
 
 /// What one assembly shard holds now.
@@ -340,4 +359,18 @@ pub fn pipeline_dropped(stage: &str, reason: &'static str, spans: usize) {
 pub fn exporter_stalled(exporter: &str, spans: usize) {
     counter!(names::EXPORTER_FAILED_SPANS, "exporter" => exporter.to_owned(), "error_type" => "stalled")
         .increment(spans as u64);
+}
+
+// Archive: error classes and partition bounds
+
+/// The archive placed `spans` in the partition of their arrival: their start time was
+/// `reason` (`too_old`, `too_new`).
+pub fn archive_clamped_spans(exporter: &str, reason: &'static str, spans: usize) {
+    counter!(names::ARCHIVE_CLAMPED_SPANS, "exporter" => exporter.to_owned(), "reason" => reason)
+        .increment(spans as u64);
+}
+
+/// The archive cut a partition early to stay within `max_open_partitions`.
+pub fn archive_early_flush(exporter: &str) {
+    counter!(names::ARCHIVE_EARLY_FLUSHES, "exporter" => exporter.to_owned()).increment(1);
 }

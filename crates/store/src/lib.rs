@@ -15,8 +15,11 @@
 //!   hour of each span's (or trace's) start;
 //! - [`destination`]: a URL (a local path, `file://…` or `s3://…`) → an object store;
 //! - [`archive`]: the `archive` exporter, which buffers spans (and, after trace assembly,
-//!   traces rows) per hour, cuts files by size and age, and uploads them in the background
-//!   within a memory bound, retrying until they are written. Register it with [`ArchiveExporterFactory`].
+//!   traces rows) per hour, at most `max_open_partitions` hours at once (rows with far-off
+//!   start times go to their arrival hour), cuts files by size and age, and uploads them in
+//!   the background within a memory bound, retrying with jittered backoff until they are
+//!   written; permanent errors ([`ErrorClass`]) mark the exporter degraded. Register it with
+//!   [`ArchiveExporterFactory`].
 //!
 //! Encoding spans and reading the file back:
 //!
@@ -73,7 +76,7 @@ pub mod writer;
 pub use archive::{ArchiveConfig, ArchiveExporter, ArchiveExporterFactory};
 pub use destination::{Destination, S3Options};
 pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
-pub use error::StoreError;
+pub use error::{ErrorClass, StoreError};
 pub use trace_encoder::{EncodedTraces, TraceEncoder};
 pub use writer::{Compression, WriterOptions, write_spans, write_traces};
 

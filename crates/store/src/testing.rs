@@ -18,6 +18,9 @@ use tracegate_model::{
 };
 use tracegate_testkit::{Generator, GeneratorConfig, Profile};
 
+mod faults;
+pub use faults::{Failure, Fault, FaultyStore};
+
 /// 2024-02-29T23:59:59Z in ns.
 pub const LEAP_NIGHT: u64 = 1_709_251_199_000_000_000;
 

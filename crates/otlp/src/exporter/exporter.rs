@@ -9,8 +9,9 @@
 //!
 //! Nothing connects until the first batch, so a backend that is down does not fail the start.
 //! `shutdown` closes the queue and waits for the senders to deliver what is left. If the
-//! topology's flush deadline aborts the exporter first, the spans still queued or in flight
-//! are counted as lost (`shutdown`).
+//! topology's flush deadline passes first, it calls `abandon`, which stops the senders and
+//! returns the spans still queued or in flight for the topology to count; an exporter
+//! dropped without either counts them itself (`error_type="shutdown"`).
 
 use super::config::Resolved;
 use super::service::{Outcome, TraceClient};
@@ -158,6 +159,29 @@ impl Exporter for OtlpExporter {
         }
         Ok(())
     }
+
+    /// Stops the senders (the batch each is sending is not finished) and drops the queue,
+    /// and returns how many spans they held. A batch whose last attempt succeeds on another
+    /// thread at this very moment may be counted although it was delivered.
+    fn abandon(&mut self) -> usize {
+        if let State::Running { queue, senders } =
+            std::mem::replace(&mut self.state, State::Stopped)
+        {
+            drop(queue);
+            // Dropping the set aborts the senders; the queue's receiver, and the batches
+            // still in it, go with the last of them.
+            drop(senders);
+        }
+        let lost = self.shared.pending.swap(0, Ordering::AcqRel);
+        if lost > 0 {
+            tracing::error!(
+                exporter = %self.shared.id,
+                spans = lost,
+                "the shutdown deadline passed; dropping the batches not yet delivered"
+            );
+        }
+        lost
+    }
 }
 
 impl Drop for OtlpExporter {
@@ -187,7 +211,13 @@ async fn send_loop(
         let Some(job) = job else { break };
         let spans = job.spans;
         deliver(&shared, &mut client, job).await;
-        shared.pending.fetch_sub(spans, Ordering::Relaxed);
+        // Saturating: `abandon` may have zeroed the count while this batch was finishing on
+        // another thread.
+        let _ = shared
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(spans))
+            });
     }
 }
 

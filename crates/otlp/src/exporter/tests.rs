@@ -6,7 +6,8 @@
 //! - retries: `UNAVAILABLE` twice then OK is delivered once; `INVALID_ARGUMENT` is not
 //!   retried; an endpoint that stays down is given up on after `max_elapsed_time`;
 //! - partial success: rejected spans are counted as failed;
-//! - the queue: a full queue drops and counts the batch; shutdown drains it;
+//! - the queue: a full queue drops and counts the batch; shutdown drains it; `abandon`
+//!   returns what was queued or in flight;
 //! - end to end: the exporter feeding the OTLP receiver generated RAG traces.
 
 use super::*;
@@ -444,6 +445,54 @@ async fn an_aborted_shutdown_counts_what_was_lost() {
     );
     drop(exporter);
     assert_eq!(failed("otlp/aborted", "shutdown"), 4);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn abandon_returns_the_spans_queued_and_in_flight() {
+    let gate = Arc::new(Semaphore::new(0));
+    let script = Arc::new(Script {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
+    let (addr, stop) = serve(script.clone()).await;
+    let mut config = config(format!("http://{addr}"));
+    config.sending_queue = SendingQueueConfig {
+        queue_size: 10,
+        num_consumers: 1,
+    };
+    let id = "otlp/abandoned";
+    let mut exporter = exporter(id, &config);
+    // One batch delivered before the deadline: not counted.
+    gate.add_permits(1);
+    exporter.export(payload(valid_request(2)).0).await.unwrap();
+    eventually("the first delivery", || {
+        script.accepted.lock().unwrap().len() == 1
+    })
+    .await;
+    // One batch held by the server (in flight), two waiting in the queue.
+    exporter.export(payload(valid_request(3)).0).await.unwrap();
+    eventually("the second attempt", || {
+        script.attempts.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    exporter.export(payload(valid_request(4)).0).await.unwrap();
+    exporter.export(payload(valid_request(5)).0).await.unwrap();
+
+    assert_eq!(exporter.abandon(), 3 + 4 + 5);
+    // The senders are gone: nothing more reaches the server, even when it answers again.
+    gate.add_permits(10);
+    tokio::task::yield_now().await;
+    assert_eq!(script.attempts.load(Ordering::SeqCst), 2);
+    assert!(exporter.export(payload(valid_request(1)).0).await.is_err());
+    assert_eq!(exporter.abandon(), 0, "abandoning twice loses nothing more");
+    drop(exporter);
+    assert_eq!(
+        failed(id, "shutdown"),
+        0,
+        "the caller counts what abandon returned; dropping does not count it again"
+    );
+    assert_eq!(count(names::EXPORTER_SENT_SPANS, id, &[]), 2);
     stop.cancel();
 }
 

@@ -11,6 +11,9 @@
 //!     row_group_rows: 65536
 //!     s3: { endpoint: http://127.0.0.1:9000, allow_http: true }
 //!     retry: { initial_backoff: 500ms, max_backoff: 30s }
+//!     max_open_partitions: 32
+//!     past_window: 7d
+//!     future_window: 1h
 //! ```
 
 use crate::destination::{Destination, Location, S3Options};
@@ -45,10 +48,33 @@ pub struct ArchiveConfig {
     /// Retries of failed uploads. They go on until the shutdown deadline; the data is kept
     /// meanwhile.
     pub retry: RetryConfig,
+    /// Hour partitions buffered at once. When a row needs one more, the partition that has
+    /// waited longest is cut first (counted in
+    /// `tracegate_archive_early_flushes_total`), so a request spanning many hours makes
+    /// more, smaller files but never more buffers than this. 1 to 4096. Default 32.
+    pub max_open_partitions: usize,
+    /// Rows whose start time is longer than this before their arrival go to the partition
+    /// of the hour they arrived in, not of their start (their `start_time` column keeps the
+    /// client's value; counted in `tracegate_archive_clamped_spans_total{reason="too_old"}`).
+    /// At least 1h. Default 7d.
+    pub past_window: Duration,
+    /// Rows whose start time is more than this after their arrival go to the partition of
+    /// the hour they arrived in (`reason="too_new"`). Default 1h.
+    pub future_window: Duration,
 }
 
 /// Backoff between upload attempts: it starts at `initial_backoff` and doubles up to
-/// `max_backoff`.
+/// `max_backoff`, each wait drawn at random from its upper half (jitter), so files that
+/// failed together do not retry in step.
+///
+/// Failures the store reports as permanent (rejected credentials, no permission, a missing
+/// bucket) are logged at error level once, counted with `error_type="permanent"`, and mark
+/// the exporter degraded in `/healthz`; they are still retried, every `max_backoff`, so
+/// that fixing the bucket or its policy resumes the uploads without a restart. Nothing is
+/// dropped meanwhile: the files wait in memory, and once `max_buffer_bytes` is reached the
+/// receivers refuse new data with a retryable status. A retryable failure marks the
+/// exporter degraded only once it has lasted until the waits reach `max_backoff`. The next
+/// successful upload clears it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
@@ -78,6 +104,9 @@ impl Default for ArchiveConfig {
             row_group_rows: WriterOptions::DEFAULT_ROW_GROUP_ROWS,
             s3: None,
             retry: RetryConfig::default(),
+            max_open_partitions: Self::DEFAULT_MAX_OPEN_PARTITIONS,
+            past_window: Duration::from_secs(7 * 24 * 3_600),
+            future_window: Duration::from_secs(3_600),
         }
     }
 }
@@ -85,6 +114,10 @@ impl Default for ArchiveConfig {
 impl ArchiveConfig {
     /// Largest `flush_bytes`: Arrow string columns have 32-bit offsets.
     pub const MAX_FLUSH_BYTES: ByteSize = ByteSize::mib(1024);
+    /// Default `max_open_partitions`.
+    pub const DEFAULT_MAX_OPEN_PARTITIONS: usize = 32;
+    /// Largest `max_open_partitions`.
+    pub const MAX_OPEN_PARTITIONS: usize = 4096;
 
     /// Checks the values serde cannot, naming each key under `path`
     /// (`exporters.archive`). Returns the first problem.
@@ -130,6 +163,26 @@ impl ArchiveConfig {
                 format!(
                     "must be at least retry.initial_backoff ({}), got {}",
                     self.retry.initial_backoff, self.retry.max_backoff
+                ),
+            ));
+        }
+        if self.max_open_partitions == 0 || self.max_open_partitions > Self::MAX_OPEN_PARTITIONS {
+            return Err(at(
+                "max_open_partitions",
+                format!(
+                    "must be between 1 and {}, got {}; such as 32",
+                    Self::MAX_OPEN_PARTITIONS,
+                    self.max_open_partitions
+                ),
+            ));
+        }
+        if self.past_window.get() < std::time::Duration::from_secs(3_600) {
+            return Err(at(
+                "past_window",
+                format!(
+                    "must be at least 1h, so that spans of the last hour keep their partition; \
+                     got {}",
+                    self.past_window
                 ),
             ));
         }

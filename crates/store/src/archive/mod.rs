@@ -5,10 +5,16 @@
 //!
 //! - [`config`]: the user-facing config, [`ArchiveConfig`];
 //! - [`exporter`]: the factory, [`ArchiveExporterFactory`], and the run loop,
-//!   [`ArchiveExporter`].
+//!   [`ArchiveExporter`];
+//! - `placement`: which hour partition a row goes to, with client clocks that may be off;
+//! - `upload`: encoding and uploading one file, with the classification of failures;
+//! - `backoff`: the waits between attempts, with jitter.
 
+mod backoff;
 pub mod config;
 pub mod exporter;
+mod placement;
+mod upload;
 
 pub use config::{ArchiveConfig, RetryConfig};
 pub use exporter::{ArchiveExporter, ArchiveExporterFactory};

@@ -1,9 +1,13 @@
-//! Tests of the `archive` exporter:
-//! - config: fixtures in `testdata/`, defaults, and errors with their key paths;
-//! - the factory: builds without I/O;
-//! - the exporter on `InMemory` and `LocalFileSystem`: files at the Hive paths, every span
+//! Tests of the `archive` exporter, with the helpers they share:
+//! - `tests/config.rs`: fixtures in `testdata/`, defaults, errors with their key paths, and
+//!   the factory, which builds without I/O;
+//! - here, the exporter on `InMemory` and `LocalFileSystem`: files at the Hive paths, every span
 //!   written once; cuts by size, by age and at shutdown; multipart uploads; retries after
-//!   failed uploads; back-pressure when the memory bound is reached; its metrics.
+//!   failed uploads; back-pressure when the memory bound is reached; its metrics;
+//! - `tests/traces_table.rs`: the `traces` table beside the spans;
+//! - `tests/failures.rs`: uploads that fail in the ways stores fail (lost answers, multipart
+//!   uploads broken halfway, permanent errors), health, and `abandon`;
+//! - `tests/partitions.rs`: far-off timestamps and the bound on open partitions.
 
 use super::*;
 use crate::destination::{Destination, S3Options};
@@ -35,183 +39,6 @@ use tracegate_pipeline::{
 };
 use tracegate_testkit::metrics::CapturedMetrics;
 use tracegate_testkit::{Generator, GeneratorConfig, Profile};
-
-// ---------------------------------------------------------------------------------------
-// Config
-
-fn parse(yaml: &str) -> Result<ArchiveConfig, String> {
-    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
-    let config: ArchiveConfig =
-        parse_section("exporters.archive", value).map_err(|e| e.to_string())?;
-    config
-        .destination("exporters.archive")
-        .map_err(|e| e.to_string())?;
-    Ok(config)
-}
-
-fn fixture(name: &str) -> String {
-    let path = format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(path).unwrap()
-}
-
-#[test]
-fn full_fixture_parses_into_the_expected_struct() {
-    let expected = ArchiveConfig {
-        url: "s3://llm-lake/traces/prod".into(),
-        flush_bytes: ByteSize::mib(64),
-        flush_age: Duration::from_secs(120),
-        max_buffer_bytes: ByteSize::mib(256),
-        compression: Compression::Gzip,
-        row_group_rows: 10_000,
-        s3: Some(S3Options {
-            endpoint: Some("http://127.0.0.1:9000".into()),
-            region: Some("eu-west-1".into()),
-            access_key_id: Some("test-key".into()),
-            secret_access_key: Some("test-secret".into()),
-            session_token: None,
-            allow_http: Some(true),
-            virtual_hosted_style: Some(false),
-        }),
-        retry: RetryConfig {
-            initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(10),
-        },
-    };
-    assert_eq!(parse(&fixture("archive.yaml")).unwrap(), expected);
-}
-
-#[test]
-fn minimal_fixture_takes_the_defaults() {
-    let config = parse(&fixture("archive_minimal.yaml")).unwrap();
-    let expected = ArchiveConfig {
-        url: "file:///var/lib/tracegate/archive".into(),
-        ..Default::default()
-    };
-    assert_eq!(config, expected);
-    let defaults = ArchiveConfig::default();
-    assert_eq!(defaults.url, "./data/archive");
-    assert_eq!(defaults.flush_bytes, ByteSize::mib(128));
-    assert_eq!(defaults.flush_age, Duration::from_secs(300));
-    assert_eq!(defaults.max_buffer_bytes, ByteSize::mib(512));
-    assert_eq!(defaults.compression, Compression::Zstd);
-    assert_eq!(defaults.row_group_rows, 65_536);
-    assert_eq!(defaults.retry.initial_backoff, Duration::from_millis(500));
-    assert_eq!(defaults.retry.max_backoff, Duration::from_secs(30));
-    assert_eq!(
-        parse_section::<ArchiveConfig>("x", serde_yaml_ng::Value::Null).unwrap(),
-        defaults
-    );
-}
-
-#[test]
-fn errors_name_their_key_paths() {
-    let err = parse(&fixture("archive_invalid.yaml")).unwrap_err();
-    assert!(
-        err.starts_with("exporters.archive.flush_age: invalid duration \"5x\""),
-        "{err}"
-    );
-    for (yaml, expected) in [
-        (
-            "url: gs://bucket/x",
-            "exporters.archive.url: unsupported archive url \"gs://bucket/x\"",
-        ),
-        ("url: gs://bucket/x", "s3://bucket/prefix"),
-        (
-            "url: s3://",
-            "exporters.archive.url: unsupported archive url \"s3://\": the bucket name is missing",
-        ),
-        (
-            "compression: lz4",
-            "exporters.archive.compression: unknown variant `lz4`",
-        ),
-        (
-            "flush_bytes: lots",
-            "exporters.archive.flush_bytes: invalid size \"lots\"",
-        ),
-        (
-            "flush_bytes: 2GiB",
-            "exporters.archive.flush_bytes: must be between 1B and 1GiB, got 2.0 GiB",
-        ),
-        (
-            "flush_bytes: 0",
-            "exporters.archive.flush_bytes: must be between",
-        ),
-        (
-            "flush_age: 0s",
-            "exporters.archive.flush_age: must be more than zero",
-        ),
-        (
-            "flush_bytes: 64MiB\nmax_buffer_bytes: 32MiB",
-            "exporters.archive.max_buffer_bytes: must be at least flush_bytes (64.0 MiB), got 32.0 MiB",
-        ),
-        (
-            "row_group_rows: 0",
-            "exporters.archive.row_group_rows: must be at least 1",
-        ),
-        (
-            "retry: { initial_backoff: 0s }",
-            "exporters.archive.retry.initial_backoff: must be more than zero",
-        ),
-        (
-            "retry: { initial_backoff: 1m, max_backoff: 1s }",
-            "exporters.archive.retry.max_backoff: must be at least",
-        ),
-        (
-            "retry: { jitter: true }",
-            "exporters.archive.retry.jitter: unknown field `jitter`",
-        ),
-        (
-            "s3: { region: x }",
-            "exporters.archive.s3: applies to s3:// urls only",
-        ),
-        (
-            "url: s3://b\ns3: { allow_http: maybe }",
-            "exporters.archive.s3.allow_http: invalid type",
-        ),
-        (
-            "url: s3://b\ns3: { bucket: x }",
-            "exporters.archive.s3.bucket: unknown field `bucket`",
-        ),
-        ("flush_size: 1MiB", "unknown field `flush_size`"),
-    ] {
-        let err = parse(yaml).unwrap_err();
-        assert!(
-            err.contains(expected),
-            "{yaml:?}\n  got: {err}\n  expected: {expected}"
-        );
-    }
-}
-
-#[test]
-fn factory_builds_without_touching_anything() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("archive");
-    let factory = ArchiveExporterFactory;
-    assert_eq!(factory.type_name(), "archive");
-    let ctx = BuildContext::new("gw-1");
-    let id = ComponentId::parse("archive/lake").unwrap();
-    let yaml = format!("url: {}\nflush_age: 1m", root.display());
-    let exporter = factory
-        .build(&id, serde_yaml_ng::from_str(&yaml).unwrap(), &ctx)
-        .unwrap();
-    assert_eq!(exporter.tick_interval(), Some(StdDuration::from_secs(1)));
-    assert!(!root.exists(), "the directory is created on first flush");
-
-    let s3 = "url: s3://bucket/prefix\ns3: { endpoint: 'http://127.0.0.1:1', allow_http: true, access_key_id: k, secret_access_key: s }";
-    assert!(
-        factory
-            .build(&id, serde_yaml_ng::from_str(s3).unwrap(), &ctx)
-            .is_ok()
-    );
-
-    let bad = serde_yaml_ng::from_str("flush_age: 5x").unwrap();
-    let err = factory.build(&id, bad, &ctx).unwrap_err();
-    assert_eq!(err.path, "exporters.archive/lake.flush_age");
-    assert!(
-        factory.build(&id, serde_yaml_ng::Value::Null, &ctx).is_ok(),
-        "all defaults"
-    );
-}
 
 // ---------------------------------------------------------------------------------------
 // Metrics
@@ -352,22 +179,37 @@ impl ObjectStore for TestStore {
 
 const INSTANCE: &str = "gw-test";
 
+/// A century either side: these tests place rows by their start time alone (the window's
+/// own tests are in `tests/partitions.rs`).
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3_600);
+
 fn small_config() -> ArchiveConfig {
     ArchiveConfig {
         retry: RetryConfig {
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(20),
         },
+        past_window: CENTURY,
+        future_window: CENTURY,
         ..Default::default()
     }
 }
 
 fn exporter(name: &str, config: &ArchiveConfig, store: Arc<dyn ObjectStore>) -> ArchiveExporter {
+    exporter_with(name, config, store, &BuildContext::new(INSTANCE))
+}
+
+fn exporter_with(
+    name: &str,
+    config: &ArchiveConfig,
+    store: Arc<dyn ObjectStore>,
+    ctx: &BuildContext,
+) -> ArchiveExporter {
     ArchiveExporter::new(
         name,
         config,
         Destination::from_store(store, Path::from("lake")),
-        INSTANCE,
+        ctx,
     )
 }
 
@@ -586,7 +428,10 @@ async fn writes_to_the_local_file_system_through_the_factory() {
     let root = dir.path().join("archive");
     let ctx = BuildContext::new(INSTANCE);
     let id = ComponentId::parse("archive").unwrap();
-    let yaml = format!("url: file://{}\ncompression: snappy", root.display());
+    let yaml = format!(
+        "url: file://{}\ncompression: snappy\npast_window: 36500d",
+        root.display()
+    );
     let mut exporter = ArchiveExporterFactory
         .build(&id, serde_yaml_ng::from_str(&yaml).unwrap(), &ctx)
         .unwrap();
@@ -747,7 +592,7 @@ async fn large_files_go_up_in_parts() {
         "archive/multipart-local",
         &small_config(),
         destination,
-        INSTANCE,
+        &BuildContext::new(INSTANCE),
     )
     .with_multipart(16 * 1024, 10 * 1024);
     exporter.export(payload(&spans)).await.unwrap();
@@ -810,133 +655,7 @@ async fn shutdown_with_nothing_buffered_writes_nothing() {
     assert!(files(store.as_ref()).await.is_empty());
 }
 
-// ---------------------------------------------------------------------------------------
-// The traces table
-
-#[tokio::test]
-async fn a_traces_payload_writes_both_tables_with_consistent_counts() {
-    metrics_on();
-    let store = Arc::new(InMemory::new());
-    let name = "archive/traces";
-    let mut exporter = exporter(name, &small_config(), store.clone());
-    let spans = spans_across_an_hour(60, 150);
-    let mut traces = testing::group_into_traces(&spans);
-    // A late fragment of the first trace, released after it: a row of its own.
-    let mut late_span = traces[0].spans[0].clone();
-    late_span.span_id = tracegate_model::SpanId([0xee; 8]);
-    late_span.parent_span_id = Some(traces[0].spans[0].span_id);
-    traces.push(Trace {
-        trace_id: traces[0].trace_id,
-        spans: vec![late_span.clone()],
-        release_reason: ReleaseReason::Complete,
-        tree_whole: false,
-        fragment: Some(tracegate_model::Fragment::Late),
-        critical_path: None,
-    });
-    traces[1].release_reason = ReleaseReason::MaxWait;
-    let mut all_spans = spans.clone();
-    all_spans.push(late_span);
-
-    // What the buffer holds is counted in the same bound as the spans.
-    let mut span_bytes = crate::SpanEncoder::new();
-    all_spans.iter().for_each(|s| span_bytes.push(s));
-    let mut trace_bytes = crate::TraceEncoder::new();
-    traces.iter().for_each(|t| {
-        trace_bytes.push(t);
-    });
-    let (first, second) = traces.split_at(traces.len() / 2);
-    exporter
-        .export(Arc::new(Payload::Traces(first.to_vec())))
-        .await
-        .unwrap();
-    exporter
-        .export(Arc::new(Payload::Traces(second.to_vec())))
-        .await
-        .unwrap();
-    assert_eq!(
-        exporter.buffered_bytes(),
-        span_bytes.estimated_bytes() + trace_bytes.estimated_bytes()
-    );
-    exporter.shutdown().await.unwrap();
-    assert_eq!(exporter.held_bytes(), 0);
-
-    let span_files = files(store.as_ref()).await;
-    assert_all_written(&span_files, &all_spans);
-    let trace_files = trace_files(store.as_ref()).await;
-    // The generated traces start on both sides of 07:00: two partitions.
-    let dirs: Vec<String> = trace_files
-        .iter()
-        .map(|(p, _)| {
-            p.prefix_match(&Path::from("lake/traces"))
-                .unwrap()
-                .take(2)
-                .map(|p| p.as_ref().to_owned())
-                .collect::<Vec<_>>()
-                .join("/")
-        })
-        .collect();
-    assert_eq!(dirs, ["dt=2026-11-22/hour=06", "dt=2026-11-22/hour=07"]);
-    let rows: Vec<&TraceRow> = trace_files.iter().flat_map(|(_, r)| r).collect();
-    assert_eq!(rows.len(), traces.len(), "one row per released trace");
-    let spans_described: i64 = rows.iter().map(|r| r.span_count).sum();
-    assert_eq!(spans_described as usize, all_spans.len());
-    let span_rows: usize = span_files.iter().map(|(_, r)| r.len()).sum();
-    assert_eq!(span_rows, all_spans.len());
-    for trace in &traces {
-        let expected = expected_trace_row(trace);
-        let found: Vec<_> = rows
-            .iter()
-            .filter(|r| r.trace_id == expected.trace_id && r.fragment == expected.fragment)
-            .collect();
-        assert_eq!(found, [&&expected], "{}", expected.trace_id);
-    }
-    let whole: Vec<_> = rows.iter().filter(|r| r.fragment.is_none()).collect();
-    assert_eq!(whole.len(), 60, "one whole row per generated trace");
-    assert_eq!(rows.iter().filter(|r| !r.complete).count(), 2);
-    assert_eq!(
-        counter(names::ARCHIVE_SPANS_WRITTEN, name),
-        all_spans.len() as u64,
-        "traces files add no spans"
-    );
-    assert_eq!(
-        counter(names::ARCHIVE_FILES_WRITTEN, name),
-        (span_files.len() + trace_files.len()) as u64
-    );
-}
-
-#[tokio::test]
-async fn a_spans_payload_writes_no_traces_rows() {
-    let store = Arc::new(InMemory::new());
-    let mut exporter = exporter("archive/spans-only", &small_config(), store.clone());
-    let spans = spans_across_an_hour(20, 150);
-    exporter.export(payload(&spans)).await.unwrap();
-    exporter.shutdown().await.unwrap();
-    assert_all_written(&files(store.as_ref()).await, &spans);
-    assert!(trace_files(store.as_ref()).await.is_empty());
-}
-
-#[tokio::test]
-async fn traces_rows_count_toward_flush_bytes() {
-    let store = Arc::new(InMemory::new());
-    let config = ArchiveConfig {
-        flush_bytes: ByteSize::kib(64),
-        ..small_config()
-    };
-    let mut exporter = exporter("archive/traces-flush", &config, store.clone());
-    let spans = testing::testkit_spans(200, Profile::Rag);
-    exporter.export(traces_payload(&spans)).await.unwrap();
-    assert!(exporter.buffered_bytes() < 64 * 1024, "cut at flush_bytes");
-    exporter.drain().await;
-    assert!(
-        !trace_files(store.as_ref()).await.is_empty(),
-        "cut before shutdown"
-    );
-    exporter.shutdown().await.unwrap();
-    let rows: usize = trace_files(store.as_ref())
-        .await
-        .iter()
-        .map(|(_, r)| r.len())
-        .sum();
-    assert_eq!(rows, testing::group_into_traces(&spans).len());
-    assert_all_written(&files(store.as_ref()).await, &spans);
-}
+mod config;
+mod failures;
+mod partitions;
+mod traces_table;
