@@ -139,10 +139,14 @@ impl OtlpExporterConfig {
                 .map_err(|e| ConfigError::new(&at, format!("invalid header value: {e}")))?;
             headers.insert(name, value);
         }
-        if self.sending_queue.queue_size == 0 {
+        let max_queue = tracegate_pipeline::queue::MAX_ITEMS;
+        if !(1..=max_queue).contains(&self.sending_queue.queue_size) {
             return Err(ConfigError::new(
                 format!("{path}.sending_queue.queue_size"),
-                "must be at least 1",
+                format!(
+                    "must be at least 1 and at most {max_queue}, got {}",
+                    self.sending_queue.queue_size
+                ),
             ));
         }
         if self.sending_queue.num_consumers == 0 {

@@ -250,6 +250,17 @@ fn config_errors_carry_key_paths() {
         e.starts_with("exporters.otlp/tempo.sending_queue.queue_size: must be at least 1"),
         "{e}"
     );
+    // Beyond what tokio's channel accepts: an error with its key path, not a panic at start.
+    let e = err(&format!(
+        "endpoint: tempo:4317\nsending_queue: {{ queue_size: {} }}",
+        usize::MAX
+    ));
+    assert!(
+        e.starts_with(
+            "exporters.otlp/tempo.sending_queue.queue_size: must be at least 1 and at most"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
