@@ -62,8 +62,7 @@ impl Gateway {
                 "    url: s3://bucket/x\n    \
                  s3: {{ endpoint: \"http://127.0.0.1:{}\", allow_http: true, region: us-east-1, \
                  access_key_id: test, secret_access_key: test }}\n    \
-                 max_buffer_bytes: {max_buffer_bytes}\n    \
-                 retry: {{ initial_backoff: 100ms, max_backoff: 1s }}",
+                 max_buffer_bytes: {max_buffer_bytes}",
                 free_port()
             ),
         };
@@ -79,6 +78,10 @@ impl Gateway {
             .replace(url_line, &archive_section)
             .replace("    flush_bytes: 128MiB", "    flush_bytes: 256KiB")
             .replace(
+                "    retry: { initial_backoff: 500ms, max_backoff: 30s }",
+                "    retry: { initial_backoff: 100ms, max_backoff: 1s }",
+            )
+            .replace(
                 "${env:TRACEGATE_METRICS_ADDRESS:-0.0.0.0:8888}",
                 &format!("127.0.0.1:{metrics}"),
             )
@@ -93,6 +96,7 @@ impl Gateway {
             "the default config changed:\n{config}"
         );
         assert!(config.contains("flush_bytes: 256KiB"), "{config}");
+        assert!(config.contains("max_backoff: 1s"), "{config}");
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
