@@ -10,6 +10,7 @@
 //! The built-in patterns are ASCII-only (`(?-u)`), so the lazy DFA handles any text, including
 //! non-ASCII, without falling back to a slower engine.
 
+use super::placeholders::Placeholders;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use std::net::Ipv6Addr;
@@ -489,7 +490,8 @@ pub struct Detectors {
     numeric: Option<(RegexSet, Vec<usize>)>,
     /// User patterns: the set, and per set pattern its entry.
     custom: Option<(RegexSet, Vec<usize>)>,
-    placeholder: Regex,
+    /// The placeholders a redactor writes, never findings.
+    placeholders: Placeholders,
 }
 
 /// A pattern that failed to compile: which one (the index among the custom patterns) and why.
@@ -701,16 +703,25 @@ impl Detectors {
                 message,
             })?
             .map(|s| (s, custom_targets));
-        let placeholder =
-            compile(r"(?-u)<[A-Z][A-Z0-9_]*(?::[0-9a-f]{16})?>").map_err(builtin_error)?;
+        let masks: Vec<String> = builtins
+            .iter()
+            .map(|(_, b)| b.name().to_ascii_uppercase())
+            .collect();
+        let placeholders = Placeholders::new(&masks, &[]).map_err(builtin_error)?;
         Ok(Self {
             entries,
             email,
             keywords,
             numeric,
             custom,
-            placeholder,
+            placeholders,
         })
+    }
+
+    /// Sets the placeholders that are never findings: what the redactor writes (see
+    /// [`Placeholders`]). By default, the masks of the built-in detectors given to `new`.
+    pub(crate) fn set_placeholders(&mut self, placeholders: Placeholders) {
+        self.placeholders = placeholders;
     }
 
     /// Runs entry `index` over `text[from..to]`, confirming each candidate against the whole
@@ -817,14 +828,7 @@ impl Detectors {
                 .then(a.kind.cmp(&b.kind))
         });
         // Placeholders of an earlier pass are protected, so redaction is idempotent.
-        let protected: Vec<(usize, usize)> = if text.contains('<') {
-            self.placeholder
-                .find_iter(text)
-                .map(|m| (m.start(), m.end()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let protected = self.placeholders.protected(text);
         let mut kept = first;
         let mut last_end = 0;
         for i in first..out.len() {
@@ -941,11 +945,20 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_never_findings() {
+    fn placeholders_are_never_findings_but_brackets_are_no_shield() {
         let d = all();
+        assert_eq!(kinds(&d, "<CREDIT_CARD> and <EMAIL>"), vec![]);
+        // Issue 18: any `<UPPERCASE…>` token was protected, so brackets hid a secret.
         assert_eq!(
-            kinds(&d, "<CREDIT_CARD:4111111111111111> and <EMAIL>"),
-            vec![]
+            kinds(
+                &d,
+                "<AKIAIOSFODNN7EXAMPLE> <DE89370400440532013000> <CREDIT_CARD:4111111111111111>"
+            ),
+            vec![
+                ("aws_access_key", "AKIAIOSFODNN7EXAMPLE".to_owned()),
+                ("iban", "DE89370400440532013000".to_owned()),
+                ("credit_card", "4111111111111111".to_owned()),
+            ]
         );
     }
 }

@@ -42,8 +42,11 @@
 pub mod config;
 pub mod detectors;
 mod json;
+pub mod keys;
+mod placeholders;
 pub mod processor;
 pub mod redactor;
+mod tally;
 
 pub use config::{Action, ContentPolicy, CustomDetector, RedactionConfig};
 pub use processor::{RedactionFactory, RedactionProcessor};
