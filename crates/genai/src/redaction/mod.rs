@@ -53,4 +53,6 @@ pub use processor::{RedactionFactory, RedactionProcessor};
 pub use redactor::{Redactor, Tally};
 
 #[cfg(test)]
+mod coverage_tests;
+#[cfg(test)]
 mod tests;
