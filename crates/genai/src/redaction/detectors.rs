@@ -117,7 +117,7 @@ impl Builtin {
             }
             Builtin::Ssn => r"(?-u)\b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\b",
             Builtin::Phone => {
-                r"(?-u)\+[1-9][0-9]{0,3}(?:[ .-]?\(?[0-9]{1,4}\)?){1,6}|(?:\([0-9]{3}\)[ .-]?|\b[0-9]{3}[-. ])[0-9]{3}[-. ][0-9]{4}\b|\b0[1-9](?:[ .][0-9]{2}){4}\b|\b0[1-9][0-9]{1,3}[ -]?[0-9]{3,4}[ -]?[0-9]{3,4}\b"
+                r"(?-u)\+[1-9][0-9]{0,3}[ .-]?\(?[0-9]{1,4}\)?(?:[ .-]?[0-9]{1,4}){0,5}|(?:\([0-9]{3}\)[ .-]?|\b[0-9]{3}[-. ])[0-9]{3}[-. ][0-9]{4}\b|\b0[1-9](?:[ .][0-9]{2}){4}\b|\b0[1-9][0-9]{1,3}[ -]?[0-9]{3,4}[ -]?[0-9]{3,4}\b"
             }
             Builtin::Ipv6 => r"(?-u)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
             Builtin::Ipv4 => r"(?-u)\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b",
@@ -141,7 +141,19 @@ impl Builtin {
                         && tail.bytes().any(|c| c.is_ascii_lowercase()))
             }
             Builtin::Iban => return check_iban(b, start, end),
-            Builtin::CreditCard => check_card(s),
+            Builtin::CreditCard => {
+                if check_card(s) {
+                    true
+                } else {
+                    // Four groups and a short number after them (`4111 1111 1111 1111
+                    // 123-45-6789`): the card is the four groups.
+                    let cut = start + 19;
+                    return (s.len() > 19
+                        && matches!(b.get(cut), Some(b' ' | b'-'))
+                        && text.get(start..cut).is_some_and(check_card))
+                    .then_some((start, cut));
+                }
+            }
             Builtin::Ssn => !in_identifier(b, start, end) && check_ssn(s),
             Builtin::Phone => {
                 // `(?:…\)?` may take a closing parenthesis that opens before the number.
@@ -151,15 +163,67 @@ impl Builtin {
                 if close > open && s.ends_with(')') {
                     end -= 1;
                 }
-                let s = text.get(start..end)?;
-                return (!in_identifier(b, start, end) && check_phone(b, start, end, s))
-                    .then_some((start, end));
+                // An international number may run into the value after it
+                // (`+44 20 7946 0958 123-45-6789`): the number is the longest prefix that ends
+                // with a digit group and passes the checks.
+                loop {
+                    let s = text.get(start..end)?;
+                    if !in_identifier(b, start, end)
+                        && !colon_follows(b, end)
+                        && check_phone(b, start, end, s)
+                    {
+                        return Some((start, end));
+                    }
+                    if !s.starts_with('+') {
+                        return None;
+                    }
+                    end = previous_group_end(b, start, end)?;
+                }
             }
             Builtin::Ipv6 => check_ipv6(b, start, end, s),
             Builtin::Ipv4 => check_ipv4(b, start, end, s),
         };
         ok.then_some((start, end))
     }
+}
+
+/// Where the second group of the candidate `start..end` starts (`end` if it has one group).
+fn second_group(b: &[u8], start: usize, end: usize) -> usize {
+    let mut i = start;
+    while i < end
+        && b.get(i)
+            .is_some_and(|&c| c.is_ascii_alphanumeric() || b"+()".contains(&c))
+    {
+        i += 1;
+    }
+    while i < end && b.get(i).is_some_and(|&c| b" \t.-:/".contains(&c)) {
+        i += 1;
+    }
+    i.max(start + 1).min(end)
+}
+
+/// True when `b[end]` is a colon glued to what follows (`2001:db8::1`, `12:30`).
+fn colon_follows(b: &[u8], end: usize) -> bool {
+    b.get(end) == Some(&b':') && b.get(end + 1).is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// The end of the digit group before the last one of `start..end`, if it leaves more than a
+/// country code.
+fn previous_group_end(b: &[u8], start: usize, end: usize) -> Option<usize> {
+    let mut i = end;
+    while i > start
+        && b.get(i - 1)
+            .is_some_and(|&c| c.is_ascii_digit() || c == b')')
+    {
+        i -= 1;
+    }
+    while i > start
+        && b.get(i - 1)
+            .is_some_and(|&c| matches!(c, b' ' | b'.' | b'-' | b'('))
+    {
+        i -= 1;
+    }
+    (i > start + 2).then_some(i)
 }
 
 /// True when the bytes around `start..end` say the number is part of a longer identifier
@@ -727,24 +791,45 @@ impl Detectors {
     /// Runs entry `index` over `text[from..to]`, confirming each candidate against the whole
     /// text (checks look at the bytes around a candidate).
     fn run_entry(&self, index: usize, text: &str, from: usize, to: usize, out: &mut Vec<Finding>) {
-        let (Some(entry), Some(window)) = (self.entries.get(index), text.get(from..to)) else {
+        let Some(entry) = self.entries.get(index) else {
             return;
         };
-        for m in entry.regex.find_iter(window) {
-            let (start, end) = (from + m.start(), from + m.end());
-            let range = match entry.builtin {
-                Some(b) => b.check(text, start, end),
-                None => Some((start, end)),
-            };
-            if let Some((start, end)) = range
-                && end > start
-            {
-                out.push(Finding {
-                    start,
-                    end,
-                    kind: entry.kind,
-                });
+        let mut from = from;
+        // A candidate narrowed by its check (a phone number or an IBAN that ran into the next
+        // value) resumes the search where it now ends, so the next value is found too.
+        'search: while let Some(window) = text.get(from..to) {
+            for m in entry.regex.find_iter(window) {
+                let (start, end) = (from + m.start(), from + m.end());
+                let range = match entry.builtin {
+                    Some(b) => b.check(text, start, end),
+                    None => Some((start, end)),
+                };
+                match range {
+                    Some((found_start, found_end)) if found_end > found_start => {
+                        out.push(Finding {
+                            start: found_start,
+                            end: found_end,
+                            kind: entry.kind,
+                        });
+                        if found_end < end && found_end > from {
+                            from = found_end;
+                            continue 'search;
+                        }
+                    }
+                    // A rejected candidate (`7946 0958 4111 1111` in `+44 20 7946 0958 4111
+                    // 1111 1111 1111`) may hide a value that starts inside it: a built-in
+                    // detector looks again from its second group.
+                    _ if entry.builtin.is_some() => {
+                        let next = second_group(text.as_bytes(), start, end);
+                        if next < end {
+                            from = next;
+                            continue 'search;
+                        }
+                    }
+                    _ => {}
+                }
             }
+            return;
         }
     }
 
