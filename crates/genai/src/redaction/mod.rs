@@ -55,4 +55,6 @@ pub use redactor::{Redactor, Tally};
 #[cfg(test)]
 mod coverage_tests;
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
