@@ -50,8 +50,8 @@ def needles() -> list[tuple[str, bytes]]:
     for s in SECRETS:
         value = s["value"]
         out.append((value, value.encode()))
-        inner = value.strip("<>").split(":")[-1]
-        if inner != value:
+        if value.startswith("<"):
+            inner = value.strip("<>").split(":")[-1]
             out.append((inner, inner.encode()))
     return out
 
