@@ -39,6 +39,8 @@
 //! - **Resources once per batch.** A resource is shared by many spans; it is redacted once per
 //!   distinct `Arc` in a batch and the new `Arc` is shared again.
 
+mod builtin;
+mod checks;
 pub mod config;
 pub mod detectors;
 mod json;
