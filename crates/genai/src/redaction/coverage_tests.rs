@@ -269,7 +269,7 @@ fn places() -> Vec<Place> {
 fn audit(kind: &str) -> [KeyValue; 2] {
     [
         attr::int("tracegate.redacted.count", 1),
-        attr::int(&format!("tracegate.redacted.{kind}"), 1),
+        attr::int(format!("tracegate.redacted.{kind}"), 1),
     ]
 }
 

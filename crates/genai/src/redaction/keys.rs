@@ -3,7 +3,7 @@
 //!
 //! Keys are client strings. The cache is bounded twice, by entries and by the bytes of the keys
 //! it holds, so a client sending endless distinct or long keys costs a bounded amount of memory;
-//! keys longer than [`KEY_CACHE_MAX_KEY`] and keys holding a finding are never cached (they are
+//! keys longer than `KEY_CACHE_MAX_KEY` and keys holding a finding are never cached (they are
 //! classified again each time, which is correct, only slower).
 
 use std::collections::HashMap;
