@@ -1,7 +1,9 @@
 //! The `redaction` span processor and its factory.
 
 use super::config::RedactionConfig;
+use super::keys::FnvBuild;
 use super::redactor::{Redactor, Tally, is_content_event};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tracegate_model::{Resource, Scope, Span, SpanBatch};
 use tracegate_pipeline::{
@@ -33,7 +35,16 @@ pub struct RedactionProcessor {
     span_tally: Tally,
     /// Per batch, for metrics.
     batch_tally: Tally,
+    /// Per batch: each distinct resource, by address, with its redacted form.
+    resources: Shared<Resource>,
+    /// Per batch: each distinct scope, by address, with its redacted form.
+    scopes: Shared<Scope>,
 }
+
+/// Shared values met in a batch, by the address of their `Arc`: (original, redacted). The
+/// original is held so its address cannot be reused while the batch is processed; the map is
+/// cleared after each batch and keeps its capacity.
+type Shared<T> = HashMap<usize, (Arc<T>, Arc<T>), FnvBuild>;
 
 impl RedactionProcessor {
     /// A processor named `name` (its component id, for metrics) applying `redactor`.
@@ -45,6 +56,8 @@ impl RedactionProcessor {
             redactor,
             span_tally,
             batch_tally,
+            resources: HashMap::default(),
+            scopes: HashMap::default(),
         }
     }
 
@@ -157,10 +170,9 @@ impl RedactionProcessor {
 impl SpanProcessor for RedactionProcessor {
     fn process(&mut self, mut batch: SpanBatch) -> SpanBatch {
         self.batch_tally.clear();
-        // Each distinct resource and scope is redacted once per batch: (original, redacted).
-        // The original is held so its pointer cannot be reused while the batch is processed.
-        let mut resources: Vec<(Arc<Resource>, Arc<Resource>)> = Vec::new();
-        let mut scopes: Vec<(Arc<Scope>, Arc<Scope>)> = Vec::new();
+        // Each distinct resource and scope is redacted once per batch.
+        let mut resources = std::mem::take(&mut self.resources);
+        let mut scopes = std::mem::take(&mut self.scopes);
         for span in &mut batch.spans {
             if self.redactor.scan_resource {
                 span.resource =
@@ -169,6 +181,10 @@ impl SpanProcessor for RedactionProcessor {
             span.scope = once_per_batch(&mut scopes, &span.scope, |s| self.scope(s));
             self.span(span);
         }
+        resources.clear();
+        scopes.clear();
+        self.resources = resources;
+        self.scopes = scopes;
         if !self.batch_tally.is_empty() {
             self.record_metrics();
         }
@@ -179,15 +195,16 @@ impl SpanProcessor for RedactionProcessor {
 /// The redacted form of `orig`: from `seen` when this batch met the same `Arc` already, else
 /// from `redact`, remembered.
 fn once_per_batch<T>(
-    seen: &mut Vec<(Arc<T>, Arc<T>)>,
+    seen: &mut Shared<T>,
     orig: &Arc<T>,
     redact: impl FnOnce(&Arc<T>) -> Arc<T>,
 ) -> Arc<T> {
-    if let Some((_, new)) = seen.iter().find(|(o, _)| Arc::ptr_eq(o, orig)) {
+    let address = Arc::as_ptr(orig) as usize;
+    if let Some((_, new)) = seen.get(&address) {
         return Arc::clone(new);
     }
     let new = redact(orig);
-    seen.push((Arc::clone(orig), Arc::clone(&new)));
+    seen.insert(address, (Arc::clone(orig), Arc::clone(&new)));
     new
 }
 
