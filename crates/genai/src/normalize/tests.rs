@@ -8,7 +8,9 @@
 //! - `cost_*`: provided cost, price table cost, unknown model and its counter;
 //! - `dialects_agree`: the same call in three dialects gives the same canonical facts (the
 //!   attribute sets the Python integration test mirrors);
-//! - `config_fixture_parses` and the factory.
+//! - `config_fixture_parses` and the factory;
+//! - `properties` (in `tests/properties.rs`): idempotence and the exact result of the alias
+//!   table on random mixes of dialects.
 
 use super::aliases::{ALIASES, Conv, Field, normalize_provider};
 use super::*;
@@ -962,56 +964,4 @@ fn testkit_stream_is_processed_and_llm_spans_priced() {
     assert!(priced > 0);
 }
 
-mod properties {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// Keys the normaliser reads, plus a bystander.
-    fn key() -> impl Strategy<Value = String> {
-        let mut keys: Vec<String> = ALIASES.iter().map(|a| a.key.to_owned()).collect();
-        keys.extend(Field::ALL.iter().map(|f| f.canonical().to_owned()));
-        keys.extend(
-            [
-                "llm.model_name",
-                "llm.cost.total",
-                "gen_ai.prompt.0.content",
-                "gen_ai.prompt.1.role",
-                "gen_ai.completion.0.finish_reason",
-                "llm.output_messages.0.message.content",
-                "gen_ai.response.time_to_first_chunk",
-                "ai.response.msToFirstChunk",
-                "http.route",
-            ]
-            .map(str::to_owned),
-        );
-        proptest::sample::select(keys)
-    }
-
-    fn value() -> impl Strategy<Value = Value> {
-        prop_oneof![
-            "[a-zA-Z0-9 ._-]{0,12}".prop_map(Value::StringValue),
-            prop_oneof![
-                Just("LLM"),
-                Just("chat"),
-                Just("Anthropic"),
-                Just("gpt-4o"),
-                Just("stop")
-            ]
-            .prop_map(|s| Value::StringValue(s.into())),
-            (-5i64..100_000).prop_map(Value::IntValue),
-            (-1.0f64..10.0).prop_map(Value::DoubleValue),
-            any::<bool>().prop_map(Value::BoolValue),
-        ]
-    }
-
-    proptest! {
-        /// Any mix of dialect attributes: no panic, and a second run changes nothing.
-        #[test]
-        fn normalising_is_idempotent(attrs in proptest::collection::vec((key(), value()), 0..16)) {
-            let once = normalized(attrs.into_iter().map(|(k, v)| attr::kv(k, v)).collect());
-            let mut twice = once.clone();
-            renormalize(&mut twice);
-            prop_assert_eq!(once.attributes, twice.attributes);
-        }
-    }
-}
+mod properties;

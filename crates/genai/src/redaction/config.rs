@@ -47,12 +47,16 @@ pub struct CustomDetector {
     pub mode: Option<Action>,
 }
 
-/// The `redaction` processor: finds personal data and secrets in attribute values and masks,
-/// hashes or drops them, before anything is stored.
+/// The `redaction` processor: finds personal data and secrets in every string of a span that
+/// is stored or exported (names, status messages, attribute keys and values, events, links,
+/// scope, resource) and masks, hashes or drops them, before anything is stored.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedactionConfig {
-    /// What to do with a detected value: `mask`, `hash` or `drop`. Default `mask`.
+    /// What to do with a detected value: `mask`, `hash` or `drop`. Default `mask`. `drop`
+    /// removes the attribute that holds the value (its key or value); in a string that cannot
+    /// be removed (a span, event or scope name, a status message, a `trace_state`) the value
+    /// is masked.
     pub mode: Action,
     /// Per-detector overrides of `mode`, including `off`, by detector name: `email`, `phone`,
     /// `credit_card`, `iban`, `ssn`, `ipv4`, `ipv6`, `aws_access_key`, `api_key`,
@@ -76,9 +80,11 @@ pub struct RedactionConfig {
     pub block_key_patterns: Vec<String>,
     /// User-supplied detectors, each with a name and a pattern. Default none.
     pub custom: Vec<CustomDetector>,
-    /// Scan resource attributes too. Default true.
+    /// Scan resource attributes too. Default true. With `false`, resources are kept as sent.
     pub scan_resource: bool,
-    /// Scan span event attributes too. Default true.
+    /// Scan span event attributes too. Default true. With `false`, event attribute values are
+    /// not scanned, but `content: off` and `block_keys` still apply to them and event names are
+    /// still scanned.
     pub scan_events: bool,
     /// Longest attribute value kept, in bytes; longer values are truncated (JSON at an element
     /// boundary, so it stays valid) and the span is marked `tracegate.truncated = true`.

@@ -10,414 +10,11 @@
 //! The built-in patterns are ASCII-only (`(?-u)`), so the lazy DFA handles any text, including
 //! non-ASCII, without falling back to a slower engine.
 
+pub use super::builtin::Builtin;
+use super::checks::second_group;
+use super::placeholders::Placeholders;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
-use std::net::Ipv6Addr;
-use std::str::FromStr;
-
-/// A built-in detector. The order is the priority when two findings start at the same place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Builtin {
-    /// A PEM private-key block.
-    PrivateKey,
-    /// A JSON Web Token.
-    Jwt,
-    /// `Bearer <token>`.
-    BearerToken,
-    /// An AWS access key id (`AKIA…`, `ASIA…`).
-    AwsAccessKey,
-    /// Provider API keys: `sk-…`, `sk-ant-…`, `sk_live_…`, `ghp_…`, `xoxb-…`, `AIza…`.
-    ApiKey,
-    /// An email address.
-    Email,
-    /// An IBAN, mod-97-validated.
-    Iban,
-    /// A payment card number, Luhn-validated.
-    CreditCard,
-    /// A US social security number outside the invalid ranges.
-    Ssn,
-    /// A phone number: E.164 and common national formats.
-    Phone,
-    /// An IPv6 address.
-    Ipv6,
-    /// An IPv4 address.
-    Ipv4,
-}
-
-impl Builtin {
-    /// Every built-in detector, in priority order.
-    pub const ALL: [Builtin; 12] = [
-        Builtin::PrivateKey,
-        Builtin::Jwt,
-        Builtin::BearerToken,
-        Builtin::AwsAccessKey,
-        Builtin::ApiKey,
-        Builtin::Email,
-        Builtin::Iban,
-        Builtin::CreditCard,
-        Builtin::Ssn,
-        Builtin::Phone,
-        Builtin::Ipv6,
-        Builtin::Ipv4,
-    ];
-
-    /// The name used in config, audit attributes and metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Builtin::PrivateKey => "private_key",
-            Builtin::Jwt => "jwt",
-            Builtin::BearerToken => "bearer_token",
-            Builtin::AwsAccessKey => "aws_access_key",
-            Builtin::ApiKey => "api_key",
-            Builtin::Email => "email",
-            Builtin::Iban => "iban",
-            Builtin::CreditCard => "credit_card",
-            Builtin::Ssn => "ssn",
-            Builtin::Phone => "phone",
-            Builtin::Ipv6 => "ipv6",
-            Builtin::Ipv4 => "ipv4",
-        }
-    }
-
-    /// The built-in detector of this name.
-    pub fn from_name(name: &str) -> Option<Builtin> {
-        Builtin::ALL.into_iter().find(|b| b.name() == name)
-    }
-
-    /// True for credentials (keys, tokens), as opposed to personal data.
-    pub fn is_secret(self) -> bool {
-        matches!(
-            self,
-            Builtin::PrivateKey
-                | Builtin::Jwt
-                | Builtin::BearerToken
-                | Builtin::AwsAccessKey
-                | Builtin::ApiKey
-        )
-    }
-
-    fn pattern(self) -> &'static str {
-        match self {
-            Builtin::PrivateKey => {
-                r"(?-u)-----BEGIN[A-Z ]{0,24}PRIVATE KEY-----(?:[A-Za-z0-9+/=:,\t\r\n ]|\\n|\\r)*(?:-----END[A-Z ]{0,24}PRIVATE KEY-----)?"
-            }
-            Builtin::Jwt => r"(?-u)\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-            Builtin::BearerToken => r"(?-u)\b[Bb]earer[ \t]+[A-Za-z0-9._~+/-]{16,}=*",
-            Builtin::AwsAccessKey => r"(?-u)\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
-            Builtin::ApiKey => {
-                r"(?-u)\b(?:sk-[A-Za-z0-9_-]{20,}|sk_(?:live|test)_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{36,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[A-Za-z0-9_-]{35})"
-            }
-            Builtin::Email => {
-                r"(?-u)[A-Za-z0-9_][A-Za-z0-9._%+_-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
-            }
-            Builtin::Iban => r"(?-u)\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
-            Builtin::CreditCard => {
-                r"(?-u)\b(?:[0-9]{4}(?:[ -][0-9]{4}){3}(?:[ -]?[0-9]{1,3})?|3[0-9]{3}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{13,19})\b"
-            }
-            Builtin::Ssn => r"(?-u)\b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\b",
-            Builtin::Phone => {
-                r"(?-u)\+[1-9][0-9]{0,3}(?:[ .-]?\(?[0-9]{1,4}\)?){1,6}|(?:\([0-9]{3}\)[ .-]?|\b[0-9]{3}[-. ])[0-9]{3}[-. ][0-9]{4}\b|\b0[1-9](?:[ .][0-9]{2}){4}\b|\b0[1-9][0-9]{1,3}[ -]?[0-9]{3,4}[ -]?[0-9]{3,4}\b"
-            }
-            Builtin::Ipv6 => r"(?-u)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
-            Builtin::Ipv4 => r"(?-u)\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b",
-        }
-    }
-
-    /// Confirms a candidate at `start..end`, possibly narrowing it. `None` rejects it.
-    fn check(self, text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
-        let b = text.as_bytes();
-        let s = text.get(start..end)?;
-        let ok = match self {
-            Builtin::PrivateKey | Builtin::Jwt | Builtin::BearerToken | Builtin::AwsAccessKey => {
-                true
-            }
-            Builtin::Email => !s.starts_with('.'),
-            Builtin::ApiKey => {
-                // Random keys mix digits or cases; `sk-some-kebab-case-name` does not.
-                let tail = s.get(3..).unwrap_or_default();
-                tail.bytes().any(|c| c.is_ascii_digit())
-                    || (tail.bytes().any(|c| c.is_ascii_uppercase())
-                        && tail.bytes().any(|c| c.is_ascii_lowercase()))
-            }
-            Builtin::Iban => return check_iban(b, start, end),
-            Builtin::CreditCard => check_card(s),
-            Builtin::Ssn => !in_identifier(b, start, end) && check_ssn(s),
-            Builtin::Phone => {
-                // `(?:…\)?` may take a closing parenthesis that opens before the number.
-                let mut end = end;
-                let open = s.bytes().filter(|&c| c == b'(').count();
-                let close = s.bytes().filter(|&c| c == b')').count();
-                if close > open && s.ends_with(')') {
-                    end -= 1;
-                }
-                let s = text.get(start..end)?;
-                return (!in_identifier(b, start, end) && check_phone(b, start, end, s))
-                    .then_some((start, end));
-            }
-            Builtin::Ipv6 => check_ipv6(b, start, end, s),
-            Builtin::Ipv4 => check_ipv4(b, start, end, s),
-        };
-        ok.then_some((start, end))
-    }
-}
-
-/// True when the bytes around `start..end` say the number is part of a longer identifier
-/// (`ORD-4155550134`, `/orders/123-45-6789`, `v1.2.3.4`, `12.5`), not a value of its own.
-fn in_identifier(b: &[u8], start: usize, end: usize) -> bool {
-    let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
-    let before2 = start.checked_sub(2).and_then(|i| b.get(i)).copied();
-    let after = b.get(end).copied();
-    let after2 = b.get(end + 1).copied();
-    let alnum = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    let digit = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_digit());
-    match before {
-        Some(b'#' | b'/' | b'_' | b'\\') => return true,
-        Some(b'.' | b',') if digit(before2) => return true,
-        Some(b'-') if alnum(before2) => return true,
-        _ => {}
-    }
-    match after {
-        Some(b'-' | b'/' | b'_') if alnum(after2) => true,
-        Some(b'.' | b',') if digit(after2) => true,
-        _ => false,
-    }
-}
-
-/// Luhn checksum over the ASCII digits of `s`.
-pub(crate) fn luhn(s: &str) -> bool {
-    let mut sum = 0u32;
-    let mut double = false;
-    let mut n = 0;
-    for c in s.bytes().rev().filter(u8::is_ascii_digit) {
-        let mut d = u32::from(c - b'0');
-        if double {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
-        double = !double;
-        n += 1;
-    }
-    n > 0 && sum.is_multiple_of(10)
-}
-
-fn check_card(s: &str) -> bool {
-    let digits: Vec<u8> = s
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|c| c - b'0')
-        .collect();
-    if !(13..=19).contains(&digits.len()) {
-        return false;
-    }
-    // Separators, if any, are all the same.
-    let mut seps = s.bytes().filter(|c| !c.is_ascii_digit());
-    if let Some(first) = seps.next()
-        && seps.any(|c| c != first)
-    {
-        return false;
-    }
-    // Issuer prefixes: Mir and Mastercard (2), Amex, Diners and JCB (3), Visa (4),
-    // Mastercard and Maestro (5), Discover, UnionPay and Maestro (6).
-    let iin2 = u32::from(digits[0]) * 10 + u32::from(digits[1]);
-    let iin4 = iin2 * 100 + u32::from(digits[2]) * 10 + u32::from(digits[3]);
-    let issuer = match digits[0] {
-        2 => (2200..=2204).contains(&iin4) || (2221..=2720).contains(&iin4),
-        3 => matches!(iin2, 30 | 34 | 35 | 36 | 37 | 38 | 39),
-        4..=6 => true,
-        _ => false,
-    };
-    issuer && luhn(s)
-}
-
-fn check_ssn(s: &str) -> bool {
-    let d: Vec<u32> = s
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|c| u32::from(c - b'0'))
-        .collect();
-    if d.len() != 9 {
-        return false;
-    }
-    let seps: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_digit()).collect();
-    if seps.len() != 2 || seps[0] != seps[1] {
-        return false;
-    }
-    let area = d[0] * 100 + d[1] * 10 + d[2];
-    let group = d[3] * 10 + d[4];
-    let serial = d[5] * 1000 + d[6] * 100 + d[7] * 10 + d[8];
-    // The SSA never issues area 000, 666 or 900-999, group 00 or serial 0000.
-    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
-}
-
-fn check_phone(b: &[u8], start: usize, end: usize, s: &str) -> bool {
-    let digits = s.bytes().filter(u8::is_ascii_digit).count();
-    if !s.starts_with(['+', '(']) {
-        // A national number with digit groups on either side (`NO92 0834 5994 601`,
-        // `1234 5678 9012`) is part of a longer number.
-        let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
-        if before == Some(b' ') {
-            let token: Vec<u8> = b[..start - 1]
-                .iter()
-                .rev()
-                .take_while(|c| c.is_ascii_alphanumeric())
-                .copied()
-                .collect();
-            if token.iter().any(u8::is_ascii_digit) {
-                return false;
-            }
-        }
-        if b.get(end) == Some(&b' ') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
-            return false;
-        }
-    }
-    if s.starts_with('+') {
-        // An arithmetic `2+12345678` is not a phone number.
-        let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b')') {
-            return false;
-        }
-        (8..=15).contains(&digits)
-    } else {
-        (9..=11).contains(&digits)
-    }
-}
-
-fn check_ipv4(b: &[u8], start: usize, end: usize, s: &str) -> bool {
-    let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
-    let after = b.get(end).copied();
-    let after2 = b.get(end + 1).copied();
-    if matches!(before, Some(b'.' | b'v' | b'V' | b'-'))
-        || (after == Some(b'.') && after2.is_some_and(|c| c.is_ascii_digit()))
-    {
-        return false;
-    }
-    // `version 1.2.3.4`, `build 10.0.0.1`.
-    let lead = start.saturating_sub(12);
-    let context = String::from_utf8_lossy(b.get(lead..start).unwrap_or_default()).to_lowercase();
-    if ["version", "ver ", "build", "release", "firmware"]
-        .iter()
-        .any(|w| context.contains(w))
-    {
-        return false;
-    }
-    s.split('.')
-        .all(|octet| !(octet.len() > 1 && octet.starts_with('0')) && octet.parse::<u8>().is_ok())
-}
-
-fn check_ipv6(b: &[u8], start: usize, end: usize, s: &str) -> bool {
-    let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
-    let after = b.get(end).copied();
-    let bad_neighbour = |c: Option<u8>| {
-        c.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'.' | b'_' | b'-'))
-    };
-    if bad_neighbour(before) || bad_neighbour(after) {
-        return false;
-    }
-    if s.len() < MIN_BUILTIN_LEN {
-        return false;
-    }
-    let groups = s.split(':').filter(|g| !g.is_empty()).count();
-    let compressed = s.contains("::");
-    (groups >= 3 || (compressed && groups >= 2)) && Ipv6Addr::from_str(s).is_ok()
-}
-
-/// IBAN lengths by country (the SWIFT registry's common entries).
-const IBAN_LENGTHS: &[(&str, usize)] = &[
-    ("AD", 24),
-    ("AE", 23),
-    ("AT", 20),
-    ("BE", 16),
-    ("BG", 22),
-    ("BH", 22),
-    ("BR", 29),
-    ("CH", 21),
-    ("CY", 28),
-    ("CZ", 24),
-    ("DE", 22),
-    ("DK", 18),
-    ("EE", 20),
-    ("ES", 24),
-    ("FI", 18),
-    ("FR", 27),
-    ("GB", 22),
-    ("GR", 27),
-    ("HR", 21),
-    ("HU", 28),
-    ("IE", 22),
-    ("IL", 23),
-    ("IS", 26),
-    ("IT", 27),
-    ("LI", 21),
-    ("LT", 20),
-    ("LU", 20),
-    ("LV", 21),
-    ("MC", 27),
-    ("MT", 31),
-    ("NL", 18),
-    ("NO", 15),
-    ("PL", 28),
-    ("PT", 25),
-    ("RO", 24),
-    ("SA", 24),
-    ("SE", 24),
-    ("SI", 19),
-    ("SK", 24),
-    ("SM", 27),
-    ("TR", 26),
-];
-
-/// mod-97 over an IBAN's characters, rearranged as ISO 13616 says.
-pub(crate) fn iban_mod97(chars: &[u8]) -> bool {
-    if chars.len() < 5 {
-        return false;
-    }
-    let (head, tail) = chars.split_at(4);
-    let mut rem = 0u32;
-    for &c in tail.iter().chain(head) {
-        let v = match c {
-            b'0'..=b'9' => u32::from(c - b'0'),
-            b'A'..=b'Z' => u32::from(c - b'A') + 10,
-            _ => return false,
-        };
-        rem = if v >= 10 {
-            (rem * 100 + v) % 97
-        } else {
-            (rem * 10 + v) % 97
-        };
-    }
-    rem == 1
-}
-
-fn check_iban(b: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
-    // The characters with the byte offset just after each.
-    let chars: Vec<(u8, usize)> = (start..end)
-        .filter_map(|i| b.get(i).map(|&c| (c, i + 1)))
-        .filter(|(c, _)| *c != b' ')
-        .collect();
-    let alnum: Vec<u8> = chars.iter().map(|(c, _)| *c).collect();
-    let country = std::str::from_utf8(alnum.get(..2)?).ok()?;
-    let lengths: Vec<usize> = match IBAN_LENGTHS.iter().find(|(c, _)| *c == country) {
-        Some((_, n)) => vec![*n],
-        None => (15..=34).rev().collect(),
-    };
-    for n in lengths {
-        if n > alnum.len() {
-            continue;
-        }
-        let cut = chars.get(n - 1).map(|(_, e)| *e)?;
-        // A cut inside a run of letters or digits would leave half a token behind.
-        if b.get(cut).is_some_and(u8::is_ascii_alphanumeric) {
-            continue;
-        }
-        if iban_mod97(alnum.get(..n)?) {
-            return Some((start, cut));
-        }
-    }
-    None
-}
 
 /// One detector: built-in or user-supplied.
 #[derive(Debug)]
@@ -489,7 +86,8 @@ pub struct Detectors {
     numeric: Option<(RegexSet, Vec<usize>)>,
     /// User patterns: the set, and per set pattern its entry.
     custom: Option<(RegexSet, Vec<usize>)>,
-    placeholder: Regex,
+    /// The placeholders a redactor writes, never findings.
+    placeholders: Placeholders,
 }
 
 /// A pattern that failed to compile: which one (the index among the custom patterns) and why.
@@ -502,7 +100,7 @@ pub struct PatternError {
 }
 
 /// The shortest text a built-in detector can find something in.
-const MIN_BUILTIN_LEN: usize = 6;
+pub(super) const MIN_BUILTIN_LEN: usize = 6;
 
 /// Size limit for each compiled expression (the default is 10 MiB; the phone pattern alone
 /// needs less than 1 MiB).
@@ -701,39 +299,69 @@ impl Detectors {
                 message,
             })?
             .map(|s| (s, custom_targets));
-        let placeholder =
-            compile(r"(?-u)<[A-Z][A-Z0-9_]*(?::[0-9a-f]{16})?>").map_err(builtin_error)?;
+        let masks: Vec<String> = builtins
+            .iter()
+            .map(|(_, b)| b.name().to_ascii_uppercase())
+            .collect();
+        let placeholders = Placeholders::new(&masks, &[]).map_err(builtin_error)?;
         Ok(Self {
             entries,
             email,
             keywords,
             numeric,
             custom,
-            placeholder,
+            placeholders,
         })
+    }
+
+    /// Sets the placeholders that are never findings: what the redactor writes (see
+    /// [`Placeholders`]). By default, the masks of the built-in detectors given to `new`.
+    pub(crate) fn set_placeholders(&mut self, placeholders: Placeholders) {
+        self.placeholders = placeholders;
     }
 
     /// Runs entry `index` over `text[from..to]`, confirming each candidate against the whole
     /// text (checks look at the bytes around a candidate).
     fn run_entry(&self, index: usize, text: &str, from: usize, to: usize, out: &mut Vec<Finding>) {
-        let (Some(entry), Some(window)) = (self.entries.get(index), text.get(from..to)) else {
+        let Some(entry) = self.entries.get(index) else {
             return;
         };
-        for m in entry.regex.find_iter(window) {
-            let (start, end) = (from + m.start(), from + m.end());
-            let range = match entry.builtin {
-                Some(b) => b.check(text, start, end),
-                None => Some((start, end)),
-            };
-            if let Some((start, end)) = range
-                && end > start
-            {
-                out.push(Finding {
-                    start,
-                    end,
-                    kind: entry.kind,
-                });
+        let mut from = from;
+        // A candidate narrowed by its check (a phone number or an IBAN that ran into the next
+        // value) resumes the search where it now ends, so the next value is found too.
+        'search: while let Some(window) = text.get(from..to) {
+            for m in entry.regex.find_iter(window) {
+                let (start, end) = (from + m.start(), from + m.end());
+                let range = match entry.builtin {
+                    Some(b) => b.check(text, start, end),
+                    None => Some((start, end)),
+                };
+                match range {
+                    Some((found_start, found_end)) if found_end > found_start => {
+                        out.push(Finding {
+                            start: found_start,
+                            end: found_end,
+                            kind: entry.kind,
+                        });
+                        if found_end < end && found_end > from {
+                            from = found_end;
+                            continue 'search;
+                        }
+                    }
+                    // A rejected candidate (`7946 0958 4111 1111` in `+44 20 7946 0958 4111
+                    // 1111 1111 1111`) may hide a value that starts inside it: a built-in
+                    // detector looks again from its second group.
+                    _ if entry.builtin.is_some() => {
+                        let next = second_group(text.as_bytes(), start, end);
+                        if next < end {
+                            from = next;
+                            continue 'search;
+                        }
+                    }
+                    _ => {}
+                }
             }
+            return;
         }
     }
 
@@ -817,14 +445,7 @@ impl Detectors {
                 .then(a.kind.cmp(&b.kind))
         });
         // Placeholders of an earlier pass are protected, so redaction is idempotent.
-        let protected: Vec<(usize, usize)> = if text.contains('<') {
-            self.placeholder
-                .find_iter(text)
-                .map(|m| (m.start(), m.end()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let protected = self.placeholders.protected(text);
         let mut kept = first;
         let mut last_end = 0;
         for i in first..out.len() {
@@ -852,6 +473,7 @@ fn compile(pattern: &str) -> Result<Regex, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::checks::{iban_mod97, luhn};
     use super::*;
 
     fn all() -> Detectors {
@@ -941,11 +563,20 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_never_findings() {
+    fn placeholders_are_never_findings_but_brackets_are_no_shield() {
         let d = all();
+        assert_eq!(kinds(&d, "<CREDIT_CARD> and <EMAIL>"), vec![]);
+        // Issue 18: any `<UPPERCASE…>` token was protected, so brackets hid a secret.
         assert_eq!(
-            kinds(&d, "<CREDIT_CARD:4111111111111111> and <EMAIL>"),
-            vec![]
+            kinds(
+                &d,
+                "<AKIAIOSFODNN7EXAMPLE> <DE89370400440532013000> <CREDIT_CARD:4111111111111111>"
+            ),
+            vec![
+                ("aws_access_key", "AKIAIOSFODNN7EXAMPLE".to_owned()),
+                ("iban", "DE89370400440532013000".to_owned()),
+                ("credit_card", "4111111111111111".to_owned()),
+            ]
         );
     }
 }

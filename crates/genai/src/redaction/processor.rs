@@ -1,9 +1,11 @@
 //! The `redaction` span processor and its factory.
 
 use super::config::RedactionConfig;
+use super::keys::FnvBuild;
 use super::redactor::{Redactor, Tally, is_content_event};
+use std::collections::HashMap;
 use std::sync::Arc;
-use tracegate_model::{Resource, SpanBatch};
+use tracegate_model::{Resource, Scope, Span, SpanBatch};
 use tracegate_pipeline::{
     BuildContext, ComponentId, ConfigError, Processor, ProcessorFactory, SpanProcessor,
     parse_section,
@@ -20,7 +22,11 @@ pub mod names {
     pub const TRUNCATED_VALUES: &str = all::REDACTION_TRUNCATED_VALUES;
 }
 
-/// Redacts personal data and secrets in span, event and resource attributes.
+/// Redacts personal data and secrets in every client string of a span that reaches disk or an
+/// exporter: its name, status message and `trace_state`; its attributes (keys included); its
+/// events' names and attributes; its links' `trace_state` and attributes; its scope's name and
+/// attributes; its resource's attributes. Resources and scopes are redacted once per distinct
+/// `Arc` in a batch.
 #[derive(Debug)]
 pub struct RedactionProcessor {
     name: String,
@@ -29,7 +35,16 @@ pub struct RedactionProcessor {
     span_tally: Tally,
     /// Per batch, for metrics.
     batch_tally: Tally,
+    /// Per batch: each distinct resource, by address, with its redacted form.
+    resources: Shared<Resource>,
+    /// Per batch: each distinct scope, by address, with its redacted form.
+    scopes: Shared<Scope>,
 }
+
+/// Shared values met in a batch, by the address of their `Arc`: (original, redacted). The
+/// original is held so its address cannot be reused while the batch is processed; the map is
+/// cleared after each batch and keeps its capacity.
+type Shared<T> = HashMap<usize, (Arc<T>, Arc<T>), FnvBuild>;
 
 impl RedactionProcessor {
     /// A processor named `name` (its component id, for metrics) applying `redactor`.
@@ -41,6 +56,8 @@ impl RedactionProcessor {
             redactor,
             span_tally,
             batch_tally,
+            resources: HashMap::default(),
+            scopes: HashMap::default(),
         }
     }
 
@@ -71,6 +88,53 @@ impl RedactionProcessor {
             schema_url: resource.schema_url.clone(),
             service_name,
         })
+    }
+
+    /// Redacts a scope's name and attributes, or hands back the same `Arc` when nothing
+    /// changes. Findings are counted on the scope's own attributes, as a resource's are.
+    fn scope(&mut self, scope: &Arc<Scope>) -> Arc<Scope> {
+        let r = &self.redactor;
+        if !r.has_findings(&scope.name) && !r.may_change(&scope.attributes, false) {
+            return Arc::clone(scope);
+        }
+        let mut new = Scope::clone(scope);
+        let mut tally = r.new_tally();
+        r.redact_field(&mut new.name, &mut tally);
+        r.redact_attributes(&mut new.attributes, false, &mut tally);
+        if tally.is_empty() && new.attributes.len() == scope.attributes.len() {
+            return Arc::clone(scope);
+        }
+        tally.write_audit(r, &mut new.attributes);
+        self.batch_tally.add(&tally);
+        Arc::new(new)
+    }
+
+    /// Redacts one span's own strings, events and links; the audit goes on the span.
+    fn span(&mut self, span: &mut Span) {
+        let r = &self.redactor;
+        let t = &mut self.span_tally;
+        t.clear();
+        r.redact_field(&mut span.name, t);
+        r.redact_field(&mut span.status.message, t);
+        r.redact_field(&mut span.trace_state, t);
+        r.redact_attributes(&mut span.attributes, false, t);
+        for event in &mut span.events {
+            let content = is_content_event(&event.name);
+            r.redact_field(&mut event.name, t);
+            if r.scan_events {
+                r.redact_attributes(&mut event.attributes, content, t);
+            } else {
+                r.strip_attributes(&mut event.attributes, content, t);
+            }
+        }
+        for link in &mut span.links {
+            r.redact_field(&mut link.trace_state, t);
+            r.redact_attributes(&mut link.attributes, false, t);
+        }
+        if !t.is_empty() {
+            t.write_audit(r, &mut span.attributes);
+            self.batch_tally.add(t);
+        }
     }
 
     fn record_metrics(&self) {
@@ -106,49 +170,42 @@ impl RedactionProcessor {
 impl SpanProcessor for RedactionProcessor {
     fn process(&mut self, mut batch: SpanBatch) -> SpanBatch {
         self.batch_tally.clear();
-        // Each distinct resource is redacted once per batch: (original, redacted). The
-        // original is held so its pointer cannot be reused while the batch is processed.
-        let mut resources: Vec<(Arc<Resource>, Arc<Resource>)> = Vec::new();
+        // Each distinct resource and scope is redacted once per batch.
+        let mut resources = std::mem::take(&mut self.resources);
+        let mut scopes = std::mem::take(&mut self.scopes);
         for span in &mut batch.spans {
             if self.redactor.scan_resource {
-                let cached = resources
-                    .iter()
-                    .find(|(orig, _)| Arc::ptr_eq(orig, &span.resource))
-                    .map(|(_, new)| Arc::clone(new));
-                let new = match cached {
-                    Some(new) => new,
-                    None => {
-                        let new = self.resource(&span.resource);
-                        resources.push((Arc::clone(&span.resource), Arc::clone(&new)));
-                        new
-                    }
-                };
-                span.resource = new;
+                span.resource =
+                    once_per_batch(&mut resources, &span.resource, |r| self.resource(r));
             }
-            self.span_tally.clear();
-            self.redactor
-                .redact_attributes(&mut span.attributes, false, &mut self.span_tally);
-            if self.redactor.scan_events {
-                for event in &mut span.events {
-                    let content = is_content_event(&event.name);
-                    self.redactor.redact_attributes(
-                        &mut event.attributes,
-                        content,
-                        &mut self.span_tally,
-                    );
-                }
-            }
-            if !self.span_tally.is_empty() {
-                self.span_tally
-                    .write_audit(&self.redactor, &mut span.attributes);
-                self.batch_tally.add(&self.span_tally);
-            }
+            span.scope = once_per_batch(&mut scopes, &span.scope, |s| self.scope(s));
+            self.span(span);
         }
+        resources.clear();
+        scopes.clear();
+        self.resources = resources;
+        self.scopes = scopes;
         if !self.batch_tally.is_empty() {
             self.record_metrics();
         }
         batch
     }
+}
+
+/// The redacted form of `orig`: from `seen` when this batch met the same `Arc` already, else
+/// from `redact`, remembered.
+fn once_per_batch<T>(
+    seen: &mut Shared<T>,
+    orig: &Arc<T>,
+    redact: impl FnOnce(&Arc<T>) -> Arc<T>,
+) -> Arc<T> {
+    let address = Arc::as_ptr(orig) as usize;
+    if let Some((_, new)) = seen.get(&address) {
+        return Arc::clone(new);
+    }
+    let new = redact(orig);
+    seen.insert(address, (Arc::clone(orig), Arc::clone(&new)));
+    new
 }
 
 /// Builds `redaction` processors.

@@ -1,16 +1,21 @@
 //! The redaction engine: a validated config, compiled, applied to attribute lists.
 
 use super::config::{Action, ContentPolicy, RedactionConfig};
-use super::detectors::{Builtin, Detectors, Finding};
+use super::detectors::{Builtin, Detectors, Finding, PatternError};
 use super::json::{self, Rewrite};
+use super::keys::{FnvBuild, KeyCache, KeyClass};
+use super::placeholders::{Placeholders, push_hash_hex};
 use hmac::{Hmac, Mac};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use regex::RegexSet;
 use sha2::Sha256;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use tracegate_pipeline::ConfigError;
+
+pub use super::keys::{is_content_event, is_content_key};
+pub use super::tally::Tally;
 
 /// Audit attribute: how many values were redacted on the span.
 pub const REDACTED_COUNT: &str = "tracegate.redacted.count";
@@ -39,40 +44,6 @@ const SCAN_BUDGET_FACTOR: usize = 4;
 /// 4096-bit RSA) is still seen whole, so no recognisable half of it survives the cut.
 const SCAN_MARGIN: usize = 4096;
 
-/// FNV-1a: attribute keys are short, and SipHash costs more than the lookup it guards.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
-
-/// What the key lists and the content policy say about an attribute key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct KeyClass {
-    blocked: bool,
-    content: bool,
-    allowed: bool,
-}
-
-/// Keys classified so far; cleared when it grows past this many entries.
-const KEY_CACHE_LIMIT: usize = 4096;
-
 /// One kind of finding: a built-in or custom detector.
 #[derive(Debug)]
 struct Kind {
@@ -81,56 +52,6 @@ struct Kind {
     mask: String,
     hash_prefix: String,
     builtin: Option<Builtin>,
-}
-
-/// What redaction did to one span, resource or batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Findings per kind, indexed like the redactor's kinds.
-    pub found: Vec<u64>,
-    /// Attributes removed because their key is blocked.
-    pub blocked: u64,
-    /// Attributes removed by the `off` content policy.
-    pub content_removed: u64,
-    /// Attributes removed because a `drop` detector found something in them.
-    pub dropped: u64,
-    /// Values truncated to `max_attribute_bytes`.
-    pub truncated: u64,
-}
-
-impl Tally {
-    /// Zeroes every count, keeping the allocation.
-    pub(crate) fn clear(&mut self) {
-        self.found.iter_mut().for_each(|n| *n = 0);
-        self.blocked = 0;
-        self.content_removed = 0;
-        self.dropped = 0;
-        self.truncated = 0;
-    }
-
-    /// Values redacted, blocked keys included: what `tracegate.redacted.count` says.
-    pub fn redacted(&self) -> u64 {
-        self.found.iter().sum::<u64>() + self.blocked
-    }
-
-    /// True when nothing was changed.
-    pub fn is_empty(&self) -> bool {
-        self.redacted() == 0 && self.content_removed == 0 && self.truncated == 0
-    }
-
-    /// Adds `other` into `self`.
-    pub fn add(&mut self, other: &Tally) {
-        if self.found.len() < other.found.len() {
-            self.found.resize(other.found.len(), 0);
-        }
-        for (a, b) in self.found.iter_mut().zip(&other.found) {
-            *a += b;
-        }
-        self.blocked += other.blocked;
-        self.content_removed += other.content_removed;
-        self.dropped += other.dropped;
-        self.truncated += other.truncated;
-    }
 }
 
 /// Per-value state: findings are counted in the tally; `drop` asks to remove the attribute.
@@ -149,7 +70,7 @@ pub struct Redactor {
     allow: HashSet<String, FnvBuild>,
     block: HashSet<String, FnvBuild>,
     block_patterns: Option<RegexSet>,
-    key_cache: RefCell<HashMap<String, KeyClass, FnvBuild>>,
+    key_cache: RefCell<KeyCache>,
     /// Scan resource attributes.
     pub scan_resource: bool,
     /// Scan span event attributes.
@@ -157,42 +78,22 @@ pub struct Redactor {
     max_bytes: usize,
 }
 
-/// Attribute keys that hold prompts and completions.
-pub fn is_content_key(key: &str) -> bool {
-    const EXACT: [&str; 12] = [
-        "gen_ai.input.messages",
-        "gen_ai.output.messages",
-        "gen_ai.system_instructions",
-        "gen_ai.prompt",
-        "gen_ai.completion",
-        "gen_ai.tool.call.arguments",
-        "gen_ai.tool.call.result",
-        "input.value",
-        "output.value",
-        "ai.prompt",
-        "ai.prompt.messages",
-        "ai.response.text",
-    ];
-    const PREFIXES: [&str; 4] = [
-        "gen_ai.prompt.",
-        "gen_ai.completion.",
-        "llm.input_messages.",
-        "llm.output_messages.",
-    ];
-    EXACT.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p))
-}
-
-/// Span events whose attributes are all prompt or completion content.
-pub fn is_content_event(name: &str) -> bool {
-    name.starts_with("gen_ai.content.")
-        || matches!(
-            name,
-            "gen_ai.user.message"
-                | "gen_ai.system.message"
-                | "gen_ai.assistant.message"
-                | "gen_ai.tool.message"
-                | "gen_ai.choice"
-        )
+/// Makes `d` protect exactly the placeholders that `kinds` write: every mask, and the hash
+/// form of the kinds that hash.
+fn with_placeholders(mut d: Detectors, kinds: &[Kind]) -> Result<Detectors, PatternError> {
+    let upper = |k: &Kind| k.name.to_ascii_uppercase();
+    let masks: Vec<String> = kinds.iter().map(upper).collect();
+    let hashed: Vec<String> = kinds
+        .iter()
+        .filter(|k| k.action == Action::Hash)
+        .map(upper)
+        .collect();
+    let placeholders = Placeholders::new(&masks, &hashed).map_err(|message| PatternError {
+        custom: None,
+        message,
+    })?;
+    d.set_placeholders(placeholders);
+    Ok(d)
 }
 
 fn valid_custom_name(name: &str) -> bool {
@@ -345,7 +246,7 @@ impl Redactor {
             ));
         }
         let detectors = if custom_ok {
-            match Detectors::new(&builtins, &custom) {
+            match Detectors::new(&builtins, &custom).and_then(|d| with_placeholders(d, &kinds)) {
                 Ok(d) => Some(d),
                 Err(e) => {
                     let key = match e.custom {
@@ -429,32 +330,98 @@ impl Redactor {
         attrs.retain_mut(|kv| self.key_value(kv, content_event, tally));
     }
 
-    /// Handles one attribute; false removes it.
+    /// What the key lists and the detectors say about `key`; cached, see [`KeyCache`].
     fn classify(&self, key: &str) -> KeyClass {
         if let Ok(cache) = self.key_cache.try_borrow()
             && let Some(class) = cache.get(key)
         {
-            return *class;
+            return class;
         }
+        let allowed = self.allow.contains(key);
         let class = KeyClass {
             blocked: self.is_blocked(key),
             content: is_content_key(key),
-            allowed: self.allow.contains(key),
+            allowed,
+            findings: !allowed && self.has_findings(key),
         };
         if let Ok(mut cache) = self.key_cache.try_borrow_mut() {
-            if cache.len() >= KEY_CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(key.to_owned(), class);
+            cache.insert(key, class);
         }
         class
     }
 
+    /// Entries and key bytes in the key cache, for tests.
+    #[cfg(test)]
+    pub(crate) fn key_cache_usage(&self) -> (usize, usize) {
+        self.key_cache.borrow().usage()
+    }
+
+    /// True when the detectors find something in `text`. Allocates only when they do.
+    pub fn has_findings(&self, text: &str) -> bool {
+        let mut found = Vec::new();
+        self.detectors.find(text, &mut found);
+        !found.is_empty()
+    }
+
+    /// Redacts a string that is not an attribute value (a span, event or scope name, a status
+    /// message, a `trace_state`) in place, counting into `tally`; true when it changed. It
+    /// cannot be removed, so a `drop` finding is masked. No finding, no allocation.
+    pub fn redact_field(&self, field: &mut String, tally: &mut Tally) -> bool {
+        let mut scan = Scan { tally, drop: false };
+        match self.string(field, &mut scan) {
+            Some(new) => {
+                *field = new;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What [`Self::redact_attributes`] does without scanning values: blocked keys and (with
+    /// content `off`) prompts are removed, values are bounded. For event and resource
+    /// attributes when their scan is off: `content: off` and `block_keys` hold regardless.
+    pub fn strip_attributes(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        content_event: bool,
+        tally: &mut Tally,
+    ) {
+        attrs.retain_mut(|kv| {
+            let class = self.classify(&kv.key);
+            if class.blocked {
+                tally.blocked += 1;
+                return false;
+            }
+            if (content_event || class.content) && self.content == ContentPolicy::Off {
+                tally.content_removed += 1;
+                return false;
+            }
+            if let Some(value) = kv.value.as_mut().and_then(|v| v.value.as_mut()) {
+                self.bound(value, tally);
+            }
+            true
+        });
+    }
+
+    /// Handles one attribute; false removes it.
     fn key_value(&self, kv: &mut KeyValue, content_event: bool, tally: &mut Tally) -> bool {
         let class = self.classify(&kv.key);
         if class.blocked {
             tally.blocked += 1;
             return false;
+        }
+        if class.findings {
+            let mut scan = Scan {
+                tally: &mut *tally,
+                drop: false,
+            };
+            if let Some(new) = self.text(&kv.key, &mut scan) {
+                kv.key = new;
+            }
+            if scan.drop {
+                tally.dropped += 1;
+                return false;
+            }
         }
         let content = content_event || class.content;
         let Some(value) = kv.value.as_mut().and_then(|v| v.value.as_mut()) else {
@@ -497,7 +464,7 @@ impl Redactor {
     pub fn may_change(&self, attrs: &[KeyValue], content_event: bool) -> bool {
         attrs.iter().any(|kv| {
             let class = self.classify(&kv.key);
-            if class.blocked {
+            if class.blocked || class.findings {
                 return true;
             }
             let content = content_event || class.content;
@@ -547,6 +514,11 @@ impl Redactor {
                     *value = Value::StringValue(new);
                 }
             }
+            Value::BytesValue(b) => {
+                if let Some(new) = self.bytes(b, scan) {
+                    *b = new;
+                }
+            }
             Value::ArrayValue(a) => {
                 for v in a.values.iter_mut().filter_map(|v| v.value.as_mut()) {
                     self.value(v, scan);
@@ -559,6 +531,9 @@ impl Redactor {
                         scan.tally.blocked += 1;
                         return false;
                     }
+                    if let Some(new) = self.text(&kv.key, scan) {
+                        kv.key = new;
+                    }
                     if let Some(v) = kv.value.as_mut().and_then(|v| v.value.as_mut()) {
                         self.value(v, scan);
                     }
@@ -569,6 +544,29 @@ impl Redactor {
             }
             _ => {}
         }
+    }
+
+    /// Redacts a bytes value: as text when it is UTF-8 (JSON-aware); otherwise each valid
+    /// UTF-8 run is scanned as text and the bytes between runs are kept as they are.
+    fn bytes(&self, b: &[u8], scan: &mut Scan<'_>) -> Option<Vec<u8>> {
+        if let Ok(s) = std::str::from_utf8(b) {
+            return self.string(s, scan).map(String::into_bytes);
+        }
+        let mut out: Option<Vec<u8>> = None;
+        let (mut copied, mut at) = (0, 0);
+        for chunk in b.utf8_chunks() {
+            let valid = chunk.valid();
+            if let Some(new) = self.text(valid, scan) {
+                let o = out.get_or_insert_with(|| Vec::with_capacity(b.len()));
+                o.extend_from_slice(b.get(copied..at).unwrap_or_default());
+                o.extend_from_slice(new.as_bytes());
+                copied = at + valid.len();
+            }
+            at += valid.len() + chunk.invalid().len();
+        }
+        let mut out = out?;
+        out.extend_from_slice(b.get(copied..).unwrap_or_default());
+        Some(out)
     }
 
     /// Truncates string values over the bound.
@@ -680,7 +678,7 @@ impl Redactor {
                     let mut mac = mac.clone();
                     mac.update(normalise(kind.builtin, found).as_bytes());
                     let digest = mac.finalize().into_bytes();
-                    out.push_str(&hex::encode(digest.get(..8).unwrap_or_default()));
+                    push_hash_hex(&mut out, digest.get(..8).unwrap_or_default());
                     out.push('>');
                 }
                 (Action::Drop, _) => {
@@ -721,51 +719,4 @@ fn normalise(builtin: Option<Builtin>, s: &str) -> String {
             .collect(),
         _ => s.to_owned(),
     }
-}
-
-/// Sets an attribute, replacing an earlier one of the same key.
-pub(crate) fn set_attr(attrs: &mut Vec<KeyValue>, key: &str, value: Value) {
-    let value = Some(AnyValue { value: Some(value) });
-    match attrs.iter_mut().find(|kv| kv.key == key) {
-        Some(kv) => kv.value = value,
-        None => attrs.push(KeyValue {
-            key: key.to_owned(),
-            value,
-            ..Default::default()
-        }),
-    }
-}
-
-impl Tally {
-    /// Writes the audit attributes for this tally onto `attrs`: `tracegate.redacted.count`,
-    /// one `tracegate.redacted.<type>` per type found, and `tracegate.truncated`.
-    pub fn write_audit(&self, redactor: &Redactor, attrs: &mut Vec<KeyValue>) {
-        let total = self.redacted();
-        if total > 0 {
-            set_attr(attrs, REDACTED_COUNT, Value::IntValue(clamp(total)));
-            for (name, &n) in redactor.kind_names().zip(&self.found) {
-                if n > 0 {
-                    set_attr(
-                        attrs,
-                        &format!("{REDACTED_PREFIX}{name}"),
-                        Value::IntValue(clamp(n)),
-                    );
-                }
-            }
-            if self.blocked > 0 {
-                set_attr(
-                    attrs,
-                    &format!("{REDACTED_PREFIX}{BLOCKED_KEY}"),
-                    Value::IntValue(clamp(self.blocked)),
-                );
-            }
-        }
-        if self.truncated > 0 {
-            set_attr(attrs, TRUNCATED, Value::BoolValue(true));
-        }
-    }
-}
-
-fn clamp(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }

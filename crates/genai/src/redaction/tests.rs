@@ -3,7 +3,9 @@
 //! - config: the YAML fixture, defaults, and validation errors with key paths;
 //! - processing: each mode, the content policy, key lists, events, resources, audit
 //!   attributes, truncation, idempotency;
-//! - properties: any JSON document stays valid and redaction is idempotent;
+//! - properties: any JSON document stays valid, loses every injected value, and redaction is
+//!   idempotent (the exact-output properties are in `properties.rs`, the place-by-place
+//!   coverage in `coverage_tests.rs`);
 //! - the evaluation corpus (`testdata/pii/corpus.jsonl`): precision and recall per type.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -711,10 +713,28 @@ fn metrics_count_what_the_audit_counts() {
 // ---------------------------------------------------------------------------------------------
 // Properties
 
+/// The personal data [`text_strategy`] injects.
+const INJECTED: [&str; 8] = [
+    "ana.okafor@example.com",
+    "+44 20 7946 0958",
+    "4111 1111 1111 1111",
+    "GB82 WEST 1234 5698 7654 32",
+    "123-45-6789",
+    "2001:db8::8a2e:370:7334",
+    "192.0.2.15",
+    "AKIAIOSFODNN7EXAMPLE",
+];
+
 /// Strings that mix ordinary text with personal data and JSON's awkward characters.
 fn text_strategy() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
-        "[a-zA-Z0-9 .,:;!?/_-]{0,12}",
+        // No word that makes a following IPv4 address a version number.
+        "[a-zA-Z0-9 .,:;!?/_-]{0,12}".prop_filter("no version words", |w| {
+            let w = w.to_ascii_lowercase();
+            !["ver", "build", "release", "firmware"]
+                .iter()
+                .any(|v| w.contains(v))
+        }),
         Just("ana.okafor@example.com".to_owned()),
         Just("+44 20 7946 0958".to_owned()),
         Just("4111 1111 1111 1111".to_owned()),
@@ -727,7 +747,8 @@ fn text_strategy() -> impl Strategy<Value = String> {
         Just("é中文🦀".to_owned()),
         Just("<EMAIL>".to_owned()),
     ];
-    prop::collection::vec(piece, 0..6).prop_map(|p| p.concat())
+    // Separated, so random text never glues onto a value and changes what it is.
+    prop::collection::vec(piece, 0..6).prop_map(|p| p.join(" "))
 }
 
 fn json_strategy() -> impl Strategy<Value = serde_json::Value> {
@@ -773,7 +794,12 @@ proptest! {
         let once = redactor.redact_str(&text).unwrap_or_else(|| text.clone());
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(&once);
         prop_assert!(parsed.is_ok(), "{once}");
-        prop_assert!(!once.contains("ana.okafor@example.com"));
+        // Every kind injected is gone, not only the email. (What else may change depends on
+        // the random numbers around it; `properties.rs` checks the exact output.)
+        let decoded = format!("{:?}", parsed.unwrap());
+        for value in INJECTED {
+            prop_assert!(!once.contains(value) && !decoded.contains(value), "{value} in {once}");
+        }
         prop_assert_eq!(redactor.redact_str(&once), None);
     }
 
@@ -786,13 +812,6 @@ proptest! {
             let parsed: Result<serde_json::Value, _> = serde_json::from_str(&cut);
             prop_assert!(parsed.is_ok(), "{cut}");
         }
-    }
-
-    #[test]
-    fn redacted_text_is_idempotent(text in text_strategy()) {
-        let redactor = Redactor::new(&RedactionConfig::default(), "").unwrap();
-        let once = redactor.redact_str(&text).unwrap_or_else(|| text.clone());
-        prop_assert_eq!(redactor.redact_str(&once), None);
     }
 }
 
