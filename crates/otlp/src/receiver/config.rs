@@ -20,6 +20,8 @@ use tracegate_pipeline::{ByteSize, ConfigError, Duration, parse_section};
 ///     max_concurrent_requests: 128
 ///     request_timeout: 30s
 ///     header_read_timeout: 10s
+///     keepalive_interval: 30s
+///     keepalive_timeout: 20s
 /// ```
 ///
 /// The byte budget is shared by the receiver's gRPC and HTTP listeners; the connection and
@@ -64,6 +66,14 @@ pub struct OtlpReceiverConfig {
     /// next request on an idle keep-alive connection. After it, the connection is closed.
     /// Default `10s`.
     pub header_read_timeout: Duration,
+    /// HTTP/2 (gRPC, and h2c on the HTTP port): a connection with no traffic for this long is
+    /// sent a PING. Together with `keepalive_timeout` this finds peers that vanished without
+    /// closing (a crashed host, a dropped NAT entry), so they stop holding one of the
+    /// `max_connections`. Default `30s`.
+    pub keepalive_interval: Duration,
+    /// HTTP/2: a PING not answered within this is a dead peer; the connection is closed.
+    /// Default `20s`.
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for OtlpReceiverConfig {
@@ -77,6 +87,8 @@ impl Default for OtlpReceiverConfig {
             max_concurrent_requests: 128,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -225,6 +237,8 @@ impl OtlpReceiverConfig {
         for (key, value) in [
             ("request_timeout", self.request_timeout),
             ("header_read_timeout", self.header_read_timeout),
+            ("keepalive_interval", self.keepalive_interval),
+            ("keepalive_timeout", self.keepalive_timeout),
         ] {
             if value.get().is_zero() {
                 return Err(ConfigError::new(

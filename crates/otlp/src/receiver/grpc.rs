@@ -78,6 +78,10 @@ pub(crate) async fn serve(
     tonic::transport::Server::builder()
         .max_concurrent_streams(streams)
         .concurrency_limit_per_connection(limits.max_concurrent_requests)
+        // A peer that vanished without closing answers no PING: its connection is closed, so
+        // it stops holding one of the `max_connections`.
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .serve_with_incoming_shutdown(service, incoming, stop.cancelled_owned())
         .await
 }

@@ -5,7 +5,8 @@
 //! a byte at a time. This loop sets them:
 //! - HTTP/1: `header_read_timeout` (with a timer, so it takes effect);
 //! - HTTP/2 (cleartext, prior knowledge): `max_concurrent_requests` as
-//!   `SETTINGS_MAX_CONCURRENT_STREAMS`;
+//!   `SETTINGS_MAX_CONCURRENT_STREAMS`, and keep-alive PINGs (`keepalive_interval`,
+//!   `keepalive_timeout`) so a vanished peer's connection is closed;
 //! - at most `max_connections` connections, see [`GatedListener`].
 //!
 //! On shutdown it stops accepting, asks every connection to finish gracefully (the request
@@ -36,7 +37,9 @@ pub(crate) async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(u32::try_from(limits.max_concurrent_requests).unwrap_or(u32::MAX));
+        .max_concurrent_streams(u32::try_from(limits.max_concurrent_requests).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(limits.keepalive_interval))
+        .keep_alive_timeout(limits.keepalive_timeout);
     let mut connections = JoinSet::new();
     loop {
         let stream = tokio::select! {

@@ -84,6 +84,8 @@ pub(crate) struct Limits {
     pub(crate) max_concurrent_requests: usize,
     pub(crate) request_timeout: Duration,
     pub(crate) header_read_timeout: Duration,
+    pub(crate) keepalive_interval: Duration,
+    pub(crate) keepalive_timeout: Duration,
 }
 
 /// Receives OTLP over gRPC and HTTP. [`Receiver::bind`] opens the listeners;
@@ -125,6 +127,8 @@ impl OtlpReceiver {
             max_concurrent_requests: self.config.max_concurrent_requests,
             request_timeout: self.config.request_timeout.get(),
             header_read_timeout: self.config.header_read_timeout.get(),
+            keepalive_interval: self.config.keepalive_interval.get(),
+            keepalive_timeout: self.config.keepalive_timeout.get(),
         }
     }
 

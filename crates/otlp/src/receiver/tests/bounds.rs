@@ -555,3 +555,54 @@ async fn issue_18_compressed_grpc_reserves_its_decoded_size_in_the_handler() {
     client().await.export(grpc_request_of(1000)).await.unwrap();
     h.stop().await;
 }
+
+/// An HTTP/2 client that opens a connection (preface and SETTINGS) and then never answers
+/// anything, PINGs included: a peer that vanished without closing. Returns when the server
+/// closes the connection, or after [`ANSWERED`] with whether it did.
+async fn h2_peer_that_vanishes(addr: SocketAddr) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    stream
+        .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(ANSWERED, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn issue_18_a_vanished_http2_peer_is_closed_by_keepalive() {
+    let config = OtlpReceiverConfig {
+        keepalive_interval: tracegate_pipeline::Duration::from_millis(200),
+        keepalive_timeout: tracegate_pipeline::Duration::from_millis(200),
+        ..local_config()
+    };
+    let h = start("otlp/keepalive", config, 64).await;
+    // gRPC, and h2c on the HTTP port: without keep-alive PINGs both connections would stay
+    // open for ever, each holding one of max_connections.
+    for (transport, addr) in [("grpc", h.grpc), ("http", h.http)] {
+        assert!(
+            h2_peer_that_vanishes(addr).await,
+            "{transport}: the connection of a peer that answers no PING was not closed"
+        );
+        h.eventually("the connection released", |h| {
+            h.gauge(names::RECEIVER_CONNECTIONS, &[("transport", transport)]) == 0.0
+        })
+        .await;
+    }
+    h.stop().await;
+}

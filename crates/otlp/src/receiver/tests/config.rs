@@ -42,6 +42,8 @@ fn config_fixture_parses_to_the_expected_structs() {
             max_concurrent_requests: 128,
             request_timeout: tracegate_pipeline::Duration::from_secs(30),
             header_read_timeout: tracegate_pipeline::Duration::from_secs(10),
+            keepalive_interval: tracegate_pipeline::Duration::from_secs(30),
+            keepalive_timeout: tracegate_pipeline::Duration::from_secs(20),
         }
     );
     assert_eq!(
@@ -72,6 +74,8 @@ fn config_fixture_parses_to_the_expected_structs() {
             max_concurrent_requests: 16,
             request_timeout: tracegate_pipeline::Duration::from_secs(5),
             header_read_timeout: tracegate_pipeline::Duration::from_millis(2500),
+            keepalive_interval: tracegate_pipeline::Duration::from_secs(60),
+            keepalive_timeout: tracegate_pipeline::Duration::from_secs(5),
         }
     );
     assert_eq!(
@@ -150,7 +154,12 @@ fn config_errors_carry_key_paths() {
             "{e}"
         );
     }
-    for key in ["request_timeout", "header_read_timeout"] {
+    for key in [
+        "request_timeout",
+        "header_read_timeout",
+        "keepalive_interval",
+        "keepalive_timeout",
+    ] {
         let e = err(&format!("{key}: 0s"));
         assert!(
             e.starts_with(&format!("receivers.otlp.{key}: must be more than 0")),
