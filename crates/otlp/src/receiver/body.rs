@@ -191,34 +191,58 @@ fn reserve_capped(buf: &mut Vec<u8>, additional: usize, cap: usize) {
     buf.reserve_exact(target - buf.len());
 }
 
-/// Decompresses `body`, stopping with an error at `limit` decompressed bytes.
+/// Decompresses `body`, stopping with an error at `limit` decompressed bytes. The output's
+/// memory is reserved in `reservation` as it grows, so concurrent inflations cannot pass the
+/// receiver's in-flight budget; over it, the error is a memory limit (retryable).
 pub(crate) async fn decompress(
     encoding: Encoding,
     body: Bytes,
     limit: usize,
+    reservation: &Reservation,
 ) -> Result<Bytes, BodyError> {
     if encoding == Encoding::Identity {
         return Ok(body);
     }
     if body.len() <= INLINE_DECOMPRESS_BYTES {
-        return decompress_blocking(encoding, &body, limit);
+        return decompress_blocking(encoding, &body, limit, reservation);
     }
-    tokio::task::spawn_blocking(move || decompress_blocking(encoding, &body, limit))
-        .await
-        .map_err(|e| BodyError::new(Reason::BadRequest, format!("decompression failed: {e}")))?
+    let share = reservation.split();
+    let (inflated, share) = tokio::task::spawn_blocking(move || {
+        let inflated = decompress_blocking(encoding, &body, limit, &share);
+        (inflated, share)
+    })
+    .await
+    .map_err(|e| BodyError::new(Reason::BadRequest, format!("decompression failed: {e}")))?;
+    reservation.absorb(share);
+    inflated
 }
 
-fn decompress_blocking(encoding: Encoding, body: &[u8], limit: usize) -> Result<Bytes, BodyError> {
+fn decompress_blocking(
+    encoding: Encoding,
+    body: &[u8],
+    limit: usize,
+    reservation: &Reservation,
+) -> Result<Bytes, BodyError> {
     match encoding {
         Encoding::Identity => Ok(Bytes::copy_from_slice(body)),
-        Encoding::Gzip => read_capped(MultiGzDecoder::new(body), "gzip", limit).map(Bytes::from),
-        Encoding::Deflate => read_capped(ZlibDecoder::new(body), "deflate", limit).map(Bytes::from),
+        Encoding::Gzip => {
+            read_capped(MultiGzDecoder::new(body), "gzip", limit, reservation).map(Bytes::from)
+        }
+        Encoding::Deflate => {
+            read_capped(ZlibDecoder::new(body), "deflate", limit, reservation).map(Bytes::from)
+        }
     }
 }
 
 /// Inflates into a buffer that grows with the output, at most to `limit`: an oversized
-/// result is detected at `limit + 1` bytes, without holding more.
-fn read_capped(mut reader: impl Read, name: &str, limit: usize) -> Result<Vec<u8>, BodyError> {
+/// result is detected at `limit + 1` bytes, without holding more. Every growth of the buffer
+/// is reserved first.
+fn read_capped(
+    mut reader: impl Read,
+    name: &str,
+    limit: usize,
+    reservation: &Reservation,
+) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::new();
     let mut chunk = [0u8; INFLATE_CHUNK];
     loop {
@@ -241,7 +265,11 @@ fn read_capped(mut reader: impl Read, name: &str, limit: usize) -> Result<Vec<u8
                 ),
             ));
         }
+        let before = out.capacity();
         reserve_capped(&mut out, n, limit);
+        reservation
+            .grow(out.capacity() - before)
+            .map_err(|over| BodyError::new(Reason::MemoryLimit, over.message()))?;
         out.extend_from_slice(&chunk[..n]);
     }
 }
@@ -265,23 +293,23 @@ mod tests {
     #[tokio::test]
     async fn inflates_gzip_and_deflate_within_the_limit() {
         let data = b"hello hello hello".repeat(10);
-        let gz = decompress(Encoding::Gzip, gzip(&data).into(), 1000)
+        let gz = decompress(Encoding::Gzip, gzip(&data).into(), 1000, &free())
             .await
             .unwrap();
         assert_eq!(&gz[..], &data[..]);
         let mut z = ZlibEncoder::new(Vec::new(), Compression::fast());
         z.write_all(&data).unwrap();
-        let zl = decompress(Encoding::Deflate, z.finish().unwrap().into(), 1000)
+        let zl = decompress(Encoding::Deflate, z.finish().unwrap().into(), 1000, &free())
             .await
             .unwrap();
         assert_eq!(&zl[..], &data[..]);
         // Exactly at the limit is fine; one byte over is not.
         assert!(
-            decompress(Encoding::Gzip, gzip(&data).into(), data.len())
+            decompress(Encoding::Gzip, gzip(&data).into(), data.len(), &free())
                 .await
                 .is_ok()
         );
-        let err = decompress(Encoding::Gzip, gzip(&data).into(), data.len() - 1)
+        let err = decompress(Encoding::Gzip, gzip(&data).into(), data.len() - 1, &free())
             .await
             .unwrap_err();
         assert_eq!(err.reason, Reason::TooLarge);
@@ -289,9 +317,14 @@ mod tests {
 
     #[tokio::test]
     async fn rejects_corrupt_bodies_and_unknown_encodings() {
-        let err = decompress(Encoding::Gzip, Bytes::from_static(b"not gzip"), 1000)
-            .await
-            .unwrap_err();
+        let err = decompress(
+            Encoding::Gzip,
+            Bytes::from_static(b"not gzip"),
+            1000,
+            &free(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.reason, Reason::BadRequest);
         assert!(
             err.message.starts_with("invalid gzip body"),
@@ -307,6 +340,11 @@ mod tests {
 
     fn budget(limit: usize) -> Arc<Budget> {
         Budget::new(limit, metrics::Gauge::noop())
+    }
+
+    /// A reservation against a budget too large to matter.
+    fn free() -> Reservation {
+        budget(usize::MAX).admit().unwrap()
     }
 
     fn far() -> Instant {
@@ -430,8 +468,13 @@ mod tests {
     #[test]
     fn inflating_grows_with_the_output_not_past_the_limit() {
         // A small output under a large limit allocates about its own size.
-        let small =
-            read_capped(MultiGzDecoder::new(&gzip(b"hello")[..]), "gzip", 64 << 20).unwrap();
+        let small = read_capped(
+            MultiGzDecoder::new(&gzip(b"hello")[..]),
+            "gzip",
+            64 << 20,
+            &free(),
+        )
+        .unwrap();
         assert_eq!(&small[..], b"hello");
         assert!(
             small.capacity() <= MIN_GROWTH,
@@ -440,7 +483,13 @@ mod tests {
         );
         // A large one never more than the limit.
         let data = vec![0u8; 100_000];
-        let out = read_capped(MultiGzDecoder::new(&gzip(&data)[..]), "gzip", 100_000).unwrap();
+        let out = read_capped(
+            MultiGzDecoder::new(&gzip(&data)[..]),
+            "gzip",
+            100_000,
+            &free(),
+        )
+        .unwrap();
         assert_eq!(out.len(), 100_000);
         assert!(out.capacity() <= 100_000, "capacity {}", out.capacity());
         let mut v = Vec::new();
@@ -450,6 +499,54 @@ mod tests {
             (90_000..=100_000).contains(&v.capacity()),
             "{}",
             v.capacity()
+        );
+    }
+
+    #[tokio::test]
+    async fn issue_18_inflating_reserves_its_output_as_it_grows() {
+        // 4 MiB of zeros gzip to a few KiB: a small request that would inflate past a 1 MiB
+        // budget is refused as a memory limit while inflating, on the inline path and on the
+        // blocking pool, and holds no more than the budget.
+        for size in [1usize << 10, 4 << 20] {
+            let data = vec![0u8; size];
+            let body: Bytes = gzip(&data).into();
+            let b = budget(1 << 20);
+            let r = b.admit().unwrap();
+            let result = decompress(Encoding::Gzip, body.clone(), 64 << 20, &r).await;
+            if size < 1 << 20 {
+                let out = result.unwrap();
+                assert_eq!(out.len(), size);
+                assert!(r.held() >= size, "{size}: held {}", r.held());
+            } else {
+                let err = result.unwrap_err();
+                assert_eq!(err.reason, Reason::MemoryLimit, "{}", err.message);
+                assert!(b.used() <= 1 << 20, "used {}", b.used());
+            }
+            drop(r);
+            assert_eq!(b.used(), 0, "everything given back");
+        }
+        // Through the blocking pool: a body over INLINE_DECOMPRESS_BYTES.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let noise: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let body: Bytes = gzip(&noise).into();
+        assert!(body.len() > INLINE_DECOMPRESS_BYTES);
+        let b = budget(usize::MAX);
+        let r = b.admit().unwrap();
+        let out = decompress(Encoding::Gzip, body, 64 << 20, &r)
+            .await
+            .unwrap();
+        assert_eq!(out.len(), noise.len());
+        assert!(
+            r.held() >= noise.len(),
+            "the pool's share came back: {}",
+            r.held()
         );
     }
 }

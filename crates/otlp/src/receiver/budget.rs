@@ -131,6 +131,22 @@ impl Reservation {
         Ok(())
     }
 
+    /// A new, empty reservation against the same budget, for work that must own its share
+    /// (inflating on the blocking pool); hand it back with [`Self::absorb`].
+    pub(crate) fn split(&self) -> Reservation {
+        Reservation {
+            budget: self.budget.clone(),
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes over what `other` holds, without touching the budget: the bytes stay reserved
+    /// until this reservation is dropped.
+    pub(crate) fn absorb(&self, mut other: Reservation) {
+        let moved = std::mem::take(other.held.get_mut());
+        self.held.fetch_add(moved, Ordering::AcqRel);
+    }
+
     /// Bytes this request holds.
     #[cfg(test)]
     pub(crate) fn held(&self) -> usize {

@@ -166,14 +166,18 @@ impl HttpState {
             deadline,
         )
         .await?;
-        let bytes = body::decompress(encoding, raw, self.limits.max_decompressed_bytes).await?;
+        // The inflated buffer is reserved as it grows, inside `decompress`.
+        let bytes = body::decompress(
+            encoding,
+            raw,
+            self.limits.max_decompressed_bytes,
+            reservation,
+        )
+        .await?;
         let over = |over: super::budget::OverBudget| BodyError {
             reason: Reason::MemoryLimit,
             message: over.message(),
         };
-        if encoding != Encoding::Identity {
-            reservation.grow(bytes.len()).map_err(over)?;
-        }
         reservation
             .grow(bytes.len().saturating_mul(DECODED_BYTES_PER_BYTE))
             .map_err(over)?;
