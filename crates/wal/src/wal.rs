@@ -216,6 +216,15 @@ impl Wal {
         }
     }
 
+    /// Waits until everything appended before is written, the checkpoints are persisted and
+    /// the segments they free are deleted. Returns at once if the WAL is closed.
+    pub async fn flush(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.inner.tx.send(Command::Flush { done }).await.is_ok() {
+            let _ = finished.await;
+        }
+    }
+
     /// Writes what was appended before, persists the checkpoints, stops the writer and
     /// releases the directory. Appends still running on other clones fail with
     /// [`WalError::Closed`]. Dropping every clone does the same, without waiting.

@@ -39,6 +39,9 @@ pub(crate) enum Command {
     },
     /// Checkpoints moved: persist them and delete what they free.
     Wake,
+    /// Report once everything before is written, checkpoints are persisted and the
+    /// segments they free are deleted.
+    Flush { done: oneshot::Sender<()> },
     /// Flush, persist checkpoints, release the directory and report.
     Close { done: oneshot::Sender<()> },
 }
@@ -169,6 +172,7 @@ impl Writer {
         self.housekeep(false);
         let mut batch: Vec<(Bytes, oneshot::Sender<Result<Lsn, WalError>>)> = Vec::new();
         let mut close = None;
+        let mut flushed: Vec<oneshot::Sender<()>> = Vec::new();
         while let Some(first) = self.rx.blocking_recv() {
             #[cfg(test)]
             let shared = Arc::clone(&self.shared);
@@ -183,6 +187,7 @@ impl Writer {
                         batch.push((record, done));
                     }
                     Command::Wake => {}
+                    Command::Flush { done } => flushed.push(done),
                     Command::Close { done } => {
                         close = Some(done);
                         break;
@@ -196,7 +201,10 @@ impl Writer {
             if close.is_some() {
                 break;
             }
-            self.housekeep(false);
+            self.housekeep(!flushed.is_empty());
+            for done in flushed.drain(..) {
+                let _ = done.send(());
+            }
         }
         // Appends queued behind a close are refused; nothing after the close is written.
         self.rx.close();
@@ -208,13 +216,12 @@ impl Writer {
                     let _ = done.send(Err(WalError::Closed));
                 }
                 Command::Wake => {}
-                Command::Close { done } => drop(done),
+                Command::Flush { done } | Command::Close { done } => flushed.push(done),
             }
         }
         self.housekeep(true);
-        let done = close;
         drop(self);
-        if let Some(done) = done {
+        for done in close.into_iter().chain(flushed) {
             let _ = done.send(());
         }
     }
