@@ -195,15 +195,47 @@ pub fn describe() {
         "Spans a pipeline stage dropped because the next stage had failed, by stage."
     );
     // WAL
-    describe_gauge!(WAL_BYTES, Unit::Bytes, "Bytes the WAL holds (segments on disk and appends in flight; bounded by max_bytes).");
+    describe_gauge!(
+        WAL_BYTES,
+        Unit::Bytes,
+        "Bytes the WAL holds (segments on disk and appends in flight; bounded by max_bytes)."
+    );
     describe_gauge!(WAL_SEGMENTS, Unit::Count, "WAL segment files on disk.");
-    describe_histogram!(WAL_APPEND_SECONDS, Unit::Seconds, "Time from a WAL append to its record being written (process) or synced (host).");
-    describe_histogram!(WAL_SYNC_SECONDS, Unit::Seconds, "Time of one fdatasync of a WAL segment (sync: host).");
-    describe_counter!(WAL_APPENDED_RECORDS, Unit::Count, "Records appended to the WAL.");
-    describe_counter!(WAL_WRITES, Unit::Count, "WAL write calls; appended records / writes is the group-commit factor.");
-    describe_counter!(WAL_REPLAYED_RECORDS, Unit::Count, "WAL records replayed at startup.");
-    describe_counter!(WAL_CORRUPT_RECORDS, Unit::Count, "Corrupt WAL stretches skipped at recovery, by kind (torn, checksum).");
-    describe_counter!(WAL_FULL_REFUSALS, Unit::Count, "WAL appends refused because the WAL held max_bytes.");
+    describe_histogram!(
+        WAL_APPEND_SECONDS,
+        Unit::Seconds,
+        "Time from a WAL append to its record being written (process) or synced (host)."
+    );
+    describe_histogram!(
+        WAL_SYNC_SECONDS,
+        Unit::Seconds,
+        "Time of one fdatasync of a WAL segment (sync: host)."
+    );
+    describe_counter!(
+        WAL_APPENDED_RECORDS,
+        Unit::Count,
+        "Records appended to the WAL."
+    );
+    describe_counter!(
+        WAL_WRITES,
+        Unit::Count,
+        "WAL write calls; appended records / writes is the group-commit factor."
+    );
+    describe_counter!(
+        WAL_REPLAYED_RECORDS,
+        Unit::Count,
+        "WAL records replayed at startup."
+    );
+    describe_counter!(
+        WAL_CORRUPT_RECORDS,
+        Unit::Count,
+        "Corrupt WAL stretches skipped at recovery, by kind (torn, checksum)."
+    );
+    describe_counter!(
+        WAL_FULL_REFUSALS,
+        Unit::Count,
+        "WAL appends refused because the WAL held max_bytes."
+    );
 }
 
 /// A receiver accepted spans.

@@ -131,7 +131,8 @@ impl Checkpoints {
     pub fn store(&self, dir: &Path, sync: bool) -> Result<(), WalError> {
         let tmp = dir.join("checkpoints.tmp");
         let path = dir.join(crate::segment::CHECKPOINTS);
-        let mut file = fs::File::create(&tmp).map_err(|e| WalError::io("write checkpoints", &tmp, e))?;
+        let mut file =
+            fs::File::create(&tmp).map_err(|e| WalError::io("write checkpoints", &tmp, e))?;
         file.write_all(&self.encode())
             .map_err(|e| WalError::io("write checkpoints", &tmp, e))?;
         if sync {
@@ -194,8 +195,12 @@ mod tests {
     #[test]
     fn store_and_load_round_trip_and_corruption_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Checkpoints::load(dir.path()).unwrap(), Checkpoints::default());
-        let mut c = Checkpoints::for_consumers(&["otlp/tempo", "archive"], &Checkpoints::default(), 3);
+        assert_eq!(
+            Checkpoints::load(dir.path()).unwrap(),
+            Checkpoints::default()
+        );
+        let mut c =
+            Checkpoints::for_consumers(&["otlp/tempo", "archive"], &Checkpoints::default(), 3);
         c.advance("archive", 99);
         c.store(dir.path(), true).unwrap();
         assert_eq!(Checkpoints::load(dir.path()).unwrap(), c);
@@ -203,7 +208,10 @@ mod tests {
         let mut bytes = fs::read(&path).unwrap();
         bytes[6] ^= 1;
         fs::write(&path, bytes).unwrap();
-        assert_eq!(Checkpoints::load(dir.path()).unwrap(), Checkpoints::default());
+        assert_eq!(
+            Checkpoints::load(dir.path()).unwrap(),
+            Checkpoints::default()
+        );
     }
 
     #[test]

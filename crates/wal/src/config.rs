@@ -79,7 +79,10 @@ impl WalConfig {
         if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&seg) {
             return Err(at(
                 "segment_bytes",
-                format!("{} is outside 64KiB..=1GiB (default 64MiB)", self.segment_bytes),
+                format!(
+                    "{} is outside 64KiB..=1GiB (default 64MiB)",
+                    self.segment_bytes
+                ),
             ));
         }
         if self.max_bytes.get() < seg.saturating_mul(2) {
@@ -101,7 +104,8 @@ mod tests {
 
     #[test]
     fn yaml_fixture_parses_with_units() {
-        let yaml = "dir: /var/lib/tracegate/wal\nsync: host\nmax_bytes: 2GiB\nsegment_bytes: 32MiB\n";
+        let yaml =
+            "dir: /var/lib/tracegate/wal\nsync: host\nmax_bytes: 2GiB\nsegment_bytes: 32MiB\n";
         let c: WalConfig = serde_yaml_ng::from_str(yaml).unwrap();
         assert_eq!(
             c,
@@ -135,10 +139,16 @@ mod tests {
     fn bounds_are_reported_with_key_paths() {
         let mut c = WalConfig::new("/x");
         c.segment_bytes = ByteSize::kib(4);
-        assert_eq!(c.validate("service.wal").unwrap_err().path, "service.wal.segment_bytes");
+        assert_eq!(
+            c.validate("service.wal").unwrap_err().path,
+            "service.wal.segment_bytes"
+        );
         let mut c = WalConfig::new("/x");
         c.max_bytes = ByteSize::mib(100);
-        assert_eq!(c.validate("service.wal").unwrap_err().path, "service.wal.max_bytes");
+        assert_eq!(
+            c.validate("service.wal").unwrap_err().path,
+            "service.wal.max_bytes"
+        );
         let c = WalConfig::new("");
         assert_eq!(c.validate("wal").unwrap_err().path, "wal.dir");
     }

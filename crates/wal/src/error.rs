@@ -10,7 +10,9 @@ pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum WalError {
     /// A file-system operation failed.
-    #[error("WAL: could not {what} {path}: {source} (check the disk, its free space and the permissions of wal.dir)")]
+    #[error(
+        "WAL: could not {what} {path}: {source} (check the disk, its free space and the permissions of wal.dir)"
+    )]
     Io {
         /// What was being done, such as `write segment`.
         what: &'static str,
@@ -30,7 +32,9 @@ pub enum WalError {
         max_bytes: u64,
     },
     /// A record larger than the WAL could ever hold.
-    #[error("WAL record of {bytes} bytes is larger than the WAL can hold ({max} bytes); raise wal.max_bytes or send smaller requests")]
+    #[error(
+        "WAL record of {bytes} bytes is larger than the WAL can hold ({max} bytes); raise wal.max_bytes or send smaller requests"
+    )]
     TooLarge {
         /// The record's encoded size.
         bytes: u64,
@@ -38,7 +42,9 @@ pub enum WalError {
         max: u64,
     },
     /// Another process has the WAL directory open.
-    #[error("WAL directory {dir} is in use by another process (lock file {dir}/LOCK); give each gateway its own wal.dir")]
+    #[error(
+        "WAL directory {dir} is in use by another process (lock file {dir}/LOCK); give each gateway its own wal.dir"
+    )]
     Locked {
         /// The directory.
         dir: PathBuf,

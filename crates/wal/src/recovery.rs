@@ -99,8 +99,7 @@ pub(crate) fn recover(config: &WalConfig, consumers: &[&str]) -> Result<Recovere
     let persisted = Checkpoints::load(dir)?;
     let first = listing.segments.first().map(|s| s.base);
     let log_end = listing.segments.last().map_or(0, |s| s.base + s.len);
-    let checkpoints =
-        Checkpoints::for_consumers(consumers, &persisted, first.unwrap_or(log_end));
+    let checkpoints = Checkpoints::for_consumers(consumers, &persisted, first.unwrap_or(log_end));
     // Appends never reuse an LSN a consumer has passed, even if the log lost its tail.
     let end = log_end.max(persisted.max().unwrap_or(0));
     let start = checkpoints.min().unwrap_or(end).min(end);

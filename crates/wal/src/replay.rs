@@ -56,8 +56,6 @@ pub struct Replay {
     end: Lsn,
     checkpoints: Checkpoints,
     stats: ReplayStats,
-    /// The LSN just past the last record returned; a record before it is never returned.
-    returned_to: Lsn,
 }
 
 impl Replay {
@@ -75,7 +73,6 @@ impl Replay {
             end,
             checkpoints,
             stats,
-            returned_to: start,
         }
     }
 
@@ -156,10 +153,9 @@ impl Iterator for Replay {
                     self.current = None;
                 }
                 Some(Item::Record { lsn, payload }) => {
-                    if lsn < self.returned_to {
-                        continue;
+                    if lsn < self.start {
+                        continue; // durable at every consumer already
                     }
-                    self.returned_to = lsn + crate::record::encoded_len(payload.len());
                     self.stats.records += 1;
                     self.stats.bytes += payload.len() as u64;
                     telemetry::wal_replayed(1);

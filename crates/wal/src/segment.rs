@@ -79,7 +79,9 @@ pub fn list(dir: &Path) -> Result<Listing, WalError> {
                     return Err(WalError::io(
                         "read segment",
                         &path,
-                        std::io::Error::other("a segment's name is used by something that is not a regular file; move it out of the WAL directory"),
+                        std::io::Error::other(
+                            "a segment's name is used by something that is not a regular file; move it out of the WAL directory",
+                        ),
                     ));
                 }
                 listing.segments.push(SegmentFile {
@@ -135,7 +137,12 @@ mod tests {
         assert_eq!(file_name(65536), "00000000000000065536.wal");
         assert_eq!(parse_name(&file_name(u64::MAX)), Some(u64::MAX));
         assert!(file_name(9) < file_name(10));
-        for bad in ["1.wal", "0000000000000000000a.wal", "00000000000000000001.wa", "x"] {
+        for bad in [
+            "1.wal",
+            "0000000000000000000a.wal",
+            "00000000000000000001.wa",
+            "x",
+        ] {
             assert_eq!(parse_name(bad), None, "{bad}");
         }
     }

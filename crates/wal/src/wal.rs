@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracegate_pipeline::telemetry;
 
 /// Appends waiting for the writer at most; more wait in `append` (backpressure, not loss).
-const QUEUE: usize = 4096;
+/// Small in unit tests, so a test can fill it.
+pub(crate) const QUEUE: usize = if cfg!(test) { 64 } else { 4096 };
 
 /// The write-ahead log. Cheap to clone; every clone appends to the same log.
 #[derive(Clone)]
@@ -23,6 +24,20 @@ pub struct Wal {
 struct Inner {
     tx: mpsc::Sender<Command>,
     shared: Arc<Shared>,
+}
+
+/// Bytes reserved under `max_bytes` by an append the writer does not have yet; released
+/// when dropped.
+struct Reserved<'a> {
+    shared: &'a Shared,
+    size: u64,
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.shared.used.fetch_sub(self.size, Ordering::AcqRel);
+        self.shared.pending.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The WAL's own counters, for tests and for the lead's health checks.
@@ -119,7 +134,9 @@ impl Wal {
         if record.len() > record::MAX_PAYLOAD || size > shared.max_bytes {
             return Err(WalError::TooLarge {
                 bytes: size,
-                max: shared.max_bytes.min(record::encoded_len(record::MAX_PAYLOAD)),
+                max: shared
+                    .max_bytes
+                    .min(record::encoded_len(record::MAX_PAYLOAD)),
             });
         }
         let before = shared.used.fetch_add(size, Ordering::AcqRel);
@@ -132,19 +149,19 @@ impl Wal {
                 max_bytes: shared.max_bytes,
             });
         }
-        let (done, result) = oneshot::channel();
         shared.pending.fetch_add(1, Ordering::AcqRel);
-        if self
+        // Until the writer has the record, the reservation is ours to give back: also when
+        // this future is dropped while waiting for room in the queue.
+        let reserved = Reserved { shared, size };
+        let permit = self
             .inner
             .tx
-            .send(Command::Append { record, done })
+            .reserve()
             .await
-            .is_err()
-        {
-            shared.used.fetch_sub(size, Ordering::AcqRel);
-            shared.pending.fetch_sub(1, Ordering::AcqRel);
-            return Err(WalError::Closed);
-        }
+            .map_err(|_| WalError::Closed)?;
+        std::mem::forget(reserved);
+        let (done, result) = oneshot::channel();
+        permit.send(Command::Append { record, done });
         let lsn = result.await.map_err(|_| WalError::Closed)??;
         telemetry::wal_append_seconds(started.elapsed().as_secs_f64());
         Ok(lsn)
@@ -170,11 +187,12 @@ impl Wal {
                 .checkpoints
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let moved = state.current.advance(consumer, durable_before).ok_or_else(|| {
-                WalError::UnknownConsumer {
+            let moved = state
+                .current
+                .advance(consumer, durable_before)
+                .ok_or_else(|| WalError::UnknownConsumer {
                     consumer: consumer.to_owned(),
-                }
-            })?;
+                })?;
             state.dirty |= moved;
             moved
         };

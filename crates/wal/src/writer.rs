@@ -313,8 +313,11 @@ impl Writer {
             // Cut the partial write off so the next batch continues cleanly after the last
             // record that was acknowledged; if even that fails, stop.
             if let Err(e) = self.file.set_len(self.active().len) {
-                self.shared
-                    .fail(&WalError::io("truncate a failed write of segment", &path, e));
+                self.shared.fail(&WalError::io(
+                    "truncate a failed write of segment",
+                    &path,
+                    e,
+                ));
             }
             return Err(error);
         }
@@ -406,20 +409,20 @@ impl Writer {
                 break;
             }
             let path = self.shared.dir.join(segment::file_name(front.base));
-            if let Err(e) = std::fs::remove_file(&path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(error = %WalError::io("delete segment", &path, e), "WAL keeps the segment; will retry");
-                    break;
-                }
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(error = %WalError::io("delete segment", &path, e), "WAL keeps the segment; will retry");
+                break;
             }
             self.segments.pop_front();
             self.shared.release(front.len);
             self.shared.segments.fetch_sub(1, Ordering::AcqRel);
         }
-        if self.shared.sync == SyncMode::Host {
-            if let Err(error) = segment::sync_dir(&self.shared.dir) {
-                tracing::warn!(%error, "WAL could not sync its directory after deleting segments");
-            }
+        if self.shared.sync == SyncMode::Host
+            && let Err(error) = segment::sync_dir(&self.shared.dir)
+        {
+            tracing::warn!(%error, "WAL could not sync its directory after deleting segments");
         }
         self.shared.publish_size();
     }

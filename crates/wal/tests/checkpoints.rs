@@ -1,4 +1,5 @@
 //! Checkpoints, segment deletion and the `max_bytes` bound.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -14,6 +14,7 @@
 //!   survive, the ones after it are lost, and appends continue without reusing a live LSN.
 //! - `Flip`: one byte of any segment is flipped (media corruption): the one record holding
 //!   that byte is lost, every other one survives.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Recovery: torn tails, corrupt records, odd directories.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -28,7 +29,10 @@ async fn torn_tail_at_every_byte_of_the_last_record() {
         let got = records(&mut replay);
         assert_eq!(
             got,
-            vec![(lsns[0], payloads[0].to_vec()), (lsns[1], payloads[1].to_vec())],
+            vec![
+                (lsns[0], payloads[0].to_vec()),
+                (lsns[1], payloads[1].to_vec())
+            ],
             "cut {cut}"
         );
         assert_eq!(replay.stats().torn, 1, "cut {cut}");
@@ -38,7 +42,10 @@ async fn torn_tail_at_every_byte_of_the_last_record() {
         wal.close().await;
         let (wal, mut replay) = Wal::open(&cfg, &["a"]).unwrap();
         let got: Vec<Vec<u8>> = records(&mut replay).into_iter().map(|r| r.1).collect();
-        assert_eq!(got, vec![b"alpha".to_vec(), b"bravo!".to_vec(), b"echo".to_vec()]);
+        assert_eq!(
+            got,
+            vec![b"alpha".to_vec(), b"bravo!".to_vec(), b"echo".to_vec()]
+        );
         assert_eq!(replay.stats().torn + replay.stats().corrupt, 0);
         wal.close().await;
     }
@@ -61,7 +68,10 @@ async fn flipped_byte_in_a_middle_record_skips_only_it() {
     flip(&segments(dir.path())[0], lsns[1] + 14);
     let (wal, mut replay) = Wal::open(&config(dir.path(), BIG, BIG), &["a"]).unwrap();
     let got = records(&mut replay);
-    assert_eq!(got, vec![(lsns[0], b"first".to_vec()), (lsns[2], b"third".to_vec())]);
+    assert_eq!(
+        got,
+        vec![(lsns[0], b"first".to_vec()), (lsns[2], b"third".to_vec())]
+    );
     assert_eq!(replay.stats().corrupt, 1);
     assert_eq!(replay.stats().torn, 0);
     wal.close().await;
@@ -77,7 +87,10 @@ async fn flipped_byte_in_an_older_segment_skips_only_that_record() {
     flip(&segs[1], 2); // the magic of "second"
     let (wal, mut replay) = Wal::open(&config(dir.path(), 30, BIG), &["a"]).unwrap();
     let got = records(&mut replay);
-    assert_eq!(got, vec![(lsns[0], b"first".to_vec()), (lsns[2], b"third".to_vec())]);
+    assert_eq!(
+        got,
+        vec![(lsns[0], b"first".to_vec()), (lsns[2], b"third".to_vec())]
+    );
     // Alone in its segment, the damaged record is that segment's torn tail.
     assert_eq!(replay.stats().torn, 1);
     wal.close().await;
@@ -94,7 +107,10 @@ async fn corrupt_length_field_resyncs_at_the_next_marker() {
     std::fs::write(seg, bytes).unwrap();
     let (wal, mut replay) = Wal::open(&config(dir.path(), BIG, BIG), &["a"]).unwrap();
     let got = records(&mut replay);
-    assert_eq!(got, vec![(lsns[0], b"first".to_vec()), (lsns[2], b"third".to_vec())]);
+    assert_eq!(
+        got,
+        vec![(lsns[0], b"first".to_vec()), (lsns[2], b"third".to_vec())]
+    );
     assert_eq!(replay.stats().corrupt, 1);
     wal.close().await;
 }
@@ -125,7 +141,10 @@ async fn an_unreadable_segment_is_a_clear_error() {
     std::fs::create_dir(dir.path().join(segment::file_name(0))).unwrap();
     let err = Wal::open(&config(dir.path(), BIG, BIG), &["a"]).unwrap_err();
     assert!(matches!(err, WalError::Io { .. }), "{err}");
-    assert!(err.to_string().contains("00000000000000000000.wal"), "{err}");
+    assert!(
+        err.to_string().contains("00000000000000000000.wal"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
