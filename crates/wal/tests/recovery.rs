@@ -178,3 +178,48 @@ async fn records_larger_than_a_segment_get_a_segment_of_their_own() {
     );
     wal.close().await;
 }
+
+#[tokio::test]
+async fn host_mode_syncs_every_write_and_process_mode_never() {
+    for (sync, want) in [
+        (tracegate_wal::SyncMode::Host, 4),
+        (tracegate_wal::SyncMode::Process, 0),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), BIG, BIG);
+        cfg.sync = sync;
+        let (wal, _) = Wal::open(&cfg, &["a"]).unwrap();
+        for i in 0..4u8 {
+            wal.append(vec![i]).await.unwrap();
+        }
+        assert_eq!(wal.stats().writes, 4);
+        assert_eq!(wal.stats().syncs, want, "{sync:?}");
+        wal.close().await;
+    }
+}
+
+#[tokio::test]
+async fn appends_never_reuse_an_lsn_a_consumer_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BIG, BIG);
+    let (wal, _) = Wal::open(&cfg, &["a"]).unwrap();
+    wal.append(b"one".to_vec()).await.unwrap();
+    let end = wal.end();
+    wal.checkpoint("a", end).unwrap();
+    wal.close().await;
+    // The log loses its segments (an operator, a disk); the checkpoint file survives.
+    for s in segments(dir.path()) {
+        std::fs::remove_file(s).unwrap();
+    }
+    let (wal, mut replay) = Wal::open(&cfg, &["a"]).unwrap();
+    assert!(records(&mut replay).is_empty());
+    let lsn = wal.append(b"two".to_vec()).await.unwrap();
+    assert_eq!(
+        lsn, end,
+        "a record below the checkpoint would never be replayed"
+    );
+    wal.close().await;
+    let (wal, mut replay) = Wal::open(&cfg, &["a"]).unwrap();
+    assert_eq!(records(&mut replay), vec![(end, b"two".to_vec())]);
+    wal.close().await;
+}
