@@ -142,6 +142,8 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
     waiting: Vec<Waiting>,
     last_persist: Instant,
+    /// Only for a timed wait on the queue while checkpoints are waiting to be persisted.
+    timer: tokio::runtime::Runtime,
 }
 
 impl Writer {
@@ -153,6 +155,7 @@ impl Writer {
         segments: VecDeque<Seg>,
         file: File,
         lock: File,
+        timer: tokio::runtime::Runtime,
     ) -> Self {
         Self {
             shared,
@@ -164,6 +167,7 @@ impl Writer {
             buf: Vec::new(),
             waiting: Vec::new(),
             last_persist: Instant::now(),
+            timer,
         }
     }
 
@@ -173,7 +177,7 @@ impl Writer {
         let mut batch: Vec<(Bytes, oneshot::Sender<Result<Lsn, WalError>>)> = Vec::new();
         let mut close = None;
         let mut flushed: Vec<oneshot::Sender<()>> = Vec::new();
-        while let Some(first) = self.rx.blocking_recv() {
+        while let Some(first) = self.next_command() {
             #[cfg(test)]
             let shared = Arc::clone(&self.shared);
             #[cfg(test)]
@@ -223,6 +227,33 @@ impl Writer {
         drop(self);
         for done in close.into_iter().chain(flushed) {
             let _ = done.send(());
+        }
+    }
+
+    /// The next command. While moved checkpoints wait to be persisted, waits at most until
+    /// they are due, persists them, and waits again: the last checkpoint of a burst reaches
+    /// the disk within [`CHECKPOINT_EVERY`] even if nothing else happens.
+    fn next_command(&mut self) -> Option<Command> {
+        loop {
+            let dirty = self
+                .shared
+                .checkpoints
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .dirty;
+            if !dirty {
+                return self.rx.blocking_recv();
+            }
+            let wait = CHECKPOINT_EVERY.saturating_sub(self.last_persist.elapsed());
+            let rx = &mut self.rx;
+            // The timeout is made inside the timer's runtime: it needs its time driver.
+            match self
+                .timer
+                .block_on(async move { tokio::time::timeout(wait, rx.recv()).await })
+            {
+                Ok(command) => return command,
+                Err(_) => self.housekeep(false),
+            }
         }
     }
 

@@ -176,3 +176,28 @@ async fn appends_after_close_are_refused() {
     assert!(matches!(err, WalError::Closed), "{err}");
     assert_eq!(other.stats().bytes, 0);
 }
+
+#[tokio::test]
+async fn checkpoints_reach_the_disk_without_close_or_more_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(&config(dir.path(), BIG, BIG), &["a"]).unwrap();
+    wal.append(b"x".to_vec()).await.unwrap();
+    wal.checkpoint("a", 1).unwrap();
+    wal.flush().await; // persists the first move at once
+    wal.checkpoint("a", 5).unwrap(); // the last move of a burst: due a second later
+    let path = dir.path().join("checkpoints");
+    let mut polls = 0u32;
+    loop {
+        let bytes = std::fs::read(&path).unwrap();
+        // The file ends with (name "a", lsn as u64 LE, crc32c).
+        let lsn = u64::from_le_bytes(bytes[bytes.len() - 12..bytes.len() - 4].try_into().unwrap());
+        if lsn == 5 {
+            break;
+        }
+        polls += 1;
+        // A liveness bound, not a speed assertion: without the timed wait this never ends.
+        assert!(polls < 2000, "checkpoint never persisted");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    wal.close().await;
+}
