@@ -57,10 +57,26 @@
 //! # Checkpoints and deletion
 //!
 //! Each consumer (exporter) reports [`Wal::checkpoint`]`(consumer, durable_before)`: it has
-//! made durable every record below that LSN. Checkpoints never go backwards. The writer
-//! persists them (temp file + rename, synced in `host` mode) and deletes a segment only when
-//! every consumer's checkpoint is past its last record. A restart replays from the lowest
-//! checkpoint; each consumer's own is in the [`Replay`] so it can skip what it has.
+//! made durable every record below that LSN. Checkpoints never go backwards, and the call does
+//! no I/O. The writer persists them (temp file + rename, synced in `host` mode) within a
+//! second of a move, before deleting a segment, on [`Wal::flush`] and at close; a crash
+//! between a move and its persisting only means replaying more. A segment is deleted only
+//! when every consumer's checkpoint is past its last record (the active segment too: the
+//! writer starts a fresh one). A restart replays from the lowest checkpoint; each
+//! consumer's own is in the [`Replay`] so it can skip what it has.
+//!
+//! # Measured (`cargo bench -p tracegate-wal -- --quick`, 2-core VM, ext4 on virtio)
+//!
+//! 64 KiB records, the consumer checkpointing after every append:
+//!
+//! | sync | appenders | per record | records/s | MB/s | records per write |
+//! |---|---|---|---|---|---|
+//! | process | 1 | 79 µs | 12,600 | 830 | 1.0 |
+//! | process | 8 | 24 µs | 41,800 | 2,740 | 7.1 |
+//! | host | 1 | 239 µs | 4,200 | 274 | 1.0 |
+//! | host | 8 | 72 µs | 14,000 | 915 | 7.5 |
+//!
+//! Replay (open + read + verify 64 MiB from the page cache): 7.1 ms, 8.8 GiB/s.
 //!
 //! # Bounds
 //!
