@@ -99,10 +99,6 @@ impl Wal {
             #[cfg(test)]
             gate: Mutex::new(()),
         });
-        let timer = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(|e| WalError::io("start the writer's timer for", &config.dir, e))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer = Writer::new(
             Arc::clone(&shared),
@@ -111,7 +107,6 @@ impl Wal {
             recovered.segments,
             recovered.file,
             recovered.lock,
-            timer,
         );
         std::thread::Builder::new()
             .name("tracegate-wal".into())

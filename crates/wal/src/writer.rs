@@ -143,7 +143,9 @@ pub(crate) struct Writer {
     waiting: Vec<Waiting>,
     last_persist: Instant,
     /// Only for a timed wait on the queue while checkpoints are waiting to be persisted.
-    timer: tokio::runtime::Runtime,
+    /// Built on the writer thread (a runtime must not be dropped on an async one); without
+    /// it, checkpoints are persisted at the next command instead.
+    timer: Option<tokio::runtime::Runtime>,
 }
 
 impl Writer {
@@ -155,7 +157,6 @@ impl Writer {
         segments: VecDeque<Seg>,
         file: File,
         lock: File,
-        timer: tokio::runtime::Runtime,
     ) -> Self {
         Self {
             shared,
@@ -167,12 +168,21 @@ impl Writer {
             buf: Vec::new(),
             waiting: Vec::new(),
             last_persist: Instant::now(),
-            timer,
+            timer: None,
         }
     }
 
     /// Runs until every handle is dropped or `close` is called.
     pub fn run(mut self) {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(timer) => self.timer = Some(timer),
+            Err(error) => {
+                tracing::warn!(%error, "WAL writer has no timer; checkpoints are persisted at the next append or checkpoint");
+            }
+        }
         self.housekeep(false);
         let mut batch: Vec<(Bytes, oneshot::Sender<Result<Lsn, WalError>>)> = Vec::new();
         let mut close = None;
@@ -241,16 +251,13 @@ impl Writer {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .dirty;
-            if !dirty {
+            let Some(timer) = self.timer.as_ref().filter(|_| dirty) else {
                 return self.rx.blocking_recv();
-            }
+            };
             let wait = CHECKPOINT_EVERY.saturating_sub(self.last_persist.elapsed());
             let rx = &mut self.rx;
             // The timeout is made inside the timer's runtime: it needs its time driver.
-            match self
-                .timer
-                .block_on(async move { tokio::time::timeout(wait, rx.recv()).await })
-            {
+            match timer.block_on(async move { tokio::time::timeout(wait, rx.recv()).await }) {
                 Ok(command) => return command,
                 Err(_) => self.housekeep(false),
             }
