@@ -51,6 +51,17 @@ pub mod names {
     // Archive: error classes and partition bounds
     pub const ARCHIVE_CLAMPED_SPANS: &str = "tracegate_archive_clamped_spans_total";
     pub const ARCHIVE_EARLY_FLUSHES: &str = "tracegate_archive_early_flushes_total";
+
+    // WAL
+    pub const WAL_BYTES: &str = "tracegate_wal_bytes";
+    pub const WAL_SEGMENTS: &str = "tracegate_wal_segments";
+    pub const WAL_APPEND_SECONDS: &str = "tracegate_wal_append_seconds";
+    pub const WAL_SYNC_SECONDS: &str = "tracegate_wal_sync_seconds";
+    pub const WAL_APPENDED_RECORDS: &str = "tracegate_wal_appended_records_total";
+    pub const WAL_WRITES: &str = "tracegate_wal_writes_total";
+    pub const WAL_REPLAYED_RECORDS: &str = "tracegate_wal_replayed_records_total";
+    pub const WAL_CORRUPT_RECORDS: &str = "tracegate_wal_corrupt_records_total";
+    pub const WAL_FULL_REFUSALS: &str = "tracegate_wal_full_refusals_total";
 }
 
 /// Registers descriptions so `/metrics` explains itself.
@@ -182,6 +193,48 @@ pub fn describe() {
         PIPELINE_DROPPED_SPANS,
         Unit::Count,
         "Spans a pipeline stage dropped because the next stage had failed, by stage."
+    );
+    // WAL
+    describe_gauge!(
+        WAL_BYTES,
+        Unit::Bytes,
+        "Bytes the WAL holds (segments on disk and appends in flight; bounded by max_bytes)."
+    );
+    describe_gauge!(WAL_SEGMENTS, Unit::Count, "WAL segment files on disk.");
+    describe_histogram!(
+        WAL_APPEND_SECONDS,
+        Unit::Seconds,
+        "Time from a WAL append to its record being written (process) or synced (host)."
+    );
+    describe_histogram!(
+        WAL_SYNC_SECONDS,
+        Unit::Seconds,
+        "Time of one fdatasync of a WAL segment (sync: host)."
+    );
+    describe_counter!(
+        WAL_APPENDED_RECORDS,
+        Unit::Count,
+        "Records appended to the WAL."
+    );
+    describe_counter!(
+        WAL_WRITES,
+        Unit::Count,
+        "WAL write calls; appended records / writes is the group-commit factor."
+    );
+    describe_counter!(
+        WAL_REPLAYED_RECORDS,
+        Unit::Count,
+        "WAL records replayed at startup."
+    );
+    describe_counter!(
+        WAL_CORRUPT_RECORDS,
+        Unit::Count,
+        "Corrupt WAL stretches skipped at recovery, by kind (torn, checksum)."
+    );
+    describe_counter!(
+        WAL_FULL_REFUSALS,
+        Unit::Count,
+        "WAL appends refused because the WAL held max_bytes."
     );
 }
 
@@ -373,4 +426,44 @@ pub fn archive_clamped_spans(exporter: &str, reason: &'static str, spans: usize)
 /// The archive cut a partition early to stay within `max_open_partitions`.
 pub fn archive_early_flush(exporter: &str) {
     counter!(names::ARCHIVE_EARLY_FLUSHES, "exporter" => exporter.to_owned()).increment(1);
+}
+
+// WAL
+
+/// The WAL holds `bytes` in `segments` segment files.
+pub fn wal_size(bytes: u64, segments: usize) {
+    gauge!(names::WAL_BYTES).set(bytes as f64);
+    gauge!(names::WAL_SEGMENTS).set(segments as f64);
+}
+
+/// One `append` took `seconds`, from the call until the record was written (or synced).
+pub fn wal_append_seconds(seconds: f64) {
+    histogram!(names::WAL_APPEND_SECONDS).record(seconds);
+}
+
+/// One `fdatasync` of a segment took `seconds` (`host` sync mode).
+pub fn wal_sync_seconds(seconds: f64) {
+    histogram!(names::WAL_SYNC_SECONDS).record(seconds);
+}
+
+/// The WAL wrote `records` records with one `write` (group commit).
+pub fn wal_write(records: usize) {
+    counter!(names::WAL_WRITES).increment(1);
+    counter!(names::WAL_APPENDED_RECORDS).increment(records as u64);
+}
+
+/// Replay returned `records` records.
+pub fn wal_replayed(records: usize) {
+    counter!(names::WAL_REPLAYED_RECORDS).increment(records as u64);
+}
+
+/// Recovery skipped a corrupt stretch of the log; `kind` is `torn` (a write cut short at a
+/// segment's end) or `checksum` (a record that does not verify, between valid ones).
+pub fn wal_corrupt(kind: &'static str) {
+    counter!(names::WAL_CORRUPT_RECORDS, "kind" => kind).increment(1);
+}
+
+/// An append was refused because the WAL held `max_bytes`.
+pub fn wal_full_refusal() {
+    counter!(names::WAL_FULL_REFUSALS).increment(1);
 }
