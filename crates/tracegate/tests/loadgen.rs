@@ -8,147 +8,32 @@
 use arrow::array::{AsArray as _, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::HashSet;
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tracegate");
+mod common;
+use common::{BIN, Gateway, free_port, get, parquet_files};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A gateway on free ports, archiving under a temp dir; killed on drop.
-struct Gateway {
-    child: Child,
-    grpc: u16,
-    http: u16,
-    metrics: u16,
-    archive: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Gateway {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("archive");
-        let (grpc, http, metrics) = (free_port(), free_port(), free_port());
-        let default = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.yaml"),
-        )
-        .unwrap();
-        let config = default
-            .replace(
-                "${env:TRACEGATE_OTLP_GRPC_ENDPOINT:-0.0.0.0:4317}",
-                &format!("127.0.0.1:{grpc}"),
-            )
-            .replace(
-                "${env:TRACEGATE_OTLP_HTTP_ENDPOINT:-0.0.0.0:4318}",
-                &format!("127.0.0.1:{http}"),
-            )
+/// The default pipeline archiving to the gateway's temp dir, logging warnings only.
+fn start() -> Gateway {
+    Gateway::start(|config, archive| {
+        config
             .replace(
                 "${env:TRACEGATE_ARCHIVE_URL:-./data/archive}",
                 archive.to_str().unwrap(),
             )
-            .replace(
-                "${env:TRACEGATE_METRICS_ADDRESS:-0.0.0.0:8888}",
-                &format!("127.0.0.1:{metrics}"),
-            )
-            .replace("log_level: info", "log_level: warn");
-        assert!(
-            !config
-                .lines()
-                .any(|l| !l.trim_start().starts_with('#') && l.contains("${env:")),
-            "the default config changed:\n{config}"
-        );
-        let config_path = dir.path().join("config.yaml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Command::new(BIN)
-            .args([
-                "run",
-                "-c",
-                config_path.to_str().unwrap(),
-                "--instance",
-                "t",
-            ])
-            .stdout(Stdio::from(
-                std::fs::File::create(dir.path().join("gateway.log")).unwrap(),
-            ))
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let gateway = Self {
-            child,
-            grpc,
-            http,
-            metrics,
-            archive,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !(get(metrics, "/healthz").is_some()
-            && TcpStream::connect(("127.0.0.1", grpc)).is_ok()
-            && TcpStream::connect(("127.0.0.1", http)).is_ok())
-        {
-            assert!(Instant::now() < deadline, "the gateway did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        gateway
-    }
-
-    /// The sum of `name`'s samples whose labels contain `label`.
-    fn metric(&self, name: &str, label: &str) -> f64 {
-        let body = get(self.metrics, "/metrics").unwrap();
-        body.lines()
-            .filter(|l| l.starts_with(name) && l.contains(label))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    /// SIGTERM, then wait for the staged shutdown (which flushes the archive).
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the gateway did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+            .replace("log_level: info", "log_level: warn")
+    })
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plain HTTP/1.1 GET on localhost; the body, or `None` if the server is not up.
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+/// The sum of `name`'s samples on the gateway's `/metrics` whose labels contain `label`.
+fn metric(gateway: &Gateway, name: &str, label: &str) -> f64 {
+    let (_, body) = get(gateway.metrics, "/metrics").unwrap();
+    body.lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn loadgen(args: &[&str]) -> (serde_json::Value, String, bool) {
@@ -161,23 +46,6 @@ fn loadgen(args: &[&str]) -> (serde_json::Value, String, bool) {
     let stderr = String::from_utf8(out.stderr).unwrap();
     let json = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
     (json, stderr, out.status.success())
-}
-
-/// Every `.parquet` file under `dir`, recursively: the archive is Hive-partitioned
-/// (`dt=YYYY-MM-DD/hour=HH/*.parquet`).
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files = Vec::new();
-    for path in entries.map(|e| e.unwrap().path()) {
-        if path.is_dir() {
-            files.extend(parquet_files(&path));
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// Each record batch of every Parquet file under `dir`.
@@ -218,20 +86,21 @@ fn archived_spans(archive: &Path) -> (usize, usize) {
     (rows, ids.len())
 }
 
-/// Stops the gateway and asserts it stopped cleanly, with its log in the message if not.
+/// SIGTERM, then waits for the staged shutdown (which flushes the archive) and asserts it
+/// stopped cleanly, with its log in the message if not.
 fn stop_cleanly(gateway: &mut Gateway) {
-    let log = gateway.dir.path().join("gateway.log");
-    let status = gateway.stop();
+    gateway.signal("-TERM");
+    let (_, status) = gateway.wait(Duration::from_secs(60));
     assert!(
         status.success(),
         "the gateway failed to stop cleanly: {status}\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
+        gateway.log()
     );
 }
 
 #[test]
 fn every_span_sent_over_grpc_and_http_is_accepted() {
-    let mut gateway = Gateway::start();
+    let mut gateway = start();
     let accepted = "tracegate_receiver_accepted_spans_total";
 
     let grpc = format!("http://127.0.0.1:{}", gateway.grpc);
@@ -251,7 +120,7 @@ fn every_span_sent_over_grpc_and_http_is_accepted() {
     assert_eq!(json["refused_spans"], 0, "{json}");
     assert!(json["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
     assert_eq!(
-        gateway.metric(accepted, "transport=\"grpc\""),
+        metric(&gateway, accepted, "transport=\"grpc\""),
         2000.0,
         "the gateway's count disagrees"
     );
@@ -274,8 +143,8 @@ fn every_span_sent_over_grpc_and_http_is_accepted() {
     assert_eq!(json["transport"], "http");
     assert_eq!(json["accepted_spans"], 2000, "{json}");
     assert_eq!(json["refused_spans"], 0, "{json}");
-    assert_eq!(gateway.metric(accepted, "transport=\"http\""), 2000.0);
-    assert_eq!(gateway.metric(accepted, "receiver="), 4000.0);
+    assert_eq!(metric(&gateway, accepted, "transport=\"http\""), 2000.0);
+    assert_eq!(metric(&gateway, accepted, "receiver="), 4000.0);
 
     stop_cleanly(&mut gateway);
     assert_eq!(
@@ -290,7 +159,7 @@ fn every_span_sent_over_grpc_and_http_is_accepted() {
 /// accepted span is in the archive exactly once.
 #[test]
 fn a_timed_run_is_accepted_and_archived_exactly_once() {
-    let mut gateway = Gateway::start();
+    let mut gateway = start();
 
     let grpc = format!("http://127.0.0.1:{}", gateway.grpc);
     let (json, err, ok) = loadgen(&[
@@ -321,7 +190,11 @@ fn a_timed_run_is_accepted_and_archived_exactly_once() {
     assert!(sent > 0, "{json}");
     assert_eq!(accepted, sent, "{json}");
     assert_eq!(
-        gateway.metric("tracegate_receiver_accepted_spans_total", "receiver="),
+        metric(
+            &gateway,
+            "tracegate_receiver_accepted_spans_total",
+            "receiver="
+        ),
         accepted as f64,
         "the gateway's count disagrees"
     );

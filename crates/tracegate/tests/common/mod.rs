@@ -1,0 +1,185 @@
+//! The black-box harness shared by the binary's tests: `tracegate run` on the embedded
+//! default config, on free loopback ports, archiving under a temp dir, its log (stderr) in
+//! `gateway.log` there; killed on drop.
+
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_tracegate");
+
+/// How long a gateway gets to become ready (a debug build on a loaded machine).
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// The default config's archive URL line.
+pub const ARCHIVE_URL_LINE: &str = "    url: ${env:TRACEGATE_ARCHIVE_URL:-./data/archive}";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 GET on localhost: the status code and the body, or `None` if nothing
+/// answers.
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// Every `.parquet` file under `dir`, recursively: the archive is Hive-partitioned
+/// (`dt=YYYY-MM-DD/hour=HH/*.parquet`).
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for path in entries.map(|e| e.unwrap().path()) {
+        if path.is_dir() {
+            files.extend(parquet_files(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// A running gateway.
+pub struct Gateway {
+    pub child: Child,
+    pub grpc: u16,
+    pub http: u16,
+    pub metrics: u16,
+    /// The local archive directory (used when the config archives locally).
+    pub archive: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Starts the default config with its listeners on free ports, after `edit` (given the
+    /// config text and the temp archive dir) has changed what the test needs; waits until
+    /// `/readyz` says ready and both receivers accept connections.
+    pub fn start(edit: impl FnOnce(String, &Path) -> String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        let (grpc, http, metrics) = (free_port(), free_port(), free_port());
+        let default = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.yaml"),
+        )
+        .unwrap();
+        let config = default
+            .replace(
+                "${env:TRACEGATE_OTLP_GRPC_ENDPOINT:-0.0.0.0:4317}",
+                &format!("127.0.0.1:{grpc}"),
+            )
+            .replace(
+                "${env:TRACEGATE_OTLP_HTTP_ENDPOINT:-0.0.0.0:4318}",
+                &format!("127.0.0.1:{http}"),
+            )
+            .replace(
+                "${env:TRACEGATE_METRICS_ADDRESS:-0.0.0.0:8888}",
+                &format!("127.0.0.1:{metrics}"),
+            );
+        let config = edit(config, &archive);
+        assert!(
+            !config
+                .lines()
+                .any(|l| !l.trim_start().starts_with('#') && l.contains("${env:")),
+            "the default config changed:\n{config}"
+        );
+        let config_path = dir.path().join("config.yaml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
+        let child = Command::new(BIN)
+            .args([
+                "run",
+                "-c",
+                config_path.to_str().unwrap(),
+                "--instance",
+                "t",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let mut gateway = Self {
+            child,
+            grpc,
+            http,
+            metrics,
+            archive,
+            dir,
+        };
+        let deadline = Instant::now() + READY_WITHIN;
+        while !(get(metrics, "/readyz").is_some_and(|(status, _)| status == 200)
+            && TcpStream::connect(("127.0.0.1", grpc)).is_ok()
+            && TcpStream::connect(("127.0.0.1", http)).is_ok())
+        {
+            if let Some(status) = gateway.child.try_wait().unwrap() {
+                panic!("the gateway exited at start: {status}\n{}", gateway.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not become ready\n{}",
+                gateway.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        gateway
+    }
+
+    /// What the gateway logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// Sends `signal` (`-TERM`, `-INT`) to the gateway.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits at most `limit` for the process to exit; how long it took and its status.
+    pub fn wait(&mut self, limit: Duration) -> (Duration, ExitStatus) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (started.elapsed(), status);
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the gateway did not exit within {limit:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
