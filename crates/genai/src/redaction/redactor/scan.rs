@@ -178,10 +178,11 @@ impl Redactor {
         // Out of rounds or budget: a last scan decides whether anything is left.
         findings.clear();
         self.detectors.find(&current, &mut findings);
-        match findings.first().and_then(|f| self.kinds.get(f.kind)) {
+        let left = findings.first().map(|f| f.kind);
+        match left.and_then(|k| Some((k, self.kinds.get(k)?))) {
             None => Some(current),
-            Some(kind) => {
-                if let Some(n) = scan.tally.found.get_mut(findings[0].kind) {
+            Some((k, kind)) => {
+                if let Some(n) = scan.tally.found.get_mut(k) {
                     *n += 1;
                 }
                 if kind.action == Action::Drop {
