@@ -67,6 +67,7 @@ fn big_trace(n: usize, fanout: usize) -> Vec<Span> {
             links: vec![],
             dropped_links_count: 0,
             facts: Default::default(),
+            origin: Default::default(),
             status: Status::default(),
         });
     }

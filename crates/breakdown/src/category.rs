@@ -216,6 +216,7 @@ mod tests {
             links: vec![],
             dropped_links_count: 0,
             facts: Default::default(),
+            origin: Default::default(),
             status: Status::default(),
         }
     }

@@ -129,6 +129,7 @@ mod tests {
             links: vec![],
             dropped_links_count: 0,
             facts: Default::default(),
+            origin: Default::default(),
             status: Status::default(),
         }
     }

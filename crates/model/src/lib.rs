@@ -40,12 +40,15 @@ pub mod attr;
 pub mod facts;
 pub mod ids;
 pub mod keys;
+pub mod origin;
 pub mod schema;
 pub mod span;
 pub mod trace;
+pub mod wire;
 
 pub use facts::{Category, LlmStages, SpanFacts, TreeTimes};
 pub use ids::{IdError, SpanId, TraceId};
 pub use opentelemetry_proto::tonic as proto;
+pub use origin::Origin;
 pub use span::{Rejections, Resource, Scope, Span, SpanBatch, SpanKind, Status, StatusCode};
 pub use trace::{Contributor, CriticalPathSummary, Fragment, ReleaseReason, Trace};

@@ -4,6 +4,7 @@ use crate::attr;
 use crate::facts::SpanFacts;
 use crate::ids::{IdError, SpanId, TraceId};
 use crate::keys;
+use crate::origin::Origin;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
@@ -121,6 +122,8 @@ pub struct Span {
     /// What tracegate derived about the span (the latency breakdown), typed until the span
     /// leaves the gateway; see [`crate::facts`].
     pub facts: SpanFacts,
+    /// The write-ahead-log record the span was logged in, if any; never exported.
+    pub origin: Origin,
 }
 
 impl Span {
@@ -451,6 +454,7 @@ fn span_from_proto(
         dropped_links_count: span.dropped_links_count,
         status: span.status.unwrap_or_default(),
         facts: SpanFacts::default(),
+        origin: Default::default(),
     })
 }
 

@@ -132,6 +132,7 @@ mod byte_tests {
             links: vec![],
             dropped_links_count: 0,
             facts: Default::default(),
+            origin: Default::default(),
             status: Default::default(),
         };
         SpanBatch { spans: vec![span] }

@@ -51,6 +51,7 @@ pub fn span(trace: u8, id: u8, start: u64) -> Span {
         links: vec![],
         dropped_links_count: 0,
         facts: Default::default(),
+        origin: Default::default(),
         status: Status::default(),
     }
 }

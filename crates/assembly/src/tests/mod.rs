@@ -73,6 +73,7 @@ pub(super) fn span(
         links: Vec::new(),
         dropped_links_count: 0,
         facts: Default::default(),
+        origin: Default::default(),
         status: Default::default(),
     }
 }

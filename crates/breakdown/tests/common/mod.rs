@@ -35,6 +35,7 @@ pub fn span(n: u64, parent: Option<u64>, start: u64, end: u64) -> Span {
         links: vec![],
         dropped_links_count: 0,
         facts: Default::default(),
+        origin: Default::default(),
         status: Status::default(),
     }
 }

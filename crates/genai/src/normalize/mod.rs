@@ -98,6 +98,7 @@ pub fn test_span() -> tracegate_model::Span {
         links: Vec::new(),
         dropped_links_count: 0,
         facts: Default::default(),
+        origin: Default::default(),
         status: Status::default(),
     }
 }

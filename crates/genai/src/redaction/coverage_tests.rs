@@ -70,6 +70,7 @@ fn base() -> Span {
         }],
         dropped_links_count: 0,
         facts: Default::default(),
+        origin: Default::default(),
         status: Status {
             message: "unauthorized".into(),
             code: 2,

@@ -45,6 +45,7 @@ fn span(attrs: Vec<KeyValue>) -> Span {
         links: Vec::new(),
         dropped_links_count: 0,
         facts: Default::default(),
+        origin: Default::default(),
         status: Status::default(),
     }
 }

@@ -34,6 +34,7 @@ fn span(n: u64) -> Span {
         links: vec![],
         dropped_links_count: 0,
         facts: Default::default(),
+        origin: Default::default(),
         status: Status::default(),
     }
 }
