@@ -32,6 +32,7 @@
 
 pub mod component;
 pub mod config;
+pub mod durability;
 pub mod health;
 pub mod helper;
 pub mod queue;
@@ -39,6 +40,9 @@ pub mod registry;
 pub mod sender;
 pub mod telemetry;
 pub mod topology;
+
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use component::{
     Assembler, BuildContext, ComponentError, ComponentId, ExportError, Exporter, ExporterFactory,

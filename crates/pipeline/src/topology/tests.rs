@@ -12,32 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tracegate_model::{Resource, Scope, Span, SpanBatch, SpanId, SpanKind, Status, TraceId};
 
-fn span(n: u64) -> Span {
-    let mut trace = [0u8; 16];
-    trace[..8].copy_from_slice(&(n / 4 + 1).to_be_bytes());
-    Span {
-        resource: Arc::new(Resource::with_service("svc")),
-        scope: Arc::new(Scope::default()),
-        trace_id: TraceId(trace),
-        span_id: SpanId((n + 1).to_be_bytes()),
-        parent_span_id: None,
-        trace_state: String::new(),
-        flags: 0,
-        name: format!("span-{n}"),
-        kind: SpanKind::Internal,
-        start_time_unix_nano: n,
-        end_time_unix_nano: n + 1,
-        attributes: vec![],
-        dropped_attributes_count: 0,
-        events: vec![],
-        dropped_events_count: 0,
-        links: vec![],
-        dropped_links_count: 0,
-        facts: Default::default(),
-        origin: Default::default(),
-        status: Status::default(),
-    }
-}
+use crate::test_support::span;
 
 /// Sends `batches` batches of `per` spans as fast as accepted, counting refusals, then waits.
 #[derive(Debug)]
