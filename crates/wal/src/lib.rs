@@ -100,6 +100,7 @@
 mod checkpoint;
 mod config;
 mod error;
+mod log;
 pub mod record;
 mod recovery;
 mod replay;

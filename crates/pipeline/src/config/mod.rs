@@ -13,6 +13,7 @@
 pub mod env;
 mod service;
 pub mod units;
+pub mod wal;
 
 use crate::component::{BuildContext, ComponentId, Exporter, Processor, Receiver};
 use crate::registry::Registry;

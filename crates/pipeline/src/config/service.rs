@@ -1,6 +1,7 @@
 //! The `service` section: pipelines and the gateway's own settings, with the limits serde
 //! cannot check.
 
+use super::wal::WalConfig;
 use super::{ByteSize, ConfigError, Duration};
 use crate::queue;
 use serde::Deserialize;
@@ -35,14 +36,19 @@ pub struct ServiceConfig {
     /// dropped, and the gateway exits with an error. Default 30s.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: Duration,
-    /// How long an exporter's queue may have no room before the exporter counts as stalled.
-    /// Until its queue has room again, payloads for it are dropped and counted
-    /// (`tracegate_exporter_failed_spans_total{error_type="stalled"}`), `/healthz` reports it
-    /// degraded, and the other exporters go on at full speed. Before that, a slow exporter
-    /// holds the pipeline back and the receivers refuse with retryable statuses. (The WAL will
-    /// make such drops replayable.) Default 10s.
+    /// How long an exporter's queue may have no room before the exporter counts as stalled:
+    /// `/healthz` reports it degraded. With the WAL on (the default) nothing acknowledged is
+    /// dropped for it: the pipeline keeps waiting and the receivers refuse new data with
+    /// retryable statuses, so give exporters that must not hold the others back a disk queue
+    /// (the OTLP exporter's `sending_queue`). With the WAL off, payloads for a stalled exporter
+    /// are dropped and counted (`tracegate_exporter_failed_spans_total{error_type="stalled"}`)
+    /// until its queue has room again, and the other exporters go on at full speed.
+    /// Default 10s.
     #[serde(default = "default_exporter_stall_timeout")]
     pub exporter_stall_timeout: Duration,
+    /// The write-ahead log: on by default, in `./data/wal`.
+    #[serde(default)]
+    pub wal: WalConfig,
 }
 
 impl Default for ServiceConfig {
@@ -55,6 +61,7 @@ impl Default for ServiceConfig {
             refuse_after: default_refuse_after(),
             shutdown_timeout: default_shutdown_timeout(),
             exporter_stall_timeout: default_exporter_stall_timeout(),
+            wal: WalConfig::default(),
         }
     }
 }
@@ -117,6 +124,11 @@ impl ServiceConfig {
                     format!("must be between {low} and {MAX_TIMEOUT}, got {value}"),
                 ));
             }
+        }
+        if self.wal.enabled
+            && let Err(e) = self.wal.validate("service.wal")
+        {
+            errors.push(e);
         }
         errors
     }
