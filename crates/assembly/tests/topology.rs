@@ -113,6 +113,7 @@ async fn whole_traces_reach_the_exporter_on_time_and_the_rest_at_shutdown() {
             ..Default::default()
         },
         health: Default::default(),
+        durability: None,
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(tracegate_pipeline::topology::run(config, shutdown.clone()));

@@ -94,6 +94,38 @@ impl Payload {
     }
 }
 
+impl Payload {
+    /// The payload without spans logged below `floor` (records an exporter already made
+    /// durable before a restart), or `None` when there are none such. Traces left empty are
+    /// dropped.
+    pub fn without_logged_below(&self, floor: u64) -> Option<Payload> {
+        let below = |s: &tracegate_model::Span| s.origin.lsn().is_some_and(|lsn| lsn < floor);
+        if floor == 0 || !self.spans().any(below) {
+            return None;
+        }
+        Some(match self {
+            Payload::Spans(b) => Payload::Spans(SpanBatch {
+                spans: b.spans.iter().filter(|s| !below(s)).cloned().collect(),
+            }),
+            Payload::Traces(t) => Payload::Traces(
+                t.iter()
+                    .filter_map(|t| {
+                        let spans: Vec<_> = t.spans.iter().filter(|s| !below(s)).cloned().collect();
+                        (!spans.is_empty()).then(|| Trace {
+                            trace_id: t.trace_id,
+                            spans,
+                            release_reason: t.release_reason,
+                            tree_whole: t.tree_whole,
+                            fragment: t.fragment,
+                            critical_path: t.critical_path.clone(),
+                        })
+                    })
+                    .collect(),
+            ),
+        })
+    }
+}
+
 /// The estimated in-memory size of the spans of `traces`.
 pub fn traces_estimated_bytes(traces: &[Trace]) -> usize {
     traces
@@ -264,6 +296,25 @@ pub trait Exporter: Send + fmt::Debug {
     /// buffered or in flight and returns how many spans that was, so the loss is counted.
     fn abandon(&mut self) -> usize {
         0
+    }
+
+    /// With the write-ahead log on, the topology offers each exporter its [`Release`]
+    /// handle before the first payload. An exporter that keeps payloads past `export` (a
+    /// buffer, a retry queue) takes it and returns `true`: it then reports every span it was
+    /// given through [`Release::durable`] once the span is safe at its destination. The
+    /// default, `false`, means a payload counts as durable once `export` returns.
+    ///
+    /// [`Release`]: crate::durability::Release
+    /// [`Release::durable`]: crate::durability::Release::durable
+    fn take_release(&mut self, release: crate::durability::Release) -> bool {
+        let _ = release;
+        false
+    }
+
+    /// Runs once before the first payload, after [`Exporter::take_release`]: recovery such
+    /// as reading a journal. Payloads wait meanwhile (the pipeline applies back-pressure).
+    async fn start(&mut self) -> Result<(), ExportError> {
+        Ok(())
     }
 }
 

@@ -1,10 +1,12 @@
-//! The handle receivers use to push batches into their pipelines.
+//! The handle receivers use to push batches into their pipelines, and [`Inbound`], what a
+//! pipeline's input queue carries.
 
 use crate::queue::{Closed, QueueSender, TryReserveError};
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tracegate_model::SpanBatch;
 
-/// Why a batch was not accepted. Both are retryable for the client.
+/// Why a batch was not accepted. All but [`Refused::TooLarge`] are retryable for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// A pipeline's queue stayed full for the whole wait.
@@ -13,6 +15,15 @@ pub enum Refused {
     /// The gateway is shutting down.
     #[error("the gateway is shutting down; retry against another instance or later")]
     ShuttingDown,
+    /// The write-ahead log holds its `service.wal.max_bytes`: exporters are behind.
+    #[error("the write-ahead log is full (an exporter is behind); retry later")]
+    WalFull,
+    /// The write-ahead log cannot write (see the gateway's log).
+    #[error("the write-ahead log cannot write; retry later or against another instance")]
+    WalFailed,
+    /// The batch is larger than a write-ahead-log record may be.
+    #[error("the batch is too large for the write-ahead log; send smaller batches")]
+    TooLarge,
 }
 
 impl Refused {
@@ -21,7 +32,71 @@ impl Refused {
         match self {
             Refused::Full => "pipeline_full",
             Refused::ShuttingDown => "shutting_down",
+            Refused::WalFull => "wal_full",
+            Refused::WalFailed => "wal_failed",
+            Refused::TooLarge => "wal_record_too_large",
         }
+    }
+
+    /// Whether the same request may succeed later.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, Refused::TooLarge)
+    }
+}
+
+/// The answer a pipeline gives once a batch is logged (or refused).
+pub type Ack = oneshot::Sender<Result<(), Refused>>;
+
+/// What a pipeline's input queue carries: a batch from a receiver, which the pipeline
+/// acknowledges once it is in the write-ahead log, or a batch replayed from the log at start.
+#[derive(Debug)]
+pub struct Inbound {
+    /// The spans.
+    pub batch: SpanBatch,
+    /// Where to answer; `None` when the receiver does not wait (no log) or for a replay.
+    pub ack: Option<Ack>,
+    /// True for a batch replayed from the log: its span processors already ran and its
+    /// spans carry their origin.
+    pub replayed: bool,
+}
+
+impl Inbound {
+    /// A batch from a receiver.
+    pub fn new(batch: SpanBatch, ack: Option<Ack>) -> Self {
+        Self {
+            batch,
+            ack,
+            replayed: false,
+        }
+    }
+
+    /// A batch replayed from the log.
+    pub fn replayed(batch: SpanBatch) -> Self {
+        Self {
+            batch,
+            ack: None,
+            replayed: true,
+        }
+    }
+
+    /// Answers the receiver, if it waits.
+    pub fn answer(&mut self, result: Result<(), Refused>) {
+        if let Some(ack) = self.ack.take() {
+            let _ = ack.send(result);
+        }
+    }
+}
+
+impl std::ops::Deref for Inbound {
+    type Target = SpanBatch;
+    fn deref(&self) -> &SpanBatch {
+        &self.batch
+    }
+}
+
+impl PartialEq<SpanBatch> for Inbound {
+    fn eq(&self, other: &SpanBatch) -> bool {
+        &self.batch == other
     }
 }
 
@@ -31,20 +106,31 @@ impl Refused {
 /// size), is reserved in every pipeline's bounded queue before the batch is handed over, so a
 /// batch is never half-accepted. A full queue is waited on for at most `max_wait`, then the
 /// batch is refused, so a receiver never blocks forever.
+///
+/// With the write-ahead log on ([`SpanSender::wait_for_log`]), `send` returns only once every
+/// pipeline has logged the batch, so the receiver's OK means the spans are on disk.
 #[derive(Debug, Clone)]
 pub struct SpanSender {
-    targets: Vec<QueueSender<SpanBatch>>,
+    targets: Vec<QueueSender<Inbound>>,
     max_wait: Duration,
+    wait_for_log: bool,
 }
 
 impl SpanSender {
     /// A sender to these pipeline queues (byte-weighted [`queue`](crate::queue)s, or plain
-    /// `mpsc` senders in tests).
-    pub fn new<Q: Into<QueueSender<SpanBatch>>>(targets: Vec<Q>, max_wait: Duration) -> Self {
+    /// `mpsc` senders in tests) that does not wait for a log.
+    pub fn new<Q: Into<QueueSender<Inbound>>>(targets: Vec<Q>, max_wait: Duration) -> Self {
         Self {
             targets: targets.into_iter().map(Into::into).collect(),
             max_wait,
+            wait_for_log: false,
         }
+    }
+
+    /// The same, waiting for every pipeline to log each batch before `send` returns.
+    pub fn wait_for_log(mut self) -> Self {
+        self.wait_for_log = true;
+        self
     }
 
     /// Hands `batch` to every pipeline, or refuses it whole.
@@ -65,14 +151,30 @@ impl SpanSender {
             };
             permits.push(permit);
         }
+        let mut answers = Vec::new();
+        let mut ack = || {
+            self.wait_for_log.then(|| {
+                let (tx, rx) = oneshot::channel();
+                answers.push(rx);
+                tx
+            })
+        };
         let last = permits.pop();
         for permit in permits {
-            permit.send(batch.clone());
+            permit.send(Inbound::new(batch.clone(), ack()));
         }
         if let Some(permit) = last {
-            permit.send(batch);
+            permit.send(Inbound::new(batch, ack()));
         }
-        Ok(())
+        let mut result = Ok(());
+        for answer in answers {
+            // A dropped answer: the pipeline gave up (the shutdown deadline passed).
+            let r = answer.await.unwrap_or(Err(Refused::ShuttingDown));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
     }
 
     /// How many pipelines this sender feeds.

@@ -62,6 +62,9 @@ pub mod names {
     pub const WAL_REPLAYED_RECORDS: &str = "tracegate_wal_replayed_records_total";
     pub const WAL_CORRUPT_RECORDS: &str = "tracegate_wal_corrupt_records_total";
     pub const WAL_FULL_REFUSALS: &str = "tracegate_wal_full_refusals_total";
+    pub const WAL_REPLAYED_SPANS: &str = "tracegate_wal_replayed_spans_total";
+    pub const WAL_REPLAY_SKIPPED: &str = "tracegate_wal_replay_skipped_records_total";
+    pub const WAL_OUTSTANDING_SPANS: &str = "tracegate_wal_outstanding_spans";
 }
 
 /// Registers descriptions so `/metrics` explains itself.
@@ -235,6 +238,21 @@ pub fn describe() {
         WAL_FULL_REFUSALS,
         Unit::Count,
         "WAL appends refused because the WAL held max_bytes."
+    );
+    describe_counter!(
+        WAL_REPLAYED_SPANS,
+        Unit::Count,
+        "Spans replayed from the WAL at startup into their pipelines."
+    );
+    describe_counter!(
+        WAL_REPLAY_SKIPPED,
+        Unit::Count,
+        "WAL records skipped at replay, by reason (undecodable, unknown_pipeline)."
+    );
+    describe_gauge!(
+        WAL_OUTSTANDING_SPANS,
+        Unit::Count,
+        "Logged spans not yet durable at the exporter, per exporter: what a restart would replay to it."
     );
 }
 
@@ -466,4 +484,20 @@ pub fn wal_corrupt(kind: &'static str) {
 /// An append was refused because the WAL held `max_bytes`.
 pub fn wal_full_refusal() {
     counter!(names::WAL_FULL_REFUSALS).increment(1);
+}
+
+/// Replay sent `spans` spans back into their pipeline.
+pub fn wal_replayed_spans(spans: usize) {
+    counter!(names::WAL_REPLAYED_SPANS).increment(spans as u64);
+}
+
+/// Replay skipped a record: `undecodable` (damaged inside a valid checksum: a bug or another
+/// version) or `unknown_pipeline` (its pipeline is no longer configured).
+pub fn wal_replay_skipped(reason: &'static str) {
+    counter!(names::WAL_REPLAY_SKIPPED, "reason" => reason).increment(1);
+}
+
+/// `spans` logged spans are not yet durable at `exporter`.
+pub fn wal_outstanding(exporter: &str, spans: u64) {
+    gauge!(names::WAL_OUTSTANDING_SPANS, "exporter" => exporter.to_owned()).set(spans as f64);
 }

@@ -25,24 +25,28 @@
 mod deadline;
 mod exporter;
 mod fanout;
+mod head;
+mod replay;
 mod stages;
 mod supervisor;
 
 use crate::component::{ComponentError, ComponentId, Processor, ReceiverContext};
 use crate::config::{Config, Pipeline, ServiceConfig};
+use crate::durability::{Durability, Ledger};
 use crate::helper::Instrumented;
 use crate::queue::{self, QueueSender};
-use crate::sender::SpanSender;
+use crate::sender::{Inbound, SpanSender};
 use deadline::Deadline;
+use exporter::ExporterLog;
 use fanout::{Outlet, Stall};
-use stages::HeadOutput;
+use head::{HeadLog, HeadOutput};
+use stages::Dropped;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use supervisor::Supervisor;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracegate_model::SpanBatch;
 
 /// How long tasks get to finish counting once the deadline has passed, before they are
 /// aborted. They give up at once; only a processor stuck in a loop would need it.
@@ -59,6 +63,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
         pipelines,
         service,
         health,
+        durability,
     } = config;
 
     // Bind every listener first, so a taken port fails before anything runs.
@@ -71,22 +76,29 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
 
     let deadline = Deadline::default();
     let mut workers = Supervisor::new(health.clone());
+    let logged = durability.map(|d| Logged::new(d, exporters.keys()));
 
     // Exporters first, each behind its own bounded queue.
     let mut outlets: BTreeMap<ComponentId, Arc<Outlet>> = BTreeMap::new();
-    for (id, exporter) in exporters {
+    for (id, mut exporter) in exporters {
         let component = format!("exporter/{id}");
         let (tx, rx) = channel(&component, &service);
         let stall = Arc::new(Stall::new(component.clone(), health.clone()));
         let stall_after = service.exporter_stall_timeout.get();
-        let outlet = Outlet::new(id.clone(), tx, stall_after, stall.clone());
+        let outlet = Outlet::new(id.clone(), tx, stall_after, stall.clone(), logged.is_none());
         outlets.insert(id.clone(), Arc::new(outlet));
-        let task = exporter::run_exporter(id, exporter, rx, stall, deadline.clone());
+        let log = logged.as_ref().and_then(|l| {
+            let release = l.release(&id)?;
+            let manages = exporter.take_release(release.clone());
+            Some(ExporterLog { release, manages })
+        });
+        let task = exporter::run_exporter(id, exporter, rx, stall, log, deadline.clone());
         workers.spawn(component, task);
     }
 
     // Pipelines.
-    let mut pipeline_inputs: BTreeMap<ComponentId, Vec<QueueSender<SpanBatch>>> = BTreeMap::new();
+    let mut pipeline_inputs: BTreeMap<ComponentId, Vec<QueueSender<Inbound>>> = BTreeMap::new();
+    let mut replay_targets = BTreeMap::new();
     for pipeline in pipelines {
         let (tx, rx) = channel(&format!("pipeline/{}", pipeline.id), &service);
         for r in &pipeline.receivers {
@@ -100,19 +112,47 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
             .iter()
             .filter_map(|e| outlets.get(e).cloned())
             .collect();
-        spawn_pipeline(pipeline, rx, targets, &service, &deadline, &mut workers);
+        let log = logged.as_ref().map(|l| l.head_log(&pipeline));
+        if let Some(log) = &log {
+            replay_targets.insert(pipeline.id.clone(), (tx.clone(), log.consumers.clone()));
+        }
+        spawn_pipeline(
+            pipeline,
+            rx,
+            targets,
+            log,
+            &service,
+            &deadline,
+            &mut workers,
+        );
     }
     // Only the pipelines hold exporter queues now, and only receivers hold pipeline queues.
     drop(outlets);
+
+    // Replay what the log holds that some exporter has not made durable, before the
+    // receivers open; checkpoints move from here on.
+    let mut checkpointer = None;
+    if let Some(logged) = &logged {
+        let replayed = replay::run(logged, &replay_targets, &shutdown).await;
+        if let Err(e) = &replayed {
+            tracing::error!(error = %e, "replay stopped early; what was not replayed stays in the WAL for the next start");
+        }
+        checkpointer = Some(logged.spawn_checkpointer());
+    }
+    drop(replay_targets);
 
     // Receivers.
     let receivers_stop = CancellationToken::new();
     let mut receiver_tasks = JoinSet::new();
     for (id, receiver) in receivers {
         let targets = pipeline_inputs.remove(&id).unwrap_or_default();
+        let mut output = SpanSender::new(targets, service.refuse_after.get());
+        if logged.is_some() {
+            output = output.wait_for_log();
+        }
         let ctx = ReceiverContext {
             id: id.clone(),
-            output: SpanSender::new(targets, service.refuse_after.get()),
+            output,
             shutdown: receivers_stop.clone(),
         };
         receiver_tasks.spawn(async move { (id, receiver.run(ctx).await) });
@@ -189,6 +229,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
         }
     }
     timer.abort();
+    if let (Some(logged), Some(checkpointer)) = (&logged, checkpointer) {
+        checkpointer.abort();
+        logged.finish().await;
+    }
 
     if deadline.is_passed() {
         let unflushed = deadline.unflushed();
@@ -235,8 +279,9 @@ fn channel<T>(stage: &str, service: &ServiceConfig) -> (QueueSender<T>, queue::Q
 /// trace stage.
 fn spawn_pipeline(
     pipeline: Pipeline,
-    input: queue::QueueReceiver<SpanBatch>,
+    input: queue::QueueReceiver<Inbound>,
     outlets: Vec<Arc<Outlet>>,
+    log: Option<HeadLog>,
     service: &ServiceConfig,
     deadline: &Deadline,
     workers: &mut Supervisor,
@@ -254,22 +299,34 @@ fn spawn_pipeline(
         }
     }
     let Some((assembly_id, assemblers)) = shards else {
-        let head = stages::run_head(
+        let head = head::run_head(
             stage.clone(),
             before,
             input,
             HeadOutput::Exporters(outlets),
+            log,
             deadline.clone(),
         );
         workers.spawn(stage, head);
         return;
     };
+    let dropped = log.as_ref().map(|l| Dropped {
+        ledger: l.ledger.clone(),
+        consumers: l.consumers.clone(),
+    });
 
     let trace_stage = format!("{stage}/traces");
     let (traces_tx, traces_rx) = channel(&trace_stage, service);
     workers.spawn(
         trace_stage.clone(),
-        stages::run_traces(trace_stage, after, traces_rx, outlets, deadline.clone()),
+        stages::run_traces(
+            trace_stage,
+            after,
+            traces_rx,
+            outlets,
+            dropped,
+            deadline.clone(),
+        ),
     );
     let origin = tokio::time::Instant::now();
     let mut shard_inputs = Vec::with_capacity(assemblers.len());
@@ -288,15 +345,114 @@ fn spawn_pipeline(
         workers.spawn(shard_stage, shard);
     }
     drop(traces_tx);
-    let head = stages::run_head(
+    let head = head::run_head(
         stage.clone(),
         before,
         input,
         HeadOutput::Shards(shard_inputs),
+        log,
         deadline.clone(),
     );
     workers.spawn(stage, head);
 }
+
+/// The gateway's write-ahead log as the topology runs it: the ledger over the exporters,
+/// and what each exporter is handed.
+struct Logged {
+    ledger: Arc<Ledger>,
+    state_dir: std::path::PathBuf,
+    sync: bool,
+    /// Each consumer's checkpoint when the log was opened, by ledger index.
+    floors: Vec<u64>,
+    replay_end: u64,
+    /// Taken by the replay (behind a lock only so that `Logged` is `Sync`).
+    replay: std::sync::Mutex<Option<crate::durability::ReplayRecords>>,
+}
+
+impl Logged {
+    fn new<'a>(durability: Durability, exporters: impl Iterator<Item = &'a ComponentId>) -> Self {
+        let Durability {
+            log,
+            state_dir,
+            sync,
+            checkpoints,
+            replay_end,
+            replay,
+        } = durability;
+        let names: Vec<String> = exporters.map(|id| id.to_string()).collect();
+        let floors = names
+            .iter()
+            .map(|n| checkpoints.get(n).copied().unwrap_or(0))
+            .collect();
+        Self {
+            ledger: Ledger::new(log, names),
+            state_dir,
+            sync,
+            floors,
+            replay_end,
+            replay: std::sync::Mutex::new(Some(replay)),
+        }
+    }
+
+    /// The checkpoint consumer `c` had when the log was opened.
+    fn floor_of(&self, c: usize) -> u64 {
+        self.floors.get(c).copied().unwrap_or(0)
+    }
+
+    /// Exporter `id`'s handle, with a state directory of its own.
+    fn release(&self, id: &ComponentId) -> Option<crate::durability::Release> {
+        let consumer = self.ledger.consumer(id.as_str())?;
+        let dir = self.state_dir.join(id.as_str().replace('/', "_"));
+        Some(self.ledger.release(
+            consumer,
+            dir,
+            self.sync,
+            self.floor_of(consumer),
+            self.replay_end,
+        ))
+    }
+
+    fn head_log(&self, pipeline: &Pipeline) -> HeadLog {
+        let consumers: Vec<usize> = pipeline
+            .exporters
+            .iter()
+            .filter_map(|e| self.ledger.consumer(e.as_str()))
+            .collect();
+        HeadLog {
+            ledger: self.ledger.clone(),
+            pipeline: pipeline.id.clone(),
+            consumers: consumers.into(),
+        }
+    }
+
+    /// Moves the checkpoints a few times a second, and reports what each exporter owes.
+    fn spawn_checkpointer(&self) -> tokio::task::JoinHandle<()> {
+        let ledger = self.ledger.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                ledger.checkpoint();
+                for c in 0..ledger.consumers() {
+                    crate::telemetry::wal_outstanding(
+                        ledger.consumer_name(c),
+                        ledger.outstanding(c),
+                    );
+                }
+            }
+        })
+    }
+
+    /// The last checkpoints, persisted: what was flushed is not replayed.
+    async fn finish(&self) {
+        self.ledger.checkpoint();
+        self.ledger.log().flush().await;
+    }
+}
+
+/// How often exporters' progress becomes checkpoints in the log.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 type ReceiverDone = Result<(ComponentId, Result<(), ComponentError>), tokio::task::JoinError>;
 

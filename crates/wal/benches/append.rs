@@ -32,6 +32,7 @@ fn bench_dir(name: &str) -> PathBuf {
 
 fn config(dir: PathBuf, sync: SyncMode) -> WalConfig {
     WalConfig {
+        enabled: true,
         dir,
         sync,
         max_bytes: ByteSize(1 << 30),

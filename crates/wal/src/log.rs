@@ -34,8 +34,8 @@ impl Log for Wal {
 mod tests {
     use crate::{Wal, WalConfig};
     use std::sync::Arc;
-    use tracegate_pipeline::durability::{Ledger, Log, LogError, OriginCounts};
     use tracegate_model::Origin;
+    use tracegate_pipeline::durability::{Ledger, Log, LogError, OriginCounts};
 
     #[tokio::test]
     async fn ledger_checkpoints_reach_the_wal_and_free_its_segments() {

@@ -15,6 +15,8 @@ pub const SUFFIX: &str = ".wal";
 pub const CHECKPOINTS: &str = "checkpoints";
 /// The lock file.
 pub const LOCK: &str = "LOCK";
+/// The directory where exporters keep their own durable state (journals, disk queues).
+pub const STATE: &str = "state";
 
 /// The file name of the segment starting at `base`.
 pub fn file_name(base: Lsn) -> String {
@@ -62,7 +64,7 @@ pub fn list(dir: &Path) -> Result<Listing, WalError> {
             listing.unknown.push(path);
             continue;
         };
-        if name == CHECKPOINTS || name == LOCK {
+        if name == CHECKPOINTS || name == LOCK || name == STATE {
             continue;
         }
         if name.ends_with(".tmp") {

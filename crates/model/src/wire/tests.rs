@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 fn resource(n: u8) -> Arc<Resource> {
     let mut r = Resource::with_service(&format!("svc-{n}"));
-    r.schema_url = if n % 2 == 0 {
+    r.schema_url = if n.is_multiple_of(2) {
         String::new()
     } else {
         format!("https://schema/{n}")
@@ -18,7 +18,7 @@ fn resource(n: u8) -> Arc<Resource> {
 fn scope(n: u8) -> Arc<Scope> {
     Arc::new(Scope {
         name: format!("scope-{n}"),
-        version: if n % 2 == 0 {
+        version: if n.is_multiple_of(2) {
             String::new()
         } else {
             "1.2".into()
@@ -47,7 +47,7 @@ fn span(
         trace_id: TraceId([id.wrapping_add(1) | 1; 16]),
         span_id: SpanId([id.wrapping_add(2) | 1; 8]),
         parent_span_id: parent.then_some(SpanId([9; 8])),
-        trace_state: if id % 3 == 0 {
+        trace_state: if id.is_multiple_of(3) {
             "k=v".into()
         } else {
             String::new()
@@ -70,7 +70,7 @@ fn span(
             })
             .collect(),
         dropped_events_count: 0,
-        links: if id % 4 == 0 {
+        links: if id.is_multiple_of(4) {
             vec![Link {
                 trace_id: vec![3; 16],
                 span_id: vec![4; 8],
@@ -81,7 +81,7 @@ fn span(
         },
         dropped_links_count: u32::from(id % 5),
         status: Status {
-            message: if id % 2 == 0 {
+            message: if id.is_multiple_of(2) {
                 String::new()
             } else {
                 "boom".into()

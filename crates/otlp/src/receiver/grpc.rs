@@ -136,10 +136,10 @@ impl TraceService for Handler {
         }
         match self.ingest.ingest(TRANSPORT, request).await {
             Ok(response) => Ok(Response::new(response)),
-            Err(Refused::Full) => Err(Status::unavailable("pipeline full, retry later")),
-            Err(Refused::ShuttingDown) => Err(Status::unavailable(
-                "the gateway is shutting down, retry later",
-            )),
+            Err(Refused::TooLarge) => {
+                Err(Status::resource_exhausted(Refused::TooLarge.to_string()))
+            }
+            Err(refused) => Err(Status::unavailable(refused.to_string())),
         }
     }
 }

@@ -206,18 +206,18 @@ impl HttpState {
                 )
                     .into_response()
             }
-            Err(refused) => {
-                let message = match refused {
-                    Refused::Full => "pipeline full, retry later",
-                    Refused::ShuttingDown => "the gateway is shutting down, retry later",
-                };
-                retry_later(error_response(
-                    format,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    tonic::Code::Unavailable,
-                    message,
-                ))
-            }
+            Err(Refused::TooLarge) => error_response(
+                format,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                tonic::Code::ResourceExhausted,
+                &Refused::TooLarge.to_string(),
+            ),
+            Err(refused) => retry_later(error_response(
+                format,
+                StatusCode::SERVICE_UNAVAILABLE,
+                tonic::Code::Unavailable,
+                &refused.to_string(),
+            )),
         }
     }
 

@@ -176,6 +176,9 @@ pub struct Config {
     pub service: ServiceConfig,
     /// The health every component reports to (the [`BuildContext`]'s).
     pub health: crate::health::Health,
+    /// The write-ahead log and what to replay from it, once the caller has opened it
+    /// (`service.wal`); `None` runs without one.
+    pub durability: Option<crate::durability::Durability>,
 }
 
 impl Config {
@@ -419,6 +422,7 @@ impl Config {
                 pipelines,
                 service,
                 health: ctx.health.clone(),
+                durability: None,
             })
         } else {
             errors.sort_by(|a, b| a.path.cmp(&b.path));

@@ -1,9 +1,9 @@
 //! `service.wal`: the write-ahead log's configuration (the log itself is the `tracegate-wal`
 //! crate). It is on by default, also when a config has no `wal` section.
 
+use super::{ByteSize, ConfigError};
 use serde::Deserialize;
 use std::path::PathBuf;
-use super::{ByteSize, ConfigError};
 
 /// What an acknowledged append survives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

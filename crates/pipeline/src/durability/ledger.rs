@@ -82,7 +82,13 @@ impl Ledger {
         self.names.iter().position(|n| n == name)
     }
 
-    pub(super) fn consumer_name(&self, consumer: usize) -> &str {
+    /// How many consumers there are.
+    pub fn consumers(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The name of consumer `consumer`.
+    pub fn consumer_name(&self, consumer: usize) -> &str {
         self.names.get(consumer).map_or("", String::as_str)
     }
 

@@ -91,8 +91,12 @@ pub struct Durability {
     /// The LSN just past the last record to replay.
     pub replay_end: u64,
     /// The records to replay, in order.
-    pub replay: Box<dyn Iterator<Item = Result<(u64, bytes::Bytes), String>> + Send>,
+    pub replay: ReplayRecords,
 }
+
+/// The records a log replays at start, in LSN order: (LSN, record bytes), or why reading
+/// stopped.
+pub type ReplayRecords = Box<dyn Iterator<Item = Result<(u64, bytes::Bytes), String>> + Send>;
 
 impl fmt::Debug for Durability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

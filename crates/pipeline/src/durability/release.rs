@@ -45,6 +45,23 @@ impl OriginCounts {
         self.compact();
     }
 
+    /// This tally less `other` (which must be part of it).
+    pub fn minus(mut self, mut other: OriginCounts) -> OriginCounts {
+        self.compact();
+        other.compact();
+        let mut theirs = other.runs.into_iter().peekable();
+        self.runs.retain_mut(|(lsn, n)| {
+            while theirs.peek().is_some_and(|(l, _)| l < lsn) {
+                theirs.next();
+            }
+            if let Some((_, m)) = theirs.next_if(|(l, _)| l == lsn) {
+                *n = n.saturating_sub(m);
+            }
+            *n > 0
+        });
+        self
+    }
+
     /// True when no logged span was counted.
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()
@@ -161,5 +178,7 @@ mod tests {
         many.merge(counts(&[3, 100]));
         assert_eq!(many.spans(), 1002);
         assert!(OriginCounts::of(std::iter::empty()).is_empty());
+        let mut left = counts(&[1, 1, 2, 3, 3, 3]).minus(counts(&[3, 1, 3, 0]));
+        assert_eq!(left.iter().collect::<Vec<_>>(), [(1, 1), (2, 1), (3, 1)]);
     }
 }

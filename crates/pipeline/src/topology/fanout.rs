@@ -6,8 +6,9 @@
 //! `service.exporter_stall_timeout`. An exporter whose queue had no room that long is
 //! *stalled*: payloads for it are dropped and counted
 //! (`tracegate_exporter_failed_spans_total{error_type="stalled"}`) and it is reported
-//! degraded, until its queue has room again. The other exporters go on at full speed. (The
-//! WAL will make such drops replayable instead of lost.)
+//! degraded, until its queue has room again. The other exporters go on at full speed. With
+//! the write-ahead log on, what reaches an outlet was acknowledged, so nothing is dropped: a
+//! stalled exporter is reported degraded and the pipeline keeps waiting for it.
 
 use super::deadline::Deadline;
 use crate::component::{ComponentId, Payload};
@@ -71,6 +72,9 @@ pub(super) struct Outlet {
     queue: QueueSender<Arc<Payload>>,
     stall_after: Duration,
     stall: Arc<Stall>,
+    /// Drop payloads for a stalled exporter (no WAL); with the WAL, keep waiting instead,
+    /// since what is dropped here was acknowledged.
+    drop_when_stalled: bool,
 }
 
 impl Outlet {
@@ -79,6 +83,7 @@ impl Outlet {
         queue: QueueSender<Arc<Payload>>,
         stall_after: Duration,
         stall: Arc<Stall>,
+        drop_when_stalled: bool,
     ) -> Self {
         Self {
             stage: format!("exporter/{id}"),
@@ -86,6 +91,7 @@ impl Outlet {
             queue,
             stall_after,
             stall,
+            drop_when_stalled,
         }
     }
 
@@ -109,20 +115,34 @@ impl Outlet {
         spans: usize,
         deadline: &Deadline,
     ) {
-        tokio::select! {
-            biased;
-            _ = deadline.passed() => deadline.lost(&self.stage, spans),
-            room = tokio::time::timeout(self.stall_after, self.queue.reserve(weight)) => match room {
-                Ok(Ok(permit)) => {
-                    permit.send(payload);
-                    self.has_room();
-                }
-                Ok(Err(Closed)) => self.stopped(spans),
-                Err(_) => {
-                    self.stall();
-                    telemetry::exporter_stalled(self.id.as_str(), spans);
-                }
-            },
+        let reserve = self.queue.reserve(weight);
+        tokio::pin!(reserve);
+        let mut stalled = self.stall.is_stalled();
+        loop {
+            let wait = if stalled {
+                Duration::MAX
+            } else {
+                self.stall_after
+            };
+            tokio::select! {
+                biased;
+                _ = deadline.passed() => return deadline.lost(&self.stage, spans),
+                room = tokio::time::timeout(wait, reserve.as_mut()) => match room {
+                    Ok(Ok(permit)) => {
+                        permit.send(payload);
+                        self.has_room();
+                        return;
+                    }
+                    Ok(Err(Closed)) => return self.stopped(spans),
+                    Err(_) => {
+                        self.stall();
+                        stalled = true;
+                        if self.drop_when_stalled {
+                            return telemetry::exporter_stalled(self.id.as_str(), spans);
+                        }
+                    }
+                },
+            }
         }
     }
 }
@@ -145,7 +165,7 @@ pub(super) async fn deliver(payload: Payload, outlets: &[Arc<Outlet>], deadline:
                 outlet.has_room();
             }
             Err(TryReserveError::Closed) => outlet.stopped(spans),
-            Err(TryReserveError::Full) if outlet.stall.is_stalled() => {
+            Err(TryReserveError::Full) if outlet.drop_when_stalled && outlet.stall.is_stalled() => {
                 telemetry::exporter_stalled(outlet.id.as_str(), spans)
             }
             Err(TryReserveError::Full) => waiting.push(outlet),

@@ -1,24 +1,16 @@
-//! The pipeline's stages: the head (span processors, then the split to assembly shards), one
-//! task per assembly shard, and the trace stage (trace processors). Each runs until its input
+//! The pipeline's stages after the head (`head.rs`): one task per assembly shard, and the
+//! trace stage (trace processors). Each runs until its input
 //! closes, or gives up at the shutdown deadline and counts what it still held.
 
 use super::deadline::Deadline;
 use super::fanout::{Outlet, deliver};
 use crate::component::{Assembler, Payload, shard_of, traces_estimated_bytes};
+use crate::durability::{Ledger, OriginCounts};
 use crate::helper::{Flow, Instrumented};
 use crate::queue::{QueueReceiver, QueueSender};
 use crate::telemetry;
 use std::sync::Arc;
 use tracegate_model::{Span, SpanBatch, Trace};
-
-/// Where the head sends what its span processors made.
-#[derive(Debug)]
-pub(super) enum HeadOutput {
-    /// Straight to the exporters (no assembly).
-    Exporters(Vec<Arc<Outlet>>),
-    /// To the assembly shards, by trace id.
-    Shards(Vec<QueueSender<SpanBatch>>),
-}
 
 /// Sends `item` unless the deadline passes first. `Err` gives the item back: `true` when the
 /// deadline passed, `false` when the next stage is gone.
@@ -42,7 +34,7 @@ async fn send_or_give_up<T>(
 }
 
 /// Counts what is left in `input` once a stage gives up at the deadline.
-fn left_in<T>(input: &mut QueueReceiver<T>, spans: impl Fn(&T) -> usize) -> usize {
+pub(super) fn left_in<T>(input: &mut QueueReceiver<T>, spans: impl Fn(&T) -> usize) -> usize {
     input.close();
     let mut n = 0;
     while let Some(item) = input.try_recv() {
@@ -53,20 +45,20 @@ fn left_in<T>(input: &mut QueueReceiver<T>, spans: impl Fn(&T) -> usize) -> usiz
 
 /// Logs a dead next stage once, and counts every span dropped because of it.
 #[derive(Debug)]
-struct Downstream {
+pub(super) struct Downstream {
     stage: String,
     logged: bool,
 }
 
 impl Downstream {
-    fn new(stage: String) -> Self {
+    pub(super) fn new(stage: String) -> Self {
         Self {
             stage,
             logged: false,
         }
     }
 
-    fn gone(&mut self, spans: usize) {
+    pub(super) fn gone(&mut self, spans: usize) {
         if !self.logged {
             self.logged = true;
             tracing::error!(stage = %self.stage, "the next stage is gone: its spans are dropped and counted");
@@ -75,47 +67,8 @@ impl Downstream {
     }
 }
 
-/// The pipeline's head: runs the span processors on each batch, then hands it on.
-pub(super) async fn run_head(
-    stage: String,
-    mut processors: Vec<Instrumented>,
-    mut input: QueueReceiver<SpanBatch>,
-    output: HeadOutput,
-    deadline: Deadline,
-) {
-    let mut downstream = Downstream::new(stage.clone());
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = deadline.passed() => None,
-            next = input.recv() => next,
-        };
-        let Some(batch) = next else { break };
-        let mut flow = Flow::Spans(batch);
-        for p in &mut processors {
-            flow = p.run(flow);
-        }
-        let Flow::Spans(batch) = flow else { continue };
-        match &output {
-            HeadOutput::Exporters(outlets) => {
-                deliver(Payload::Spans(batch), outlets, &deadline).await
-            }
-            HeadOutput::Shards(shards) => {
-                let lost = to_shards(batch, shards, &deadline, &mut downstream).await;
-                if lost > 0 {
-                    deadline.lost(&stage, lost);
-                }
-            }
-        }
-    }
-    if deadline.is_passed() {
-        deadline.lost(&stage, left_in(&mut input, SpanBatch::len));
-    }
-    tracing::debug!(%stage, "pipeline head stopped");
-}
-
 /// Splits `batch` by shard and sends each part; returns the spans given up at the deadline.
-async fn to_shards(
+pub(super) async fn to_shards(
     batch: SpanBatch,
     shards: &[QueueSender<SpanBatch>],
     deadline: &Deadline,
@@ -245,6 +198,7 @@ pub(super) async fn run_traces(
     mut processors: Vec<Instrumented>,
     mut input: QueueReceiver<Vec<Trace>>,
     outlets: Vec<Arc<Outlet>>,
+    dropped: Option<Dropped>,
     deadline: Deadline,
 ) {
     loop {
@@ -254,12 +208,22 @@ pub(super) async fn run_traces(
             next = input.recv() => next,
         };
         let Some(traces) = next else { break };
+        let before = dropped
+            .as_ref()
+            .map(|_| OriginCounts::of(traces.iter().flat_map(|t| &t.spans)));
         let mut flow = Flow::Traces(traces);
         for p in &mut processors {
             flow = p.run(flow);
         }
-        if let Flow::Traces(traces) = flow {
-            deliver(Payload::Traces(traces), &outlets, &deadline).await;
+        let out = match flow {
+            Flow::Traces(traces) => traces,
+            Flow::Spans(_) => Vec::new(),
+        };
+        if let (Some(dropped), Some(before)) = (&dropped, before) {
+            dropped.release(before, &out);
+        }
+        if !out.is_empty() {
+            deliver(Payload::Traces(out), &outlets, &deadline).await;
         }
     }
     if deadline.is_passed() {
@@ -267,5 +231,26 @@ pub(super) async fn run_traces(
             t.iter().map(|t| t.spans.len()).sum()
         });
         deadline.lost(&stage, left);
+    }
+}
+
+/// Spans a trace processor dropped (a sampler) will reach no exporter: they are released
+/// for every exporter of the pipeline, so the log does not keep them.
+#[derive(Debug)]
+pub(super) struct Dropped {
+    pub(super) ledger: Arc<Ledger>,
+    pub(super) consumers: Arc<[usize]>,
+}
+
+impl Dropped {
+    fn release(&self, before: OriginCounts, after: &[Trace]) {
+        let kept: usize = after.iter().map(|t| t.spans.len()).sum();
+        if kept as u64 == before.spans() {
+            return;
+        }
+        let gone = before.minus(OriginCounts::of(after.iter().flat_map(|t| &t.spans)));
+        for &c in self.consumers.iter() {
+            self.ledger.durable(c, &mut gone.clone());
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::sender::Refused;
 use async_trait::async_trait;
 use std::sync::Mutex;
 use std::time::Duration;
-use tracegate_model::{Resource, Scope, Span, SpanBatch, SpanId, SpanKind, Status, TraceId};
+use tracegate_model::{Span, SpanBatch, TraceId};
 
 use crate::test_support::span;
 
@@ -36,8 +36,8 @@ impl Receiver for BurstReceiver {
             };
             match ctx.output.send(batch).await {
                 Ok(()) => self.accepted.lock().unwrap().extend(ids),
-                Err(Refused::Full) => *self.refused.lock().unwrap() += 1,
                 Err(Refused::ShuttingDown) => break,
+                Err(_) => *self.refused.lock().unwrap() += 1,
             }
         }
         ctx.shutdown.cancelled().await;
@@ -131,6 +131,7 @@ fn harness(batches: u64, per: u64, slow_delay: Duration, queue_size: usize) -> H
             ..ServiceConfig::default()
         },
         health: Default::default(),
+        durability: None,
     };
     Harness {
         config,

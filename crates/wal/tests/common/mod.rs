@@ -8,6 +8,7 @@ use tracegate_wal::{Lsn, Replay, SyncMode, WalConfig};
 /// A config in `dir` with small segments.
 pub fn config(dir: &Path, segment_bytes: u64, max_bytes: u64) -> WalConfig {
     WalConfig {
+        enabled: true,
         dir: dir.to_path_buf(),
         sync: SyncMode::Process,
         max_bytes: ByteSize(max_bytes),

@@ -24,14 +24,14 @@ async fn a_full_pipeline_is_unavailable_and_503_with_retry_after() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
-    assert_eq!(status.message(), "pipeline full, retry later");
+    assert_eq!(status.message(), "the pipeline is full; retry later");
 
     let reply = h
         .post("application/x-protobuf", &valid_request(3).encode_to_vec())
         .await;
     assert_eq!(reply.status, 503);
     assert_eq!(reply.header("retry-after"), Some("1"));
-    assert_eq!(reply.error_message(), "pipeline full, retry later");
+    assert_eq!(reply.error_message(), "the pipeline is full; retry later");
     let reply = h.post("application/json", br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708"}]}]}]}"#).await;
     assert_eq!(
         (reply.status, reply.header("content-type")),

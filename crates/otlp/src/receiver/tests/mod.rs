@@ -63,7 +63,7 @@ struct Harness {
     id: String,
     grpc: SocketAddr,
     http: SocketAddr,
-    rx: mpsc::Receiver<SpanBatch>,
+    rx: mpsc::Receiver<tracegate_pipeline::sender::Inbound>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), ComponentError>>,
 }

@@ -136,9 +136,9 @@ proptest! {
                     }
                     _ => {}
                 }
-                for c in 0..2 {
+                for (c, owed) in owed.iter().enumerate() {
                     let lw = ledger.low_water(c);
-                    if let Some(oldest) = owed[c].keys().next() {
+                    if let Some(oldest) = owed.keys().next() {
                         prop_assert!(lw <= *oldest);
                     }
                     for (_, lsn) in &in_flight {
@@ -150,8 +150,8 @@ proptest! {
             for (t, lsn) in in_flight.drain(..) {
                 ledger.logged(Some(t), lsn, 0, &[0, 1]);
             }
-            for c in 0..2 {
-                for (lsn, n) in std::mem::take(&mut owed[c]) {
+            for (c, owed) in owed.iter_mut().enumerate() {
+                for (lsn, n) in std::mem::take(owed) {
                     ledger.durable(c, &mut counts(lsn, n));
                 }
                 prop_assert_eq!(ledger.low_water(c), log.end());

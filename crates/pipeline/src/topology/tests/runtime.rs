@@ -81,6 +81,7 @@ fn setup(batches: u64, per: u64, exporters: Vec<(&str, Box<dyn Exporter>)>) -> S
             ..ServiceConfig::default()
         },
         health: Default::default(),
+        durability: None,
     };
     Setup {
         config,
