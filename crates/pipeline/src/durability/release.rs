@@ -147,6 +147,12 @@ impl Release {
         self.floor
     }
 
+    /// This exporter's checkpoint now: every logged span below it is durable here, so a
+    /// journal entry about older records may be dropped.
+    pub fn low_water(&self) -> u64 {
+        self.ledger.low_water(self.consumer)
+    }
+
     /// The exporter's name in the log (its component id).
     pub fn consumer(&self) -> &str {
         self.ledger.consumer_name(self.consumer)
