@@ -7,6 +7,7 @@
 //!   file as a terminal waterfall (or JSON).
 
 mod components;
+mod durability;
 mod explain;
 mod loadgen;
 mod signals;
@@ -162,7 +163,7 @@ fn validate(path: &Path) -> ExitCode {
 }
 
 fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
-    let config = match load(path, instance)? {
+    let mut config = match load(path, instance)? {
         Ok(c) => c,
         Err(errors) => anyhow::bail!("invalid config:\n{errors}"),
     };
@@ -181,7 +182,11 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
         .await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
+        let wal = durability::attach(&mut config).await?;
         let result = tracegate_pipeline::topology::run(config, shutdown).await;
+        if let Some(wal) = wal {
+            wal.close().await;
+        }
         metrics.cancel();
         result.context("the gateway stopped")
     })

@@ -97,6 +97,10 @@ impl Gateway {
             .replace(
                 "${env:TRACEGATE_METRICS_ADDRESS:-0.0.0.0:8888}",
                 &format!("127.0.0.1:{metrics}"),
+            )
+            .replace(
+                "${env:TRACEGATE_WAL_DIR:-./data/wal}",
+                &dir.path().join("wal").display().to_string(),
             );
         let config = edit(config, &archive);
         assert!(
