@@ -188,6 +188,32 @@ mod tests {
     use super::*;
     use tokio::sync::mpsc;
 
+    #[tokio::test]
+    async fn waiting_for_the_log_returns_the_first_refusal_of_any_pipeline() {
+        let (a_tx, mut a_rx) = mpsc::channel::<Inbound>(4);
+        let (b_tx, mut b_rx) = mpsc::channel::<Inbound>(4);
+        let sender = SpanSender::new(vec![a_tx, b_tx], Duration::from_millis(50)).wait_for_log();
+        let answer = tokio::spawn(async move {
+            let mut a = a_rx.recv().await.unwrap();
+            let mut b = b_rx.recv().await.unwrap();
+            a.answer(Ok(()));
+            b.answer(Err(Refused::WalFull));
+            // A pipeline that gives up without answering counts as shutting down.
+            drop(a_rx.recv().await);
+            drop(b_rx.recv().await);
+        });
+        assert_eq!(
+            sender.send(SpanBatch::default()).await,
+            Err(Refused::WalFull)
+        );
+        assert_eq!(
+            sender.send(SpanBatch::default()).await,
+            Err(Refused::ShuttingDown)
+        );
+        answer.await.unwrap();
+        assert!(!Refused::TooLarge.is_retryable() && Refused::WalFull.is_retryable());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn refuses_when_full_after_waiting_and_never_half_delivers() {
         let (a_tx, mut a_rx) = mpsc::channel(1);

@@ -13,7 +13,9 @@ use tracegate_wal::{Wal, segment};
 pub async fn attach(config: &mut Config) -> anyhow::Result<Option<Wal>> {
     let wal_config = config.service.wal.clone();
     if !wal_config.enabled {
-        tracing::warn!("service.wal.enabled is false: acknowledged spans live in memory until exported, and a crash loses them");
+        tracing::warn!(
+            "service.wal.enabled is false: acknowledged spans live in memory until exported, and a crash loses them"
+        );
         return Ok(None);
     }
     let consumers: Vec<String> = config.exporters.keys().map(|id| id.to_string()).collect();

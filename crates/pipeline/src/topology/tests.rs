@@ -1,5 +1,6 @@
 //! The topology end to end, with in-memory components.
 
+mod durable;
 mod runtime;
 
 use super::*;
@@ -48,6 +49,8 @@ impl Receiver for BurstReceiver {
 #[derive(Debug, Default)]
 struct Record {
     spans: Vec<String>,
+    /// Spans that arrived with a log origin.
+    logged: usize,
     shut_down: bool,
     exported_after_shutdown: bool,
 }
@@ -67,6 +70,7 @@ impl Exporter for RecordingExporter {
             r.exported_after_shutdown = true;
         }
         r.spans.extend(payload.spans().map(|s| s.name.clone()));
+        r.logged += payload.spans().filter(|s| s.origin.lsn().is_some()).count();
         Ok(())
     }
     async fn shutdown(&mut self) -> Result<(), ExportError> {
