@@ -14,6 +14,7 @@
 #   BENCH_TESTBED_RATE (10000)  BENCH_CONNECTIONS (4)  BENCH_SPANS_PER_REQUEST (512)
 #   BENCH_PROFILES ("rag tiny")  BENCH_GATEWAY_CPU (0)  BENCH_LOADGEN_CPU (1)
 #   BENCH_OUT (target/bench/results.json)  BENCH_NO_BUILD (unset: build first)
+#   BENCH_WAL (1: also measure the WAL off / sync process / sync host and the replay; 0: skip)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

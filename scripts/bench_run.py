@@ -93,9 +93,10 @@ def dir_bytes(path: Path, suffix: str = ".parquet") -> int:
 class Gateway:
     """`tracegate run` on free ports, pinned to one core, archiving under a temp dir."""
 
-    def __init__(self, bin_path: str, cpu: str, workdir: Path, name: str):
+    def __init__(self, bin_path: str, cpu: str, workdir: Path, name: str,
+                 env_extra: dict | None = None, reuse: bool = False):
         self.dir = workdir / name
-        self.dir.mkdir(parents=True)
+        self.dir.mkdir(parents=True, exist_ok=reuse)
         self.archive = self.dir / "archive"
         self.grpc, self.http, self.metrics = free_port(), free_port(), free_port()
         env = dict(os.environ)
@@ -104,9 +105,12 @@ class Gateway:
             TRACEGATE_OTLP_HTTP_ENDPOINT=f"127.0.0.1:{self.http}",
             TRACEGATE_ARCHIVE_URL=str(self.archive),
             TRACEGATE_METRICS_ADDRESS=f"127.0.0.1:{self.metrics}",
+            TRACEGATE_WAL_DIR=str(self.dir / "wal"),
         )
+        env.update(env_extra or {})
         env.pop("TRACEGATE_CONFIG", None)
-        self.log_file = open(self.dir / "gateway.log", "wb")
+        self.log_path = self.dir / ("gateway.log" if not reuse else "gateway-restart.log")
+        self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             ["taskset", "-c", cpu, bin_path, "run", "--instance", "bench"],
             env=env,
@@ -127,7 +131,7 @@ class Gateway:
 
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/healthz", timeout=1):
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/readyz", timeout=1):
                 pass
             with socket.create_connection(("127.0.0.1", self.grpc), timeout=1):
                 return True
@@ -194,6 +198,13 @@ class Gateway:
             "vmhwm_kib": self.hwm_kib,
             "rusage_maxrss_kib": rusage.ru_maxrss,
         }
+
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing is flushed."""
+        os.kill(self.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.log_file.close()
 
 
 def loadgen(bin_path: str, cpu: str, args: list[str]) -> dict:
@@ -283,6 +294,70 @@ def run_profile(opts, workdir: Path, profile: str) -> dict:
             "p99_ms": half["latency_ms"]["p99"],
         },
     }
+
+
+WAL_MODES = {
+    "off": {"TRACEGATE_WAL_ENABLED": "false"},
+    "process": {"TRACEGATE_WAL_SYNC": "process"},
+    "host": {"TRACEGATE_WAL_SYNC": "host"},
+}
+
+
+def run_wal(opts, workdir: Path, profile: str) -> dict:
+    """The write-ahead log's cost: saturation with the WAL off, `sync: process` (the default)
+    and `sync: host`, one after the other in this run; then the replay speed after a kill -9."""
+    common = [
+        "--profile", profile,
+        "--connections", str(opts.connections),
+        "--spans-per-request", str(opts.spans_per_request),
+    ]
+    modes = {}
+    for mode, env in WAL_MODES.items():
+        log(f"wal {mode}: saturation, {profile} ({opts.saturation_s:g} s)")
+        gw = Gateway(opts.bin, opts.gateway_cpu, workdir, f"wal-{mode}", env)
+        sat = loadgen(opts.bin, opts.loadgen_cpu,
+                      ["--endpoint", f"http://127.0.0.1:{gw.grpc}",
+                       "--duration", f"{opts.saturation_s}s", *common])
+        append_count = gw.metric("tracegate_wal_append_seconds_count")
+        append_sum = gw.metric("tracegate_wal_append_seconds_sum")
+        writes = gw.metric("tracegate_wal_writes_total")
+        records = gw.metric("tracegate_wal_appended_records_total")
+        end = gw.stop()
+        accepted = sat["accepted_spans"]
+        cpu = end["cpu_after_ready_s"]
+        modes[mode] = {
+            "loadgen": sat,
+            "gateway": end,
+            "spans_per_core_s": accepted / cpu if cpu > 0 else 0.0,
+            "spans_per_s_wall": sat["spans_per_s"],
+            "p99_ms": sat["latency_ms"]["p99"],
+            "mean_append_ms": 1e3 * append_sum / append_count if append_count else None,
+            "records_per_write": records / writes if writes else None,
+        }
+    off = modes["off"]["spans_per_core_s"]
+    off_wall = modes["off"]["spans_per_s_wall"]
+    for m in modes.values():
+        m["per_core_vs_off"] = m["spans_per_core_s"] / off if off else 0.0
+        m["wall_vs_off"] = m["spans_per_s_wall"] / off_wall if off_wall else 0.0
+
+    log(f"wal replay: {opts.saturation_s:g} s of {profile} load, kill -9, restart")
+    gw = Gateway(opts.bin, opts.gateway_cpu, workdir, "wal-replay")
+    sent = loadgen(opts.bin, opts.loadgen_cpu,
+                   ["--endpoint", f"http://127.0.0.1:{gw.grpc}",
+                    "--duration", f"{opts.saturation_s}s", *common])
+    gw.kill()
+    restarted = Gateway(opts.bin, opts.gateway_cpu, workdir, "wal-replay", reuse=True)
+    replayed = restarted.metric("tracegate_wal_replayed_spans_total")
+    restarted.stop()
+    replay = {"acknowledged_spans": sent["accepted_spans"], "replayed_spans": replayed}
+    for line in restarted.log_path.read_text(errors="replace").splitlines():
+        if "replayed the WAL" in line:
+            try:
+                rec = json.loads(line)
+                replay.update(seconds=rec.get("seconds"), spans_per_s=rec.get("spans_per_second"))
+            except json.JSONDecodeError:
+                pass
+    return {"profile": profile, "modes": modes, "replay": replay}
 
 
 def run_testbed(opts, workdir: Path) -> dict:
@@ -406,6 +481,21 @@ def table(results: dict) -> str:
             f"RSS avg {tb['avg_rss_mib']:.1f} MiB, max {tb['max_rss_mib']:.1f} MiB (target ≤20 MiB), "
             f"accepted {tb['loadgen']['accepted_spans']:,} / sent {tb['loadgen']['sent_spans']:,}"
         )
+    wal = results.get("wal")
+    if wal:
+        lines.append("")
+        lines.append(f"write-ahead log ({wal['profile']}, saturation, one run each):")
+        for mode, r in wal["modes"].items():
+            append = f"{r['mean_append_ms']:.2f} ms" if r["mean_append_ms"] is not None else "-"
+            group = f"{r['records_per_write']:.1f}" if r["records_per_write"] else "-"
+            lines.append(
+                f"  {mode:<8} {r['spans_per_core_s']:>10,.0f} spans/s per core ({100 * r['per_core_vs_off']:.0f} % of off), "
+                f"{r['spans_per_s_wall']:>10,.0f} spans/s wall ({100 * r['wall_vs_off']:.0f} %), "
+                f"p99 {r['p99_ms']:.1f} ms, mean append {append}, records/write {group}")
+        rp = wal["replay"]
+        lines.append(
+            f"  replay after kill -9: {rp.get('replayed_spans', 0):,.0f} of {rp['acknowledged_spans']:,} acknowledged spans "
+            f"replayed in {rp.get('seconds') or 0:.2f} s ({rp.get('spans_per_s') or 0:,} spans/s, through assembly)")
     m = results["machine"]
     lines.append("")
     lines.append(f"machine: {m['cpus']} CPUs, {m['cpu_model']}, Linux {m['kernel']}, "
@@ -459,6 +549,8 @@ def main() -> None:
             results["profiles"][profile] = run_profile(opts, workdir, profile)
         if opts.testbed_s > 0:
             results["testbed"] = run_testbed(opts, workdir)
+        if os.environ.get("BENCH_WAL", "1") != "0" and profiles:
+            results["wal"] = run_wal(opts, workdir, profiles[0])
 
     out = Path(opts.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -44,12 +44,19 @@ pub(crate) struct MemoryLogState {
     pub(crate) checkpoints: std::collections::BTreeMap<String, u64>,
     /// Refuse appends as full.
     pub(crate) full: bool,
+    /// Fail appends as a disk error would.
+    pub(crate) failing: bool,
 }
 
 #[async_trait::async_trait]
 impl crate::durability::Log for MemoryLog {
     async fn append(&self, record: Vec<u8>) -> Result<u64, crate::durability::LogError> {
         let mut s = self.state.lock().unwrap();
+        if s.failing {
+            return Err(crate::durability::LogError::Failed(
+                "write segment: No space left on device".into(),
+            ));
+        }
         if s.full {
             return Err(crate::durability::LogError::Full {
                 used: s.end,

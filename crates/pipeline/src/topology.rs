@@ -112,7 +112,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
             .iter()
             .filter_map(|e| outlets.get(e).cloned())
             .collect();
-        let log = logged.as_ref().map(|l| l.head_log(&pipeline));
+        let log = logged.as_ref().map(|l| l.head_log(&pipeline, &health));
         if let Some(log) = &log {
             replay_targets.insert(pipeline.id.clone(), (tx.clone(), log.consumers.clone()));
         }
@@ -412,7 +412,7 @@ impl Logged {
         ))
     }
 
-    fn head_log(&self, pipeline: &Pipeline) -> HeadLog {
+    fn head_log(&self, pipeline: &Pipeline, health: &crate::health::Health) -> HeadLog {
         let consumers: Vec<usize> = pipeline
             .exporters
             .iter()
@@ -422,6 +422,7 @@ impl Logged {
             ledger: self.ledger.clone(),
             pipeline: pipeline.id.clone(),
             consumers: consumers.into(),
+            health: health.clone(),
         }
     }
 

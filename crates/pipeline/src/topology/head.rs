@@ -21,6 +21,9 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tracegate_model::{Origin, SpanBatch};
 
+/// The health component of the write-ahead log.
+const WAL_COMPONENT: &str = "wal";
+
 /// Appends one pipeline head keeps in flight at most.
 pub(super) const MAX_APPENDS: usize = 32;
 
@@ -41,6 +44,8 @@ pub(super) struct HeadLog {
     pub(super) pipeline: String,
     /// The ledger's indices of the pipeline's exporters.
     pub(super) consumers: Arc<[usize]>,
+    /// Where a log that cannot write is reported (component `wal`).
+    pub(super) health: crate::health::Health,
 }
 
 /// The receiver's answer for a failed append.
@@ -66,12 +71,17 @@ impl HeadLog {
                 Ok(lsn) => {
                     log.ledger.logged(Some(ticket), lsn, spans, &log.consumers);
                     answer.answer(Ok(()));
+                    log.health.recovered(WAL_COMPONENT);
                     Some(lsn)
                 }
                 Err(error) => {
                     drop(ticket);
                     if matches!(error, LogError::Failed(_)) {
                         tracing::error!(pipeline = %log.pipeline, %error, "could not log a batch; the receiver refuses it");
+                        log.health.degraded(
+                            WAL_COMPONENT,
+                            format!("{error}; receivers refuse new data with retryable statuses; check the WAL's disk"),
+                        );
                     }
                     answer.answer(Err(refusal(&error)));
                     None

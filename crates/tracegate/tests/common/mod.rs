@@ -101,7 +101,9 @@ impl Gateway {
             .replace(
                 "${env:TRACEGATE_WAL_DIR:-./data/wal}",
                 &dir.path().join("wal").display().to_string(),
-            );
+            )
+            .replace("${env:TRACEGATE_WAL_ENABLED:-true}", "true")
+            .replace("${env:TRACEGATE_WAL_SYNC:-process}", "process");
         let config = edit(config, &archive);
         assert!(
             !config

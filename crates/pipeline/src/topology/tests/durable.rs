@@ -141,3 +141,29 @@ async fn replay_reaches_each_exporter_from_its_own_checkpoint_before_the_receive
     assert_eq!(state.checkpoints.get("rec/fast"), Some(&200));
     assert_eq!(state.checkpoints.get("rec/slow"), Some(&200));
 }
+
+#[tokio::test]
+async fn a_log_that_cannot_write_refuses_retryably_and_reports_the_wal_degraded() {
+    let mut h = harness(4, 10, Duration::ZERO, 64);
+    let log = Arc::new(MemoryLog::default());
+    log.state.lock().unwrap().failing = true;
+    with_log(&mut h, &log, Box::new(std::iter::empty()), &[]);
+    let health = h.config.health.clone();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run(h.config, shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let report = health.report();
+    assert_eq!(report.status, crate::health::Status::Degraded);
+    assert!(
+        report
+            .components
+            .iter()
+            .any(|c| c.component == "wal" && c.reason.contains("No space left")),
+        "{report:?}"
+    );
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    assert!(h.accepted.lock().unwrap().is_empty());
+    assert_eq!(*h.refused.lock().unwrap(), 4);
+    assert!(h.fast.lock().unwrap().spans.is_empty());
+}
