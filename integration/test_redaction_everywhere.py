@@ -17,6 +17,8 @@ losing the data.
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -242,3 +244,34 @@ def test_issue_18_no_secret_reaches_the_archive_or_the_otlp_backend(mode, backen
         for where, text in [("spans table", spans_text), ("OTLP export", otlp_text)]:
             assert mark in text, f"{where} ({mode}) has no {mark}"
     assert "lookup user <EMAIL" in traces_text, traces_text[:2000]
+
+
+def test_no_secret_reaches_the_write_ahead_log(gateway_factory, tmp_path):
+    """Redaction runs before the WAL append, so the log on disk holds no secret either. The
+    archive points at a store that is never reachable, so nothing becomes durable and the log
+    keeps every record while it is read."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()
+    gw = gateway_factory({
+        "archive": {"url": "s3://never/prefix", "flush_age": "1s", "s3": {
+            "endpoint": f"http://127.0.0.1:{dead_port}", "region": "us-east-1",
+            "access_key_id": "x", "secret_access_key": "y", "allow_http": True,
+        }},
+    }, start=False)
+    gw.config["processors"] = {"genai_normalize": {}, "redaction": {"mode": "mask"}}
+    gw.config["service"]["pipelines"]["traces"]["processors"] = ["genai_normalize", "redaction"]
+    gw.config_path.write_text(json.dumps(gw.config, indent=2) + "\n")
+    gw.start()
+    resp = tg_otlp.post_otlp(gw.traces_url, dirty_request().SerializeToString(), tg_otlp.PROTOBUF)
+    assert resp.status_code == 200, f"{resp.status_code} {resp.text[:500]}"
+
+    wal = gw.workdir / "data" / "wal"
+    segments = sorted(wal.glob("*.wal"))
+    raw = b"".join(p.read_bytes() for p in segments)
+    gw.stop(signal.SIGKILL)
+    # Not vacuous: the request is in the log, with its placeholders.
+    assert b"redaction-e2e" in raw and b"<EMAIL>" in raw, f"the WAL ({segments}) does not hold the request"
+    leaks = find_leaks(raw.decode("latin-1"), raw)
+    assert not leaks, f"the write-ahead log holds {leaks}"
