@@ -237,32 +237,10 @@ mod tests {
 mod byte_tests {
     use super::*;
     use crate::queue;
-    use std::sync::Arc;
-    use tracegate_model::{Resource, Scope, Span};
 
     fn batch(name_bytes: usize) -> SpanBatch {
-        let span = Span {
-            resource: Arc::new(Resource::with_service("svc")),
-            scope: Arc::new(Scope::default()),
-            trace_id: Default::default(),
-            span_id: Default::default(),
-            parent_span_id: None,
-            trace_state: String::new(),
-            flags: 0,
-            name: "x".repeat(name_bytes),
-            kind: tracegate_model::SpanKind::Internal,
-            start_time_unix_nano: 0,
-            end_time_unix_nano: 1,
-            attributes: vec![],
-            dropped_attributes_count: 0,
-            events: vec![],
-            dropped_events_count: 0,
-            links: vec![],
-            dropped_links_count: 0,
-            facts: Default::default(),
-            origin: Default::default(),
-            status: Default::default(),
-        };
+        let mut span = crate::test_support::span(0);
+        span.name = "x".repeat(name_bytes);
         SpanBatch { spans: vec![span] }
     }
 
