@@ -11,9 +11,14 @@
 //! - `backoff`: the waits between attempts, with jitter.
 
 mod backoff;
+mod buffer;
 pub mod config;
+mod durable;
 pub mod exporter;
+mod journal;
 mod placement;
+mod recovery;
+mod retry;
 mod upload;
 
 pub use config::{ArchiveConfig, RetryConfig};
