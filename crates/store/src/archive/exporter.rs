@@ -209,6 +209,12 @@ impl ArchiveExporter {
         self.sync_buffered();
     }
 
+    /// Whether the exporter still remembers ids archived before the restart.
+    #[cfg(test)]
+    pub(crate) fn remembers_archived_ids(&self) -> bool {
+        self.done.is_some()
+    }
+
     /// Bytes of spans and traces rows buffered and not yet cut into a file.
     pub fn buffered_bytes(&self) -> usize {
         self.buffered
