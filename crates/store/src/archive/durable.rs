@@ -4,10 +4,11 @@
 //! replayed span is not written twice.
 
 use super::journal::Journal;
+use super::retry::blocking;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tracegate_model::{SpanId, TraceId};
+use tracegate_model::{Span, SpanId, Trace, TraceId};
 use tracegate_pipeline::durability::{OriginCounts, Release};
 use tracegate_pipeline::telemetry;
 
@@ -29,6 +30,34 @@ impl Durable {
     pub(super) fn new(release: Release) -> Self {
         let journal = Journal::new(release.state_dir().to_owned(), release.sync_writes());
         Self { release, journal }
+    }
+
+    /// On tick: frees `done` once the checkpoint has passed every record it could match, and
+    /// compacts the journal once it has grown, dropping the entries below the checkpoint.
+    pub(super) async fn maintain(&self, exporter: &str, done: &mut Option<DoneSets>) {
+        let low_water = self.release.low_water();
+        if done.as_ref().is_some_and(|d| d.expired(low_water)) {
+            *done = None;
+            tracing::info!(
+                exporter,
+                "archive: every replayed span is durable; recovery's ids are freed"
+            );
+        }
+        if !self.journal.wants_compaction() {
+            return;
+        }
+        let journal = self.journal.clone();
+        let dir = journal.dir().to_owned();
+        let rewrite = move || journal.rewrite(|e| e.max_lsn >= low_water);
+        match blocking("rewrite", &dir, rewrite).await {
+            Ok(kept) => tracing::debug!(exporter, kept, "archive intent journal compacted"),
+            // The journal only grows meanwhile; the next tick tries again.
+            Err(e) => tracing::warn!(
+                exporter,
+                error = %e,
+                "could not compact the archive's intent journal; will retry"
+            ),
+        }
     }
 }
 
@@ -185,6 +214,16 @@ impl DoneSets {
         if !self.has_trace(trace) && self.room(exporter) {
             self.traces.insert(trace);
         }
+    }
+
+    /// Whether `span` is replayed and archived already: it is not written again.
+    pub(super) fn skips_span(&self, release: &Release, span: &Span) -> bool {
+        release.is_replayed(span) && self.has_span(span.trace_id, span.span_id)
+    }
+
+    /// Whether `trace` is replayed (every span of it) and has a traces row archived already.
+    pub(super) fn skips_trace(&self, release: &Release, trace: &Trace) -> bool {
+        self.has_trace(trace.trace_id) && trace.spans.iter().all(|s| release.is_replayed(s))
     }
 
     /// Whether the span is archived already.

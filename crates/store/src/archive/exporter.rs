@@ -28,13 +28,17 @@
 //!
 //! If the shutdown deadline passes first, [`Exporter::abandon`] drops the buffers and the
 //! upload tasks and returns how many spans they held.
+//!
+//! With the write-ahead log on ([`Exporter::take_release`]), each upload is first recorded
+//! in an intent journal, spans are reported durable once every file holding rows of their
+//! payload is uploaded, and [`Exporter::start`] reads back what was uploaded before a crash
+//! so the replay does not archive it twice (see the [module docs](super)).
 
 use super::buffer::{Buffer, Clamped};
 use super::config::ArchiveConfig;
 use super::durable::{DoneSets, Durable, MAX_DONE_IDS, Unit, Units};
 use super::placement::{PlacementPolicy, unix_now};
 use super::recovery;
-use super::retry::blocking;
 use super::upload::{Reservation, Rows, Shared, write_file};
 use crate::destination::Destination;
 use crate::encoder::{SizeHint, SpanEncoder};
@@ -390,51 +394,12 @@ impl ArchiveExporter {
 
     /// Whether `span`, replayed from the log, is in a file uploaded before the restart.
     fn span_archived(&self, release: Option<&Release>, span: &Span) -> bool {
-        match (&self.done, release) {
-            (Some(done), Some(release)) => {
-                release.is_replayed(span) && done.has_span(span.trace_id, span.span_id)
-            }
-            _ => false,
-        }
+        (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_span(r, span))
     }
 
-    /// Whether `trace`, all of it replayed from the log, has a traces row uploaded before
-    /// the restart.
+    /// Whether `trace`, replayed from the log, has a traces row uploaded before the restart.
     fn trace_archived(&self, release: Option<&Release>, trace: &Trace) -> bool {
-        match (&self.done, release) {
-            (Some(done), Some(release)) => {
-                done.has_trace(trace.trace_id) && trace.spans.iter().all(|s| release.is_replayed(s))
-            }
-            _ => false,
-        }
-    }
-
-    /// Frees the done-sets once the checkpoint has passed every record they could match,
-    /// and compacts the journal once it has grown.
-    async fn maintain(&mut self, durable: &Durable) {
-        let low_water = durable.release.low_water();
-        if self.done.as_ref().is_some_and(|d| d.expired(low_water)) {
-            self.done = None;
-            tracing::info!(exporter = %self.shared.name, "archive: every replayed span is durable; recovery's ids are freed");
-        }
-        if !durable.journal.wants_compaction() {
-            return;
-        }
-        let journal = durable.journal.clone();
-        let dir = journal.dir().to_owned();
-        let compacted = blocking("rewrite", &dir, move || {
-            journal.rewrite(|e| e.max_lsn >= low_water)
-        })
-        .await;
-        match compacted {
-            Ok(kept) => {
-                tracing::debug!(exporter = %self.shared.name, kept, "archive intent journal compacted");
-            }
-            // The journal only grows meanwhile; the next tick tries again.
-            Err(e) => {
-                tracing::warn!(exporter = %self.shared.name, error = %e, "could not compact the archive's intent journal; will retry");
-            }
-        }
+        (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_trace(r, trace))
     }
 }
 
@@ -511,7 +476,7 @@ impl Exporter for ArchiveExporter {
         self.reap();
         let shared = self.shared.clone();
         if let Some(durable) = shared.durable.get() {
-            self.maintain(durable).await;
+            durable.maintain(&shared.name, &mut self.done).await;
         }
         let now = Instant::now();
         let mut i = 0;
