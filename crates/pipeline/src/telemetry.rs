@@ -51,6 +51,8 @@ pub mod names {
     // Archive: error classes and partition bounds
     pub const ARCHIVE_CLAMPED_SPANS: &str = "tracegate_archive_clamped_spans_total";
     pub const ARCHIVE_EARLY_FLUSHES: &str = "tracegate_archive_early_flushes_total";
+    pub const ARCHIVE_REPLAY_SKIPPED_SPANS: &str = "tracegate_archive_replay_skipped_spans_total";
+    pub const ARCHIVE_DEDUPE_OVERFLOW: &str = "tracegate_archive_dedupe_overflow_ids_total";
 
     // WAL
     pub const WAL_BYTES: &str = "tracegate_wal_bytes";
@@ -159,6 +161,16 @@ pub fn describe() {
         ARCHIVE_EARLY_FLUSHES,
         Unit::Count,
         "Archive partitions cut early because max_open_partitions were open."
+    );
+    describe_counter!(
+        ARCHIVE_REPLAY_SKIPPED_SPANS,
+        Unit::Count,
+        "Replayed spans the archive skipped because a file uploaded before the restart holds them."
+    );
+    describe_counter!(
+        ARCHIVE_DEDUPE_OVERFLOW,
+        Unit::Count,
+        "Archived ids the archive's recovery could not remember (bound reached): they may be archived twice."
     );
     // Receivers: memory and connection bounds
     describe_gauge!(
@@ -444,6 +456,19 @@ pub fn archive_clamped_spans(exporter: &str, reason: &'static str, spans: usize)
 /// The archive cut a partition early to stay within `max_open_partitions`.
 pub fn archive_early_flush(exporter: &str) {
     counter!(names::ARCHIVE_EARLY_FLUSHES, "exporter" => exporter.to_owned()).increment(1);
+}
+
+/// The archive skipped `spans` replayed from the write-ahead log: a file uploaded before the
+/// restart already holds them.
+pub fn archive_replay_skipped(exporter: &str, spans: usize) {
+    counter!(names::ARCHIVE_REPLAY_SKIPPED_SPANS, "exporter" => exporter.to_owned())
+        .increment(spans as u64);
+}
+
+/// The archive's recovery could not remember `ids` already archived (its bound was
+/// reached): those may be archived twice.
+pub fn archive_dedupe_overflow(exporter: &str, ids: u64) {
+    counter!(names::ARCHIVE_DEDUPE_OVERFLOW, "exporter" => exporter.to_owned()).increment(ids);
 }
 
 // WAL

@@ -55,6 +55,18 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The archive's intent journal (in the write-ahead log's state directory) could not be
+    /// read or written.
+    #[error("could not {op} the archive's intent journal in {}: {source}", dir.display())]
+    Journal {
+        /// What was being done (`read`, `append to`, `rewrite`).
+        op: &'static str,
+        /// The exporter's state directory.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The archive URL is not one of the supported forms.
     #[error(
         "unsupported archive url {url:?}: {reason}; write a local path (./data/archive), \
@@ -84,7 +96,9 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::ObjectStore { .. } | StoreError::LocalDir { .. }
+            StoreError::ObjectStore { .. }
+                | StoreError::LocalDir { .. }
+                | StoreError::Journal { .. }
         )
     }
 
@@ -96,6 +110,7 @@ impl StoreError {
             StoreError::LocalDir { source, .. } => {
                 io_class(source.as_ref()).unwrap_or(ErrorClass::Retryable)
             }
+            StoreError::Journal { source, .. } => io_class(source).unwrap_or(ErrorClass::Retryable),
             StoreError::Url { .. } | StoreError::S3Config { .. } => ErrorClass::InvalidConfig,
             StoreError::Arrow { .. } | StoreError::Parquet { .. } | StoreError::Schema { .. } => {
                 ErrorClass::Data

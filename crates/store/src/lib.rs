@@ -49,6 +49,7 @@
 //!     links: vec![],
 //!     dropped_links_count: 0,
 //!     facts: Default::default(),
+//!     origin: Default::default(),
 //!     status: Status::default(),
 //! };
 //! let spans = [span(2, 1, 10), span(1, 2, 30), span(1, 3, 20)];

@@ -28,9 +28,17 @@
 //!
 //! If the shutdown deadline passes first, [`Exporter::abandon`] drops the buffers and the
 //! upload tasks and returns how many spans they held.
+//!
+//! With the write-ahead log on ([`Exporter::take_release`]), each upload is first recorded
+//! in an intent journal, spans are reported durable once every file holding rows of their
+//! payload is uploaded, and [`Exporter::start`] reads back what was uploaded before a crash
+//! so the replay does not archive it twice (see the [module docs](super)).
 
+use super::buffer::{Buffer, Clamped};
 use super::config::ArchiveConfig;
-use super::placement::{Placement, PlacementPolicy, unix_now};
+use super::durable::{DoneSets, Durable, MAX_DONE_IDS, Unit, Units};
+use super::placement::{PlacementPolicy, unix_now};
+use super::recovery;
 use super::upload::{Reservation, Rows, Shared, write_file};
 use crate::destination::Destination;
 use crate::encoder::{SizeHint, SpanEncoder};
@@ -38,11 +46,13 @@ use crate::layout::HourPartition;
 use crate::trace_encoder::TraceEncoder;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracegate_model::{Span, Trace};
+use tracegate_pipeline::durability::{OriginCounts, Release};
 use tracegate_pipeline::telemetry;
 use tracegate_pipeline::{
     BuildContext, ComponentId, ConfigError, ExportError, Exporter, ExporterFactory, Payload,
@@ -104,50 +114,9 @@ pub struct ArchiveExporter {
     uploads: JoinSet<()>,
     /// Column sizes of the last spans file cut, to size the next one's buffers.
     size_hint: SizeHint,
-}
-
-#[derive(Debug)]
-struct Buffer {
-    partition: HourPartition,
-    encoder: SpanEncoder,
-    /// Rows of the `traces` table whose trace starts in `partition`.
-    traces: TraceEncoder,
-    /// When its first row arrived.
-    since: Instant,
-}
-
-impl Buffer {
-    fn estimated_bytes(&self) -> usize {
-        self.encoder.estimated_bytes() + self.traces.estimated_bytes()
-    }
-}
-
-/// Spans placed outside their start's hour in one payload, by reason.
-#[derive(Debug, Default)]
-struct Clamped {
-    too_old: usize,
-    too_new: usize,
-}
-
-impl Clamped {
-    fn add(&mut self, placement: Placement) {
-        match placement {
-            Placement::AsStarted => {}
-            Placement::TooOld => self.too_old += 1,
-            Placement::TooNew => self.too_new += 1,
-        }
-    }
-
-    fn record(&self, exporter: &str) {
-        for (placement, n) in [
-            (Placement::TooOld, self.too_old),
-            (Placement::TooNew, self.too_new),
-        ] {
-            if let (Some(reason), true) = (placement.reason(), n > 0) {
-                telemetry::archive_clamped_spans(exporter, reason, n);
-            }
-        }
-    }
+    /// After a restart with the log on: ids the archive holds already, until every replayed
+    /// span that could match went by.
+    done: Option<DoneSets>,
 }
 
 impl ArchiveExporter {
@@ -184,6 +153,7 @@ impl ArchiveExporter {
             problem: Mutex::new(None),
             jitter_seed: None,
             files: AtomicU64::new(0),
+            durable: OnceLock::new(),
         };
         Self {
             shared: Arc::new(shared),
@@ -198,6 +168,7 @@ impl ArchiveExporter {
             buffered: 0,
             uploads: JoinSet::new(),
             size_hint: SizeHint::default(),
+            done: None,
         }
     }
 
@@ -240,6 +211,12 @@ impl ArchiveExporter {
     pub(crate) fn flush_now(&mut self) {
         self.cut_all();
         self.sync_buffered();
+    }
+
+    /// Whether the exporter still remembers ids archived before the restart.
+    #[cfg(test)]
+    pub(crate) fn remembers_archived_ids(&self) -> bool {
+        self.done.is_some()
     }
 
     /// Bytes of spans and traces rows buffered and not yet cut into a file.
@@ -323,7 +300,9 @@ impl ArchiveExporter {
         self.partitions.push(Buffer {
             partition,
             encoder: SpanEncoder::with_size_hint(&self.size_hint),
+            span_units: Units::default(),
             traces: TraceEncoder::new(),
+            trace_units: Units::default(),
             since: Instant::now(),
         });
         self.peak_partitions = self.peak_partitions.max(self.partitions.len());
@@ -339,18 +318,21 @@ impl ArchiveExporter {
         let Buffer {
             partition,
             mut encoder,
+            span_units,
             traces,
+            trace_units,
             ..
         } = buffer;
         if !encoder.is_empty() {
             self.size_hint = encoder.size_hint();
         }
-        self.spawn_file(partition, Rows::Spans(encoder));
-        self.spawn_file(partition, Rows::Traces(traces));
+        self.spawn_file(partition, Rows::Spans(encoder), span_units);
+        self.spawn_file(partition, Rows::Traces(traces), trace_units);
     }
 
-    fn spawn_file(&mut self, partition: HourPartition, rows: Rows) {
+    fn spawn_file(&mut self, partition: HourPartition, rows: Rows, units: Units) {
         if rows.is_empty() {
+            // A buffer takes a unit only with a row, so an empty one holds none.
             return;
         }
         let bytes = rows.estimated_bytes();
@@ -367,13 +349,14 @@ impl ArchiveExporter {
             self.shared.clone(),
             partition,
             rows,
+            units,
             reservation,
         ));
     }
 
     /// Adds a `traces` row for `trace` to the partition of its start (or of `now`, when the
     /// start is outside the window); cuts the partition when it reaches `flush_bytes`.
-    fn push_trace(&mut self, trace: &tracegate_model::Trace, now: u64) {
+    fn push_trace(&mut self, trace: &Trace, now: u64, unit: Option<&Arc<Unit>>) {
         if trace.spans.is_empty() {
             return;
         }
@@ -381,6 +364,7 @@ impl ArchiveExporter {
         let index = self.buffer_for(partition);
         let buffer = &mut self.partitions[index];
         self.buffered += buffer.traces.push(trace);
+        buffer.trace_units.note(unit);
         if buffer.estimated_bytes() >= self.flush_bytes {
             self.cut(index);
         }
@@ -407,6 +391,16 @@ impl ArchiveExporter {
     fn buffered_spans(&self) -> usize {
         self.partitions.iter().map(|b| b.encoder.len()).sum()
     }
+
+    /// Whether `span`, replayed from the log, is in a file uploaded before the restart.
+    fn span_archived(&self, release: Option<&Release>, span: &Span) -> bool {
+        (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_span(r, span))
+    }
+
+    /// Whether `trace`, replayed from the log, has a traces row uploaded before the restart.
+    fn trace_archived(&self, release: Option<&Release>, trace: &Trace) -> bool {
+        (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_trace(r, trace))
+    }
 }
 
 fn log_task_end(name: &str, done: Result<(), tokio::task::JoinError>) {
@@ -421,9 +415,19 @@ impl Exporter for ArchiveExporter {
         self.reap();
         self.wait_for_room().await;
         let now = self.now();
+        let shared = self.shared.clone();
+        let release = shared.durable.get().map(|d| &d.release);
+        // The payload's spans are durable once every file with rows of it is uploaded.
+        let unit = release.map(|_| Unit::new(OriginCounts::of(payload.spans())));
         let mut clamped = Clamped::default();
+        let mut skipped = 0;
         let mut last: Option<(HourPartition, usize)> = None;
         for span in payload.spans() {
+            if self.span_archived(release, span) {
+                // Archived before the restart: not written again, durable with the unit.
+                skipped += 1;
+                continue;
+            }
             let (partition, placement) = self.placement.place(span.start_time_unix_nano, now);
             clamped.add(placement);
             let index = match last {
@@ -433,6 +437,7 @@ impl Exporter for ArchiveExporter {
             let buffer = &mut self.partitions[index];
             let before = buffer.encoder.estimated_bytes();
             buffer.encoder.push(span);
+            buffer.span_units.note(unit.as_ref());
             self.buffered += buffer.encoder.estimated_bytes() - before;
             if buffer.estimated_bytes() >= self.flush_bytes {
                 self.cut(index);
@@ -442,15 +447,24 @@ impl Exporter for ArchiveExporter {
             }
         }
         clamped.record(&self.shared.name);
+        if skipped > 0 {
+            telemetry::archive_replay_skipped(&self.shared.name, skipped);
+        }
         if let Payload::Traces(traces) = &*payload {
             for trace in traces {
-                self.push_trace(trace, now);
+                if !self.trace_archived(release, trace) {
+                    self.push_trace(trace, now, unit.as_ref());
+                }
             }
         }
         if self.buffered >= self.flush_bytes {
             self.cut_all();
         }
         self.sync_buffered();
+        // The export call's own hold ends.
+        if let (Some(unit), Some(release)) = (unit, release) {
+            unit.finish(release);
+        }
         Ok(())
     }
 
@@ -460,6 +474,10 @@ impl Exporter for ArchiveExporter {
 
     async fn tick(&mut self) -> Result<(), ExportError> {
         self.reap();
+        let shared = self.shared.clone();
+        if let Some(durable) = shared.durable.get() {
+            durable.maintain(&shared.name, &mut self.done).await;
+        }
         let now = Instant::now();
         let mut i = 0;
         while i < self.partitions.len() {
@@ -471,6 +489,26 @@ impl Exporter for ArchiveExporter {
             }
         }
         self.sync_buffered();
+        Ok(())
+    }
+
+    /// Takes the log's handle: spans are reported durable once uploaded, and each upload is
+    /// recorded in an intent journal first.
+    fn take_release(&mut self, release: Release) -> bool {
+        if self.shared.durable.set(Durable::new(release)).is_err() {
+            tracing::debug!(exporter = %self.shared.name, "archive: offered a second release; keeping the first");
+        }
+        true
+    }
+
+    /// With the log on, reads back the uploads the journal names (`recovery.rs`), waiting
+    /// for the store as long as it takes.
+    async fn start(&mut self) -> Result<(), ExportError> {
+        let shared = self.shared.clone();
+        if let Some(durable) = shared.durable.get() {
+            self.done =
+                recovery::recover(&shared, &durable.release, &durable.journal, MAX_DONE_IDS).await;
+        }
         Ok(())
     }
 

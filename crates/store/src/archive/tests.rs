@@ -7,7 +7,9 @@
 //! - `tests/traces_table.rs`: the `traces` table beside the spans;
 //! - `tests/failures.rs`: uploads that fail in the ways stores fail (lost answers, multipart
 //!   uploads broken halfway, permanent errors), health, and `abandon`;
-//! - `tests/partitions.rs`: far-off timestamps and the bound on open partitions.
+//! - `tests/partitions.rs`: far-off timestamps and the bound on open partitions;
+//! - `tests/durability.rs`: with the write-ahead log, spans released only once uploaded,
+//!   and exactly-once archiving across crashes through the intent journal.
 
 use super::*;
 use crate::destination::{Destination, S3Options};
@@ -656,6 +658,7 @@ async fn shutdown_with_nothing_buffered_writes_nothing() {
 }
 
 mod config;
+mod durability;
 mod failures;
 mod partitions;
 mod traces_table;

@@ -19,6 +19,9 @@
 //! behind.
 
 use super::backoff::Backoff;
+use super::durable::{Durable, Units};
+use super::journal::Entry;
+use super::retry::{blocking, retry};
 use crate::destination::Destination;
 use crate::encoder::{EncodedSpans, SpanEncoder};
 use crate::error::{ErrorClass, StoreError};
@@ -30,7 +33,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tracegate_pipeline::health::Health;
@@ -127,6 +130,8 @@ pub(super) struct Shared {
     pub(super) jitter_seed: Option<u64>,
     /// Files started, to vary a fixed seed per file.
     pub(super) files: AtomicU64,
+    /// With the write-ahead log on: where durable spans are reported, and the journal.
+    pub(super) durable: OnceLock<Durable>,
 }
 
 impl Shared {
@@ -135,7 +140,7 @@ impl Shared {
         telemetry::archive_buffered_bytes(&self.name, total);
     }
 
-    fn backoff(&self) -> Backoff {
+    pub(super) fn backoff(&self) -> Backoff {
         let n = self.files.fetch_add(1, Ordering::Relaxed);
         let seed = match self.jitter_seed {
             Some(seed) => seed.wrapping_add(n),
@@ -272,40 +277,26 @@ impl Drop for Reservation {
     }
 }
 
-/// Encodes one file and uploads it, retrying until it is written.
+/// Encodes one file and uploads it, retrying until it is written; then each payload with
+/// rows in it has one file fewer to wait for (`units`).
 pub(super) async fn write_file(
     shared: Arc<Shared>,
     partition: HourPartition,
     rows: Rows,
+    units: Units,
     mut reservation: Reservation,
 ) {
     let table = rows.table();
     let count = rows.len();
     let spans = rows.spans();
-    let options = shared.writer;
-    // The semaphore is never closed, so this waits for a permit and gets one.
-    let Ok(permit) = Arc::clone(&shared.encoders).acquire_owned().await else {
-        let e = "the encoder limit was closed";
-        return encode_failed(&shared, table, count, spans, &e);
-    };
-    let (done, encoded) = tokio::sync::oneshot::channel();
-    let started = std::thread::Builder::new()
-        .name("archive-encode".to_owned())
-        .spawn(move || {
-            background_priority();
-            // The receiver is gone only when the exporter task was dropped.
-            let _ = done.send(rows.encode(&options));
-            drop(permit);
-        });
-    if let Err(e) = started {
-        return encode_failed(&shared, table, count, spans, &e);
-    }
-    let bytes = match encoded.await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => return encode_failed(&shared, table, count, spans, &e),
-        Err(_) => {
-            let e = "the encoding thread stopped without a result";
-            return encode_failed(&shared, table, count, spans, &e);
+    let release = shared.durable.get().map(|d| &d.release);
+    let bytes = match encode(&shared, rows).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            encode_failed(&shared, table, count, spans, &e);
+            // Given up for good: the same rows would fail the same way after a replay.
+            units.finish(release);
+            return;
         }
     };
     reservation.resize(bytes.len());
@@ -318,6 +309,21 @@ pub(super) async fn write_file(
         &shared.instance,
         id,
     );
+    if let (Some(durable), Some(max_lsn)) = (shared.durable.get(), units.max_lsn()) {
+        let entry = Entry {
+            max_lsn,
+            table,
+            path: path.to_string(),
+        };
+        retry(&shared, "record an upload in the intent journal", || {
+            let (journal, entry) = (durable.journal.clone(), entry.clone());
+            async move {
+                let dir = journal.dir().to_owned();
+                blocking("append to", &dir, move || journal.append(entry)).await
+            }
+        })
+        .await;
+    }
     let mut backoff = shared.backoff();
     let mut attempt: u32 = 1;
     while let Err(e) = upload(&shared, &path, &bytes).await {
@@ -333,6 +339,7 @@ pub(super) async fn write_file(
     }
     // Settled before the next await, so an abort from here on does not count them as lost.
     reservation.settle_spans();
+    units.finish(release);
     shared.upload_succeeded();
     // A traces file counts as a file and its bytes; its spans are counted by their own file.
     telemetry::archive_file_written(&shared.name, bytes.len() as u64, spans);
@@ -340,6 +347,30 @@ pub(super) async fn write_file(
         telemetry::exporter_sent(&shared.name, spans);
     }
     tracing::debug!(exporter = %shared.name, path = %path, table, rows = count, bytes = bytes.len(), attempt, "archive file written");
+}
+
+/// Encodes `rows` as Parquet on a thread of its own, at most one such thread per core.
+async fn encode(shared: &Shared, rows: Rows) -> Result<Bytes, String> {
+    let options = shared.writer;
+    // The semaphore is never closed, so this waits for a permit and gets one.
+    let Ok(permit) = Arc::clone(&shared.encoders).acquire_owned().await else {
+        return Err("the encoder limit was closed".to_owned());
+    };
+    let (done, encoded) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("archive-encode".to_owned())
+        .spawn(move || {
+            background_priority();
+            // The receiver is gone only when the exporter task was dropped.
+            let _ = done.send(rows.encode(&options));
+            drop(permit);
+        })
+        .map_err(|e| format!("could not start an encoding thread: {e}"))?;
+    match encoded.await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the encoding thread stopped without a result".to_owned()),
+    }
 }
 
 /// Lowers the calling thread's CPU priority (nice 10). Encoding a file is seconds of CPU

@@ -99,6 +99,8 @@ pub struct FaultyStore<S> {
     inner: S,
     script: Mutex<VecDeque<Fault>>,
     sticky: Mutex<Option<Failure>>,
+    /// Writes to paths containing this are refused (transiently) until lifted.
+    held: Mutex<Option<String>>,
     books: Arc<Books>,
 }
 
@@ -109,6 +111,7 @@ impl<S: ObjectStore> FaultyStore<S> {
             inner,
             script: Mutex::new(VecDeque::new()),
             sticky: Mutex::new(None),
+            held: Mutex::new(None),
             books: Arc::default(),
         }
     }
@@ -125,9 +128,16 @@ impl<S: ObjectStore> FaultyStore<S> {
         *self.sticky.lock().unwrap() = Some(failure);
     }
 
+    /// Refuses every write to a path containing `needle` with a transient failure (after
+    /// the scripted faults) until [`FaultyStore::lift`]: one table's uploads wait.
+    pub fn hold_paths(&self, needle: &str) {
+        *self.held.lock().unwrap() = Some(needle.to_owned());
+    }
+
     /// Lets writes through again.
     pub fn lift(&self) {
         *self.sticky.lock().unwrap() = None;
+        *self.held.lock().unwrap() = None;
     }
 
     /// The wrapped store.
@@ -140,10 +150,17 @@ impl<S: ObjectStore> FaultyStore<S> {
         &self.books
     }
 
-    fn next_fault(&self) -> Option<Fault> {
+    fn next_fault(&self, location: &Path) -> Option<Fault> {
         self.books.writes.fetch_add(1, Ordering::SeqCst);
         if let Some(fault) = self.script.lock().unwrap().pop_front() {
             return Some(fault);
+        }
+        let held = self.held.lock().unwrap();
+        if held
+            .as_deref()
+            .is_some_and(|needle| location.as_ref().contains(needle))
+        {
+            return Some(Fault::Refuse(Failure::Transient));
         }
         self.sticky.lock().unwrap().map(Fault::Refuse)
     }
@@ -163,7 +180,7 @@ impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
-        match self.next_fault() {
+        match self.next_fault(location) {
             Some(Fault::Refuse(failure)) => Err(failure.error(location)),
             Some(Fault::WriteThenFail(failure)) => {
                 self.inner.put_opts(location, payload, opts).await?;
@@ -178,7 +195,7 @@ impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        let fault = self.next_fault();
+        let fault = self.next_fault(location);
         if let Some(Fault::Refuse(failure)) = fault {
             return Err(failure.error(location));
         }
