@@ -6,6 +6,7 @@
 //! - `service.rs`: one export attempt and the classification of its result.
 
 mod config;
+mod disk_queue;
 // The Vector layout names the run loop `exporter.rs`, inside `exporter/`.
 #[allow(clippy::module_inception)]
 mod exporter;
