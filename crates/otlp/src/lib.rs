@@ -14,7 +14,9 @@
 //!   `Content-Length` declares.
 //! - [`OtlpExporterFactory`] (type `otlp` under `exporters`) builds an [`OtlpExporter`]: it
 //!   encodes each batch once, queues it without blocking the pipeline, and sends it over a
-//!   lazily connected gRPC channel, retrying with exponential backoff where OTLP allows.
+//!   lazily connected gRPC channel, retrying with exponential backoff where OTLP allows. With
+//!   the write-ahead log on, the queue lives on disk (bounded by `sending_queue.max_bytes`,
+//!   oldest dropped first), so an outage of the backend, a restart or a crash loses nothing.
 //!
 //! Configs are [`OtlpReceiverConfig`] and [`OtlpExporterConfig`]; both parse with
 //! defaults for what is missing, reject unknown keys, and report errors with their key path:

@@ -67,6 +67,12 @@ pub mod names {
     pub const WAL_REPLAYED_SPANS: &str = "tracegate_wal_replayed_spans_total";
     pub const WAL_REPLAY_SKIPPED: &str = "tracegate_wal_replay_skipped_records_total";
     pub const WAL_OUTSTANDING_SPANS: &str = "tracegate_wal_outstanding_spans";
+
+    // Exporters' sending queues on disk
+    pub const EXPORTER_QUEUE_BYTES: &str = "tracegate_exporter_queue_bytes";
+    pub const EXPORTER_QUEUE_BATCHES: &str = "tracegate_exporter_queue_batches";
+    pub const EXPORTER_QUEUE_CORRUPT_RECORDS: &str =
+        "tracegate_exporter_queue_corrupt_records_total";
 }
 
 /// Registers descriptions so `/metrics` explains itself.
@@ -266,6 +272,7 @@ pub fn describe() {
         Unit::Count,
         "Logged spans not yet durable at the exporter, per exporter: what a restart would replay to it."
     );
+    describe_exporter_queues();
 }
 
 /// A receiver accepted spans.
@@ -525,4 +532,40 @@ pub fn wal_replay_skipped(reason: &'static str) {
 /// `spans` logged spans are not yet durable at `exporter`.
 pub fn wal_outstanding(exporter: &str, spans: u64) {
     gauge!(names::WAL_OUTSTANDING_SPANS, "exporter" => exporter.to_owned()).set(spans as f64);
+}
+
+// Exporters' sending queues on disk
+
+fn describe_exporter_queues() {
+    use metrics::{Unit, describe_counter, describe_gauge};
+    use names::*;
+    describe_gauge!(
+        EXPORTER_QUEUE_BYTES,
+        Unit::Bytes,
+        "Bytes an exporter's sending queue holds on disk, delivered records of its oldest segment included."
+    );
+    describe_gauge!(
+        EXPORTER_QUEUE_BATCHES,
+        Unit::Count,
+        "Batches in an exporter's sending queue on disk not yet delivered (in flight included)."
+    );
+    describe_counter!(
+        EXPORTER_QUEUE_CORRUPT_RECORDS,
+        Unit::Count,
+        "Corrupt stretches of an exporter's disk queue skipped, by kind (torn, checksum, cursor)."
+    );
+}
+
+/// `exporter`'s disk queue holds `bytes` on disk and `batches` batches not yet delivered.
+pub fn exporter_queue_size(exporter: &str, bytes: u64, batches: u64) {
+    gauge!(names::EXPORTER_QUEUE_BYTES, "exporter" => exporter.to_owned()).set(bytes as f64);
+    gauge!(names::EXPORTER_QUEUE_BATCHES, "exporter" => exporter.to_owned()).set(batches as f64);
+}
+
+/// `exporter`'s disk queue skipped a corrupt stretch: `torn` (a write cut short at a segment's
+/// end), `checksum` (a record that does not verify) or `cursor` (an unreadable cursor file, so
+/// delivery restarts at the oldest record kept).
+pub fn exporter_queue_corrupt(exporter: &str, kind: &'static str) {
+    counter!(names::EXPORTER_QUEUE_CORRUPT_RECORDS, "exporter" => exporter.to_owned(), "kind" => kind)
+        .increment(1);
 }

@@ -5,7 +5,7 @@ use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::Endpoint;
-use tracegate_pipeline::{ConfigError, Duration, parse_section};
+use tracegate_pipeline::{ByteSize, ConfigError, Duration, parse_section};
 
 /// `exporters.otlp`: where to send spans over OTLP/gRPC, and how hard to try.
 ///
@@ -16,7 +16,7 @@ use tracegate_pipeline::{ConfigError, Duration, parse_section};
 ///     compression: gzip
 ///     headers: { x-scope-orgid: tenant }
 ///     timeout: 10s
-///     sending_queue: { queue_size: 1000 }
+///     sending_queue: { storage: disk, max_bytes: 1GiB, num_consumers: 4 }
 ///     retry: { initial_interval: 1s, max_interval: 30s, max_elapsed_time: 5m }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -63,15 +63,47 @@ pub enum Compression {
     None,
 }
 
-/// `sending_queue`.
+/// `sending_queue`: where batches wait while the endpoint is slow or down.
+///
+/// ```yaml
+/// sending_queue: { storage: disk, max_bytes: 1GiB, num_consumers: 4 }
+/// ```
+///
+/// With `storage: disk` (the default) and the write-ahead log on, the queue lives in files
+/// in the exporter's state directory under the log (`sending_queue/` in it). A batch counts as
+/// durable once it is written there (and synced, with `wal.sync: host`), so the log may drop
+/// it; an outage of the endpoint of any length, a restart or a crash loses nothing that fits
+/// in `max_bytes`, and delivery resumes in order, where it stopped, when the endpoint comes
+/// back (at least once: what was in flight at a crash is sent again). Batches stay queued,
+/// retried without a time limit, until they are delivered; when `max_bytes` would be passed,
+/// the oldest are dropped and counted (`error_type="queue_full"`).
+///
+/// With `storage: memory`, or with the write-ahead log off (then `disk` falls back to
+/// memory, since there is no directory to keep it in), at most `queue_size` batches wait in
+/// memory, each given up after `retry.max_elapsed_time`. With the log on, spans in memory
+/// stay in the log until delivered (or given up), so a restart sends them again.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SendingQueueConfig {
-    /// Batches held while the endpoint is slow or down. When full, new batches are dropped
-    /// and counted (`error_type="queue_full"`). Default `1000`.
+    /// Batches held in the memory queue. When full, new batches are dropped and counted
+    /// (`error_type="queue_full"`). The disk queue is bounded by `max_bytes` instead.
+    /// Default `1000`.
     pub queue_size: usize,
-    /// Requests sent concurrently. Default `4`.
+    /// Requests sent concurrently. With more than one, batches may arrive slightly out of
+    /// order. Default `4`.
     pub num_consumers: usize,
+    /// `disk` or `memory`. Default `disk` (memory when the write-ahead log is off).
+    pub storage: QueueStorage,
+    /// The bound on the disk queue's files, from `1MiB`: past it, the oldest batches are
+    /// dropped and counted. Default `1GiB`.
+    pub max_bytes: ByteSize,
+}
+
+impl SendingQueueConfig {
+    /// The smallest `max_bytes`.
+    pub const MIN_BYTES: ByteSize = ByteSize::mib(1);
+    /// The largest `max_bytes`: 1 TiB.
+    pub const MAX_BYTES: ByteSize = ByteSize::mib(1024 * 1024);
 }
 
 impl Default for SendingQueueConfig {
@@ -79,8 +111,21 @@ impl Default for SendingQueueConfig {
         Self {
             queue_size: 1000,
             num_consumers: 4,
+            storage: QueueStorage::Disk,
+            max_bytes: ByteSize::mib(1024),
         }
     }
+}
+
+/// Where the sending queue lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueStorage {
+    /// Files in the exporter's state directory under the write-ahead log (memory when the
+    /// log is off).
+    Disk,
+    /// Memory only: lost on a crash (unless the write-ahead log still holds it).
+    Memory,
 }
 
 /// `retry`: exponential backoff with jitter on retryable failures.
@@ -95,7 +140,9 @@ pub struct RetryConfig {
     /// `30s`.
     pub max_interval: Duration,
     /// Give up on a batch after this long since its first attempt, then drop and count it.
-    /// `0s` retries until shutdown. Default `5m`.
+    /// `0s` retries until shutdown. Applies to the memory queue only: a batch in the disk
+    /// queue is retried until it is delivered, and `sending_queue.max_bytes` is what bounds
+    /// an outage. Default `5m`.
     pub max_elapsed_time: Duration,
 }
 
@@ -153,6 +200,16 @@ impl OtlpExporterConfig {
             return Err(ConfigError::new(
                 format!("{path}.sending_queue.num_consumers"),
                 "must be at least 1",
+            ));
+        }
+        let (min, max) = (SendingQueueConfig::MIN_BYTES, SendingQueueConfig::MAX_BYTES);
+        if !(min..=max).contains(&self.sending_queue.max_bytes) {
+            return Err(ConfigError::new(
+                format!("{path}.sending_queue.max_bytes"),
+                format!(
+                    "must be at least {min} and at most {max}, got {}",
+                    self.sending_queue.max_bytes
+                ),
             ));
         }
         if self.timeout.get().is_zero() {

@@ -1,19 +1,30 @@
 //! The OTLP exporter: sends spans to an OTLP/gRPC endpoint (Grafana Tempo or any OTLP
 //! backend) from a bounded queue, with retries.
 //!
+//! The queue lives on disk by default (`sending_queue.storage: disk`), in the exporter's
+//! state directory under the write-ahead log: a batch is durable once it is there, an outage
+//! of the endpoint loses nothing that fits in `sending_queue.max_bytes` (beyond it the oldest
+//! batches are dropped and counted), and after a restart or a crash delivery resumes, in
+//! order, where it stopped. With the log off, or `storage: memory`, it is a queue of
+//! `queue_size` batches in memory. See [`SendingQueueConfig`] for what survives what.
+//!
 //! - `config.rs`: [`OtlpExporterConfig`];
-//! - `exporter.rs`: [`OtlpExporter`], its queue and sender tasks, and the retry loop;
+//! - `exporter.rs`: [`OtlpExporter`]: the stages, the two queues, start and shutdown;
+//! - `sender.rs`: the sender tasks and the retry loop;
+//! - `disk_queue/`: the queue on disk (segment files, the cursor, recovery, the bound);
 //! - `service.rs`: one export attempt and the classification of its result.
 
 mod config;
+mod disk_queue;
 // The Vector layout names the run loop `exporter.rs`, inside `exporter/`.
 #[allow(clippy::module_inception)]
 mod exporter;
+mod sender;
 pub(crate) mod service;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Compression, OtlpExporterConfig, RetryConfig, SendingQueueConfig};
+pub use config::{Compression, OtlpExporterConfig, QueueStorage, RetryConfig, SendingQueueConfig};
 pub use exporter::OtlpExporter;
 
 use serde_yaml_ng::Value;

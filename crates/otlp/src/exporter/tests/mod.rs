@@ -8,7 +8,9 @@
 //! - partial success: rejected spans are counted as failed;
 //! - the queue: a full queue drops and counts the batch; shutdown drains it; `abandon`
 //!   returns what was queued or in flight;
-//! - end to end: the exporter feeding the OTLP receiver generated RAG traces.
+//! - end to end: the exporter feeding the OTLP receiver generated RAG traces;
+//! - `disk.rs`: the disk queue with the write-ahead log's release: outages longer than the
+//!   retry budget, crashes, shutdown, and when spans are released to the log.
 
 use super::*;
 use crate::receiver::{GrpcConfig, OtlpReceiver, OtlpReceiverConfig, Protocols};
@@ -33,6 +35,8 @@ use tracegate_model::SpanBatch;
 use tracegate_pipeline::telemetry::names;
 use tracegate_pipeline::{Duration, Payload, Receiver, ReceiverContext, SpanSender};
 use tracegate_testkit::{Generator, GeneratorConfig};
+
+mod disk;
 
 // ---------------------------------------------------------------------------------------------
 // A scripted OTLP server
@@ -171,7 +175,9 @@ fn config_fixture_parses_to_the_expected_structs() {
             timeout: Duration::from_secs(10),
             sending_queue: SendingQueueConfig {
                 queue_size: 1000,
-                num_consumers: 4
+                num_consumers: 4,
+                storage: QueueStorage::Disk,
+                max_bytes: tracegate_pipeline::ByteSize::mib(1024),
             },
             retry: RetryConfig {
                 enabled: true,
@@ -193,7 +199,9 @@ fn config_fixture_parses_to_the_expected_structs() {
             timeout: Duration::from_secs(5),
             sending_queue: SendingQueueConfig {
                 queue_size: 10,
-                num_consumers: 2
+                num_consumers: 2,
+                storage: QueueStorage::Memory,
+                max_bytes: tracegate_pipeline::ByteSize::mib(64),
             },
             retry: RetryConfig {
                 enabled: false,
@@ -248,6 +256,16 @@ fn config_errors_carry_key_paths() {
     let e = err("endpoint: tempo:4317\nsending_queue: { queue_size: 0 }");
     assert!(
         e.starts_with("exporters.otlp/tempo.sending_queue.queue_size: must be at least 1"),
+        "{e}"
+    );
+    let e = err("endpoint: tempo:4317\nsending_queue: { max_bytes: 1KiB }");
+    assert!(
+        e.starts_with("exporters.otlp/tempo.sending_queue.max_bytes: must be at least 1"),
+        "{e}"
+    );
+    let e = err("endpoint: tempo:4317\nsending_queue: { storage: tape }");
+    assert!(
+        e.starts_with("exporters.otlp/tempo.sending_queue.storage: unknown variant `tape`"),
         "{e}"
     );
     // Beyond what tokio's channel accepts: an error with its key path, not a panic at start.
@@ -409,6 +427,7 @@ async fn a_full_queue_drops_and_counts_the_batch() {
     config.sending_queue = SendingQueueConfig {
         queue_size: 1,
         num_consumers: 1,
+        ..Default::default()
     };
     let mut exporter = exporter("otlp/queue_full", &config);
 
@@ -471,6 +490,7 @@ async fn abandon_returns_the_spans_queued_and_in_flight() {
     config.sending_queue = SendingQueueConfig {
         queue_size: 10,
         num_consumers: 1,
+        ..Default::default()
     };
     let id = "otlp/abandoned";
     let mut exporter = exporter(id, &config);
