@@ -41,6 +41,7 @@
 //!         attributes: vec![], dropped_attributes_count: 0, events: vec![],
 //!         dropped_events_count: 0, links: vec![], dropped_links_count: 0,
 //!         facts: Default::default(),
+//!         origin: Default::default(),
 //!         status: Default::default(),
 //!     }
 //! }

@@ -54,6 +54,7 @@
 //!     links: vec![],
 //!     dropped_links_count: 0,
 //!     facts: Default::default(),
+//!     origin: Default::default(),
 //!     status: Status::default(),
 //! };
 //! // A 100 ms request: two retrievals in parallel (10–40 ms and 10–60 ms), then a chat call
