@@ -213,6 +213,7 @@ impl Shard {
             tree_whole,
             fragment: None,
             critical_path: None,
+            sampling: None,
         });
         self.remember(held.trace_id, reason, now);
         match reason {
@@ -326,6 +327,7 @@ impl Shard {
             tree_whole: false,
             fragment: Some(kind),
             critical_path: None,
+            sampling: None,
         });
     }
 

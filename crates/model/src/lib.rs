@@ -51,4 +51,4 @@ pub use ids::{IdError, SpanId, TraceId};
 pub use opentelemetry_proto::tonic as proto;
 pub use origin::Origin;
 pub use span::{Rejections, Resource, Scope, Span, SpanBatch, SpanKind, Status, StatusCode};
-pub use trace::{Contributor, CriticalPathSummary, Fragment, ReleaseReason, Trace};
+pub use trace::{Contributor, CriticalPathSummary, Fragment, ReleaseReason, Sampling, Trace};

@@ -105,9 +105,29 @@ pub struct Trace {
     /// it; `None` before that and for fragments. Boxed: traces move often, summaries are read
     /// once, by the archive.
     pub critical_path: Option<Box<CriticalPathSummary>>,
+    /// The tail sampler's decision, once a sampler has seen the trace; `None` before that
+    /// (or with no sampler): every exporter keeps the trace.
+    pub sampling: Option<Sampling>,
+}
+
+/// A tail-sampling decision for one trace (or fragment).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// Whether the trace's spans are kept by exporters that honour sampling.
+    pub sampled: bool,
+    /// The policy that decided (its name in config), shared by every trace it decided.
+    pub policy: std::sync::Arc<str>,
+    /// The probability the trace was kept with: 1.0 for a rule-based keep, the policy's
+    /// rate for a probabilistic one, so counts over sampled data scale back up by 1/p.
+    pub probability: f64,
 }
 
 impl Trace {
+    /// False only when a sampler decided not to keep the trace.
+    pub fn is_sampled(&self) -> bool {
+        self.sampling.as_ref().is_none_or(|s| s.sampled)
+    }
+
     /// True when this is a whole trace with its root, released because it went idle, and
     /// every parent id resolves.
     pub fn is_complete(&self) -> bool {

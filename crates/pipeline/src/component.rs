@@ -118,6 +118,7 @@ impl Payload {
                             tree_whole: t.tree_whole,
                             fragment: t.fragment,
                             critical_path: t.critical_path.clone(),
+                            sampling: t.sampling.clone(),
                         })
                     })
                     .collect(),

@@ -61,6 +61,7 @@ fn traces(n: usize) -> Vec<Trace> {
             tree_whole: true,
             fragment: None,
             critical_path: None,
+            sampling: None,
         })
         .collect()
 }

@@ -254,6 +254,7 @@ fn trace(
         tree_whole: true,
         fragment: None,
         critical_path: None,
+        sampling: None,
     }
 }
 

@@ -265,6 +265,7 @@ pub fn group_into_traces(spans: &[Span]) -> Vec<Trace> {
                 tree_whole: true,
                 fragment: None,
                 critical_path: None,
+                sampling: None,
             }),
         }
     }

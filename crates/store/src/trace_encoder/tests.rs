@@ -115,6 +115,7 @@ fn rag_trace() -> Trace {
         tree_whole: true,
         fragment: None,
         critical_path: None,
+        sampling: None,
     }
 }
 
@@ -191,6 +192,7 @@ fn cross_service_trace() -> Trace {
                 contributor("POST retriever", "gateway", 20),
             ],
         })),
+        sampling: None,
     }
 }
 
@@ -248,6 +250,7 @@ fn traces() -> Vec<Trace> {
         tree_whole: false,
         fragment: None,
         critical_path: None,
+        sampling: None,
     });
     traces
 }
@@ -484,6 +487,7 @@ fn the_fallback_top_three_ranks_by_time_then_start_then_span_id() {
         tree_whole: true,
         fragment: None,
         critical_path: None,
+        sampling: None,
     };
     let row = trace_rows_of(&TraceEncoder::encode([&trace]).unwrap()).remove(0);
     let names: Vec<&str> = row
@@ -508,6 +512,7 @@ fn traces_with_no_spans_get_no_row() {
         tree_whole: true,
         fragment: None,
         critical_path: None,
+        sampling: None,
     };
     let mut encoder = TraceEncoder::new();
     assert_eq!(encoder.push(&empty), 0);
