@@ -25,8 +25,8 @@ import pytest
 import tg_archive
 from conftest import default_processors
 from tg_durability import (
-    HttpClient, Ledger, TraceMixer, audit_spans, audit_traces, metric, poll, read_segment, start_senders,
-    wal_segments,
+    HttpClient, Ledger, TraceMixer, audit_spans, audit_traces, metric, poll, read_segment, replay_from,
+    start_senders, wal_segments, wal_span_lsns,
 )
 from tg_otlp import make_request
 
@@ -67,6 +67,7 @@ def test_kill_9_under_load_then_restart_archives_every_acknowledged_span_once(tr
     assert ledger.acked, f"nothing was acknowledged before the kill: {ledger.summary()}"
     assert not ledger.unexpected, f"unexpected answers: {ledger.unexpected[:5]}"
     wal_at_kill = wal_summary(gw)
+    lsn_of = wal_span_lsns(gw.wal_dir)  # where each span sits in the WAL the restart finds
 
     t0 = time.monotonic()
     gw.restart(timeout=REPLAY_READY_S)
@@ -74,6 +75,7 @@ def test_kill_9_under_load_then_restart_archives_every_acknowledged_span_once(tr
     replayed_records = metric(gw, "tracegate_wal_replayed_records_total")
     replayed_spans = metric(gw, "tracegate_wal_replayed_spans_total")
     corrupt = metric(gw, "tracegate_wal_corrupt_records_total")
+    start_lsn = replay_from(gw)
     t0 = time.monotonic()
     code = gw.stop()
     stop_s = time.monotonic() - t0
@@ -90,6 +92,14 @@ def test_kill_9_under_load_then_restart_archives_every_acknowledged_span_once(tr
           f"{replayed_spans:.0f} spans, corrupt {corrupt:.0f}; SIGTERM exit after {stop_s:.1f}s")
     print(f"[kill -9, {transport}] {audit.figures()}")
     print(f"[kill -9, {transport}] {trace_figures}")
+    if audit.lost:
+        # Where the lost spans were in the WAL the restart found: below the LSN it replayed
+        # from (some exporter had reported them durable), at or above it (replayed, then not
+        # archived), or in no whole record.
+        not_in_wal = sum(1 for k in audit.lost if k not in lsn_of)
+        below = sum(1 for k in audit.lost if k in lsn_of and start_lsn is not None and lsn_of[k] < start_lsn)
+        print(f"[kill -9, {transport}] lost spans in the WAL: {below} below replay_from={start_lsn}, "
+              f"{len(audit.lost) - below - not_in_wal} at or above it, {not_in_wal} in no WAL record")
 
     assert uploaded, "the archive uploaded nothing before the kill: the restart had nothing to skip"
     lost, duplicated, unknown = len(audit.lost), len(audit.duplicated), len(audit.unknown)

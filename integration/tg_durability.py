@@ -220,11 +220,13 @@ class HttpClient:
 
 
 def _sender(gw, transport: str, prefix: str, stop: threading.Event, ledger: Ledger, retry: bool,
-            mixer_kw: dict) -> None:
+            interval: float, mixer_kw: dict) -> None:
     client = GrpcClient(gw) if transport == "grpc" else HttpClient(gw)
     mixer = TraceMixer(prefix, **mixer_kw)
     try:
         while not stop.is_set():
+            if interval and mixer.batches:
+                stop.wait(interval)
             spans = mixer.next_batch()
             keys = [s.key for s in spans]
             body = make_request(spans, service=f"durability-{transport}")
@@ -261,15 +263,17 @@ class Load:
         assert not alive, f"senders did not stop: {alive}"
 
 
-def start_senders(gw, transports: list[str], retry: bool = False, ledger: Ledger | None = None,
-                  **mixer_kw) -> Load:
-    """One sender thread per entry of ``transports`` ("grpc" or "http")."""
+def start_senders(gw, transports: list[str], retry: bool = False, interval: float = 0.0,
+                  ledger: Ledger | None = None, **mixer_kw) -> Load:
+    """One sender thread per entry of ``transports`` ("grpc" or "http"), each sending its next
+    batch ``interval`` s after the last was acknowledged or given up on (0: at once).
+    ``mixer_kw`` goes to ``TraceMixer`` (batch shape)."""
     ledger = ledger or Ledger()
     stop = threading.Event()
     threads = []
     for i, transport in enumerate(transports):
         t = threading.Thread(target=_sender, name=f"sender-{i}-{transport}", daemon=True,
-                             args=(gw, transport, f"s{i}", stop, ledger, retry, mixer_kw))
+                             args=(gw, transport, f"s{i}", stop, ledger, retry, interval, mixer_kw))
         t.start()
         threads.append(t)
     return Load(ledger, stop, threads)
@@ -490,6 +494,28 @@ def read_segment(path: Path) -> tuple[list[WalRecord], int]:
         out.append(WalRecord(pos, end, pipeline, keys))
         pos = end
     return out, pos
+
+
+def wal_span_lsns(wal_dir: Path) -> dict:
+    """Span key -> LSN (segment base + offset) of the first whole record holding it, over
+    every segment in ``wal_dir``."""
+    out: dict = {}
+    for seg in wal_segments(wal_dir):
+        base = int(seg.stem)
+        records, _ = read_segment(seg)
+        for r in records:
+            for k in r.keys:
+                out.setdefault(k, base + r.start)
+    return out
+
+
+def replay_from(gw) -> int | None:
+    """The ``replay_from`` LSN the gateway logged when it opened its WAL ("write-ahead log open")."""
+    for r in gw.log_records():
+        fields = r.get("fields", r)
+        if fields.get("message") == "write-ahead log open" and "replay_from" in fields:
+            return int(fields["replay_from"])
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
