@@ -268,11 +268,21 @@ class MotoServer:
 # The gateway
 # ---------------------------------------------------------------------------------------------
 
+def default_processors(**trace_assembly: Any) -> dict:
+    """The processors of config/default.yaml, in its order (genai_normalize, redaction,
+    trace_assembly, latency_breakdown), for ``gateway_config(processors=...)``; ``trace_assembly``
+    settings can be overridden, e.g. ``idle_after_root="500ms"`` so traces are released sooner."""
+    return {"genai_normalize": {}, "redaction": {"mode": "mask", "content": "redacted"},
+            "trace_assembly": dict(trace_assembly), "latency_breakdown": {}}
+
+
 def gateway_config(
     grpc_port: int, http_port: int, metrics_port: int, exporters: dict,
     pipeline_exporters: list[str] | None = None, receiver: dict | None = None, service: dict | None = None,
+    processors: dict | None = None,
 ) -> dict:
-    """A config in the OTel Collector's shape: one otlp receiver, the given exporters."""
+    """A config in the OTel Collector's shape: one otlp receiver, the given exporters, and
+    ``processors`` (a processors section, used in its order by the pipeline) if given."""
     otlp: dict = {
         "protocols": {
             "grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
@@ -288,7 +298,11 @@ def gateway_config(
         "shutdown_timeout": "20s",
     }
     svc.update(service or {})
-    return {"receivers": {"otlp": otlp}, "exporters": exporters, "service": svc}
+    config = {"receivers": {"otlp": otlp}, "exporters": exporters, "service": svc}
+    if processors:
+        config["processors"] = processors
+        svc["pipelines"]["traces"]["processors"] = list(processors)
+    return config
 
 
 class Gateway:
@@ -328,6 +342,11 @@ class Gateway:
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
+    @property
+    def wal_dir(self) -> Path:
+        """Where the default ``service.wal.dir`` (``./data/wal``) is: under the work dir (cwd)."""
+        return self.workdir / "data" / "wal"
+
     # -- lifecycle
     def start(self, timeout: float = GATEWAY_READY_TIMEOUT_S) -> "Gateway":
         env = dict(os.environ, RUST_BACKTRACE="1")
@@ -337,9 +356,25 @@ class Gateway:
                 stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=self.workdir,
             )
         _LIVE.append(self.proc)
-        _ALL_GATEWAYS.append(self)
+        if self not in _ALL_GATEWAYS:
+            _ALL_GATEWAYS.append(self)
         wait_until(self._ready, timeout, interval=0.05, what=f"{self.name} to become ready")
         return self
+
+    def restart(self, timeout: float = GATEWAY_READY_TIMEOUT_S) -> "Gateway":
+        """Starts the gateway again after it exited (or was killed): same config, ports and
+        work dir, so it finds its WAL and archive. The previous run's logs are kept as
+        ``tracegate.stderr.N.log`` / ``tracegate.stdout.N.log``."""
+        assert not self.running(), f"{self.name} is still running"
+        n = 1
+        while (self.workdir / f"tracegate.stderr.{n}.log").exists():
+            n += 1
+        for path in (self.log_path, self.stdout_path):
+            if path.exists():
+                path.rename(path.with_name(path.name.replace(".log", f".{n}.log")))
+        self.exit_code = None
+        self.killed = False
+        return self.start(timeout)
 
     def _ready(self) -> bool:
         assert self.proc is not None
