@@ -7,7 +7,8 @@ retryable status instead of dropping what it acknowledged.
   every acknowledged span is in the archive exactly once.
 - Tempo outage: the fake Tempo (grpcio) is stopped for longer than the exporter's
   retry.max_elapsed_time, then started on the same port; every acknowledged span arrives at
-  least once. With the default (memory) sending queue and with `sending_queue.storage: disk`.
+  least once. With the default sending queue (on disk, since the WAL is on) and with
+  `sending_queue.storage: disk` and a smaller bound spelled out.
 - WAL full: a tiny WAL and a store that cannot be reached, so nothing becomes durable: requests
   are refused with UNAVAILABLE / HTTP 503 + Retry-After, counted, /healthz still answers; once
   the store is back the WAL drains and the archive has every acknowledged span once.
@@ -84,7 +85,7 @@ def test_s3_outage_under_load_archives_every_acknowledged_span_once(moto, s3_buc
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("queue", ["memory", "disk"])
+@pytest.mark.parametrize("queue", ["default", "disk"])
 def test_tempo_outage_longer_than_the_retry_budget_delivers_every_acknowledged_span(queue, gateway_factory):
     outage_s, budget = 8, "2s"
     tempo = FakeTempo().start()
