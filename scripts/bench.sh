@@ -14,6 +14,7 @@
 #   BENCH_TESTBED_RATE (10000)  BENCH_CONNECTIONS (4)  BENCH_SPANS_PER_REQUEST (512)
 #   BENCH_PROFILES ("rag tiny")  BENCH_GATEWAY_CPU (0)  BENCH_LOADGEN_CPU (1)
 #   BENCH_OUT (target/bench/results.json)  BENCH_NO_BUILD (unset: build first)
+#   BENCH_ROTEL (the rotel-agent binary; default: installed from PyPI into target/bench)
 #   BENCH_WAL (1: also measure the WAL off / sync process / sync host and the replay; 0: skip)
 set -euo pipefail
 
@@ -27,4 +28,18 @@ if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
 fi
 
 target_dir="${CARGO_TARGET_DIR:-target}"
+
+# The reference collector: Rotel from PyPI (it ships the rotel-agent binary), in a venv of
+# the bench's own. Without it the reference rows are left out.
+if [[ -z "${BENCH_ROTEL:-}" ]]; then
+  rotel_venv="$target_dir/bench/rotel-venv"
+  mkdir -p "$target_dir/bench"
+  if [[ -x "$rotel_venv/bin/pip" ]] || "$PYTHON" -m venv "$rotel_venv"; then
+    if "$rotel_venv/bin/pip" install -q "rotel==0.0.1a15"; then
+      BENCH_ROTEL="$(find "$rotel_venv" -name rotel-agent -type f | head -n 1)"
+      export BENCH_ROTEL
+    fi
+  fi
+  [[ -n "${BENCH_ROTEL:-}" ]] || echo "== rotel could not be installed: the reference rows are left out" >&2
+fi
 exec "$PYTHON" scripts/bench_run.py --bin "$target_dir/release/tracegate" "$@"

@@ -42,6 +42,7 @@ import urllib.request
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def env_float(name: str, default: float) -> float:
@@ -94,7 +95,7 @@ class Gateway:
     """`tracegate run` on free ports, pinned to one core, archiving under a temp dir."""
 
     def __init__(self, bin_path: str, cpu: str, workdir: Path, name: str,
-                 env_extra: dict | None = None, reuse: bool = False):
+                 env_extra: dict | None = None, reuse: bool = False, config: Path | None = None):
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=reuse)
         self.archive = self.dir / "archive"
@@ -111,8 +112,9 @@ class Gateway:
         env.pop("TRACEGATE_CONFIG", None)
         self.log_path = self.dir / ("gateway.log" if not reuse else "gateway-restart.log")
         self.log_file = open(self.log_path, "wb")
+        args = ["run", "--instance", "bench"] + (["-c", str(config)] if config else [])
         self.proc = subprocess.Popen(
-            ["taskset", "-c", cpu, bin_path, "run", "--instance", "bench"],
+            ["taskset", "-c", cpu, bin_path, *args],
             env=env,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
@@ -296,6 +298,108 @@ def run_profile(opts, workdir: Path, profile: str) -> dict:
     }
 
 
+class Rotel:
+    """`rotel-agent` (PyPI `rotel`) pinned to one core, as the reference collector."""
+
+    def __init__(self, rotel_bin: str, cpu: str, workdir: Path, name: str, exporter: list[str]):
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True)
+        self.grpc, self.http = free_port(), free_port()
+        self.log_file = open(self.dir / "rotel.log", "wb")
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", cpu, rotel_bin, "start",
+             "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc}",
+             "--otlp-http-endpoint", f"127.0.0.1:{self.http}", *exporter],
+            stdout=self.log_file, stderr=subprocess.STDOUT,
+        )
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"rotel exited at start; see {self.dir / 'rotel.log'}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.grpc), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("rotel did not listen within 30 s")
+                time.sleep(0.05)
+        time.sleep(0.2)
+        self.cpu_ready = cpu_seconds(self.pid)
+        self.hwm_kib = 0
+
+    def sample(self) -> None:
+        hwm = status_kib(self.pid, "VmHWM")
+        if hwm:
+            self.hwm_kib = max(self.hwm_kib, hwm)
+
+    def stop(self) -> dict:
+        self.sample()
+        os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            self.sample()
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                break
+            time.sleep(0.02)
+        cpu_total = cpu_seconds(self.pid)
+        self.proc.wait()
+        self.log_file.close()
+        return {"cpu_after_ready_s": cpu_total - self.cpu_ready, "vmhwm_kib": self.hwm_kib}
+
+
+def run_reference(opts, workdir: Path, profile: str) -> dict:
+    """Rotel (OTLP → blackhole, and OTLP → OTLP into a second Rotel on the loadgen's core) and
+    tracegate with no processors (OTLP → archive), each on the gateway's core with the same
+    loadgen input, in this run. Spans/s per core = spans accepted / CPU seconds of the process
+    on the measured core, from ready to exit."""
+    common = [
+        "--profile", profile,
+        "--connections", str(opts.connections),
+        "--spans-per-request", str(opts.spans_per_request),
+        "--duration", f"{opts.saturation_s}s",
+    ]
+    out = {}
+
+    def measure(name, proc, grpc_port):
+        log(f"{name}: saturation, {profile} ({opts.saturation_s:g} s)")
+        t0 = time.monotonic()
+        sat = loadgen(opts.bin, opts.loadgen_cpu, ["--endpoint", f"http://127.0.0.1:{grpc_port}", *common])
+        wall = time.monotonic() - t0
+        end = proc.stop()
+        cpu = end["cpu_after_ready_s"]
+        out[name] = {
+            "loadgen": sat,
+            "process": end,
+            "spans_per_core_s": sat["accepted_spans"] / cpu if cpu > 0 else 0.0,
+            # Below ~90 % the load generator, not the measured process, was the limit.
+            "cpu_utilisation": cpu / wall if wall > 0 else 0.0,
+            "peak_rss_mib": end["vmhwm_kib"] / 1024,
+        }
+
+    if opts.rotel:
+        measure("rotel_blackhole", r := Rotel(opts.rotel, opts.gateway_cpu, workdir, f"{profile}-rotel-bh",
+                                               ["--exporter", "blackhole"]), r.grpc)
+        sink = Rotel(opts.rotel, opts.loadgen_cpu, workdir, f"{profile}-rotel-sink", ["--exporter", "blackhole"])
+        front = Rotel(opts.rotel, opts.gateway_cpu, workdir, f"{profile}-rotel-otlp",
+                      ["--exporter", "otlp", "--otlp-exporter-endpoint", f"http://127.0.0.1:{sink.grpc}"])
+        measure("rotel_otlp", front, front.grpc)
+        sink.stop()
+    # tracegate, OTLP → archive with no processors (the WAL on, as by default).
+    text = (REPO / "config" / "default.yaml").read_text()
+    bare = text.replace(
+        "processors: [genai_normalize, redaction, trace_assembly, latency_breakdown]",
+        "processors: []")
+    if bare == text:
+        raise SystemExit("config/default.yaml's pipeline line changed; update run_reference")
+    cfg = workdir / f"{profile}-bare.yaml"
+    cfg.write_text(bare)
+    gw = Gateway(opts.bin, opts.gateway_cpu, workdir, f"{profile}-bare", config=cfg)
+    measure("tracegate_no_processors", gw, gw.grpc)
+    return out
+
+
 WAL_MODES = {
     "off": {"TRACEGATE_WAL_ENABLED": "false"},
     "process": {"TRACEGATE_WAL_SYNC": "process"},
@@ -452,6 +556,23 @@ def table(results: dict) -> str:
     for stage in stages:
         row(f"  in {stage}, µs/span (wall)",
             lambda r, p, s=stage: f"{r['saturation']['processor_wall_us_per_span'][s]:.2f}")
+    row("Rotel OTLP→blackhole, spans/s per core",
+        lambda r, p: f"{r['reference']['rotel_blackhole']['spans_per_core_s']:,.0f}")
+    row("full pipeline / Rotel blackhole",
+        lambda r, p: f"{r['saturation']['spans_per_core_s'] / r['reference']['rotel_blackhole']['spans_per_core_s']:.2f}x",
+        "≥1.0x")
+    row("Rotel OTLP→OTLP, spans/s per core",
+        lambda r, p: f"{r['reference']['rotel_otlp']['spans_per_core_s']:,.0f}")
+    row("no processors (→archive), spans/s per core",
+        lambda r, p: f"{r['reference']['tracegate_no_processors']['spans_per_core_s']:,.0f}")
+    row("no processors / Rotel OTLP→OTLP",
+        lambda r, p: f"{r['reference']['tracegate_no_processors']['spans_per_core_s'] / r['reference']['rotel_otlp']['spans_per_core_s']:.2f}x",
+        "≥2.0x")
+    row("Rotel blackhole peak RSS, MiB",
+        lambda r, p: f"{r['reference']['rotel_blackhole']['peak_rss_mib']:.0f}")
+    row("measured core busy: full / Rotel bh",
+        lambda r, p: f"{100 * r['saturation']['cpu_during_run_s'] / r['saturation']['loadgen']['elapsed_s']:.0f} % / "
+                     f"{100 * r['reference']['rotel_blackhole']['cpu_utilisation']:.0f} %")
     row("end-to-end / decode-only", lambda r, p: f"{100 * r['saturation']['ratio_to_decode_only']:.1f} %",
         "≥50 %")
     row("p99 export latency @50%, ms", lambda r, p: f"{r['half_load']['p99_ms']:.2f}", "<10 ms")
@@ -508,6 +629,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="the release tracegate binary")
     ap.add_argument("--out", default=os.environ.get("BENCH_OUT", "target/bench/results.json"))
+    ap.add_argument("--rotel", default=os.environ.get("BENCH_ROTEL"),
+                    help="rotel-agent binary (PyPI `rotel`), the reference; scripts/bench.sh installs it")
     opts = ap.parse_args()
     opts.saturation_s = env_float("BENCH_SATURATION_S", 15)
     opts.half_s = env_float("BENCH_HALF_S", 15)
@@ -547,6 +670,7 @@ def main() -> None:
         workdir = Path(tmp)
         for profile in profiles:
             results["profiles"][profile] = run_profile(opts, workdir, profile)
+            results["profiles"][profile]["reference"] = run_reference(opts, workdir, profile)
         if opts.testbed_s > 0:
             results["testbed"] = run_testbed(opts, workdir)
         if os.environ.get("BENCH_WAL", "1") != "0" and profiles:
