@@ -100,3 +100,57 @@ async fn appends_dropped_while_waiting_for_the_queue_give_their_bytes_back() {
     assert_eq!(stats.pending, 0);
     wal.close().await;
 }
+
+async fn replayed(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let (wal, replay) = Wal::open(&WalConfig::new(dir), &["a"]).unwrap();
+    let records = replay.map(|r| r.unwrap().1.to_vec()).collect();
+    wal.close().await;
+    records
+}
+
+#[tokio::test]
+async fn a_failed_write_refuses_its_appends_cuts_the_partial_write_off_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(&WalConfig::new(dir.path()), &["a"]).unwrap();
+    wal.append(b"first".to_vec()).await.unwrap();
+    *wal.shared().inject.lock().unwrap() = Some(crate::writer::Injected::Write);
+    let refused = wal.append(vec![7u8; 4096]).await;
+    assert!(
+        matches!(&refused, Err(e) if e.is_retryable()),
+        "a full disk is retryable for the client: {refused:?}"
+    );
+    let after = wal.stats().bytes;
+    wal.append(b"third".to_vec()).await.unwrap();
+    assert!(wal.stats().bytes > after);
+    wal.close().await;
+    // The half-written record is gone; the next one follows the last acknowledged one.
+    assert_eq!(
+        replayed(dir.path()).await,
+        [b"first".to_vec(), b"third".to_vec()]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_sync_stops_the_log_and_a_restart_keeps_what_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = WalConfig::new(dir.path());
+    config.sync = crate::SyncMode::Host;
+    let (wal, _) = Wal::open(&config, &["a"]).unwrap();
+    wal.append(b"acknowledged".to_vec()).await.unwrap();
+    *wal.shared().inject.lock().unwrap() = Some(crate::writer::Injected::Sync);
+    assert!(wal.append(b"unsynced".to_vec()).await.is_err());
+    // After a failed fsync nothing written since can be trusted: the log refuses until a restart.
+    let later = wal.append(b"later".to_vec()).await;
+    assert!(
+        matches!(later, Err(crate::WalError::Failed { .. })),
+        "{later:?}"
+    );
+    wal.close().await;
+    let records = replayed(dir.path()).await;
+    assert_eq!(records.first(), Some(&b"acknowledged".to_vec()));
+    assert!(!records.contains(&b"later".to_vec()));
+    // A restart recovers and appends again.
+    let (wal, _) = Wal::open(&config, &["a"]).unwrap();
+    wal.append(b"after restart".to_vec()).await.unwrap();
+    wal.close().await;
+}

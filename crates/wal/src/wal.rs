@@ -98,6 +98,8 @@ impl Wal {
             failure: Mutex::new(None),
             #[cfg(test)]
             gate: Mutex::new(()),
+            #[cfg(test)]
+            inject: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer = Writer::new(

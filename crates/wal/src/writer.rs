@@ -13,7 +13,7 @@ use crate::{Lsn, SyncMode, WalError};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -70,6 +70,19 @@ pub(crate) struct Shared {
     /// queue, so a group commit can be observed without timing.
     #[cfg(test)]
     pub gate: Mutex<()>,
+    /// Set by tests: the next write (or, in `host` mode, sync) fails as a full disk would.
+    #[cfg(test)]
+    pub inject: Mutex<Option<Injected>>,
+}
+
+/// A failure tests inject into the writer's next batch.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Injected {
+    /// `write` fails after writing half the batch.
+    Write,
+    /// `fdatasync` fails after the write.
+    Sync,
 }
 
 /// The checkpoints and whether they changed since they were last persisted.
@@ -346,11 +359,36 @@ impl Writer {
 
     fn write_and_sync(&mut self) -> Result<(), WalError> {
         let path = self.active_path();
-        if let Err(e) = self.file.write_all(&self.buf) {
+        #[cfg(test)]
+        let injected = self
+            .shared
+            .inject
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        #[cfg(test)]
+        let written = if injected == Some(Injected::Write) {
+            // Half the batch reaches the file, then the disk is full.
+            let half = self.buf.len() / 2;
+            self.file
+                .write_all(&self.buf[..half])
+                .and_then(|()| Err(std::io::Error::from_raw_os_error(28)))
+        } else {
+            self.file.write_all(&self.buf)
+        };
+        #[cfg(not(test))]
+        let written = self.file.write_all(&self.buf);
+        if let Err(e) = written {
             let error = WalError::io("write segment", &path, e);
             // Cut the partial write off so the next batch continues cleanly after the last
-            // record that was acknowledged; if even that fails, stop.
-            if let Err(e) = self.file.set_len(self.active().len) {
+            // record that was acknowledged, and write from there (a file opened for writing,
+            // not appending, keeps its cursor past the cut); if even that fails, stop.
+            let len = self.active().len;
+            if let Err(e) = self
+                .file
+                .set_len(len)
+                .and_then(|()| self.file.seek(std::io::SeekFrom::Start(len)).map(|_| ()))
+            {
                 self.shared.fail(&WalError::io(
                     "truncate a failed write of segment",
                     &path,
@@ -361,7 +399,15 @@ impl Writer {
         }
         if self.shared.sync == SyncMode::Host {
             let started = Instant::now();
-            if let Err(e) = self.file.sync_data() {
+            #[cfg(test)]
+            let synced = if injected == Some(Injected::Sync) {
+                Err(std::io::Error::from_raw_os_error(5))
+            } else {
+                self.file.sync_data()
+            };
+            #[cfg(not(test))]
+            let synced = self.file.sync_data();
+            if let Err(e) = synced {
                 // After a failed fsync the kernel may have dropped the dirty pages: nothing
                 // written since the last good sync can be trusted. Stop; restart recovers.
                 let error = WalError::io("sync segment", &path, e);
