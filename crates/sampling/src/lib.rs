@@ -82,7 +82,7 @@
 //! product for an `and`, and for `rate_limiting`, `bytes_limiting` and `composite` the share
 //! of matching spans the limiter admitted over the current and previous second. For a trace
 //! not sampled it is the probability it *would* have been kept with: 0 after a `drop`;
-//! otherwise 1 − ∏(1 − pᵢ) over the policies it reached (so 0.1 with a 10 % baseline last,
+//! otherwise the chance any policy it reached had of keeping it, 1 − ∏(1 − pᵢ) (so 0.1 with a 10 % baseline last,
 //! 0 with rules only).
 //!
 //! Whole traces are always decided on their own spans and the decision is remembered.

@@ -141,7 +141,7 @@ impl Sampler {
                 return decision(i, false, 0.0);
             }
         }
-        let mut miss = 1.0;
+        let mut chance = 0.0;
         for (i, p) in self.policies.iter_mut().enumerate() {
             if p.drop {
                 continue;
@@ -150,12 +150,12 @@ impl Sampler {
             if o.matched {
                 return decision(i, true, o.probability);
             }
-            miss *= 1.0 - o.probability;
+            chance = either(chance, o.probability);
         }
         Decision {
             policy: NONE_INDEX,
             sampled: false,
-            probability: 1.0 - miss,
+            probability: chance,
             cached: false,
         }
     }
@@ -186,15 +186,21 @@ fn decision(i: usize, sampled: bool, probability: f64) -> Decision {
 /// The chance a trace that matched no policy had of being kept, when every policy's
 /// chance is fixed: 1 − ∏(1 − pᵢ) over the `probabilistic` ones (0 for rules).
 fn none_probability(policies: &[NamedPolicy]) -> Option<f64> {
-    let mut miss = 1.0;
+    let mut chance = 0.0;
     for p in policies.iter().filter(|p| !p.drop) {
         match (&p.policy, p.constant_probability) {
-            (policy::Policy::Probabilistic(_), Some(x)) => miss *= 1.0 - x,
+            (policy::Policy::Probabilistic(_), Some(x)) => chance = either(chance, x),
             (_, Some(_)) => {}
             (_, None) => return None,
         }
     }
-    Some(1.0 - miss)
+    Some(chance)
+}
+
+/// The chance that either of two independent events happens, `a + b − ab`: exact for
+/// `either(0, p) = p`, unlike `1 − (1 − a)(1 − b)`.
+pub(crate) fn either(a: f64, b: f64) -> f64 {
+    a + b - a * b
 }
 
 /// The Collector's knobs with no meaning here, refused with what to use instead.

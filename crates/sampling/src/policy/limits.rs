@@ -164,11 +164,11 @@ impl Composite {
             self.total = 0;
         }
         let spans = trace.spans.len() as u64;
-        let mut miss = 1.0;
+        let mut chance = 0.0;
         for sub in &mut self.subs {
             let o = sub.policy.evaluate(trace, now_ns);
             if !o.matched {
-                miss *= 1.0 - o.probability;
+                chance = crate::sampler::either(chance, o.probability);
                 continue;
             }
             sub.share.roll(second);
@@ -185,7 +185,7 @@ impl Composite {
         }
         Outcome {
             matched: false,
-            probability: 1.0 - miss,
+            probability: chance,
         }
     }
 
