@@ -1,17 +1,20 @@
 //! The decision cache: trace id → decision, so late and over-cap fragments follow the
 //! decision made on their trace.
 //!
-//! Entries are fixed-size: the 16-byte trace id, the deciding policy's index, the outcome,
-//! the probability (as `f32`) and the expiry (whole seconds of the sampler's clock), in a
-//! hash map, with a FIFO of (id, expiry) giving the eviction order. Decisions expire
+//! Entries are fixed-size ([`SLOT_BYTES`]): the 16-byte trace id, the deciding policy's
+//! index, the outcome, the probability (as `f32`) and the expiry (whole seconds of the
+//! sampler's clock). They live in an open-addressing table (linear probing, deletion by
+//! backward shift, so no tombstones and no rehashing) at most 3/4 full, with a FIFO of
+//! (id, expiry) ([`FIFO_BYTES`] each) giving the eviction order. Decisions expire
 //! `late_window` after they were made; when the cache is full the oldest is evicted.
 //!
-//! Both are allocated once, at their full size, from `max_bytes`: the map's buckets (a
-//! power of two, at most 7/8 full) at [`SLOT_BYTES`] each and the FIFO at [`FIFO_BYTES`]
-//! an entry. [`DecisionCache::bytes`] is what was allocated, and [`DecisionCache::capacity`]
-//! how many traces it remembers: about 53 B per remembered trace.
+//! Both are allocated once, from `max_bytes`, and never grow: [`DecisionCache::bytes`] is
+//! what was allocated (at most `max_bytes`), [`DecisionCache::capacity`] how many traces it
+//! remembers, 4/3 × 28 + 20 ≈ 57 B per remembered trace. The slot is picked from a keyed
+//! SipHash of the id, so ids chosen by a client cannot be made to collide.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use tracegate_model::TraceId;
 
 /// A remembered decision.
@@ -25,14 +28,26 @@ pub struct CachedDecision {
     pub probability: f32,
 }
 
+/// One slot: `expires_s == 0` marks it empty (live expiries are at least 1).
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+struct Slot {
+    id: TraceId,
     expires_s: u32,
     decision: CachedDecision,
 }
 
-/// Bytes per bucket of the map: key, value and the control byte.
-pub const SLOT_BYTES: usize = std::mem::size_of::<(TraceId, Entry)>() + 1;
+const EMPTY: Slot = Slot {
+    id: TraceId([0; 16]),
+    expires_s: 0,
+    decision: CachedDecision {
+        policy: 0,
+        sampled: false,
+        probability: 0.0,
+    },
+};
+
+/// Bytes per table slot.
+pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 /// Bytes per FIFO entry.
 pub const FIFO_BYTES: usize = std::mem::size_of::<(TraceId, u32)>();
 /// The smallest non-zero `max_bytes`.
@@ -52,39 +67,34 @@ pub struct CacheStats {
 /// See the module docs.
 #[derive(Debug)]
 pub struct DecisionCache {
-    map: HashMap<TraceId, Entry>,
+    slots: Vec<Slot>,
+    len: usize,
     fifo: VecDeque<(TraceId, u32)>,
     capacity: usize,
     window_s: u32,
+    hasher: RandomState,
     stats: CacheStats,
-}
-
-/// How many entries fit in `max_bytes`: the largest bucket count B (a power of two) with
-/// B × SLOT_BYTES + (7B/8) × FIFO_BYTES ≤ max_bytes; 7B/8 entries.
-fn entries_for(max_bytes: u64) -> usize {
-    let per_bucket = (SLOT_BYTES + FIFO_BYTES * 7 / 8) as u64;
-    let buckets = max_bytes / per_bucket.max(1);
-    if buckets < 8 {
-        return 0;
-    }
-    let buckets = 1u64 << (63 - buckets.leading_zeros());
-    usize::try_from(buckets / 8 * 7).unwrap_or(0)
 }
 
 impl DecisionCache {
     /// A cache using at most `max_bytes` that remembers decisions for `window_s` seconds;
     /// `max_bytes` below [`MIN_BYTES`] gives a cache that remembers nothing.
     pub fn new(max_bytes: u64, window_s: u32) -> Self {
-        let capacity = if max_bytes < MIN_BYTES {
+        // S slots hold 3S/4 entries: S × SLOT + 3S/4 × FIFO ≤ max_bytes.
+        let slots = if max_bytes < MIN_BYTES {
             0
         } else {
-            entries_for(max_bytes)
+            let per_slot = (SLOT_BYTES * 4 + FIFO_BYTES * 3) as u64;
+            usize::try_from(max_bytes.saturating_mul(4) / per_slot).unwrap_or(0)
         };
+        let capacity = slots / 4 * 3;
         Self {
-            map: HashMap::with_capacity(capacity),
+            slots: vec![EMPTY; if capacity == 0 { 0 } else { slots }],
+            len: 0,
             fifo: VecDeque::with_capacity(capacity),
             capacity,
             window_s: window_s.max(1),
+            hasher: RandomState::new(),
             stats: CacheStats::default(),
         }
     }
@@ -96,21 +106,73 @@ impl DecisionCache {
 
     /// Decisions held now.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.len
     }
 
     /// True when it holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len == 0
     }
 
-    /// Bytes allocated for the map and the FIFO (what `max_bytes` bounds).
+    /// Bytes allocated for the table and the FIFO (what `max_bytes` bounds).
     pub fn bytes(&self) -> usize {
-        if self.map.capacity() == 0 {
-            return 0;
+        self.slots.capacity() * SLOT_BYTES + self.fifo.capacity() * FIFO_BYTES
+    }
+
+    fn home(&self, id: &TraceId) -> usize {
+        let h = self.hasher.hash_one(id.0);
+        ((u128::from(h) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() { 0 } else { i + 1 }
+    }
+
+    /// `Ok(slot)` holding `id`, or `Err(empty slot)` where it would go.
+    fn find(&self, id: &TraceId) -> Result<usize, usize> {
+        let mut i = self.home(id);
+        loop {
+            let s = &self.slots[i];
+            if s.expires_s == 0 {
+                return Err(i);
+            }
+            if s.id == *id {
+                return Ok(i);
+            }
+            i = self.next(i);
         }
-        let buckets = (self.map.capacity() * 8 / 7).next_power_of_two();
-        buckets * SLOT_BYTES + self.fifo.capacity() * FIFO_BYTES
+    }
+
+    /// Empties slot `i`, shifting back later entries of the probe run.
+    fn remove_at(&mut self, mut hole: usize) {
+        let n = self.slots.len();
+        let mut j = hole;
+        loop {
+            j = self.next(j);
+            let s = self.slots[j];
+            if s.expires_s == 0 {
+                break;
+            }
+            let home = self.home(&s.id);
+            // Move it into the hole unless its home lies after the hole (cyclically).
+            if (j + n - home) % n >= (j + n - hole) % n {
+                self.slots[hole] = s;
+                hole = j;
+            }
+        }
+        self.slots[hole] = EMPTY;
+        self.len -= 1;
+    }
+
+    /// Removes `id` if its entry is the one a FIFO item of `expires` stands for.
+    fn remove_if(&mut self, id: &TraceId, expires: u32) -> bool {
+        match self.find(id) {
+            Ok(i) if self.slots[i].expires_s == expires => {
+                self.remove_at(i);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Drops decisions that expired at or before `now_s`.
@@ -120,29 +182,38 @@ impl DecisionCache {
                 break;
             }
             self.fifo.pop_front();
-            self.remove_if(id, expires);
+            self.remove_if(&id, expires);
         }
     }
 
-    /// Removes `id` if its entry is the one the FIFO item (of `expires`) stands for.
-    fn remove_if(&mut self, id: TraceId, expires: u32) -> bool {
-        if self.map.get(&id).is_some_and(|e| e.expires_s == expires) {
-            self.map.remove(&id);
-            return true;
+    /// Pops the FIFO's oldest item, evicting its decision if still live; false when empty.
+    fn evict_oldest(&mut self) -> bool {
+        let Some((old, expires)) = self.fifo.pop_front() else {
+            return false;
+        };
+        if self.remove_if(&old, expires) {
+            self.stats.evictions += 1;
         }
-        false
+        true
     }
 
     /// The decision remembered for `id`, counted as a hit or a miss.
     pub fn get(&mut self, id: &TraceId, now_s: u32) -> Option<CachedDecision> {
-        self.expire(now_s);
-        let found = self.map.get(id).map(|e| e.decision);
-        if found.is_some() {
-            self.stats.hits += 1;
-        } else {
+        if self.capacity == 0 {
             self.stats.misses += 1;
+            return None;
         }
-        found
+        self.expire(now_s);
+        match self.find(id) {
+            Ok(i) => {
+                self.stats.hits += 1;
+                Some(self.slots[i].decision)
+            }
+            Err(_) => {
+                self.stats.misses += 1;
+                None
+            }
+        }
     }
 
     /// Remembers `decision` for `id` until `late_window` after `now_s`.
@@ -151,23 +222,28 @@ impl DecisionCache {
             return;
         }
         self.expire(now_s);
-        let expires_s = now_s.saturating_add(self.window_s);
-        if let Some(e) = self.map.get_mut(&id) {
-            e.decision = decision;
-            if e.expires_s == expires_s {
-                return;
+        let expires_s = now_s.saturating_add(self.window_s).max(1);
+        match self.find(&id) {
+            Ok(i) => {
+                let slot = &mut self.slots[i];
+                slot.decision = decision;
+                if slot.expires_s == expires_s {
+                    return;
+                }
+                slot.expires_s = expires_s;
             }
-            e.expires_s = expires_s;
-        } else {
-            // Make room first: the map never grows past the capacity it was allocated with.
-            while self.map.len() >= self.capacity && self.evict_oldest() {}
-            self.map.insert(
-                id,
-                Entry {
-                    expires_s,
-                    decision,
-                },
-            );
+            Err(_) => {
+                while self.len >= self.capacity && self.evict_oldest() {}
+                // Evictions shift entries: look again for the free slot.
+                if let Err(i) = self.find(&id) {
+                    self.slots[i] = Slot {
+                        id,
+                        expires_s,
+                        decision,
+                    };
+                    self.len += 1;
+                }
+            }
         }
         if self.fifo.len() == self.capacity {
             self.evict_oldest();
@@ -175,19 +251,59 @@ impl DecisionCache {
         self.fifo.push_back((id, expires_s));
     }
 
-    /// Pops the FIFO's oldest item, evicting its decision if still live; false when empty.
-    fn evict_oldest(&mut self) -> bool {
-        let Some((old, expires)) = self.fifo.pop_front() else {
-            return false;
-        };
-        if self.remove_if(old, expires) {
-            self.stats.evictions += 1;
-        }
-        true
-    }
-
     /// What happened since the last call.
     pub fn take_stats(&mut self) -> CacheStats {
         std::mem::take(&mut self.stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(i: u32) -> TraceId {
+        let mut b = [0u8; 16];
+        b[12..].copy_from_slice(&i.to_be_bytes());
+        TraceId(b)
+    }
+
+    const D: CachedDecision = CachedDecision {
+        policy: 1,
+        sampled: true,
+        probability: 1.0,
+    };
+
+    #[test]
+    fn removal_keeps_every_other_entry_findable() {
+        let mut c = DecisionCache::new(MIN_BYTES, 10);
+        let cap = c.capacity() as u32;
+        for i in 0..cap {
+            c.insert(id(i), D, 1);
+        }
+        // Evict half by expiring: insert them again later, then age out the first round.
+        for i in (0..cap).step_by(2) {
+            assert!(c.remove_if(&id(i), 11));
+        }
+        for i in 0..cap {
+            assert_eq!(c.find(&id(i)).is_ok(), i % 2 == 1, "id {i}");
+        }
+        assert_eq!(c.len(), (cap / 2) as usize);
+    }
+
+    #[test]
+    fn entries_expire_after_the_window() {
+        let mut c = DecisionCache::new(MIN_BYTES, 10);
+        c.insert(id(1), D, 5);
+        assert_eq!(c.get(&id(1), 14), Some(D));
+        assert_eq!(c.get(&id(1), 15), None);
+        assert!(c.is_empty());
+        assert_eq!(
+            c.take_stats(),
+            CacheStats {
+                hits: 1,
+                misses: 1,
+                evictions: 0
+            }
+        );
     }
 }

@@ -31,7 +31,7 @@ pub struct TailSamplingConfig {
 pub struct DecisionCacheConfig {
     /// How long a decision is remembered. Default `5m`.
     pub late_window: Duration,
-    /// The most the cache may allocate, in bytes (about 54 B per remembered trace). Default
+    /// The most the cache may allocate, in bytes (about 57 B per remembered trace). Default
     /// `16MiB`; `0` turns the cache off.
     pub max_bytes: ByteSize,
     /// The Collector's; refused with a pointer to `max_bytes`.

@@ -1,7 +1,8 @@
 //! The Collector's rate-based policies: `rate_limiting`, `bytes_limiting` and `composite`.
 //!
 //! Each counts per second of the injected clock. The probability each reports is the share
-//! of the spans offered to it that it admitted over the current and the previous second:
+//! of the spans offered to it that it admitted in the previous second (or, in the first
+//! second after a pause, in this second so far):
 //! an estimate of the chance a trace like this one is kept, so counts over sampled data
 //! scale back up by 1/p.
 
@@ -45,11 +46,16 @@ impl Share {
         if admitted {
             self.admitted += spans;
         }
-        let offered = self.offered + self.prev_offered;
+        // The last whole second when there was one; else this second so far.
+        let (admitted, offered) = if self.prev_offered > 0 {
+            (self.prev_admitted, self.prev_offered)
+        } else {
+            (self.admitted, self.offered)
+        };
         if offered == 0 {
             1.0
         } else {
-            (self.admitted + self.prev_admitted) as f64 / offered as f64
+            admitted as f64 / offered as f64
         }
     }
 }
