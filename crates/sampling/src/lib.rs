@@ -131,9 +131,19 @@
 //!
 //! # Performance
 //!
-//! `cargo bench -p tracegate-sampling` (the default set on 10-span RAG traces from the
-//! testkit generator, one core): see the figures in `benches/sampling.rs`'s header, copied
-//! here: BENCH_FIGURES.
+//! `cargo bench -p tracegate-sampling --bench sampling`: the default set above on 10 000
+//! generated 10-span RAG traces (98 182 spans) annotated by the latency breakdown, on one
+//! core of a shared 2-core machine:
+//!
+//! | bench | per trace | spans/s |
+//! |---|---|---|
+//! | `decide/default_set` (decide + remember) | 0.53 µs | 18.6 M |
+//! | `decide/default_set_no_cache` (policies only) | 0.68 µs | 14.4 M |
+//! | `decide/late_fragments` (cache hits) | 22 ns | 447 M |
+//!
+//! (The two first differ by machine noise, not by the cache.) The target is 3 M
+//! spans/s per core. The default 16 MiB decision cache allocates 16 777 136 B for 292 623
+//! traces: 57.3 B per remembered trace.
 
 pub mod cache;
 pub mod config;

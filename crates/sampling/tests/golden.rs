@@ -356,7 +356,7 @@ fn llm_ttft_with_per_model_thresholds() {
     };
     let mut s = one("llm_ttft", "{ threshold_ms: 2000, models: { o3: 20000 } }");
     let t = |c| trace(vec![span(1, 1, None, 0, 100_000), c]);
-    assert!(keeps(&mut s, &t(call("gpt-4o", 0.030))) == false);
+    assert!(!keeps(&mut s, &t(call("gpt-4o", 0.030))));
     // The chat span lasts 50 ms, so TTFT is clamped to it: use a longer span.
     let mut long = call("gpt-4o", 3.0);
     long.end_time_unix_nano = long.start_time_unix_nano + 30_000 * MS;

@@ -263,7 +263,7 @@ fn the_cache_stays_within_max_bytes_and_evicts_the_oldest() {
     // The 10 oldest are gone, the newest are there.
     let mut frag = late(vec![span(0, 9, Some(1), 0, 1)]);
     frag.trace_id = id(0);
-    assert!(small.decide(&frag, 0).cached == false);
+    assert!(!small.decide(&frag, 0).cached);
     frag.trace_id = id(cap as u32 + 9);
     assert!(small.decide(&frag, 0).cached);
 }
