@@ -1,6 +1,7 @@
 //! The policies, compiled from config, and what each says about one trace.
 //!
-//! - `build.rs`: config → [`Policy`], with every check and its key path;
+//! - `build.rs`: config → [`Policy`], with every check and its key path (`checks.rs`: the
+//!   checks shared by every type);
 //! - `rules.rs`: the Collector's stateless rules (status, latency, probabilistic,
 //!   attributes, span count, trace state);
 //! - `limits.rs`: the Collector's rate-based ones (`rate_limiting`, `bytes_limiting`,
@@ -13,6 +14,7 @@
 //! rate-based policies and `first_per_slice` read it) and gives an [`Outcome`].
 
 mod build;
+mod checks;
 mod errors;
 mod limits;
 mod llm;
