@@ -10,6 +10,7 @@ pub fn registry() -> Registry {
         .with_processor(tracegate_genai::RedactionFactory)
         .with_processor(tracegate_assembly::TraceAssemblyFactory)
         .with_processor(tracegate_breakdown::LatencyBreakdownFactory)
+        .with_processor(tracegate_sampling::TailSamplingFactory)
         .with_exporter(tracegate_otlp::OtlpExporterFactory)
         .with_exporter(tracegate_store::ArchiveExporterFactory)
 }
