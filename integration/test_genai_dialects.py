@@ -3,7 +3,7 @@ attribute dialects (current OTel GenAI, OpenInference, OpenLLMetry's older names
 the archive with identical LLM columns; and no email or card number from the prompts is
 anywhere under the gateway's data directory.
 
-The pipeline is the default one: genai_normalize → redaction → trace_assembly →
+The pipeline is the default one without tail_sampling: genai_normalize → redaction → trace_assembly →
 latency_breakdown, into a local archive written without compression, so that a byte search
 of every file under the data directory is meaningful.
 """

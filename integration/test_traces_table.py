@@ -280,9 +280,9 @@ def test_one_trace_from_three_processes_is_one_complete_traces_row(moto, s3_buck
     assert row["duration_ns"] == end_ns - start_ns, row
     assert (row["dt"], row["hour"]) == tg_archive.utc_partition(start_ns), row
     assert tg_archive.TRACE_KEY.search(row["filename"]), row["filename"]
-    # Not derivable yet: no breakdown, tokens, cost or sampling on these spans.
+    # Not derivable: no breakdown, tokens, cost or sampler on this pipeline.
     for column in ("cp_llm_ns", "cp_other_ns", "input_tokens", "output_tokens", "cost_usd",
-                   "first_llm_ttft_ms", "sampling_decision", "sampling_policy"):
+                   "first_llm_ttft_ms", "sampled", "sampling_policy", "sampling_probability"):
         assert row[column] is None, (column, row)
 
     # The spans table holds every span, once, each with the parent it was recorded with.

@@ -140,7 +140,7 @@ SELECT
     epoch_us(start_time) AS start_us, epoch_us(end_time) AS end_us, duration_ns,
     span_count, error_count, services, complete, tree_whole, release_reason, fragment,
     cp_llm_ns, cp_other_ns, input_tokens, output_tokens, cost_usd, first_llm_ttft_ms,
-    sampling_decision, sampling_policy,
+    sampled, sampling_policy, sampling_probability,
     CAST(dt AS VARCHAR) AS dt, CAST(hour AS VARCHAR) AS hour, filename
 FROM read_parquet(?, hive_partitioning = true, filename = true, union_by_name = true)
 """

@@ -27,7 +27,10 @@ use std::sync::{Arc, OnceLock};
 /// Version of the `spans` schema, written to file metadata under [`SCHEMA_VERSION_KEY`].
 pub const SPANS_SCHEMA_VERSION: &str = "1";
 /// Version of the `traces` schema, written to file metadata under [`SCHEMA_VERSION_KEY`].
-pub const TRACES_SCHEMA_VERSION: &str = "1";
+///
+/// Version 2 replaced version 1's `sampling_decision` (a string column, always null) with
+/// `sampled` and added `sampling_probability`.
+pub const TRACES_SCHEMA_VERSION: &str = "2";
 /// The `spans` table's name, in metadata and in the archive's layout.
 pub const SPANS_TABLE: &str = "spans";
 /// The `traces` table's name, in metadata and in the archive's layout.
@@ -226,8 +229,9 @@ pub mod traces_col {
     pub const OUTPUT_TOKENS: &str = "output_tokens";
     pub const COST_USD: &str = "cost_usd";
     pub const FIRST_LLM_TTFT_MS: &str = "first_llm_ttft_ms";
-    pub const SAMPLING_DECISION: &str = "sampling_decision";
+    pub const SAMPLED: &str = "sampled";
     pub const SAMPLING_POLICY: &str = "sampling_policy";
+    pub const SAMPLING_PROBABILITY: &str = "sampling_probability";
 }
 
 /// The categories of critical-path time, as `tracegate.category` names them, each with its
@@ -296,7 +300,13 @@ pub fn contributor_fields() -> Fields {
 /// - `input_tokens`, `output_tokens` and `cost_usd` are sums over the spans that carry them,
 ///   null when none does; `first_llm_ttft_ms` is the TTFT of the earliest-starting span that
 ///   has one;
-/// - `sampling_decision` and `sampling_policy` are null until tail sampling sets them.
+/// - `sampled`, `sampling_policy` and `sampling_probability` are the tail sampler's decision
+///   ([`Trace::sampling`](crate::Trace::sampling)), all three null when no sampler ran:
+///   whether the trace was kept, the name of the policy that decided (for a kept trace and a
+///   dropped one alike), and the probability it was kept with (1.0 for a rule-based keep, the
+///   policy's rate for a probabilistic one). The table has a row for every trace, sampled
+///   or not, while the `spans` table may hold only the sampled ones' spans; counts over
+///   sampled traces scale back up by weighting each with `1 / sampling_probability`.
 pub fn traces_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA.get_or_init(build_traces_schema).clone()
@@ -345,8 +355,9 @@ fn build_traces_schema() -> SchemaRef {
         i64f(OUTPUT_TOKENS, true),
         Field::new(COST_USD, DataType::Float64, true),
         Field::new(FIRST_LLM_TTFT_MS, DataType::Float64, true),
-        utf8(SAMPLING_DECISION, true),
+        Field::new(SAMPLED, DataType::Boolean, true),
         utf8(SAMPLING_POLICY, true),
+        Field::new(SAMPLING_PROBABILITY, DataType::Float64, true),
     ]);
     let metadata = HashMap::from([
         (TABLE_KEY.to_owned(), TRACES_TABLE.to_owned()),
@@ -443,8 +454,9 @@ mod tests {
                 t::OUTPUT_TOKENS,
                 t::COST_USD,
                 t::FIRST_LLM_TTFT_MS,
-                t::SAMPLING_DECISION,
+                t::SAMPLED,
                 t::SAMPLING_POLICY,
+                t::SAMPLING_PROBABILITY,
             ]
         );
         assert_eq!(schema.metadata()[TABLE_KEY], TRACES_TABLE);
@@ -455,6 +467,16 @@ mod tests {
         );
         assert!(schema.field_with_name(t::ROOT_NAME).unwrap().is_nullable());
         assert!(!schema.field_with_name(t::SPAN_COUNT).unwrap().is_nullable());
+        let sampled = schema.field_with_name(t::SAMPLED).unwrap();
+        assert_eq!(
+            (sampled.data_type(), sampled.is_nullable()),
+            (&DataType::Boolean, true)
+        );
+        let probability = schema.field_with_name(t::SAMPLING_PROBABILITY).unwrap();
+        assert_eq!(
+            (probability.data_type(), probability.is_nullable()),
+            (&DataType::Float64, true)
+        );
         let top = schema.field_with_name(t::TOP_CONTRIBUTORS).unwrap();
         assert!(top.is_nullable());
         match top.data_type() {

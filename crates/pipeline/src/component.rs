@@ -312,6 +312,17 @@ pub trait Exporter: Send + fmt::Debug {
         false
     }
 
+    /// Whether this exporter takes only sampled traces. When `true`, the topology removes
+    /// every trace a tail sampler decided not to keep ([`Trace::is_sampled`] is false) from
+    /// each payload before [`Exporter::export`], and reports their spans durable itself, so
+    /// the exporter never sees them and need not release them. Span batches and traces no
+    /// sampler saw pass unchanged. The default, `false`, hands the exporter everything:
+    /// exporters that honour sampling in their own way (the archive keeps a `traces` row for
+    /// every trace) look at [`Trace::sampling`] themselves.
+    fn sampled_only(&self) -> bool {
+        false
+    }
+
     /// Runs once before the first payload, after [`Exporter::take_release`]: recovery such
     /// as reading a journal. Payloads wait meanwhile (the pipeline applies back-pressure).
     async fn start(&mut self) -> Result<(), ExportError> {

@@ -19,6 +19,7 @@ pub mod names {
     pub const EXPORTER_SENT_SPANS: &str = "tracegate_exporter_sent_spans_total";
     pub const EXPORTER_FAILED_SPANS: &str = "tracegate_exporter_failed_spans_total";
     pub const EXPORTER_RETRIES: &str = "tracegate_exporter_retries_total";
+    pub const EXPORTER_UNSAMPLED_SPANS: &str = "tracegate_exporter_unsampled_spans_total";
     pub const QUEUE_DEPTH: &str = "tracegate_queue_depth";
     pub const QUEUE_CAPACITY: &str = "tracegate_queue_capacity";
     pub const ARCHIVE_FILES_WRITTEN: &str = "tracegate_archive_files_written_total";
@@ -120,6 +121,11 @@ pub fn describe() {
         "Spans an exporter gave up on, by error_type."
     );
     describe_counter!(EXPORTER_RETRIES, Unit::Count, "Retried export attempts.");
+    describe_counter!(
+        EXPORTER_UNSAMPLED_SPANS,
+        Unit::Count,
+        "Spans of traces the tail sampler did not keep, left out by an exporter that takes only sampled traces."
+    );
     describe_gauge!(
         QUEUE_DEPTH,
         Unit::Count,
@@ -331,6 +337,12 @@ pub fn exporter_sent(exporter: &str, spans: usize) {
 pub fn exporter_failed(exporter: &str, error_type: &'static str, spans: usize) {
     tracing::warn!(exporter, error_type, spans, "exporter dropped spans");
     counter!(names::EXPORTER_FAILED_SPANS, "exporter" => exporter.to_owned(), "error_type" => error_type)
+        .increment(spans as u64);
+}
+
+/// An exporter that takes only sampled traces left out `spans` spans of unsampled traces.
+pub fn exporter_unsampled(exporter: &str, spans: usize) {
+    counter!(names::EXPORTER_UNSAMPLED_SPANS, "exporter" => exporter.to_owned())
         .increment(spans as u64);
 }
 

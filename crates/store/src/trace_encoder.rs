@@ -18,6 +18,10 @@
 //! `fragment` set to `late` or `over_cap`, so every span the archive holds is described by
 //! some traces row; a query of whole traces filters on `fragment IS NULL`. A trace with no
 //! spans has nothing to describe and gets no row.
+//!
+//! The sampling columns (`sampled`, `sampling_policy`, `sampling_probability`) copy
+//! [`Trace::sampling`], null when no sampler ran. A trace the sampler did not keep still gets
+//! its row: the archive may leave its spans out of the `spans` table, never its row here.
 
 use crate::error::StoreError;
 use arrow::array::{
@@ -47,7 +51,7 @@ pub struct EncodedTraces {
 const CATEGORIES: usize = CRITICAL_PATH_CATEGORIES.len();
 
 /// Bytes counted per row for the fixed-width parts of all columns and their offsets.
-const FIXED_ROW_BYTES: usize = 33 * 8 + 64;
+const FIXED_ROW_BYTES: usize = 34 * 8 + 64;
 
 /// How many of the largest critical-path contributors a row lists.
 const TOP: usize = 3;
@@ -74,8 +78,9 @@ pub struct TraceEncoder {
     output_tokens: Int64Builder,
     cost_usd: Float64Builder,
     first_llm_ttft_ms: Float64Builder,
-    sampling_decision: StringBuilder,
+    sampled: BooleanBuilder,
     sampling_policy: StringBuilder,
+    sampling_probability: Float64Builder,
     /// (trace id, start time, row) for sorting at the end.
     keys: Vec<(TraceId, u64, u32)>,
     bytes: usize,
@@ -122,8 +127,9 @@ impl TraceEncoder {
             output_tokens: Int64Builder::new(),
             cost_usd: Float64Builder::new(),
             first_llm_ttft_ms: Float64Builder::new(),
-            sampling_decision: StringBuilder::new(),
+            sampled: BooleanBuilder::new(),
             sampling_policy: StringBuilder::new(),
+            sampling_probability: Float64Builder::new(),
             keys: Vec::new(),
             bytes: 0,
         }
@@ -223,9 +229,13 @@ impl TraceEncoder {
         self.cost_usd.append_option(summary.cost_usd);
         self.first_llm_ttft_ms
             .append_option(summary.first_ttft.map(|(_, s)| s * 1e3));
-        // Filled by tail sampling, when it lands.
-        self.sampling_decision.append_null();
-        self.sampling_policy.append_null();
+        let sampling = trace.sampling.as_ref();
+        self.sampled.append_option(sampling.map(|s| s.sampled));
+        self.sampling_policy
+            .append_option(sampling.map(|s| s.policy.as_ref()));
+        self.sampling_probability
+            .append_option(sampling.map(|s| s.probability));
+        bytes += sampling.map_or(0, |s| s.policy.len());
         self.bytes += bytes;
         bytes
     }
@@ -258,8 +268,9 @@ impl TraceEncoder {
             Arc::new(self.output_tokens.finish()),
             Arc::new(self.cost_usd.finish()),
             Arc::new(self.first_llm_ttft_ms.finish()),
-            Arc::new(self.sampling_decision.finish()),
+            Arc::new(self.sampled.finish()),
             Arc::new(self.sampling_policy.finish()),
+            Arc::new(self.sampling_probability.finish()),
         ]);
         let batch = RecordBatch::try_new(schema::traces_schema(), columns)
             .map_err(StoreError::arrow("assemble the traces batch"))?;

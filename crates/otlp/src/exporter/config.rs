@@ -18,6 +18,7 @@ use tracegate_pipeline::{ByteSize, ConfigError, Duration, parse_section};
 ///     timeout: 10s
 ///     sending_queue: { storage: disk, max_bytes: 1GiB, num_consumers: 4 }
 ///     retry: { initial_interval: 1s, max_interval: 30s, max_elapsed_time: 5m }
+///     sampled_only: true
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,6 +37,11 @@ pub struct OtlpExporterConfig {
     pub sending_queue: SendingQueueConfig,
     /// Retrying failed attempts.
     pub retry: RetryConfig,
+    /// Send only the traces the tail sampler kept: traces it decided not to keep are left
+    /// out (and released from the write-ahead log at once), and counted in
+    /// `tracegate_exporter_unsampled_spans_total`. Traces no sampler saw are always sent.
+    /// Default `false`: everything is sent, whatever the sampler decided.
+    pub sampled_only: bool,
 }
 
 impl Default for OtlpExporterConfig {
@@ -47,6 +53,7 @@ impl Default for OtlpExporterConfig {
             timeout: Duration::from_secs(10),
             sending_queue: SendingQueueConfig::default(),
             retry: RetryConfig::default(),
+            sampled_only: false,
         }
     }
 }

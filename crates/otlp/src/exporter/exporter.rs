@@ -329,6 +329,10 @@ impl Exporter for OtlpExporter {
         lost
     }
 
+    fn sampled_only(&self) -> bool {
+        self.shared.resolved.config.sampled_only
+    }
+
     fn take_release(&mut self, release: Release) -> bool {
         if !matches!(self.state, State::Idle) {
             return false;

@@ -1,5 +1,7 @@
 //! One exporter's task: takes payloads from its own queue, ticks, and flushes at shutdown;
-//! at the shutdown deadline it abandons what it holds and counts it.
+//! at the shutdown deadline it abandons what it holds and counts it. For an exporter that
+//! takes only sampled traces ([`Exporter::sampled_only`]) it leaves out the unsampled ones
+//! and reports their spans durable itself.
 
 use super::deadline::Deadline;
 use super::fanout::Stall;
@@ -8,6 +10,7 @@ use crate::durability::{OriginCounts, Release};
 use crate::queue::QueueReceiver;
 use crate::telemetry;
 use std::sync::Arc;
+use tracegate_model::Trace;
 
 /// An exporter's part in the write-ahead log.
 #[derive(Debug)]
@@ -57,6 +60,7 @@ pub(super) async fn run_exporter(
         }
     }
     let floor = log.as_ref().map_or(0, |l| l.release.replay_floor());
+    let sampled_only = exporter.sampled_only();
     let mut ticker = exporter.tick_interval().and_then(|every| {
         let first = tokio::time::Instant::now().checked_add(every)?;
         let mut t = tokio::time::interval_at(first, every);
@@ -85,6 +89,18 @@ pub(super) async fn run_exporter(
                 // After a restart, skip what this exporter had made durable before.
                 if let Some(rest) = payload.without_logged_below(floor) {
                     payload = Arc::new(rest);
+                }
+                if sampled_only {
+                    let (kept, left_out) = without_unsampled(payload);
+                    payload = kept;
+                    if left_out.spans > 0 {
+                        telemetry::exporter_unsampled(id.as_str(), left_out.spans);
+                    }
+                    // Never given to the exporter, so durable here at once: the log must
+                    // not wait for them.
+                    if let Some(l) = &log {
+                        l.release.durable(left_out.origins);
+                    }
                 }
                 let spans = payload.span_count();
                 if spans == 0 {
@@ -155,4 +171,42 @@ pub(super) async fn run_exporter(
         deadline.lost(&stage, lost);
     }
     tracing::debug!(exporter = %id, "exporter stopped");
+}
+
+/// What [`without_unsampled`] left out.
+#[derive(Debug, Default)]
+struct LeftOut {
+    /// Spans of unsampled traces.
+    spans: usize,
+    /// Their tally per log record (logged spans only).
+    origins: OriginCounts,
+}
+
+/// `payload` without the traces a sampler decided not to keep, and what they held. Takes
+/// the payload apart in place when no other exporter shares it; otherwise clones only the
+/// kept traces.
+fn without_unsampled(payload: Arc<Payload>) -> (Arc<Payload>, LeftOut) {
+    let Payload::Traces(traces) = payload.as_ref() else {
+        return (payload, LeftOut::default());
+    };
+    if traces.iter().all(Trace::is_sampled) {
+        return (payload, LeftOut::default());
+    }
+    let unsampled = || traces.iter().filter(|t| !t.is_sampled());
+    let left_out = LeftOut {
+        spans: unsampled().map(|t| t.spans.len()).sum(),
+        origins: OriginCounts::of(unsampled().flat_map(|t| t.spans.iter())),
+    };
+    let kept = match Arc::try_unwrap(payload) {
+        Ok(Payload::Traces(mut traces)) => {
+            traces.retain(Trace::is_sampled);
+            traces
+        }
+        Ok(spans @ Payload::Spans(_)) => return (Arc::new(spans), left_out),
+        Err(shared) => match shared.as_ref() {
+            Payload::Traces(traces) => traces.iter().filter(|t| t.is_sampled()).cloned().collect(),
+            Payload::Spans(_) => return (shared, left_out),
+        },
+    };
+    (Arc::new(Payload::Traces(kept)), left_out)
 }

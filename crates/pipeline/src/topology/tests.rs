@@ -2,6 +2,7 @@
 
 mod durable;
 mod runtime;
+mod sampling;
 
 use super::*;
 use crate::component::{ComponentError, ExportError, Exporter, Payload, Processor, Receiver};

@@ -1,6 +1,6 @@
 //! One open partition's buffers (rows of the `spans` and `traces` tables not yet cut into
-//! files, with the payloads they hold rows of), and the tally of rows placed outside their
-//! start's hour.
+//! files, with the payloads they hold rows of), which of a payload's spans go into them, and
+//! the tally of rows placed outside their start's hour.
 
 use super::durable::Units;
 use super::placement::Placement;
@@ -8,7 +8,8 @@ use crate::encoder::SpanEncoder;
 use crate::layout::HourPartition;
 use crate::trace_encoder::TraceEncoder;
 use tokio::time::Instant;
-use tracegate_pipeline::telemetry;
+use tracegate_model::Span;
+use tracegate_pipeline::{Payload, telemetry};
 
 #[derive(Debug)]
 pub(super) struct Buffer {
@@ -55,5 +56,28 @@ impl Clamped {
                 telemetry::archive_clamped_spans(exporter, reason, n);
             }
         }
+    }
+}
+
+/// The spans of `payload` that go to the `spans` table: with `sampled_only`, those of the
+/// traces a sampler kept (and of traces no sampler saw); and how many were left out.
+pub(super) fn spans_to_write(
+    payload: &Payload,
+    sampled_only: bool,
+) -> (Box<dyn Iterator<Item = &Span> + '_>, usize) {
+    match payload {
+        Payload::Traces(traces) if sampled_only => {
+            let unsampled = traces
+                .iter()
+                .filter(|t| !t.is_sampled())
+                .map(|t| t.spans.len())
+                .sum();
+            let kept = traces
+                .iter()
+                .filter(|t| t.is_sampled())
+                .flat_map(|t| t.spans.iter());
+            (Box::new(kept), unsampled)
+        }
+        _ => (payload.spans(), 0),
     }
 }

@@ -14,6 +14,7 @@
 //!     max_open_partitions: 32
 //!     past_window: 7d
 //!     future_window: 1h
+//!     sampled_only_spans: true
 //! ```
 
 use crate::destination::{Destination, Location, S3Options};
@@ -61,6 +62,14 @@ pub struct ArchiveConfig {
     /// Rows whose start time is more than this after their arrival go to the partition of
     /// the hour they arrived in (`reason="too_new"`). Default 1h.
     pub future_window: Duration,
+    /// Write to the `spans` table only the spans of traces the tail sampler kept. The
+    /// `traces` table keeps a row for every trace either way, with the decision in its
+    /// `sampled`, `sampling_policy` and `sampling_probability` columns; the spans left out are
+    /// counted in `tracegate_exporter_unsampled_spans_total` and released from the
+    /// write-ahead log once their trace's row is uploaded. Spans no sampler decided on (a
+    /// pipeline without `tail_sampling`, or without trace assembly) are always written.
+    /// `false` archives every span, sampled or not. Default `true`.
+    pub sampled_only_spans: bool,
 }
 
 /// Backoff between upload attempts: it starts at `initial_backoff` and doubles up to
@@ -107,6 +116,7 @@ impl Default for ArchiveConfig {
             max_open_partitions: Self::DEFAULT_MAX_OPEN_PARTITIONS,
             past_window: Duration::from_secs(7 * 24 * 3_600),
             future_window: Duration::from_secs(3_600),
+            sampled_only_spans: true,
         }
     }
 }

@@ -5,7 +5,10 @@
 //!    traces (from a pipeline with trace assembly) also adds one row per trace to the
 //!    `traces` table, in the partition of the trace's start; fragments (late or over-cap
 //!    spans) get a row too, with `fragment` set, so no archived span goes undescribed. A
-//!    payload of spans writes no traces rows. A start time outside `past_window` /
+//!    payload of spans writes no traces rows. With `sampled_only_spans` (the default), the
+//!    spans of a trace the tail sampler did not keep are left out of the `spans` table; its
+//!    traces row is written all the same, and holds the payload's unit, so those spans are
+//!    released once it is uploaded. A start time outside `past_window` /
 //!    `future_window` of the arrival goes to the arrival's hour instead
 //!    (`placement.rs`);
 //! 2. **cut**: a partition's builders are handed off when the buffer reaches `flush_bytes`,
@@ -34,7 +37,7 @@
 //! payload is uploaded, and [`Exporter::start`] reads back what was uploaded before a crash
 //! so the replay does not archive it twice (see the [module docs](super)).
 
-use super::buffer::{Buffer, Clamped};
+use super::buffer::{Buffer, Clamped, spans_to_write};
 use super::config::ArchiveConfig;
 use super::durable::{DoneSets, Durable, MAX_DONE_IDS, Unit, Units};
 use super::placement::{PlacementPolicy, unix_now};
@@ -101,6 +104,8 @@ pub struct ArchiveExporter {
     max_buffer_bytes: usize,
     max_open_partitions: usize,
     placement: PlacementPolicy,
+    /// Leave the spans of unsampled traces out of the `spans` table.
+    sampled_only_spans: bool,
     /// The wall clock in tests; `None` reads the system clock.
     fixed_now: Option<u64>,
     /// Open partitions, at most `max_open_partitions` (usually the current hour, sometimes
@@ -162,6 +167,7 @@ impl ArchiveExporter {
             max_buffer_bytes: config.max_buffer_bytes.as_usize().max(1),
             max_open_partitions: config.max_open_partitions.max(1),
             placement: PlacementPolicy::new(config.past_window.get(), config.future_window.get()),
+            sampled_only_spans: config.sampled_only_spans,
             fixed_now: None,
             partitions: Vec::new(),
             peak_partitions: 0,
@@ -417,12 +423,17 @@ impl Exporter for ArchiveExporter {
         let now = self.now();
         let shared = self.shared.clone();
         let release = shared.durable.get().map(|d| &d.release);
-        // The payload's spans are durable once every file with rows of it is uploaded.
+        // The payload's spans are durable once every file with rows of it is uploaded: the
+        // spans left out of the spans table too, whose traces rows hold the unit.
         let unit = release.map(|_| Unit::new(OriginCounts::of(payload.spans())));
         let mut clamped = Clamped::default();
         let mut skipped = 0;
         let mut last: Option<(HourPartition, usize)> = None;
-        for span in payload.spans() {
+        let (spans, unsampled) = spans_to_write(&payload, self.sampled_only_spans);
+        if unsampled > 0 {
+            telemetry::exporter_unsampled(&self.shared.name, unsampled);
+        }
+        for span in spans {
             if self.span_archived(release, span) {
                 // Archived before the restart: not written again, durable with the unit.
                 skipped += 1;

@@ -3,6 +3,10 @@
 //! writes spans only; a payload of released traces writes its spans and one traces row per
 //! trace, fragments included (marked in the `fragment` column).
 //!
+//! With tail sampling, the `traces` table keeps a row for every trace, sampled or not, with
+//! the decision in `sampled`, `sampling_policy` and `sampling_probability`; the `spans` table
+//! holds only the kept traces' spans unless `sampled_only_spans: false`.
+//!
 //! - [`config`]: the user-facing config, [`ArchiveConfig`];
 //! - [`exporter`]: the factory, [`ArchiveExporterFactory`], and the run loop,
 //!   [`ArchiveExporter`];

@@ -5,6 +5,8 @@
 //!   written once; cuts by size, by age and at shutdown; multipart uploads; retries after
 //!   failed uploads; back-pressure when the memory bound is reached; its metrics;
 //! - `tests/traces_table.rs`: the `traces` table beside the spans;
+//! - `tests/sampling.rs`: a traces row for every trace with its sampling decision, spans of
+//!   the kept traces only (unless `sampled_only_spans: false`);
 //! - `tests/failures.rs`: uploads that fail in the ways stores fail (lost answers, multipart
 //!   uploads broken halfway, permanent errors), health, and `abandon`;
 //! - `tests/partitions.rs`: far-off timestamps and the bound on open partitions;
@@ -661,4 +663,5 @@ mod config;
 mod durability;
 mod failures;
 mod partitions;
+mod sampling;
 mod traces_table;

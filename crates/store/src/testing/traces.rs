@@ -27,8 +27,9 @@ pub struct TraceRow {
     pub output_tokens: Option<i64>,
     pub cost_usd: Option<f64>,
     pub first_llm_ttft_ms: Option<f64>,
-    pub sampling_decision: Option<String>,
+    pub sampled: Option<bool>,
     pub sampling_policy: Option<String>,
+    pub sampling_probability: Option<f64>,
 }
 
 /// The row a trace should become, worked out the slow, obvious way.
@@ -104,8 +105,9 @@ pub fn expected_trace_row(trace: &Trace) -> TraceRow {
         output_tokens: sum_i64(keys::GEN_AI_USAGE_OUTPUT_TOKENS),
         cost_usd: (!costs.is_empty()).then(|| costs.iter().sum()),
         first_llm_ttft_ms: with_ttft.first().map(|(_, _, s)| s * 1e3),
-        sampling_decision: None,
-        sampling_policy: None,
+        sampled: trace.sampling.as_ref().map(|s| s.sampled),
+        sampling_policy: trace.sampling.as_ref().map(|s| s.policy.to_string()),
+        sampling_probability: trace.sampling.as_ref().map(|s| s.probability),
     }
 }
 
@@ -203,8 +205,14 @@ pub fn trace_rows_of(batch: &RecordBatch) -> Vec<TraceRow> {
     let output_tokens = ints(batch, t::OUTPUT_TOKENS);
     let cost = floats(batch, t::COST_USD);
     let ttft = floats(batch, t::FIRST_LLM_TTFT_MS);
-    let decision = strings(batch, t::SAMPLING_DECISION);
+    let sampled: Vec<Option<bool>> = batch
+        .column_by_name(t::SAMPLED)
+        .unwrap()
+        .as_boolean()
+        .iter()
+        .collect();
     let policy = strings(batch, t::SAMPLING_POLICY);
+    let probability = floats(batch, t::SAMPLING_PROBABILITY);
     (0..n)
         .map(|i| TraceRow {
             trace_id: trace_id[i].clone(),
@@ -246,8 +254,9 @@ pub fn trace_rows_of(batch: &RecordBatch) -> Vec<TraceRow> {
             output_tokens: output_tokens[i],
             cost_usd: cost[i],
             first_llm_ttft_ms: ttft[i],
-            sampling_decision: decision[i].clone(),
+            sampled: sampled[i],
             sampling_policy: policy[i].clone(),
+            sampling_probability: probability[i],
         })
         .collect()
 }

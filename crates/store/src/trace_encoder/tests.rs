@@ -197,8 +197,9 @@ fn cross_service_trace() -> Trace {
 }
 
 /// Traces of every kind: generated RAG traces, the edge-case spans, the hand-made RAG
-/// trace, a trace with the breakdown's summary, an orphan with no root, fragments, and each
-/// release reason.
+/// trace, a trace with the breakdown's summary, an orphan with no root, fragments, each
+/// release reason, and each kind of sampling decision (none, kept by a rule, kept and dropped
+/// by a probabilistic policy).
 fn traces() -> Vec<Trace> {
     let mut spans = testing::testkit_spans(40, Profile::Rag);
     spans.extend(testing::edge_case_spans());
@@ -215,6 +216,12 @@ fn traces() -> Vec<Trace> {
         trace.fragment = match i % 7 {
             1 => Some(Fragment::Late),
             2 => Some(Fragment::OverCap),
+            _ => None,
+        };
+        trace.sampling = match i % 4 {
+            1 => Some(sampling(true, "errors", 1.0)),
+            2 => Some(sampling(false, "rest", 0.1)),
+            3 => Some(sampling(true, "rest", 0.1)),
             _ => None,
         };
         // Some whole traces carry a summary: all their time `other`, the first span on top;
@@ -253,6 +260,14 @@ fn traces() -> Vec<Trace> {
         sampling: None,
     });
     traces
+}
+
+fn sampling(sampled: bool, policy: &str, probability: f64) -> tracegate_model::Sampling {
+    tracegate_model::Sampling {
+        sampled,
+        policy: policy.into(),
+        probability,
+    }
 }
 
 fn by_trace_id(rows: Vec<TraceRow>) -> HashMap<String, TraceRow> {
@@ -313,6 +328,40 @@ fn round_trips_every_column_through_parquet() {
             "{reason}"
         );
     }
+    for sampled in [None, Some(true), Some(false)] {
+        assert!(actual.values().any(|r| r.sampled == sampled), "{sampled:?}");
+    }
+}
+
+#[test]
+fn records_the_sampling_decision_of_kept_and_dropped_traces_alike() {
+    let mut kept = rag_trace();
+    kept.sampling = Some(sampling(true, "errors", 1.0));
+    let mut dropped = cross_service_trace();
+    dropped.sampling = Some(sampling(false, "rest", 0.1));
+    let (batch, _) = read_parquet(write(
+        &[kept.clone(), dropped.clone()],
+        &WriterOptions::default(),
+    ));
+    let rows = by_trace_id(trace_rows_of(&batch));
+    assert_eq!(rows.len(), 2, "a dropped trace keeps its row");
+    let decision = |t: &Trace| {
+        let r = &rows[&t.trace_id.to_hex()];
+        (r.sampled, r.sampling_policy.clone(), r.sampling_probability)
+    };
+    assert_eq!(
+        decision(&kept),
+        (Some(true), Some("errors".into()), Some(1.0))
+    );
+    assert_eq!(
+        decision(&dropped),
+        (Some(false), Some("rest".into()), Some(0.1))
+    );
+    assert_eq!(
+        rows[&dropped.trace_id.to_hex()].span_count,
+        dropped.spans.len() as i64,
+        "the row describes every span, written or not"
+    );
 }
 
 #[test]
@@ -347,8 +396,15 @@ fn summarises_a_rag_trace_by_hand() {
             top("op-2", "retriever", 150),
         ])
     );
-    assert_eq!(row.sampling_decision, None);
-    assert_eq!(row.sampling_policy, None);
+    // No sampler ran.
+    assert_eq!(
+        (
+            row.sampled,
+            row.sampling_policy.as_deref(),
+            row.sampling_probability
+        ),
+        (None, None, None)
+    );
 }
 
 #[test]

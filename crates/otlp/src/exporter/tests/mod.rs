@@ -185,6 +185,7 @@ fn config_fixture_parses_to_the_expected_structs() {
                 max_interval: Duration::from_secs(30),
                 max_elapsed_time: Duration::from_secs(300),
             },
+            sampled_only: false,
         }
     );
     assert_eq!(
@@ -209,6 +210,7 @@ fn config_fixture_parses_to_the_expected_structs() {
                 max_interval: Duration::from_secs(2),
                 max_elapsed_time: Duration::from_secs(60),
             },
+            sampled_only: true,
         }
     );
 }
@@ -293,6 +295,20 @@ fn factory_builds_without_a_runtime_or_a_reachable_endpoint() {
         .build(&id, serde_yaml_ng::Value::Null, &ctx)
         .unwrap_err();
     assert_eq!(e.path, "exporters.otlp/tempo.endpoint");
+}
+
+#[test]
+fn sampled_only_is_off_by_default_and_reaches_the_topology() {
+    let ctx = BuildContext::new("test");
+    let id = ComponentId::parse("otlp/tempo").unwrap();
+    let build =
+        |yaml: &str| OtlpExporterFactory.build(&id, serde_yaml_ng::from_str(yaml).unwrap(), &ctx);
+    let all = build("endpoint: http://tempo.invalid:4317").unwrap();
+    assert!(!all.sampled_only());
+    let sampled = build("{ endpoint: http://tempo.invalid:4317, sampled_only: true }").unwrap();
+    assert!(sampled.sampled_only());
+    let e = build("{ endpoint: http://tempo.invalid:4317, sampled_only: maybe }").unwrap_err();
+    assert_eq!(e.path, "exporters.otlp/tempo.sampled_only", "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ fn full_fixture_parses_into_the_expected_struct() {
         max_open_partitions: 8,
         past_window: Duration::from_secs(2 * 24 * 3_600),
         future_window: Duration::from_secs(600),
+        sampled_only_spans: false,
     };
     assert_eq!(parse(&fixture("archive.yaml")).unwrap(), expected);
 }
@@ -67,6 +68,7 @@ fn minimal_fixture_takes_the_defaults() {
     assert_eq!(defaults.max_open_partitions, 32);
     assert_eq!(defaults.past_window, Duration::from_secs(7 * 24 * 3_600));
     assert_eq!(defaults.future_window, Duration::from_secs(3_600));
+    assert!(defaults.sampled_only_spans);
     assert_eq!(
         parse_section::<ArchiveConfig>("x", serde_yaml_ng::Value::Null).unwrap(),
         defaults

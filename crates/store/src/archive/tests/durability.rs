@@ -380,3 +380,57 @@ async fn abandon_releases_nothing_it_had_not_uploaded() {
         .min();
     assert_eq!(Some(ledger.low_water(0)), oldest);
 }
+
+#[tokio::test]
+async fn spans_left_out_as_unsampled_are_released_once_their_traces_rows_are_uploaded() {
+    let store = Arc::new(FaultyStore::new(InMemory::new()));
+    let state = tempfile::tempdir().unwrap();
+    let spans = logged_spans(30, 7);
+    let ledger = ledger_of(&spans);
+    let mut exporter = started(
+        "archive/dur-unsampled",
+        &store,
+        release(&ledger, state.path(), 0),
+    )
+    .await;
+    let traces = super::sampling::sampled_traces(&spans);
+    let kept: Vec<Span> = traces
+        .iter()
+        .filter(|t| t.is_sampled())
+        .flat_map(|t| t.spans.clone())
+        .collect();
+    assert!(kept.len() < spans.len());
+
+    store.hold_paths("/traces/");
+    exporter
+        .export(Arc::new(Payload::Traces(traces.clone())))
+        .await
+        .unwrap();
+    exporter.flush_now();
+    until("the spans files are uploaded", async || {
+        files(store.inner()).await.len() == 2
+    })
+    .await;
+    assert_all_written(&files(store.inner()).await, &kept);
+    assert_eq!(
+        ledger.outstanding(0),
+        spans.len() as u64,
+        "nothing is durable before the traces rows, which describe the unsampled spans too"
+    );
+
+    store.lift();
+    exporter.drain().await;
+    assert_eq!(
+        ledger.outstanding(0),
+        0,
+        "the unsampled spans are released too"
+    );
+    assert_eq!(ledger.low_water(0), ledger.log().end());
+    exporter.shutdown().await.unwrap();
+    let rows: usize = trace_files(store.inner())
+        .await
+        .iter()
+        .map(|(_, r)| r.len())
+        .sum();
+    assert_eq!(rows, traces.len());
+}
