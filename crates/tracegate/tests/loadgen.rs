@@ -18,7 +18,7 @@ use common::{BIN, Gateway, free_port, get, parquet_files};
 /// The default pipeline archiving to the gateway's temp dir, logging warnings only.
 fn start() -> Gateway {
     Gateway::start(|config, archive| {
-        config
+        common::keep_every_span(config)
             .replace(
                 "${env:TRACEGATE_ARCHIVE_URL:-./data/archive}",
                 archive.to_str().unwrap(),

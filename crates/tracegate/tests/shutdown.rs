@@ -42,7 +42,7 @@ fn start(store: Store, shutdown_timeout: &str) -> Gateway {
                 free_port()
             ),
         };
-        let config = config
+        let config = common::keep_every_span(config)
             .replace(ARCHIVE_URL_LINE, &archive_section)
             .replace("    flush_bytes: 128MiB", "    flush_bytes: 256KiB")
             .replace(

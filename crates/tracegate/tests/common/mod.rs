@@ -189,3 +189,18 @@ impl Drop for Gateway {
         let _ = self.child.wait();
     }
 }
+
+/// The config with the archive keeping every span, sampled or not (the default config keeps
+/// only sampled traces' spans), so a test can count every accepted span in the spans table;
+/// the sampler still runs.
+pub fn keep_every_span(config: String) -> String {
+    let kept = config.replace(
+        "    sampled_only_spans: true",
+        "    sampled_only_spans: false",
+    );
+    assert_ne!(
+        kept, config,
+        "the default config's archive no longer says sampled_only_spans: true"
+    );
+    kept
+}
