@@ -270,10 +270,24 @@ class MotoServer:
 
 def default_processors(**trace_assembly: Any) -> dict:
     """The processors of config/default.yaml, in its order (genai_normalize, redaction,
-    trace_assembly, latency_breakdown), for ``gateway_config(processors=...)``; ``trace_assembly``
-    settings can be overridden, e.g. ``idle_after_root="500ms"`` so traces are released sooner."""
+    trace_assembly, latency_breakdown, tail_sampling with the default policies), for
+    ``gateway_config(processors=...)``; ``trace_assembly`` settings can be overridden, e.g.
+    ``idle_after_root="500ms"`` so traces are released sooner. A test that counts every span
+    in the archive gives its archive ``sampled_only_spans: False`` (see ``KEEP_EVERY_SPAN``)."""
     return {"genai_normalize": {}, "redaction": {"mode": "mask", "content": "redacted"},
-            "trace_assembly": dict(trace_assembly), "latency_breakdown": {}}
+            "trace_assembly": dict(trace_assembly), "latency_breakdown": {},
+            "tail_sampling": {"policies": [
+                {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
+                {"name": "llm-finish-reason", "type": "llm_finish_reason",
+                 "llm_finish_reason": {"values": ["length", "content_filter"]}},
+                {"name": "slow", "type": "latency", "latency": {"threshold_ms": 10000}},
+                {"name": "baseline", "type": "probabilistic", "probabilistic": {"sampling_percentage": 10}},
+            ]}}
+
+
+# The archive setting that keeps every span, sampled or not (the default keeps only sampled
+# traces' spans once a sampler ran).
+KEEP_EVERY_SPAN = {"sampled_only_spans": False}
 
 
 def gateway_config(

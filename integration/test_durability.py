@@ -23,7 +23,7 @@ import time
 import pytest
 
 import tg_archive
-from conftest import default_processors
+from conftest import KEEP_EVERY_SPAN, default_processors
 from tg_durability import (
     HttpClient, Ledger, TraceMixer, audit_spans, audit_traces, metric, poll, read_segment, replay_from,
     start_senders, wal_segments, wal_span_lsns,
@@ -55,7 +55,7 @@ def wal_summary(gw) -> str:
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_kill_9_under_load_then_restart_archives_every_acknowledged_span_once(transport, moto, s3_bucket,
                                                                                  gateway_factory):
-    gw = gateway_factory({"archive": moto.archive_exporter(s3_bucket, PREFIX, flush_age="1s")},
+    gw = gateway_factory({"archive": moto.archive_exporter(s3_bucket, PREFIX, flush_age="1s", **KEEP_EVERY_SPAN)},
                          processors=default_processors(**ASSEMBLY))
     load = start_senders(gw, [transport] * SENDERS, interval=PACE_S)
     started = time.monotonic()
@@ -126,7 +126,7 @@ TORN_MIXER = {"traces_per_batch": 4, "chunk": 10, "chunks": 3}  # up to 120 span
 def test_a_torn_wal_tail_is_cut_off_and_every_whole_record_is_archived_once(gateway_factory, tmp_path):
     archive = tmp_path / "archive"
     # Nothing is durable before the kill (flush_age 5m): the WAL holds every acknowledged span.
-    gw = gateway_factory({"archive": {"url": str(archive), "flush_age": "5m"}},
+    gw = gateway_factory({"archive": {"url": str(archive), "flush_age": "5m", **KEEP_EVERY_SPAN}},
                          processors=default_processors(idle_after_root="500ms", max_wait="5m"))
     ledger = Ledger()
     mixer = TraceMixer("torn", **TORN_MIXER)

@@ -24,7 +24,7 @@ import time
 import pytest
 
 import tg_archive
-from conftest import default_processors
+from conftest import KEEP_EVERY_SPAN, default_processors
 from tg_durability import (
     FakeTempo, TcpProxy, audit_spans, audit_traces, metric, poll, probe, s3_archive_via, start_senders,
 )
@@ -41,7 +41,7 @@ def test_s3_outage_under_load_archives_every_acknowledged_span_once(moto, s3_buc
     outage_s = 10
     proxy = TcpProxy(moto.port)
     try:
-        gw = gateway_factory({"archive": s3_archive_via(proxy, moto, s3_bucket, PREFIX, flush_age="1s")},
+        gw = gateway_factory({"archive": s3_archive_via(proxy, moto, s3_bucket, PREFIX, flush_age="1s", **KEEP_EVERY_SPAN)},
                              processors=default_processors(**ASSEMBLY))
         load = start_senders(gw, ["grpc", "http"], retry=True, interval=PACE_S)
         assert poll(lambda: moto.list_keys(s3_bucket, f"{PREFIX}/spans/"), FIRST_DATA_S, interval=0.2), \
@@ -138,7 +138,7 @@ def test_a_full_wal_refuses_with_retryable_statuses_and_drains_once_the_store_is
                                                                                      gateway_factory):
     proxy = TcpProxy(moto.port, up=False)  # the store cannot be reached: nothing becomes durable
     try:
-        gw = gateway_factory({"archive": s3_archive_via(proxy, moto, s3_bucket, PREFIX, flush_age="1s")},
+        gw = gateway_factory({"archive": s3_archive_via(proxy, moto, s3_bucket, PREFIX, flush_age="1s", **KEEP_EVERY_SPAN)},
                              processors=default_processors(**ASSEMBLY),
                              service={"wal": {"max_bytes": "256KiB", "segment_bytes": "64KiB"}})
         # Small requests (up to 60 spans, ~6 KB in the WAL), so the WAL fills request by request.
