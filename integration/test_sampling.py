@@ -180,3 +180,71 @@ def test_default_policies_keep_the_rules_and_ten_percent_and_the_traces_table_ke
 
     # The spans left out are counted.
     assert unsampled_metric == 3 * len(dropped)
+
+
+@pytest.mark.timeout(120)
+def test_a_late_span_follows_its_traces_decision(gateway_factory, tmp_path):
+    """Spans that arrive after their trace was released and decided (late fragments) get the
+    cached decision: they land in the spans table exactly when their trace was kept."""
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    archive = tmp_path / "archive"
+    gw = gateway_factory({"archive": {"url": str(archive), "flush_age": "1s"}}, start=False)
+    gw.config["processors"] = PROCESSORS
+    gw.config["service"]["pipelines"]["traces"]["processors"] = PIPELINE
+    gw.config_path.write_text(json.dumps(gw.config, indent=2) + "\n")
+    gw.start()
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "rag-app"}))
+    provider.add_span_processor(BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=gw.grpc_target, insecure=True, timeout=10), schedule_delay_millis=100))
+    tracer = provider.get_tracer("tracegate.integration.sampling.late", "0.1.0")
+    base = time.time_ns() - 5_000 * MS
+    roots = {}
+    # 60 traces: 10 errors (always kept) and 50 normal ones (about 10 % kept).
+    for i in range(60):
+        start = base + i * MS
+        root = tracer.start_span("POST /v1/chat", kind=SpanKind.SERVER, start_time=start)
+        if i < 10:
+            root.set_status(Status(StatusCode.ERROR, "upstream failed"))
+        root.end(end_time=start + 100 * MS)
+        ctx = root.get_span_context()
+        roots[format(ctx.trace_id, "032x")] = ctx
+    assert provider.force_flush(30_000)
+
+    def decided():
+        rows = tg_archive.read_traces(archive)
+        return rows if len({r["trace_id"] for r in rows}) >= len(roots) else None
+
+    first = {r["trace_id"]: r for r in wait_until(decided, 30, interval=0.3, what="60 traces decided")}
+    # Now a late child of every root, long after its trace was released.
+    for ctx in roots.values():
+        parent = trace.set_span_in_context(NonRecordingSpan(SpanContext(
+            ctx.trace_id, ctx.span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))))
+        late = tracer.start_span("late tool call", context=parent, kind=SpanKind.INTERNAL,
+                                 start_time=base + 200 * MS)
+        late.end(end_time=base + 250 * MS)
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+
+    def fragments():
+        rows = [r for r in tg_archive.read_traces(archive) if r["fragment"] == "late"]
+        return rows if len(rows) >= len(roots) else None
+
+    late_rows = {r["trace_id"]: r for r in wait_until(fragments, 30, interval=0.3, what="60 late fragments")}
+    hits = tg_otlp.metric_sum(tg_otlp.parse_prometheus(gw.metrics_text()), "tracegate_sampling_cache_hits_total")
+    assert gw.stop() == 0, gw.describe_exit()
+
+    spans = span_trace_ids(archive)
+    kept = {t for t, r in first.items() if r["sampled"]}
+    assert set(first) == set(roots)
+    assert {t for t in roots if first[t]["sampling_policy"] == "errors"} >= set(list(roots)[:10])
+    assert 0 < len(kept) < len(roots), f"{len(kept)} kept: the check needs both outcomes"
+    for trace_id in roots:
+        row = late_rows[trace_id]
+        assert (row["sampled"], row["sampling_policy"]) == (first[trace_id]["sampled"], first[trace_id]["sampling_policy"]), \
+            (trace_id, first[trace_id], row)
+        # Root and late child together, or neither.
+        assert spans.get(trace_id, 0) == (2 if trace_id in kept else 0), (trace_id, spans.get(trace_id))
+    # Each late fragment was answered from the decision cache.
+    assert hits >= len(roots), f"{hits} cache hits for {len(roots)} late fragments"

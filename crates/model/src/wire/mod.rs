@@ -39,6 +39,10 @@ pub enum WireError {
 pub fn encode_spans(spans: &[Span], out: &mut Vec<u8>) {
     let mut span_lens = Vec::with_capacity(spans.len());
     span_lens.extend(spans.iter().map(span_len));
+    // First the runs and their lengths, so the output is reserved once, exactly: a batch is
+    // hundreds of KiB, and growing by doubling would copy it twice over.
+    let mut runs = Vec::new();
+    let mut total = 0;
     let mut i = 0;
     while i < spans.len() {
         let resource = &spans[i].resource;
@@ -49,10 +53,17 @@ pub fn encode_spans(spans: &[Span], out: &mut Vec<u8>) {
         for &(a, b) in &scopes {
             rs_len += message_field_len(2, scope_spans_len(spans, &span_lens, a, b));
         }
+        total += message_field_len(1, rs_len);
+        runs.push((i, rs_len, resource_body, scopes));
+        i = end;
+    }
+    out.reserve(total);
+    for (first, rs_len, resource_body, scopes) in runs {
+        let resource = &spans[first].resource;
         length_delimited(1, rs_len, out);
         length_delimited(1, resource_body, out);
         encode_resource(resource, out);
-        for &(a, b) in &scopes {
+        for (a, b) in scopes {
             length_delimited(2, scope_spans_len(spans, &span_lens, a, b), out);
             let scope = &spans[a].scope;
             length_delimited(1, scope_len(scope), out);
@@ -64,7 +75,6 @@ pub fn encode_spans(spans: &[Span], out: &mut Vec<u8>) {
             string(3, &scope.schema_url, out);
         }
         string(3, &resource.schema_url, out);
-        i = end;
     }
 }
 

@@ -44,7 +44,7 @@ pub enum RecordError {
 /// 255 bytes cannot occur (config ids are short), and are cut.
 pub fn encode_record(pipeline: &str, spans: &[Span], out: &mut Vec<u8>) {
     let name = &pipeline.as_bytes()[..pipeline.len().min(255)];
-    out.reserve(3 + name.len() + spans.len() * 256);
+    out.reserve(3 + name.len());
     out.push(MAGIC);
     out.push(VERSION);
     out.push(name.len() as u8);
