@@ -16,6 +16,9 @@
 //! [`topology::run`] wires the components with [`queue`]s bounded in batches and in bytes,
 //! watches every task, and shuts them down in stages under one deadline.
 //! [`telemetry`] names every internal metric; [`health`] is what `/healthz` and `/readyz` report.
+//! [`durability`] is the pipeline's side of the write-ahead log: the record format, the
+//! [`Log`](durability::Log) trait the `tracegate-wal` crate implements, and the
+//! [`Ledger`](durability::Ledger) that turns exporters' progress into checkpoints.
 //!
 //! ```
 //! use tracegate_pipeline::config::RawConfig;

@@ -129,6 +129,7 @@ pub(crate) fn recover(config: &WalConfig, consumers: &[&str]) -> Result<Recovere
         Some(last) if last.base + last.len == end => segment::open_append(&last.path)?,
         _ => {
             let file = segment::create(dir, end)?;
+            segment::preallocate(&file, config.segment_bytes.get());
             if config.sync == SyncMode::Host {
                 segment::sync_dir(dir)?;
             }

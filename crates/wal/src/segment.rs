@@ -115,6 +115,16 @@ pub fn create(dir: &Path, base: Lsn) -> Result<File, WalError> {
         .map_err(|e| WalError::io("create segment", &path, e))
 }
 
+/// Reserves `len` bytes of disk for a new segment without changing its size
+/// (`fallocate(FALLOC_FL_KEEP_SIZE)`), so appends write into blocks already allocated instead
+/// of allocating them page by page. The file's length, which recovery reads, stays what was
+/// written. Filesystems that cannot do it are left to allocate as they go.
+pub fn preallocate(file: &File, len: u64) {
+    if let Err(e) = rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, len) {
+        tracing::debug!(error = %e, "WAL segment preallocation not supported here; going on without");
+    }
+}
+
 /// Opens an existing segment for appending at its end.
 pub fn open_append(path: &Path) -> Result<File, WalError> {
     OpenOptions::new()

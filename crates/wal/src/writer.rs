@@ -426,6 +426,7 @@ impl Writer {
         let base = self.active().end();
         let dir = self.shared.dir.clone();
         let created = segment::create(&dir, base).and_then(|file| {
+            segment::preallocate(&file, self.segment_bytes);
             if self.shared.sync == SyncMode::Host {
                 segment::sync_dir(&dir)?;
             }
