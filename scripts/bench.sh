@@ -15,6 +15,7 @@
 #   BENCH_PROFILES ("rag tiny")  BENCH_GATEWAY_CPU (0)  BENCH_LOADGEN_CPU (1)
 #   BENCH_OUT (target/bench/results.json)  BENCH_NO_BUILD (unset: build first)
 #   BENCH_ROTEL (the rotel-agent binary; default: installed from PyPI into target/bench)
+#   BENCH_WAL_ROUNDS (2: rounds of off / process / host in alternating order, pooled)
 #   BENCH_WAL (1: also measure the WAL off / sync process / sync host and the replay; 0: skip)
 set -euo pipefail
 

@@ -41,7 +41,8 @@
 //! One writer thread does all the file I/O (blocking I/O on its own thread, so `append`
 //! never blocks the async runtime). `append` puts the record on a bounded queue and awaits
 //! its result. Each turn, the writer takes every append waiting (up to 8 MiB), encodes them
-//! into one buffer, writes it with one `write`, syncs once if asked, and completes them all:
+//! as headers beside the payloads, writes them with one vectored `write` (the payloads are not
+//! copied), syncs once if asked, and completes them all:
 //! under load many requests share one write and one sync ([`WalStats`]: `appended_records`
 //! / `writes`).
 //!

@@ -37,16 +37,23 @@ fn checksum(lsn: Lsn, len: u32, payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, payload)
 }
 
+/// The header of `payload` written at `lsn`: what precedes the payload on disk.
+pub fn header(lsn: Lsn, payload: &[u8]) -> [u8; HEADER_BYTES] {
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    let mut h = [0u8; HEADER_BYTES];
+    h[..4].copy_from_slice(&MAGIC);
+    h[4..8].copy_from_slice(&len.to_le_bytes());
+    h[8..].copy_from_slice(&checksum(lsn, len, payload).to_le_bytes());
+    h
+}
+
 /// Appends the encoding of `payload`, written at `lsn`, to `out`.
 ///
 /// The caller has checked `payload.len() <= MAX_PAYLOAD`; a longer payload is cut to what the
 /// length field can say (and so never verifies), it does not panic.
 pub fn encode(lsn: Lsn, payload: &[u8], out: &mut Vec<u8>) {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     out.reserve(HEADER_BYTES + payload.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&checksum(lsn, len, payload).to_le_bytes());
+    out.extend_from_slice(&header(lsn, payload));
     out.extend_from_slice(payload);
 }
 

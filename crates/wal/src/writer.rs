@@ -13,7 +13,7 @@ use crate::{Lsn, SyncMode, WalError};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{Seek, Write};
+use std::io::{IoSlice, Seek, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -73,6 +73,65 @@ pub(crate) struct Shared {
     /// Set by tests: the next write (or, in `host` mode, sync) fails as a full disk would.
     #[cfg(test)]
     pub inject: Mutex<Option<Injected>>,
+}
+
+/// Records waiting for one write: headers and payloads, in order.
+#[derive(Debug, Default)]
+struct Batch {
+    headers: Vec<[u8; record::HEADER_BYTES]>,
+    payloads: Vec<Bytes>,
+    /// Bytes on disk: headers and payloads.
+    len: u64,
+}
+
+/// `writev` takes at most this many buffers (Linux's `IOV_MAX`).
+const IOV_MAX: usize = 1024;
+
+impl Batch {
+    fn push(&mut self, header: [u8; record::HEADER_BYTES], payload: Bytes) {
+        self.len += (header.len() + payload.len()) as u64;
+        self.headers.push(header);
+        self.payloads.push(payload);
+    }
+
+    fn clear(&mut self) {
+        self.headers.clear();
+        self.payloads.clear();
+        self.len = 0;
+    }
+
+    /// Writes every header and payload, in order, with as few `writev` calls as the kernel
+    /// allows; retries short writes.
+    fn write_to(&self, file: &mut std::fs::File) -> std::io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * self.headers.len());
+        for (h, p) in self.headers.iter().zip(&self.payloads) {
+            slices.push(IoSlice::new(h));
+            if !p.is_empty() {
+                slices.push(IoSlice::new(p));
+            }
+        }
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let chunk = rest.len().min(IOV_MAX);
+            let n = match file.write_vectored(&rest[..chunk]) {
+                Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero)),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            IoSlice::advance_slices(&mut rest, n);
+        }
+        Ok(())
+    }
+
+    /// Writes only the first record's header (a write cut short, for tests).
+    #[cfg(test)]
+    fn write_first_header(&self, file: &mut std::fs::File) -> std::io::Result<()> {
+        match self.headers.first() {
+            Some(h) => file.write_all(h),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A failure tests inject into the writer's next batch.
@@ -152,7 +211,9 @@ pub(crate) struct Writer {
     segments: VecDeque<Seg>,
     file: File,
     _lock: File,
-    buf: Vec<u8>,
+    /// The batch being written: each record's header and its payload, written together with
+    /// one vectored write (the payloads are not copied).
+    batch: Batch,
     waiting: Vec<Waiting>,
     last_persist: Instant,
     /// Only for a timed wait on the queue while checkpoints are waiting to be persisted.
@@ -178,7 +239,7 @@ impl Writer {
             segments,
             file,
             _lock: lock,
-            buf: Vec::new(),
+            batch: Batch::default(),
             waiting: Vec::new(),
             last_persist: Instant::now(),
             timer: None,
@@ -288,14 +349,14 @@ impl Writer {
                 continue;
             }
             let active = self.active();
-            let filled = active.len + self.buf.len() as u64;
+            let filled = active.len + self.batch.len;
             if filled > 0 && filled + size > self.segment_bytes {
                 self.flush();
                 self.rotate();
             }
             let active = self.active();
-            let lsn = active.end() + self.buf.len() as u64;
-            record::encode(lsn, &record, &mut self.buf);
+            let lsn = active.end() + self.batch.len;
+            self.batch.push(record::header(lsn, &record), record);
             self.waiting.push(Waiting { done, lsn });
         }
         self.flush();
@@ -316,10 +377,10 @@ impl Writer {
     /// Writes the buffer to the active segment, syncs it in `host` mode, and completes the
     /// appends in it.
     fn flush(&mut self) {
-        if self.buf.is_empty() {
+        if self.batch.len == 0 {
             return;
         }
-        let written = self.buf.len() as u64;
+        let written = self.batch.len;
         let result = self.write_and_sync();
         let records = self.waiting.len();
         match result {
@@ -350,10 +411,7 @@ impl Writer {
                 }
             }
         }
-        self.buf.clear();
-        if self.buf.capacity() > BATCH_BYTES {
-            self.buf = Vec::new();
-        }
+        self.batch.clear();
         self.shared.publish_size();
     }
 
@@ -368,16 +426,15 @@ impl Writer {
             .take();
         #[cfg(test)]
         let written = if injected == Some(Injected::Write) {
-            // Half the batch reaches the file, then the disk is full.
-            let half = self.buf.len() / 2;
-            self.file
-                .write_all(&self.buf[..half])
+            // Part of the batch reaches the file, then the disk is full.
+            self.batch
+                .write_first_header(&mut self.file)
                 .and_then(|()| Err(std::io::Error::from_raw_os_error(28)))
         } else {
-            self.file.write_all(&self.buf)
+            self.batch.write_to(&mut self.file)
         };
         #[cfg(not(test))]
-        let written = self.file.write_all(&self.buf);
+        let written = self.batch.write_to(&mut self.file);
         if let Err(e) = written {
             let error = WalError::io("write segment", &path, e);
             // Cut the partial write off so the next batch continues cleanly after the last
@@ -535,5 +592,35 @@ fn clone_error(error: &WalError) -> WalError {
         other => WalError::Failed {
             reason: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_more_records_than_writev_takes_is_written_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let mut batch = Batch::default();
+        let payloads: Vec<Vec<u8>> = (0..1500u32)
+            .map(|i| vec![(i % 251) as u8; (i % 7) as usize])
+            .collect();
+        for p in &payloads {
+            batch.push(record::header(batch.len, p), Bytes::from(p.clone()));
+        }
+        batch.write_to(&mut file).unwrap();
+        drop(file);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, batch.len);
+        let got: Vec<Vec<u8>> = record::Scan::new(&bytes, 0)
+            .filter_map(|item| match item {
+                record::Item::Record { payload, .. } => Some(bytes[payload].to_vec()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, payloads);
     }
 }
