@@ -98,6 +98,7 @@
 //! - A damaged checkpoint file is ignored: everything kept is replayed (duplicates, not
 //!   loss). Appends never reuse an LSN below a persisted checkpoint.
 
+mod batch;
 mod checkpoint;
 mod config;
 mod error;
