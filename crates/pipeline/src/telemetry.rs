@@ -7,6 +7,14 @@
 
 use metrics::{counter, gauge, histogram};
 
+mod queues;
+mod sampling;
+mod wal;
+
+pub use queues::*;
+pub use sampling::*;
+pub use wal::*;
+
 /// Metric names.
 pub mod names {
     #![allow(missing_docs)]
@@ -278,8 +286,8 @@ pub fn describe() {
         Unit::Count,
         "Logged spans not yet durable at the exporter, per exporter: what a restart would replay to it."
     );
-    describe_exporter_queues();
-    describe_sampling();
+    queues::describe_exporter_queues();
+    sampling::describe_sampling();
 }
 
 /// A receiver accepted spans.
@@ -489,189 +497,4 @@ pub fn archive_replay_skipped(exporter: &str, spans: usize) {
 /// reached): those may be archived twice.
 pub fn archive_dedupe_overflow(exporter: &str, ids: u64) {
     counter!(names::ARCHIVE_DEDUPE_OVERFLOW, "exporter" => exporter.to_owned()).increment(ids);
-}
-
-// WAL
-
-/// The WAL holds `bytes` in `segments` segment files.
-pub fn wal_size(bytes: u64, segments: usize) {
-    gauge!(names::WAL_BYTES).set(bytes as f64);
-    gauge!(names::WAL_SEGMENTS).set(segments as f64);
-}
-
-/// One `append` took `seconds`, from the call until the record was written (or synced).
-pub fn wal_append_seconds(seconds: f64) {
-    histogram!(names::WAL_APPEND_SECONDS).record(seconds);
-}
-
-/// One `fdatasync` of a segment took `seconds` (`host` sync mode).
-pub fn wal_sync_seconds(seconds: f64) {
-    histogram!(names::WAL_SYNC_SECONDS).record(seconds);
-}
-
-/// The WAL wrote `records` records with one `write` (group commit).
-pub fn wal_write(records: usize) {
-    counter!(names::WAL_WRITES).increment(1);
-    counter!(names::WAL_APPENDED_RECORDS).increment(records as u64);
-}
-
-/// Replay returned `records` records.
-pub fn wal_replayed(records: usize) {
-    counter!(names::WAL_REPLAYED_RECORDS).increment(records as u64);
-}
-
-/// Recovery skipped a corrupt stretch of the log; `kind` is `torn` (a write cut short at a
-/// segment's end) or `checksum` (a record that does not verify, between valid ones).
-pub fn wal_corrupt(kind: &'static str) {
-    counter!(names::WAL_CORRUPT_RECORDS, "kind" => kind).increment(1);
-}
-
-/// An append was refused because the WAL held `max_bytes`.
-pub fn wal_full_refusal() {
-    counter!(names::WAL_FULL_REFUSALS).increment(1);
-}
-
-/// Replay sent `spans` spans back into their pipeline.
-pub fn wal_replayed_spans(spans: usize) {
-    counter!(names::WAL_REPLAYED_SPANS).increment(spans as u64);
-}
-
-/// Replay skipped a record: `undecodable` (damaged inside a valid checksum: a bug or another
-/// version) or `unknown_pipeline` (its pipeline is no longer configured).
-pub fn wal_replay_skipped(reason: &'static str) {
-    counter!(names::WAL_REPLAY_SKIPPED, "reason" => reason).increment(1);
-}
-
-/// `spans` logged spans are not yet durable at `exporter`.
-pub fn wal_outstanding(exporter: &str, spans: u64) {
-    gauge!(names::WAL_OUTSTANDING_SPANS, "exporter" => exporter.to_owned()).set(spans as f64);
-}
-
-// Exporters' sending queues on disk
-
-fn describe_exporter_queues() {
-    use metrics::{Unit, describe_counter, describe_gauge};
-    use names::*;
-    describe_gauge!(
-        EXPORTER_QUEUE_BYTES,
-        Unit::Bytes,
-        "Bytes an exporter's sending queue holds on disk, delivered records of its oldest segment included."
-    );
-    describe_gauge!(
-        EXPORTER_QUEUE_BATCHES,
-        Unit::Count,
-        "Batches in an exporter's sending queue on disk not yet delivered (in flight included)."
-    );
-    describe_counter!(
-        EXPORTER_QUEUE_CORRUPT_RECORDS,
-        Unit::Count,
-        "Corrupt stretches of an exporter's disk queue skipped, by kind (torn, checksum, cursor)."
-    );
-}
-
-/// `exporter`'s disk queue holds `bytes` on disk and `batches` batches not yet delivered.
-pub fn exporter_queue_size(exporter: &str, bytes: u64, batches: u64) {
-    gauge!(names::EXPORTER_QUEUE_BYTES, "exporter" => exporter.to_owned()).set(bytes as f64);
-    gauge!(names::EXPORTER_QUEUE_BATCHES, "exporter" => exporter.to_owned()).set(batches as f64);
-}
-
-/// `exporter`'s disk queue skipped a corrupt stretch: `torn` (a write cut short at a segment's
-/// end), `checksum` (a record that does not verify) or `cursor` (an unreadable cursor file, so
-/// delivery restarts at the oldest record kept).
-pub fn exporter_queue_corrupt(exporter: &str, kind: &'static str) {
-    counter!(names::EXPORTER_QUEUE_CORRUPT_RECORDS, "exporter" => exporter.to_owned(), "kind" => kind)
-        .increment(1);
-}
-
-// Tail sampling
-
-/// Metric names of the `tail_sampling` processor.
-pub mod sampling_names {
-    #![allow(missing_docs)]
-    pub const SAMPLING_DECISIONS: &str = "tracegate_sampling_decisions_total";
-    pub const SAMPLING_NOT_SAMPLED_TRACES: &str = "tracegate_sampling_not_sampled_traces_total";
-    pub const SAMPLING_NOT_SAMPLED_SPANS: &str = "tracegate_sampling_not_sampled_spans_total";
-    pub const SAMPLING_CACHE_HITS: &str = "tracegate_sampling_cache_hits_total";
-    pub const SAMPLING_CACHE_MISSES: &str = "tracegate_sampling_cache_misses_total";
-    pub const SAMPLING_CACHE_EVICTIONS: &str = "tracegate_sampling_cache_evictions_total";
-    pub const SAMPLING_CACHE_BYTES: &str = "tracegate_sampling_cache_bytes";
-    pub const SAMPLING_CACHE_ENTRIES: &str = "tracegate_sampling_cache_entries";
-}
-
-fn describe_sampling() {
-    use metrics::{Unit, describe_counter, describe_gauge};
-    use sampling_names::*;
-    describe_counter!(
-        SAMPLING_DECISIONS,
-        Unit::Count,
-        "Traces (and fragments) decided, by processor, deciding policy (`none` when none matched) and outcome (sampled, not_sampled)."
-    );
-    describe_counter!(
-        SAMPLING_NOT_SAMPLED_TRACES,
-        Unit::Count,
-        "Traces and fragments marked not sampled (still passed on: exporters that honour sampling leave their spans out)."
-    );
-    describe_counter!(
-        SAMPLING_NOT_SAMPLED_SPANS,
-        Unit::Count,
-        "Spans of traces marked not sampled."
-    );
-    describe_counter!(
-        SAMPLING_CACHE_HITS,
-        Unit::Count,
-        "Late and over-cap fragments that followed their trace's remembered decision."
-    );
-    describe_counter!(
-        SAMPLING_CACHE_MISSES,
-        Unit::Count,
-        "Fragments whose trace's decision was not remembered (expired, evicted or not yet made), decided on their own spans."
-    );
-    describe_counter!(
-        SAMPLING_CACHE_EVICTIONS,
-        Unit::Count,
-        "Remembered decisions pushed out before `late_window` to make room."
-    );
-    describe_gauge!(
-        SAMPLING_CACHE_BYTES,
-        Unit::Bytes,
-        "Bytes allocated for the decision cache (bounded by `decision_cache.max_bytes`)."
-    );
-    describe_gauge!(
-        SAMPLING_CACHE_ENTRIES,
-        Unit::Count,
-        "Decisions the cache holds now."
-    );
-}
-
-/// `processor`'s `policy` decided `traces` traces, kept (`sampled`) or not.
-pub fn sampling_decisions(processor: &str, policy: &str, sampled: bool, traces: u64) {
-    let outcome = if sampled { "sampled" } else { "not_sampled" };
-    counter!(sampling_names::SAMPLING_DECISIONS, "processor" => processor.to_owned(), "policy" => policy.to_owned(), "outcome" => outcome)
-        .increment(traces);
-}
-
-/// `processor` marked `traces` traces with `spans` spans not sampled.
-pub fn sampling_not_sampled(processor: &str, traces: u64, spans: u64) {
-    counter!(sampling_names::SAMPLING_NOT_SAMPLED_TRACES, "processor" => processor.to_owned())
-        .increment(traces);
-    counter!(sampling_names::SAMPLING_NOT_SAMPLED_SPANS, "processor" => processor.to_owned())
-        .increment(spans);
-}
-
-/// `processor`'s decision cache: hits, misses and evictions since the last report, and the
-/// bytes allocated and decisions held now.
-pub fn sampling_cache(
-    processor: &str,
-    hits: u64,
-    misses: u64,
-    evictions: u64,
-    bytes: u64,
-    entries: u64,
-) {
-    let label = || processor.to_owned();
-    counter!(sampling_names::SAMPLING_CACHE_HITS, "processor" => label()).increment(hits);
-    counter!(sampling_names::SAMPLING_CACHE_MISSES, "processor" => label()).increment(misses);
-    counter!(sampling_names::SAMPLING_CACHE_EVICTIONS, "processor" => label()).increment(evictions);
-    gauge!(sampling_names::SAMPLING_CACHE_BYTES, "processor" => label()).set(bytes as f64);
-    gauge!(sampling_names::SAMPLING_CACHE_ENTRIES, "processor" => label()).set(entries as f64);
 }
