@@ -420,7 +420,7 @@ impl Logged {
             .collect();
         HeadLog {
             ledger: self.ledger.clone(),
-            pipeline: pipeline.id.clone(),
+            pipeline: pipeline.id.as_str().into(),
             consumers: consumers.into(),
             health: health.clone(),
         }

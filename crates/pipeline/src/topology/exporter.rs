@@ -50,12 +50,7 @@ pub(super) async fn run_exporter(
             tracing::error!(exporter = %id, error = %e, "exporter failed to start; going on")
         }
         None => {
-            let mut lost = exporter.abandon();
-            queue.close();
-            while let Some(payload) = queue.try_recv() {
-                lost += payload.span_count();
-            }
-            deadline.lost(&stage, lost);
+            give_up(exporter.as_mut(), &mut queue, &deadline, &stage);
             return;
         }
     }
@@ -106,10 +101,9 @@ pub(super) async fn run_exporter(
                 if spans == 0 {
                     continue;
                 }
-                let release = log
-                    .as_ref()
-                    .filter(|l| !l.manages)
-                    .map(|l| (l.release.clone(), OriginCounts::of(payload.spans())));
+                // Tallied before `export` takes the payload; reported once it returns.
+                let unmanaged = log.as_ref().filter(|l| !l.manages);
+                let counts = unmanaged.map(|_| OriginCounts::of(payload.spans()));
                 let done = tokio::select! {
                     biased;
                     _ = deadline.passed() => None,
@@ -124,8 +118,8 @@ pub(super) async fn run_exporter(
                     Some(Ok(())) => {}
                 }
                 // Done with it either way: a failed payload is counted above, not retried.
-                if let Some((release, counts)) = release {
-                    release.durable(counts);
+                if let (Some(l), Some(counts)) = (unmanaged, counts) {
+                    l.release.durable(counts);
                 }
             }
             Step::Tick => {
@@ -161,16 +155,26 @@ pub(super) async fn run_exporter(
         }
     };
     if !finished {
-        // The future that was exporting or flushing has been dropped: the exporter counts what
-        // it still buffered or had in flight; what is queued is counted here.
-        let mut lost = exporter.abandon();
-        queue.close();
-        while let Some(payload) = queue.try_recv() {
-            lost += payload.span_count();
-        }
-        deadline.lost(&stage, lost);
+        give_up(exporter.as_mut(), &mut queue, &deadline, &stage);
     }
     tracing::debug!(exporter = %id, "exporter stopped");
+}
+
+/// The deadline passed: the future that was starting, exporting or flushing has been
+/// dropped. The exporter counts what it still buffered or had in flight; what is queued is
+/// counted here.
+fn give_up(
+    exporter: &mut dyn Exporter,
+    queue: &mut QueueReceiver<Arc<Payload>>,
+    deadline: &Deadline,
+    stage: &str,
+) {
+    let mut lost = exporter.abandon();
+    queue.close();
+    while let Some(payload) = queue.try_recv() {
+        lost += payload.span_count();
+    }
+    deadline.lost(stage, lost);
 }
 
 /// What [`without_unsampled`] left out.

@@ -40,8 +40,9 @@ pub(super) enum HeadOutput {
 #[derive(Debug, Clone)]
 pub(super) struct HeadLog {
     pub(super) ledger: Arc<Ledger>,
-    /// The pipeline's id, written in each record so a replay finds the pipeline again.
-    pub(super) pipeline: String,
+    /// The pipeline's id, written in each record so a replay finds the pipeline again
+    /// (shared: every append task holds it).
+    pub(super) pipeline: Arc<str>,
     /// The ledger's indices of the pipeline's exporters.
     pub(super) consumers: Arc<[usize]>,
     /// Where a log that cannot write is reported (component `wal`).
