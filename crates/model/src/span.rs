@@ -26,7 +26,14 @@ pub struct Resource {
     pub schema_url: String,
     /// `service.name`, or `unknown_service` as the OTel spec says when it is missing.
     pub service_name: String,
+    /// The tenant the spans belong to, from the receiving request (`X-Scope-OrgID` when
+    /// multi-tenancy is on); `None` is the single tenant, [`DEFAULT_TENANT`]. Never exported
+    /// as an attribute: it decides where data is stored and who may read it back.
+    pub tenant: Option<Arc<str>>,
 }
+
+/// The tenant of data received without one, as Tempo names it.
+pub const DEFAULT_TENANT: &str = "single-tenant";
 
 impl Resource {
     /// A resource with just a service name, for tests and generators.
@@ -46,6 +53,11 @@ impl Resource {
             + self.schema_url.len()
             + self.service_name.len()
             + attr::estimated_bytes(&self.attributes)
+    }
+
+    /// The tenant's name: [`Self::tenant`], or [`DEFAULT_TENANT`].
+    pub fn tenant(&self) -> &str {
+        self.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
     }
 }
 
@@ -146,6 +158,11 @@ impl Span {
     /// The service that emitted the span.
     pub fn service_name(&self) -> &str {
         &self.resource.service_name
+    }
+
+    /// The tenant the span belongs to ([`Resource::tenant`]).
+    pub fn tenant(&self) -> &str {
+        self.resource.tenant()
     }
 
     /// A span attribute.
@@ -300,6 +317,15 @@ impl SpanBatch {
     /// Takes the spans out of a decoded request, moving every field. Spans whose ids are
     /// invalid are left out and described in the returned [`Rejections`].
     pub fn from_request(request: ExportTraceServiceRequest) -> (SpanBatch, Rejections) {
+        Self::from_request_for(request, None)
+    }
+
+    /// As [`Self::from_request`], for the given tenant ([`Resource::tenant`]; `None`: the
+    /// single tenant).
+    pub fn from_request_for(
+        request: ExportTraceServiceRequest,
+        tenant: Option<Arc<str>>,
+    ) -> (SpanBatch, Rejections) {
         let total: usize = request
             .resource_spans
             .iter()
@@ -309,7 +335,9 @@ impl SpanBatch {
         let mut spans = Vec::with_capacity(total);
         let mut rejections = Rejections::default();
         for (ri, rs) in request.resource_spans.into_iter().enumerate() {
-            let resource = Arc::new(resource_from_proto(rs.resource, rs.schema_url));
+            let mut resource = resource_from_proto(rs.resource, rs.schema_url);
+            resource.tenant = tenant.clone();
+            let resource = Arc::new(resource);
             for (si, ss) in rs.scope_spans.into_iter().enumerate() {
                 let scope = Arc::new(scope_from_proto(ss.scope, ss.schema_url));
                 for (pi, span) in ss.spans.into_iter().enumerate() {
@@ -388,6 +416,7 @@ fn resource_from_proto(resource: Option<ProtoResource>, schema_url: String) -> R
         dropped_attributes_count: resource.dropped_attributes_count,
         schema_url,
         service_name,
+        tenant: None,
     }
 }
 

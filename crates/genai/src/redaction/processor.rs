@@ -87,6 +87,7 @@ impl RedactionProcessor {
             dropped_attributes_count: resource.dropped_attributes_count,
             schema_url: resource.schema_url.clone(),
             service_name,
+            tenant: resource.tenant.clone(),
         })
     }
 
