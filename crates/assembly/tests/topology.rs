@@ -114,6 +114,7 @@ async fn whole_traces_reach_the_exporter_on_time_and_the_rest_at_shutdown() {
         },
         health: Default::default(),
         durability: None,
+        query: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(tracegate_pipeline::topology::run(config, shutdown.clone()));

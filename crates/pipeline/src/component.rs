@@ -339,6 +339,9 @@ pub struct BuildContext {
     /// The gateway's shared health: components report degraded or failed states here, and
     /// `/healthz` and `/readyz` read it.
     pub health: Health,
+    /// `service.multitenancy_enabled`: receivers take each request's tenant from its
+    /// `X-Scope-OrgID` header and refuse requests without one.
+    pub multitenancy: bool,
 }
 
 impl BuildContext {
@@ -347,7 +350,14 @@ impl BuildContext {
         Self {
             instance: instance.into(),
             health: Health::default(),
+            multitenancy: false,
         }
+    }
+
+    /// The same, with multi-tenancy on or off ([`Self::multitenancy`]).
+    pub fn with_multitenancy(mut self, on: bool) -> Self {
+        self.multitenancy = on;
+        self
     }
 
     /// The same, sharing `health` (the one `/healthz` serves).

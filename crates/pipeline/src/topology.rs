@@ -64,6 +64,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
         service,
         health,
         durability,
+        query: _,
     } = config;
 
     // Bind every listener first, so a taken port fails before anything runs.

@@ -135,9 +135,12 @@ fn load(
             "embedded default config".to_owned(),
         ),
     };
-    let ctx = BuildContext::new(instance.unwrap_or_else(default_instance));
     let registry = components::registry();
-    let resolved = RawConfig::parse(&text).and_then(|raw| Config::resolve(raw, &registry, &ctx));
+    let resolved = RawConfig::parse(&text).and_then(|raw| {
+        let ctx = BuildContext::new(instance.unwrap_or_else(default_instance))
+            .with_multitenancy(raw.service.multitenancy_enabled);
+        Config::resolve(raw, &registry, &ctx)
+    });
     tracing::debug!(%source, "config loaded");
     Ok(resolved)
 }

@@ -53,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::Service;
 use tonic::{Code, Request, Response, Status};
+use tracegate_model::tenant::TenantError;
 use tracegate_pipeline::{Refused, telemetry};
 
 /// The label for metrics.
@@ -116,6 +117,26 @@ impl TraceService for Handler {
             .metadata()
             .get("grpc-encoding")
             .is_some_and(|v| v.as_bytes() != b"identity");
+        let tenant = self.ingest.tenant(
+            request
+                .metadata()
+                .get(super::ingest::TENANT_HEADER)
+                .map(|v| v.as_bytes()),
+        );
+        let tenant = match tenant {
+            Ok(tenant) => tenant,
+            Err(e) => {
+                let (reason, status) = match e {
+                    TenantError::Missing => (
+                        Reason::Unauthenticated,
+                        Status::unauthenticated(e.to_string()),
+                    ),
+                    _ => (Reason::BadRequest, Status::invalid_argument(e.to_string())),
+                };
+                self.ingest.failed(TRANSPORT, reason, &e.to_string());
+                return Err(status);
+            }
+        };
         let held = request.extensions().get::<Held>().cloned();
         let request = request.into_inner();
         if let (true, Some(Held(reservation))) = (compressed, &held) {
@@ -134,7 +155,7 @@ impl TraceService for Handler {
                 return Err(Status::unavailable(message));
             }
         }
-        match self.ingest.ingest(TRANSPORT, request).await {
+        match self.ingest.ingest(TRANSPORT, request, tenant).await {
             Ok(response) => Ok(Response::new(response)),
             Err(Refused::TooLarge) => {
                 Err(Status::resource_exhausted(Refused::TooLarge.to_string()))

@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracegate_model::tenant::TenantError;
 use tracegate_pipeline::{Refused, telemetry};
 
 /// The label for metrics.
@@ -115,6 +116,17 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
         );
         return state.reject(Format::Protobuf, Reason::Unsupported, message);
     };
+    let tenant = match state.ingest.tenant(
+        headers
+            .get(super::ingest::TENANT_HEADER)
+            .map(|v| v.as_bytes()),
+    ) {
+        Ok(tenant) => tenant,
+        Err(e @ TenantError::Missing) => {
+            return state.reject(format, Reason::Unauthenticated, e.to_string());
+        }
+        Err(e) => return state.reject(format, Reason::BadRequest, e.to_string()),
+    };
     // Both refusals come before the body is read, so they cost nothing but the headers.
     let Ok(_slot) = state.requests.try_acquire() else {
         let message = format!(
@@ -133,7 +145,7 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
         .read(format, &headers, body, &reservation, deadline)
         .await
     {
-        Ok(request) => state.ingest(format, request).await,
+        Ok(request) => state.ingest(format, request, tenant).await,
         Err(e) => state.reject(format, e.reason, e.message),
     }
 }
@@ -192,8 +204,13 @@ impl HttpState {
         }
     }
 
-    async fn ingest(&self, format: Format, request: ExportTraceServiceRequest) -> Response {
-        match self.ingest.ingest(TRANSPORT, request).await {
+    async fn ingest(
+        &self,
+        format: Format,
+        request: ExportTraceServiceRequest,
+        tenant: Option<Arc<str>>,
+    ) -> Response {
+        match self.ingest.ingest(TRANSPORT, request, tenant).await {
             Ok(response) => {
                 let body = match format {
                     Format::Protobuf => response.encode_to_vec(),
@@ -235,6 +252,7 @@ impl HttpState {
                 tonic::Code::Unimplemented,
             ),
             Reason::Timeout => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
+            Reason::Unauthenticated => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
             Reason::MemoryLimit | Reason::Overloaded => {
                 let response = error_response(
                     format,

@@ -4,8 +4,10 @@
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use std::sync::Arc;
 use tokio::sync::RwLock;
 use tracegate_model::SpanBatch;
+use tracegate_model::tenant::{TenantError, validate_tenant};
 use tracegate_pipeline::{Refused, SpanSender, telemetry};
 
 /// Why a request was turned away before its spans reached the pipeline. Each is a `reason`
@@ -24,6 +26,8 @@ pub(crate) enum Reason {
     Timeout,
     /// The listener already handles `max_concurrent_requests` requests; retryable.
     Overloaded,
+    /// Multi-tenancy is on and the request names no tenant.
+    Unauthenticated,
 }
 
 impl Reason {
@@ -36,6 +40,7 @@ impl Reason {
             Reason::MemoryLimit => "memory_limit",
             Reason::Timeout => "timeout",
             Reason::Overloaded => "overloaded",
+            Reason::Unauthenticated => "unauthenticated",
         }
     }
 }
@@ -49,14 +54,33 @@ impl Reason {
 pub(crate) struct Ingest {
     id: String,
     output: RwLock<Option<SpanSender>>,
+    multitenancy: bool,
 }
 
+/// The header (gRPC metadata key, lowercase) that names a request's tenant.
+pub(crate) const TENANT_HEADER: &str = "x-scope-orgid";
+
 impl Ingest {
-    pub(crate) fn new(id: String, output: SpanSender) -> Self {
+    pub(crate) fn new(id: String, output: SpanSender, multitenancy: bool) -> Self {
         Self {
             id,
             output: RwLock::new(Some(output)),
+            multitenancy,
         }
+    }
+
+    /// The tenant a request's `X-Scope-OrgID` value names. Without multi-tenancy the header
+    /// is ignored and the data is the single tenant's (`None`).
+    pub(crate) fn tenant(&self, header: Option<&[u8]>) -> Result<Option<Arc<str>>, TenantError> {
+        if !self.multitenancy {
+            return Ok(None);
+        }
+        let header = header.ok_or(TenantError::Missing)?;
+        let id = std::str::from_utf8(header)
+            .map_err(|_| TenantError::Character(char::REPLACEMENT_CHARACTER))?
+            .trim();
+        validate_tenant(id)?;
+        Ok(Some(Arc::from(id)))
     }
 
     /// Validates `request`, sends its valid spans on, and answers with OTLP partial success
@@ -65,8 +89,9 @@ impl Ingest {
         &self,
         transport: &'static str,
         request: ExportTraceServiceRequest,
+        tenant: Option<Arc<str>>,
     ) -> Result<ExportTraceServiceResponse, Refused> {
-        let (batch, rejections) = SpanBatch::from_request(request);
+        let (batch, rejections) = SpanBatch::from_request_for(request, tenant);
         if !rejections.is_empty() {
             let count = usize::try_from(rejections.count).unwrap_or(usize::MAX);
             telemetry::receiver_refused(&self.id, transport, "invalid_id", count);

@@ -68,10 +68,12 @@ impl ReceiverFactory for OtlpReceiverFactory {
         &self,
         id: &ComponentId,
         config: Value,
-        _ctx: &BuildContext,
+        ctx: &BuildContext,
     ) -> Result<Box<dyn Receiver>, ConfigError> {
         let config = OtlpReceiverConfig::from_section(&format!("receivers.{id}"), config)?;
-        Ok(Box::new(OtlpReceiver::new(id.clone(), config)))
+        Ok(Box::new(
+            OtlpReceiver::new(id.clone(), config).with_multitenancy(ctx.multitenancy),
+        ))
     }
 }
 
@@ -96,6 +98,7 @@ pub struct OtlpReceiver {
     config: OtlpReceiverConfig,
     grpc: Option<TcpListener>,
     http: Option<TcpListener>,
+    multitenancy: bool,
 }
 
 impl OtlpReceiver {
@@ -106,7 +109,15 @@ impl OtlpReceiver {
             config,
             grpc: None,
             http: None,
+            multitenancy: false,
         }
+    }
+
+    /// With multi-tenancy on, each request's tenant comes from its `X-Scope-OrgID` header,
+    /// and a request without a valid one is refused (`service.multitenancy_enabled`).
+    pub fn with_multitenancy(mut self, on: bool) -> Self {
+        self.multitenancy = on;
+        self
     }
 
     /// The gRPC listener's address once bound (useful with port 0).
@@ -166,7 +177,11 @@ impl Receiver for OtlpReceiver {
     async fn run(mut self: Box<Self>, ctx: ReceiverContext) -> Result<(), ComponentError> {
         self.bind().await?;
         let limits = self.limits();
-        let ingest = Arc::new(Ingest::new(ctx.id.to_string(), ctx.output));
+        let ingest = Arc::new(Ingest::new(
+            ctx.id.to_string(),
+            ctx.output,
+            self.multitenancy,
+        ));
         let budget = Budget::new(
             self.config.max_in_flight_bytes.as_usize(),
             telemetry::receiver_in_flight_gauge(ingest.id()),

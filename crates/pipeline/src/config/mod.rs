@@ -117,6 +117,11 @@ pub struct RawConfig {
     pub exporters: BTreeMap<String, Value>,
     /// Pipelines and the gateway's own settings.
     pub service: ServiceConfig,
+    /// The query API's section (`query:`), as written. The pipeline does not read it: the
+    /// binary parses it into the query crate's config, so that the crates below the query
+    /// side need not know it. Null when absent.
+    #[serde(default)]
+    pub query: Value,
 }
 
 impl RawConfig {
@@ -179,6 +184,8 @@ pub struct Config {
     /// The write-ahead log and what to replay from it, once the caller has opened it
     /// (`service.wal`); `None` runs without one.
     pub durability: Option<crate::durability::Durability>,
+    /// The query API's section, as written ([`RawConfig::query`]).
+    pub query: Value,
 }
 
 impl Config {
@@ -195,6 +202,7 @@ impl Config {
             processors,
             exporters,
             service,
+            query,
         } = raw;
 
         let ids = |section: &str, map: &BTreeMap<String, Value>, errors: &mut Vec<ConfigError>| {
@@ -423,6 +431,7 @@ impl Config {
                 service,
                 health: ctx.health.clone(),
                 durability: None,
+                query,
             })
         } else {
             errors.sort_by(|a, b| a.path.cmp(&b.path));

@@ -49,6 +49,14 @@ pub struct ServiceConfig {
     /// The write-ahead log: on by default, in `./data/wal`.
     #[serde(default)]
     pub wal: WalConfig,
+    /// Multi-tenancy, as Tempo's `multitenancy_enabled`. On: every OTLP request must name its
+    /// tenant in the `X-Scope-OrgID` header (gRPC metadata `x-scope-orgid`), or it is refused
+    /// with `UNAUTHENTICATED` / HTTP 401; the hot store keeps each tenant's traces apart, and
+    /// the query API answers a request only with the data of the tenant its own
+    /// `X-Scope-OrgID` names. Off (the default): the header is ignored and everything belongs
+    /// to the tenant `single-tenant`.
+    #[serde(default)]
+    pub multitenancy_enabled: bool,
 }
 
 impl Default for ServiceConfig {
@@ -62,6 +70,7 @@ impl Default for ServiceConfig {
             shutdown_timeout: default_shutdown_timeout(),
             exporter_stall_timeout: default_exporter_stall_timeout(),
             wal: WalConfig::default(),
+            multitenancy_enabled: false,
         }
     }
 }

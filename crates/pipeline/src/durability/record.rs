@@ -2,20 +2,27 @@
 //! left the span processors.
 //!
 //! ```text
-//! +------+---------+----------+-----------------+--------------------------------------+
-//! | 0x54 | version | name len | pipeline name   | ExportTraceServiceRequest (protobuf) |
-//! +------+---------+----------+-----------------+--------------------------------------+
-//!   1 B     1 B       1 B       name len bytes    the rest
+//! +------+---------+----------+---------------+------------+--------+--------------------------------------+
+//! | 0x54 | version | name len | pipeline name | tenant len | tenant | ExportTraceServiceRequest (protobuf) |
+//! +------+---------+----------+---------------+------------+--------+--------------------------------------+
+//!   1 B     1 B       1 B       name len B      1 B          len B    the rest
 //! ```
+//!
+//! The tenant (version 2) is the [`Resource::tenant`](tracegate_model::Resource::tenant) of
+//! the record's spans, which all come from one request; length 0 is the single tenant.
+//! Version 1 records (no tenant) still decode, as the single tenant's.
 //!
 //! The spans are OTLP protobuf ([`tracegate_model::wire`]), so the log is readable with any
 //! OTLP tooling and a change of the span representation does not change the format.
 
+use std::sync::Arc;
+use tracegate_model::tenant::MAX_TENANT_LEN;
 use tracegate_model::wire::{self, WireError};
 use tracegate_model::{Span, SpanBatch};
 
 const MAGIC: u8 = 0x54;
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+const VERSION_1: u8 = 1;
 
 /// A decoded record.
 #[derive(Debug)]
@@ -35,36 +42,85 @@ pub enum RecordError {
     /// The pipeline name is not UTF-8 or is cut short.
     #[error("the record's pipeline name is damaged")]
     Name,
+    /// The tenant is not UTF-8 or is cut short.
+    #[error("the record's tenant is damaged")]
+    Tenant,
     /// The spans did not decode.
     #[error(transparent)]
     Spans(#[from] WireError),
 }
 
 /// Appends the record of `spans` logged by `pipeline` to `out`. Pipeline names longer than
-/// 255 bytes cannot occur (config ids are short), and are cut.
+/// 255 bytes cannot occur (config ids are short), and are cut. The tenant is the first
+/// span's: a record holds one request's spans, and receivers give them all one tenant.
 pub fn encode_record(pipeline: &str, spans: &[Span], out: &mut Vec<u8>) {
     let name = &pipeline.as_bytes()[..pipeline.len().min(255)];
-    out.reserve(3 + name.len());
+    let tenant = spans
+        .first()
+        .and_then(|s| s.resource.tenant.as_deref())
+        .unwrap_or_default();
+    // Receivers only admit valid tenants, which are at most 150 bytes.
+    let tenant = &tenant.as_bytes()[..tenant.len().min(MAX_TENANT_LEN)];
+    out.reserve(4 + name.len() + tenant.len());
     out.push(MAGIC);
     out.push(VERSION);
     out.push(name.len() as u8);
     out.extend_from_slice(name);
+    out.push(tenant.len() as u8);
+    out.extend_from_slice(tenant);
     wire::encode_spans(spans, out);
 }
 
 /// Decodes what [`encode_record`] wrote.
 pub fn decode_record(bytes: &[u8]) -> Result<Record, RecordError> {
-    let [MAGIC, VERSION, len, rest @ ..] = bytes else {
+    let [MAGIC, version @ (VERSION | VERSION_1), len, rest @ ..] = bytes else {
         return Err(RecordError::Header(bytes.iter().take(3).copied().collect()));
     };
     let len = usize::from(*len);
     let name = rest.get(..len).ok_or(RecordError::Name)?;
     let pipeline = std::str::from_utf8(name).map_err(|_| RecordError::Name)?;
-    let batch = wire::decode_spans(&rest[len..])?;
+    let mut rest = &rest[len..];
+    let mut tenant = None;
+    if *version == VERSION {
+        let [len, after @ ..] = rest else {
+            return Err(RecordError::Tenant);
+        };
+        let len = usize::from(*len);
+        let name = after.get(..len).ok_or(RecordError::Tenant)?;
+        let name = std::str::from_utf8(name).map_err(|_| RecordError::Tenant)?;
+        tenant = (!name.is_empty()).then(|| Arc::<str>::from(name));
+        rest = &after[len..];
+    }
+    let mut batch = wire::decode_spans(rest)?;
+    if tenant.is_some() {
+        set_tenant(&mut batch, tenant);
+    }
     Ok(Record {
         pipeline: pipeline.to_owned(),
         batch,
     })
+}
+
+/// Gives every resource of a decoded batch the record's tenant. Spans of one resource share
+/// one `Arc`, so each distinct resource is copied once.
+fn set_tenant(batch: &mut SpanBatch, tenant: Option<Arc<str>>) {
+    let mut last: Option<(
+        *const tracegate_model::Resource,
+        Arc<tracegate_model::Resource>,
+    )> = None;
+    for span in &mut batch.spans {
+        let key = Arc::as_ptr(&span.resource);
+        match &last {
+            Some((from, to)) if *from == key => span.resource = to.clone(),
+            _ => {
+                let mut resource = (*span.resource).clone();
+                resource.tenant = tenant.clone();
+                let resource = Arc::new(resource);
+                last = Some((key, resource.clone()));
+                span.resource = resource;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,9 +135,42 @@ mod tests {
         encode_record("traces/llm", &spans, &mut out);
         let record = decode_record(&out).unwrap();
         assert_eq!(record.pipeline, "traces/llm");
-        assert_eq!(record.batch.to_request(), SpanBatch { spans }.to_request());
+        assert_eq!(
+            record.batch.to_request(),
+            SpanBatch {
+                spans: spans.clone()
+            }
+            .to_request()
+        );
 
         assert!(matches!(decode_record(b""), Err(RecordError::Header(_))));
+        let mut tenanted = vec![span(3)];
+        let resource = tracegate_model::Resource {
+            tenant: Some("team-a".into()),
+            ..(*tenanted[0].resource).clone()
+        };
+        tenanted[0].resource = Arc::new(resource);
+        let mut out2 = Vec::new();
+        encode_record("traces", &tenanted, &mut out2);
+        let record = decode_record(&out2).unwrap();
+        assert_eq!(record.batch.spans[0].tenant(), "team-a");
+        assert_eq!(
+            decode_record(&out).unwrap().batch.spans[0].tenant(),
+            tracegate_model::DEFAULT_TENANT
+        );
+
+        // A version 1 record (before tenants) decodes as the single tenant's.
+        let mut v1 = vec![MAGIC, VERSION_1, 6];
+        v1.extend_from_slice(b"traces");
+        wire::encode_spans(&spans, &mut v1);
+        let record = decode_record(&v1).unwrap();
+        assert_eq!(record.pipeline, "traces");
+        assert_eq!(record.batch.len(), 2);
+
+        assert!(matches!(
+            decode_record(&[MAGIC, VERSION, 1, b'a', 9, b'x']),
+            Err(RecordError::Tenant)
+        ));
         assert!(matches!(
             decode_record(&[MAGIC, 9, 0]),
             Err(RecordError::Header(_))

@@ -137,6 +137,7 @@ fn harness(batches: u64, per: u64, slow_delay: Duration, queue_size: usize) -> H
         },
         health: Default::default(),
         durability: None,
+        query: Default::default(),
     };
     Harness {
         config,

@@ -11,6 +11,8 @@
 //! - `lifecycle.rs`: back-pressure (a full pipeline gives gRPC `UNAVAILABLE` and HTTP 503 with
 //!   Retry-After), compression (gRPC gzip and zstd, HTTP gzip and deflate), a taken port, and
 //!   shutdown dropping the sender;
+//! - `tenancy.rs`: `X-Scope-OrgID` with multi-tenancy on (the tenant reaches the spans;
+//!   missing → 401 / `UNAUTHENTICATED`, invalid → 400 / `INVALID_ARGUMENT`) and off (ignored);
 //! - `bounds.rs` (issue 18): the in-flight byte budget, connection and request caps, slow
 //!   uploads and headers, and a lying Content-Length.
 //!
@@ -54,6 +56,7 @@ mod config;
 mod lifecycle;
 mod otlp_json;
 mod partial;
+mod tenancy;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -87,9 +90,18 @@ fn local_config() -> OtlpReceiverConfig {
 
 /// Starts a receiver whose pipeline queue holds `capacity` batches and refuses after 50 ms.
 async fn start(id: &str, config: OtlpReceiverConfig, capacity: usize) -> Harness {
+    start_receiver(id, capacity, |id| OtlpReceiver::new(id, config)).await
+}
+
+/// As [`start`], with the receiver built by `build`.
+async fn start_receiver(
+    id: &str,
+    capacity: usize,
+    build: impl FnOnce(ComponentId) -> OtlpReceiver,
+) -> Harness {
     init_metrics();
     let id = ComponentId::parse(id).unwrap();
-    let mut receiver = Box::new(OtlpReceiver::new(id.clone(), config));
+    let mut receiver = Box::new(build(id.clone()));
     receiver.bind().await.unwrap();
     let grpc = receiver.grpc_addr().unwrap();
     let http = receiver.http_addr().unwrap();

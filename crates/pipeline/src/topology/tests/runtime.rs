@@ -82,6 +82,7 @@ fn setup(batches: u64, per: u64, exporters: Vec<(&str, Box<dyn Exporter>)>) -> S
         },
         health: Default::default(),
         durability: None,
+        query: Default::default(),
     };
     Setup {
         config,
