@@ -124,6 +124,35 @@ id_type!(
 );
 
 impl TraceId {
+    /// Parses a trace id as Tempo's API takes it: hex in either case, up to 32 digits; an odd
+    /// number of digits gets a leading `0`, and a shorter id is left-padded with zero bytes,
+    /// so a 64-bit id (Jaeger, Zipkin) or one whose leading zeros were trimmed finds its trace.
+    pub fn parse_padded(text: &str) -> Result<Self, IdError> {
+        let hex_error = || IdError::Hex {
+            what: "trace_id",
+            text: text.chars().take(64).collect(),
+            expected: 32,
+        };
+        if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(hex_error());
+        }
+        let mut digits = [b'0'; 32];
+        digits[32 - text.len()..].copy_from_slice(text.as_bytes());
+        let digits = std::str::from_utf8(&digits).map_err(|_| hex_error())?;
+        Self::from_hex(digits)
+    }
+
+    /// Lowercase hex with leading zeros trimmed, as Tempo's search results show trace ids.
+    pub fn to_trimmed_hex(&self) -> String {
+        let hex = self.to_hex();
+        let trimmed = hex.trim_start_matches('0');
+        if trimmed.is_empty() {
+            "0".to_owned()
+        } else {
+            trimmed.to_owned()
+        }
+    }
+
     /// A stable 64-bit hash for sharding: the low 8 bytes, which W3C requires to be random.
     pub fn shard_hash(&self) -> u64 {
         let mut low = [0u8; 8];
@@ -135,6 +164,19 @@ impl TraceId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_padded_ids_as_tempo_does() {
+        let full = TraceId::from_hex("0000000000000000f1cfe82a8eef933b").unwrap();
+        assert_eq!(TraceId::parse_padded("f1cfe82a8eef933b").unwrap(), full);
+        assert_eq!(TraceId::parse_padded("F1CFE82A8EEF933B").unwrap(), full);
+        assert_eq!(TraceId::parse_padded("1cfe82a8eef933b").unwrap().0[8], 0x01);
+        assert_eq!(full.to_trimmed_hex(), "f1cfe82a8eef933b");
+        assert_eq!(TraceId::parse_padded(&full.to_trimmed_hex()).unwrap(), full);
+        assert!(TraceId::parse_padded("").is_err());
+        assert!(TraceId::parse_padded("xyz").is_err());
+        assert!(TraceId::parse_padded(&"1".repeat(33)).is_err());
+    }
 
     #[test]
     fn round_trips_hex() {

@@ -31,9 +31,7 @@ const NAME_WIDTH: usize = 34;
 
 /// Runs the subcommand: prints to stdout, errors to stderr.
 pub fn main(path: &Path, as_json: bool) -> ExitCode {
-    let colour = !as_json
-        && std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let colour = !as_json && colour_on_stdout();
     match explain(path, as_json, colour) {
         Ok(out) => {
             print!("{out}");
@@ -54,6 +52,20 @@ pub fn explain(path: &Path, as_json: bool, colour: bool) -> anyhow::Result<Strin
     if traces.is_empty() {
         bail!("{} holds no spans", path.display());
     }
+    render(traces, as_json, colour)
+}
+
+/// Whether stdout gets colour: a terminal, and `NO_COLOR` unset.
+pub fn colour_on_stdout() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The waterfall (or JSON) of each trace: the one renderer behind `explain` and `trace`.
+pub fn render(
+    traces: Vec<(TraceId, Vec<Span>)>,
+    as_json: bool,
+    colour: bool,
+) -> anyhow::Result<String> {
     let options = Options::default();
     let analysed: Vec<(TraceId, Vec<Span>, Breakdown)> = traces
         .into_iter()
@@ -125,7 +137,7 @@ fn decode(bytes: &[u8]) -> anyhow::Result<Vec<ExportTraceServiceRequest>> {
 }
 
 /// Valid spans grouped by trace id, traces in order of first appearance.
-fn group(requests: Vec<ExportTraceServiceRequest>) -> Vec<(TraceId, Vec<Span>)> {
+pub fn group(requests: Vec<ExportTraceServiceRequest>) -> Vec<(TraceId, Vec<Span>)> {
     let mut traces: Vec<(TraceId, Vec<Span>)> = Vec::new();
     let mut index: HashMap<TraceId, usize> = HashMap::new();
     for request in requests {

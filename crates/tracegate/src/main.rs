@@ -5,11 +5,14 @@
 //! - `tracegate validate -c FILE` checks a config and prints every error with its key path.
 //! - `tracegate explain FILE [--json]` prints the latency breakdown of the traces in an OTLP
 //!   file as a terminal waterfall (or JSON).
+//! - `tracegate trace ID` and `tracegate search 'TRACEQL'` read a running gateway's traces
+//!   through its query API.
 
 mod components;
 mod durability;
 mod explain;
 mod loadgen;
+mod lookup;
 mod signals;
 mod telemetry;
 
@@ -97,6 +100,19 @@ enum Command {
     /// or at a fixed rate, for a duration or a span count. Reports spans sent, accepted and
     /// refused (by status), spans/s and export-call latency p50/p99/p999.
     Loadgen(loadgen::Args),
+    /// Show one trace from a running gateway: the waterfall with the critical path and stage
+    /// breakdown, as `explain` prints it.
+    ///
+    /// Reads the gateway's query API (the Tempo-compatible one Grafana uses), which serves
+    /// the hot store and falls back to the archive.
+    Trace(lookup::TraceArgs),
+    /// Search a running gateway's recent traces with TraceQL, as Grafana does, and print a
+    /// table: trace id, root service and name, start, duration, spans, errors, cost, tokens.
+    ///
+    /// Examples: '{status=error}', '{resource.service.name="rag-api" && duration>1s}',
+    /// '{span.gen_ai.request.model="gpt-4o" && span.gen_ai.usage.input_tokens>1000}',
+    /// '{span.tracegate.category="retrieval" && duration>500ms}'.
+    Search(lookup::SearchArgs),
 }
 
 fn main() -> ExitCode {
@@ -109,6 +125,8 @@ fn main() -> ExitCode {
         }
         Command::Explain { file, json } => explain::main(&file, json),
         Command::Loadgen(args) => loadgen::main(args),
+        Command::Trace(args) => lookup::trace_main(args),
+        Command::Search(args) => lookup::search_main(args),
         Command::Run { config, instance } => match run(config.as_deref(), instance) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
