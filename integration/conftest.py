@@ -293,10 +293,11 @@ KEEP_EVERY_SPAN = {"sampled_only_spans": False}
 def gateway_config(
     grpc_port: int, http_port: int, metrics_port: int, exporters: dict,
     pipeline_exporters: list[str] | None = None, receiver: dict | None = None, service: dict | None = None,
-    processors: dict | None = None,
+    processors: dict | None = None, query: dict | None = None,
 ) -> dict:
     """A config in the OTel Collector's shape: one otlp receiver, the given exporters, and
-    ``processors`` (a processors section, used in its order by the pipeline) if given."""
+    ``processors`` (a processors section, used in its order by the pipeline) if given; a
+    ``query`` section (the Tempo-compatible query API) when given."""
     otlp: dict = {
         "protocols": {
             "grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
@@ -316,6 +317,8 @@ def gateway_config(
     if processors:
         config["processors"] = processors
         svc["pipelines"]["traces"]["processors"] = list(processors)
+    if query is not None:
+        config["query"] = query
     return config
 
 
@@ -328,6 +331,9 @@ class Gateway:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.grpc_port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
+        self.query_port = free_port()
+        if config_kw.get("query") is not None:
+            config_kw["query"] = {"endpoint": f"127.0.0.1:{self.query_port}", **config_kw["query"]}
         self.config = gateway_config(self.grpc_port, self.http_port, self.metrics_port, exporters, **config_kw)
         self.config_path = workdir / "tracegate.yaml"
         # JSON is YAML; it keeps the harness free of a YAML writer and is easy to read in logs.
@@ -351,6 +357,11 @@ class Gateway:
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def query_url(self) -> str:
+        """The query API (Tempo's HTTP API), when the config has a ``query`` section."""
+        return f"http://127.0.0.1:{self.query_port}"
 
     @property
     def metrics_url(self) -> str:
