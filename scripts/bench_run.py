@@ -119,6 +119,8 @@ class Gateway:
             TRACEGATE_ARCHIVE_URL=str(self.archive),
             TRACEGATE_METRICS_ADDRESS=f"127.0.0.1:{self.metrics}",
             TRACEGATE_WAL_DIR=str(self.dir / "wal"),
+            TRACEGATE_HOT_STORE_DIR=str(self.dir / "hot"),
+            TRACEGATE_QUERY_ADDRESS=f"127.0.0.1:{free_port()}",
         )
         env.update(env_extra or {})
         env.pop("TRACEGATE_CONFIG", None)
