@@ -264,10 +264,10 @@ pub async fn tag_values_v2(
     let Some(tag) = tag_of(&rest) else {
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
-    let attribute = tql::parse_identifier(tag)
-        .map_err(|e| ApiError::bad_request(format!("invalid tag {tag:?}: {e}")))?;
     let params = params_of(pairs);
     let scan = scan_of(&state, &headers, &params)?;
+    let attribute = tql::parse_identifier(tag)
+        .map_err(|e| ApiError::bad_request(format!("invalid tag {tag:?}: {e}")))?;
     if let Some(values) = fixed_values(tag, &attribute) {
         return Ok(json_response(&SearchTagValuesV2Response {
             tag_values: values,
