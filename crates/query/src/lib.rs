@@ -5,3 +5,5 @@
 //!   evaluator of TraceQL over one trace's spans, read through `tracegate_model`'s accessors;
 //! - `api`: the Tempo-compatible HTTP API (axum) over the hot store, with the archive as the
 //!   cold fallback for trace-by-id lookups.
+
+pub mod traceql;
