@@ -20,7 +20,6 @@ pub mod config;
 mod error;
 pub mod params;
 pub mod search;
-pub(crate) mod shim;
 pub mod tags;
 pub mod tenancy;
 pub mod traces;
@@ -30,7 +29,7 @@ pub use config::ApiConfig;
 pub use error::ApiError;
 pub use tenancy::Tenants;
 
-pub(crate) use shim as tql;
+pub(crate) use crate::traceql as tql;
 
 use axum::Router;
 use axum::extract::State;
