@@ -186,6 +186,24 @@ impl TraceBuilder {
         self
     }
 
+    /// Sets the last span's kind.
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        if let Some(s) = self.spans.last_mut() {
+            s.kind = kind;
+        }
+        self
+    }
+
+    /// Replaces the last span's resource attributes (keeping its service name).
+    pub fn resource_attrs(mut self, attrs: Vec<KeyValue>) -> Self {
+        if let Some(s) = self.spans.last_mut() {
+            let mut r = (*s.resource).clone();
+            r.attributes.extend(attrs);
+            s.resource = Arc::new(r);
+        }
+        self
+    }
+
     pub fn build(self) -> Vec<Span> {
         self.spans
     }

@@ -171,3 +171,16 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> T {
         )
     })
 }
+
+#[test]
+fn the_mirrors_refuse_fields_outside_the_may_2025_schema() {
+    for body in [
+        r#"{"metrics":{"backendReads":"1"}}"#,
+        r#"{"traces":[{"traceID":"a","rootSpanName":"x"}]}"#,
+        r#"{"traces":[{"traceID":"a","spanSets":[{"spans":[{"spanID":"01","kind":"x"}]}]}]}"#,
+        r#"{"metrics":{"inspectedBytes":5}}"#,
+    ] {
+        assert!(serde_json::from_str::<SearchResponse>(body).is_err(), "{body}");
+    }
+    assert!(serde_json::from_str::<SearchResponse>(r#"{"metrics":{"inspectedBytes":"5"}}"#).is_ok());
+}
