@@ -48,13 +48,14 @@ pub fn parse_trace_id(text: &str) -> Result<TraceId, ApiError> {
     let digits = text.len().div_ceil(2) * 2;
     if digits > 32 {
         // Leading zero bytes beyond 16 still make the id too long, as in Tempo.
-        return Err(ApiError::bad_request("trace IDs can't be larger than 128 bits"));
+        return Err(ApiError::bad_request(
+            "trace IDs can't be larger than 128 bits",
+        ));
     }
     let mut padded = String::with_capacity(32);
     padded.extend(std::iter::repeat_n('0', 32 - text.len()));
     padded.push_str(text);
-    TraceId::from_hex(&padded)
-        .map_err(|e| ApiError::bad_request(format!("invalid trace id: {e}")))
+    TraceId::from_hex(&padded).map_err(|e| ApiError::bad_request(format!("invalid trace id: {e}")))
 }
 
 /// A unix-seconds parameter (`start`, `end`) as Tempo parses it: a 32-bit integer.
@@ -174,9 +175,7 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
             "m" => 60e9,
             "h" => 3600e9,
             other => {
-                return Err(format!(
-                    "time: unknown unit {other:?} in duration {text:?}"
-                ));
+                return Err(format!("time: unknown unit {other:?} in duration {text:?}"));
             }
         };
         total += value * scale;
@@ -313,7 +312,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn params(q: &[(&str, &str)]) -> Params {
-        Params::new(q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Params::new(
+            q.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -341,14 +344,13 @@ mod tests {
             err.message,
             "http parameter start must be before end. received start=20 end=10"
         );
-        let err = parse_window(&params(&[("start", "1"), ("end", "604802")]), day, max)
-            .unwrap_err();
+        let err =
+            parse_window(&params(&[("start", "1"), ("end", "604802")]), day, max).unwrap_err();
         assert_eq!(
             err.message,
             "range specified by start and end exceeds 168h0m0s. received start=1 end=604802"
         );
-        let err = parse_window(&params(&[("start", "1700000000000000000")]), day, max)
-            .unwrap_err();
+        let err = parse_window(&params(&[("start", "1700000000000000000")]), day, max).unwrap_err();
         assert!(err.message.starts_with("invalid start:"), "{}", err.message);
         let (s, e) = parse_window(&params(&[]), day, max).unwrap();
         assert_eq!(e - s, 86_400_000_000_000);
@@ -356,10 +358,18 @@ mod tests {
 
     #[test]
     fn counts_must_be_positive() {
-        assert_eq!(parse_positive(&params(&[("limit", "5")]), "limit").unwrap(), Some(5));
-        assert_eq!(parse_positive(&params(&[("limit", "")]), "limit").unwrap(), None);
         assert_eq!(
-            parse_positive(&params(&[("limit", "0")]), "limit").unwrap_err().message,
+            parse_positive(&params(&[("limit", "5")]), "limit").unwrap(),
+            Some(5)
+        );
+        assert_eq!(
+            parse_positive(&params(&[("limit", "")]), "limit").unwrap(),
+            None
+        );
+        assert_eq!(
+            parse_positive(&params(&[("limit", "0")]), "limit")
+                .unwrap_err()
+                .message,
             "invalid limit: must be a positive number"
         );
         assert!(parse_positive(&params(&[("spss", "x")]), "spss").is_err());
@@ -367,9 +377,18 @@ mod tests {
 
     #[test]
     fn go_durations_parse_and_print() {
-        assert_eq!(parse_go_duration("100ms").unwrap(), Duration::from_millis(100));
-        assert_eq!(parse_go_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_go_duration("2h45m").unwrap(), Duration::from_secs(9900));
+        assert_eq!(
+            parse_go_duration("100ms").unwrap(),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            parse_go_duration("1.5s").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_go_duration("2h45m").unwrap(),
+            Duration::from_secs(9900)
+        );
         assert_eq!(parse_go_duration("3µs").unwrap(), Duration::from_micros(3));
         assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
         assert_eq!(
@@ -410,7 +429,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            parse_logfmt("service.name=foo service.name=bar").unwrap_err().message,
+            parse_logfmt("service.name=foo service.name=bar")
+                .unwrap_err()
+                .message,
             "invalid tags: tag service.name has been set twice"
         );
         assert!(parse_logfmt(r#"k="open"#).is_err());

@@ -33,7 +33,11 @@ struct Found {
     bytes: u64,
 }
 
-async fn lookup(state: &ApiState, headers: &HeaderMap, id: &str) -> Result<Option<Found>, ApiError> {
+async fn lookup(
+    state: &ApiState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Option<Found>, ApiError> {
     let tenants = state.tenants(headers)?;
     let id = parse_trace_id(id)?;
     let backend = state.backend().clone();
@@ -46,7 +50,11 @@ async fn lookup(state: &ApiState, headers: &HeaderMap, id: &str) -> Result<Optio
                     partial: Vec::new(),
                     bytes: 0,
                 });
-                f.bytes += lookup.spans.iter().map(|s| s.estimated_bytes() as u64).sum::<u64>();
+                f.bytes += lookup
+                    .spans
+                    .iter()
+                    .map(|s| s.estimated_bytes() as u64)
+                    .sum::<u64>();
                 f.spans.extend(lookup.spans);
                 if let Some(why) = lookup.partial {
                     f.partial.push(why);

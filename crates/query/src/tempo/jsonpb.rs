@@ -70,7 +70,11 @@ fn resource_spans(rs: &ResourceSpans) -> Json {
 fn resource(r: &Resource) -> Json {
     let mut out = Map::new();
     put_attrs(&mut out, &r.attributes);
-    put_u32(&mut out, "droppedAttributesCount", r.dropped_attributes_count);
+    put_u32(
+        &mut out,
+        "droppedAttributesCount",
+        r.dropped_attributes_count,
+    );
     Json::Object(out)
 }
 
@@ -80,7 +84,10 @@ fn scope_spans(ss: &ScopeSpans) -> Json {
         out.insert("scope".into(), instrumentation_scope(scope));
     }
     if !ss.spans.is_empty() {
-        out.insert("spans".into(), Json::Array(ss.spans.iter().map(span).collect()));
+        out.insert(
+            "spans".into(),
+            Json::Array(ss.spans.iter().map(span).collect()),
+        );
     }
     put_str(&mut out, "schemaUrl", &ss.schema_url);
     Json::Object(out)
@@ -91,7 +98,11 @@ fn instrumentation_scope(scope: &InstrumentationScope) -> Json {
     put_str(&mut out, "name", &scope.name);
     put_str(&mut out, "version", &scope.version);
     put_attrs(&mut out, &scope.attributes);
-    put_u32(&mut out, "droppedAttributesCount", scope.dropped_attributes_count);
+    put_u32(
+        &mut out,
+        "droppedAttributesCount",
+        scope.dropped_attributes_count,
+    );
     Json::Object(out)
 }
 
@@ -112,13 +123,23 @@ fn span(s: &Span) -> Json {
     put_u64(&mut out, "startTimeUnixNano", s.start_time_unix_nano);
     put_u64(&mut out, "endTimeUnixNano", s.end_time_unix_nano);
     put_attrs(&mut out, &s.attributes);
-    put_u32(&mut out, "droppedAttributesCount", s.dropped_attributes_count);
+    put_u32(
+        &mut out,
+        "droppedAttributesCount",
+        s.dropped_attributes_count,
+    );
     if !s.events.is_empty() {
-        out.insert("events".into(), Json::Array(s.events.iter().map(event).collect()));
+        out.insert(
+            "events".into(),
+            Json::Array(s.events.iter().map(event).collect()),
+        );
     }
     put_u32(&mut out, "droppedEventsCount", s.dropped_events_count);
     if !s.links.is_empty() {
-        out.insert("links".into(), Json::Array(s.links.iter().map(link).collect()));
+        out.insert(
+            "links".into(),
+            Json::Array(s.links.iter().map(link).collect()),
+        );
     }
     put_u32(&mut out, "droppedLinksCount", s.dropped_links_count);
     if let Some(st) = &s.status {
@@ -141,7 +162,11 @@ fn event(e: &Event) -> Json {
     put_u64(&mut out, "timeUnixNano", e.time_unix_nano);
     put_str(&mut out, "name", &e.name);
     put_attrs(&mut out, &e.attributes);
-    put_u32(&mut out, "droppedAttributesCount", e.dropped_attributes_count);
+    put_u32(
+        &mut out,
+        "droppedAttributesCount",
+        e.dropped_attributes_count,
+    );
     Json::Object(out)
 }
 
@@ -151,7 +176,11 @@ fn link(l: &Link) -> Json {
     put_bytes(&mut out, "spanId", &l.span_id);
     put_str(&mut out, "traceState", &l.trace_state);
     put_attrs(&mut out, &l.attributes);
-    put_u32(&mut out, "droppedAttributesCount", l.dropped_attributes_count);
+    put_u32(
+        &mut out,
+        "droppedAttributesCount",
+        l.dropped_attributes_count,
+    );
     put_u32(&mut out, "flags", l.flags);
     Json::Object(out)
 }
@@ -215,8 +244,8 @@ mod tests {
                     scope: Some(InstrumentationScope::default()),
                     spans: vec![Span {
                         trace_id: vec![
-                            0x31, 0x49, 0x19, 0x5f, 0xfb, 0x0b, 0xec, 0x05, 0x34, 0x7b, 0x48,
-                            0xef, 0xe8, 0xec, 0xc1, 0xb0,
+                            0x31, 0x49, 0x19, 0x5f, 0xfb, 0x0b, 0xec, 0x05, 0x34, 0x7b, 0x48, 0xef,
+                            0xe8, 0xec, 0xc1, 0xb0,
                         ],
                         span_id: vec![1, 2, 3, 4, 5, 6, 7, 8],
                         name: "GET".into(),

@@ -213,7 +213,10 @@ mod tests {
             .map(|s| s.start_time_unix_nano)
             .collect();
         assert!(kept.len() > 10 && kept.len() < 50, "{}", kept.len());
-        assert_eq!(kept, (1..=kept.len() as u64).map(|i| i * 100).collect::<Vec<_>>());
+        assert_eq!(
+            kept,
+            (1..=kept.len() as u64).map(|i| i * 100).collect::<Vec<_>>()
+        );
         let (whole, partial) = build_trace_within(spans, full);
         assert!(!partial);
         assert_eq!(whole.encoded_len(), full);

@@ -13,12 +13,12 @@ pub mod request;
 pub mod response;
 
 use super::error::blocking;
+use super::params::Params;
 use super::{ApiError, ApiState, ScanRequest, ScanStats, json_response};
 use crate::tempo::search::{SearchMetrics, SearchResponse};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use super::params::Params;
 
 /// `GET /api/search`.
 pub async fn search(

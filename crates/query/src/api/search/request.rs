@@ -10,7 +10,14 @@ use std::time::Duration;
 /// Parameters that are not legacy tags when a request has neither `q`, `tags`, `start`
 /// nor `end` (Tempo then reads every other parameter as a tag).
 const RESERVED: &[&str] = &[
-    "q", "tags", "minDuration", "maxDuration", "limit", "spss", "start", "end",
+    "q",
+    "tags",
+    "minDuration",
+    "maxDuration",
+    "limit",
+    "spss",
+    "start",
+    "end",
 ];
 
 /// One search, validated.
@@ -72,8 +79,7 @@ impl SearchRequest {
                     Some(t) => parse_logfmt(t)?,
                     None => Vec::new(),
                 };
-                if tags.is_none() && params.get("start").is_none() && params.get("end").is_none()
-                {
+                if tags.is_none() && params.get("start").is_none() && params.get("end").is_none() {
                     for (k, v) in params.pairs() {
                         if !RESERVED.contains(&k.as_str())
                             && !v.is_empty()

@@ -3,7 +3,9 @@
 //! showing the attributes the query refers to.
 
 use crate::api::tql::{Attribute, Query};
-use crate::tempo::search::{ServiceStats, Span as SearchSpan, SpanSet, TraceSearchMetadata, trimmed_trace_id};
+use crate::tempo::search::{
+    ServiceStats, Span as SearchSpan, SpanSet, TraceSearchMetadata, trimmed_trace_id,
+};
 use std::collections::BTreeMap;
 use tracegate_model::Span;
 use tracegate_model::proto::common::v1::KeyValue;
@@ -37,15 +39,25 @@ pub fn metadata(spans: &[Span], query: &Query, spss: u32) -> Option<TraceSearchM
         return None;
     }
     let first = spans.first()?;
-    let start = spans.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0);
-    let end = spans.iter().map(|s| s.end_time_unix_nano).max().unwrap_or(0);
+    let start = spans
+        .iter()
+        .map(|s| s.start_time_unix_nano)
+        .min()
+        .unwrap_or(0);
+    let end = spans
+        .iter()
+        .map(|s| s.end_time_unix_nano)
+        .max()
+        .unwrap_or(0);
     let root = spans
         .iter()
         .filter(|s| s.is_root())
         .min_by_key(|s| s.start_time_unix_nano);
     let mut service_stats: BTreeMap<String, ServiceStats> = BTreeMap::new();
     for s in spans {
-        let stats = service_stats.entry(s.service_name().to_owned()).or_default();
+        let stats = service_stats
+            .entry(s.service_name().to_owned())
+            .or_default();
         stats.span_count = stats.span_count.saturating_add(1);
         if s.is_error() {
             stats.error_count = stats.error_count.saturating_add(1);
@@ -120,7 +132,10 @@ fn key_value(key: String, value: tracegate_model::proto::common::v1::AnyValue) -
 
 /// Sorts by start time, newest first (then by trace id, for a stable order), keeps the first
 /// of each trace id and at most `limit`.
-pub fn newest_first(mut traces: Vec<TraceSearchMetadata>, limit: usize) -> Vec<TraceSearchMetadata> {
+pub fn newest_first(
+    mut traces: Vec<TraceSearchMetadata>,
+    limit: usize,
+) -> Vec<TraceSearchMetadata> {
     traces.sort_by(|a, b| {
         b.start_time_unix_nano
             .cmp(&a.start_time_unix_nano)

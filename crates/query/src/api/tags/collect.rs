@@ -220,7 +220,10 @@ pub fn tag_value(value: &Value) -> Option<TagValue> {
         Value::Int(i) => ("int", i.to_string()),
         Value::Float(f) => ("float", f.to_string()),
         Value::Bool(b) => ("bool", b.to_string()),
-        Value::Duration(ns) => ("duration", go_duration(std::time::Duration::from_nanos(*ns))),
+        Value::Duration(ns) => (
+            "duration",
+            go_duration(std::time::Duration::from_nanos(*ns)),
+        ),
         other => match other.to_any_value().value {
             Some(Any::StringValue(s)) => ("keyword", s),
             _ => return None,

@@ -62,7 +62,14 @@ pub const SCOPES: &[&str] = &["resource", "span", "event", "link", "instrumentat
 /// Tempo's values of `status` (`keyword`).
 pub const STATUS_VALUES: &[&str] = &["error", "ok", "unset"];
 /// Tempo's values of `kind` (`keyword`).
-pub const KIND_VALUES: &[&str] = &["client", "consumer", "internal", "producer", "server", "unspecified"];
+pub const KIND_VALUES: &[&str] = &[
+    "client",
+    "consumer",
+    "internal",
+    "producer",
+    "server",
+    "unspecified",
+];
 
 /// What a tags request scans.
 struct Scan {
@@ -72,11 +79,7 @@ struct Scan {
     bounds: Bounds,
 }
 
-fn scan_of(
-    state: &ApiState,
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<Scan, ApiError> {
+fn scan_of(state: &ApiState, headers: &HeaderMap, params: &Params) -> Result<Scan, ApiError> {
     let tenants = state.tenants(headers)?;
     let config = state.config();
     let (start_ns, end_ns) = parse_window(
@@ -133,7 +136,9 @@ async fn run_scan<C: collect::Collect + Send + 'static>(
                     std::ops::ControlFlow::Continue(())
                 }
             })?;
-            metrics.inspected_bytes = metrics.inspected_bytes.saturating_add(stats.inspected_bytes);
+            metrics.inspected_bytes = metrics
+                .inspected_bytes
+                .saturating_add(stats.inspected_bytes);
             metrics.total_blocks = metrics.total_blocks.saturating_add(stats.blocks);
             metrics.total_jobs += 1;
             metrics.completed_jobs += 1;
@@ -247,7 +252,12 @@ fn fixed_values(tag: &str, attribute: &Attribute) -> Option<Vec<TagValue>> {
         Some(keywords(STATUS_VALUES))
     } else if is(&["kind", "span:kind"]) {
         Some(keywords(KIND_VALUES))
-    } else if is(&["duration", "span:duration", "traceDuration", "trace:duration"]) {
+    } else if is(&[
+        "duration",
+        "span:duration",
+        "traceDuration",
+        "trace:duration",
+    ]) {
         Some(Vec::new())
     } else {
         None
@@ -309,7 +319,11 @@ pub async fn tag_values_v1(
     let collector = ValueCollector::plain(tag, scan.bounds);
     let (metrics, collector) = run_scan(&state, scan, collector).await?;
     Ok(json_response(&SearchTagValuesResponse {
-        tag_values: collector.into_values().into_iter().map(|v| v.value).collect(),
+        tag_values: collector
+            .into_values()
+            .into_iter()
+            .map(|v| v.value)
+            .collect(),
         metrics,
     }))
 }

@@ -13,7 +13,9 @@ mod tags;
 mod tenancy;
 mod traces;
 
-use super::{ApiConfig, ApiState, Backend, BackendError, ScanRequest, ScanStats, TraceLookup, router};
+use super::{
+    ApiConfig, ApiState, Backend, BackendError, ScanRequest, ScanStats, TraceLookup, router,
+};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use std::collections::BTreeMap;
@@ -21,7 +23,9 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt as _;
 use tracegate_model::proto::common::v1::KeyValue;
-pub use tracegate_model::{Resource, Scope, Span, SpanId, SpanKind, Status, StatusCode as Code, TraceId, attr, keys};
+pub use tracegate_model::{
+    Resource, Scope, Span, SpanId, SpanKind, Status, StatusCode as Code, TraceId, attr, keys,
+};
 
 /// Now in seconds, fixed once per test process, so the default search window (the last
 /// hour) covers the data.
@@ -100,9 +104,8 @@ impl Backend for MemoryBackend {
                     })
                 })
                 .collect();
-            traces.sort_by_key(|t| {
-                std::cmp::Reverse(t.iter().map(|s| s.start_time_unix_nano).min())
-            });
+            traces
+                .sort_by_key(|t| std::cmp::Reverse(t.iter().map(|s| s.start_time_unix_nano).min()));
             for t in traces {
                 stats.inspected_traces += 1;
                 stats.inspected_spans += t.len() as u64;
@@ -167,7 +170,11 @@ impl TraceBuilder {
             trace_state: String::new(),
             flags: 0,
             name: name.into(),
-            kind: if parent.is_none() { SpanKind::Server } else { SpanKind::Client },
+            kind: if parent.is_none() {
+                SpanKind::Server
+            } else {
+                SpanKind::Client
+            },
             start_time_unix_nano: start,
             end_time_unix_nano: start + duration_ms * MS,
             attributes,
@@ -177,7 +184,11 @@ impl TraceBuilder {
             links: vec![],
             dropped_links_count: 0,
             status: Status {
-                code: if error { Code::Error as i32 } else { Code::Unset as i32 },
+                code: if error {
+                    Code::Error as i32
+                } else {
+                    Code::Unset as i32
+                },
                 message: if error { "boom".into() } else { String::new() },
             },
             facts: Default::default(),

@@ -12,21 +12,53 @@ fn data() -> Vec<Span> {
     // 1: checkout, erroring root, a DB child.
     all.extend(
         TraceBuilder::new(tid(1))
-            .span("checkout", "GET /cart", None, 1000, 500, true, vec![a::int("http.status_code", 500)])
+            .span(
+                "checkout",
+                "GET /cart",
+                None,
+                1000,
+                500,
+                true,
+                vec![a::int("http.status_code", 500)],
+            )
             .span("checkout", "load cart", Some(0), 1010, 100, true, vec![])
-            .span("db", "SELECT", Some(1), 1020, 50, false, vec![a::string("db.system", "postgres")])
+            .span(
+                "db",
+                "SELECT",
+                Some(1),
+                1020,
+                50,
+                false,
+                vec![a::string("db.system", "postgres")],
+            )
             .build(),
     );
     // 2: service a, 50 ms, foo=a.b
     all.extend(
         TraceBuilder::new(tid(2))
-            .span("a", "op-a", None, 2000, 50, false, vec![a::string("foo", "a.b")])
+            .span(
+                "a",
+                "op-a",
+                None,
+                2000,
+                50,
+                false,
+                vec![a::string("foo", "a.b")],
+            )
             .build(),
     );
     // 3: service b, 2.5 s, foo=bar
     all.extend(
         TraceBuilder::new(tid(3))
-            .span("b", "op-b", None, 3000, 2500, false, vec![a::string("foo", "bar")])
+            .span(
+                "b",
+                "op-b",
+                None,
+                3000,
+                2500,
+                false,
+                vec![a::string("foo", "bar")],
+            )
             .build(),
     );
     // 4: frontend "my-server", foo=baz, footag/bartag on the span.
@@ -39,7 +71,11 @@ fn data() -> Vec<Span> {
                 4000,
                 20,
                 false,
-                vec![a::string("foo", "baz"), a::int("footag", 1234), a::string("bartag", "barvalue")],
+                vec![
+                    a::string("foo", "baz"),
+                    a::int("footag", 1234),
+                    a::string("bartag", "barvalue"),
+                ],
             )
             .build(),
     );
@@ -64,7 +100,15 @@ fn data() -> Vec<Span> {
         TraceBuilder::new(tid(7))
             .span("caller", "call x", None, 7000, 10, false, vec![])
             .kind(SpanKind::Internal)
-            .span("caller", "rpc", Some(0), 7001, 5, false, vec![a::string("peer.service", "x")])
+            .span(
+                "caller",
+                "rpc",
+                Some(0),
+                7001,
+                5,
+                false,
+                vec![a::string("peer.service", "x")],
+            )
             .build(),
     );
     // 8: checkout GET /cart without error.
@@ -98,7 +142,11 @@ fn check_shape(response: &SearchResponse) {
     let mut sorted = starts.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(starts, sorted, "newest first");
-    let ids: BTreeSet<&str> = response.traces.iter().map(|t| t.trace_id.as_str()).collect();
+    let ids: BTreeSet<&str> = response
+        .traces
+        .iter()
+        .map(|t| t.trace_id.as_str())
+        .collect();
     assert_eq!(ids.len(), response.traces.len(), "one result per trace id");
     for t in &response.traces {
         assert!(!t.trace_id.starts_with('0'));
@@ -144,12 +192,21 @@ async fn every_grafana_query_returns_the_right_traces() {
     let cases: &[(&str, &[u8])] = &[
         ("{}", &[1, 2, 3, 4, 5, 6, 7, 8]),
         (r#"{resource.service.name="checkout"}"#, &[1, 8]),
-        (r#"{resource.service.name="checkout" && name="GET /cart"}"#, &[1, 8]),
-        (r#"{resource.service.name="checkout" && name="GET /cart" && status=error}"#, &[1]),
+        (
+            r#"{resource.service.name="checkout" && name="GET /cart"}"#,
+            &[1, 8],
+        ),
+        (
+            r#"{resource.service.name="checkout" && name="GET /cart" && status=error}"#,
+            &[1],
+        ),
         ("{duration>100ms}", &[1, 3]),
         ("{duration>100ms && duration<=2s}", &[1]),
         ("{traceDuration>100ms}", &[1, 3]),
-        (r#"{(resource.service.name="a" || resource.service.name="b")}"#, &[2, 3]),
+        (
+            r#"{(resource.service.name="a" || resource.service.name="b")}"#,
+            &[2, 3],
+        ),
         (r#"{resource.service.name=~"a|b"}"#, &[2, 3]),
         (r#"{span.foo=~"a\\.b|c\\.d"}"#, &[2]),
         (r#"{span.foo=~".+"}"#, &[2, 3, 4]),
@@ -178,31 +235,70 @@ async fn every_grafana_query_returns_the_right_traces() {
 #[tokio::test]
 async fn results_carry_tempos_fields() {
     let app = app(data());
-    let response = search(&app, r#"{resource.service.name="checkout" && status=error}"#, "").await;
+    let response = search(
+        &app,
+        r#"{resource.service.name="checkout" && status=error}"#,
+        "",
+    )
+    .await;
     assert_eq!(ids(&response), expect(&[1]));
     let t = &response.traces[0];
     assert_eq!(t.root_service_name.as_deref(), Some("checkout"));
     assert_eq!(t.root_trace_name.as_deref(), Some("GET /cart"));
     assert_eq!(t.duration_ms, Some(500));
     let start = (now_s() - 60) * S + 1000 * MS;
-    assert_eq!(t.start_time_unix_nano.as_deref(), Some(start.to_string().as_str()));
-    assert_eq!(t.service_stats["checkout"], strict::ServiceStats { span_count: Some(2), error_count: Some(2) });
-    assert_eq!(t.service_stats["db"], strict::ServiceStats { span_count: Some(1), error_count: None });
+    assert_eq!(
+        t.start_time_unix_nano.as_deref(),
+        Some(start.to_string().as_str())
+    );
+    assert_eq!(
+        t.service_stats["checkout"],
+        strict::ServiceStats {
+            span_count: Some(2),
+            error_count: Some(2)
+        }
+    );
+    assert_eq!(
+        t.service_stats["db"],
+        strict::ServiceStats {
+            span_count: Some(1),
+            error_count: None
+        }
+    );
     let set = &t.span_sets[0];
     assert_eq!(set.matched, Some(2));
     assert_eq!(set.spans.len(), 2);
     assert_eq!(set.spans[0].name.as_deref(), Some("GET /cart"));
     assert_eq!(set.spans[0].duration_nanos.as_deref(), Some("500000000"));
-    assert_eq!(set.spans[0].span_id, tid(1).0[15..].iter().fold("100000000000".to_owned(), |acc, b| format!("{acc}{b:02x}")) + "01");
+    assert_eq!(
+        set.spans[0].span_id,
+        tid(1).0[15..]
+            .iter()
+            .fold("100000000000".to_owned(), |acc, b| format!("{acc}{b:02x}"))
+            + "01"
+    );
     // The attributes the query referred to, by unscoped name; status as a string.
     let services = span_attr(&response, "service.name");
     assert_eq!(services.len(), 2);
-    assert!(services.iter().all(|v| v.string_value.as_deref() == Some("checkout")));
+    assert!(
+        services
+            .iter()
+            .all(|v| v.string_value.as_deref() == Some("checkout"))
+    );
     let statuses = span_attr(&response, "status");
-    assert!(statuses.iter().all(|v| v.string_value.as_deref() == Some("error")));
+    assert!(
+        statuses
+            .iter()
+            .all(|v| v.string_value.as_deref() == Some("error"))
+    );
     assert_eq!(statuses.len(), 2);
     // Integers are strings; name and duration are never attributes.
-    let response = search(&app, r#"{span.http.status_code>=500 && name="GET /cart" && duration>1ms}"#, "").await;
+    let response = search(
+        &app,
+        r#"{span.http.status_code>=500 && name="GET /cart" && duration>1ms}"#,
+        "",
+    )
+    .await;
     let codes = span_attr(&response, "http.status_code");
     assert_eq!(codes.len(), 1);
     assert_eq!(codes[0].int_value.as_deref(), Some("500"));
@@ -219,14 +315,27 @@ async fn limit_and_spss() {
     let response = search(&app, "{}", "&limit=2").await;
     assert_eq!(ids(&response), expect(&[7, 8]));
     let response = search(&app, "{}", "&spss=1").await;
-    let t1 = response.traces.iter().find(|t| t.trace_id == trimmed_trace_id(&tid(1).0)).unwrap();
+    let t1 = response
+        .traces
+        .iter()
+        .find(|t| t.trace_id == trimmed_trace_id(&tid(1).0))
+        .unwrap();
     assert_eq!(t1.span_sets[0].spans.len(), 1);
     assert_eq!(t1.span_sets[0].matched, Some(3));
     let response = search(&app, "{}", "").await;
-    let t1 = response.traces.iter().find(|t| t.trace_id == trimmed_trace_id(&tid(1).0)).unwrap();
+    let t1 = response
+        .traces
+        .iter()
+        .find(|t| t.trace_id == trimmed_trace_id(&tid(1).0))
+        .unwrap();
     assert_eq!(t1.span_sets[0].spans.len(), 3, "default spss is 3");
     // Pipeline outputs travel as spanset attributes.
-    let response = search(&app, r#"{resource.service.name="checkout"} | count() > 1"#, "").await;
+    let response = search(
+        &app,
+        r#"{resource.service.name="checkout"} | count() > 1"#,
+        "",
+    )
+    .await;
     assert_eq!(ids(&response), expect(&[1]));
     let attrs = &response.traces[0].span_sets[0].attributes;
     assert!(attrs.iter().any(|kv| kv.key == "count()"), "{attrs:?}");
@@ -250,7 +359,10 @@ async fn legacy_tags_and_durations() {
     let app = app(data());
     let cases: &[(&str, &[u8])] = &[
         ("tags=service.name%3Dcheckout", &[1, 8]),
-        ("tags=service.name%3Dcheckout%20http.status_code%3D500", &[1]),
+        (
+            "tags=service.name%3Dcheckout%20http.status_code%3D500",
+            &[1],
+        ),
         ("tags=foo%3Dbar", &[3]),
         ("minDuration=2s", &[3]),
         ("minDuration=100ms&maxDuration=1s", &[1]),
@@ -271,31 +383,73 @@ async fn bad_parameters_are_400_with_tempos_messages() {
     let app = app(data());
     let q = enc("{}");
     let cases = [
-        (format!("q={q}&limit=0"), "invalid limit: must be a positive number"),
-        (format!("q={q}&spss=0"), "invalid spss: must be a positive number"),
-        (format!("q={q}&spss=101"), "spans per span set exceeds 100. received 101"),
-        (format!("q={q}&limit=abc"), "invalid limit: strconv.Atoi: parsing \"abc\": invalid syntax"),
-        (format!("q={q}&start=20&end=10"), "http parameter start must be before end. received start=20 end=10"),
-        (format!("q={q}&start=10"), "http parameter start must be before end. received start=10 end=0"),
+        (
+            format!("q={q}&limit=0"),
+            "invalid limit: must be a positive number",
+        ),
+        (
+            format!("q={q}&spss=0"),
+            "invalid spss: must be a positive number",
+        ),
+        (
+            format!("q={q}&spss=101"),
+            "spans per span set exceeds 100. received 101",
+        ),
+        (
+            format!("q={q}&limit=abc"),
+            "invalid limit: strconv.Atoi: parsing \"abc\": invalid syntax",
+        ),
+        (
+            format!("q={q}&start=20&end=10"),
+            "http parameter start must be before end. received start=20 end=10",
+        ),
+        (
+            format!("q={q}&start=10"),
+            "http parameter start must be before end. received start=10 end=0",
+        ),
         (
             format!("q={q}&start=1000&end=606000"),
             "range specified by start and end exceeds 168h0m0s. received start=1000 end=606000",
         ),
-        (format!("q={q}&tags=a%3Db"), "invalid request: can't specify tags and q in the same query"),
-        ("tags=a%3Db%20a%3Dc".to_owned(), "invalid tags: tag a has been set twice"),
-        ("minDuration=10seconds".to_owned(), "invalid minDuration: time: unknown unit \"seconds\" in duration \"10seconds\""),
-        ("minDuration=20s&maxDuration=5s".to_owned(), "invalid maxDuration: must be greater than minDuration"),
-        (format!("q={q}&start=abc&end=10"), "invalid start: strconv.ParseInt: parsing \"abc\": invalid syntax"),
+        (
+            format!("q={q}&tags=a%3Db"),
+            "invalid request: can't specify tags and q in the same query",
+        ),
+        (
+            "tags=a%3Db%20a%3Dc".to_owned(),
+            "invalid tags: tag a has been set twice",
+        ),
+        (
+            "minDuration=10seconds".to_owned(),
+            "invalid minDuration: time: unknown unit \"seconds\" in duration \"10seconds\"",
+        ),
+        (
+            "minDuration=20s&maxDuration=5s".to_owned(),
+            "invalid maxDuration: must be greater than minDuration",
+        ),
+        (
+            format!("q={q}&start=abc&end=10"),
+            "invalid start: strconv.ParseInt: parsing \"abc\": invalid syntax",
+        ),
     ];
     for (params, message) in cases {
         let reply = get(&app, &format!("/api/search?{params}"), &[]).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{params}");
         assert_eq!(reply.text(), format!("{message}\n"), "{params}");
     }
-    for bad in ["{ .a = }", "{ } >> { }", "{resource.service.name=\"a\"", "{} | rate()"] {
+    for bad in [
+        "{ .a = }",
+        "{ } >> { }",
+        "{resource.service.name=\"a\"",
+        "{} | rate()",
+    ] {
         let reply = get(&app, &format!("/api/search?q={}", enc(bad)), &[]).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
-        assert!(reply.text().starts_with("invalid TraceQL query: "), "{bad}: {}", reply.text());
+        assert!(
+            reply.text().starts_with("invalid TraceQL query: "),
+            "{bad}: {}",
+            reply.text()
+        );
     }
     // A large limit is lowered, not refused.
     let reply = get(&app, &format!("/api/search?q={q}&limit=99999999"), &[]).await;
@@ -352,19 +506,35 @@ async fn leading_zero_ids_and_missing_roots() {
 async fn hints_reach_the_backend() {
     let backend = Arc::new(MemoryBackend::new(data()));
     let app = router(ApiState::new(backend.clone(), ApiConfig::default()));
-    search(&app, r#"{resource.service.name="checkout" && duration>100ms}"#, "").await;
+    search(
+        &app,
+        r#"{resource.service.name="checkout" && duration>100ms}"#,
+        "",
+    )
+    .await;
     let scans = backend.scans.lock().unwrap();
     let (tenant, request) = scans.last().unwrap();
     assert_eq!(tenant, tracegate_model::DEFAULT_TENANT);
-    assert_eq!(request.hints.service_names, Some(vec!["checkout".to_owned()]));
+    assert_eq!(
+        request.hints.service_names,
+        Some(vec!["checkout".to_owned()])
+    );
     assert!(request.hints.min_span_duration_ns.is_some());
     assert_eq!(request.start_ns, (now_s() - 3600) * S);
 }
 
 #[tokio::test]
 async fn search_is_per_tenant_and_federates() {
-    let mut spans = TraceBuilder::new(tid(1)).tenant("a").span("sa", "x", None, 0, 10, false, vec![]).build();
-    spans.extend(TraceBuilder::new(tid(2)).tenant("b").span("sb", "y", None, 10, 10, false, vec![]).build());
+    let mut spans = TraceBuilder::new(tid(1))
+        .tenant("a")
+        .span("sa", "x", None, 0, 10, false, vec![])
+        .build();
+    spans.extend(
+        TraceBuilder::new(tid(2))
+            .tenant("b")
+            .span("sb", "y", None, 10, 10, false, vec![])
+            .build(),
+    );
     let config = ApiConfig {
         multitenancy_enabled: true,
         ..Default::default()
@@ -395,4 +565,3 @@ async fn a_backend_failure_is_500_with_its_message() {
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(reply.text(), "hot store: block 7 unreadable\n");
 }
-

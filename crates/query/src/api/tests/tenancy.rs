@@ -24,7 +24,10 @@ fn two_tenants() -> (axum::Router, TraceId, TraceId) {
 }
 
 fn span_count(reply: &Reply) -> usize {
-    let trace = TraceByIdResponse::decode(reply.body.as_slice()).unwrap().trace.unwrap();
+    let trace = TraceByIdResponse::decode(reply.body.as_slice())
+        .unwrap()
+        .trace
+        .unwrap();
     trace
         .resource_spans
         .iter()
@@ -50,7 +53,12 @@ async fn without_a_tenant_every_endpoint_but_echo_is_401() {
         assert_eq!(reply.text(), "no org id\n", "{path}");
     }
     assert_eq!(get(&app, "/api/echo", &[]).await.status, StatusCode::OK);
-    let reply = get(&app, "/api/v2/search/tags", &[("X-Scope-OrgID", "bad/tenant")]).await;
+    let reply = get(
+        &app,
+        "/api/v2/search/tags",
+        &[("X-Scope-OrgID", "bad/tenant")],
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
 }
 
@@ -66,10 +74,17 @@ async fn tenants_see_only_their_traces_and_federation_sees_both() {
     let reply = get(&app, &format!("/api/traces/{}", b_id.to_hex()), &[pb, a]).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     let both = ("x-scope-orgid", "team-b|team-a");
-    let reply = get(&app, &format!("/api/v2/traces/{}", b_id.to_hex()), &[pb, both]).await;
+    let reply = get(
+        &app,
+        &format!("/api/v2/traces/{}", b_id.to_hex()),
+        &[pb, both],
+    )
+    .await;
     assert_eq!(span_count(&reply), 1);
     // Without multi-tenancy, everything is the single tenant, whatever the header says.
-    let spans = TraceBuilder::new(a_id).span("alpha", "a-root", None, 0, 10, false, vec![]).build();
+    let spans = TraceBuilder::new(a_id)
+        .span("alpha", "a-root", None, 0, 10, false, vec![])
+        .build();
     let app = super::app(spans);
     let reply = get(&app, &format!("/api/v2/traces/{}", a_id.to_hex()), &[pb, a]).await;
     assert_eq!(span_count(&reply), 1);

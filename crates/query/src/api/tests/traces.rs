@@ -9,7 +9,15 @@ const PB: (&str, &str) = ("accept", "application/protobuf");
 fn shop_trace(id: TraceId) -> Vec<Span> {
     TraceBuilder::new(id)
         .span("frontend", "GET /cart", None, 0, 500, false, vec![])
-        .span("checkout", "load cart", Some(0), 10, 100, true, vec![a::int("http.status_code", 500)])
+        .span(
+            "checkout",
+            "load cart",
+            Some(0),
+            10,
+            100,
+            true,
+            vec![a::int("http.status_code", 500)],
+        )
         .span("db", "SELECT", Some(1), 20, 50, false, vec![])
         .build()
 }
@@ -63,7 +71,12 @@ async fn v2_protobuf_is_what_grafana_decodes() {
 #[tokio::test]
 async fn v2_not_found_is_200_with_an_empty_trace() {
     let app = app(shop_trace(tid(7)));
-    let reply = get(&app, "/api/v2/traces/0a0000000000000000000000000000ff", &[PB]).await;
+    let reply = get(
+        &app,
+        "/api/v2/traces/0a0000000000000000000000000000ff",
+        &[PB],
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     let response = TraceByIdResponse::decode(reply.body.as_slice()).unwrap();
     assert_eq!(response.trace, Some(Trace::default()));
@@ -89,7 +102,12 @@ async fn v1_protobuf_and_json() {
     assert_eq!(reply.status, StatusCode::OK);
     let trace = Trace::decode(reply.body.as_slice()).unwrap();
     assert_eq!(check_invariants(&trace).len(), 3);
-    let reply = get(&app, &format!("/api/traces/{}", id.to_hex()), &[("accept", "application/json")]).await;
+    let reply = get(
+        &app,
+        &format!("/api/traces/{}", id.to_hex()),
+        &[("accept", "application/json")],
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.content_type, "application/json");
     let json = reply.json();
@@ -111,9 +129,16 @@ async fn short_and_uppercase_ids_are_padded() {
     raw[8..].copy_from_slice(&[0xf1, 0xcf, 0xe8, 0x2a, 0x8e, 0xef, 0x93, 0x3b]);
     let id = TraceId(raw);
     let app = app(shop_trace(id));
-    for text in ["f1cfe82a8eef933b", "F1CFE82A8EEF933B", "0000000000000000f1cfe82a8eef933b"] {
+    for text in [
+        "f1cfe82a8eef933b",
+        "F1CFE82A8EEF933B",
+        "0000000000000000f1cfe82a8eef933b",
+    ] {
         let reply = get(&app, &format!("/api/v2/traces/{text}"), &[PB]).await;
-        let trace = TraceByIdResponse::decode(reply.body.as_slice()).unwrap().trace.unwrap();
+        let trace = TraceByIdResponse::decode(reply.body.as_slice())
+            .unwrap()
+            .trace
+            .unwrap();
         assert_eq!(check_invariants(&trace).len(), 3, "{text}");
         let reply = get(&app, &format!("/api/traces/{text}"), &[PB]).await;
         assert_eq!(reply.status, StatusCode::OK, "{text}");
@@ -129,7 +154,11 @@ async fn short_and_uppercase_ids_are_padded() {
 #[tokio::test]
 async fn bad_ids_are_400() {
     let app = app(vec![]);
-    for path in ["/api/traces/xyz", "/api/v2/traces/xyz", &format!("/api/v2/traces/{}", "1".repeat(33))] {
+    for path in [
+        "/api/traces/xyz",
+        "/api/v2/traces/xyz",
+        &format!("/api/v2/traces/{}", "1".repeat(33)),
+    ] {
         let reply = get(&app, path, &[PB]).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
         assert!(reply.content_type.starts_with("text/plain"));
@@ -143,7 +172,15 @@ async fn over_the_size_limit_v1_is_422_and_v2_partial() {
     let id = tid(9);
     let mut builder = TraceBuilder::new(id).span("svc", "root", None, 0, 1000, false, vec![]);
     for i in 0..40 {
-        builder = builder.span("svc", "child", Some(0), i + 1, 1, false, vec![a::string("blob", "x".repeat(200))]);
+        builder = builder.span(
+            "svc",
+            "child",
+            Some(0),
+            i + 1,
+            1,
+            false,
+            vec![a::string("blob", "x".repeat(200))],
+        );
     }
     let config = ApiConfig {
         max_trace_bytes: tracegate_pipeline::config::ByteSize(3000),
@@ -157,7 +194,11 @@ async fn over_the_size_limit_v1_is_422_and_v2_partial() {
     assert_eq!(reply.status, StatusCode::OK);
     let response = TraceByIdResponse::decode(reply.body.as_slice()).unwrap();
     assert_eq!(response.status, PartialStatus::Partial as i32);
-    assert!(response.message.contains("Trace exceeds maximum size of 3000 bytes"));
+    assert!(
+        response
+            .message
+            .contains("Trace exceeds maximum size of 3000 bytes")
+    );
     let trace = response.trace.unwrap();
     assert!(trace.encoded_len() <= 3000);
     let kept = check_invariants(&trace).len();
