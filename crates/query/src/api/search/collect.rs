@@ -121,3 +121,135 @@ fn merge(into: &mut Vec<Span>, more: &[Span]) {
     let seen: HashSet<_> = into.iter().map(|s| s.span_id).collect();
     into.extend(more.iter().filter(|s| !seen.contains(&s.span_id)).cloned());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traceql::parse;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+    use tracegate_model::{Resource, Scope, SpanId, SpanKind, Status};
+
+    fn span(trace: u8, n: u8, error: bool) -> Span {
+        Span {
+            resource: Arc::new(Resource::with_service("svc")),
+            scope: Arc::new(Scope::default()),
+            trace_id: TraceId([trace; 16]),
+            span_id: SpanId([trace, n, 1, 1, 1, 1, 1, 1]),
+            parent_span_id: (n > 0).then_some(SpanId([trace, 0, 1, 1, 1, 1, 1, 1])),
+            trace_state: String::new(),
+            flags: 0,
+            name: if n == 0 {
+                "root".into()
+            } else {
+                format!("child-{n}")
+            },
+            kind: SpanKind::Internal,
+            start_time_unix_nano: 1_000 + u64::from(n),
+            end_time_unix_nano: 2_000,
+            attributes: vec![],
+            dropped_attributes_count: 0,
+            events: vec![],
+            dropped_events_count: 0,
+            links: vec![],
+            dropped_links_count: 0,
+            status: Status {
+                code: if error { 2 } else { 0 },
+                message: String::new(),
+            },
+            facts: Default::default(),
+            origin: Default::default(),
+        }
+    }
+
+    /// Runs the collector over traces split into blocks as `block_of` says; each block
+    /// visits its fragments in trace order.
+    fn run(
+        query: &str,
+        traces: &[Vec<Span>],
+        block_of: &[Vec<usize>],
+        limit: usize,
+        room: usize,
+    ) -> Vec<Vec<Span>> {
+        let q = parse(query).unwrap();
+        let mut c = Collector::new(&q, limit, room);
+        let blocks = block_of.iter().flatten().max().map_or(0, |m| m + 1);
+        'scan: for b in 0..blocks {
+            for (t, spans) in traces.iter().enumerate() {
+                let fragment: Vec<Span> = spans
+                    .iter()
+                    .zip(&block_of[t])
+                    .filter(|(_, blk)| **blk == b)
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                if !fragment.is_empty() && c.visit(&fragment).is_break() {
+                    break 'scan;
+                }
+            }
+        }
+        c.finish()
+    }
+
+    fn traces_strategy() -> impl Strategy<Value = (Vec<Vec<Span>>, Vec<Vec<usize>>)> {
+        prop::collection::vec(
+            (1usize..6, any::<u8>(), prop::collection::vec(0usize..3, 6)),
+            1..8,
+        )
+        .prop_map(|specs| {
+            let mut traces = Vec::new();
+            let mut blocks = Vec::new();
+            for (i, (n, error_at, block)) in specs.into_iter().enumerate() {
+                let error_at = usize::from(error_at) % n;
+                let spans: Vec<Span> = (0..n)
+                    .map(|k| span(i as u8 + 1, k as u8, k == error_at && k > 0))
+                    .collect();
+                blocks.push(block[..n].to_vec());
+                traces.push(spans);
+            }
+            (traces, blocks)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn each_trace_is_found_once_and_whole_however_it_is_split((traces, blocks) in traces_strategy()) {
+            let found = run("{}", &traces, &blocks, 100, 1000);
+            prop_assert_eq!(found.len(), traces.len());
+            for f in &found {
+                let id = f[0].trace_id;
+                let want = traces.iter().find(|t| t[0].trace_id == id).unwrap();
+                prop_assert_eq!(f.len(), want.len());
+            }
+            // A match that needs two fragments is found when there is room to hold them.
+            let both = run(r#"{name="root"} && {status=error}"#, &traces, &blocks, 100, 1000);
+            let expected = traces.iter().filter(|t| t.iter().any(|s| s.is_error())).count();
+            prop_assert_eq!(both.len(), expected);
+        }
+
+        #[test]
+        fn the_scan_stops_at_the_limit_and_pending_spans_stay_bounded((traces, blocks) in traces_strategy(), limit in 1usize..4) {
+            let found = run("{}", &traces, &blocks, limit, 1000);
+            prop_assert_eq!(found.len(), limit.min(traces.len()));
+            // No room to hold fragments: still no duplicates, never more than found alone.
+            let both = run(r#"{name="root"} && {status=error}"#, &traces, &blocks, 100, 0);
+            let ids: HashSet<_> = both.iter().map(|t| t[0].trace_id).collect();
+            prop_assert_eq!(ids.len(), both.len());
+        }
+    }
+
+    #[test]
+    fn evicts_the_oldest_held_fragment_first() {
+        let q = parse(r#"{name="root"} && {status=error}"#).unwrap();
+        let mut c = Collector::new(&q, 10, 2);
+        // Trace 1's root and trace 2's root are held; trace 3's root evicts trace 1's.
+        for t in 1..=3 {
+            let _ = c.visit(&[span(t, 0, false)]);
+        }
+        assert_eq!(c.dropped_fragments(), 1);
+        let _ = c.visit(&[span(2, 1, true)]);
+        let _ = c.visit(&[span(1, 1, true)]);
+        let found = c.finish();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0][0].trace_id, TraceId([2; 16]));
+    }
+}

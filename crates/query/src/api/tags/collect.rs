@@ -1,7 +1,7 @@
 //! Collecting distinct tag names and values from scanned spans, within [`Bounds`].
 
 use crate::api::params::go_duration;
-use crate::api::tql::{Attribute, Query, Value};
+use crate::api::tql::{Attribute, Intrinsic, Query, Value};
 use crate::tempo::tags::TagValue;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -138,6 +138,36 @@ enum Source {
     Plain(String),
 }
 
+/// How much of the trace an attribute's value depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// The span alone (attributes, `name`, `status`, …).
+    Span,
+    /// The same value for every span of the trace (`trace:rootName`, `traceDuration`, …):
+    /// read once per visited trace.
+    Trace,
+    /// The span and its neighbours (`childCount`, nested-set positions).
+    Tree,
+}
+
+fn reach(attribute: &Attribute) -> Reach {
+    match attribute {
+        Attribute::Intrinsic(
+            Intrinsic::TraceRootName
+            | Intrinsic::TraceRootService
+            | Intrinsic::TraceDuration
+            | Intrinsic::TraceId,
+        ) => Reach::Trace,
+        Attribute::Intrinsic(
+            Intrinsic::ChildCount
+            | Intrinsic::NestedSetParent
+            | Intrinsic::NestedSetLeft
+            | Intrinsic::NestedSetRight,
+        ) => Reach::Tree,
+        _ => Reach::Span,
+    }
+}
+
 /// Distinct values of one tag.
 #[derive(Debug)]
 pub struct ValueCollector {
@@ -145,6 +175,8 @@ pub struct ValueCollector {
     bounds: Bounds,
     values: BTreeSet<TagValue>,
     bytes: usize,
+    /// The trace last read for a [`Reach::Trace`] attribute (its first span's address).
+    last_trace: Option<usize>,
 }
 
 impl ValueCollector {
@@ -164,6 +196,7 @@ impl ValueCollector {
             bounds,
             values: BTreeSet::new(),
             bytes: 0,
+            last_trace: None,
         }
     }
 
@@ -187,7 +220,22 @@ impl ValueCollector {
 impl Collect for ValueCollector {
     fn add(&mut self, span: &Span, trace: &[Span]) {
         let value = match &self.source {
-            Source::Typed(a) => a.value_of(span, trace).and_then(|v| tag_value(&v)),
+            // `value_of` looks the span up in `trace`; give it only what the value needs, so
+            // that a tag scan stays linear in the spans read.
+            Source::Typed(a) => match reach(a) {
+                Reach::Span => a
+                    .value_of(span, std::slice::from_ref(span))
+                    .and_then(|v| tag_value(&v)),
+                Reach::Trace => {
+                    let key = trace.as_ptr() as usize;
+                    if self.last_trace == Some(key) {
+                        return;
+                    }
+                    self.last_trace = Some(key);
+                    a.value_of(span, trace).and_then(|v| tag_value(&v))
+                }
+                Reach::Tree => a.value_of(span, trace).and_then(|v| tag_value(&v)),
+            },
             Source::Plain(key) => {
                 let attrs = span_attributes(span);
                 attr::get(&attrs, key)

@@ -314,3 +314,32 @@ async fn echo_and_buildinfo() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["version"], "2.9.0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_over_a_real_listener() {
+    use std::io::{Read as _, Write as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app(vec![])).await.unwrap();
+    });
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /api/v2/traces/abc HTTP/1.1\r\nHost: x\r\nAccept: application/protobuf\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    server.abort();
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("content-type: application/protobuf"),
+        "{text}"
+    );
+    assert!(reply.ends_with(&[0x0a, 0x00, 0x12, 0x00]), "{reply:?}");
+}

@@ -206,6 +206,15 @@ async fn v2_values_are_typed() {
         values_v2(&app, "name", "").await,
         typed("string", &["GET /cart", "SELECT", "op-a", "op-b"])
     );
+    // Trace-level intrinsics: one value per trace, from its root.
+    assert_eq!(
+        values_v2(&app, "trace:rootService", "").await,
+        typed("string", &["a", "b", "checkout"])
+    );
+    assert_eq!(
+        values_v2(&app, "rootName", "").await,
+        typed("string", &["GET /cart", "op-a", "op-b"])
+    );
     // Grafana quotes only `string` values: status and kind must be keywords.
     for tag in ["status", "span:status"] {
         assert_eq!(
