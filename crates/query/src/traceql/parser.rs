@@ -43,8 +43,17 @@ pub(crate) struct Parsed {
 /// Parses a whole query.
 pub(crate) fn parse_query(text: &str) -> Result<Parsed, ParseError> {
     let mut p = Parser::new(text)?;
-    let expr = p.spansets()?;
     let mut stages = Vec::new();
+    // A query may start with a stage (`count() > 2`, `select(.a)`): it applies to `{}`.
+    let starts_with_stage = matches!(&p.peek().tok, Tok::Word(w)
+        if matches!(w.as_str(), "count" | "avg" | "min" | "max" | "sum" | "select" | "by")
+            || METRICS_FUNCTIONS.contains(&w.as_str()));
+    let expr = if starts_with_stage {
+        stages.push(p.stage()?);
+        SpansetExpr::Filter(Expr::Bool(true))
+    } else {
+        p.spansets()?
+    };
     while p.eat(&Tok::Pipe) {
         stages.push(p.stage()?);
     }
@@ -402,17 +411,29 @@ impl Parser {
 
     fn comparison(&mut self) -> Result<Expr, ParseError> {
         let first = self.peek().clone();
-        let lhs = self.operand().map_err(|e| {
-            if first.tok == Tok::Eof || first.tok == Tok::RBrace {
-                ParseError::invalid(first.start, "expected a condition")
+        let Some(lhs) = self.operand()? else {
+            let message = if first.tok == Tok::Eof || first.tok == Tok::RBrace {
+                "expected a condition".to_owned()
             } else {
-                e
-            }
-        })?;
+                format!(
+                    "expected an attribute, an intrinsic or a value, found {}",
+                    describe(&first.tok)
+                )
+            };
+            return Err(ParseError::invalid(first.start, message));
+        };
         self.refuse_arithmetic()?;
         let op_token = self.peek().clone();
         let Some(op) = cmp_op(&op_token.tok) else {
             return match lhs {
+                Operand::Attr(Attribute::Intrinsic(i)) => Err(ParseError::invalid(
+                    first.start,
+                    format!(
+                        "{} is not a condition; compare it, as in {}",
+                        i.as_str(),
+                        example_comparison(i)
+                    ),
+                )),
                 Operand::Attr(a) => Ok(Expr::Attr(a)),
                 Operand::Lit(Value::Bool(b)) => Ok(Expr::Bool(b)),
                 Operand::Lit(v) => Err(ParseError::invalid(
@@ -423,25 +444,22 @@ impl Parser {
         };
         self.next();
         let rhs_token = self.peek().clone();
-        let rhs = self.operand().map_err(|e| {
-            if e.is_unsupported() {
-                e
-            } else {
-                ParseError::invalid(
-                    rhs_token.start,
-                    format!(
-                        "expected a value after \"{}\", found {}",
-                        op.as_str(),
-                        describe(&rhs_token.tok)
-                    ),
-                )
-            }
-        })?;
+        let Some(rhs) = self.operand()? else {
+            return Err(ParseError::invalid(
+                rhs_token.start,
+                format!(
+                    "expected a value after \"{}\", found {}",
+                    op.as_str(),
+                    describe(&rhs_token.tok)
+                ),
+            ));
+        };
         self.refuse_arithmetic()?;
         let pattern = match op {
             CmpOp::Re | CmpOp::NotRe => Some(compile_regex(&rhs, rhs_token.start, op)?),
             _ => None,
         };
+        check_types(&lhs, op, &rhs, first.start)?;
         let (lhs, rhs) = normalize_ids(lhs, op, rhs);
         Ok(Expr::Cmp(Box::new(Cmp {
             lhs,
@@ -451,21 +469,13 @@ impl Parser {
         })))
     }
 
-    fn operand(&mut self) -> Result<Operand, ParseError> {
+    /// The operand at the next token; `None` when the token cannot start one.
+    fn operand(&mut self) -> Result<Option<Operand>, ParseError> {
         let t = self.next();
         if let Some(v) = self.literal_of(&t)? {
-            return Ok(Operand::Lit(v));
+            return Ok(Some(Operand::Lit(v)));
         }
-        if let Some(a) = self.attribute_of(&t)? {
-            return Ok(Operand::Attr(a));
-        }
-        Err(ParseError::invalid(
-            t.start,
-            format!(
-                "expected an attribute, an intrinsic or a value, found {}",
-                describe(&t.tok)
-            ),
-        ))
+        Ok(self.attribute_of(&t)?.map(Operand::Attr))
     }
 
     /// The literal `t` (with a following number when `t` is `-`) starts, if any.
@@ -544,6 +554,16 @@ impl Parser {
             }
             Tok::ScopedIntrinsic(scope, name) => match Intrinsic::from_scoped(scope, name) {
                 Some(i) => Attribute::Intrinsic(i),
+                None if matches!(
+                    (scope.as_str(), name.as_str()),
+                    ("event", "timeSinceStart") | ("span", "parent")
+                ) =>
+                {
+                    return Err(ParseError::unsupported(
+                        t.start,
+                        format!("the intrinsic \"{scope}:{name}\""),
+                    ));
+                }
                 None => {
                     return Err(ParseError::invalid(
                         t.start,
@@ -670,6 +690,14 @@ impl Parser {
             }
         };
         let v = self.next();
+        if let Tok::Word(w) = &v.tok
+            && matches!(w.as_str(), "count" | "avg" | "min" | "max" | "sum")
+        {
+            return Err(ParseError::unsupported(
+                v.start,
+                format!("comparing {aggregate} with another aggregate"),
+            ));
+        }
         let value = match self.literal_of(&v)? {
             Some(value @ (Value::Int(_) | Value::Float(_) | Value::Duration(_))) => value,
             _ => {
@@ -843,5 +871,111 @@ fn normalize_ids(lhs: Operand, op: CmpOp, rhs: Operand) -> (Operand, Operand) {
         (Some(w), None) => (lhs, fix(rhs, w)),
         (None, Some(w)) => (fix(lhs, w), rhs),
         _ => (lhs, rhs),
+    }
+}
+
+/// A comparison to suggest for an intrinsic used on its own.
+fn example_comparison(i: Intrinsic) -> &'static str {
+    match i {
+        Intrinsic::Status => "status = error",
+        Intrinsic::Kind => "kind = server",
+        Intrinsic::Duration | Intrinsic::TraceDuration => "duration > 100ms",
+        Intrinsic::NestedSetParent
+        | Intrinsic::NestedSetLeft
+        | Intrinsic::NestedSetRight
+        | Intrinsic::ChildCount => "nestedSetParent < 0",
+        _ => "name = \"GET /\"",
+    }
+}
+
+/// The type of what an operand can be, when the query alone tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Number,
+    Bool,
+    Status,
+    SpanKind,
+    Nil,
+    /// An attribute: any type.
+    Any,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::Number => "a number",
+            Kind::Bool => "a boolean",
+            Kind::Status => "a status",
+            Kind::SpanKind => "a span kind",
+            Kind::Nil => "nil",
+            Kind::Any => "a value",
+        }
+    }
+}
+
+fn kind_of(o: &Operand) -> Kind {
+    match o {
+        Operand::Lit(v) => match v {
+            Value::Nil => Kind::Nil,
+            Value::Bool(_) => Kind::Bool,
+            Value::Int(_) | Value::Float(_) | Value::Duration(_) => Kind::Number,
+            Value::Str(_) => Kind::Str,
+            Value::Status(_) => Kind::Status,
+            Value::Kind(_) => Kind::SpanKind,
+        },
+        Operand::Attr(Attribute::Named { .. }) => Kind::Any,
+        Operand::Attr(Attribute::Intrinsic(i)) => match i {
+            Intrinsic::Status => Kind::Status,
+            Intrinsic::Kind => Kind::SpanKind,
+            Intrinsic::Duration
+            | Intrinsic::TraceDuration
+            | Intrinsic::ChildCount
+            | Intrinsic::NestedSetParent
+            | Intrinsic::NestedSetLeft
+            | Intrinsic::NestedSetRight => Kind::Number,
+            _ => Kind::Str,
+        },
+    }
+}
+
+/// Refuses comparisons that can never hold because of the operands' types, as Tempo's
+/// validation does: `rootServiceName = 1`, `status > ok`, `duration = "x"`, `1 = "a"`.
+/// Attributes have no known type, and compare with anything.
+fn check_types(lhs: &Operand, op: CmpOp, rhs: &Operand, at: usize) -> Result<(), ParseError> {
+    let (l, r) = (kind_of(lhs), kind_of(rhs));
+    let ordering = matches!(op, CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le);
+    let regex = matches!(op, CmpOp::Re | CmpOp::NotRe);
+    let unordered = |k: Kind| matches!(k, Kind::Bool | Kind::Status | Kind::SpanKind | Kind::Nil);
+    let problem = if regex && !matches!(l, Kind::Str | Kind::Any) {
+        Some(format!(
+            "{} ({lhs}) cannot match a regular expression",
+            l.name()
+        ))
+    } else if ordering && (unordered(l) || unordered(r)) {
+        let k = if unordered(l) { l } else { r };
+        Some(format!(
+            "{} has no order; compare it with = or !=",
+            k.name()
+        ))
+    } else if !regex
+        && l != Kind::Any
+        && r != Kind::Any
+        && l != Kind::Nil
+        && r != Kind::Nil
+        && l != r
+    {
+        Some(format!(
+            "cannot compare {} ({lhs}) with {} ({rhs})",
+            l.name(),
+            r.name()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(ParseError::invalid(at, p)),
+        None => Ok(()),
     }
 }
