@@ -890,7 +890,7 @@ fn example_comparison(i: Intrinsic) -> &'static str {
 
 /// The type of what an operand can be, when the query alone tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum Type {
     Str,
     Number,
     Bool,
@@ -901,41 +901,41 @@ enum Kind {
     Any,
 }
 
-impl Kind {
+impl Type {
     fn name(self) -> &'static str {
         match self {
-            Kind::Str => "a string",
-            Kind::Number => "a number",
-            Kind::Bool => "a boolean",
-            Kind::Status => "a status",
-            Kind::SpanKind => "a span kind",
-            Kind::Nil => "nil",
-            Kind::Any => "a value",
+            Type::Str => "a string",
+            Type::Number => "a number",
+            Type::Bool => "a boolean",
+            Type::Status => "a status",
+            Type::SpanKind => "a span kind",
+            Type::Nil => "nil",
+            Type::Any => "a value",
         }
     }
 }
 
-fn kind_of(o: &Operand) -> Kind {
+fn type_of(o: &Operand) -> Type {
     match o {
         Operand::Lit(v) => match v {
-            Value::Nil => Kind::Nil,
-            Value::Bool(_) => Kind::Bool,
-            Value::Int(_) | Value::Float(_) | Value::Duration(_) => Kind::Number,
-            Value::Str(_) => Kind::Str,
-            Value::Status(_) => Kind::Status,
-            Value::Kind(_) => Kind::SpanKind,
+            Value::Nil => Type::Nil,
+            Value::Bool(_) => Type::Bool,
+            Value::Int(_) | Value::Float(_) | Value::Duration(_) => Type::Number,
+            Value::Str(_) => Type::Str,
+            Value::Status(_) => Type::Status,
+            Value::Kind(_) => Type::SpanKind,
         },
-        Operand::Attr(Attribute::Named { .. }) => Kind::Any,
+        Operand::Attr(Attribute::Named { .. }) => Type::Any,
         Operand::Attr(Attribute::Intrinsic(i)) => match i {
-            Intrinsic::Status => Kind::Status,
-            Intrinsic::Kind => Kind::SpanKind,
+            Intrinsic::Status => Type::Status,
+            Intrinsic::Kind => Type::SpanKind,
             Intrinsic::Duration
             | Intrinsic::TraceDuration
             | Intrinsic::ChildCount
             | Intrinsic::NestedSetParent
             | Intrinsic::NestedSetLeft
-            | Intrinsic::NestedSetRight => Kind::Number,
-            _ => Kind::Str,
+            | Intrinsic::NestedSetRight => Type::Number,
+            _ => Type::Str,
         },
     }
 }
@@ -944,11 +944,11 @@ fn kind_of(o: &Operand) -> Kind {
 /// validation does: `rootServiceName = 1`, `status > ok`, `duration = "x"`, `1 = "a"`.
 /// Attributes have no known type, and compare with anything.
 fn check_types(lhs: &Operand, op: CmpOp, rhs: &Operand, at: usize) -> Result<(), ParseError> {
-    let (l, r) = (kind_of(lhs), kind_of(rhs));
+    let (l, r) = (type_of(lhs), type_of(rhs));
     let ordering = matches!(op, CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le);
     let regex = matches!(op, CmpOp::Re | CmpOp::NotRe);
-    let unordered = |k: Kind| matches!(k, Kind::Bool | Kind::Status | Kind::SpanKind | Kind::Nil);
-    let problem = if regex && !matches!(l, Kind::Str | Kind::Any) {
+    let unordered = |k: Type| matches!(k, Type::Bool | Type::Status | Type::SpanKind | Type::Nil);
+    let problem = if regex && !matches!(l, Type::Str | Type::Any) {
         Some(format!(
             "{} ({lhs}) cannot match a regular expression",
             l.name()
@@ -960,10 +960,10 @@ fn check_types(lhs: &Operand, op: CmpOp, rhs: &Operand, at: usize) -> Result<(),
             k.name()
         ))
     } else if !regex
-        && l != Kind::Any
-        && r != Kind::Any
-        && l != Kind::Nil
-        && r != Kind::Nil
+        && l != Type::Any
+        && r != Type::Any
+        && l != Type::Nil
+        && r != Type::Nil
         && l != r
     {
         Some(format!(
