@@ -32,6 +32,16 @@ pub const MAX_DEPTH: usize = 64;
 /// The most bytes a compiled regular expression may take.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// The most bytes of lazy-DFA cache one regular expression may use.
+const REGEX_DFA_LIMIT: usize = 256 * 1024;
+
+/// The most conditions and `&&` / `||` operators a query may have, so that evaluating,
+/// printing and dropping its tree stay within a thread's stack.
+pub const MAX_NODES: usize = 1024;
+
+/// The most regular expressions a query may have.
+pub const MAX_REGEXES: usize = 64;
+
 /// What [`parse_tokens`] produces.
 #[derive(Debug)]
 pub(crate) struct Parsed {
@@ -113,6 +123,8 @@ struct Parser {
     tokens: Vec<Token>,
     at: usize,
     depth: usize,
+    nodes: usize,
+    regexes: usize,
 }
 
 /// How a token is named in messages.
@@ -198,6 +210,8 @@ impl Parser {
             tokens: tokenize(text)?,
             at: 0,
             depth: 0,
+            nodes: 0,
+            regexes: 0,
         })
     }
 
@@ -239,6 +253,18 @@ impl Parser {
         }
     }
 
+    /// Counts one more node of the tree, refusing more than [`MAX_NODES`].
+    fn node(&mut self, at: usize) -> Result<(), ParseError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(ParseError::invalid(
+                at,
+                format!("the query has more than {MAX_NODES} conditions and operators"),
+            ));
+        }
+        Ok(())
+    }
+
     fn enter(&mut self, at: usize) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -260,6 +286,7 @@ impl Parser {
         let mut lhs = self.spanset_and()?;
         while self.eat(&Tok::OrOr) {
             let rhs = self.spanset_and()?;
+            self.node(self.peek().start)?;
             lhs = SpansetExpr::Or(Box::new(lhs), Box::new(rhs));
         }
         Ok(lhs)
@@ -269,6 +296,7 @@ impl Parser {
         let mut lhs = self.spanset_atom()?;
         while self.eat(&Tok::AndAnd) {
             let rhs = self.spanset_atom()?;
+            self.node(self.peek().start)?;
             lhs = SpansetExpr::And(Box::new(lhs), Box::new(rhs));
         }
         Ok(lhs)
@@ -358,6 +386,7 @@ impl Parser {
         let mut lhs = self.and()?;
         while self.eat(&Tok::OrOr) {
             let rhs = self.and()?;
+            self.node(self.peek().start)?;
             lhs = Expr::Or(Box::new(lhs), Box::new(rhs));
         }
         Ok(lhs)
@@ -367,6 +396,7 @@ impl Parser {
         let mut lhs = self.unary()?;
         while self.eat(&Tok::AndAnd) {
             let rhs = self.unary()?;
+            self.node(self.peek().start)?;
             lhs = Expr::And(Box::new(lhs), Box::new(rhs));
         }
         Ok(lhs)
@@ -411,6 +441,7 @@ impl Parser {
 
     fn comparison(&mut self) -> Result<Expr, ParseError> {
         let first = self.peek().clone();
+        self.node(first.start)?;
         let Some(lhs) = self.operand()? else {
             let message = if first.tok == Tok::Eof || first.tok == Tok::RBrace {
                 "expected a condition".to_owned()
@@ -456,7 +487,16 @@ impl Parser {
         };
         self.refuse_arithmetic()?;
         let pattern = match op {
-            CmpOp::Re | CmpOp::NotRe => Some(compile_regex(&rhs, rhs_token.start, op)?),
+            CmpOp::Re | CmpOp::NotRe => {
+                self.regexes += 1;
+                if self.regexes > MAX_REGEXES {
+                    return Err(ParseError::invalid(
+                        op_token.start,
+                        format!("the query has more than {MAX_REGEXES} regular expressions"),
+                    ));
+                }
+                Some(compile_regex(&rhs, rhs_token.start, op)?)
+            }
             _ => None,
         };
         check_types(&lhs, op, &rhs, first.start)?;
@@ -826,6 +866,7 @@ fn compile_regex(rhs: &Operand, at: usize, op: CmpOp) -> Result<Pattern, ParseEr
     };
     let regex = regex::RegexBuilder::new(&format!(r"\A(?:{source})\z"))
         .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_LIMIT)
         .build()
         .map_err(|e| {
             let detail = e.to_string();

@@ -441,6 +441,17 @@ fn deep_nesting_is_refused_not_overflowed() {
     assert!(err.message().contains("more than 64 deep"), "{err}");
     let nots = format!("{{ {}.a }}", "!".repeat(10_000));
     assert!(parse(&nots).is_err());
+    let wide = vec![".a = 1"; 2_000].join(" && ");
+    let err = parse(&format!("{{ {wide} }}")).unwrap_err();
+    assert!(err.message().contains("more than 1024 conditions"), "{err}");
+    let ok = vec![".a = 1"; 500].join(" || ");
+    assert!(parse(&format!("{{ {ok} }}")).is_ok());
+    let regexes = vec![r#".a =~ "x""#; 65].join(" || ");
+    let err = parse(&format!("{{ {regexes} }}")).unwrap_err();
+    assert!(
+        err.message().contains("more than 64 regular expressions"),
+        "{err}"
+    );
     let long = format!("{{ .a = \"{}\" }}", "x".repeat(200_000));
     assert!(
         parse(&long)
@@ -737,4 +748,14 @@ fn output_attributes_follow_the_query() {
         [".a", "kind", "span.b", "event:name"]
     );
     assert!(keys("{}").is_empty());
+}
+
+#[test]
+fn queries_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone + std::fmt::Debug>(_: &T) {}
+    let q = parse(r#"{ span.a =~ "x.*" }"#).unwrap();
+    shareable(&q);
+    let copy = q.clone();
+    let t = std::thread::spawn(move || copy.to_string());
+    assert_eq!(t.join().unwrap(), q.to_string());
 }
