@@ -397,7 +397,8 @@ fn count_and_aggregates_filter_spansets() {
 fn by_splits_spansets_and_stages_apply_to_each() {
     let t = rag_trace();
     let s = sets("{} | by(resource.service.name)", &t);
-    let got: Vec<(Vec<u8>, Vec<(String, Value)>)> = s
+    type Outputs = Vec<(String, Value)>;
+    let got: Vec<(Vec<u8>, Outputs)> = s
         .iter()
         .map(|s| {
             (

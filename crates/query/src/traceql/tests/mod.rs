@@ -2,6 +2,7 @@
 //! property tests.
 
 mod corpus;
+mod errors;
 mod eval;
 mod props;
 mod support;

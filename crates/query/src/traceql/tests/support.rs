@@ -48,7 +48,6 @@ pub trait SpanExt: Sized {
     fn kind(self, kind: SpanKind) -> Self;
     fn error(self, message: &str) -> Self;
     fn ok(self) -> Self;
-    fn resource_attr(self, kv: KeyValue) -> Self;
 }
 
 impl SpanExt for Span {
@@ -73,12 +72,6 @@ impl SpanExt for Span {
     }
     fn ok(mut self) -> Self {
         self.status.code = StatusCode::Ok as i32;
-        self
-    }
-    fn resource_attr(mut self, kv: KeyValue) -> Self {
-        let mut r = (*self.resource).clone();
-        r.attributes.push(kv);
-        self.resource = Arc::new(r);
         self
     }
 }
