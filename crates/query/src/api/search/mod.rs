@@ -28,6 +28,7 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     let tenants = state.tenants(&headers)?;
     let request = request::SearchRequest::parse(&Params::new(pairs), state.config())?;
+    tracing::debug!(query = %request.text, limit = request.limit, spss = request.spss, "search");
     let backend = state.backend().clone();
     let max_pending = state.config().search_max_pending_spans;
     let response = blocking(move || {
