@@ -211,6 +211,21 @@ impl SpanFacts {
         }
     }
 
+    /// The fact written under the attribute `key` (`tracegate.category`, …), if the span has
+    /// it: what [`Self::write_attributes`] would write for that key.
+    pub fn get(&self, key: &str) -> Option<FactValue> {
+        if !key.starts_with("tracegate.") {
+            return None;
+        }
+        let mut found = None;
+        self.for_each(|k, v| {
+            if found.is_none() && k == key {
+                found = Some(v);
+            }
+        });
+        found
+    }
+
     /// How many attributes [`Self::write_attributes`] adds.
     pub fn len(&self) -> usize {
         let mut n = 0;
@@ -237,6 +252,7 @@ impl SpanFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::common::v1::any_value;
 
     #[test]
     fn names_round_trip() {
@@ -311,6 +327,40 @@ mod tests {
             attr::get(&out, keys::TRACEGATE_ORPHAN),
             Some(opentelemetry_proto::tonic::common::v1::any_value::Value::BoolValue(true))
         ));
+    }
+
+    #[test]
+    fn get_reads_each_fact_as_it_is_written() {
+        let facts = SpanFacts {
+            category: Some(Category::Retrieval),
+            tree: Some(TreeTimes {
+                self_time_ns: 5,
+                critical_path_ns: 7,
+            }),
+            orphan: true,
+            ..Default::default()
+        };
+        let mut out = vec![];
+        facts.write_attributes(&mut out);
+        for kv in &out {
+            let expected = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(any_value::Value::StringValue(s)) => {
+                    FactValue::Str(Category::from_name(s).map_or("", Category::as_str))
+                }
+                Some(any_value::Value::IntValue(i)) => FactValue::Int(*i),
+                Some(any_value::Value::BoolValue(b)) => FactValue::Bool(*b),
+                other => panic!("unexpected value {other:?}"),
+            };
+            assert_eq!(facts.get(&kv.key), Some(expected), "{}", kv.key);
+        }
+        assert_eq!(
+            facts.get(keys::TRACEGATE_CATEGORY),
+            Some(FactValue::Str("retrieval"))
+        );
+        assert_eq!(facts.get(keys::TRACEGATE_NETWORK_NS), None);
+        assert_eq!(facts.get(keys::TRACEGATE_CYCLE_BROKEN), None);
+        assert_eq!(facts.get("category"), None);
+        assert_eq!(SpanFacts::default().get(keys::TRACEGATE_CATEGORY), None);
     }
 
     #[test]

@@ -4,4 +4,9 @@
 //! - `traceql`: a parser (recursive descent, with the byte position of every error) and an
 //!   evaluator of TraceQL over one trace's spans, read through `tracegate_model`'s accessors;
 //! - `api`: the Tempo-compatible HTTP API (axum) over the hot store, with the archive as the
-//!   cold fallback for trace-by-id lookups.
+//!   cold fallback for trace-by-id lookups, behind the `api::Backend` trait;
+//! - `tempo`: Tempo's wire shapes (search and tags JSON, trace-by-id protobuf and jsonpb JSON).
+
+pub mod api;
+pub mod tempo;
+pub mod traceql;

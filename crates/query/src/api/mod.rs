@@ -1,0 +1,154 @@
+//! The Tempo-compatible HTTP API Grafana's Tempo datasource talks to (TEMPO_API.md).
+//!
+//! [`router`] serves, over any [`Backend`]:
+//!
+//! | endpoint | handler |
+//! |---|---|
+//! | `GET /api/echo`, `GET /api/status/buildinfo` | [`router`] itself |
+//! | `GET /api/traces/{id}` (v1), `GET /api/v2/traces/{id}` | [`traces`] |
+//! | `GET /api/search` (TraceQL `q`, or legacy `tags`/`minDuration`/`maxDuration`) | [`search`] |
+//! | `GET /api/search/tags`, `GET /api/v2/search/tags` | [`tags`] |
+//! | `GET /api/search/tag/{tag}/values`, `GET /api/v2/search/tag/{tag}/values` | [`tags`] |
+//!
+//! Requests name their tenants through `X-Scope-OrgID` when multi-tenancy is on
+//! ([`tenancy`]); parameters are read with Tempo's rules and 400 messages ([`params`]);
+//! errors are plain text ([`ApiError`]). Storage reads block, so every [`Backend`] call runs
+//! in `spawn_blocking`. gRPC streaming and TraceQL metrics are not served.
+
+mod backend;
+pub mod config;
+mod error;
+pub mod params;
+pub mod search;
+pub mod tags;
+pub mod tenancy;
+pub mod traces;
+
+pub use backend::{Backend, BackendError, ScanRequest, ScanStats, TraceLookup};
+pub use config::ApiConfig;
+pub use error::ApiError;
+pub use tenancy::Tenants;
+
+pub(crate) use crate::traceql as tql;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+
+/// What every handler shares: the storage and the configuration.
+#[derive(Clone)]
+pub struct ApiState {
+    backend: Arc<dyn Backend>,
+    config: Arc<ApiConfig>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiState {
+    /// State over a backend.
+    pub fn new(backend: Arc<dyn Backend>, config: ApiConfig) -> Self {
+        Self {
+            backend,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ApiConfig {
+        &self.config
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The tenants a request reads.
+    pub fn tenants(&self, headers: &HeaderMap) -> Result<Tenants, ApiError> {
+        Tenants::from_headers(headers, self.config.multitenancy_enabled)
+    }
+}
+
+/// The API's routes. Serve with `axum::serve(listener, router(state))`.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/echo", get(echo))
+        .route("/api/status/buildinfo", get(buildinfo))
+        .route("/api/traces/{id}", get(traces::trace_v1))
+        .route("/api/v2/traces/{id}", get(traces::trace_v2))
+        .route("/api/search", get(search::search))
+        .route("/api/search/tags", get(tags::tags_v1))
+        .route("/api/v2/search/tags", get(tags::tags_v2))
+        .route("/api/search/tag/{*rest}", get(tags::tag_values_v1))
+        .route("/api/v2/search/tag/{*rest}", get(tags::tag_values_v2))
+        .with_state(state)
+}
+
+/// `GET /api/echo`: the health check Grafana's "Save & test" calls.
+async fn echo() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "echo\n",
+    )
+        .into_response()
+}
+
+/// `GET /api/status/buildinfo`: Prometheus' build-info shape, with the configured version.
+async fn buildinfo(State(state): State<ApiState>) -> Response {
+    let body = serde_json::json!({
+        "version": state.config.build_version,
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    });
+    axum::Json(body).into_response()
+}
+
+/// True when the client asked for protobuf (`Accept` contains `application/protobuf`, the
+/// substring match Tempo does).
+pub(crate) fn wants_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/protobuf"))
+}
+
+/// A JSON response with Tempo's content type.
+pub(crate) fn json_response<T: serde::Serialize>(body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(format!("could not encode the response as JSON: {e}"))
+            .into_response(),
+    }
+}
+
+/// A protobuf response.
+pub(crate) fn protobuf_response(bytes: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/protobuf")],
+        bytes,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests;

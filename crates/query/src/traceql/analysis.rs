@@ -1,0 +1,202 @@
+//! What a parsed query tells a store before evaluation: the attributes to show in search
+//! results, and [`Hints`] — facts every matching trace has, for cheap prefiltering.
+
+use super::ast::{AttrScope, Attribute, CmpOp, Expr, Intrinsic, Operand, SpansetExpr, Stage};
+use super::value::Value;
+use tracegate_model::keys;
+
+/// Facts every matching trace must have, for a store to prefilter cheaply. Conservative:
+/// `None` means "no constraint".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hints {
+    /// Some span's resource `service.name` is one of these.
+    pub service_names: Option<Vec<String>>,
+    /// Some span lasts at least this long.
+    pub min_span_duration_ns: Option<u64>,
+    /// The trace lasts at least this long.
+    pub min_trace_duration_ns: Option<u64>,
+}
+
+impl Hints {
+    /// Both hold: keep every constraint (the smaller service list, the larger minimums).
+    fn and(self, other: Hints) -> Hints {
+        let service_names = match (self.service_names, other.service_names) {
+            (Some(a), Some(b)) => Some(if b.len() < a.len() { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        Hints {
+            service_names,
+            min_span_duration_ns: max_opt(self.min_span_duration_ns, other.min_span_duration_ns),
+            min_trace_duration_ns: max_opt(self.min_trace_duration_ns, other.min_trace_duration_ns),
+        }
+    }
+
+    /// Either holds: keep only what both sides constrain, loosened to cover both.
+    fn or(self, other: Hints) -> Hints {
+        let service_names = match (self.service_names, other.service_names) {
+            (Some(mut a), Some(b)) => {
+                for s in b {
+                    if !a.contains(&s) {
+                        a.push(s);
+                    }
+                }
+                Some(a)
+            }
+            _ => None,
+        };
+        let min = |a: Option<u64>, b: Option<u64>| Some(a?.min(b?));
+        Hints {
+            service_names,
+            min_span_duration_ns: min(self.min_span_duration_ns, other.min_span_duration_ns),
+            min_trace_duration_ns: min(self.min_trace_duration_ns, other.min_trace_duration_ns),
+        }
+    }
+}
+
+fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// The hints of a whole query: its spanset expression and its filter stages.
+pub(crate) fn query_hints(expr: &SpansetExpr, stages: &[Stage]) -> Hints {
+    let mut hints = spanset_hints(expr);
+    for stage in stages {
+        if let Stage::Filter(e) = stage {
+            hints = hints.and(expr_hints(e));
+        }
+    }
+    hints
+}
+
+fn spanset_hints(expr: &SpansetExpr) -> Hints {
+    match expr {
+        SpansetExpr::Filter(e) => expr_hints(e),
+        SpansetExpr::And(a, b) => spanset_hints(a).and(spanset_hints(b)),
+        SpansetExpr::Or(a, b) => spanset_hints(a).or(spanset_hints(b)),
+    }
+}
+
+fn expr_hints(expr: &Expr) -> Hints {
+    match expr {
+        Expr::And(a, b) => expr_hints(a).and(expr_hints(b)),
+        Expr::Or(a, b) => expr_hints(a).or(expr_hints(b)),
+        Expr::Cmp(c) => {
+            // Attribute on the left, literal on the right.
+            let (attr, op, lit) = match (&c.lhs, &c.rhs) {
+                (Operand::Attr(a), Operand::Lit(v)) => (a, c.op, v),
+                (Operand::Lit(v), Operand::Attr(a)) => match c.op.flipped() {
+                    Some(op) => (a, op, v),
+                    None => return Hints::default(),
+                },
+                _ => return Hints::default(),
+            };
+            comparison_hints(attr, op, lit)
+        }
+        Expr::Bool(_) | Expr::Attr(_) | Expr::Not(_) => Hints::default(),
+    }
+}
+
+fn comparison_hints(attr: &Attribute, op: CmpOp, lit: &Value) -> Hints {
+    let service = match attr {
+        Attribute::Named {
+            scope: AttrScope::Resource,
+            name,
+        } => name == keys::SERVICE_NAME,
+        Attribute::Intrinsic(Intrinsic::TraceRootService) => true,
+        _ => false,
+    };
+    if service {
+        if let (CmpOp::Eq, Value::Str(s)) = (op, lit) {
+            return Hints {
+                service_names: Some(vec![s.clone()]),
+                ..Hints::default()
+            };
+        }
+        return Hints::default();
+    }
+    let floor = match (op, lit) {
+        (CmpOp::Gt, Value::Duration(d)) => d.checked_add(1),
+        (CmpOp::Ge | CmpOp::Eq, Value::Duration(d)) => Some(*d),
+        _ => None,
+    };
+    match attr {
+        Attribute::Intrinsic(Intrinsic::Duration) => Hints {
+            min_span_duration_ns: floor,
+            ..Hints::default()
+        },
+        Attribute::Intrinsic(Intrinsic::TraceDuration) => Hints {
+            min_trace_duration_ns: floor,
+            ..Hints::default()
+        },
+        _ => Hints::default(),
+    }
+}
+
+/// Intrinsics search results show elsewhere than in a span's attributes.
+fn shown_elsewhere(attr: &Attribute) -> bool {
+    matches!(
+        attr,
+        Attribute::Intrinsic(
+            Intrinsic::Name
+                | Intrinsic::Duration
+                | Intrinsic::TraceDuration
+                | Intrinsic::TraceRootName
+                | Intrinsic::TraceRootService
+                | Intrinsic::TraceId
+                | Intrinsic::SpanId
+        )
+    )
+}
+
+/// The attributes the query's conditions and `select(…)` name, deduplicated, in order of
+/// appearance, without those results show elsewhere (name, duration, ids, root name and
+/// service, trace duration).
+pub(crate) fn output_attributes(expr: &SpansetExpr, stages: &[Stage]) -> Vec<Attribute> {
+    let mut out = Vec::new();
+    let mut push = |a: &Attribute| {
+        if !shown_elsewhere(a) && !out.contains(a) {
+            out.push(a.clone());
+        }
+    };
+    spanset_attributes(expr, &mut push);
+    for stage in stages {
+        match stage {
+            Stage::Filter(e) => expr_attributes(e, &mut push),
+            Stage::Select(attrs) => attrs.iter().for_each(&mut push),
+            Stage::Aggregate { .. } | Stage::By(_) | Stage::Coalesce => {}
+        }
+    }
+    out
+}
+
+fn spanset_attributes(expr: &SpansetExpr, push: &mut impl FnMut(&Attribute)) {
+    match expr {
+        SpansetExpr::Filter(e) => expr_attributes(e, push),
+        SpansetExpr::And(a, b) | SpansetExpr::Or(a, b) => {
+            spanset_attributes(a, push);
+            spanset_attributes(b, push);
+        }
+    }
+}
+
+fn expr_attributes(expr: &Expr, push: &mut impl FnMut(&Attribute)) {
+    match expr {
+        Expr::Bool(_) => {}
+        Expr::Attr(a) => push(a),
+        Expr::Cmp(c) => {
+            for side in [&c.lhs, &c.rhs] {
+                if let Operand::Attr(a) = side {
+                    push(a);
+                }
+            }
+        }
+        Expr::Not(e) => expr_attributes(e, push),
+        Expr::And(a, b) | Expr::Or(a, b) => {
+            expr_attributes(a, push);
+            expr_attributes(b, push);
+        }
+    }
+}
