@@ -1,9 +1,11 @@
 //! Every component type the gateway knows, one registration line each.
 
 use tracegate_pipeline::Registry;
+use tracegate_store::hot::{HotRegistry, HotStoreFactory};
 
-/// The registry of built-in components.
-pub fn registry() -> Registry {
+/// The registry of built-in components. Each `hot_store` exporter built from it is recorded
+/// in `hot`, where the query API finds the store it serves.
+pub fn registry(hot: &HotRegistry) -> Registry {
     Registry::new()
         .with_receiver(tracegate_otlp::OtlpReceiverFactory)
         .with_processor(tracegate_genai::GenAiNormalizeFactory)
@@ -13,4 +15,5 @@ pub fn registry() -> Registry {
         .with_processor(tracegate_sampling::TailSamplingFactory)
         .with_exporter(tracegate_otlp::OtlpExporterFactory)
         .with_exporter(tracegate_store::ArchiveExporterFactory)
+        .with_exporter(HotStoreFactory::new(hot.clone()))
 }

@@ -13,6 +13,7 @@ mod durability;
 mod explain;
 mod loadgen;
 mod lookup;
+mod query;
 mod signals;
 mod telemetry;
 
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 use tracegate_pipeline::BuildContext;
 use tracegate_pipeline::config::{Config, ConfigErrors, RawConfig};
+use tracegate_store::hot::HotRegistry;
 
 /// mimalloc instead of glibc's malloc. A gateway allocates and frees millions of small
 /// strings a second (every decoded attribute), across threads, and grows Arrow buffers by
@@ -138,10 +140,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// A resolved config with what the query API needs: its section, and the hot stores the
+/// `hot_store` factory built.
+struct Loaded {
+    config: Config,
+    query: Option<query::QuerySetup>,
+    hot: HotRegistry,
+}
+
 fn load(
     path: Option<&Path>,
     instance: Option<String>,
-) -> anyhow::Result<Result<Config, ConfigErrors>> {
+) -> anyhow::Result<Result<Loaded, ConfigErrors>> {
     let (text, source) = match path {
         Some(p) => (
             std::fs::read_to_string(p)
@@ -153,11 +163,25 @@ fn load(
             "embedded default config".to_owned(),
         ),
     };
-    let registry = components::registry();
+    let hot = HotRegistry::new();
+    let registry = components::registry(&hot);
     let resolved = RawConfig::parse(&text).and_then(|raw| {
         let ctx = BuildContext::new(instance.unwrap_or_else(default_instance))
             .with_multitenancy(raw.service.multitenancy_enabled);
-        Config::resolve(raw, &registry, &ctx)
+        let query = query::setup(&raw);
+        match (Config::resolve(raw, &registry, &ctx), query) {
+            (Ok(config), Ok(query)) => Ok(Loaded {
+                config,
+                query,
+                hot: hot.clone(),
+            }),
+            (Ok(_), Err(errors)) => Err(ConfigErrors(errors)),
+            (Err(mut errors), Err(more)) => {
+                errors.0.extend(more);
+                Err(errors)
+            }
+            (Err(errors), Ok(_)) => Err(errors),
+        }
     });
     tracing::debug!(%source, "config loaded");
     Ok(resolved)
@@ -184,7 +208,11 @@ fn validate(path: &Path) -> ExitCode {
 }
 
 fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
-    let mut config = match load(path, instance)? {
+    let Loaded {
+        mut config,
+        query,
+        hot,
+    } = match load(path, instance)? {
         Ok(c) => c,
         Err(errors) => anyhow::bail!("invalid config:\n{errors}"),
     };
@@ -203,8 +231,15 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
         .await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
+        let api = match query {
+            Some(setup) => Some(query::QueryServer::start(setup, &hot).await?),
+            None => None,
+        };
         let wal = durability::attach(&mut config).await?;
         let result = tracegate_pipeline::topology::run(config, shutdown).await;
+        if let Some(api) = api {
+            api.stop().await;
+        }
         if let Some(wal) = wal {
             wal.close().await;
         }
@@ -271,8 +306,11 @@ mod tests {
 
     #[test]
     fn the_embedded_default_config_resolves() {
-        let config = load(None, Some("test".into())).unwrap().unwrap();
+        let loaded = load(None, Some("test".into())).unwrap().unwrap();
+        let config = loaded.config;
         assert_eq!(config.receivers.len(), 1);
+        assert!(loaded.query.is_some(), "the default config serves the query API");
+        assert!(loaded.hot.get("hot_store").is_some());
         assert!(config.exporters.keys().any(|id| id.as_str() == "archive"));
     }
 
@@ -292,7 +330,11 @@ mod tests {
                 let raw = RawConfig::parse_with_env(&text, &lookup)
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 let ctx = BuildContext::new("t");
-                if let Err(e) = Config::resolve(raw, &components::registry(), &ctx) {
+                if let Err(e) = query::setup(&raw) {
+                    panic!("{}: {e:?}", path.display());
+                }
+                let hot = HotRegistry::new();
+                if let Err(e) = Config::resolve(raw, &components::registry(&hot), &ctx) {
                     panic!("{}: {e}", path.display());
                 }
             }

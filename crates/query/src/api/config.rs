@@ -9,7 +9,8 @@ use tracegate_pipeline::config::{ByteSize, Duration};
 /// ```yaml
 /// query:
 ///   endpoint: 0.0.0.0:3200
-///   multitenancy_enabled: false
+///   hot_store: hot_store
+///   archive: archive
 ///   max_trace_bytes: 50MiB
 ///   max_search_range: 168h
 /// ```
@@ -18,8 +19,18 @@ use tracegate_pipeline::config::{ByteSize, Duration};
 pub struct ApiConfig {
     /// Address to listen on. Default `0.0.0.0:3200`, Tempo's HTTP port.
     pub endpoint: String,
+    /// The `hot_store` exporter whose traces the API serves (its id under `exporters`).
+    /// Default `hot_store`.
+    pub hot_store: String,
+    /// The `archive` exporter whose archive answers trace-by-id lookups the hot store cannot
+    /// (its id under `exporters`); `null` turns the cold fallback off. Default `archive`,
+    /// when such an exporter exists. The archive is not partitioned by tenant yet, so with
+    /// multi-tenancy on the fallback is off.
+    pub archive: Option<String>,
     /// Require `X-Scope-OrgID` on every request (401 without) and read only that tenant's
-    /// data. Default false: the header is ignored and everything is the single tenant.
+    /// data. Not read from this section: it is `service.multitenancy_enabled`, one switch for
+    /// writes and reads.
+    #[serde(skip)]
     pub multitenancy_enabled: bool,
     /// Largest trace returned by trace-by-id, as encoded protobuf. Over it, v1 answers 422 and
     /// v2 returns the earliest spans that fit, marked `PARTIAL`. Default `50MiB`.
@@ -47,6 +58,10 @@ pub struct ApiConfig {
     /// Most spans a search holds while waiting for a trace's other fragments (a trace split
     /// over storage blocks is evaluated whole when its fragments meet). Default 100000.
     pub search_max_pending_spans: usize,
+    /// Requests served at once; more are answered 429 with `Retry-After` (Grafana shows the
+    /// error, scripts retry). Searches and tag scans read storage on the blocking pool, so
+    /// this bounds the threads and memory queries take. Default 32.
+    pub max_concurrent_requests: usize,
     /// The version `/api/status/buildinfo` reports. A Tempo-like semver lets old Grafana
     /// versions enable features gated on it. Default `2.9.0`.
     pub build_version: String,
@@ -56,6 +71,8 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             endpoint: "0.0.0.0:3200".into(),
+            hot_store: "hot_store".into(),
+            archive: Some("archive".into()),
             multitenancy_enabled: false,
             max_trace_bytes: ByteSize::mib(50),
             default_limit: 20,
@@ -68,6 +85,7 @@ impl Default for ApiConfig {
             tags_max_values: 10_000,
             tags_max_bytes: ByteSize::mib(1),
             search_max_pending_spans: 100_000,
+            max_concurrent_requests: 32,
             build_version: "2.9.0".into(),
         }
     }
@@ -76,6 +94,12 @@ impl Default for ApiConfig {
 impl ApiConfig {
     /// Checks the values that cannot work, naming the key.
     pub fn validate(&self) -> Result<(), String> {
+        if self.max_concurrent_requests == 0 || self.max_concurrent_requests > 4096 {
+            return Err(format!(
+                "query.max_concurrent_requests must be between 1 and 4096, got {}",
+                self.max_concurrent_requests
+            ));
+        }
         if self.default_limit == 0 {
             return Err("query.default_limit must be at least 1".into());
         }
@@ -114,11 +138,14 @@ mod tests {
         assert_eq!(config, ApiConfig::default());
         assert!(config.validate().is_ok());
         let config: ApiConfig = serde_yaml_ng::from_str(
-            "endpoint: 127.0.0.1:3201\nmultitenancy_enabled: true\nmax_trace_bytes: 1MiB\nmax_search_range: 24h\n",
+            "endpoint: 127.0.0.1:3201\narchive: null\nmax_trace_bytes: 1MiB\nmax_search_range: 24h\n",
         )
         .unwrap();
         assert_eq!(config.endpoint, "127.0.0.1:3201");
-        assert!(config.multitenancy_enabled);
+        assert_eq!(config.archive, None);
+        assert_eq!(config.hot_store, "hot_store");
+        // One switch for writes and reads: service.multitenancy_enabled.
+        assert!(serde_yaml_ng::from_str::<ApiConfig>("multitenancy_enabled: true").is_err());
         assert_eq!(config.max_trace_bytes.get(), 1024 * 1024);
         assert_eq!(config.max_search_range.get().as_secs(), 24 * 3600);
         let err = serde_yaml_ng::from_str::<ApiConfig>("max_trace_byte: 1MiB").unwrap_err();

@@ -37,6 +37,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// What every handler shares: the storage and the configuration.
 #[derive(Clone)]
@@ -80,6 +81,7 @@ impl ApiState {
 
 /// The API's routes. Serve with `axum::serve(listener, router(state))`.
 pub fn router(state: ApiState) -> Router {
+    let slots = Arc::new(Semaphore::new(state.config.max_concurrent_requests));
     Router::new()
         .route("/api/echo", get(echo))
         .route("/api/status/buildinfo", get(buildinfo))
@@ -91,6 +93,28 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/search/tag/{*rest}", get(tags::tag_values_v1))
         .route("/api/v2/search/tag/{*rest}", get(tags::tag_values_v2))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(slots, limit))
+}
+
+/// At most `max_concurrent_requests` requests at once: the rest get 429 with `Retry-After`,
+/// at once, rather than queueing without bound.
+async fn limit(
+    State(slots): State<Arc<Semaphore>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(_slot) = slots.try_acquire() else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::RETRY_AFTER, "1"),
+            ],
+            "too many queries in flight (query.max_concurrent_requests); retry shortly\n",
+        )
+            .into_response();
+    };
+    next.run(request).await
 }
 
 /// `GET /api/echo`: the health check Grafana's "Save & test" calls.

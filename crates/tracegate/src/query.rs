@@ -1,0 +1,147 @@
+//! The query API's place in `tracegate run`: the `query:` section, checked with the rest of
+//! the config, and the Tempo-compatible server started beside the pipelines.
+//!
+//! The section names the `hot_store` exporter to serve and the `archive` exporter whose
+//! archive answers the trace-by-id lookups the hot store cannot. Both are found by id: the
+//! hot store through the [`HotRegistry`] its factory fills while the config resolves; the
+//! archive by reading that exporter's own section for its URL and S3 settings.
+
+use anyhow::Context as _;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracegate_pipeline::config::{ConfigError, RawConfig, parse_section};
+use tracegate_query::api::{ApiConfig, ApiState, router};
+use tracegate_query::stores::Stores;
+use tracegate_store::hot::HotRegistry;
+use tracegate_store::read::{ColdArchive, ColdOptions};
+use tracegate_store::{ArchiveConfig, Destination};
+
+/// The query API as configured: what to serve and where.
+#[derive(Debug)]
+pub struct QuerySetup {
+    api: ApiConfig,
+    cold: Option<Destination>,
+}
+
+/// Reads the `query:` section of `raw`: `None` when there is none (no API). Errors carry
+/// their key paths, like every other config error.
+pub fn setup(raw: &RawConfig) -> Result<Option<QuerySetup>, Vec<ConfigError>> {
+    if raw.query.is_null() {
+        return Ok(None);
+    }
+    let mut api: ApiConfig = parse_section("query", raw.query.clone()).map_err(|e| vec![e])?;
+    let mut errors = Vec::new();
+    if let Err(message) = api.validate() {
+        errors.push(ConfigError::new("query", message));
+    }
+    api.multitenancy_enabled = raw.service.multitenancy_enabled;
+    match exporter_of_type(&raw.exporters, &api.hot_store, "hot_store") {
+        Ok(true) => {}
+        Ok(false) => errors.push(ConfigError::new(
+            "query.hot_store",
+            format!(
+                "no exporter {:?} is defined: name the hot_store exporter the API serves",
+                api.hot_store
+            ),
+        )),
+        Err(e) => errors.push(e),
+    }
+    let mut cold = None;
+    if let Some(id) = &api.archive {
+        match exporter_of_type(&raw.exporters, id, "archive") {
+            Ok(true) => {
+                let path = format!("exporters.{id}");
+                let section = raw.exporters.get(id).cloned().unwrap_or_default();
+                match parse_section::<ArchiveConfig>(&path, section) {
+                    Ok(archive) => match Destination::from_url(&archive.url, archive.s3.as_ref()) {
+                        Ok(d) => cold = Some(d),
+                        Err(e) => errors.push(ConfigError::new(format!("{path}.url"), e.to_string())),
+                    },
+                    // The archive exporter reports its own section's errors.
+                    Err(_) => {}
+                }
+            }
+            // No such exporter: the default `archive` is optional, the fallback is off.
+            Ok(false) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Some(QuerySetup { api, cold }))
+    } else {
+        Err(errors)
+    }
+}
+
+/// Whether `id` is defined under `exporters`, and if so that it has type `kind`.
+fn exporter_of_type(
+    exporters: &BTreeMap<String, serde_yaml_ng::Value>,
+    id: &str,
+    kind: &str,
+) -> Result<bool, ConfigError> {
+    if !exporters.contains_key(id) {
+        return Ok(false);
+    }
+    let type_name = id.split('/').next().unwrap_or_default();
+    if type_name != kind {
+        return Err(ConfigError::new(
+            format!("query.{kind}"),
+            format!("exporter {id:?} is a {type_name} exporter, not {kind}"),
+        ));
+    }
+    Ok(true)
+}
+
+/// The running API.
+#[derive(Debug)]
+pub struct QueryServer {
+    task: JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl QueryServer {
+    /// Binds the endpoint (so a taken port fails before the pipelines start) and serves.
+    pub async fn start(setup: QuerySetup, hot: &HotRegistry) -> anyhow::Result<Self> {
+        let QuerySetup { api, cold } = setup;
+        let listener = TcpListener::bind(&api.endpoint).await.with_context(|| {
+            format!(
+                "cannot listen on {} for the query API: set query.endpoint (or \
+                 TRACEGATE_QUERY_ADDRESS in the default config) to a free address",
+                api.endpoint
+            )
+        })?;
+        let store = hot.get(&api.hot_store);
+        let multitenancy = api.multitenancy_enabled;
+        let cold = cold
+            .filter(|_| !multitenancy)
+            .map(|d| Arc::new(ColdArchive::new(d, ColdOptions::default())));
+        tracing::info!(
+            endpoint = %api.endpoint,
+            hot_store = %api.hot_store,
+            cold_fallback = cold.is_some(),
+            multitenancy,
+            "query API (Tempo-compatible) listening"
+        );
+        let backend = Stores::new(store, cold, tokio::runtime::Handle::current());
+        let app = router(ApiState::new(Arc::new(backend), api));
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "the query API stopped");
+            }
+        });
+        Ok(Self { task, stop })
+    }
+
+    /// Stops serving; requests in flight finish first, within a few seconds.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
+    }
+}
