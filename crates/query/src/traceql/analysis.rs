@@ -200,3 +200,41 @@ fn expr_attributes(expr: &Expr, push: &mut impl FnMut(&Attribute)) {
         }
     }
 }
+
+/// True when a span's match depends on more than the span (trace-level intrinsics, the
+/// tree, `{a} && {b}`, aggregates, `by`), so evaluating a fragment of a trace can differ
+/// from evaluating the whole trace.
+pub(crate) fn needs_whole_trace(expr: &SpansetExpr, stages: &[Stage]) -> bool {
+    fn spanset(e: &SpansetExpr) -> bool {
+        match e {
+            SpansetExpr::Filter(e) => condition(e),
+            SpansetExpr::And(..) => true,
+            SpansetExpr::Or(a, b) => spanset(a) || spanset(b),
+        }
+    }
+    fn condition(e: &Expr) -> bool {
+        let mut whole = false;
+        expr_attributes(e, &mut |a| whole |= needs_trace(a));
+        whole
+    }
+    fn needs_trace(a: &Attribute) -> bool {
+        matches!(
+            a,
+            Attribute::Intrinsic(
+                Intrinsic::TraceRootName
+                    | Intrinsic::TraceRootService
+                    | Intrinsic::TraceDuration
+                    | Intrinsic::NestedSetParent
+                    | Intrinsic::NestedSetLeft
+                    | Intrinsic::NestedSetRight
+                    | Intrinsic::ChildCount
+            )
+        )
+    }
+    spanset(expr)
+        || stages.iter().any(|s| match s {
+            Stage::Filter(e) => condition(e),
+            Stage::Aggregate { .. } | Stage::By(_) => true,
+            Stage::Select(_) | Stage::Coalesce => false,
+        })
+}

@@ -165,6 +165,15 @@ impl Query {
         self.hints.clone()
     }
 
+    /// True when evaluating part of a trace (a fragment, such as one block's spans of it) can
+    /// give another result than evaluating the whole trace: the query uses trace-level
+    /// intrinsics (`traceDuration`, `rootName`, …), the span tree (`nestedSetParent`,
+    /// `childCount`), `{a} && {b}`, aggregates or `by`. When false, the spans matching the
+    /// whole trace are exactly the union of those matching its fragments.
+    pub fn needs_whole_trace(&self) -> bool {
+        analysis::needs_whole_trace(&self.expr, &self.stages)
+    }
+
     /// True when the query asks for the most recent traces (`with(most_recent=true)`).
     pub fn most_recent(&self) -> bool {
         self.with

@@ -426,3 +426,29 @@ fn queries_can_be_shared_between_threads() {
     let t = std::thread::spawn(move || copy.to_string());
     assert_eq!(t.join().unwrap(), q.to_string());
 }
+
+#[test]
+fn whole_trace_queries_are_told_apart() {
+    let whole = |q: &str| parse(q).unwrap().needs_whole_trace();
+    for q in [
+        "{traceDuration>1s}",
+        r#"{rootServiceName="a" && .b=1}"#,
+        "{nestedSetParent<0}",
+        "{.a=1} && {.b=2}",
+        "{} | count() > 1",
+        "{} | by(name)",
+        "{} | {childCount=0}",
+    ] {
+        assert!(whole(q), "{q}");
+    }
+    for q in [
+        "{}",
+        r#"{resource.service.name="a" && duration>1s}"#,
+        "{.a=1} || {.b=2}",
+        r#"{trace:id="ab"}"#,
+        "{} | select(.a) | coalesce()",
+        "{} | {status=error}",
+    ] {
+        assert!(!whole(q), "{q}");
+    }
+}

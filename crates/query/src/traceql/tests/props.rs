@@ -309,3 +309,30 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// When the query says it does not need the whole trace, evaluating fragments and
+    /// joining the matches is the same as evaluating the trace.
+    #[test]
+    fn fragments_match_as_the_whole_trace_when_the_query_says_so(
+        c in condition(),
+        t in trace(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let q = parse(&format!("{{ {c} }}")).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if q.needs_whole_trace() {
+            return Ok(());
+        }
+        let at = cut.index(t.len() + 1);
+        let (head, tail) = t.split_at(at);
+        let mut joined: BTreeSet<[u8; 8]> = BTreeSet::new();
+        for part in [head, tail] {
+            for set in q.evaluate(part) {
+                joined.extend(set.spans.iter().map(|s| s.span_id.0));
+            }
+        }
+        prop_assert_eq!(joined, matched(&format!("{{ {c} }}"), &t), "{}", c);
+    }
+}
