@@ -18,6 +18,7 @@ use tracegate_model::proto::common::v1::{KeyValue, any_value};
 use tracegate_model::{Span, SpanId, attr, keys};
 
 /// One trace under evaluation.
+#[derive(Debug)]
 pub(crate) struct TraceCtx<'a> {
     pub spans: &'a [Span],
     root: OnceCell<Option<&'a Span>>,
@@ -27,6 +28,7 @@ pub(crate) struct TraceCtx<'a> {
 }
 
 /// Nested-set numbers and child counts, by span index.
+#[derive(Debug)]
 struct Tree {
     left: Vec<Option<i64>>,
     right: Vec<Option<i64>>,
@@ -43,6 +45,18 @@ impl<'a> TraceCtx<'a> {
             trace_id: OnceCell::new(),
             tree: OnceCell::new(),
         }
+    }
+
+    /// The position of `span` in the trace's spans, if it is one of them (by address, else
+    /// by span id).
+    pub fn index_of(&self, span: &Span) -> Option<usize> {
+        let size = std::mem::size_of::<Span>().max(1);
+        let offset = (span as *const Span as usize).wrapping_sub(self.spans.as_ptr() as usize);
+        let i = offset / size;
+        if offset.is_multiple_of(size) && self.spans.get(i).is_some_and(|s| std::ptr::eq(s, span)) {
+            return Some(i);
+        }
+        self.spans.iter().position(|s| s.span_id == span.span_id)
     }
 
     /// The earliest span without a parent.

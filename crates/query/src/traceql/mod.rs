@@ -216,13 +216,32 @@ impl fmt::Display for Query {
 impl Attribute {
     /// The value for one span of a trace (`trace` = all the trace's spans, for trace-level
     /// intrinsics such as `trace:rootName`); `None` when it has none. For a multi-valued
-    /// attribute (an event attribute, an array), the first value.
+    /// attribute (an event attribute, an array), the first value. To read many values of one
+    /// trace, [`TraceView`] computes the trace-level facts once.
     pub fn value_of(&self, span: &Span, trace: &[Span]) -> Option<Value> {
-        let ctx = eval::TraceCtx::new(trace);
-        let index = trace
-            .iter()
-            .position(|s| std::ptr::eq(s, span))
-            .or_else(|| trace.iter().position(|s| s.span_id == span.span_id));
-        eval::first_value(self, span, index, &ctx)
+        TraceView::new(trace).value_of(self, span)
+    }
+}
+
+/// One trace's spans, keeping what attribute lookups compute once per trace (the root, the
+/// trace's duration and id, the span tree) between calls.
+#[derive(Debug)]
+pub struct TraceView<'a> {
+    ctx: eval::TraceCtx<'a>,
+}
+
+impl<'a> TraceView<'a> {
+    /// A view of all the spans of one trace.
+    pub fn new(spans: &'a [Span]) -> Self {
+        Self {
+            ctx: eval::TraceCtx::new(spans),
+        }
+    }
+
+    /// The value of `attribute` on `span`, one of the view's spans (or a span with the id
+    /// of one); as [`Attribute::value_of`].
+    pub fn value_of(&self, attribute: &Attribute, span: &Span) -> Option<Value> {
+        let index = self.ctx.index_of(span);
+        eval::first_value(attribute, span, index, &self.ctx)
     }
 }

@@ -518,3 +518,31 @@ fn kinds_cover_every_keyword() {
         );
     }
 }
+
+#[test]
+fn a_trace_view_reads_values_as_value_of_does() {
+    let t = rag_trace();
+    let view = crate::traceql::TraceView::new(&t);
+    for id in [
+        "name",
+        "nestedSetParent",
+        "nestedSetLeft",
+        "childCount",
+        "rootName",
+        "traceDuration",
+        "span.tracegate.category",
+        "resource.service.name",
+        "span:parentID",
+    ] {
+        let a = parse_identifier(id).unwrap();
+        for s in &t {
+            assert_eq!(view.value_of(&a, s), a.value_of(s, &t), "{id}");
+        }
+    }
+    // A copy of a span (not in the slice) is found by its id.
+    let copy = t[2].clone();
+    assert_eq!(
+        view.value_of(&parse_identifier("nestedSetParent").unwrap(), &copy),
+        Some(Value::Int(2))
+    );
+}
