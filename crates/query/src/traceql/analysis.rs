@@ -76,6 +76,7 @@ fn spanset_hints(expr: &SpansetExpr) -> Hints {
         SpansetExpr::Filter(e) => expr_hints(e),
         SpansetExpr::And(a, b) => spanset_hints(a).and(spanset_hints(b)),
         SpansetExpr::Or(a, b) => spanset_hints(a).or(spanset_hints(b)),
+        SpansetExpr::Pipeline(e, stages) => query_hints(e, stages),
     }
 }
 
@@ -162,14 +163,18 @@ pub(crate) fn output_attributes(expr: &SpansetExpr, stages: &[Stage]) -> Vec<Att
         }
     };
     spanset_attributes(expr, &mut push);
+    stage_attributes(stages, &mut push);
+    out
+}
+
+fn stage_attributes(stages: &[Stage], push: &mut impl FnMut(&Attribute)) {
     for stage in stages {
         match stage {
-            Stage::Filter(e) => expr_attributes(e, &mut push),
-            Stage::Select(attrs) => attrs.iter().for_each(&mut push),
+            Stage::Filter(e) => expr_attributes(e, push),
+            Stage::Select(attrs) => attrs.iter().for_each(&mut *push),
             Stage::Aggregate { .. } | Stage::By(_) | Stage::Coalesce => {}
         }
     }
-    out
 }
 
 fn spanset_attributes(expr: &SpansetExpr, push: &mut impl FnMut(&Attribute)) {
@@ -178,6 +183,10 @@ fn spanset_attributes(expr: &SpansetExpr, push: &mut impl FnMut(&Attribute)) {
         SpansetExpr::And(a, b) | SpansetExpr::Or(a, b) => {
             spanset_attributes(a, push);
             spanset_attributes(b, push);
+        }
+        SpansetExpr::Pipeline(e, stages) => {
+            spanset_attributes(e, push);
+            stage_attributes(stages, push);
         }
     }
 }
@@ -210,6 +219,7 @@ pub(crate) fn needs_whole_trace(expr: &SpansetExpr, stages: &[Stage]) -> bool {
             SpansetExpr::Filter(e) => condition(e),
             SpansetExpr::And(..) => true,
             SpansetExpr::Or(a, b) => spanset(a) || spanset(b),
+            SpansetExpr::Pipeline(e, stages) => needs_whole_trace(e, stages),
         }
     }
     fn condition(e: &Expr) -> bool {

@@ -461,6 +461,8 @@ pub enum SpansetExpr {
     And(Box<SpansetExpr>, Box<SpansetExpr>),
     /// `a || b`: the union of their spans.
     Or(Box<SpansetExpr>, Box<SpansetExpr>),
+    /// `(a | stage …)`: the spans of the spansets the stages keep.
+    Pipeline(Box<SpansetExpr>, Vec<Stage>),
 }
 
 impl SpansetExpr {
@@ -484,6 +486,13 @@ impl SpansetExpr {
                 |f| a.fmt_prec(f, 1),
                 |f| b.fmt_prec(f, 2),
             ),
+            SpansetExpr::Pipeline(e, stages) => {
+                write!(f, "({e}")?;
+                for stage in stages {
+                    write!(f, " | {stage}")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }

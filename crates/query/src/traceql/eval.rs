@@ -8,6 +8,7 @@
 //! comparison, where a string of digits compares with a number as the number it spells.
 
 use super::ast::{AttrScope, Attribute, CmpOp, Expr, Intrinsic, Operand, SpansetExpr};
+use super::pipeline::{self, Group};
 use super::value::{KindKw, StatusKw, Val, Value, parse_go_duration};
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -390,6 +391,24 @@ pub(crate) fn eval_spansets(expr: &SpansetExpr, ctx: &TraceCtx<'_>) -> Vec<bool>
             let r = eval_spansets(b, ctx);
             l.iter_mut().zip(r).for_each(|(x, y)| *x |= y);
             l
+        }
+        SpansetExpr::Pipeline(e, stages) => {
+            let selected = eval_spansets(e, ctx);
+            let spans: Vec<usize> = (0..selected.len()).filter(|&i| selected[i]).collect();
+            let mut out = vec![false; ctx.spans.len()];
+            if spans.is_empty() {
+                return out;
+            }
+            let group = Group {
+                spans,
+                attributes: Vec::new(),
+            };
+            for g in pipeline::run(stages, vec![group], ctx) {
+                for i in g.spans {
+                    out[i] = true;
+                }
+            }
+            out
         }
     }
 }

@@ -135,6 +135,9 @@ const TEMPO_VALID: &[&str] = &[
     "{ nestedSetLeft > 3 }",
     "{ .foo = nil }",
     "{ 1 = childCount }",
+    "({ true } | count() > 1 | { false }) && ({ true } | count() > 1 | { false })",
+    "({ true } | count() > 1 | { false }) || ({ true } | count() > 1 | { false })",
+    "({ .a = 1 } | by(.b) | count() > 1) | select(.c)",
 ];
 
 #[test]

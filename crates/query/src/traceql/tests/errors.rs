@@ -303,9 +303,9 @@ const UNSUPPORTED: &[(&str, usize, &str)] = &[
         r#"the intrinsic "event:timeSinceStart""#,
     ),
     (
-        "({ true } | count() > 1) && { true }",
-        10,
-        "a pipeline inside parentheses",
+        "({ true } | count() > 1 | { false }) >> ({ true } | count() > 1 | { false })",
+        37,
+        r#"the structural operator ">>""#,
     ),
     (
         "min(.field) < max(duration)",

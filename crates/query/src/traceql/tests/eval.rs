@@ -546,3 +546,26 @@ fn a_trace_view_reads_values_as_value_of_does() {
         Some(Value::Int(2))
     );
 }
+
+#[test]
+fn pipelines_inside_parentheses_select_the_spans_they_keep() {
+    let t = rag_trace();
+    assert_eq!(
+        one("({kind=client} | count() > 2) && {kind=server}", &t),
+        [1, 3, 4, 5]
+    );
+    assert!(ids("({kind=client} | count() > 3) && {kind=server}", &t).is_empty());
+    assert_eq!(
+        one("({kind=client} | count() > 3) || {kind=server}", &t),
+        [1]
+    );
+    assert_eq!(
+        one(
+            "({} | by(resource.service.name) | count() > 1) | count() = 4",
+            &t
+        ),
+        [2, 3, 4, 5]
+    );
+    // Outputs of stages inside parentheses are not the result's.
+    assert!(sets("({} | count() > 1)", &t)[0].attributes.is_empty());
+}

@@ -3,8 +3,8 @@
 
 use super::support::{MS, span};
 use crate::traceql::{
-    AttrScope, Attribute, Cmp, CmpOp, Expr, Intrinsic, KindKw, Operand, SpansetExpr, StatusKw,
-    Value, parse,
+    AggFunc, Aggregate, AttrScope, Attribute, Cmp, CmpOp, Expr, Intrinsic, KindKw, Operand,
+    SpansetExpr, Stage, StatusKw, Value, parse,
 };
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -142,7 +142,19 @@ fn spansets() -> impl Strategy<Value = SpansetExpr> {
             prop_oneof![
                 (inner.clone(), inner.clone())
                     .prop_map(|(a, b)| SpansetExpr::And(Box::new(a), Box::new(b))),
-                (inner.clone(), inner).prop_map(|(a, b)| SpansetExpr::Or(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| SpansetExpr::Or(Box::new(a), Box::new(b))),
+                (inner, 0i64..5).prop_map(|(e, n)| SpansetExpr::Pipeline(
+                    Box::new(e),
+                    vec![Stage::Aggregate {
+                        aggregate: Aggregate {
+                            func: AggFunc::Count,
+                            attr: None,
+                        },
+                        op: CmpOp::Gt,
+                        value: Value::Int(n),
+                    }]
+                )),
             ]
         })
 }
