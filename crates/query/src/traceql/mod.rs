@@ -32,7 +32,18 @@
 //!   keywords. Comparisons are type-aware: a string attribute of digits compares with a
 //!   number as a number (values decoded from Parquet may be strings);
 //! - pipelines: `| { … }`, `| count() > 2`, `| avg|min|max|sum(attr) op value`,
-//!   `| select(…)`, `| by(…)`, `| coalesce()`; the hint `with(most_recent=true)`.
+//!   `| select(…)`, `| by(…)`, `| coalesce()`, also inside parentheses
+//!   (`({a} | count() > 1) && {b}`); a query may start with a stage (`count() > 1`); the
+//!   hint `with(most_recent=true)` is parsed and otherwise ignored.
+//!
+//! Refused as unsupported, by name: structural operators (`>>`, `>`, `~`, `!>>`, `&>>`, …),
+//! metrics functions (`rate()`, `quantile_over_time()`, …), arithmetic, the `parent.` scope.
+//! Bounded: [`MAX_QUERY_BYTES`], [`MAX_DEPTH`] of nesting, [`MAX_NODES`] conditions and
+//! operators, [`MAX_REGEXES`] regular expressions.
+//!
+//! For the read path: [`Query::needs_whole_trace`] says whether a trace's fragments can be
+//! evaluated apart, and [`TraceView`] reads many attribute values of one trace, computing its
+//! root, duration and tree once.
 //!
 //! Semantics follow Tempo: a filter selects the matching spans of a trace; the trace matches
 //! when the resulting spanset is non-empty; pipeline stages apply per spanset. `trace:duration`
@@ -40,15 +51,16 @@
 //! parent (none: root intrinsics are nil). Derived facts (`tracegate.category`, …) are seen
 //! both as typed [`tracegate_model::SpanFacts`] and as `tracegate.*` attributes.
 //!
-//! Module map: [`lexer`] (tokens), `parser` (recursive descent), [`ast`] (syntax tree and its
+//! Module map: `lexer` (tokens), `parser` (recursive descent), [`ast`] (syntax tree and its
 //! canonical text), [`value`] (values, Go durations), `eval` (conditions on spans), `pipeline`
-//! (stages), `analysis` (hints, output attributes), `error` ([`ParseError`]).
+//! (stages), `analysis` (hints, output attributes, whole-trace needs), `error`
+//! ([`ParseError`]).
 
 mod analysis;
 pub mod ast;
 mod error;
 mod eval;
-pub mod lexer;
+mod lexer;
 mod parser;
 mod pipeline;
 pub mod value;
@@ -62,6 +74,8 @@ pub use ast::{
     Stage,
 };
 pub use error::ParseError;
+pub use lexer::MAX_QUERY_BYTES;
+pub use parser::{MAX_DEPTH, MAX_NODES, MAX_REGEXES};
 pub use value::{KindKw, StatusKw, Value, format_go_duration};
 
 use std::fmt;
