@@ -110,13 +110,15 @@ fn comparison_hints(attr: &Attribute, op: CmpOp, lit: &Value) -> Hints {
         _ => false,
     };
     if service {
-        if let (CmpOp::Eq, Value::Str(s)) = (op, lit) {
-            return Hints {
-                service_names: Some(vec![s.clone()]),
-                ..Hints::default()
-            };
-        }
-        return Hints::default();
+        let names = match (op, lit) {
+            (CmpOp::Eq, Value::Str(s)) => Some(vec![s.clone()]),
+            (CmpOp::Re, Value::Str(pattern)) => literal_alternatives(pattern),
+            _ => None,
+        };
+        return Hints {
+            service_names: names,
+            ..Hints::default()
+        };
     }
     let floor = match (op, lit) {
         (CmpOp::Gt, Value::Duration(d)) => d.checked_add(1),
@@ -134,6 +136,32 @@ fn comparison_hints(attr: &Attribute, op: CmpOp, lit: &Value) -> Hints {
         },
         _ => Hints::default(),
     }
+}
+
+/// The strings an anchored regular expression matches when it is only literal alternatives
+/// (`a|b\.c`, as Grafana writes a multi-value `=~`); `None` when it is anything more.
+fn literal_alternatives(pattern: &str) -> Option<Vec<String>> {
+    let mut out = vec![String::new()];
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '|' => out.push(String::new()),
+            '\\' => {
+                let escaped = chars.next()?;
+                if !escaped.is_ascii_punctuation() {
+                    return None;
+                }
+                out.last_mut()?.push(escaped);
+            }
+            '.' | '^' | '$' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '{' | '}' => return None,
+            c => out.last_mut()?.push(c),
+        }
+    }
+    if out.iter().any(String::is_empty) {
+        return None;
+    }
+    out.dedup();
+    Some(out)
 }
 
 /// Intrinsics search results show elsewhere than in a span's attributes.

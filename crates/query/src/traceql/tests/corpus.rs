@@ -352,6 +352,15 @@ fn hints_are_what_every_match_has() {
         None
     );
     assert_eq!(h(r#"{resource.service.name!="a"}"#).service_names, None);
+    assert_eq!(
+        h(r#"{resource.service.name=~"a|b\\.c"}"#).service_names,
+        services(&["a", "b.c"])
+    );
+    for pattern in ["a.*", "a|", "(a|b)", "a\\d", "[ab]", "a+"] {
+        let q = format!("{{resource.service.name=~{}}}", Value::Str(pattern.into()));
+        assert_eq!(h(&q).service_names, None, "{q}");
+    }
+    assert_eq!(h(r#"{resource.service.name!~"a"}"#).service_names, None);
     assert_eq!(h(r#"{!(resource.service.name="a")}"#).service_names, None);
     assert_eq!(h(r#"{.service.name="a"}"#).service_names, None);
     assert_eq!(

@@ -175,6 +175,10 @@ fn condition() -> impl Strategy<Value = String> {
         Just("kind = server".to_owned()),
         (0u64..40).prop_map(|d| format!("duration > {d}ms")),
         Just("nestedSetParent < 0".to_owned()),
+        Just("resource.service.name = \"a\"".to_owned()),
+        Just("resource.service.name =~ \"a|b\"".to_owned()),
+        Just("rootServiceName = \"b\"".to_owned()),
+        (0u64..60).prop_map(|d| format!("traceDuration >= {d}ms")),
         Just("true".to_owned()),
     ];
     atom.prop_recursive(3, 12, 2, |inner| {
@@ -200,14 +204,15 @@ fn trace() -> impl Strategy<Value = Vec<Span>> {
         0u64..50,
         0u64..50,
         any::<prop::sample::Index>(),
+        prop_oneof![Just("svc"), Just("a"), Just("b")],
     );
     prop::collection::vec(one, 0..12).prop_map(|specs| {
         let n = specs.len();
         specs
             .into_iter()
             .enumerate()
-            .map(|(i, (a, b, err, server, start, len, parent))| {
-                let mut s = span(i as u8 + 1, "op", "svc", start, start + len);
+            .map(|(i, (a, b, err, server, start, len, parent, service))| {
+                let mut s = span(i as u8 + 1, "op", service, start, start + len);
                 s.span_id = SpanId([i as u8 + 1; 8]);
                 if let Some(a) = a {
                     s.attributes.push(a);
@@ -304,6 +309,11 @@ proptest! {
         let h = q.hints();
         if let Some(min) = h.min_span_duration_ns {
             prop_assert!(t.iter().any(|s| s.duration_ns() >= min), "{}", c);
+        }
+        if let Some(min) = h.min_trace_duration_ns {
+            let start = t.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0);
+            let end = t.iter().map(|s| s.end_time_unix_nano).max().unwrap_or(0);
+            prop_assert!(end - start >= min, "{}", c);
         }
         if let Some(names) = &h.service_names {
             prop_assert!(t.iter().any(|s| names.iter().any(|n| n == s.service_name())), "{}", c);
