@@ -308,6 +308,15 @@ fn intrinsic<'v, 'a: 'v>(
             }
             return span.events.is_empty() && f(Val::Nil);
         }
+        Intrinsic::EventTimeSinceStart => {
+            for e in &span.events {
+                let since = e.time_unix_nano.saturating_sub(span.start_time_unix_nano);
+                if f(Val::Duration(since)) {
+                    return true;
+                }
+            }
+            return span.events.is_empty() && f(Val::Nil);
+        }
         Intrinsic::LinkTraceId | Intrinsic::LinkSpanId => {
             for l in &span.links {
                 let id = if which == Intrinsic::LinkTraceId {

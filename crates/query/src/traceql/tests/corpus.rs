@@ -103,6 +103,7 @@ const TEMPO_VALID: &[&str] = &[
     r#"{ span:statusMessage = "status message" }"#,
     r#"{ span:id = "61626364656667" }"#,
     r#"{ event:name = "exception" }"#,
+    "{ event:timeSinceStart > 1s }",
     r#"{ link:traceID = "f1f1f1f1f1f1ff1f1f1f1f1f1f1f1f1" }"#,
     r#"{ link:spanID = "f1f1f1f1f1f1f1f1" }"#,
     r#"{ instrumentation:name = "grpc" }"#,

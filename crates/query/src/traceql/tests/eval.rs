@@ -257,6 +257,7 @@ fn arrays_and_events_match_when_any_element_does() {
     ));
     a.events.push(Event {
         name: "exception".into(),
+        time_unix_nano: a.start_time_unix_nano + 250_000,
         attributes: vec![attr::string("exception.type", "Timeout")],
         ..Default::default()
     });
@@ -272,6 +273,8 @@ fn arrays_and_events_match_when_any_element_does() {
         [1]
     );
     assert_eq!(one(r#"{event:name="exception"}"#, &t), [1]);
+    assert_eq!(one("{event:timeSinceStart=250us}", &t), [1]);
+    assert!(ids("{event:timeSinceStart>250us}", &t).is_empty());
     assert_eq!(one(r#"{event.exception.type="Timeout"}"#, &t), [1]);
     assert_eq!(one(r#"{link.rel="retry"}"#, &t), [1]);
     assert_eq!(one(r#"{link:spanID="cdcdcdcdcdcdcdcd"}"#, &t), [1]);
