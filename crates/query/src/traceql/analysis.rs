@@ -76,6 +76,7 @@ fn spanset_hints(expr: &SpansetExpr) -> Hints {
         SpansetExpr::Filter(e) => expr_hints(e),
         SpansetExpr::And(a, b) => spanset_hints(a).and(spanset_hints(b)),
         SpansetExpr::Or(a, b) => spanset_hints(a).or(spanset_hints(b)),
+        SpansetExpr::Pipeline(e, stages) => query_hints(e, stages),
     }
 }
 
@@ -109,13 +110,15 @@ fn comparison_hints(attr: &Attribute, op: CmpOp, lit: &Value) -> Hints {
         _ => false,
     };
     if service {
-        if let (CmpOp::Eq, Value::Str(s)) = (op, lit) {
-            return Hints {
-                service_names: Some(vec![s.clone()]),
-                ..Hints::default()
-            };
-        }
-        return Hints::default();
+        let names = match (op, lit) {
+            (CmpOp::Eq, Value::Str(s)) => Some(vec![s.clone()]),
+            (CmpOp::Re, Value::Str(pattern)) => literal_alternatives(pattern),
+            _ => None,
+        };
+        return Hints {
+            service_names: names,
+            ..Hints::default()
+        };
     }
     let floor = match (op, lit) {
         (CmpOp::Gt, Value::Duration(d)) => d.checked_add(1),
@@ -133,6 +136,32 @@ fn comparison_hints(attr: &Attribute, op: CmpOp, lit: &Value) -> Hints {
         },
         _ => Hints::default(),
     }
+}
+
+/// The strings an anchored regular expression matches when it is only literal alternatives
+/// (`a|b\.c`, as Grafana writes a multi-value `=~`); `None` when it is anything more.
+fn literal_alternatives(pattern: &str) -> Option<Vec<String>> {
+    let mut out = vec![String::new()];
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '|' => out.push(String::new()),
+            '\\' => {
+                let escaped = chars.next()?;
+                if !escaped.is_ascii_punctuation() {
+                    return None;
+                }
+                out.last_mut()?.push(escaped);
+            }
+            '.' | '^' | '$' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '{' | '}' => return None,
+            c => out.last_mut()?.push(c),
+        }
+    }
+    if out.iter().any(String::is_empty) {
+        return None;
+    }
+    out.dedup();
+    Some(out)
 }
 
 /// Intrinsics search results show elsewhere than in a span's attributes.
@@ -162,14 +191,18 @@ pub(crate) fn output_attributes(expr: &SpansetExpr, stages: &[Stage]) -> Vec<Att
         }
     };
     spanset_attributes(expr, &mut push);
+    stage_attributes(stages, &mut push);
+    out
+}
+
+fn stage_attributes(stages: &[Stage], push: &mut impl FnMut(&Attribute)) {
     for stage in stages {
         match stage {
-            Stage::Filter(e) => expr_attributes(e, &mut push),
-            Stage::Select(attrs) => attrs.iter().for_each(&mut push),
+            Stage::Filter(e) => expr_attributes(e, push),
+            Stage::Select(attrs) => attrs.iter().for_each(&mut *push),
             Stage::Aggregate { .. } | Stage::By(_) | Stage::Coalesce => {}
         }
     }
-    out
 }
 
 fn spanset_attributes(expr: &SpansetExpr, push: &mut impl FnMut(&Attribute)) {
@@ -178,6 +211,10 @@ fn spanset_attributes(expr: &SpansetExpr, push: &mut impl FnMut(&Attribute)) {
         SpansetExpr::And(a, b) | SpansetExpr::Or(a, b) => {
             spanset_attributes(a, push);
             spanset_attributes(b, push);
+        }
+        SpansetExpr::Pipeline(e, stages) => {
+            spanset_attributes(e, push);
+            stage_attributes(stages, push);
         }
     }
 }
@@ -199,4 +236,43 @@ fn expr_attributes(expr: &Expr, push: &mut impl FnMut(&Attribute)) {
             expr_attributes(b, push);
         }
     }
+}
+
+/// True when a span's match depends on more than the span (trace-level intrinsics, the
+/// tree, `{a} && {b}`, aggregates, `by`), so evaluating a fragment of a trace can differ
+/// from evaluating the whole trace.
+pub(crate) fn needs_whole_trace(expr: &SpansetExpr, stages: &[Stage]) -> bool {
+    fn spanset(e: &SpansetExpr) -> bool {
+        match e {
+            SpansetExpr::Filter(e) => condition(e),
+            SpansetExpr::And(..) => true,
+            SpansetExpr::Or(a, b) => spanset(a) || spanset(b),
+            SpansetExpr::Pipeline(e, stages) => needs_whole_trace(e, stages),
+        }
+    }
+    fn condition(e: &Expr) -> bool {
+        let mut whole = false;
+        expr_attributes(e, &mut |a| whole |= needs_trace(a));
+        whole
+    }
+    fn needs_trace(a: &Attribute) -> bool {
+        matches!(
+            a,
+            Attribute::Intrinsic(
+                Intrinsic::TraceRootName
+                    | Intrinsic::TraceRootService
+                    | Intrinsic::TraceDuration
+                    | Intrinsic::NestedSetParent
+                    | Intrinsic::NestedSetLeft
+                    | Intrinsic::NestedSetRight
+                    | Intrinsic::ChildCount
+            )
+        )
+    }
+    spanset(expr)
+        || stages.iter().any(|s| match s {
+            Stage::Filter(e) => condition(e),
+            Stage::Aggregate { .. } | Stage::By(_) => true,
+            Stage::Select(_) | Stage::Coalesce => false,
+        })
 }

@@ -74,6 +74,8 @@ pub enum Intrinsic {
     TraceDuration,
     /// `event:name`: the name of any of the span's events.
     EventName,
+    /// `event:timeSinceStart`: how long after the span's start any of its events happened.
+    EventTimeSinceStart,
     /// `link:traceID`: the trace id of any of the span's links (hex).
     LinkTraceId,
     /// `link:spanID`: the span id of any of the span's links (hex).
@@ -86,7 +88,7 @@ pub enum Intrinsic {
 
 impl Intrinsic {
     /// Every intrinsic.
-    pub const ALL: [Intrinsic; 20] = [
+    pub const ALL: [Intrinsic; 21] = [
         Intrinsic::Name,
         Intrinsic::Status,
         Intrinsic::StatusMessage,
@@ -103,6 +105,7 @@ impl Intrinsic {
         Intrinsic::TraceRootService,
         Intrinsic::TraceDuration,
         Intrinsic::EventName,
+        Intrinsic::EventTimeSinceStart,
         Intrinsic::LinkTraceId,
         Intrinsic::LinkSpanId,
         Intrinsic::InstrumentationName,
@@ -130,6 +133,7 @@ impl Intrinsic {
             Intrinsic::TraceRootService => "rootServiceName",
             Intrinsic::TraceDuration => "traceDuration",
             Intrinsic::EventName => "event:name",
+            Intrinsic::EventTimeSinceStart => "event:timeSinceStart",
             Intrinsic::LinkTraceId => "link:traceID",
             Intrinsic::LinkSpanId => "link:spanID",
             Intrinsic::InstrumentationName => "instrumentation:name",
@@ -172,6 +176,7 @@ impl Intrinsic {
             ("trace", "rootService") | ("trace", "rootServiceName") => Intrinsic::TraceRootService,
             ("trace", "duration") => Intrinsic::TraceDuration,
             ("event", "name") => Intrinsic::EventName,
+            ("event", "timeSinceStart") => Intrinsic::EventTimeSinceStart,
             ("link", "traceID") => Intrinsic::LinkTraceId,
             ("link", "spanID") => Intrinsic::LinkSpanId,
             ("instrumentation", "name") => Intrinsic::InstrumentationName,
@@ -193,7 +198,10 @@ impl Intrinsic {
 
     /// True for the intrinsics whose values are durations.
     pub fn is_duration(self) -> bool {
-        matches!(self, Intrinsic::Duration | Intrinsic::TraceDuration)
+        matches!(
+            self,
+            Intrinsic::Duration | Intrinsic::TraceDuration | Intrinsic::EventTimeSinceStart
+        )
     }
 }
 
@@ -461,6 +469,8 @@ pub enum SpansetExpr {
     And(Box<SpansetExpr>, Box<SpansetExpr>),
     /// `a || b`: the union of their spans.
     Or(Box<SpansetExpr>, Box<SpansetExpr>),
+    /// `(a | stage …)`: the spans of the spansets the stages keep.
+    Pipeline(Box<SpansetExpr>, Vec<Stage>),
 }
 
 impl SpansetExpr {
@@ -484,6 +494,13 @@ impl SpansetExpr {
                 |f| a.fmt_prec(f, 1),
                 |f| b.fmt_prec(f, 2),
             ),
+            SpansetExpr::Pipeline(e, stages) => {
+                write!(f, "({e}")?;
+                for stage in stages {
+                    write!(f, " | {stage}")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }

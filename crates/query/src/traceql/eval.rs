@@ -8,6 +8,7 @@
 //! comparison, where a string of digits compares with a number as the number it spells.
 
 use super::ast::{AttrScope, Attribute, CmpOp, Expr, Intrinsic, Operand, SpansetExpr};
+use super::pipeline::{self, Group};
 use super::value::{KindKw, StatusKw, Val, Value, parse_go_duration};
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -18,6 +19,7 @@ use tracegate_model::proto::common::v1::{KeyValue, any_value};
 use tracegate_model::{Span, SpanId, attr, keys};
 
 /// One trace under evaluation.
+#[derive(Debug)]
 pub(crate) struct TraceCtx<'a> {
     pub spans: &'a [Span],
     root: OnceCell<Option<&'a Span>>,
@@ -27,6 +29,7 @@ pub(crate) struct TraceCtx<'a> {
 }
 
 /// Nested-set numbers and child counts, by span index.
+#[derive(Debug)]
 struct Tree {
     left: Vec<Option<i64>>,
     right: Vec<Option<i64>>,
@@ -43,6 +46,18 @@ impl<'a> TraceCtx<'a> {
             trace_id: OnceCell::new(),
             tree: OnceCell::new(),
         }
+    }
+
+    /// The position of `span` in the trace's spans, if it is one of them (by address, else
+    /// by span id).
+    pub fn index_of(&self, span: &Span) -> Option<usize> {
+        let size = std::mem::size_of::<Span>().max(1);
+        let offset = (span as *const Span as usize).wrapping_sub(self.spans.as_ptr() as usize);
+        let i = offset / size;
+        if offset.is_multiple_of(size) && self.spans.get(i).is_some_and(|s| std::ptr::eq(s, span)) {
+            return Some(i);
+        }
+        self.spans.iter().position(|s| s.span_id == span.span_id)
     }
 
     /// The earliest span without a parent.
@@ -293,6 +308,15 @@ fn intrinsic<'v, 'a: 'v>(
             }
             return span.events.is_empty() && f(Val::Nil);
         }
+        Intrinsic::EventTimeSinceStart => {
+            for e in &span.events {
+                let since = e.time_unix_nano.saturating_sub(span.start_time_unix_nano);
+                if f(Val::Duration(since)) {
+                    return true;
+                }
+            }
+            return span.events.is_empty() && f(Val::Nil);
+        }
         Intrinsic::LinkTraceId | Intrinsic::LinkSpanId => {
             for l in &span.links {
                 let id = if which == Intrinsic::LinkTraceId {
@@ -376,6 +400,24 @@ pub(crate) fn eval_spansets(expr: &SpansetExpr, ctx: &TraceCtx<'_>) -> Vec<bool>
             let r = eval_spansets(b, ctx);
             l.iter_mut().zip(r).for_each(|(x, y)| *x |= y);
             l
+        }
+        SpansetExpr::Pipeline(e, stages) => {
+            let selected = eval_spansets(e, ctx);
+            let spans: Vec<usize> = (0..selected.len()).filter(|&i| selected[i]).collect();
+            let mut out = vec![false; ctx.spans.len()];
+            if spans.is_empty() {
+                return out;
+            }
+            let group = Group {
+                spans,
+                attributes: Vec::new(),
+            };
+            for g in pipeline::run(stages, vec![group], ctx) {
+                for i in g.spans {
+                    out[i] = true;
+                }
+            }
+            out
         }
     }
 }

@@ -32,7 +32,18 @@
 //!   keywords. Comparisons are type-aware: a string attribute of digits compares with a
 //!   number as a number (values decoded from Parquet may be strings);
 //! - pipelines: `| { … }`, `| count() > 2`, `| avg|min|max|sum(attr) op value`,
-//!   `| select(…)`, `| by(…)`, `| coalesce()`; the hint `with(most_recent=true)`.
+//!   `| select(…)`, `| by(…)`, `| coalesce()`, also inside parentheses
+//!   (`({a} | count() > 1) && {b}`); a query may start with a stage (`count() > 1`); the
+//!   hint `with(most_recent=true)` is parsed and otherwise ignored.
+//!
+//! Refused as unsupported, by name: structural operators (`>>`, `>`, `~`, `!>>`, `&>>`, …),
+//! metrics functions (`rate()`, `quantile_over_time()`, …), arithmetic, the `parent.` scope.
+//! Bounded: [`MAX_QUERY_BYTES`], [`MAX_DEPTH`] of nesting, [`MAX_NODES`] conditions and
+//! operators, [`MAX_REGEXES`] regular expressions.
+//!
+//! For the read path: [`Query::needs_whole_trace`] says whether a trace's fragments can be
+//! evaluated apart, and [`TraceView`] reads many attribute values of one trace, computing its
+//! root, duration and tree once.
 //!
 //! Semantics follow Tempo: a filter selects the matching spans of a trace; the trace matches
 //! when the resulting spanset is non-empty; pipeline stages apply per spanset. `trace:duration`
@@ -40,15 +51,16 @@
 //! parent (none: root intrinsics are nil). Derived facts (`tracegate.category`, …) are seen
 //! both as typed [`tracegate_model::SpanFacts`] and as `tracegate.*` attributes.
 //!
-//! Module map: [`lexer`] (tokens), `parser` (recursive descent), [`ast`] (syntax tree and its
+//! Module map: `lexer` (tokens), `parser` (recursive descent), [`ast`] (syntax tree and its
 //! canonical text), [`value`] (values, Go durations), `eval` (conditions on spans), `pipeline`
-//! (stages), `analysis` (hints, output attributes), `error` ([`ParseError`]).
+//! (stages), `analysis` (hints, output attributes, whole-trace needs), `error`
+//! ([`ParseError`]).
 
 mod analysis;
 pub mod ast;
 mod error;
 mod eval;
-pub mod lexer;
+mod lexer;
 mod parser;
 mod pipeline;
 pub mod value;
@@ -62,6 +74,8 @@ pub use ast::{
     Stage,
 };
 pub use error::ParseError;
+pub use lexer::MAX_QUERY_BYTES;
+pub use parser::{MAX_DEPTH, MAX_NODES, MAX_REGEXES};
 pub use value::{KindKw, StatusKw, Value, format_go_duration};
 
 use std::fmt;
@@ -165,6 +179,15 @@ impl Query {
         self.hints.clone()
     }
 
+    /// True when evaluating part of a trace (a fragment, such as one block's spans of it) can
+    /// give another result than evaluating the whole trace: the query uses trace-level
+    /// intrinsics (`traceDuration`, `rootName`, …), the span tree (`nestedSetParent`,
+    /// `childCount`), `{a} && {b}`, aggregates or `by`. When false, the spans matching the
+    /// whole trace are exactly the union of those matching its fragments.
+    pub fn needs_whole_trace(&self) -> bool {
+        analysis::needs_whole_trace(&self.expr, &self.stages)
+    }
+
     /// True when the query asks for the most recent traces (`with(most_recent=true)`).
     pub fn most_recent(&self) -> bool {
         self.with
@@ -180,6 +203,14 @@ impl Query {
     /// The pipeline stages, in order.
     pub fn stages(&self) -> &[Stage] {
         &self.stages
+    }
+}
+
+impl std::str::FromStr for Query {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse(s)
     }
 }
 
@@ -207,13 +238,32 @@ impl fmt::Display for Query {
 impl Attribute {
     /// The value for one span of a trace (`trace` = all the trace's spans, for trace-level
     /// intrinsics such as `trace:rootName`); `None` when it has none. For a multi-valued
-    /// attribute (an event attribute, an array), the first value.
+    /// attribute (an event attribute, an array), the first value. To read many values of one
+    /// trace, [`TraceView`] computes the trace-level facts once.
     pub fn value_of(&self, span: &Span, trace: &[Span]) -> Option<Value> {
-        let ctx = eval::TraceCtx::new(trace);
-        let index = trace
-            .iter()
-            .position(|s| std::ptr::eq(s, span))
-            .or_else(|| trace.iter().position(|s| s.span_id == span.span_id));
-        eval::first_value(self, span, index, &ctx)
+        TraceView::new(trace).value_of(self, span)
+    }
+}
+
+/// One trace's spans, keeping what attribute lookups compute once per trace (the root, the
+/// trace's duration and id, the span tree) between calls.
+#[derive(Debug)]
+pub struct TraceView<'a> {
+    ctx: eval::TraceCtx<'a>,
+}
+
+impl<'a> TraceView<'a> {
+    /// A view of all the spans of one trace.
+    pub fn new(spans: &'a [Span]) -> Self {
+        Self {
+            ctx: eval::TraceCtx::new(spans),
+        }
+    }
+
+    /// The value of `attribute` on `span`, one of the view's spans (or a span with the id
+    /// of one); as [`Attribute::value_of`].
+    pub fn value_of(&self, attribute: &Attribute, span: &Span) -> Option<Value> {
+        let index = self.ctx.index_of(span);
+        eval::first_value(attribute, span, index, &self.ctx)
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! [`Value`] is the owned form, used for literals in the syntax tree and for what the
 //! evaluator hands back (pipeline outputs, [`Attribute::value_of`](super::Attribute::value_of)).
-//! [`Val`] is the borrowed form the evaluator compares, one per span and condition, without
-//! copying strings out of the span. [`format_go_duration`] and [`parse_go_duration`] write and
+//! `Val` is the borrowed form the evaluator compares, one per span and condition, without
+//! copying strings out of the span. [`format_go_duration`] and `parse_go_duration` write and
 //! read durations the way Go (and so Tempo and Grafana) does: `1.5s`, `100ms`, `1h2m3s`.
 
 use std::borrow::Cow;

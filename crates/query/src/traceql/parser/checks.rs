@@ -131,6 +131,7 @@ fn type_of(o: &Operand) -> Type {
             Intrinsic::Kind => Type::SpanKind,
             Intrinsic::Duration
             | Intrinsic::TraceDuration
+            | Intrinsic::EventTimeSinceStart
             | Intrinsic::ChildCount
             | Intrinsic::NestedSetParent
             | Intrinsic::NestedSetLeft

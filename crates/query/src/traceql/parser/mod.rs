@@ -6,7 +6,7 @@
 //! query     := spansets ( "|" stage )* ( "with" "(" hint ( "," hint )* ")" )? EOF
 //! spansets  := sp_and ( "||" sp_and )*
 //! sp_and    := sp_atom ( "&&" sp_atom )*
-//! sp_atom   := "{" expr? "}" | "(" spansets ")"
+//! sp_atom   := "{" expr? "}" | "(" spansets ( "|" stage )* ")"
 //! expr      := and ( "||" and )*
 //! and       := unary ( "&&" unary )*
 //! unary     := "!" unary | "(" expr ")" | operand ( cmp_op operand )?
@@ -308,15 +308,18 @@ impl Parser {
             Tok::LParen => {
                 self.enter(t.start)?;
                 let inner = self.spansets()?;
-                if self.peek().tok == Tok::Pipe {
-                    return Err(ParseError::unsupported(
-                        self.peek().start,
-                        "a pipeline inside parentheses",
-                    ));
+                let mut stages = Vec::new();
+                while self.eat(&Tok::Pipe) {
+                    self.node(self.peek().start)?;
+                    stages.push(self.stage()?);
                 }
                 self.expect(&Tok::RParen, "to close the parenthesis")?;
                 self.leave();
-                inner
+                if stages.is_empty() {
+                    inner
+                } else {
+                    SpansetExpr::Pipeline(Box::new(inner), stages)
+                }
             }
             Tok::Not => {
                 return Err(ParseError::invalid(

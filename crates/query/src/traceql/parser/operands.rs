@@ -84,11 +84,7 @@ impl Parser {
             }
             Tok::ScopedIntrinsic(scope, name) => match Intrinsic::from_scoped(scope, name) {
                 Some(i) => Attribute::Intrinsic(i),
-                None if matches!(
-                    (scope.as_str(), name.as_str()),
-                    ("event", "timeSinceStart") | ("span", "parent")
-                ) =>
-                {
+                None if matches!((scope.as_str(), name.as_str()), ("span", "parent")) => {
                     return Err(ParseError::unsupported(
                         t.start,
                         format!("the intrinsic \"{scope}:{name}\""),

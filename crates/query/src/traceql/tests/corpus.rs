@@ -103,6 +103,7 @@ const TEMPO_VALID: &[&str] = &[
     r#"{ span:statusMessage = "status message" }"#,
     r#"{ span:id = "61626364656667" }"#,
     r#"{ event:name = "exception" }"#,
+    "{ event:timeSinceStart > 1s }",
     r#"{ link:traceID = "f1f1f1f1f1f1ff1f1f1f1f1f1f1f1f1" }"#,
     r#"{ link:spanID = "f1f1f1f1f1f1f1f1" }"#,
     r#"{ instrumentation:name = "grpc" }"#,
@@ -135,6 +136,9 @@ const TEMPO_VALID: &[&str] = &[
     "{ nestedSetLeft > 3 }",
     "{ .foo = nil }",
     "{ 1 = childCount }",
+    "({ true } | count() > 1 | { false }) && ({ true } | count() > 1 | { false })",
+    "({ true } | count() > 1 | { false }) || ({ true } | count() > 1 | { false })",
+    "({ .a = 1 } | by(.b) | count() > 1) | select(.c)",
 ];
 
 #[test]
@@ -349,6 +353,15 @@ fn hints_are_what_every_match_has() {
         None
     );
     assert_eq!(h(r#"{resource.service.name!="a"}"#).service_names, None);
+    assert_eq!(
+        h(r#"{resource.service.name=~"a|b\\.c"}"#).service_names,
+        services(&["a", "b.c"])
+    );
+    for pattern in ["a.*", "a|", "(a|b)", "a\\d", "[ab]", "a+"] {
+        let q = format!("{{resource.service.name=~{}}}", Value::Str(pattern.into()));
+        assert_eq!(h(&q).service_names, None, "{q}");
+    }
+    assert_eq!(h(r#"{resource.service.name!~"a"}"#).service_names, None);
     assert_eq!(h(r#"{!(resource.service.name="a")}"#).service_names, None);
     assert_eq!(h(r#"{.service.name="a"}"#).service_names, None);
     assert_eq!(
@@ -425,4 +438,30 @@ fn queries_can_be_shared_between_threads() {
     let copy = q.clone();
     let t = std::thread::spawn(move || copy.to_string());
     assert_eq!(t.join().unwrap(), q.to_string());
+}
+
+#[test]
+fn whole_trace_queries_are_told_apart() {
+    let whole = |q: &str| parse(q).unwrap().needs_whole_trace();
+    for q in [
+        "{traceDuration>1s}",
+        r#"{rootServiceName="a" && .b=1}"#,
+        "{nestedSetParent<0}",
+        "{.a=1} && {.b=2}",
+        "{} | count() > 1",
+        "{} | by(name)",
+        "{} | {childCount=0}",
+    ] {
+        assert!(whole(q), "{q}");
+    }
+    for q in [
+        "{}",
+        r#"{resource.service.name="a" && duration>1s}"#,
+        "{.a=1} || {.b=2}",
+        r#"{trace:id="ab"}"#,
+        "{} | select(.a) | coalesce()",
+        "{} | {status=error}",
+    ] {
+        assert!(!whole(q), "{q}");
+    }
 }

@@ -257,6 +257,7 @@ fn arrays_and_events_match_when_any_element_does() {
     ));
     a.events.push(Event {
         name: "exception".into(),
+        time_unix_nano: a.start_time_unix_nano + 250_000,
         attributes: vec![attr::string("exception.type", "Timeout")],
         ..Default::default()
     });
@@ -272,6 +273,8 @@ fn arrays_and_events_match_when_any_element_does() {
         [1]
     );
     assert_eq!(one(r#"{event:name="exception"}"#, &t), [1]);
+    assert_eq!(one("{event:timeSinceStart=250us}", &t), [1]);
+    assert!(ids("{event:timeSinceStart>250us}", &t).is_empty());
     assert_eq!(one(r#"{event.exception.type="Timeout"}"#, &t), [1]);
     assert_eq!(one(r#"{link.rel="retry"}"#, &t), [1]);
     assert_eq!(one(r#"{link:spanID="cdcdcdcdcdcdcdcd"}"#, &t), [1]);
@@ -517,4 +520,55 @@ fn kinds_cover_every_keyword() {
             "{word}"
         );
     }
+}
+
+#[test]
+fn a_trace_view_reads_values_as_value_of_does() {
+    let t = rag_trace();
+    let view = crate::traceql::TraceView::new(&t);
+    for id in [
+        "name",
+        "nestedSetParent",
+        "nestedSetLeft",
+        "childCount",
+        "rootName",
+        "traceDuration",
+        "span.tracegate.category",
+        "resource.service.name",
+        "span:parentID",
+    ] {
+        let a = parse_identifier(id).unwrap();
+        for s in &t {
+            assert_eq!(view.value_of(&a, s), a.value_of(s, &t), "{id}");
+        }
+    }
+    // A copy of a span (not in the slice) is found by its id.
+    let copy = t[2].clone();
+    assert_eq!(
+        view.value_of(&parse_identifier("nestedSetParent").unwrap(), &copy),
+        Some(Value::Int(2))
+    );
+}
+
+#[test]
+fn pipelines_inside_parentheses_select_the_spans_they_keep() {
+    let t = rag_trace();
+    assert_eq!(
+        one("({kind=client} | count() > 2) && {kind=server}", &t),
+        [1, 3, 4, 5]
+    );
+    assert!(ids("({kind=client} | count() > 3) && {kind=server}", &t).is_empty());
+    assert_eq!(
+        one("({kind=client} | count() > 3) || {kind=server}", &t),
+        [1]
+    );
+    assert_eq!(
+        one(
+            "({} | by(resource.service.name) | count() > 1) | count() = 4",
+            &t
+        ),
+        [2, 3, 4, 5]
+    );
+    // Outputs of stages inside parentheses are not the result's.
+    assert!(sets("({} | count() > 1)", &t)[0].attributes.is_empty());
 }

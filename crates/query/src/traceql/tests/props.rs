@@ -3,8 +3,8 @@
 
 use super::support::{MS, span};
 use crate::traceql::{
-    AttrScope, Attribute, Cmp, CmpOp, Expr, Intrinsic, KindKw, Operand, SpansetExpr, StatusKw,
-    Value, parse,
+    AggFunc, Aggregate, AttrScope, Attribute, Cmp, CmpOp, Expr, Intrinsic, KindKw, Operand,
+    SpansetExpr, Stage, StatusKw, Value, parse,
 };
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -142,7 +142,19 @@ fn spansets() -> impl Strategy<Value = SpansetExpr> {
             prop_oneof![
                 (inner.clone(), inner.clone())
                     .prop_map(|(a, b)| SpansetExpr::And(Box::new(a), Box::new(b))),
-                (inner.clone(), inner).prop_map(|(a, b)| SpansetExpr::Or(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| SpansetExpr::Or(Box::new(a), Box::new(b))),
+                (inner, 0i64..5).prop_map(|(e, n)| SpansetExpr::Pipeline(
+                    Box::new(e),
+                    vec![Stage::Aggregate {
+                        aggregate: Aggregate {
+                            func: AggFunc::Count,
+                            attr: None,
+                        },
+                        op: CmpOp::Gt,
+                        value: Value::Int(n),
+                    }]
+                )),
             ]
         })
 }
@@ -163,6 +175,10 @@ fn condition() -> impl Strategy<Value = String> {
         Just("kind = server".to_owned()),
         (0u64..40).prop_map(|d| format!("duration > {d}ms")),
         Just("nestedSetParent < 0".to_owned()),
+        Just("resource.service.name = \"a\"".to_owned()),
+        Just("resource.service.name =~ \"a|b\"".to_owned()),
+        Just("rootServiceName = \"b\"".to_owned()),
+        (0u64..60).prop_map(|d| format!("traceDuration >= {d}ms")),
         Just("true".to_owned()),
     ];
     atom.prop_recursive(3, 12, 2, |inner| {
@@ -188,14 +204,15 @@ fn trace() -> impl Strategy<Value = Vec<Span>> {
         0u64..50,
         0u64..50,
         any::<prop::sample::Index>(),
+        prop_oneof![Just("svc"), Just("a"), Just("b")],
     );
     prop::collection::vec(one, 0..12).prop_map(|specs| {
         let n = specs.len();
         specs
             .into_iter()
             .enumerate()
-            .map(|(i, (a, b, err, server, start, len, parent))| {
-                let mut s = span(i as u8 + 1, "op", "svc", start, start + len);
+            .map(|(i, (a, b, err, server, start, len, parent, service))| {
+                let mut s = span(i as u8 + 1, "op", service, start, start + len);
                 s.span_id = SpanId([i as u8 + 1; 8]);
                 if let Some(a) = a {
                     s.attributes.push(a);
@@ -293,6 +310,11 @@ proptest! {
         if let Some(min) = h.min_span_duration_ns {
             prop_assert!(t.iter().any(|s| s.duration_ns() >= min), "{}", c);
         }
+        if let Some(min) = h.min_trace_duration_ns {
+            let start = t.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0);
+            let end = t.iter().map(|s| s.end_time_unix_nano).max().unwrap_or(0);
+            prop_assert!(end - start >= min, "{}", c);
+        }
         if let Some(names) = &h.service_names {
             prop_assert!(t.iter().any(|s| names.iter().any(|n| n == s.service_name())), "{}", c);
         }
@@ -307,5 +329,32 @@ proptest! {
         } else {
             prop_assert!(counted.is_empty());
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// When the query says it does not need the whole trace, evaluating fragments and
+    /// joining the matches is the same as evaluating the trace.
+    #[test]
+    fn fragments_match_as_the_whole_trace_when_the_query_says_so(
+        c in condition(),
+        t in trace(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let q = parse(&format!("{{ {c} }}")).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if q.needs_whole_trace() {
+            return Ok(());
+        }
+        let at = cut.index(t.len() + 1);
+        let (head, tail) = t.split_at(at);
+        let mut joined: BTreeSet<[u8; 8]> = BTreeSet::new();
+        for part in [head, tail] {
+            for set in q.evaluate(part) {
+                joined.extend(set.spans.iter().map(|s| s.span_id.0));
+            }
+        }
+        prop_assert_eq!(joined, matched(&format!("{{ {c} }}"), &t), "{}", c);
     }
 }
