@@ -449,3 +449,48 @@ def test_tenants_never_see_each_others_traces(gateway_factory):
     resp = requests.post(f"{gw.http_url}/v1/traces", data=b"", headers={"content-type": "application/x-protobuf"},
                          timeout=5)
     assert resp.status_code == 401
+
+
+# ---------------------------------------------------------------------------------------------
+# Cold fallback: a trace the hot store no longer holds comes from the archive on S3 (moto)
+# ---------------------------------------------------------------------------------------------
+
+def test_a_trace_gone_from_the_hot_store_comes_from_the_archive_on_s3(gateway_factory, moto, tracegate_bin):
+    bucket = moto.new_bucket("cold")
+    # A hot store so small that each block evicts the one before it (max_bytes below one block).
+    hot = {"block_max_age": "100ms", "block_max_bytes": "1KiB", "max_head_bytes": "64KiB", "max_bytes": "1KiB"}
+    gw = gateway_factory(
+        {"hot_store": hot, "archive": moto.archive_exporter(bucket, **KEEP_EVERY_SPAN)},
+        name="tempo-cold", processors=default_processors(idle_after_root="300ms", max_wait="5s"), query={})
+    sender = Sender(gw.grpc_target)
+    first = send_four(sender)
+    wait_until(lambda: any("/spans/" in k for k in moto.list_keys(bucket)), 20, what="the archive to hold spans")
+    # More traces, more blocks: the first ones' blocks go.
+    for _ in range(3):
+        send_four(sender)
+        time.sleep(0.5)
+    sender.close()
+
+    def evicted() -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in gw.metrics_text().splitlines()
+                   if line.startswith("tracegate_hot_store_evicted_blocks_total"))
+
+    wait_until(lambda: evicted() > 0, 20, what="the hot store to evict blocks")
+    hot_dir = gw.workdir / "data" / "hot"
+    local = subprocess.run([str(tracegate_bin), "trace", first["A"], "--data", str(hot_dir)],
+                           capture_output=True, text=True, timeout=30)
+    assert local.returncode != 0 and "not found" in local.stderr, "trace A should be gone from the hot store"
+
+    grafana = Grafana(gw.query_url)
+    msg = grafana.trace_v2(first["A"])
+    assert tg_tempo.check_trace_invariants(msg.trace.resourceSpans) == 3
+    names = {s.name for rs in msg.trace.resourceSpans for ss in rs.scope_spans for s in ss.spans}
+    assert names == {"POST /chat", "retrieve docs", "chat gpt-4o"}
+
+    env = {"AWS_ENDPOINT": moto.endpoint, "AWS_ALLOW_HTTP": "true", "AWS_REGION": moto.region,
+           "AWS_ACCESS_KEY_ID": moto.access_key, "AWS_SECRET_ACCESS_KEY": moto.secret_key, "NO_COLOR": "1",
+           "PATH": "/usr/bin:/bin"}
+    cold = subprocess.run([str(tracegate_bin), "trace", first["A"], "--archive", f"s3://{bucket}/llm-traces"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert cold.returncode == 0, cold.stderr
+    assert "retrieve docs" in cold.stdout and "critical path by category" in cold.stdout

@@ -1,7 +1,8 @@
 //! `tracegate trace ID` and `tracegate search 'TRACEQL'`: a running gateway's traces in the
 //! terminal, through its Tempo-compatible query API (the same one Grafana calls).
 //!
-//! - `trace` fetches one trace (`GET /api/traces/{id}`, protobuf) and prints the waterfall
+//! - `trace` fetches one trace (`GET /api/traces/{id}`, protobuf; or straight from a hot
+//!   store's directory with `--data`, or from an archive with `--archive`) and prints the waterfall
 //!   with the critical path and stage breakdown that `tracegate explain` prints (one renderer
 //!   for both, [`crate::explain::render`]).
 //! - `search` runs a TraceQL search (`GET /api/search`) and prints a table of the matching
@@ -12,10 +13,14 @@ use anyhow::{Context as _, bail};
 use prost::Message as _;
 use serde_json::Value;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracegate_model::proto::collector::trace::v1::ExportTraceServiceRequest;
-use tracegate_model::{Span, SpanBatch, TraceId, attr, keys};
+use tracegate_model::{DEFAULT_TENANT, Span, SpanBatch, TraceId, attr, keys};
+use tracegate_store::Destination;
+use tracegate_store::hot::HotStore;
+use tracegate_store::read::{ColdArchive, ColdOptions};
 
 /// Where `trace` and `search` read from when no flag says otherwise.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:3200";
@@ -30,6 +35,14 @@ pub struct TraceArgs {
     /// The gateway's query API.
     #[arg(long, env = "TRACEGATE_QUERY_URL", default_value = DEFAULT_ENDPOINT)]
     pub endpoint: String,
+    /// Read a hot store's directory directly (the `hot_store` exporter's `path`, such as
+    /// ./data/hot) instead of asking a gateway; works while the gateway is stopped.
+    #[arg(long, value_name = "DIR", conflicts_with = "archive")]
+    pub data: Option<PathBuf>,
+    /// Read an archive directly (a local path, file://… or s3://bucket/prefix; S3 settings
+    /// from the usual AWS_* variables) instead of asking a gateway.
+    #[arg(long, value_name = "URL")]
+    pub archive: Option<String>,
     /// The tenant to read as (sent as `X-Scope-OrgID`), when multi-tenancy is on.
     #[arg(long, env = "TRACEGATE_TENANT")]
     pub tenant: Option<String>,
@@ -66,11 +79,29 @@ pub fn trace_main(args: TraceArgs) -> ExitCode {
     finish(run(async move {
         let id = TraceId::parse_padded(&args.id)
             .map_err(|e| anyhow::anyhow!("{:?} is not a trace id: {e}", args.id))?;
-        let client = Client::new(&args.endpoint, args.tenant.as_deref())?;
-        let spans = client
-            .trace(&id)
-            .await?
-            .with_context(|| format!("trace {id} was not found at {}", args.endpoint))?;
+        let (spans, source) = if let Some(dir) = &args.data {
+            let tenant = args.tenant.clone().unwrap_or_else(|| DEFAULT_TENANT.to_owned());
+            let dir = dir.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                HotStore::open_read_only(&dir)?.find_trace(&tenant, &id)
+            })
+            .await
+            .context("the hot store read did not complete")?
+            .with_context(|| format!("cannot read the hot store at {}", dir_name(&args.data)))?;
+            (found.filter(|s| !s.is_empty()), dir_name(&args.data))
+        } else if let Some(url) = &args.archive {
+            let destination = Destination::from_url(url, None)
+                .with_context(|| format!("invalid archive URL {url:?}"))?;
+            let lookup = ColdArchive::new(destination, ColdOptions::default())
+                .find_trace(&id, None)
+                .await
+                .with_context(|| format!("cannot read the archive at {url}"))?;
+            ((!lookup.spans.is_empty()).then_some(lookup.spans), url.clone())
+        } else {
+            let client = Client::new(&args.endpoint, args.tenant.as_deref())?;
+            (client.trace(&id).await?, args.endpoint.clone())
+        };
+        let spans = spans.with_context(|| format!("trace {id} was not found in {source}"))?;
         let colour = !args.json && explain::colour_on_stdout();
         explain::render(vec![(id, spans)], args.json, colour)
     }))
@@ -89,6 +120,10 @@ pub fn search_main(args: SearchArgs) -> ExitCode {
         }
         Ok(table(&rows))
     }))
+}
+
+fn dir_name(dir: &Option<PathBuf>) -> String {
+    dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default()
 }
 
 fn run(work: impl Future<Output = anyhow::Result<String>>) -> anyhow::Result<String> {
