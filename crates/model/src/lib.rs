@@ -50,5 +50,7 @@ pub use facts::{Category, LlmStages, SpanFacts, TreeTimes};
 pub use ids::{IdError, SpanId, TraceId};
 pub use opentelemetry_proto::tonic as proto;
 pub use origin::Origin;
-pub use span::{DEFAULT_TENANT, Rejections, Resource, Scope, Span, SpanBatch, SpanKind, Status, StatusCode};
+pub use span::{
+    DEFAULT_TENANT, Rejections, Resource, Scope, Span, SpanBatch, SpanKind, Status, StatusCode,
+};
 pub use trace::{Contributor, CriticalPathSummary, Fragment, ReleaseReason, Sampling, Trace};

@@ -13,4 +13,7 @@ pub fn registry() -> Registry {
         .with_processor(tracegate_sampling::TailSamplingFactory)
         .with_exporter(tracegate_otlp::OtlpExporterFactory)
         .with_exporter(tracegate_store::ArchiveExporterFactory)
+        .with_exporter(tracegate_store::HotStoreFactory::new(
+            tracegate_store::HotRegistry::new(),
+        ))
 }
