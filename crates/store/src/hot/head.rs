@@ -162,10 +162,11 @@ impl HeadEntry {
                 }
             }
             Payload::Spans(b) => {
-                if let Some(s) = b.spans.get(r as usize) {
-                    if s.trace_id == *id && s.tenant() == tenant {
-                        out.push(s.clone());
-                    }
+                if let Some(s) = b.spans.get(r as usize)
+                    && s.trace_id == *id
+                    && s.tenant() == tenant
+                {
+                    out.push(s.clone());
                 }
             }
         }

@@ -171,7 +171,7 @@ impl BlockIndex {
             .iter()
             .filter(|e| filter.admits(&e.facts, || e.services & wanted != 0))
             .collect();
-        found.sort_unstable_by(|a, b| b.facts.start_ns.cmp(&a.facts.start_ns));
+        found.sort_unstable_by_key(|e| std::cmp::Reverse(e.facts.start_ns));
         found
             .into_iter()
             .map(|e| (e.id, e.first_row as usize..(e.first_row + e.rows) as usize))

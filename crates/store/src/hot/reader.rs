@@ -42,10 +42,10 @@ impl FooterCache {
     }
 
     fn get(&self, id: Ulid, reader: &Counted) -> Result<ArrowReaderMetadata, StoreError> {
-        if let Ok(inner) = self.inner.lock() {
-            if let Some(meta) = inner.0.get(&id) {
-                return Ok(meta.clone());
-            }
+        if let Ok(inner) = self.inner.lock()
+            && let Some(meta) = inner.0.get(&id)
+        {
+            return Ok(meta.clone());
         }
         let meta = ArrowReaderMetadata::load(
             reader,
@@ -67,10 +67,10 @@ impl FooterCache {
 
     /// Forgets block `id` (evicted).
     pub fn forget(&self, id: Ulid) {
-        if let Ok(mut inner) = self.inner.lock() {
-            if inner.0.remove(&id).is_some() {
-                inner.1.retain(|i| *i != id);
-            }
+        if let Ok(mut inner) = self.inner.lock()
+            && inner.0.remove(&id).is_some()
+        {
+            inner.1.retain(|i| *i != id);
         }
     }
 }

@@ -414,10 +414,10 @@ impl HotStore {
             let (tenant, block) = &all[i];
             tenant.write().blocks.retain(|b| !Arc::ptr_eq(b, block));
             self.footers.forget(block.id);
-            if let Err(e) = std::fs::remove_file(&block.path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %block.path.display(), error = %e, "hot store: could not delete an evicted block; it is no longer served");
-                }
+            if let Err(e) = std::fs::remove_file(&block.path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %block.path.display(), error = %e, "hot store: could not delete an evicted block; it is no longer served");
             }
             metrics::evicted(&self.name, reason.label(), block.index.rows());
             match reason {
