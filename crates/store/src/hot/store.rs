@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 use tracegate_model::{DEFAULT_TENANT, Span, SpanId, TraceId};
 use tracegate_pipeline::Payload;
@@ -138,6 +138,9 @@ pub struct HotStore {
     footers: FooterCache,
     /// Bytes of every head, active or being written.
     head_bytes: AtomicUsize,
+    /// The newest block id given out: ids only grow, so blocks written in one ms, or after
+    /// the clock stepped back, still sort in the order they were written.
+    last_id: Mutex<Ulid>,
 }
 
 impl HotStore {
@@ -155,6 +158,7 @@ impl HotStore {
             tenants: RwLock::new(HashMap::new()),
             footers: FooterCache::new(FOOTER_CACHE_BLOCKS),
             head_bytes: AtomicUsize::new(0),
+            last_id: Mutex::new(Ulid::nil()),
         }
     }
 
@@ -213,6 +217,14 @@ impl HotStore {
                 }),
             };
             found.insert(tenant, Arc::new(state));
+        }
+        let newest = found
+            .values()
+            .filter_map(|t| t.read().blocks.last().map(|b| b.id))
+            .max();
+        if let Some(newest) = newest {
+            let mut last = self.last_id.lock().unwrap_or_else(|e| e.into_inner());
+            *last = (*last).max(newest);
         }
         let mut tenants = self.tenants.write().unwrap_or_else(|e| e.into_inner());
         for (name, state) in found {
@@ -354,7 +366,7 @@ impl HotStore {
             create_tenant_dir(&tenant.dir, &tenant.name)?;
             let _ = tenant.dir_ready.set(());
         }
-        let id = Ulid::from_parts(self.clock.now_ms(), rand::random());
+        let id = self.next_id();
         let block = write_block(&tenant.dir, id, head.spans(&tenant.name), &self.writer)?;
         metrics::block_written(
             &self.name,
@@ -370,6 +382,19 @@ impl HotStore {
         self.head_bytes.fetch_sub(head.bytes(), Ordering::AcqRel);
         self.report();
         Ok(())
+    }
+
+    /// A block id after every one given out so far, with the clock's time when it is later.
+    fn next_id(&self) -> Ulid {
+        let candidate = Ulid::from_parts(self.clock.now_ms(), rand::random());
+        let mut last = self.last_id.lock().unwrap_or_else(|e| e.into_inner());
+        let id = if candidate > *last {
+            candidate
+        } else {
+            last.increment().unwrap_or(candidate)
+        };
+        *last = id;
+        id
     }
 
     /// Spans in heads not yet on disk (what a crash would leave to the log's replay).
