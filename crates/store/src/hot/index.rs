@@ -160,20 +160,16 @@ impl BlockIndex {
             .fold(0, |bits, i| bits | service_bit(i))
     }
 
-    /// The traces that may match `filter`, as (trace id, rows), newest start first.
+    /// The traces that may match `filter`, as (trace id, rows), in file order (by trace id),
+    /// so reading them in order decompresses each page once.
     pub fn candidates(&self, filter: &ScanFilter) -> Vec<(TraceId, Range<usize>)> {
         let wanted = self.wanted_services(filter);
         if wanted == 0 {
             return Vec::new();
         }
-        let mut found: Vec<&Entry> = self
-            .entries
+        self.entries
             .iter()
             .filter(|e| filter.admits(&e.facts, || e.services & wanted != 0))
-            .collect();
-        found.sort_unstable_by_key(|e| std::cmp::Reverse(e.facts.start_ns));
-        found
-            .into_iter()
             .map(|e| (e.id, e.first_row as usize..(e.first_row + e.rows) as usize))
             .collect()
     }
@@ -330,8 +326,8 @@ mod tests {
                 .map(|(i, _)| i)
                 .collect::<Vec<_>>()
         };
-        // Newest start first.
-        assert_eq!(ids(&ScanFilter::all()), [id(7), id(1), id(2)]);
+        // In file order.
+        assert_eq!(ids(&ScanFilter::all()), [id(1), id(2), id(7)]);
         let api = ScanFilter {
             service_names: Some(vec!["api".into()]),
             ..ScanFilter::all()

@@ -32,7 +32,6 @@
 
 mod block;
 pub mod config;
-mod decode;
 pub mod exporter;
 mod head;
 pub mod index;

@@ -138,7 +138,7 @@ pub fn read_rows(
     let mut spans = Vec::new();
     for batch in batches {
         let batch = batch.map_err(StoreError::arrow("read a hot block"))?;
-        spans.extend(super::decode::spans_from_batch(&batch, tenant.cloned())?);
+        spans.extend(crate::read::spans_from_batch(&batch, tenant.cloned())?);
     }
     *bytes += read.load(Ordering::Relaxed);
     Ok(Some(spans))

@@ -28,8 +28,8 @@ use tracegate_pipeline::Payload;
 use tracegate_pipeline::durability::OriginCounts;
 use ulid::Ulid;
 
-/// Traces of one block decoded at a time by [`HotStore::scan`].
-const SCAN_CHUNK_TRACES: usize = 256;
+/// Rows of one block decoded at a time by [`HotStore::scan`] (more for a larger trace).
+const SCAN_CHUNK_ROWS: usize = 8_192;
 /// Footers kept parsed.
 const FOOTER_CACHE_BLOCKS: usize = 1_024;
 
@@ -538,7 +538,8 @@ impl HotStore {
     }
 
     /// Visits traces of one tenant whose spans overlap [start_ns, end_ns], newest first
-    /// (heads first, then blocks newest to oldest), one call per trace per head payload or
+    /// (heads first, newest payload first, then blocks newest to oldest; within a block in
+    /// trace id order, which reads each page once), one call per trace per head payload or
     /// block: a trace split over several is visited once per fragment, and `filter` applies
     /// to each fragment. Blocks and traces the filter rules out are skipped by the index,
     /// before any decoding. Blocking.
@@ -571,7 +572,7 @@ impl HotStore {
                 continue;
             }
             stats.blocks += 1;
-            for chunk in candidates.chunks(SCAN_CHUNK_TRACES) {
+            for chunk in row_chunks(&candidates, SCAN_CHUNK_ROWS) {
                 let flow =
                     self.visit_chunk(&block, chunk, decode_tenant.as_ref(), visit, &mut stats)?;
                 if flow.is_break() {
@@ -582,8 +583,8 @@ impl HotStore {
         Ok(stats)
     }
 
-    /// Decodes the rows of `chunk`'s traces of `block` in one read and visits each trace, in
-    /// `chunk`'s order.
+    /// Decodes the rows of `chunk`'s traces of `block` (in file order) in one read and
+    /// visits each trace.
     fn visit_chunk(
         &self,
         block: &Block,
@@ -592,9 +593,7 @@ impl HotStore {
         visit: &mut dyn FnMut(&[Span]) -> ControlFlow<()>,
         stats: &mut ScanStats,
     ) -> Result<ControlFlow<()>, StoreError> {
-        let mut by_row: Vec<usize> = (0..chunk.len()).collect();
-        by_row.sort_unstable_by_key(|&i| chunk[i].1.start);
-        let ranges: Vec<_> = by_row.iter().map(|&i| chunk[i].1.clone()).collect();
+        let ranges: Vec<_> = chunk.iter().map(|(_, rows)| rows.clone()).collect();
         let Some(spans) = read_rows(block, &ranges, tenant, &self.footers, &mut stats.bytes)?
         else {
             return Ok(ControlFlow::Continue(()));
@@ -609,15 +608,10 @@ impl HotStore {
                 ),
             )));
         }
-        // Where each trace's spans are in `spans`.
-        let mut at = vec![0..0; chunk.len()];
         let mut offset = 0;
-        for &i in &by_row {
-            let n = chunk[i].1.len();
-            at[i] = offset..offset + n;
-            offset += n;
-        }
-        for slice in at {
+        for rows in &ranges {
+            let slice = offset..offset + rows.len();
+            offset = slice.end;
             stats.traces += 1;
             stats.spans += slice.len();
             if visit(&spans[slice]).is_break() {
@@ -626,6 +620,28 @@ impl HotStore {
         }
         Ok(ControlFlow::Continue(()))
     }
+}
+
+/// `candidates` (in file order) in runs of about `rows` rows each.
+fn row_chunks(
+    candidates: &[(TraceId, std::ops::Range<usize>)],
+    rows: usize,
+) -> impl Iterator<Item = &[(TraceId, std::ops::Range<usize>)]> {
+    let mut rest = candidates;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut n = 0;
+        let mut total = 0;
+        while n < rest.len() && (n == 0 || total + rest[n].1.len() <= rows) {
+            total += rest[n].1.len();
+            n += 1;
+        }
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// Creates a tenant's directory and its `TENANT` file (written to a temporary name, synced,
@@ -646,4 +662,36 @@ fn create_tenant_dir(dir: &Path, tenant: &str) -> Result<(), StoreError> {
         sync_dir(parent)?;
     }
     sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn row_chunks_cover_every_candidate_in_order_within_the_bound(
+            lens in proptest::collection::vec(1usize..50, 0..60), limit in 1usize..120,
+        ) {
+            let mut start = 0;
+            let candidates: Vec<_> = lens
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let r = start..start + n;
+                    start += n;
+                    (TraceId([i as u8; 16]), r)
+                })
+                .collect();
+            let chunks: Vec<_> = row_chunks(&candidates, limit).collect();
+            let flat: Vec<_> = chunks.iter().flat_map(|c| c.iter().cloned()).collect();
+            prop_assert_eq!(&flat, &candidates);
+            for c in &chunks {
+                let rows: usize = c.iter().map(|(_, r)| r.len()).sum();
+                prop_assert!(!c.is_empty());
+                prop_assert!(rows <= limit || c.len() == 1, "{rows} rows in {} traces", c.len());
+            }
+        }
+    }
 }

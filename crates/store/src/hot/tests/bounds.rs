@@ -103,3 +103,52 @@ async fn abandon_counts_what_was_not_written() {
     exporter.export(traces(&spans)).await.unwrap();
     assert_eq!(exporter.abandon(), 7);
 }
+
+#[tokio::test]
+async fn a_failed_block_write_keeps_the_spans_searchable_and_is_tried_again() {
+    CapturedMetrics::global();
+    let dir = tempfile::tempdir().unwrap();
+    let health = tracegate_pipeline::health::Health::default();
+    let ctx = BuildContext::new("t").with_health(health.clone());
+    let mut exporter = HotStoreExporter::new("hot-fail", &small_config(dir.path()), &ctx, clock());
+    exporter.start().await.unwrap();
+    // A file where the tenant's directory should go: the write fails.
+    let blocker = dir.path().join(DEFAULT);
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let id = tid(4, 4);
+    let spans: Vec<_> = (0..3)
+        .map(|i| span_of(id, i + 1, None, "api", T0 + i, 5))
+        .collect();
+    exporter.export(traces(&spans)).await.unwrap();
+    exporter.flush().await;
+    let store = exporter.store().clone();
+    assert_eq!(store.stats().blocks, 0);
+    assert_eq!(
+        keys(&store.find_trace(DEFAULT, &id).unwrap().unwrap()),
+        keys(&spans)
+    );
+    let report = health.report();
+    assert_eq!(report.components.len(), 1, "{report:?}");
+    assert!(
+        report.components[0].reason.contains("cannot write blocks"),
+        "{report:?}"
+    );
+    assert_eq!(
+        counter(
+            crate::hot::metrics::names::WRITE_FAILURES,
+            &[("exporter", "hot-fail")]
+        ),
+        1
+    );
+
+    std::fs::remove_file(&blocker).unwrap();
+    exporter.tick().await.unwrap();
+    exporter.flush().await;
+    assert_eq!(store.stats().blocks, 1);
+    assert_eq!(store.stats().head_spans, 0);
+    assert!(health.report().components.is_empty(), "recovered");
+    assert_eq!(
+        keys(&store.find_trace(DEFAULT, &id).unwrap().unwrap()),
+        keys(&spans)
+    );
+}

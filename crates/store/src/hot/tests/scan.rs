@@ -45,8 +45,10 @@ async fn newest_first_with_pruning_by_time_service_and_duration() {
     assert_eq!(store.stats().blocks, 3);
 
     let (all, stats) = visited(store, &ScanFilter::all());
-    // Within a block or payload, newest start first: the slow trace starts later.
-    let want: Vec<_> = ids.iter().rev().flat_map(|[f, s]| [*s, *f]).collect();
+    // The head first, newest first within a payload (the slow trace came second); then
+    // blocks newest first, each in trace id order.
+    let mut want = vec![ids[3][1], ids[3][0]];
+    want.extend(ids[..3].iter().rev().flat_map(|[f, s]| [*f, *s]));
     assert_eq!(all, want);
     assert_eq!((stats.blocks, stats.traces, stats.spans), (3, 8, 16));
     assert!(stats.bytes > 0);
@@ -68,7 +70,7 @@ async fn newest_first_with_pruning_by_time_service_and_duration() {
         ..ScanFilter::default()
     };
     let (got, stats) = visited(store, &minute1);
-    assert_eq!(got, [ids[1][1], ids[1][0]]);
+    assert_eq!(got, [ids[1][0], ids[1][1]]);
     assert_eq!(stats.blocks, 1);
 
     // A service no block has: nothing is read.
