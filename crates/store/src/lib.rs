@@ -19,7 +19,8 @@
 //!   start times go to their arrival hour), cuts files by size and age, and uploads them in
 //!   the background within a memory bound, retrying with jittered backoff until they are
 //!   written; permanent errors ([`ErrorClass`]) mark the exporter degraded. Register it with
-//!   [`ArchiveExporterFactory`].
+//!   [`ArchiveExporterFactory`];
+//! - [`read`]: the way back: [`spans_from_batch`] decodes a `spans` batch into spans.
 //!
 //! Encoding spans and reading the file back:
 //!
@@ -71,6 +72,7 @@ pub mod destination;
 pub mod encoder;
 pub mod error;
 pub mod layout;
+pub mod read;
 pub mod trace_encoder;
 pub mod writer;
 
@@ -78,6 +80,7 @@ pub use archive::{ArchiveConfig, ArchiveExporter, ArchiveExporterFactory};
 pub use destination::{Destination, S3Options};
 pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
 pub use error::{ErrorClass, StoreError};
+pub use read::spans_from_batch;
 pub use trace_encoder::{EncodedTraces, TraceEncoder};
 pub use writer::{Compression, WriterOptions, write_spans, write_traces};
 

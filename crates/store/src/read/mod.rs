@@ -1,0 +1,11 @@
+//! The read side of the archive: Parquet rows back into spans, and traces found by id.
+//!
+//! - [`decode`]: [`spans_from_batch`], the inverse of [`SpanEncoder`](crate::SpanEncoder):
+//!   a `spans` batch → [`Span`](tracegate_model::Span)s with shared resources and scopes
+//!   and their facts restored; [`value`] types attribute texts back, [`canonical`] settles
+//!   them against the LLM columns and restores the facts.
+pub mod canonical;
+pub mod decode;
+pub mod value;
+
+pub use decode::spans_from_batch;
