@@ -3,9 +3,12 @@
 //! - [`decode`]: [`spans_from_batch`], the inverse of [`SpanEncoder`](crate::SpanEncoder):
 //!   a `spans` batch → [`Span`](tracegate_model::Span)s with shared resources and scopes
 //!   and their facts restored; [`value`] types attribute texts back, [`canonical`] settles
-//!   them against the LLM columns and restores the facts.
+//!   them against the LLM columns and restores the facts;
+//! - [`file`]: one Parquet file → the rows of one trace id, pruning row groups by
+//!   statistics and bloom filter and pages by the column index.
 pub mod canonical;
 pub mod decode;
+pub mod file;
 pub mod value;
 
 pub use decode::spans_from_batch;
