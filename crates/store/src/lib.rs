@@ -20,7 +20,8 @@
 //!   the background within a memory bound, retrying with jittered backoff until they are
 //!   written; permanent errors ([`ErrorClass`]) mark the exporter degraded. Register it with
 //!   [`ArchiveExporterFactory`];
-//! - [`read`]: the way back: [`spans_from_batch`] decodes a `spans` batch into spans.
+//! - [`read`]: the way back: [`spans_from_batch`] decodes a `spans` batch into spans, and
+//!   [`ColdArchive`] finds a trace's rows by id, reading few row groups.
 //!
 //! Encoding spans and reading the file back:
 //!
@@ -80,7 +81,7 @@ pub use archive::{ArchiveConfig, ArchiveExporter, ArchiveExporterFactory};
 pub use destination::{Destination, S3Options};
 pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
 pub use error::{ErrorClass, StoreError};
-pub use read::spans_from_batch;
+pub use read::{ColdArchive, ColdLookup, ColdOptions, spans_from_batch};
 pub use trace_encoder::{EncodedTraces, TraceEncoder};
 pub use writer::{Compression, WriterOptions, write_spans, write_traces};
 
