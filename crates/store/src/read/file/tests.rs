@@ -4,6 +4,7 @@ use crate::testing;
 use crate::{SpanEncoder, WriterOptions, write_spans};
 use object_store::PutPayload;
 use object_store::memory::InMemory;
+use proptest::prelude::*;
 use std::collections::BTreeSet;
 use tracegate_model::{Span, TraceId};
 use tracegate_testkit::Profile;
@@ -185,4 +186,52 @@ async fn a_file_without_spans_columns_has_nothing() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("footer"), "{e}");
+}
+
+#[tokio::test]
+async fn byte_ranges_are_sliced_from_merged_fetches_and_counted_as_transferred() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let path = Path::from("f");
+    store
+        .put(&path, PutPayload::from(data.clone()))
+        .await
+        .unwrap();
+    let fetched = Arc::new(AtomicU64::new(0));
+    let mut file = ObjectFile::new(store, path, data.len() as u64, fetched.clone());
+    let ranges = vec![
+        100..200,
+        150..300,
+        5_000..5_010,
+        120_000..120_000,
+        150_000..199_999,
+        0..10,
+    ];
+    let got = file.get_byte_ranges(ranges.clone()).await.unwrap();
+    for (r, bytes) in ranges.iter().zip(&got) {
+        assert_eq!(&bytes[..], &data[r.start as usize..r.end as usize], "{r:?}");
+    }
+    // Merged: 0..5_010 (gaps under 16 KiB) and 150_000..199_999.
+    assert_eq!(fetched.load(Ordering::Relaxed), 5_010 + 49_999);
+}
+
+proptest! {
+    #[test]
+    fn coalesced_ranges_cover_every_range_and_keep_far_ones_apart(
+        ranges in proptest::collection::vec((0u64..10_000, 0u64..500), 0..30),
+        gap in 0u64..300,
+    ) {
+        let ranges: Vec<Range<u64>> = ranges.into_iter().map(|(s, l)| s..s + l).collect();
+        let merged = coalesce(&ranges, gap);
+        for r in ranges.iter().filter(|r| r.start < r.end) {
+            prop_assert!(merged.iter().any(|m| m.start <= r.start && r.end <= m.end), "{:?}", r);
+        }
+        for w in merged.windows(2) {
+            prop_assert!(w[0].end + gap < w[1].start, "{:?}", w);
+        }
+        // Every merged byte is in some range or in a gap of at most `gap`.
+        let covered: u64 = merged.iter().map(|m| m.end - m.start).sum();
+        let total: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
+        prop_assert!(covered <= total + gap * ranges.len() as u64);
+    }
 }
