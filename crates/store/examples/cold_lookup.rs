@@ -263,8 +263,8 @@ async fn main() {
         },
     ));
     println!(
-        "{:<34} {:>5} {:>6} {:>9} {:>7} {:>7} {:>8} {:>6} {:>11}",
-        "trace", "pass", "spans", "ms", "listed", "opened", "footers", "rgs", "bytes"
+        "{:<34} {:>5} {:>6} {:>9} {:>7} {:>7} {:>8} {:>7} {:>6} {:>11}",
+        "trace", "pass", "spans", "ms", "listed", "opened", "footers", "blooms", "rgs", "bytes"
     );
     for pass in ["cold", "warm"] {
         for (id, known) in ids
@@ -277,7 +277,7 @@ async fn main() {
             let ms = started.elapsed().as_secs_f64() * 1e3;
             assert_eq!(!lookup.spans.is_empty(), known, "trace {id}");
             println!(
-                "{:<34} {:>5} {:>6} {:>9.1} {:>7} {:>7} {:>8} {:>6} {:>11}",
+                "{:<34} {:>5} {:>6} {:>9.1} {:>7} {:>7} {:>8} {:>7} {:>6} {:>11}",
                 id.to_hex(),
                 pass,
                 lookup.spans.len(),
@@ -285,19 +285,32 @@ async fn main() {
                 lookup.files_listed,
                 lookup.files_opened,
                 lookup.footers_fetched,
+                lookup.blooms_fetched,
                 lookup.row_groups_read,
                 lookup.bytes_read
             );
         }
     }
-    let stats = archive.cache_stats();
-    println!(
-        "footer cache: {} footers, {:.1} MB of {:.0} MB, {} hits, {} misses, {} evicted",
-        stats.entries,
-        stats.bytes as f64 / 1e6,
-        archive.options().footer_cache_bytes as f64 / 1e6,
-        stats.hits,
-        stats.misses,
-        stats.evictions
-    );
+    for (what, stats, bound) in [
+        (
+            "footer",
+            archive.cache_stats(),
+            archive.options().footer_cache_bytes,
+        ),
+        (
+            "bloom",
+            archive.bloom_cache_stats(),
+            archive.options().bloom_cache_bytes,
+        ),
+    ] {
+        println!(
+            "{what} cache: {} entries, {:.2} MB of {:.0} MB, {} hits, {} misses, {} evicted",
+            stats.entries,
+            stats.bytes as f64 / 1e6,
+            bound as f64 / 1e6,
+            stats.hits,
+            stats.misses,
+            stats.evictions
+        );
+    }
 }

@@ -4,7 +4,9 @@
 //! A lookup lists the table's files (every partition, or those of a time window), opens
 //! their footers `concurrency` at a time (from a bounded [`FooterCache`] when it has them,
 //! so a second lookup fetches no footer again), and reads from each file only the row
-//! groups and pages that may hold the id ([`find_in_file`]). The spans come back
+//! groups and pages that may hold the id ([`find_in_file`]); the `trace_id` bloom filters
+//! it fetches on the way are kept in a bounded [`BloomCache`] too, so a warm lookup asks the
+//! store only for the files that may hold the trace (and lists the partitions). The spans come back
 //! deduplicated by span id and sorted by start time.
 //!
 //! # The window
@@ -24,9 +26,9 @@
 //! footer, from the cache after the first lookup). Windows of more than
 //! [`ColdOptions::max_listed_days`] days list the whole table and filter the paths.
 
-use super::cache::{CacheStats, FooterCache, FooterKey};
+use super::cache::{BloomCache, CacheStats, FileKey, FooterCache};
 use super::decode::spans_from_batch;
-use super::file::{Footer, ObjectFile, find_in_file, load_footer};
+use super::file::{BloomStore, Footer, ObjectFile, find_in_file, load_footer};
 use crate::destination::Destination;
 use crate::error::StoreError;
 use crate::layout::{HourPartition, SPANS_TABLE, civil_from_days};
@@ -45,6 +47,12 @@ pub struct ColdOptions {
     /// ones are dropped beyond it. Default 128 MiB: a footer of a 64 MiB spans file with
     /// 64 Ki-row groups takes some 50–200 KiB, so about a thousand files.
     pub footer_cache_bytes: usize,
+    /// Memory for `trace_id` bloom filters, in bytes, least recently used out first. Every
+    /// file whose statistics do not rule the id out costs a bloom filter request; cached,
+    /// a repeated lookup asks the store only about files that may hold the trace. Default
+    /// 64 MiB: a 64 Ki-row group's filter (some 6,500 traces at 1% false positives) is
+    /// about 8 KiB, so about 8,000 row groups.
+    pub bloom_cache_bytes: usize,
     /// Files read at once (footer, bloom filter and pages). Default 16: enough to hide an
     /// object store's latency without many requests in flight per lookup.
     pub concurrency: usize,
@@ -64,6 +72,7 @@ impl Default for ColdOptions {
     fn default() -> Self {
         Self {
             footer_cache_bytes: 128 * 1024 * 1024,
+            bloom_cache_bytes: 64 * 1024 * 1024,
             concurrency: 16,
             max_spans: 200_000,
             max_listed_days: 31,
@@ -83,6 +92,8 @@ pub struct ColdLookup {
     pub files_opened: usize,
     /// Footers fetched (cache misses).
     pub footers_fetched: usize,
+    /// `trace_id` bloom filters fetched (cache misses).
+    pub blooms_fetched: usize,
     /// Row groups whose data pages were read.
     pub row_groups_read: usize,
     /// Row groups ruled out by statistics or bloom filters.
@@ -104,6 +115,26 @@ pub struct ColdArchive {
     destination: Destination,
     options: ColdOptions,
     footers: FooterCache,
+    blooms: BloomCache,
+}
+
+/// One file's bloom filters in the archive's [`BloomCache`].
+struct FileBlooms<'a> {
+    cache: &'a BloomCache,
+    file: &'a FileKey,
+}
+
+impl BloomStore for FileBlooms<'_> {
+    fn get(&self, row_group: usize) -> Option<Option<Arc<parquet::bloom_filter::Sbbf>>> {
+        self.cache.get(&(self.file.clone(), row_group))
+    }
+
+    fn put(&self, row_group: usize, bloom: Option<Arc<parquet::bloom_filter::Sbbf>>) {
+        // The bitset, and the key and the map's bookkeeping.
+        let bytes = bloom.as_ref().map_or(0, |b| b.num_blocks() * 32) + self.file.path.len() + 64;
+        self.cache
+            .insert((self.file.clone(), row_group), bloom, bytes);
+    }
 }
 
 /// One file's part of a lookup.
@@ -111,6 +142,7 @@ pub struct ColdArchive {
 struct FilePart {
     spans: Vec<Span>,
     footer_fetched: bool,
+    blooms_fetched: usize,
     row_groups_read: usize,
     row_groups_pruned: usize,
     vanished: bool,
@@ -144,16 +176,23 @@ impl ColdArchive {
     /// A lookup over the archive at `destination`.
     pub fn new(destination: Destination, options: ColdOptions) -> Self {
         let footers = FooterCache::new(options.footer_cache_bytes);
+        let blooms = BloomCache::new(options.bloom_cache_bytes);
         Self {
             destination,
             options,
             footers,
+            blooms,
         }
     }
 
     /// The footer cache's counts.
     pub fn cache_stats(&self) -> CacheStats {
         self.footers.stats()
+    }
+
+    /// The bloom filter cache's counts.
+    pub fn bloom_cache_stats(&self) -> CacheStats {
+        self.blooms.stats()
     }
 
     /// The options in use.
@@ -206,6 +245,7 @@ impl ColdArchive {
             lookup.files_opened += usize::from(!part.vanished);
             lookup.files_vanished += usize::from(part.vanished);
             lookup.footers_fetched += usize::from(part.footer_fetched);
+            lookup.blooms_fetched += part.blooms_fetched;
             lookup.row_groups_read += part.row_groups_read;
             lookup.row_groups_pruned += part.row_groups_pruned;
             spans.extend(part.spans);
@@ -289,7 +329,7 @@ impl ColdArchive {
         id_hex: &str,
         fetched: Arc<AtomicU64>,
     ) -> Result<FilePart, StoreError> {
-        let key = FooterKey {
+        let key = FileKey {
             path: meta.location.to_string(),
             size: meta.size,
             modified_ms: meta.last_modified.timestamp_millis(),
@@ -301,8 +341,9 @@ impl ColdArchive {
             None => match load_footer(&mut file).await {
                 Ok(footer) => {
                     part.footer_fetched = true;
+                    let bytes = footer.memory_bytes + key.path.len();
                     let footer = Arc::new(footer);
-                    self.footers.insert(key.clone(), footer.clone());
+                    self.footers.insert(key.clone(), footer.clone(), bytes);
                     footer
                 }
                 Err(e) if is_not_found(&e) => {
@@ -315,7 +356,11 @@ impl ColdArchive {
                 }
             },
         };
-        let found = match find_in_file(file, &footer, id_hex).await {
+        let blooms = FileBlooms {
+            cache: &self.blooms,
+            file: &key,
+        };
+        let found = match find_in_file(file, &footer, id_hex, Some(&blooms)).await {
             Ok(found) => found,
             Err(e) if is_not_found(&e) => {
                 part.vanished = true;
@@ -327,6 +372,7 @@ impl ColdArchive {
             }
         };
         part.row_groups_read = found.row_groups_read;
+        part.blooms_fetched = found.blooms_fetched;
         part.row_groups_pruned = found.pruned_by_statistics + found.pruned_by_bloom;
         for batch in &found.batches {
             part.spans

@@ -1,18 +1,28 @@
-//! A bounded cache of parsed Parquet footers, by bytes, least recently used out first.
+//! A cache bounded by bytes, least recently used out first: [`ByteLru`], which holds the
+//! archive's parsed Parquet footers ([`FooterCache`]) and `trace_id` bloom filters
+//! ([`BloomCache`]).
 //!
-//! Archive files are immutable (each has a fresh ULID name), so a footer is keyed by the
-//! file's path with its size and modification time: a file rewritten in place (compaction
-//! under the same name) is a different key, and its old entry ages out. The bound is the
-//! parsed footers' approximate memory ([`Footer::memory_bytes`]); a footer larger than the
-//! whole budget is not cached. Hits, misses and evictions are counted.
+//! Archive files are immutable (each has a fresh ULID name), so entries are keyed by the
+//! file's path with its size and modification time ([`FileKey`]): a file rewritten in place
+//! (compaction under the same name) is a different key, and its old entries age out. The
+//! bound is the entries' approximate memory, given on insert (for a footer,
+//! [`Footer::memory_bytes`]); an entry larger than the whole budget is not cached. Hits,
+//! misses and evictions are counted.
 
 use super::file::Footer;
+use parquet::bloom_filter::Sbbf;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Which file a footer belongs to.
+/// Parsed footers by file.
+pub type FooterCache = ByteLru<FileKey, Arc<Footer>>;
+/// `trace_id` bloom filters by file and row group (`None`: the row group has none).
+pub type BloomCache = ByteLru<(FileKey, usize), Option<Arc<Sbbf>>>;
+
+/// Which file an entry belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FooterKey {
+pub struct FileKey {
     /// The object's path.
     pub path: String,
     /// Its size in bytes.
@@ -21,56 +31,62 @@ pub struct FooterKey {
     pub modified_ms: i64,
 }
 
-/// Counts of a [`FooterCache`]'s activity and contents.
+/// Counts of a [`ByteLru`]'s activity and contents.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
-    /// Footers held.
+    /// Entries held.
     pub entries: usize,
     /// Their approximate memory, in bytes.
     pub bytes: usize,
     /// Lookups answered from the cache.
     pub hits: u64,
-    /// Lookups that had to fetch the footer.
+    /// Lookups that found nothing.
     pub misses: u64,
-    /// Footers dropped to stay within the bound.
+    /// Entries dropped to stay within the bound.
     pub evictions: u64,
-    /// Footers not cached because each alone was over the bound.
+    /// Entries not cached because each alone was over the bound.
     pub too_large: u64,
 }
 
 #[derive(Debug)]
-struct Entry {
-    footer: Arc<Footer>,
+struct Entry<V> {
+    value: V,
     bytes: usize,
     tick: u64,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    entries: HashMap<FooterKey, Entry>,
+#[derive(Debug)]
+struct Inner<K, V> {
+    entries: HashMap<K, Entry<V>>,
     /// Entries by last use, oldest first.
-    by_use: BTreeMap<u64, FooterKey>,
+    by_use: BTreeMap<u64, K>,
     tick: u64,
     stats: CacheStats,
 }
 
-/// Parsed footers, at most `capacity_bytes` of them; see the [module docs](self).
+/// Values of at most `capacity_bytes` in all, least recently used out first; see the
+/// [module docs](self).
 #[derive(Debug)]
-pub struct FooterCache {
+pub struct ByteLru<K, V> {
     capacity_bytes: usize,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<K, V>>,
 }
 
-impl FooterCache {
-    /// An empty cache holding at most `capacity_bytes` of footers (0: caches nothing).
+impl<K: Clone + Eq + Hash, V: Clone> ByteLru<K, V> {
+    /// An empty cache holding at most `capacity_bytes` (0: caches nothing).
     pub fn new(capacity_bytes: usize) -> Self {
         Self {
             capacity_bytes,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                by_use: BTreeMap::new(),
+                tick: 0,
+                stats: CacheStats::default(),
+            }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner<K, V>> {
         // A panic while holding the lock leaves consistent maps (each operation finishes
         // its bookkeeping before it could panic), so a poisoned lock is still usable.
         self.inner
@@ -78,8 +94,8 @@ impl FooterCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The footer of `key`, marking it used; counts a hit or a miss.
-    pub fn get(&self, key: &FooterKey) -> Option<Arc<Footer>> {
+    /// The value of `key`, marking it used; counts a hit or a miss.
+    pub fn get(&self, key: &K) -> Option<V> {
         let mut inner = self.lock();
         inner.tick += 1;
         let tick = inner.tick;
@@ -88,17 +104,17 @@ impl FooterCache {
             return None;
         };
         let old = std::mem::replace(&mut entry.tick, tick);
-        let footer = entry.footer.clone();
+        let value = entry.value.clone();
         inner.by_use.remove(&old);
         inner.by_use.insert(tick, key.clone());
         inner.stats.hits += 1;
-        Some(footer)
+        Some(value)
     }
 
-    /// Caches `footer` under `key`, evicting the least recently used footers to stay
-    /// within the bound.
-    pub fn insert(&self, key: FooterKey, footer: Arc<Footer>) {
-        let bytes = footer.memory_bytes.max(1) + key.path.len();
+    /// Caches `value`, taking about `bytes` of memory, under `key`, evicting the least
+    /// recently used entries to stay within the bound.
+    pub fn insert(&self, key: K, value: V, bytes: usize) {
+        let bytes = bytes.max(1);
         let mut inner = self.lock();
         if bytes > self.capacity_bytes {
             inner.stats.too_large += 1;
@@ -122,14 +138,7 @@ impl FooterCache {
             }
         }
         inner.by_use.insert(tick, key.clone());
-        inner.entries.insert(
-            key,
-            Entry {
-                footer,
-                bytes,
-                tick,
-            },
-        );
+        inner.entries.insert(key, Entry { value, bytes, tick });
         inner.stats.bytes += bytes;
         inner.stats.entries += 1;
     }
@@ -173,8 +182,8 @@ mod tests {
         })
     }
 
-    fn key(n: usize) -> FooterKey {
-        FooterKey {
+    fn key(n: usize) -> FileKey {
+        FileKey {
             path: format!("f{n}"),
             size: n as u64,
             modified_ms: 0,
@@ -183,14 +192,13 @@ mod tests {
 
     #[test]
     fn least_recently_used_goes_first() {
-        // Each entry costs its memory plus its 2-byte path: 100 + 2.
         let cache = FooterCache::new(3 * 102);
-        let f = footer(100);
+        let f = footer(102);
         for n in 0..3 {
-            cache.insert(key(n), f.clone());
+            cache.insert(key(n), f.clone(), 102);
         }
         assert!(cache.get(&key(0)).is_some()); // 0 is now the most recent
-        cache.insert(key(3), f.clone()); // evicts 1
+        cache.insert(key(3), f.clone(), 102); // evicts 1
         assert!(cache.get(&key(1)).is_none());
         assert!(cache.get(&key(0)).is_some());
         assert!(cache.get(&key(2)).is_some());
@@ -199,7 +207,7 @@ mod tests {
         assert_eq!((s.entries, s.bytes, s.evictions), (3, 306, 1));
         assert_eq!((s.hits, s.misses), (4, 1));
         // A file changed under the same path is another key.
-        let changed = FooterKey {
+        let changed = FileKey {
             modified_ms: 5,
             ..key(0)
         };
@@ -209,11 +217,11 @@ mod tests {
     #[test]
     fn a_footer_over_the_whole_bound_is_not_cached() {
         let cache = FooterCache::new(50);
-        cache.insert(key(1), footer(100));
+        cache.insert(key(1), footer(100), 100);
         assert!(cache.get(&key(1)).is_none());
         assert_eq!(cache.stats().too_large, 1);
         let none = FooterCache::new(0);
-        none.insert(key(1), footer(1));
+        none.insert(key(1), footer(1), 1);
         assert_eq!(none.stats().entries, 0);
     }
 
@@ -227,7 +235,7 @@ mod tests {
             let base = footer(1);
             for (k, size, is_insert) in ops {
                 if is_insert {
-                    cache.insert(key(k), Arc::new(Footer { memory_bytes: size, ..(*base).clone() }));
+                    cache.insert(key(k), base.clone(), size);
                     let s = cache.stats();
                     prop_assert!(s.bytes <= 400);
                     prop_assert!(cache.get(&key(k)).is_some());

@@ -35,22 +35,39 @@ use tracegate_model::{Category, LlmStages, SpanFacts, TreeTimes, attr, keys};
 /// The values of one row's LLM and breakdown columns (null when the column is missing).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct LlmRow<'a> {
+    /// The `category` column.
     pub category: Option<&'a str>,
+    /// The `operation` column.
     pub operation: Option<&'a str>,
+    /// The `provider` column.
     pub provider: Option<&'a str>,
+    /// The `request_model` column.
     pub request_model: Option<&'a str>,
+    /// The `response_model` column.
     pub response_model: Option<&'a str>,
+    /// The `input_tokens` column.
     pub input_tokens: Option<i64>,
+    /// The `output_tokens` column.
     pub output_tokens: Option<i64>,
+    /// The `cache_read_tokens` column.
     pub cache_read_tokens: Option<i64>,
+    /// The `cache_write_tokens` column.
     pub cache_write_tokens: Option<i64>,
+    /// The `reasoning_tokens` column.
     pub reasoning_tokens: Option<i64>,
+    /// The `cost_usd` column.
     pub cost_usd: Option<f64>,
+    /// The `ttft_ms` column.
     pub ttft_ms: Option<f64>,
+    /// The `decode_ms` column.
     pub decode_ms: Option<f64>,
+    /// The `output_tokens_per_s` column.
     pub output_tokens_per_s: Option<f64>,
+    /// The `finish_reason` column.
     pub finish_reason: Option<&'a str>,
+    /// The `self_time_ns` column.
     pub self_time_ns: Option<i64>,
+    /// The `critical_path_ns` column.
     pub critical_path_ns: Option<i64>,
 }
 

@@ -32,6 +32,7 @@ use parquet::arrow::arrow_reader::{
     ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter, RowSelection, RowSelector,
 };
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::bloom_filter::Sbbf;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
@@ -210,6 +211,14 @@ pub async fn load_footer(file: &mut ObjectFile) -> Result<Footer, StoreError> {
     })
 }
 
+/// Bloom filters already fetched, by row group, for [`find_in_file`] to reuse.
+pub trait BloomStore: Send + Sync {
+    /// The row group's filter if it is known: `Some(None)` when the row group has none.
+    fn get(&self, row_group: usize) -> Option<Option<Arc<Sbbf>>>;
+    /// Remembers a fetched filter (or that there is none).
+    fn put(&self, row_group: usize, bloom: Option<Arc<Sbbf>>);
+}
+
 /// What [`find_in_file`] found and read.
 #[derive(Debug, Default)]
 pub struct FileMatch {
@@ -223,6 +232,8 @@ pub struct FileMatch {
     pub pruned_by_bloom: usize,
     /// Row groups whose data pages were read.
     pub row_groups_read: usize,
+    /// Bloom filters fetched (not found in the [`BloomStore`]).
+    pub blooms_fetched: usize,
 }
 
 /// True when `[min, max]` (absent: unbounded) may hold `id`.
@@ -231,11 +242,13 @@ fn may_hold(min: Option<&[u8]>, max: Option<&[u8]>, id: &[u8]) -> bool {
 }
 
 /// Finds the rows of the trace whose lowercase hex id is `id_hex` in one file; see the
-/// [module docs](self). Byte counts go to `file`'s counter.
+/// [module docs](self). Byte counts go to `file`'s counter; bloom filters come from
+/// `blooms` when it has them, and go there when fetched.
 pub async fn find_in_file(
     file: ObjectFile,
     footer: &Footer,
     id_hex: &str,
+    blooms: Option<&dyn BloomStore>,
 ) -> Result<FileMatch, StoreError> {
     let id = id_hex.as_bytes();
     let metadata = footer.metadata.metadata().clone();
@@ -269,10 +282,21 @@ pub async fn find_in_file(
         ParquetRecordBatchStreamBuilder::new_with_metadata(file, footer.metadata.clone());
     let mut row_groups = Vec::with_capacity(candidates.len());
     for rg in candidates {
-        let bloom = builder
-            .get_row_group_column_bloom_filter(rg, leaf)
-            .await
-            .map_err(parquet_error("read a trace_id bloom filter"))?;
+        let bloom = match blooms.and_then(|b| b.get(rg)) {
+            Some(known) => known,
+            None => {
+                let fetched = builder
+                    .get_row_group_column_bloom_filter(rg, leaf)
+                    .await
+                    .map_err(parquet_error("read a trace_id bloom filter"))?
+                    .map(Arc::new);
+                found.blooms_fetched += 1;
+                if let Some(store) = blooms {
+                    store.put(rg, fetched.clone());
+                }
+                fetched
+            }
+        };
         if bloom.is_none_or(|b| b.check(id)) {
             row_groups.push(rg);
         } else {

@@ -148,6 +148,16 @@ async fn a_missing_trace_is_empty_and_reads_almost_nothing() {
     }
     // Only bloom-filter false positives (1%) read a row group.
     assert!(read <= 2, "{read} row groups read for 10 missing traces");
+
+    // Again: the bloom filters are cached, so only the listing touches the store.
+    let id = TraceId([1; 16]);
+    let lookup = archive.find_trace(&id, None).await.unwrap();
+    assert_eq!((lookup.footers_fetched, lookup.blooms_fetched), (0, 0));
+    if lookup.row_groups_read == 0 {
+        assert_eq!(lookup.bytes_read, 0);
+    }
+    let blooms = archive.bloom_cache_stats();
+    assert!(blooms.entries >= 1 && blooms.hits >= 1, "{blooms:?}");
 }
 
 #[tokio::test]

@@ -94,7 +94,7 @@ async fn a_present_trace_is_found_whole_reading_one_or_two_row_groups() {
     };
     for &id in ids.iter().step_by(13) {
         fetched.store(0, Ordering::Relaxed);
-        let m = find_in_file(f.file(&fetched), &footer, &id.to_hex())
+        let m = find_in_file(f.file(&fetched), &footer, &id.to_hex(), None)
             .await
             .unwrap();
         assert_eq!(found_span_ids(&m), f.span_ids_of(id), "trace {id}");
@@ -124,7 +124,7 @@ async fn an_absent_trace_reads_no_data_pages() {
         let id = TraceId(id);
         assert!(f.span_ids_of(id).is_empty());
         fetched.store(0, Ordering::Relaxed);
-        let m = find_in_file(f.file(&fetched), &footer, &id.to_hex())
+        let m = find_in_file(f.file(&fetched), &footer, &id.to_hex(), None)
             .await
             .unwrap();
         assert!(m.batches.is_empty());
@@ -147,6 +147,7 @@ async fn an_absent_trace_reads_no_data_pages() {
         f.file(&fetched),
         &footer,
         "ffffffffffffffffffffffffffffffff",
+        None,
     )
     .await
     .unwrap();
@@ -173,7 +174,7 @@ async fn a_file_without_spans_columns_has_nothing() {
     let mut file = ObjectFile::new(store.clone(), path.clone(), size, fetched.clone());
     let footer = load_footer(&mut file).await.unwrap();
     assert_eq!(footer.trace_id_leaf, None);
-    let m = find_in_file(file, &footer, "00").await.unwrap();
+    let m = find_in_file(file, &footer, "00", None).await.unwrap();
     assert!(m.batches.is_empty() && m.row_groups_read == 0);
 
     // Not Parquet at all: an error naming what was being done.
@@ -233,5 +234,41 @@ proptest! {
         let covered: u64 = merged.iter().map(|m| m.end - m.start).sum();
         let total: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
         prop_assert!(covered <= total + gap * ranges.len() as u64);
+    }
+}
+
+/// A bloom store in a map, counting what it was asked.
+#[derive(Default)]
+struct MapBlooms(std::sync::Mutex<std::collections::HashMap<usize, Option<Arc<Sbbf>>>>);
+
+impl BloomStore for MapBlooms {
+    fn get(&self, row_group: usize) -> Option<Option<Arc<Sbbf>>> {
+        self.0.lock().unwrap().get(&row_group).cloned()
+    }
+    fn put(&self, row_group: usize, bloom: Option<Arc<Sbbf>>) {
+        self.0.lock().unwrap().insert(row_group, bloom);
+    }
+}
+
+#[tokio::test]
+async fn known_bloom_filters_are_not_fetched_again() {
+    let f = fixture(120, 64).await;
+    let fetched = Arc::new(AtomicU64::new(0));
+    let footer = load_footer(&mut f.file(&fetched)).await.unwrap();
+    let blooms = MapBlooms::default();
+    let id = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a00";
+    fetched.store(0, Ordering::Relaxed);
+    let first = find_in_file(f.file(&fetched), &footer, id, Some(&blooms))
+        .await
+        .unwrap();
+    assert_eq!(first.blooms_fetched, 1);
+    assert!(fetched.load(Ordering::Relaxed) > 0);
+    fetched.store(0, Ordering::Relaxed);
+    let second = find_in_file(f.file(&fetched), &footer, id, Some(&blooms))
+        .await
+        .unwrap();
+    assert_eq!(second.blooms_fetched, 0);
+    if second.row_groups_read == 0 {
+        assert_eq!(fetched.load(Ordering::Relaxed), 0, "nothing fetched at all");
     }
 }
