@@ -178,12 +178,14 @@ fn benches(c: &mut Criterion) {
         "hot store: trace by id p50 {:?}, p99 {:?}, max {:?}",
         latencies[500], latencies[990], latencies[999]
     );
-    let t = Instant::now();
-    let matched = search(store);
-    println!(
-        "hot store: search matched {matched} traces in {:?}",
-        t.elapsed()
-    );
+    for limit in [20, usize::MAX] {
+        let t = Instant::now();
+        let matched = search(store, limit);
+        println!(
+            "hot store: search (limit {limit}) matched {matched} traces in {:?}",
+            t.elapsed()
+        );
+    }
 
     let mut group = c.benchmark_group("hot");
     group.sample_size(20);

@@ -2,76 +2,61 @@
 //! asked for, decoded with [`crate::read::spans_from_batch`].
 //!
 //! A block's footer (with its page offsets, so a [`RowSelection`] skips pages) is parsed
-//! once and kept in a [`FooterCache`] of bounded size, so a lookup by id costs one open, the
+//! once and kept in a [`FooterCache`] of bounded bytes, so a lookup by id costs one open, the
 //! selected pages' reads and their decoding. [`read_rows`] counts the bytes it reads.
 
 use super::block::{Block, io_error};
 use crate::error::StoreError;
+use crate::read::cache::ByteLru;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::reader::{ChunkReader, Length};
-use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::Read;
 use std::ops::Range;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use tracegate_model::Span;
 use ulid::Ulid;
 
 /// Rows decoded per batch.
 const BATCH_ROWS: usize = 8_192;
 
-/// Parsed footers of recently read blocks, at most `capacity`, the oldest read first out.
+/// Parsed footers of recently read blocks, within a byte bound, the least recently used
+/// out first ([`ByteLru`]).
 #[derive(Debug)]
 pub struct FooterCache {
-    capacity: usize,
-    inner: Mutex<(HashMap<Ulid, ArrowReaderMetadata>, VecDeque<Ulid>)>,
+    lru: ByteLru<Ulid, ArrowReaderMetadata>,
 }
 
 impl FooterCache {
-    /// A cache of at most `capacity` footers.
-    pub fn new(capacity: usize) -> Self {
+    /// A cache of footers taking at most `capacity_bytes` of memory.
+    pub fn new(capacity_bytes: usize) -> Self {
         Self {
-            capacity: capacity.max(1),
-            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+            lru: ByteLru::new(capacity_bytes),
         }
     }
 
     fn get(&self, id: Ulid, reader: &Counted) -> Result<ArrowReaderMetadata, StoreError> {
-        if let Ok(inner) = self.inner.lock()
-            && let Some(meta) = inner.0.get(&id)
-        {
-            return Ok(meta.clone());
+        if let Some(meta) = self.lru.get(&id) {
+            return Ok(meta);
         }
         let meta = ArrowReaderMetadata::load(
             reader,
             ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
         )
         .map_err(StoreError::parquet("read a hot block's footer"))?;
-        if let Ok(mut inner) = self.inner.lock() {
-            let (map, order) = &mut *inner;
-            if map.insert(id, meta.clone()).is_none() {
-                order.push_back(id);
-            }
-            while map.len() > self.capacity {
-                let Some(old) = order.pop_front() else { break };
-                map.remove(&old);
-            }
-        }
+        self.lru
+            .insert(id, meta.clone(), meta.metadata().memory_size());
         Ok(meta)
     }
 
-    /// Forgets block `id` (evicted).
-    pub fn forget(&self, id: Ulid) {
-        if let Ok(mut inner) = self.inner.lock()
-            && inner.0.remove(&id).is_some()
-        {
-            inner.1.retain(|i| *i != id);
-        }
+    /// Its counts, for tests and metrics.
+    pub fn stats(&self) -> crate::read::CacheStats {
+        self.lru.stats()
     }
 }
 

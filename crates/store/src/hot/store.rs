@@ -30,8 +30,8 @@ use ulid::Ulid;
 
 /// Rows of one block decoded at a time by [`HotStore::scan`] (more for a larger trace).
 const SCAN_CHUNK_ROWS: usize = 8_192;
-/// Footers kept parsed.
-const FOOTER_CACHE_BLOCKS: usize = 1_024;
+/// Memory for parsed block footers: a 32 MiB block's is about 100 KiB.
+const FOOTER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A wall clock, ms since the epoch: block names and retention. Tests inject their own.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -156,7 +156,7 @@ impl HotStore {
             max_bytes: config.max_bytes.get(),
             clock,
             tenants: RwLock::new(HashMap::new()),
-            footers: FooterCache::new(FOOTER_CACHE_BLOCKS),
+            footers: FooterCache::new(FOOTER_CACHE_BYTES),
             head_bytes: AtomicUsize::new(0),
             last_id: Mutex::new(Ulid::nil()),
         }
@@ -438,7 +438,6 @@ impl HotStore {
         for (i, reason) in plan {
             let (tenant, block) = &all[i];
             tenant.write().blocks.retain(|b| !Arc::ptr_eq(b, block));
-            self.footers.forget(block.id);
             if let Err(e) = std::fs::remove_file(&block.path)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -472,6 +471,11 @@ impl HotStore {
                 + inner.sealing.iter().map(|h| h.span_count()).sum::<usize>();
         }
         stats
+    }
+
+    /// The counts of the cache of parsed block footers.
+    pub fn footer_cache_stats(&self) -> crate::read::CacheStats {
+        self.footers.stats()
     }
 
     /// Sets the gauges.
