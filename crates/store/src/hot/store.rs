@@ -28,8 +28,9 @@ use tracegate_pipeline::Payload;
 use tracegate_pipeline::durability::OriginCounts;
 use ulid::Ulid;
 
-/// Rows of one block decoded at a time by [`HotStore::scan`] (more for a larger trace).
-const SCAN_CHUNK_ROWS: usize = 8_192;
+/// Rows of one block decoded at a time by [`HotStore::scan`] (more for a larger trace):
+/// few at first, so a search that stops at its limit decodes little, then doubling.
+const SCAN_CHUNK_ROWS: (usize, usize) = (256, 8_192);
 /// Memory for parsed block footers: a 32 MiB block's is about 100 KiB.
 const FOOTER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -576,7 +577,7 @@ impl HotStore {
                 continue;
             }
             stats.blocks += 1;
-            for chunk in row_chunks(&candidates, SCAN_CHUNK_ROWS) {
+            for chunk in row_chunks(&candidates, SCAN_CHUNK_ROWS.0, SCAN_CHUNK_ROWS.1) {
                 let flow =
                     self.visit_chunk(&block, chunk, decode_tenant.as_ref(), visit, &mut stats)?;
                 if flow.is_break() {
@@ -626,16 +627,20 @@ impl HotStore {
     }
 }
 
-/// `candidates` (in file order) in runs of about `rows` rows each.
+/// `candidates` (in file order) in runs of at most `first` rows, then twice as many each
+/// time up to `max` (a single trace over the bound is a run of its own).
 fn row_chunks(
     candidates: &[(TraceId, std::ops::Range<usize>)],
-    rows: usize,
+    first: usize,
+    max: usize,
 ) -> impl Iterator<Item = &[(TraceId, std::ops::Range<usize>)]> {
     let mut rest = candidates;
+    let mut rows = 0;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
+        rows = (rows * 2).max(first).min(max).max(1);
         let mut n = 0;
         let mut total = 0;
         while n < rest.len() && (n == 0 || total + rest[n].1.len() <= rows) {
@@ -676,7 +681,7 @@ mod tests {
     proptest! {
         #[test]
         fn row_chunks_cover_every_candidate_in_order_within_the_bound(
-            lens in proptest::collection::vec(1usize..50, 0..60), limit in 1usize..120,
+            lens in proptest::collection::vec(1usize..50, 0..60), first in 1usize..40, max in 1usize..120,
         ) {
             let mut start = 0;
             let candidates: Vec<_> = lens
@@ -688,10 +693,12 @@ mod tests {
                     (TraceId([i as u8; 16]), r)
                 })
                 .collect();
-            let chunks: Vec<_> = row_chunks(&candidates, limit).collect();
+            let chunks: Vec<_> = row_chunks(&candidates, first, max).collect();
             let flat: Vec<_> = chunks.iter().flat_map(|c| c.iter().cloned()).collect();
             prop_assert_eq!(&flat, &candidates);
+            let mut limit = 0;
             for c in &chunks {
+                limit = (limit * 2).max(first).min(max);
                 let rows: usize = c.iter().map(|(_, r)| r.len()).sum();
                 prop_assert!(!c.is_empty());
                 prop_assert!(rows <= limit || c.len() == 1, "{rows} rows in {} traces", c.len());
