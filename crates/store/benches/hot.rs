@@ -75,15 +75,8 @@ fn build(runtime: &tokio::runtime::Runtime, spans: usize) -> Fixture {
         ..Default::default()
     });
     let mut ids = Vec::new();
-    let mut payloads = Vec::new();
     let mut made = 0;
-    while made < spans {
-        let traces = group(generator.batch_with_traces(TRACES_PER_PAYLOAD).spans);
-        made += traces.iter().map(|t| t.spans.len()).sum::<usize>();
-        ids.extend(traces.iter().map(|t| t.trace_id));
-        payloads.push(Arc::new(Payload::Traces(traces)));
-    }
-    let started = Instant::now();
+    let mut took = Duration::ZERO;
     let store = runtime.block_on(async {
         let mut exporter = HotStoreExporter::new(
             "bench",
@@ -92,13 +85,27 @@ fn build(runtime: &tokio::runtime::Runtime, spans: usize) -> Fixture {
             Arc::new(SystemClock),
         );
         exporter.start().await.unwrap();
-        for payload in payloads {
-            exporter.export(payload).await.unwrap();
+        // Generated a slice at a time, so 10M spans never sit in memory at once; only the
+        // exporting is timed.
+        while made < spans {
+            let mut payloads = Vec::new();
+            while made < spans && payloads.len() < 100 {
+                let traces = group(generator.batch_with_traces(TRACES_PER_PAYLOAD).spans);
+                made += traces.iter().map(|t| t.spans.len()).sum::<usize>();
+                ids.extend(traces.iter().map(|t| t.trace_id));
+                payloads.push(Arc::new(Payload::Traces(traces)));
+            }
+            let started = Instant::now();
+            for payload in payloads {
+                exporter.export(payload).await.unwrap();
+            }
+            took += started.elapsed();
         }
+        let started = Instant::now();
         exporter.flush().await;
+        took += started.elapsed();
         exporter.store().clone()
     });
-    let took = started.elapsed();
     let stats = store.stats();
     println!(
         "hot store: {made} spans, {} traces, {} blocks, {:.1} MiB on disk ({:.0} B/span); \

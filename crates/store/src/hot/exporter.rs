@@ -5,7 +5,7 @@
 //! 2. **cut**: a tenant's head is sealed when it reaches `block_max_bytes`, when its first
 //!    payload is `block_max_age` old ([`Exporter::tick`]), when the heads together reach
 //!    `max_head_bytes` with no write under way, and at [`Exporter::shutdown`];
-//! 3. **write**: on a blocking thread, one block at a time, the sealed head is encoded once
+//! 3. **write**: on a blocking thread, one or two blocks at a time, the sealed head is encoded once
 //!    and written with a temporary file, `fsync` and rename ([`super::block`]); it stays
 //!    searchable until the block serves it. A failed write is logged, marks the exporter
 //!    degraded and is tried again at the next tick; its spans stay in memory meanwhile.
@@ -85,8 +85,11 @@ pub struct HotStoreExporter {
     block_max_bytes: usize,
     max_head_bytes: usize,
     release: Option<Release>,
-    /// The block being written, at most one.
+    /// Blocks being written, at most `max_writes`.
     writing: JoinSet<(Sealed, Result<(), StoreError>)>,
+    /// Block writes at once: 2 on a machine with more than 2 cores, else 1, so the writes
+    /// never take more than a core from the receivers.
+    max_writes: usize,
     /// Sealed heads waiting their turn, oldest first (failed writes go back here).
     queue: std::collections::VecDeque<Sealed>,
     health: Health,
@@ -110,6 +113,11 @@ impl HotStoreExporter {
             max_head_bytes: config.max_head_bytes.as_usize().max(1),
             release: None,
             writing: JoinSet::new(),
+            max_writes: if std::thread::available_parallelism().map_or(1, usize::from) > 2 {
+                2
+            } else {
+                1
+            },
             queue: std::collections::VecDeque::new(),
             health: ctx.health.clone(),
             component: format!("exporter/{name}"),
@@ -139,19 +147,18 @@ impl HotStoreExporter {
         }
     }
 
-    /// Starts the next queued write if none is under way.
+    /// Starts queued writes, up to `max_writes` at once.
     fn start_write(&mut self) {
-        if !self.writing.is_empty() {
-            return;
+        while self.writing.len() < self.max_writes {
+            let Some(sealed) = self.queue.pop_front() else {
+                return;
+            };
+            let store = self.store.clone();
+            self.writing.spawn_blocking(move || {
+                let result = store.write_sealed(&sealed.tenant, &sealed.head);
+                (sealed, result)
+            });
         }
-        let Some(sealed) = self.queue.pop_front() else {
-            return;
-        };
-        let store = self.store.clone();
-        self.writing.spawn_blocking(move || {
-            let result = store.write_sealed(&sealed.tenant, &sealed.head);
-            (sealed, result)
-        });
     }
 
     /// Handles a finished write.
