@@ -206,6 +206,12 @@ async fn a_trace_over_several_blocks_comes_back_whole_and_deduplicated() {
     let dir = tempfile::tempdir().unwrap();
     let mut exporter = started("hot-split", &small_config(dir.path()), clock()).await;
     let id = tid(3, 3);
+    // A block without the trace, which a lookup must not open.
+    exporter
+        .export(traces(&[span_of(tid(3, 4), 99, None, "api", T0, 5)]))
+        .await
+        .unwrap();
+    exporter.flush().await;
     let spans: Vec<_> = (0..9)
         .map(|i| span_of(id, i + 1, None, "api", T0 + i * S, 5))
         .collect();
@@ -218,9 +224,14 @@ async fn a_trace_over_several_blocks_comes_back_whole_and_deduplicated() {
     last.push(spans[0].clone());
     exporter.export(traces(&last)).await.unwrap();
     let store = exporter.store();
-    assert_eq!(store.stats().blocks, 2);
+    assert_eq!(store.stats().blocks, 3);
     let found = find(store, DEFAULT, &id);
     assert_eq!(keys(&found), keys(&spans), "every span once");
+    let cache = store.footer_cache_stats();
+    assert_eq!(
+        cache.misses, 2,
+        "only the two blocks holding the trace were opened"
+    );
 }
 
 #[tokio::test]
