@@ -20,8 +20,8 @@
 //!   and [`ScanFilter`];
 //! - `reader`: reading only the selected rows of a block back as spans;
 //! - [`retention`]: which blocks go, by age then by size, oldest first;
-//! - `store`: [`HotStore`], every tenant's heads and blocks, with
-//!   [`HotStore::find_trace`] and [`HotStore::scan`];
+//! - `store`: [`HotStore`], every tenant's heads and blocks, written and evicted;
+//! - `search`: its reads, [`HotStore::find_trace`] and [`HotStore::scan`];
 //! - [`registry`]: [`HotRegistry`], the stores by exporter id, for the query API;
 //! - `tenant`: tenant names → directory names (Tempo's rule);
 //! - `metrics`: `tracegate_hot_store_*`.
@@ -39,6 +39,7 @@ pub mod metrics;
 mod reader;
 pub mod registry;
 pub mod retention;
+mod search;
 mod store;
 mod tenant;
 
