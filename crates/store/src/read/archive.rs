@@ -104,6 +104,9 @@ pub struct ColdLookup {
     pub duplicates: usize,
     /// Files listed but gone when read (compacted away meanwhile), skipped.
     pub files_vanished: usize,
+    /// Files that are not readable spans files (corrupt, truncated, another schema),
+    /// skipped and logged with their path at `warn`: the spans found may be incomplete.
+    pub files_unreadable: usize,
     /// True when the lookup stopped at [`ColdOptions::max_spans`].
     pub truncated: bool,
 }
@@ -146,22 +149,42 @@ struct FilePart {
     row_groups_read: usize,
     row_groups_pruned: usize,
     vanished: bool,
+    unreadable: bool,
 }
 
-/// True when a read failed because the object is gone.
-fn is_not_found(e: &StoreError) -> bool {
-    let source: Option<&(dyn std::error::Error + 'static)> = match e {
-        StoreError::Parquet {
-            source: ParquetError::External(inner),
-            ..
-        } => Some(inner.as_ref()),
-        StoreError::ObjectStore { source, .. } => Some(source),
-        _ => None,
+/// Why reading one file failed, as far as the lookup goes.
+enum Failure {
+    /// The object is gone (compacted away since the listing): skipped.
+    Vanished,
+    /// The store failed: the lookup fails, naming the file.
+    Store(StoreError),
+    /// The file is not a readable spans file: skipped, counted and logged.
+    Unreadable(StoreError),
+}
+
+fn classify(e: StoreError, path: &str) -> Failure {
+    let store_error = |source: object_store::Error| match source {
+        object_store::Error::NotFound { .. } => Failure::Vanished,
+        source => Failure::Store(StoreError::ObjectStore {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        }),
     };
-    matches!(
-        source.and_then(|s| s.downcast_ref::<object_store::Error>()),
-        Some(object_store::Error::NotFound { .. })
-    )
+    match e {
+        StoreError::Parquet {
+            context,
+            source: ParquetError::External(inner),
+        } => match inner.downcast::<object_store::Error>() {
+            Ok(source) => store_error(*source),
+            Err(inner) => Failure::Unreadable(StoreError::Parquet {
+                context,
+                source: ParquetError::External(inner),
+            }),
+        },
+        StoreError::ObjectStore { source, .. } => store_error(source),
+        other => Failure::Unreadable(other),
+    }
 }
 
 /// The `dt=YYYY-MM-DD/hour=HH` part of an archive path, if it has one.
@@ -244,6 +267,7 @@ impl ColdArchive {
         while let Some(part) = parts.try_next().await? {
             lookup.files_opened += usize::from(!part.vanished);
             lookup.files_vanished += usize::from(part.vanished);
+            lookup.files_unreadable += usize::from(part.unreadable);
             lookup.footers_fetched += usize::from(part.footer_fetched);
             lookup.blooms_fetched += part.blooms_fetched;
             lookup.row_groups_read += part.row_groups_read;
@@ -322,6 +346,7 @@ impl ColdArchive {
             .boxed()
     }
 
+    /// One file's part of a lookup; see [`Failure`] for what a failed read does.
     async fn lookup_file(
         &self,
         store: Arc<dyn ObjectStore>,
@@ -334,43 +359,56 @@ impl ColdArchive {
             size: meta.size,
             modified_ms: meta.last_modified.timestamp_millis(),
         };
-        let mut file = ObjectFile::new(store, meta.location, meta.size, fetched);
         let mut part = FilePart::default();
-        let footer: Arc<Footer> = match self.footers.get(&key) {
-            Some(footer) => footer,
-            None => match load_footer(&mut file).await {
-                Ok(footer) => {
-                    part.footer_fetched = true;
-                    let bytes = footer.memory_bytes + key.path.len();
-                    let footer = Arc::new(footer);
-                    self.footers.insert(key.clone(), footer.clone(), bytes);
-                    footer
-                }
-                Err(e) if is_not_found(&e) => {
-                    part.vanished = true;
-                    return Ok(part);
-                }
-                Err(e) => {
-                    tracing::warn!(file = %key.path, error = %e, "cannot read an archive file's footer");
-                    return Err(e);
+        match self
+            .read_file(store, meta, &key, id_hex, fetched, &mut part)
+            .await
+        {
+            Ok(()) => Ok(part),
+            Err(e) => match classify(e, &key.path) {
+                Failure::Vanished => Ok(FilePart {
+                    vanished: true,
+                    ..Default::default()
+                }),
+                Failure::Store(e) => Err(e),
+                Failure::Unreadable(e) => {
+                    tracing::warn!(file = %key.path, error = %e, "skipping an unreadable archive file in a trace lookup");
+                    Ok(FilePart {
+                        unreadable: true,
+                        footer_fetched: part.footer_fetched,
+                        ..Default::default()
+                    })
                 }
             },
+        }
+    }
+
+    async fn read_file(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        meta: ObjectMeta,
+        key: &FileKey,
+        id_hex: &str,
+        fetched: Arc<AtomicU64>,
+        part: &mut FilePart,
+    ) -> Result<(), StoreError> {
+        let mut file = ObjectFile::new(store, meta.location, meta.size, fetched);
+        let footer: Arc<Footer> = match self.footers.get(key) {
+            Some(footer) => footer,
+            None => {
+                part.footer_fetched = true;
+                let footer = load_footer(&mut file).await?;
+                let bytes = footer.memory_bytes + key.path.len();
+                let footer = Arc::new(footer);
+                self.footers.insert(key.clone(), footer.clone(), bytes);
+                footer
+            }
         };
         let blooms = FileBlooms {
             cache: &self.blooms,
-            file: &key,
+            file: key,
         };
-        let found = match find_in_file(file, &footer, id_hex, Some(&blooms)).await {
-            Ok(found) => found,
-            Err(e) if is_not_found(&e) => {
-                part.vanished = true;
-                return Ok(part);
-            }
-            Err(e) => {
-                tracing::warn!(file = %key.path, error = %e, "cannot read an archive file");
-                return Err(e);
-            }
-        };
+        let found = find_in_file(file, &footer, id_hex, Some(&blooms)).await?;
         part.row_groups_read = found.row_groups_read;
         part.blooms_fetched = found.blooms_fetched;
         part.row_groups_pruned = found.pruned_by_statistics + found.pruned_by_bloom;
@@ -378,7 +416,7 @@ impl ColdArchive {
             part.spans
                 .extend(spans_from_batch(batch, self.options.tenant.clone())?);
         }
-        Ok(part)
+        Ok(())
     }
 }
 

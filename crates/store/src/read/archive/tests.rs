@@ -268,15 +268,16 @@ async fn a_tiny_cache_evicts_and_still_answers() {
 }
 
 #[tokio::test]
-async fn a_corrupt_file_is_an_error_and_the_tenant_is_set() {
+async fn a_corrupt_file_is_skipped_and_counted_and_the_tenant_is_set() {
     let a = local_archive().await;
     let archive = a.archive(ColdOptions {
         tenant: Some("acme".into()),
         ..Default::default()
     });
     let id = a.spans[0].trace_id;
-    let lookup = archive.find_trace(&id, None).await.unwrap();
-    assert!(lookup.spans.iter().all(|s| s.tenant() == "acme"));
+    let whole = archive.find_trace(&id, None).await.unwrap();
+    assert!(whole.spans.iter().all(|s| s.tenant() == "acme"));
+    assert_eq!(whole.files_unreadable, 0);
 
     let destination = Destination::from_url(&a.url, None).unwrap();
     let store = destination.open().await.unwrap();
@@ -287,8 +288,95 @@ async fn a_corrupt_file_is_an_error_and_the_tenant_is_set() {
         )
         .await
         .unwrap();
-    let e = archive.find_trace(&id, None).await.unwrap_err();
-    assert!(e.to_string().contains("footer"), "{e}");
+    let lookup = archive.find_trace(&id, None).await.unwrap();
+    assert_eq!(lookup.files_unreadable, 1);
+    assert_eq!(lookup.files_listed, a.files + 1);
+    assert_eq!(lookup.spans, whole.spans);
+}
+
+/// A store whose reads fail (503), listing and writes working.
+#[derive(Debug)]
+struct FailingReads(Arc<dyn ObjectStore>);
+
+impl std::fmt::Display for FailingReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FailingReads")
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for FailingReads {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.0.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        _location: &Path,
+        _options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        Err(object_store::Error::Generic {
+            store: "S3",
+            source: "Server returned non-2xx status code: 503 Service Unavailable".into(),
+        })
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.0.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.0.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_fails_the_lookup_naming_the_file() {
+    let a = local_archive().await;
+    let local = Destination::from_url(&a.url, None)
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    let archive = ColdArchive::new(
+        Destination::from_store(Arc::new(FailingReads(local)), Path::default()),
+        ColdOptions::default(),
+    );
+    let e = archive
+        .find_trace(&a.spans[0].trace_id, None)
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("could not read spans/dt=2026-11-22/hour=06/") && text.contains("503"),
+        "{text}"
+    );
 }
 
 #[test]
