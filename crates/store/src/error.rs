@@ -78,6 +78,17 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A file or directory of the hot store could not be read or written.
+    #[error("hot store: could not {op} {}: {source}; check the disk and the permissions of the store's path", path.display())]
+    HotStore {
+        /// What was being done (`create`, `rename`, `read`, ...).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The S3 client could not be configured.
     #[error("could not configure S3 for bucket {bucket:?}: {source}")]
     S3Config {
@@ -99,6 +110,7 @@ impl StoreError {
             StoreError::ObjectStore { .. }
                 | StoreError::LocalDir { .. }
                 | StoreError::Journal { .. }
+                | StoreError::HotStore { .. }
         )
     }
 
@@ -110,7 +122,9 @@ impl StoreError {
             StoreError::LocalDir { source, .. } => {
                 io_class(source.as_ref()).unwrap_or(ErrorClass::Retryable)
             }
-            StoreError::Journal { source, .. } => io_class(source).unwrap_or(ErrorClass::Retryable),
+            StoreError::Journal { source, .. } | StoreError::HotStore { source, .. } => {
+                io_class(source).unwrap_or(ErrorClass::Retryable)
+            }
             StoreError::Url { .. } | StoreError::S3Config { .. } => ErrorClass::InvalidConfig,
             StoreError::Arrow { .. } | StoreError::Parquet { .. } | StoreError::Schema { .. } => {
                 ErrorClass::Data

@@ -19,7 +19,13 @@
 //!   start times go to their arrival hour), cuts files by size and age, and uploads them in
 //!   the background within a memory bound, retrying with jittered backoff until they are
 //!   written; permanent errors ([`ErrorClass`]) mark the exporter degraded. Register it with
-//!   [`ArchiveExporterFactory`].
+//!   [`ArchiveExporterFactory`];
+//! - [`read`]: the way back: [`spans_from_batch`] decodes a `spans` batch into spans, and
+//!   [`ColdArchive`] finds a trace's rows by id, reading few row groups;
+//! - [`hot`]: the `hot_store` exporter, recent traces of every tenant on local disk in small
+//!   Parquet blocks of the same schema, with an in-memory index per block, retention by age
+//!   and size, and the reads the query API serves ([`HotStore::find_trace`],
+//!   [`HotStore::scan`]). Register it with [`HotStoreFactory`].
 //!
 //! Encoding spans and reading the file back:
 //!
@@ -70,7 +76,9 @@ pub mod archive;
 pub mod destination;
 pub mod encoder;
 pub mod error;
+pub mod hot;
 pub mod layout;
+pub mod read;
 pub mod trace_encoder;
 pub mod writer;
 
@@ -78,6 +86,8 @@ pub use archive::{ArchiveConfig, ArchiveExporter, ArchiveExporterFactory};
 pub use destination::{Destination, S3Options};
 pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
 pub use error::{ErrorClass, StoreError};
+pub use hot::{HotRegistry, HotStore, HotStoreConfig, HotStoreFactory, ScanFilter, ScanStats};
+pub use read::{ColdArchive, ColdLookup, ColdOptions, spans_from_batch};
 pub use trace_encoder::{EncodedTraces, TraceEncoder};
 pub use writer::{Compression, WriterOptions, write_spans, write_traces};
 

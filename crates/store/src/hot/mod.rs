@@ -1,0 +1,54 @@
+//! The `hot_store` exporter: recent traces of every tenant on local disk, which the query
+//! API serves (trace by id, search).
+//!
+//! Spans are kept in the archive's own `spans` schema (DESIGN.md §4), encoded by the same
+//! code ([`crate::SpanEncoder`], [`crate::write_spans_to`]) and decoded by
+//! [`crate::read::spans_from_batch`], in small time-ordered blocks per tenant:
+//!
+//! ```text
+//! {path}/{tenant}/TENANT                 the exact tenant name
+//! {path}/{tenant}/{ulid}.parquet         one block: rows sorted by trace id, then start
+//! ```
+//!
+//! - [`config`]: [`HotStoreConfig`] (`path`, `retention`, `max_bytes`, block sizes);
+//! - [`exporter`]: [`HotStoreFactory`] and [`HotStoreExporter`]: head → block → disk, with
+//!   the write-ahead log's release once a block is on disk;
+//! - `head`: a tenant's in-memory head, payloads held by `Arc`, searchable at once;
+//! - `block`: writing a block (temporary file, `fsync`, rename) and reopening one;
+//! - [`index`]: [`BlockIndex`], per block and in memory: each trace's rows, time range,
+//!   longest span and services, so lookups and searches open only blocks that can match;
+//!   and [`ScanFilter`];
+//! - `reader`: reading only the selected rows of a block back as spans;
+//! - [`retention`]: which blocks go, by age then by size, oldest first;
+//! - `store`: [`HotStore`], every tenant's heads and blocks, written and evicted;
+//! - `search`: its reads, [`HotStore::find_trace`] and [`HotStore::scan`];
+//! - [`registry`]: [`HotRegistry`], the stores by exporter id, for the query API;
+//! - `tenant`: tenant names → directory names (Tempo's rule);
+//! - `metrics`: `tracegate_hot_store_*`.
+//!
+//! The hot tier keeps every trace, sampled or not ([`Exporter::sampled_only`] is false).
+//!
+//! [`Exporter::sampled_only`]: tracegate_pipeline::Exporter::sampled_only
+
+mod block;
+pub mod config;
+pub mod exporter;
+mod head;
+pub mod index;
+pub mod metrics;
+mod reader;
+pub mod registry;
+pub mod retention;
+mod search;
+mod store;
+mod tenant;
+
+pub use config::HotStoreConfig;
+pub use exporter::{HotStoreExporter, HotStoreFactory};
+pub use index::{BlockIndex, ScanFilter};
+pub use registry::HotRegistry;
+pub use store::{Clock, HotStats, HotStore, ScanStats, SystemClock};
+pub use tenant::{is_valid as is_valid_tenant, sanitise as sanitise_tenant};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! The two reads of a [`HotStore`] the query API serves: [`HotStore::find_trace`] (every
+//! span of one trace, from the heads and the blocks whose index holds it, deduplicated) and
+//! [`HotStore::scan`] (traces newest first, pruned by the blocks' indexes before decoding,
+//! decoded in runs of rows in file order).
+//!
+//! Both copy `Arc`s of a tenant's heads and blocks under its lock and read after releasing
+//! it, so a slow reader never holds up export.
+
+use super::block::{Block, io_error};
+use super::head::HeadEntry;
+use super::index::ScanFilter;
+use super::reader::read_rows;
+use super::store::{HotStore, ScanStats, TenantState};
+use crate::error::StoreError;
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use tracegate_model::{Span, SpanId, TraceId};
+
+/// Rows of one block decoded at a time by [`HotStore::scan`] (more for a larger trace):
+/// few at first, so a search that stops at its limit decodes little, then doubling.
+const SCAN_CHUNK_ROWS: (usize, usize) = (256, 8_192);
+
+impl HotStore {
+    /// The heads' entries (newest first) and the blocks (newest first) of `tenant`.
+    fn snapshot(tenant: &TenantState) -> (Vec<Arc<HeadEntry>>, Vec<Arc<Block>>) {
+        let inner = tenant.read();
+        let entries = std::iter::once(&inner.head)
+            .chain(inner.sealing.iter().rev().map(|h| &**h))
+            .flat_map(|h| h.entries().iter().rev().cloned())
+            .collect();
+        (entries, inner.blocks.iter().rev().cloned().collect())
+    }
+
+    /// All spans of one trace of one tenant: the in-memory heads plus every block holding
+    /// it, deduplicated by span id, by start time. `None` when there are none. Blocking (run
+    /// it in `spawn_blocking`).
+    pub fn find_trace(&self, tenant: &str, id: &TraceId) -> Result<Option<Vec<Span>>, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(None);
+        };
+        let (hits, blocks) = {
+            let inner = state.read();
+            let hits: Vec<_> = std::iter::once(&inner.head)
+                .chain(inner.sealing.iter().map(|h| &**h))
+                .flat_map(|h| h.lookup(id))
+                .collect();
+            let blocks: Vec<_> = inner
+                .blocks
+                .iter()
+                .rev()
+                .filter_map(|b| Some((b.clone(), b.index.rows_of(id)?)))
+                .collect();
+            (hits, blocks)
+        };
+        let mut spans = Vec::new();
+        for (entry, r) in hits {
+            entry.find(r, &state.name, id, &mut spans);
+        }
+        let decode_tenant = state.decode_tenant();
+        let mut bytes = 0;
+        for (block, rows) in blocks {
+            if let Some(found) = read_rows(
+                &block,
+                &[rows],
+                decode_tenant.as_ref(),
+                &self.footers,
+                &mut bytes,
+            )? {
+                spans.extend(found.into_iter().filter(|s| s.trace_id == *id));
+            }
+        }
+        if spans.is_empty() {
+            return Ok(None);
+        }
+        let mut seen: HashSet<SpanId> = HashSet::with_capacity(spans.len());
+        spans.retain(|s| seen.insert(s.span_id));
+        spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+        Ok(Some(spans))
+    }
+
+    /// Visits traces of one tenant whose spans overlap [start_ns, end_ns], newest first
+    /// (heads first, newest payload first, then blocks newest to oldest; within a block in
+    /// trace id order, which reads each page once), one call per trace per head payload or
+    /// block: a trace split over several is visited once per fragment, and `filter` applies
+    /// to each fragment. Blocks and traces the filter rules out are skipped by the index,
+    /// before any decoding. Blocking.
+    pub fn scan(
+        &self,
+        tenant: &str,
+        filter: &ScanFilter,
+        visit: &mut dyn FnMut(&[Span]) -> ControlFlow<()>,
+    ) -> Result<ScanStats, StoreError> {
+        let mut stats = ScanStats::default();
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(stats);
+        };
+        let (entries, blocks) = Self::snapshot(&state);
+        let mut seen = (0, 0);
+        for entry in entries {
+            if entry.scan(&state.name, filter, visit, &mut seen).is_break() {
+                (stats.traces, stats.spans) = seen;
+                return Ok(stats);
+            }
+        }
+        (stats.traces, stats.spans) = seen;
+        let decode_tenant = state.decode_tenant();
+        for block in blocks {
+            if !block.index.may_match(filter) {
+                continue;
+            }
+            let candidates = block.index.candidates(filter);
+            if candidates.is_empty() {
+                continue;
+            }
+            stats.blocks += 1;
+            for chunk in row_chunks(&candidates, SCAN_CHUNK_ROWS.0, SCAN_CHUNK_ROWS.1) {
+                let flow =
+                    self.visit_chunk(&block, chunk, decode_tenant.as_ref(), visit, &mut stats)?;
+                if flow.is_break() {
+                    return Ok(stats);
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Decodes the rows of `chunk`'s traces of `block` (in file order) in one read and
+    /// visits each trace.
+    fn visit_chunk(
+        &self,
+        block: &Block,
+        chunk: &[(TraceId, std::ops::Range<usize>)],
+        tenant: Option<&Arc<str>>,
+        visit: &mut dyn FnMut(&[Span]) -> ControlFlow<()>,
+        stats: &mut ScanStats,
+    ) -> Result<ControlFlow<()>, StoreError> {
+        let ranges: Vec<_> = chunk.iter().map(|(_, rows)| rows.clone()).collect();
+        let Some(spans) = read_rows(block, &ranges, tenant, &self.footers, &mut stats.bytes)?
+        else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        let wanted: usize = ranges.iter().map(|r| r.len()).sum();
+        if spans.len() != wanted {
+            return Err(io_error("read", &block.path)(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "expected {wanted} rows, decoded {}; delete the block if this persists",
+                    spans.len()
+                ),
+            )));
+        }
+        let mut offset = 0;
+        for rows in &ranges {
+            let slice = offset..offset + rows.len();
+            offset = slice.end;
+            stats.traces += 1;
+            stats.spans += slice.len();
+            if visit(&spans[slice]).is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+}
+
+/// `candidates` (in file order) in runs of at most `first` rows, then twice as many each
+/// time up to `max` (a single trace over the bound is a run of its own).
+fn row_chunks(
+    candidates: &[(TraceId, std::ops::Range<usize>)],
+    first: usize,
+    max: usize,
+) -> impl Iterator<Item = &[(TraceId, std::ops::Range<usize>)]> {
+    let mut rest = candidates;
+    let mut rows = 0;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        rows = (rows * 2).max(first).min(max).max(1);
+        let mut n = 0;
+        let mut total = 0;
+        while n < rest.len() && (n == 0 || total + rest[n].1.len() <= rows) {
+            total += rest[n].1.len();
+            n += 1;
+        }
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn row_chunks_cover_every_candidate_in_order_within_the_bound(
+            lens in proptest::collection::vec(1usize..50, 0..60), first in 1usize..40, max in 1usize..120,
+        ) {
+            let mut start = 0;
+            let candidates: Vec<_> = lens
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let r = start..start + n;
+                    start += n;
+                    (TraceId([i as u8; 16]), r)
+                })
+                .collect();
+            let chunks: Vec<_> = row_chunks(&candidates, first, max).collect();
+            let flat: Vec<_> = chunks.iter().flat_map(|c| c.iter().cloned()).collect();
+            prop_assert_eq!(&flat, &candidates);
+            let mut limit = 0;
+            for c in &chunks {
+                limit = (limit * 2).max(first).min(max);
+                let rows: usize = c.iter().map(|(_, r)| r.len()).sum();
+                prop_assert!(!c.is_empty());
+                prop_assert!(rows <= limit || c.len() == 1, "{rows} rows in {} traces", c.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The archive as a trace store: [`ColdArchive::find_trace`] finds every span of one trace
+//! id in the `spans` table of an archive (a local directory, `file://…` or `s3://…`).
+//!
+//! A lookup lists the table's files (every partition, or those of a time window), opens
+//! their footers `concurrency` at a time (from a bounded [`FooterCache`] when it has them,
+//! so a second lookup fetches no footer again), and reads from each file only the row
+//! groups and pages that may hold the id ([`find_in_file`]); the `trace_id` bloom filters
+//! it fetches on the way are kept in a bounded [`BloomCache`] too, so a warm lookup asks the
+//! store only for the files that may hold the trace (and lists the partitions). The spans come back
+//! deduplicated by span id and sorted by start time.
+//!
+//! # The window
+//!
+//! `window = Some((start_ns, end_ns))` lists only the partitions (`dt=…/hour=…`) whose UTC
+//! hour overlaps `[start_ns, end_ns]`: the hours the trace's spans *started* in. Two kinds
+//! of rows sit elsewhere:
+//! - rows whose start time was far from their arrival (older than the archive's
+//!   `past_window`, by default 7 days, or ahead by more than its `future_window`, 1 hour:
+//!   wrong clocks, replays of old data) are in the partition of the hour they *arrived*
+//!   in (see [`tracegate_model::schema`]);
+//! - a trace's late spans arrive after it, but are partitioned by their own start, so the
+//!   window of the trace's start and end covers them.
+//!
+//! So a window finds every row of a trace whose spans started within it and arrived within
+//! the archive's windows of their start; `None` searches the whole table (every file's
+//! footer, from the cache after the first lookup). Windows of more than
+//! [`ColdOptions::max_listed_days`] days list the whole table and filter the paths.
+
+use super::cache::{BloomCache, CacheStats, FileKey, FooterCache};
+use super::decode::spans_from_batch;
+use super::file::{BloomStore, Footer, ObjectFile, find_in_file, load_footer};
+use crate::destination::Destination;
+use crate::error::StoreError;
+use crate::layout::{HourPartition, SPANS_TABLE, civil_from_days};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore};
+use parquet::errors::ParquetError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use tracegate_model::{Span, TraceId};
+
+/// How a [`ColdArchive`] looks traces up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdOptions {
+    /// Memory for parsed footers (with their page indexes), in bytes; least recently used
+    /// ones are dropped beyond it. Default 128 MiB: a footer of a 64 MiB spans file with
+    /// 64 Ki-row groups takes some 50–200 KiB, so about a thousand files.
+    pub footer_cache_bytes: usize,
+    /// Memory for `trace_id` bloom filters, in bytes, least recently used out first. Every
+    /// file whose statistics do not rule the id out costs a bloom filter request; cached,
+    /// a repeated lookup asks the store only about files that may hold the trace. Default
+    /// 64 MiB: a 64 Ki-row group's filter (some 6,500 traces at 1% false positives) is
+    /// about 8 KiB, so about 8,000 row groups.
+    pub bloom_cache_bytes: usize,
+    /// Files read at once (footer, bloom filter and pages). Default 16: enough to hide an
+    /// object store's latency without many requests in flight per lookup.
+    pub concurrency: usize,
+    /// Spans a lookup returns at most; past it, the lookup stops and says so
+    /// ([`ColdLookup::truncated`]). Default 200,000.
+    pub max_spans: usize,
+    /// A window longer than this many days lists the whole table (one paginated listing)
+    /// instead of one listing per day. Default 31.
+    pub max_listed_days: u64,
+    /// The tenant of the decoded spans ([`tracegate_model::Resource::tenant`]). The archive
+    /// holds no tenant itself: give each tenant its own archive URL. Default `None`, the
+    /// single tenant.
+    pub tenant: Option<Arc<str>>,
+}
+
+impl Default for ColdOptions {
+    fn default() -> Self {
+        Self {
+            footer_cache_bytes: 128 * 1024 * 1024,
+            bloom_cache_bytes: 64 * 1024 * 1024,
+            concurrency: 16,
+            max_spans: 200_000,
+            max_listed_days: 31,
+            tenant: None,
+        }
+    }
+}
+
+/// What a lookup found, and what it cost.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColdLookup {
+    /// The trace's spans, one per span id, by start time.
+    pub spans: Vec<Span>,
+    /// Parquet files listed in the searched partitions.
+    pub files_listed: usize,
+    /// Files whose footer was consulted (from the cache or fetched).
+    pub files_opened: usize,
+    /// Footers fetched (cache misses).
+    pub footers_fetched: usize,
+    /// `trace_id` bloom filters fetched (cache misses).
+    pub blooms_fetched: usize,
+    /// Row groups whose data pages were read.
+    pub row_groups_read: usize,
+    /// Row groups ruled out by statistics or bloom filters.
+    pub row_groups_pruned: usize,
+    /// Bytes fetched from the store: footers, bloom filters and pages.
+    pub bytes_read: u64,
+    /// Spans dropped as duplicates of a span id already found.
+    pub duplicates: usize,
+    /// Files listed but gone when read (compacted away meanwhile), skipped.
+    pub files_vanished: usize,
+    /// Files that are not readable spans files (corrupt, truncated, another schema),
+    /// skipped and logged with their path at `warn`: the spans found may be incomplete.
+    pub files_unreadable: usize,
+    /// True when the lookup stopped at [`ColdOptions::max_spans`].
+    pub truncated: bool,
+}
+
+/// The archive's `spans` table as a trace store, with a bounded footer cache; see the
+/// [module docs](self).
+#[derive(Debug)]
+pub struct ColdArchive {
+    destination: Destination,
+    options: ColdOptions,
+    footers: FooterCache,
+    blooms: BloomCache,
+}
+
+/// One file's bloom filters in the archive's [`BloomCache`].
+struct FileBlooms<'a> {
+    cache: &'a BloomCache,
+    file: &'a FileKey,
+}
+
+impl BloomStore for FileBlooms<'_> {
+    fn get(&self, row_group: usize) -> Option<Option<Arc<parquet::bloom_filter::Sbbf>>> {
+        self.cache.get(&(self.file.clone(), row_group))
+    }
+
+    fn put(&self, row_group: usize, bloom: Option<Arc<parquet::bloom_filter::Sbbf>>) {
+        // The bitset, and the key and the map's bookkeeping.
+        let bytes = bloom.as_ref().map_or(0, |b| b.num_blocks() * 32) + self.file.path.len() + 64;
+        self.cache
+            .insert((self.file.clone(), row_group), bloom, bytes);
+    }
+}
+
+/// One file's part of a lookup.
+#[derive(Debug, Default)]
+struct FilePart {
+    spans: Vec<Span>,
+    footer_fetched: bool,
+    blooms_fetched: usize,
+    row_groups_read: usize,
+    row_groups_pruned: usize,
+    vanished: bool,
+    unreadable: bool,
+}
+
+/// Why reading one file failed, as far as the lookup goes.
+enum Failure {
+    /// The object is gone (compacted away since the listing): skipped.
+    Vanished,
+    /// The store failed: the lookup fails, naming the file.
+    Store(StoreError),
+    /// The file is not a readable spans file: skipped, counted and logged.
+    Unreadable(StoreError),
+}
+
+fn classify(e: StoreError, path: &str) -> Failure {
+    let store_error = |source: object_store::Error| match source {
+        object_store::Error::NotFound { .. } => Failure::Vanished,
+        source => Failure::Store(StoreError::ObjectStore {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        }),
+    };
+    match e {
+        StoreError::Parquet {
+            context,
+            source: ParquetError::External(inner),
+        } => match inner.downcast::<object_store::Error>() {
+            Ok(source) => store_error(*source),
+            Err(inner) => Failure::Unreadable(StoreError::Parquet {
+                context,
+                source: ParquetError::External(inner),
+            }),
+        },
+        StoreError::ObjectStore { source, .. } => store_error(source),
+        other => Failure::Unreadable(other),
+    }
+}
+
+/// The `dt=YYYY-MM-DD/hour=HH` part of an archive path, if it has one.
+fn partition_of(path: &str) -> Option<&str> {
+    let at = path.find("dt=")?;
+    let rest = &path[at..];
+    let hour = rest.find("/hour=")?;
+    rest.get(..hour + "/hour=HH".len())
+}
+
+impl ColdArchive {
+    /// A lookup over the archive at `destination`.
+    pub fn new(destination: Destination, options: ColdOptions) -> Self {
+        let footers = FooterCache::new(options.footer_cache_bytes);
+        let blooms = BloomCache::new(options.bloom_cache_bytes);
+        Self {
+            destination,
+            options,
+            footers,
+            blooms,
+        }
+    }
+
+    /// The footer cache's counts.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.footers.stats()
+    }
+
+    /// The bloom filter cache's counts.
+    pub fn bloom_cache_stats(&self) -> CacheStats {
+        self.blooms.stats()
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &ColdOptions {
+        &self.options
+    }
+
+    /// Every span of `id` in the archive's spans table, reading few row groups (trace_id
+    /// min/max statistics, then the bloom filter, then the column index). `window`:
+    /// (start_ns, end_ns) to limit the partitions listed (see the [module docs](self));
+    /// None = all.
+    pub async fn find_trace(
+        &self,
+        id: &TraceId,
+        window: Option<(u64, u64)>,
+    ) -> Result<ColdLookup, StoreError> {
+        let store = self.destination.open().await?;
+        let id_hex = id.to_hex();
+        let fetched = Arc::new(AtomicU64::new(0));
+        let listed = AtomicUsize::new(0);
+        let window = window.map(|(a, b)| {
+            (
+                HourPartition::of_unix_nanos(a.min(b)).to_string(),
+                HourPartition::of_unix_nanos(a.max(b)).to_string(),
+            )
+        });
+        let files = self
+            .listing(
+                store.clone(),
+                window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            )
+            .try_filter(|meta| {
+                let keep = meta.location.as_ref().ends_with(".parquet")
+                    && window.as_ref().is_none_or(|(first, last)| {
+                        partition_of(meta.location.as_ref())
+                            .is_some_and(|p| first.as_str() <= p && p <= last.as_str())
+                    });
+                if keep {
+                    listed.fetch_add(1, Ordering::Relaxed);
+                }
+                std::future::ready(keep)
+            });
+        let mut parts = files
+            .map_ok(|meta| self.lookup_file(store.clone(), meta, &id_hex, fetched.clone()))
+            .try_buffer_unordered(self.options.concurrency.max(1));
+
+        let mut lookup = ColdLookup::default();
+        let mut spans = Vec::new();
+        while let Some(part) = parts.try_next().await? {
+            lookup.files_opened += usize::from(!part.vanished);
+            lookup.files_vanished += usize::from(part.vanished);
+            lookup.files_unreadable += usize::from(part.unreadable);
+            lookup.footers_fetched += usize::from(part.footer_fetched);
+            lookup.blooms_fetched += part.blooms_fetched;
+            lookup.row_groups_read += part.row_groups_read;
+            lookup.row_groups_pruned += part.row_groups_pruned;
+            spans.extend(part.spans);
+            if spans.len() > self.options.max_spans {
+                lookup.truncated = true;
+                break;
+            }
+        }
+        drop(parts);
+        lookup.files_listed = listed.load(Ordering::Relaxed);
+        lookup.bytes_read = fetched.load(Ordering::Relaxed);
+
+        // One span per id: duplicates are replays of the same row; keep the first by
+        // (id, start, end, name) so the choice does not depend on listing order.
+        spans.sort_by(|a, b| {
+            (
+                a.span_id,
+                a.start_time_unix_nano,
+                a.end_time_unix_nano,
+                &a.name,
+            )
+                .cmp(&(
+                    b.span_id,
+                    b.start_time_unix_nano,
+                    b.end_time_unix_nano,
+                    &b.name,
+                ))
+        });
+        let before = spans.len();
+        spans.dedup_by_key(|s| s.span_id);
+        lookup.duplicates = before - spans.len();
+        spans.truncate(self.options.max_spans);
+        spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+        lookup.spans = spans;
+        Ok(lookup)
+    }
+
+    /// The files of the spans table, or of the days a window covers.
+    fn listing(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        window: Option<(&str, &str)>,
+    ) -> BoxStream<'static, Result<ObjectMeta, StoreError>> {
+        let table = self.destination.prefix().clone().join(SPANS_TABLE);
+        let days = window.and_then(|(first, last)| {
+            let day = |p: &str| -> Option<i64> {
+                let date = p.strip_prefix("dt=")?.get(..10)?;
+                days_from_civil(date)
+            };
+            let (a, b) = (day(first)?, day(last)?);
+            (b - a < i64::try_from(self.options.max_listed_days).unwrap_or(i64::MAX))
+                .then_some(a..=b)
+        });
+        let prefixes: Vec<Path> = match days {
+            Some(days) => days
+                .map(|d| {
+                    let (y, m, day) = civil_from_days(d);
+                    table.clone().join(format!("dt={y:04}-{m:02}-{day:02}"))
+                })
+                .collect(),
+            None => vec![table],
+        };
+        stream::iter(prefixes)
+            .flat_map(move |prefix| {
+                let path = prefix.to_string();
+                store
+                    .list(Some(&prefix))
+                    .map_err(move |source| StoreError::ObjectStore {
+                        op: "list",
+                        path: path.clone(),
+                        source,
+                    })
+            })
+            .boxed()
+    }
+
+    /// One file's part of a lookup; see [`Failure`] for what a failed read does.
+    async fn lookup_file(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        meta: ObjectMeta,
+        id_hex: &str,
+        fetched: Arc<AtomicU64>,
+    ) -> Result<FilePart, StoreError> {
+        let key = FileKey {
+            path: meta.location.to_string(),
+            size: meta.size,
+            modified_ms: meta.last_modified.timestamp_millis(),
+        };
+        let mut part = FilePart::default();
+        match self
+            .read_file(store, meta, &key, id_hex, fetched, &mut part)
+            .await
+        {
+            Ok(()) => Ok(part),
+            Err(e) => match classify(e, &key.path) {
+                Failure::Vanished => Ok(FilePart {
+                    vanished: true,
+                    ..Default::default()
+                }),
+                Failure::Store(e) => Err(e),
+                Failure::Unreadable(e) => {
+                    tracing::warn!(file = %key.path, error = %e, "skipping an unreadable archive file in a trace lookup");
+                    Ok(FilePart {
+                        unreadable: true,
+                        footer_fetched: part.footer_fetched,
+                        ..Default::default()
+                    })
+                }
+            },
+        }
+    }
+
+    async fn read_file(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        meta: ObjectMeta,
+        key: &FileKey,
+        id_hex: &str,
+        fetched: Arc<AtomicU64>,
+        part: &mut FilePart,
+    ) -> Result<(), StoreError> {
+        let mut file = ObjectFile::new(store, meta.location, meta.size, fetched);
+        let footer: Arc<Footer> = match self.footers.get(key) {
+            Some(footer) => footer,
+            None => {
+                part.footer_fetched = true;
+                let footer = load_footer(&mut file).await?;
+                let bytes = footer.memory_bytes + key.path.len();
+                let footer = Arc::new(footer);
+                self.footers.insert(key.clone(), footer.clone(), bytes);
+                footer
+            }
+        };
+        let blooms = FileBlooms {
+            cache: &self.blooms,
+            file: key,
+        };
+        let found = find_in_file(file, &footer, id_hex, Some(&blooms)).await?;
+        part.row_groups_read = found.row_groups_read;
+        part.blooms_fetched = found.blooms_fetched;
+        part.row_groups_pruned = found.pruned_by_statistics + found.pruned_by_bloom;
+        for batch in &found.batches {
+            part.spans
+                .extend(spans_from_batch(batch, self.options.tenant.clone())?);
+        }
+        Ok(())
+    }
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (Howard Hinnant's `days_from_civil`, the
+/// inverse of [`civil_from_days`]).
+fn days_from_civil(date: &str) -> Option<i64> {
+    let y: i64 = date.get(0..4)?.parse().ok()?;
+    let m: i64 = date.get(5..7)?.parse().ok()?;
+    let d: i64 = date.get(8..10)?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+#[cfg(test)]
+mod tests;
