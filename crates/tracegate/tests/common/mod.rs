@@ -103,7 +103,16 @@ impl Gateway {
                 &dir.path().join("wal").display().to_string(),
             )
             .replace("${env:TRACEGATE_WAL_ENABLED:-true}", "true")
-            .replace("${env:TRACEGATE_WAL_SYNC:-process}", "process");
+            .replace("${env:TRACEGATE_WAL_SYNC:-process}", "process")
+            .replace(
+                "${env:TRACEGATE_HOT_STORE_DIR:-./data/hot}",
+                &dir.path().join("hot").display().to_string(),
+            )
+            .replace(
+                "${env:TRACEGATE_QUERY_ADDRESS:-0.0.0.0:3200}",
+                &format!("127.0.0.1:{}", free_port()),
+            )
+            .replace("${env:TRACEGATE_MULTITENANCY:-false}", "false");
         let config = edit(config, &archive);
         assert!(
             !config
