@@ -27,7 +27,7 @@
 //! [`ColdOptions::max_listed_days`] days list the whole table and filter the paths.
 
 use super::cache::{BloomCache, CacheStats, FileKey, FooterCache};
-use super::decode::spans_from_batch;
+use super::decode::SpanDecoder;
 use super::file::{BloomStore, Footer, ObjectFile, find_in_file, load_footer};
 use crate::destination::Destination;
 use crate::error::StoreError;
@@ -412,9 +412,9 @@ impl ColdArchive {
         part.row_groups_read = found.row_groups_read;
         part.blooms_fetched = found.blooms_fetched;
         part.row_groups_pruned = found.pruned_by_statistics + found.pruned_by_bloom;
+        let mut decoder = SpanDecoder::new(self.options.tenant.clone());
         for batch in &found.batches {
-            part.spans
-                .extend(spans_from_batch(batch, self.options.tenant.clone())?);
+            part.spans.extend(decoder.decode(batch)?);
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //!   a `spans` batch → [`Span`](tracegate_model::Span)s with shared resources and scopes
 //!   and their facts restored; [`value`] types attribute texts back, [`canonical`] settles
 //!   them against the LLM columns and restores the facts;
-//! - [`file`]: one Parquet file → the rows of one trace id, pruning row groups by
+//! - [`file`](mod@file): one Parquet file → the rows of one trace id, pruning row groups by
 //!   statistics and bloom filter and pages by the column index;
 //! - [`archive`]: [`ColdArchive`], the archive's spans table as a trace store: lists the
 //!   partitions, opens footers with bounded concurrency through a bounded [`cache`] of
@@ -18,4 +18,4 @@ pub mod value;
 
 pub use archive::{ColdArchive, ColdLookup, ColdOptions};
 pub use cache::CacheStats;
-pub use decode::spans_from_batch;
+pub use decode::{SpanDecoder, spans_from_batch};
