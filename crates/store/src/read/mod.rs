@@ -7,8 +7,8 @@
 //! - [`file`](mod@file): one Parquet file → the rows of one trace id, pruning row groups by
 //!   statistics and bloom filter and pages by the column index;
 //! - [`archive`]: [`ColdArchive`], the archive's spans table as a trace store: lists the
-//!   partitions, opens footers with bounded concurrency through a bounded [`cache`] of
-//!   parsed footers, and deduplicates what it finds.
+//!   partitions, opens footers with bounded concurrency through byte-bounded [`cache`]s of
+//!   parsed footers and bloom filters, and deduplicates what it finds.
 pub mod archive;
 pub mod cache;
 pub mod canonical;
