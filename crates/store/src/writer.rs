@@ -112,6 +112,14 @@ impl WriterOptions {
             ]
         };
         let mut builder = WriterProperties::builder();
+        if table == SPANS_TABLE {
+            // Span ids never repeat: a dictionary only adds a page that every trace-id lookup
+            // touching the column chunk reads whole. PLAIN + zstd is about 6 % smaller files
+            // and a third fewer bytes per cold lookup (measured with examples/cold_lookup).
+            for column in [col::SPAN_ID, col::PARENT_SPAN_ID] {
+                builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+            }
+        }
         for &column in delta_columns {
             builder = builder
                 .set_column_dictionary_enabled(ColumnPath::from(column), false)
