@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-run: ## Start the gateway on the embedded default config (OTLP on 4317/4318, archive in ./data/archive, WAL in ./data/wal)
+run: ## Start the gateway on the embedded default config (OTLP on 4317/4318, Tempo API on 3200, archive in ./data/archive, hot store in ./data/hot, WAL in ./data/wal)
 	$(CARGO) run --release -p tracegate -- run
 
 build: ## Build the gateway (debug)
