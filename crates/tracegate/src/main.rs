@@ -40,7 +40,9 @@ const DEFAULT_CONFIG: &str = include_str!("../../../config/default.yaml");
 ///
 /// It receives OTLP over gRPC (4317) and HTTP (4318) from any OpenTelemetry SDK and writes the
 /// spans to Parquet archives (local disk or S3) that DuckDB, Athena, Trino or Spark read as
-/// they are, and to any OTLP backend such as Grafana Tempo. Its own metrics are on
+/// they are, and to any OTLP backend such as Grafana Tempo. Recent traces stay in a hot store
+/// on local disk, served with Tempo's query API on port 3200 (point Grafana's Tempo
+/// datasource at it, or use `tracegate search` and `tracegate trace`). Its own metrics are on
 /// http://HOST:8888/metrics.
 #[derive(Debug, Parser)]
 #[command(
@@ -60,7 +62,8 @@ enum Command {
     /// Start the gateway.
     ///
     /// Without -c, runs the embedded default: OTLP on 0.0.0.0:4317 (gRPC) and 0.0.0.0:4318
-    /// (HTTP), spans archived as Parquet under ./data/archive, metrics on 0.0.0.0:8888.
+    /// (HTTP), spans archived as Parquet under ./data/archive, recent traces in ./data/hot
+    /// served by the Tempo-compatible query API on 0.0.0.0:3200, metrics on 0.0.0.0:8888.
     /// SIGINT or SIGTERM stops the receivers, drains the pipelines and flushes the exporters.
     Run {
         /// Config file (OTel Collector shape: receivers, processors, exporters, service).
