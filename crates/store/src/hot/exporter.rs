@@ -12,9 +12,10 @@
 //!
 //! With the write-ahead log on ([`Exporter::take_release`]), spans are reported durable
 //! once their block is on disk, so the log's checkpoint passes them only then; a crash
-//! before that replays them into the head. Spans already in a block when the crash came
-//! are replayed too and written again; [`HotStore::find_trace`] deduplicates them by span
-//! id. Retention runs at each tick ([`HotStore::enforce_retention`]).
+//! before that replays them into the head. Replayed spans that a block written before the
+//! crash already holds are left out and reported durable at once (`replay.rs`); if that
+//! check fails they are stored twice, and [`HotStore::find_trace`] deduplicates them by
+//! span id. Retention runs at each tick ([`HotStore::enforce_retention`]).
 //!
 //! Memory: the heads of all tenants, blocks being written included, are bounded by
 //! `max_head_bytes`; export waits for a write to finish when they reach it.
@@ -260,6 +261,7 @@ impl Exporter for HotStoreExporter {
     async fn export(&mut self, payload: Arc<Payload>) -> Result<(), ExportError> {
         self.reap();
         self.wait_for_room().await;
+        let payload = self.without_stored(payload).await;
         for tenant in self.store.push(&payload, self.block_max_bytes) {
             self.seal(tenant);
         }
@@ -335,6 +337,41 @@ impl Exporter for HotStoreExporter {
 }
 
 impl HotStoreExporter {
+    /// After a restart, `payload` without the replayed spans a block held already (reported
+    /// durable at once); see `replay.rs`. A failure to check is logged, and the payload kept
+    /// whole (its spans may then be stored twice; lookups deduplicate them).
+    async fn without_stored(&self, payload: Arc<Payload>) -> Arc<Payload> {
+        let Some(release) = &self.release else {
+            return payload;
+        };
+        if self.store.newest_at_start().is_none()
+            || !payload.spans().any(|s| release.is_replayed(s))
+        {
+            return payload;
+        }
+        let (store, release_c, p) = (self.store.clone(), release.clone(), payload.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            super::replay::without_stored(&store, &release_c, &p)
+        })
+        .await;
+        match checked {
+            Ok(Ok(Some((kept, skipped)))) => {
+                super::metrics::replay_skipped(self.store.name(), skipped.spans());
+                release.durable(skipped);
+                Arc::new(kept)
+            }
+            Ok(Ok(None)) => payload,
+            Ok(Err(e)) => {
+                tracing::warn!(exporter = %self.store.name(), error = %e, "hot store: could not check replayed spans against the blocks; they may be stored twice");
+                payload
+            }
+            Err(e) => {
+                tracing::warn!(exporter = %self.store.name(), error = %e, "hot store: the replay check failed; replayed spans may be stored twice");
+                payload
+            }
+        }
+    }
+
     /// After a failed write, lets the next tick try again.
     fn degraded_retry(&mut self) {
         if self.degraded && self.writing.is_empty() {

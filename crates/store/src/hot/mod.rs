@@ -21,6 +21,7 @@
 //! - `reader`: reading only the selected rows of a block back as spans;
 //! - [`retention`]: which blocks go, by age then by size, oldest first;
 //! - `store`: [`HotStore`], every tenant's heads and blocks, written and evicted;
+//! - `replay`: after a restart, replayed spans a block already held are not stored again;
 //! - `search`: its reads, [`HotStore::find_trace`] and [`HotStore::scan`];
 //! - [`registry`]: [`HotRegistry`], the stores by exporter id, for the query API;
 //! - `tenant`: tenant names → directory names (Tempo's rule);
@@ -38,6 +39,7 @@ pub mod index;
 pub mod metrics;
 mod reader;
 pub mod registry;
+mod replay;
 pub mod retention;
 mod search;
 mod store;

@@ -137,6 +137,8 @@ pub struct HotStore {
     /// The newest block id given out: ids only grow, so blocks written in one ms, or after
     /// the clock stepped back, still sort in the order they were written.
     last_id: Mutex<Ulid>,
+    /// The newest block on disk when the store was loaded, for the replay's check.
+    newest_at_start: Mutex<Option<Ulid>>,
 }
 
 impl HotStore {
@@ -155,6 +157,7 @@ impl HotStore {
             footers: FooterCache::new(FOOTER_CACHE_BYTES),
             head_bytes: AtomicUsize::new(0),
             last_id: Mutex::new(Ulid::nil()),
+            newest_at_start: Mutex::new(None),
         }
     }
 
@@ -218,6 +221,10 @@ impl HotStore {
             .values()
             .filter_map(|t| t.read().blocks.last().map(|b| b.id))
             .max();
+        *self
+            .newest_at_start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = newest;
         if let Some(newest) = newest {
             let mut last = self.last_id.lock().unwrap_or_else(|e| e.into_inner());
             *last = (*last).max(newest);
@@ -378,6 +385,14 @@ impl HotStore {
         self.head_bytes.fetch_sub(head.bytes(), Ordering::AcqRel);
         self.report();
         Ok(())
+    }
+
+    /// The newest block on disk when the store was loaded, if any.
+    pub(super) fn newest_at_start(&self) -> Option<Ulid> {
+        *self
+            .newest_at_start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// A block id after every one given out so far, with the clock's time when it is later.
