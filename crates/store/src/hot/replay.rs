@@ -72,9 +72,8 @@ pub fn without_stored(
     let mut stored: HashMap<(&str, TraceId), HashSet<SpanId>> = HashMap::new();
     for span in payload.spans().filter(|s| release.is_replayed(s)) {
         let key = (span.tenant(), span.trace_id);
-        if !stored.contains_key(&key) {
-            let ids = store.stored_before_start(key.0, &key.1)?;
-            stored.insert(key, ids);
+        if let std::collections::hash_map::Entry::Vacant(slot) = stored.entry(key) {
+            slot.insert(store.stored_before_start(key.0, &key.1)?);
         }
     }
     if stored.values().all(HashSet::is_empty) {
