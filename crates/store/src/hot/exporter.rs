@@ -6,7 +6,7 @@
 //!    payload is `block_max_age` old ([`Exporter::tick`]), when the heads together reach
 //!    `max_head_bytes` with no write under way, and at [`Exporter::shutdown`];
 //! 3. **write**: on a blocking thread, one or two blocks at a time, the sealed head is encoded once
-//!    and written with a temporary file, `fsync` and rename ([`super::block`]); it stays
+//!    and written with a temporary file, `fsync` and rename (`block.rs`); it stays
 //!    searchable until the block serves it. A failed write is logged, marks the exporter
 //!    degraded and is tried again at the next tick; its spans stay in memory meanwhile.
 //!

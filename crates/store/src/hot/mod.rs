@@ -2,7 +2,7 @@
 //! API serves (trace by id, search).
 //!
 //! Spans are kept in the archive's own `spans` schema (DESIGN.md §4), encoded by the same
-//! code ([`crate::SpanEncoder`], [`crate::write_spans_to`]) and decoded by
+//! code ([`crate::SpanEncoder`], [`crate::writer::write_spans_to`]) and decoded by
 //! [`crate::read::spans_from_batch`], in small time-ordered blocks per tenant:
 //!
 //! ```text

@@ -119,7 +119,8 @@ impl TenantState {
     }
 }
 
-/// Recent traces of every tenant on local disk. See the [module docs](self).
+/// Recent traces of every tenant on local disk: each tenant's heads and blocks, behind
+/// a lock readers hold only to copy `Arc`s. See the [`hot`](super) module docs.
 #[derive(Debug)]
 pub struct HotStore {
     name: String,
