@@ -379,3 +379,17 @@ impl HotStoreExporter {
         }
     }
 }
+
+impl Drop for HotStoreExporter {
+    fn drop(&mut self) {
+        let left = self.store.unwritten_spans();
+        if left > 0 {
+            tracing::warn!(
+                exporter = %self.store.name(),
+                spans = left,
+                "hot store exporter stopped with spans not written to a block; they are lost \
+                 unless the write-ahead log replays them"
+            );
+        }
+    }
+}
