@@ -87,7 +87,7 @@ pub use destination::{Destination, S3Options};
 pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
 pub use error::{ErrorClass, StoreError};
 pub use hot::{HotRegistry, HotStore, HotStoreConfig, HotStoreFactory, ScanFilter, ScanStats};
-pub use read::{ColdArchive, ColdLookup, ColdOptions, spans_from_batch};
+pub use read::{ColdArchive, ColdLookup, ColdOptions, SpanDecoder, spans_from_batch};
 pub use trace_encoder::{EncodedTraces, TraceEncoder};
 pub use writer::{Compression, WriterOptions, write_spans, write_traces};
 

@@ -27,7 +27,7 @@
 //! [`ColdOptions::max_listed_days`] days list the whole table and filter the paths.
 
 use super::cache::{BloomCache, CacheStats, FileKey, FooterCache};
-use super::decode::spans_from_batch;
+use super::decode::SpanDecoder;
 use super::file::{BloomStore, Footer, ObjectFile, find_in_file, load_footer};
 use crate::destination::Destination;
 use crate::error::StoreError;
@@ -150,6 +150,7 @@ struct FilePart {
     row_groups_pruned: usize,
     vanished: bool,
     unreadable: bool,
+    truncated: bool,
 }
 
 /// Why reading one file failed, as far as the lookup goes.
@@ -273,7 +274,7 @@ impl ColdArchive {
             lookup.row_groups_read += part.row_groups_read;
             lookup.row_groups_pruned += part.row_groups_pruned;
             spans.extend(part.spans);
-            if spans.len() > self.options.max_spans {
+            if part.truncated || spans.len() > self.options.max_spans {
                 lookup.truncated = true;
                 break;
             }
@@ -408,13 +409,15 @@ impl ColdArchive {
             cache: &self.blooms,
             file: key,
         };
-        let found = find_in_file(file, &footer, id_hex, Some(&blooms)).await?;
+        let found =
+            find_in_file(file, &footer, id_hex, Some(&blooms), self.options.max_spans).await?;
+        part.truncated = found.truncated;
         part.row_groups_read = found.row_groups_read;
         part.blooms_fetched = found.blooms_fetched;
         part.row_groups_pruned = found.pruned_by_statistics + found.pruned_by_bloom;
+        let mut decoder = SpanDecoder::new(self.options.tenant.clone());
         for batch in &found.batches {
-            part.spans
-                .extend(spans_from_batch(batch, self.options.tenant.clone())?);
+            part.spans.extend(decoder.decode(batch)?);
         }
         Ok(())
     }

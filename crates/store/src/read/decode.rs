@@ -10,7 +10,7 @@
 //! - one `Arc<Resource>` per distinct (service name, resource attributes) and one
 //!   `Arc<Scope>` per distinct (name, version) in the batch;
 //! - [`Span::facts`] restored from the LLM and breakdown columns
-//!   ([`canonical`](super::canonical)), so `into_proto()` exports what the live span did.
+//!   ([`canonical`](mod@super::canonical)), so `into_proto()` exports what the live span did.
 //!
 //! What the table does not hold comes back as its default: trace flags, dropped counts,
 //! schema URLs, scope attributes, link flags, and the WAL origin.
@@ -47,17 +47,46 @@ pub fn spans_from_batch(
     batch: &RecordBatch,
     tenant: Option<Arc<str>>,
 ) -> Result<Vec<Span>, StoreError> {
-    let columns = Columns::of(batch)?;
-    let mut decoder = Decoder {
-        tenant,
-        resources: HashMap::new(),
-        scopes: HashMap::new(),
-        key: String::new(),
-        scratch: String::new(),
-    };
-    (0..batch.num_rows())
-        .map(|row| decoder.span(&columns, row))
-        .collect()
+    SpanDecoder::new(tenant).decode(batch)
+}
+
+/// [`spans_from_batch`] for many batches (a block's, a file's row groups): resources and
+/// scopes are shared across all the batches it decodes, up to
+/// [`SpanDecoder::MAX_DISTINCT`] of each; past that it forgets them and starts sharing
+/// afresh (spans stay correct, only less memory is shared).
+#[derive(Debug)]
+pub struct SpanDecoder {
+    tenant: Option<Arc<str>>,
+    /// Distinct resources, by an injective text key of (service name, raw entries).
+    resources: HashMap<String, Arc<Resource>>,
+    /// Distinct scopes, by an injective text key of (name, version).
+    scopes: HashMap<String, Arc<Scope>>,
+    key: String,
+    scratch: String,
+}
+
+impl SpanDecoder {
+    /// Distinct resources (and scopes) remembered for sharing.
+    pub const MAX_DISTINCT: usize = 4096;
+
+    /// A decoder giving every resource `tenant`.
+    pub fn new(tenant: Option<Arc<str>>) -> Self {
+        Self {
+            tenant,
+            resources: HashMap::new(),
+            scopes: HashMap::new(),
+            key: String::new(),
+            scratch: String::new(),
+        }
+    }
+
+    /// One span per row of `batch`, as [`spans_from_batch`].
+    pub fn decode(&mut self, batch: &RecordBatch) -> Result<Vec<Span>, StoreError> {
+        let columns = Columns::of(batch)?;
+        (0..batch.num_rows())
+            .map(|row| self.span(&columns, row))
+            .collect()
+    }
 }
 
 fn decode_error(row: usize, what: String) -> StoreError {
@@ -406,16 +435,6 @@ fn status_of(name: &str) -> i32 {
     }
 }
 
-struct Decoder {
-    tenant: Option<Arc<str>>,
-    /// Distinct resources, by an injective text key of (service name, raw entries).
-    resources: HashMap<String, Arc<Resource>>,
-    /// Distinct scopes, by an injective text key of (name, version).
-    scopes: HashMap<String, Arc<Scope>>,
-    key: String,
-    scratch: String,
-}
-
 /// Appends `s` to `key` length-prefixed, so concatenations cannot collide.
 fn push_part(key: &mut String, s: Option<&str>) {
     match s {
@@ -427,7 +446,7 @@ fn push_part(key: &mut String, s: Option<&str>) {
     }
 }
 
-impl Decoder {
+impl SpanDecoder {
     fn span(&mut self, c: &Columns<'_>, row: usize) -> Result<Span, StoreError> {
         let trace_id = TraceId::from_hex(c.trace_id.value(row))
             .map_err(|e| decode_error(row, e.to_string()))?;
@@ -546,6 +565,9 @@ impl Decoder {
             service_name: service.unwrap_or_default().to_owned(),
             tenant: self.tenant.clone(),
         });
+        if self.resources.len() >= Self::MAX_DISTINCT {
+            self.resources.clear();
+        }
         self.resources.insert(self.key.clone(), resource.clone());
         resource
     }
@@ -564,6 +586,9 @@ impl Decoder {
             version: version.to_owned(),
             ..Default::default()
         });
+        if self.scopes.len() >= Self::MAX_DISTINCT {
+            self.scopes.clear();
+        }
         self.scopes.insert(self.key.clone(), scope.clone());
         scope
     }

@@ -234,6 +234,8 @@ pub struct FileMatch {
     pub row_groups_read: usize,
     /// Bloom filters fetched (not found in the [`BloomStore`]).
     pub blooms_fetched: usize,
+    /// True when reading stopped past `max_rows` rows.
+    pub truncated: bool,
 }
 
 /// True when `[min, max]` (absent: unbounded) may hold `id`.
@@ -243,12 +245,14 @@ fn may_hold(min: Option<&[u8]>, max: Option<&[u8]>, id: &[u8]) -> bool {
 
 /// Finds the rows of the trace whose lowercase hex id is `id_hex` in one file; see the
 /// [module docs](self). Byte counts go to `file`'s counter; bloom filters come from
-/// `blooms` when it has them, and go there when fetched.
+/// `blooms` when it has them, and go there when fetched. Reading stops once more than
+/// `max_rows` rows were found ([`FileMatch::truncated`]).
 pub async fn find_in_file(
     file: ObjectFile,
     footer: &Footer,
     id_hex: &str,
     blooms: Option<&dyn BloomStore>,
+    max_rows: usize,
 ) -> Result<FileMatch, StoreError> {
     let id = id_hex.as_bytes();
     let metadata = footer.metadata.metadata().clone();
@@ -330,16 +334,25 @@ pub async fn find_in_file(
     if let Some(selection) = selection {
         builder = builder.with_row_selection(selection);
     }
-    let stream = builder
+    let mut stream = builder
         .build()
         .map_err(parquet_error("start reading a trace's rows"))?;
-    found.batches = stream
-        .try_collect::<Vec<_>>()
+    let mut rows = 0;
+    while let Some(batch) = stream
+        .try_next()
         .await
         .map_err(parquet_error("read a trace's rows"))?
-        .into_iter()
-        .filter(|b| b.num_rows() > 0)
-        .collect();
+    {
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        rows += batch.num_rows();
+        found.batches.push(batch);
+        if rows > max_rows {
+            found.truncated = true;
+            break;
+        }
+    }
     Ok(found)
 }
 

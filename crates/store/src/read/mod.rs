@@ -4,11 +4,11 @@
 //!   a `spans` batch → [`Span`](tracegate_model::Span)s with shared resources and scopes
 //!   and their facts restored; [`value`] types attribute texts back, [`canonical`] settles
 //!   them against the LLM columns and restores the facts;
-//! - [`file`]: one Parquet file → the rows of one trace id, pruning row groups by
+//! - [`file`](mod@file): one Parquet file → the rows of one trace id, pruning row groups by
 //!   statistics and bloom filter and pages by the column index;
 //! - [`archive`]: [`ColdArchive`], the archive's spans table as a trace store: lists the
-//!   partitions, opens footers with bounded concurrency through a bounded [`cache`] of
-//!   parsed footers, and deduplicates what it finds.
+//!   partitions, opens footers with bounded concurrency through byte-bounded [`cache`]s of
+//!   parsed footers and bloom filters, and deduplicates what it finds.
 pub mod archive;
 pub mod cache;
 pub mod canonical;
@@ -18,4 +18,4 @@ pub mod value;
 
 pub use archive::{ColdArchive, ColdLookup, ColdOptions};
 pub use cache::CacheStats;
-pub use decode::spans_from_batch;
+pub use decode::{SpanDecoder, spans_from_batch};

@@ -94,7 +94,7 @@ async fn a_present_trace_is_found_whole_reading_one_or_two_row_groups() {
     };
     for &id in ids.iter().step_by(13) {
         fetched.store(0, Ordering::Relaxed);
-        let m = find_in_file(f.file(&fetched), &footer, &id.to_hex(), None)
+        let m = find_in_file(f.file(&fetched), &footer, &id.to_hex(), None, usize::MAX)
             .await
             .unwrap();
         assert_eq!(found_span_ids(&m), f.span_ids_of(id), "trace {id}");
@@ -124,7 +124,7 @@ async fn an_absent_trace_reads_no_data_pages() {
         let id = TraceId(id);
         assert!(f.span_ids_of(id).is_empty());
         fetched.store(0, Ordering::Relaxed);
-        let m = find_in_file(f.file(&fetched), &footer, &id.to_hex(), None)
+        let m = find_in_file(f.file(&fetched), &footer, &id.to_hex(), None, usize::MAX)
             .await
             .unwrap();
         assert!(m.batches.is_empty());
@@ -148,6 +148,7 @@ async fn an_absent_trace_reads_no_data_pages() {
         &footer,
         "ffffffffffffffffffffffffffffffff",
         None,
+        usize::MAX,
     )
     .await
     .unwrap();
@@ -174,7 +175,9 @@ async fn a_file_without_spans_columns_has_nothing() {
     let mut file = ObjectFile::new(store.clone(), path.clone(), size, fetched.clone());
     let footer = load_footer(&mut file).await.unwrap();
     assert_eq!(footer.trace_id_leaf, None);
-    let m = find_in_file(file, &footer, "00", None).await.unwrap();
+    let m = find_in_file(file, &footer, "00", None, usize::MAX)
+        .await
+        .unwrap();
     assert!(m.batches.is_empty() && m.row_groups_read == 0);
 
     // Not Parquet at all: an error naming what was being done.
@@ -258,17 +261,38 @@ async fn known_bloom_filters_are_not_fetched_again() {
     let blooms = MapBlooms::default();
     let id = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a00";
     fetched.store(0, Ordering::Relaxed);
-    let first = find_in_file(f.file(&fetched), &footer, id, Some(&blooms))
+    let first = find_in_file(f.file(&fetched), &footer, id, Some(&blooms), usize::MAX)
         .await
         .unwrap();
     assert_eq!(first.blooms_fetched, 1);
     assert!(fetched.load(Ordering::Relaxed) > 0);
     fetched.store(0, Ordering::Relaxed);
-    let second = find_in_file(f.file(&fetched), &footer, id, Some(&blooms))
+    let second = find_in_file(f.file(&fetched), &footer, id, Some(&blooms), usize::MAX)
         .await
         .unwrap();
     assert_eq!(second.blooms_fetched, 0);
     if second.row_groups_read == 0 {
         assert_eq!(fetched.load(Ordering::Relaxed), 0, "nothing fetched at all");
     }
+}
+
+#[tokio::test]
+async fn reading_stops_past_max_rows() {
+    let f = fixture(40, 4).await;
+    let fetched = Arc::new(AtomicU64::new(0));
+    let footer = load_footer(&mut f.file(&fetched)).await.unwrap();
+    let id = f.spans[0].trace_id;
+    let all = f.span_ids_of(id).len();
+    assert!(all > 5);
+    let m = find_in_file(f.file(&fetched), &footer, &id.to_hex(), None, 2)
+        .await
+        .unwrap();
+    assert!(m.truncated);
+    let rows: usize = m.batches.iter().map(RecordBatch::num_rows).sum();
+    assert!(rows > 2 && rows < all, "{rows} of {all}");
+    let m = find_in_file(f.file(&fetched), &footer, &id.to_hex(), None, all)
+        .await
+        .unwrap();
+    assert!(!m.truncated);
+    assert_eq!(found_span_ids(&m), f.span_ids_of(id));
 }

@@ -146,6 +146,28 @@ fn resources_and_scopes_are_shared_per_distinct_value_and_get_the_tenant() {
 }
 
 #[test]
+fn a_decoder_shares_resources_across_batches() {
+    let spans = testing::testkit_spans(10, Profile::Rag);
+    let (a, b) = spans.split_at(spans.len() / 2);
+    let mut decoder = SpanDecoder::new(None);
+    let first = decoder.decode(&encode(a)).unwrap();
+    let second = decoder.decode(&encode(b)).unwrap();
+    let same_service = second
+        .iter()
+        .find(|s| s.service_name() == first[0].service_name() && *s.resource == *first[0].resource)
+        .expect("the generator repeats its resources");
+    assert!(Arc::ptr_eq(&same_service.resource, &first[0].resource));
+    assert!(Arc::ptr_eq(
+        &second[0].scope,
+        &first
+            .iter()
+            .find(|s| s.scope == second[0].scope)
+            .unwrap()
+            .scope
+    ));
+}
+
+#[test]
 fn attributes_come_back_typed() {
     let decoded = decode(&encode(&testing::edge_case_spans()));
     let llm = &decoded[0];
