@@ -409,6 +409,15 @@ impl HotStore {
         id
     }
 
+    /// Drops a sealed head of `tenant` that can never be written (a bug in encoding it);
+    /// returns its spans.
+    pub(crate) fn give_up(&self, tenant: &TenantState, head: &Arc<Head>) -> usize {
+        tenant.write().sealing.retain(|h| !Arc::ptr_eq(h, head));
+        self.head_bytes.fetch_sub(head.bytes(), Ordering::AcqRel);
+        self.report();
+        head.span_count()
+    }
+
     /// Spans in heads not yet on disk (what a crash would leave to the log's replay).
     pub(crate) fn unwritten_spans(&self) -> usize {
         self.all_tenants()
