@@ -140,6 +140,9 @@ pub struct HotStore {
     last_id: Mutex<Ulid>,
     /// The newest block on disk when the store was loaded, for the replay's check.
     newest_at_start: Mutex<Option<Ulid>>,
+    /// Tests: fail every block's encoding, as a bug would.
+    #[cfg(test)]
+    pub(crate) fail_encoding: std::sync::atomic::AtomicBool,
 }
 
 impl HotStore {
@@ -159,6 +162,8 @@ impl HotStore {
             head_bytes: AtomicUsize::new(0),
             last_id: Mutex::new(Ulid::nil()),
             newest_at_start: Mutex::new(None),
+            #[cfg(test)]
+            fail_encoding: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -369,6 +374,10 @@ impl HotStore {
         if tenant.dir_ready.get().is_none() {
             create_tenant_dir(&tenant.dir, &tenant.name)?;
             let _ = tenant.dir_ready.set(());
+        }
+        #[cfg(test)]
+        if self.fail_encoding.load(Ordering::SeqCst) {
+            return Err(StoreError::Schema { column: "trace_id" });
         }
         let id = self.next_id();
         let block = write_block(&tenant.dir, id, head.spans(&tenant.name), &self.writer)?;

@@ -236,3 +236,34 @@ async fn after_a_crash_replayed_spans_already_in_a_block_are_not_stored_again() 
     assert_eq!(visits.get(&x), Some(&5));
     assert_eq!(visits.get(&y), Some(&4));
 }
+
+#[tokio::test]
+async fn a_block_that_cannot_be_encoded_is_given_up_and_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let spans = logged(tid(0, 20), 1..4, 0);
+    let (_log, ledger) = ledger_of(&[&spans]);
+    let mut exporter = HotStoreExporter::new(
+        "hot-bug",
+        &small_config(dir.path()),
+        &BuildContext::new("t"),
+        clock(),
+    );
+    exporter.take_release(ledger.release(0, state.path().to_owned(), true, 0, 0));
+    exporter.start().await.unwrap();
+    exporter.store().fail_encoding.store(true, Ordering::SeqCst);
+    exporter.export(traces(&spans)).await.unwrap();
+    exporter.flush().await;
+    let stats = exporter.store().stats();
+    assert_eq!(
+        (stats.blocks, stats.head_spans, stats.head_bytes),
+        (0, 0, 0),
+        "dropped, not retried"
+    );
+    assert_eq!(
+        ledger.outstanding(0),
+        0,
+        "released, so the log does not replay it forever"
+    );
+    exporter.shutdown().await.unwrap();
+}
