@@ -11,7 +11,8 @@
 //! encoding and writing every block), the time to reopen the store, and the p50/p99 of
 //! 1 000 lookups by id.
 //!
-//! Run with `HOT_BENCH_SPANS=10000000 cargo bench -p tracegate-store --bench hot`.
+//! Run with `HOT_BENCH_SPANS=10000000 cargo bench -p tracegate-store --bench hot`;
+//! `HOT_BENCH_ROW_GROUP_ROWS` overrides the blocks' `row_group_rows` (default 16384).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -68,6 +69,10 @@ fn build(runtime: &tokio::runtime::Runtime, spans: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = HotStoreConfig {
         path: dir.path().to_owned(),
+        row_group_rows: std::env::var("HOT_BENCH_ROW_GROUP_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(HotStoreConfig::DEFAULT_ROW_GROUP_ROWS),
         ..HotStoreConfig::default()
     };
     let mut generator = Generator::new(GeneratorConfig {

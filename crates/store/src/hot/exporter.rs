@@ -6,15 +6,18 @@
 //!    payload is `block_max_age` old ([`Exporter::tick`]), when the heads together reach
 //!    `max_head_bytes` with no write under way, and at [`Exporter::shutdown`];
 //! 3. **write**: on a blocking thread, one or two blocks at a time, the sealed head is encoded once
-//!    and written with a temporary file, `fsync` and rename ([`super::block`]); it stays
+//!    and written with a temporary file, `fsync` and rename (`block.rs`); it stays
 //!    searchable until the block serves it. A failed write is logged, marks the exporter
-//!    degraded and is tried again at the next tick; its spans stay in memory meanwhile.
+//!    degraded and is tried again at the next tick; its spans stay in memory meanwhile. A
+//!    block that cannot be encoded (a bug, which would fail every time) is given up: its
+//!    spans are dropped, logged and released from the log.
 //!
 //! With the write-ahead log on ([`Exporter::take_release`]), spans are reported durable
 //! once their block is on disk, so the log's checkpoint passes them only then; a crash
-//! before that replays them into the head. Spans already in a block when the crash came
-//! are replayed too and written again; [`HotStore::find_trace`] deduplicates them by span
-//! id. Retention runs at each tick ([`HotStore::enforce_retention`]).
+//! before that replays them into the head. Replayed spans that a block written before the
+//! crash already holds are left out and reported durable at once (`replay.rs`); if that
+//! check fails they are stored twice, and [`HotStore::find_trace`] deduplicates them by
+//! span id. Retention runs at each tick ([`HotStore::enforce_retention`]).
 //!
 //! Memory: the heads of all tenants, blocks being written included, are bounded by
 //! `max_head_bytes`; export waits for a write to finish when they reach it.
@@ -69,6 +72,24 @@ impl ExporterFactory for HotStoreFactory {
     }
 }
 
+/// Why a block write failed.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    /// Encoding or the disk failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// The encoder panicked (a bug).
+    #[error("the block's encoder panicked")]
+    Panicked,
+}
+
+impl WriteError {
+    /// Whether another attempt may succeed (the disk), not fail the same way (a bug).
+    fn is_retryable(&self) -> bool {
+        matches!(self, WriteError::Store(e) if e.is_retryable())
+    }
+}
+
 /// A sealed head waiting for (or between attempts at) its block write.
 #[derive(Debug)]
 struct Sealed {
@@ -86,7 +107,7 @@ pub struct HotStoreExporter {
     max_head_bytes: usize,
     release: Option<Release>,
     /// Blocks being written, at most `max_writes`.
-    writing: JoinSet<(Sealed, Result<(), StoreError>)>,
+    writing: JoinSet<(Sealed, Result<(), WriteError>)>,
     /// Block writes at once: 2 on a machine with more than 2 cores, else 1, so the writes
     /// never take more than a core from the receivers.
     max_writes: usize,
@@ -155,14 +176,20 @@ impl HotStoreExporter {
             };
             let store = self.store.clone();
             self.writing.spawn_blocking(move || {
-                let result = store.write_sealed(&sealed.tenant, &sealed.head);
+                // A panic (a bug) must not lose the head: it comes back as an error.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    store
+                        .write_sealed(&sealed.tenant, &sealed.head)
+                        .map_err(WriteError::Store)
+                }))
+                .unwrap_or(Err(WriteError::Panicked));
                 (sealed, result)
             });
         }
     }
 
     /// Handles a finished write.
-    fn finished(&mut self, done: Result<(Sealed, Result<(), StoreError>), tokio::task::JoinError>) {
+    fn finished(&mut self, done: Result<(Sealed, Result<(), WriteError>), tokio::task::JoinError>) {
         match done {
             Ok((sealed, Ok(()))) => {
                 if let Some(release) = &self.release {
@@ -171,6 +198,16 @@ impl HotStoreExporter {
                 if self.degraded {
                     self.degraded = false;
                     self.health.recovered(&self.component);
+                }
+            }
+            Ok((sealed, Err(e))) if !e.is_retryable() => {
+                // Encoding failed: it would fail the same way every time. Give the spans up,
+                // and release them, so the log does not replay them forever.
+                super::metrics::write_failed(self.store.name());
+                let lost = self.store.give_up(&sealed.tenant, &sealed.head);
+                tracing::error!(exporter = %self.store.name(), tenant = sealed.tenant.name(), spans = lost, error = %e, "hot store: could not encode a block; dropping its spans (a bug: please report it)");
+                if let Some(release) = &self.release {
+                    release.durable(sealed.counts);
                 }
             }
             Ok((sealed, Err(e))) => {
@@ -185,7 +222,7 @@ impl HotStoreExporter {
                 self.queue.push_front(sealed);
             }
             Err(e) => {
-                // The write panicked or was cancelled; its head stays searchable, but its
+                // The task was cancelled (`abandon`); its head stays searchable, but its
                 // spans are not reported durable, so the log replays them after a restart.
                 tracing::error!(exporter = %self.store.name(), error = %e, "hot store: a block write task failed");
             }
@@ -260,6 +297,7 @@ impl Exporter for HotStoreExporter {
     async fn export(&mut self, payload: Arc<Payload>) -> Result<(), ExportError> {
         self.reap();
         self.wait_for_room().await;
+        let payload = self.without_stored(payload).await;
         for tenant in self.store.push(&payload, self.block_max_bytes) {
             self.seal(tenant);
         }
@@ -335,10 +373,59 @@ impl Exporter for HotStoreExporter {
 }
 
 impl HotStoreExporter {
+    /// After a restart, `payload` without the replayed spans a block held already (reported
+    /// durable at once); see `replay.rs`. A failure to check is logged, and the payload kept
+    /// whole (its spans may then be stored twice; lookups deduplicate them).
+    async fn without_stored(&self, payload: Arc<Payload>) -> Arc<Payload> {
+        let Some(release) = &self.release else {
+            return payload;
+        };
+        if self.store.newest_at_start().is_none()
+            || !payload.spans().any(|s| release.is_replayed(s))
+        {
+            return payload;
+        }
+        let (store, release_c, p) = (self.store.clone(), release.clone(), payload.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            super::replay::without_stored(&store, &release_c, &p)
+        })
+        .await;
+        match checked {
+            Ok(Ok(Some((kept, skipped)))) => {
+                super::metrics::replay_skipped(self.store.name(), skipped.spans());
+                release.durable(skipped);
+                Arc::new(kept)
+            }
+            Ok(Ok(None)) => payload,
+            Ok(Err(e)) => {
+                tracing::warn!(exporter = %self.store.name(), error = %e, "hot store: could not check replayed spans against the blocks; they may be stored twice");
+                payload
+            }
+            Err(e) => {
+                tracing::warn!(exporter = %self.store.name(), error = %e, "hot store: the replay check failed; replayed spans may be stored twice");
+                payload
+            }
+        }
+    }
+
     /// After a failed write, lets the next tick try again.
     fn degraded_retry(&mut self) {
         if self.degraded && self.writing.is_empty() {
             self.start_write();
+        }
+    }
+}
+
+impl Drop for HotStoreExporter {
+    fn drop(&mut self) {
+        let left = self.store.unwritten_spans();
+        if left > 0 {
+            tracing::warn!(
+                exporter = %self.store.name(),
+                spans = left,
+                "hot store exporter stopped with spans not written to a block; they are lost \
+                 unless the write-ahead log replays them"
+            );
         }
     }
 }

@@ -23,6 +23,8 @@ pub mod names {
     pub const EVICTED_BLOCKS: &str = "tracegate_hot_store_evicted_blocks_total";
     /// Spans in the blocks deleted, by `reason`.
     pub const EVICTED_SPANS: &str = "tracegate_hot_store_evicted_spans_total";
+    /// Replayed spans left out because a block held them before the restart.
+    pub const REPLAY_SKIPPED_SPANS: &str = "tracegate_hot_store_replay_skipped_spans_total";
     /// Blocks that could not be reopened at start (left in place, not served).
     pub const UNREADABLE_BLOCKS: &str = "tracegate_hot_store_unreadable_blocks_total";
 }
@@ -52,6 +54,11 @@ pub fn evicted(exporter: &str, reason: &'static str, spans: u64) {
         .increment(1);
     counter!(names::EVICTED_SPANS, "exporter" => exporter.to_owned(), "reason" => reason)
         .increment(spans);
+}
+
+/// Replayed spans were left out, already stored.
+pub fn replay_skipped(exporter: &str, spans: u64) {
+    counter!(names::REPLAY_SKIPPED_SPANS, "exporter" => exporter.to_owned()).increment(spans);
 }
 
 /// A block could not be reopened.

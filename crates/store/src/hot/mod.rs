@@ -2,7 +2,7 @@
 //! API serves (trace by id, search).
 //!
 //! Spans are kept in the archive's own `spans` schema (DESIGN.md §4), encoded by the same
-//! code ([`crate::SpanEncoder`], [`crate::write_spans_to`]) and decoded by
+//! code ([`crate::SpanEncoder`], [`crate::writer::write_spans_to`]) and decoded by
 //! [`crate::read::spans_from_batch`], in small time-ordered blocks per tenant:
 //!
 //! ```text
@@ -21,6 +21,7 @@
 //! - `reader`: reading only the selected rows of a block back as spans;
 //! - [`retention`]: which blocks go, by age then by size, oldest first;
 //! - `store`: [`HotStore`], every tenant's heads and blocks, written and evicted;
+//! - `replay`: after a restart, replayed spans a block already held are not stored again;
 //! - `search`: its reads, [`HotStore::find_trace`] and [`HotStore::scan`];
 //! - [`registry`]: [`HotRegistry`], the stores by exporter id, for the query API;
 //! - `tenant`: tenant names → directory names (Tempo's rule);
@@ -38,6 +39,7 @@ pub mod index;
 pub mod metrics;
 mod reader;
 pub mod registry;
+mod replay;
 pub mod retention;
 mod search;
 mod store;

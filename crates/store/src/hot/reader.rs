@@ -1,5 +1,5 @@
 //! Reading rows of a block back as spans: only the row groups and pages that hold the rows
-//! asked for, decoded with [`crate::read::spans_from_batch`].
+//! asked for, decoded with [`crate::read::SpanDecoder`].
 //!
 //! A block's footer (with its page offsets, so a [`RowSelection`] skips pages) is parsed
 //! once and kept in a [`FooterCache`] of bounded bytes, so a lookup by id costs one open, the
@@ -7,6 +7,7 @@
 
 use super::block::{Block, io_error};
 use crate::error::StoreError;
+use crate::read::SpanDecoder;
 use crate::read::cache::ByteLru;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
@@ -121,9 +122,11 @@ pub fn read_rows(
         .build()
         .map_err(StoreError::parquet("read a hot block"))?;
     let mut spans = Vec::new();
+    // One decoder for all the batches, so their spans share resources and scopes.
+    let mut decoder = SpanDecoder::new(tenant.cloned());
     for batch in batches {
         let batch = batch.map_err(StoreError::arrow("read a hot block"))?;
-        spans.extend(crate::read::spans_from_batch(&batch, tenant.cloned())?);
+        spans.extend(decoder.decode(&batch)?);
     }
     *bytes += read.load(Ordering::Relaxed);
     Ok(Some(spans))

@@ -119,7 +119,8 @@ impl TenantState {
     }
 }
 
-/// Recent traces of every tenant on local disk. See the [module docs](self).
+/// Recent traces of every tenant on local disk: each tenant's heads and blocks, behind
+/// a lock readers hold only to copy `Arc`s. See the [`hot`](super) module docs.
 #[derive(Debug)]
 pub struct HotStore {
     name: String,
@@ -137,6 +138,11 @@ pub struct HotStore {
     /// The newest block id given out: ids only grow, so blocks written in one ms, or after
     /// the clock stepped back, still sort in the order they were written.
     last_id: Mutex<Ulid>,
+    /// The newest block on disk when the store was loaded, for the replay's check.
+    newest_at_start: Mutex<Option<Ulid>>,
+    /// Tests: fail every block's encoding, as a bug would.
+    #[cfg(test)]
+    pub(crate) fail_encoding: std::sync::atomic::AtomicBool,
 }
 
 impl HotStore {
@@ -155,6 +161,9 @@ impl HotStore {
             footers: FooterCache::new(FOOTER_CACHE_BYTES),
             head_bytes: AtomicUsize::new(0),
             last_id: Mutex::new(Ulid::nil()),
+            newest_at_start: Mutex::new(None),
+            #[cfg(test)]
+            fail_encoding: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -218,6 +227,10 @@ impl HotStore {
             .values()
             .filter_map(|t| t.read().blocks.last().map(|b| b.id))
             .max();
+        *self
+            .newest_at_start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = newest;
         if let Some(newest) = newest {
             let mut last = self.last_id.lock().unwrap_or_else(|e| e.into_inner());
             *last = (*last).max(newest);
@@ -362,6 +375,10 @@ impl HotStore {
             create_tenant_dir(&tenant.dir, &tenant.name)?;
             let _ = tenant.dir_ready.set(());
         }
+        #[cfg(test)]
+        if self.fail_encoding.load(Ordering::SeqCst) {
+            return Err(StoreError::Schema { column: "trace_id" });
+        }
         let id = self.next_id();
         let block = write_block(&tenant.dir, id, head.spans(&tenant.name), &self.writer)?;
         metrics::block_written(
@@ -380,6 +397,14 @@ impl HotStore {
         Ok(())
     }
 
+    /// The newest block on disk when the store was loaded, if any.
+    pub(super) fn newest_at_start(&self) -> Option<Ulid> {
+        *self
+            .newest_at_start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A block id after every one given out so far, with the clock's time when it is later.
     fn next_id(&self) -> Ulid {
         let candidate = Ulid::from_parts(self.clock.now_ms(), rand::random());
@@ -391,6 +416,15 @@ impl HotStore {
         };
         *last = id;
         id
+    }
+
+    /// Drops a sealed head of `tenant` that can never be written (a bug in encoding it);
+    /// returns its spans.
+    pub(crate) fn give_up(&self, tenant: &TenantState, head: &Arc<Head>) -> usize {
+        tenant.write().sealing.retain(|h| !Arc::ptr_eq(h, head));
+        self.head_bytes.fetch_sub(head.bytes(), Ordering::AcqRel);
+        self.report();
+        head.span_count()
     }
 
     /// Spans in heads not yet on disk (what a crash would leave to the log's replay).

@@ -152,3 +152,118 @@ async fn a_failed_block_write_keeps_the_spans_searchable_and_is_tried_again() {
         keys(&spans)
     );
 }
+
+/// Spans of `trace` logged in record `lsn`.
+fn logged(trace: TraceId, ids: std::ops::Range<u64>, lsn: u64) -> Vec<Span> {
+    ids.map(|i| {
+        let mut s = span_of(trace, i, None, "api", T0 + i, 5);
+        s.origin = Origin::logged(lsn);
+        s
+    })
+    .collect()
+}
+
+fn ledger_of(records: &[&[Span]]) -> (Arc<TestLog>, Arc<Ledger>) {
+    let log = Arc::new(TestLog::default());
+    let ledger = Ledger::new(log.clone(), vec!["hot_store".to_owned()]);
+    for (lsn, spans) in records.iter().enumerate() {
+        ledger.logged(None, lsn as u64, spans.len() as u64, &[0]);
+    }
+    log.end.store(records.len() as u64, Ordering::SeqCst);
+    (log, ledger)
+}
+
+#[tokio::test]
+async fn after_a_crash_replayed_spans_already_in_a_block_are_not_stored_again() {
+    CapturedMetrics::global();
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let config = HotStoreConfig {
+        block_max_age: Duration::from_secs(600),
+        ..small_config(dir.path())
+    };
+    let (x, y) = (tid(0, 10), tid(0, 11));
+    let a = logged(x, 1..5, 0);
+    let mut b = logged(y, 11..15, 1);
+    b.extend(logged(x, 5..6, 1));
+    let name = "hot_store";
+    {
+        // Run 1: record 0 reaches a block, record 1 is in the head when the crash comes.
+        let (_log, ledger) = ledger_of(&[&a, &b]);
+        let mut exporter = HotStoreExporter::new(name, &config, &BuildContext::new("t"), clock());
+        exporter.take_release(ledger.release(0, state.path().to_owned(), true, 0, 0));
+        exporter.start().await.unwrap();
+        exporter.export(traces(&a)).await.unwrap();
+        exporter.flush().await;
+        exporter.export(traces(&b)).await.unwrap();
+        assert_eq!(exporter.abandon(), 5);
+        assert_eq!(ledger.low_water(0), 1);
+    }
+    // Run 2: no checkpoint was saved, so both records replay.
+    let (_log, ledger) = ledger_of(&[&a, &b]);
+    let mut exporter = HotStoreExporter::new(name, &config, &BuildContext::new("t"), clock());
+    exporter.take_release(ledger.release(0, state.path().to_owned(), true, 0, 2));
+    exporter.start().await.unwrap();
+    let before = counter(
+        crate::hot::metrics::names::REPLAY_SKIPPED_SPANS,
+        &[("exporter", name)],
+    );
+    exporter.export(traces(&a)).await.unwrap();
+    assert_eq!(
+        ledger.outstanding(0),
+        5,
+        "record 0, already stored, is durable at once"
+    );
+    exporter.export(traces(&b)).await.unwrap();
+    exporter.flush().await;
+    assert_eq!(ledger.outstanding(0), 0);
+    assert_eq!(
+        counter(
+            crate::hot::metrics::names::REPLAY_SKIPPED_SPANS,
+            &[("exporter", name)]
+        ) - before,
+        4
+    );
+    let store = exporter.store();
+    assert_eq!(store.stats().block_spans, 9, "every span in a block once");
+    let mut visits = std::collections::HashMap::new();
+    store
+        .scan(DEFAULT, &ScanFilter::all(), &mut |t| {
+            *visits.entry(t[0].trace_id).or_insert(0) += t.len();
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(visits.get(&x), Some(&5));
+    assert_eq!(visits.get(&y), Some(&4));
+}
+
+#[tokio::test]
+async fn a_block_that_cannot_be_encoded_is_given_up_and_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let spans = logged(tid(0, 20), 1..4, 0);
+    let (_log, ledger) = ledger_of(&[&spans]);
+    let mut exporter = HotStoreExporter::new(
+        "hot-bug",
+        &small_config(dir.path()),
+        &BuildContext::new("t"),
+        clock(),
+    );
+    exporter.take_release(ledger.release(0, state.path().to_owned(), true, 0, 0));
+    exporter.start().await.unwrap();
+    exporter.store().fail_encoding.store(true, Ordering::SeqCst);
+    exporter.export(traces(&spans)).await.unwrap();
+    exporter.flush().await;
+    let stats = exporter.store().stats();
+    assert_eq!(
+        (stats.blocks, stats.head_spans, stats.head_bytes),
+        (0, 0, 0),
+        "dropped, not retried"
+    );
+    assert_eq!(
+        ledger.outstanding(0),
+        0,
+        "released, so the log does not replay it forever"
+    );
+    exporter.shutdown().await.unwrap();
+}
