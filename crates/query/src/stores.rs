@@ -34,7 +34,11 @@ pub struct Stores {
 impl Stores {
     /// Serves `hot` (if any) with `cold` as the trace-by-id fallback (if any); the cold
     /// lookups run on `runtime`.
-    pub fn new(hot: Option<Arc<HotStore>>, cold: Option<Arc<ColdArchive>>, runtime: Handle) -> Self {
+    pub fn new(
+        hot: Option<Arc<HotStore>>,
+        cold: Option<Arc<ColdArchive>>,
+        runtime: Handle,
+    ) -> Self {
         Self { hot, cold, runtime }
     }
 }

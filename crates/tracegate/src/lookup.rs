@@ -80,7 +80,10 @@ pub fn trace_main(args: TraceArgs) -> ExitCode {
         let id = TraceId::parse_padded(&args.id)
             .map_err(|e| anyhow::anyhow!("{:?} is not a trace id: {e}", args.id))?;
         let (spans, source) = if let Some(dir) = &args.data {
-            let tenant = args.tenant.clone().unwrap_or_else(|| DEFAULT_TENANT.to_owned());
+            let tenant = args
+                .tenant
+                .clone()
+                .unwrap_or_else(|| DEFAULT_TENANT.to_owned());
             let dir = dir.clone();
             let found = tokio::task::spawn_blocking(move || {
                 HotStore::open_read_only(&dir)?.find_trace(&tenant, &id)
@@ -96,7 +99,10 @@ pub fn trace_main(args: TraceArgs) -> ExitCode {
                 .find_trace(&id, None)
                 .await
                 .with_context(|| format!("cannot read the archive at {url}"))?;
-            ((!lookup.spans.is_empty()).then_some(lookup.spans), url.clone())
+            (
+                (!lookup.spans.is_empty()).then_some(lookup.spans),
+                url.clone(),
+            )
         } else {
             let client = Client::new(&args.endpoint, args.tenant.as_deref())?;
             (client.trace(&id).await?, args.endpoint.clone())
@@ -123,7 +129,9 @@ pub fn search_main(args: SearchArgs) -> ExitCode {
 }
 
 fn dir_name(dir: &Option<PathBuf>) -> String {
-    dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default()
+    dir.as_deref()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default()
 }
 
 fn run(work: impl Future<Output = anyhow::Result<String>>) -> anyhow::Result<String> {

@@ -312,7 +312,10 @@ mod tests {
         let loaded = load(None, Some("test".into())).unwrap().unwrap();
         let config = loaded.config;
         assert_eq!(config.receivers.len(), 1);
-        assert!(loaded.query.is_some(), "the default config serves the query API");
+        assert!(
+            loaded.query.is_some(),
+            "the default config serves the query API"
+        );
         assert!(loaded.hot.get("hot_store").is_some());
         assert!(config.exporters.keys().any(|id| id.as_str() == "archive"));
     }

@@ -55,13 +55,14 @@ pub fn setup(raw: &RawConfig) -> Result<Option<QuerySetup>, Vec<ConfigError>> {
             Ok(true) => {
                 let path = format!("exporters.{id}");
                 let section = raw.exporters.get(id).cloned().unwrap_or_default();
-                match parse_section::<ArchiveConfig>(&path, section) {
-                    Ok(archive) => match Destination::from_url(&archive.url, archive.s3.as_ref()) {
+                // The archive exporter reports its own section's errors.
+                if let Ok(archive) = parse_section::<ArchiveConfig>(&path, section) {
+                    match Destination::from_url(&archive.url, archive.s3.as_ref()) {
                         Ok(d) => cold = Some(d),
-                        Err(e) => errors.push(ConfigError::new(format!("{path}.url"), e.to_string())),
-                    },
-                    // The archive exporter reports its own section's errors.
-                    Err(_) => {}
+                        Err(e) => {
+                            errors.push(ConfigError::new(format!("{path}.url"), e.to_string()))
+                        }
+                    }
                 }
             }
             // No such exporter: the default `archive` is optional, the fallback is off.
