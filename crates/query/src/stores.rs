@@ -105,6 +105,7 @@ impl Backend for Stores {
             // A trace split over blocks is visited as fragments, and a fragment can be shorter
             // than its trace: only the API, which joins fragments, can apply a trace duration.
             min_trace_duration_ns: None,
+            same_span: request.hints.same_span,
         };
         let stats = hot
             .scan(tenant, &filter, visit)

@@ -15,6 +15,12 @@ pub struct Hints {
     pub min_span_duration_ns: Option<u64>,
     /// The trace lasts at least this long.
     pub min_trace_duration_ns: Option<u64>,
+    /// One and the same span has both facts above: its resource's `service.name` is one of
+    /// `service_names` and it lasts at least `min_span_duration_ns` (as in
+    /// `{resource.service.name="x" && duration>1s}`). A store can then check the two columns
+    /// together, span by span, before decoding anything. False when the two may come from
+    /// different spans (`{resource.service.name="x"} && {duration>1s}`).
+    pub same_span: bool,
 }
 
 impl Hints {
@@ -28,6 +34,7 @@ impl Hints {
             service_names,
             min_span_duration_ns: max_opt(self.min_span_duration_ns, other.min_span_duration_ns),
             min_trace_duration_ns: max_opt(self.min_trace_duration_ns, other.min_trace_duration_ns),
+            same_span: false,
         }
     }
 
@@ -49,6 +56,7 @@ impl Hints {
             service_names,
             min_span_duration_ns: min(self.min_span_duration_ns, other.min_span_duration_ns),
             min_trace_duration_ns: min(self.min_trace_duration_ns, other.min_trace_duration_ns),
+            same_span: false,
         }
     }
 }
@@ -68,7 +76,39 @@ pub(crate) fn query_hints(expr: &SpansetExpr, stages: &[Stage]) -> Hints {
             hints = hints.and(expr_hints(e));
         }
     }
+    hints.same_span = hints.service_names.is_some()
+        && hints.min_span_duration_ns.is_some()
+        && one_span_filter(expr, stages);
     hints
+}
+
+/// Whether the span-level hints all describe each matching span: one spanset filter and no
+/// filter stages, so every span the query returns satisfies the whole condition, and with it
+/// every span-level fact the hints draw from it. `rootServiceName` (a fact of the trace's
+/// root, not of the matching span) rules it out.
+fn one_span_filter(expr: &SpansetExpr, stages: &[Stage]) -> bool {
+    fn mentions_root_service(e: &Expr) -> bool {
+        match e {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                mentions_root_service(a) || mentions_root_service(b)
+            }
+            Expr::Not(e) => mentions_root_service(e),
+            Expr::Cmp(c) => [&c.lhs, &c.rhs].into_iter().any(|o| {
+                matches!(
+                    o,
+                    Operand::Attr(Attribute::Intrinsic(Intrinsic::TraceRootService))
+                )
+            }),
+            Expr::Attr(a) => matches!(a, Attribute::Intrinsic(Intrinsic::TraceRootService)),
+            Expr::Bool(_) => false,
+        }
+    }
+    match expr {
+        SpansetExpr::Filter(e) => {
+            !mentions_root_service(e) && !stages.iter().any(|s| matches!(s, Stage::Filter(_)))
+        }
+        _ => false,
+    }
 }
 
 fn spanset_hints(expr: &SpansetExpr) -> Hints {

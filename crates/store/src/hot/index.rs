@@ -33,6 +33,11 @@ pub struct ScanFilter {
     pub min_span_duration_ns: Option<u64>,
     /// The trace (its spans in one block or in one head payload) lasts at least this long.
     pub min_trace_duration_ns: Option<u64>,
+    /// One and the same span is of one of `service_names` and lasts at least
+    /// `min_span_duration_ns` (TraceQL's `{resource.service.name="x" && duration>1s}`): a
+    /// scan then reads those two columns of each candidate trace's rows and decodes only the
+    /// traces that have such a span.
+    pub same_span: bool,
 }
 
 impl ScanFilter {
@@ -396,6 +401,7 @@ mod tests {
                 service_names: svc.map(|v| vec![services[v].to_owned()]),
                 min_span_duration_ns: min_span,
                 min_trace_duration_ns: None,
+                same_span: false,
             };
             let got: Vec<TraceId> = ix.candidates(&filter).into_iter().map(|(i, _)| i).collect();
             let mut traces: Vec<u8> = rows.iter().map(|r| r.0).collect();

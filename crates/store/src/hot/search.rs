@@ -9,7 +9,7 @@
 use super::block::{Block, io_error};
 use super::head::HeadEntry;
 use super::index::ScanFilter;
-use super::reader::read_rows;
+use super::reader::{ranges_with_span, read_rows};
 use super::store::{HotStore, ScanStats, TenantState};
 use crate::error::StoreError;
 use std::collections::HashSet;
@@ -115,6 +115,14 @@ impl HotStore {
             }
             stats.blocks += 1;
             for chunk in row_chunks(&candidates, SCAN_CHUNK_ROWS.0, SCAN_CHUNK_ROWS.1) {
+                let kept;
+                let chunk = match self.with_span(&block, chunk, filter, &mut stats)? {
+                    Some(k) => {
+                        kept = k;
+                        &kept[..]
+                    }
+                    None => chunk,
+                };
                 let flow =
                     self.visit_chunk(&block, chunk, decode_tenant.as_ref(), visit, &mut stats)?;
                 if flow.is_break() {
@@ -123,6 +131,45 @@ impl HotStore {
             }
         }
         Ok(stats)
+    }
+
+    /// With [`ScanFilter::same_span`], the traces of `chunk` that have a span of the wanted
+    /// services lasting long enough, from those two columns alone; `None` without it (every
+    /// candidate goes on).
+    fn with_span(
+        &self,
+        block: &Block,
+        chunk: &[(TraceId, std::ops::Range<usize>)],
+        filter: &ScanFilter,
+        stats: &mut ScanStats,
+    ) -> Result<Option<Vec<(TraceId, std::ops::Range<usize>)>>, StoreError> {
+        let (true, Some(services), Some(min)) = (
+            filter.same_span,
+            filter.service_names.as_deref(),
+            filter.min_span_duration_ns,
+        ) else {
+            return Ok(None);
+        };
+        let ranges: Vec<_> = chunk.iter().map(|(_, rows)| rows.clone()).collect();
+        let Some(hits) = ranges_with_span(
+            block,
+            &ranges,
+            services,
+            min,
+            &self.footers,
+            &mut stats.bytes,
+        )?
+        else {
+            return Ok(Some(Vec::new()));
+        };
+        Ok(Some(
+            chunk
+                .iter()
+                .zip(hits)
+                .filter(|(_, hit)| *hit)
+                .map(|(c, _)| c.clone())
+                .collect(),
+        ))
     }
 
     /// Decodes the rows of `chunk`'s traces of `block` (in file order) in one read and
@@ -135,6 +182,9 @@ impl HotStore {
         visit: &mut dyn FnMut(&[Span]) -> ControlFlow<()>,
         stats: &mut ScanStats,
     ) -> Result<ControlFlow<()>, StoreError> {
+        if chunk.is_empty() {
+            return Ok(ControlFlow::Continue(()));
+        }
         let ranges: Vec<_> = chunk.iter().map(|(_, rows)| rows.clone()).collect();
         let Some(spans) = read_rows(block, &ranges, tenant, &self.footers, &mut stats.bytes)?
         else {

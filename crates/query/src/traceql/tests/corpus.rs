@@ -342,8 +342,19 @@ fn hints_are_what_every_match_has() {
             service_names: services(&["a"]),
             min_span_duration_ns: Some(1_000_000_000),
             min_trace_duration_ns: None,
+            same_span: true,
         }
     );
+    // Different spansets, a root fact, or a filter stage: the facts may be two spans'.
+    for q in [
+        r#"{resource.service.name="a"} && {duration>=1s}"#,
+        r#"{rootServiceName="a" && duration>=1s}"#,
+        r#"{resource.service.name="a"} | {duration>=1s}"#,
+    ] {
+        assert!(!h(q).same_span, "{q}");
+    }
+    assert!(h(r#"{(resource.service.name="a" || resource.service.name="b") && duration>1s && name="x"} | count() > 1"#).same_span);
+    assert!(!h(r#"{resource.service.name="a"}"#).same_span);
     assert_eq!(
         h(r#"{(resource.service.name="a" || resource.service.name="b")}"#).service_names,
         services(&["a", "b"])

@@ -318,6 +318,13 @@ proptest! {
         if let Some(names) = &h.service_names {
             prop_assert!(t.iter().any(|s| names.iter().any(|n| n == s.service_name())), "{}", c);
         }
+        if h.same_span {
+            let (names, min) = (h.service_names.unwrap_or_default(), h.min_span_duration_ns.unwrap_or(0));
+            prop_assert!(
+                t.iter().any(|s| names.iter().any(|n| n == s.service_name()) && s.duration_ns() >= min),
+                "{}", c
+            );
+        }
     }
 
     #[test]

@@ -63,6 +63,34 @@ async fn newest_first_with_pruning_by_time_service_and_duration() {
     assert_eq!(got, ids.iter().rev().map(|[_, s]| *s).collect::<Vec<_>>());
     assert_eq!((stats.traces, stats.spans), (4, 8));
 
+    // `{resource.service.name="api" && duration>1s}`: the slow traces have an api span and a
+    // 2 s span, but not one span that is both. The blocks' two columns tell, so none of the
+    // blocks' traces is decoded (the head's is, and the query's own evaluation drops it).
+    let api_slow = ScanFilter {
+        service_names: Some(vec!["api".into()]),
+        min_span_duration_ns: Some(S),
+        ..ScanFilter::all()
+    };
+    let (got, _) = visited(store, &api_slow);
+    assert_eq!(got, ids.iter().rev().map(|[_, s]| *s).collect::<Vec<_>>());
+    let one_span = ScanFilter {
+        same_span: true,
+        ..api_slow.clone()
+    };
+    let (got, stats) = visited(store, &one_span);
+    assert_eq!(got, [ids[3][1]]);
+    assert_eq!((stats.traces, stats.spans), (1, 2));
+    assert!(
+        stats.bytes > 0,
+        "the two columns of the candidates were read"
+    );
+    // ... while `{resource.service.name="db" && duration>1s}` finds every slow trace.
+    let db_one_span = ScanFilter {
+        same_span: true,
+        ..slow.clone()
+    };
+    assert_eq!(visited(store, &db_one_span).0.len(), 4);
+
     // A window over minute 1 only: one block read, none of the others.
     let minute1 = ScanFilter {
         start_ns: T0 + 60 * S,
