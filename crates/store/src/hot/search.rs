@@ -17,6 +17,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use tracegate_model::{Span, SpanId, TraceId};
 
+/// A trace of a block the index lets through, and its rows.
+type Candidate = (TraceId, std::ops::Range<usize>);
+
 /// Rows of one block decoded at a time by [`HotStore::scan`] (more for a larger trace):
 /// few at first, so a search that stops at its limit decodes little, then doubling.
 const SCAN_CHUNK_ROWS: (usize, usize) = (256, 8_192);
@@ -142,7 +145,7 @@ impl HotStore {
         chunk: &[(TraceId, std::ops::Range<usize>)],
         filter: &ScanFilter,
         stats: &mut ScanStats,
-    ) -> Result<Option<Vec<(TraceId, std::ops::Range<usize>)>>, StoreError> {
+    ) -> Result<Option<Vec<Candidate>>, StoreError> {
         let (true, Some(services), Some(min)) = (
             filter.same_span,
             filter.service_names.as_deref(),
