@@ -14,7 +14,8 @@ its port, a reader of the WAL's segment files, and the exactly-once audit of the
   and ``start()`` keep its port.
 - ``wal_segments`` / ``read_segment``: the WAL's ``NNNNNNNNNNNNNNNNNNNN.wal`` files and their
   records (``"TGWR" | len u32 LE | crc32c | payload``; the payload is ``0x54 | version |
-  name len | pipeline name | ExportTraceServiceRequest``), with the span keys of each.
+  name len | pipeline name | tenant len | tenant | ExportTraceServiceRequest``, the tenant from
+  version 2 on), with the span keys and tenant of each.
 - ``audit_spans`` / ``audit_traces``: what the archive holds against what was acknowledged.
 """
 
@@ -466,6 +467,7 @@ class WalRecord:
     end: int            # offset just past its payload
     pipeline: str
     keys: list          # span keys, in order
+    tenant: str = ""    # "" for the single tenant
 
 
 def wal_segments(wal_dir: Path) -> list[Path]:
@@ -486,12 +488,18 @@ def read_segment(path: Path) -> tuple[list[WalRecord], int]:
             break
         payload = data[pos + WAL_HEADER:end]
         assert payload[0] == SPAN_RECORD_MAGIC, f"{path}@{pos}: record payload header {payload[:3]!r}"
-        name_len = payload[2]
+        version, name_len = payload[1], payload[2]
         pipeline = payload[3:3 + name_len].decode()
-        req = tg_otlp.ExportRequest.FromString(payload[3 + name_len:])
+        body = 3 + name_len
+        tenant = ""
+        if version >= 2:
+            tenant_len = payload[body]
+            tenant = payload[body + 1:body + 1 + tenant_len].decode()
+            body += 1 + tenant_len
+        req = tg_otlp.ExportRequest.FromString(payload[body:])
         keys = [(s.trace_id.hex(), s.span_id.hex())
                 for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
-        out.append(WalRecord(pos, end, pipeline, keys))
+        out.append(WalRecord(pos, end, pipeline, keys, tenant))
         pos = end
     return out, pos
 
