@@ -8,7 +8,7 @@ and attributes, link attributes and ``trace_state``, the span's ``trace_state``,
 name and attributes, resource attributes, attribute keys, bytes values (UTF-8 and not), nested
 arrays and kvlists, a JSON prompt and a flattened prompt that ``genai_normalize`` turns into
 JSON. One trace goes in as OTLP/JSON, one as OTLP/protobuf. After the gateway has stopped,
-every column of every row of the ``spans`` and ``traces`` Parquet tables (read with pyarrow and
+every column of every row of the ``spans`` and ``traces`` Parquet tables and of the hot store's blocks (read with pyarrow and
 rendered as text) and every OTLP request the backend received (as protobuf bytes and as JSON)
 must hold none of the secrets, and must hold their placeholders, so the test cannot pass by
 losing the data.
@@ -196,6 +196,7 @@ def test_issue_18_no_secret_reaches_the_archive_or_the_otlp_backend(mode, backen
     gw = gateway_factory({
         "archive": {"url": str(archive), "flush_age": "1s"},
         "otlp/tempo": {"endpoint": f"http://127.0.0.1:{port}", "compression": "none"},
+        "hot_store": {"block_max_age": "100ms"},
     }, start=False)
     redaction = {"mode": mode}
     if mode == "hash":
@@ -224,6 +225,9 @@ def test_issue_18_no_secret_reaches_the_archive_or_the_otlp_backend(mode, backen
 
     spans_text, n_spans = table_text(archive, "spans")
     traces_text, n_traces = table_text(archive, "traces")
+    # The hot store's blocks (data/hot/<tenant>/<ulid>.parquet) are in the spans schema.
+    hot_text, n_hot = table_text(gw.workdir / "data" / "hot", "single-tenant")
+    assert n_hot == SPANS, f"{n_hot} span rows in the hot store"
     assert n_spans == SPANS, f"{n_spans} span rows"
     assert n_traces == 2, f"{n_traces} trace rows"
     with service.lock:
@@ -232,7 +236,7 @@ def test_issue_18_no_secret_reaches_the_archive_or_the_otlp_backend(mode, backen
     otlp_text = "\n".join(json_format.MessageToJson(r) for r in requests)
 
     for where, text, raw_bytes in [("spans table", spans_text, None), ("traces table", traces_text, None),
-                                   ("OTLP export", otlp_text, raw)]:
+                                   ("hot store", hot_text, None), ("OTLP export", otlp_text, raw)]:
         leaks = find_leaks(text, raw_bytes)
         assert not leaks, f"{where} ({mode}) holds {leaks}"
 
@@ -241,7 +245,7 @@ def test_issue_18_no_secret_reaches_the_archive_or_the_otlp_backend(mode, backen
     for s in SECRETS:
         kind = s["kind"].upper()
         mark = f"<{kind}>" if mode == "mask" else f"<{kind}:"
-        for where, text in [("spans table", spans_text), ("OTLP export", otlp_text)]:
+        for where, text in [("spans table", spans_text), ("hot store", hot_text), ("OTLP export", otlp_text)]:
             assert mark in text, f"{where} ({mode}) has no {mark}"
     assert "lookup user <EMAIL" in traces_text, traces_text[:2000]
 
