@@ -2,6 +2,7 @@
 //! Go durations and logfmt tags, each with Tempo's 400 message.
 
 use super::ApiError;
+use crate::traceql::format_go_duration;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracegate_model::TraceId;
 
@@ -52,10 +53,7 @@ pub fn parse_trace_id(text: &str) -> Result<TraceId, ApiError> {
             "trace IDs can't be larger than 128 bits",
         ));
     }
-    let mut padded = String::with_capacity(32);
-    padded.extend(std::iter::repeat_n('0', 32 - text.len()));
-    padded.push_str(text);
-    TraceId::from_hex(&padded).map_err(|e| ApiError::bad_request(format!("invalid trace id: {e}")))
+    TraceId::parse_padded(text).map_err(|e| ApiError::bad_request(format!("invalid trace id: {e}")))
 }
 
 /// A unix-seconds parameter (`start`, `end`) as Tempo parses it: a 32-bit integer.
@@ -187,44 +185,9 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Writes a duration as Go's `Duration.String`: `168h0m0s`, `1h30m0s`, `1.5s`, `500ms`,
-/// `1.5µs`, `0s`.
+/// `1.5µs`, `0s` (TraceQL's writer, [`format_go_duration`]).
 pub fn go_duration(d: Duration) -> String {
-    let ns = d.as_nanos();
-    if ns == 0 {
-        return "0s".into();
-    }
-    if ns < 1_000 {
-        return format!("{ns}ns");
-    }
-    if ns < 1_000_000 {
-        return format!("{}µs", fraction(ns, 1_000));
-    }
-    if ns < 1_000_000_000 {
-        return format!("{}ms", fraction(ns, 1_000_000));
-    }
-    let secs = ns / 1_000_000_000;
-    let sub = ns % 1_000_000_000;
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let seconds = fraction(u128::from(s as u64) * 1_000_000_000 + sub, 1_000_000_000);
-    if h > 0 {
-        format!("{h}h{m}m{seconds}s")
-    } else if m > 0 {
-        format!("{m}m{seconds}s")
-    } else {
-        format!("{seconds}s")
-    }
-}
-
-/// `value / unit` with the fraction's trailing zeros trimmed.
-fn fraction(value: u128, unit: u128) -> String {
-    let whole = value / unit;
-    let rem = value % unit;
-    if rem == 0 {
-        return whole.to_string();
-    }
-    let width = unit.ilog10() as usize;
-    let digits = format!("{rem:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
+    format_go_duration(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// Parses logfmt (`k=v k2="v 2" flag`) as go-logfmt does, refusing a key given twice with

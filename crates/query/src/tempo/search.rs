@@ -134,13 +134,7 @@ pub struct SearchMetrics {
 /// Lowercase hex of a trace id with leading zeros trimmed, as Tempo's search writes it
 /// (`util.TraceIDToHexString`); an all-zero id is `"0"`.
 pub fn trimmed_trace_id(id: &[u8; 16]) -> String {
-    let hex = tracegate_model::TraceId(*id).to_hex();
-    let trimmed = hex.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
+    tracegate_model::TraceId(*id).to_trimmed_hex()
 }
 
 #[cfg(test)]
