@@ -17,6 +17,8 @@
 #   BENCH_ROTEL (the rotel-agent binary; default: installed from PyPI into target/bench)
 #   BENCH_WAL_ROUNDS (2: rounds of off / process / host in alternating order, pooled)
 #   BENCH_WAL (1: also measure the WAL off / sync process / sync host and the replay; 0: skip)
+#   BENCH_QUERY (1: also the read side, scripts/query_bench.py and scripts/hot_cost.py; 0: skip)
+#   BENCH_QUERY_SPANS (10000000: spans the hot store holds while trace by id and search are timed)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,4 +49,11 @@ if [[ -z "${BENCH_ROTEL:-}" ]]; then
   fi
   [[ -n "${BENCH_ROTEL:-}" ]] || echo "== rotel could not be installed: the reference rows are left out" >&2
 fi
-exec "$PYTHON" scripts/bench_run.py --bin "$target_dir/release/tracegate" "$@"
+"$PYTHON" scripts/bench_run.py --bin "$target_dir/release/tracegate" "$@"
+if [[ "${BENCH_QUERY:-1}" != 0 ]]; then
+  echo "== the read side: trace by id and search through the Tempo API" >&2
+  "$PYTHON" scripts/query_bench.py --bin "$target_dir/release/tracegate" \
+    --spans "${BENCH_QUERY_SPANS:-10000000}" --out "$target_dir/bench/query.json"
+  echo "== what the hot store's write path costs" >&2
+  "$PYTHON" scripts/hot_cost.py --bin "$target_dir/release/tracegate"
+fi
