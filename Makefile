@@ -16,7 +16,7 @@ build: ## Build the gateway (debug)
 	$(CARGO) build -p tracegate
 
 test: venv ## Set up what the tests need, then run every test: unit, doc and integration
-	$(CARGO) test --workspace
+	TRACEGATE_MOTO=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace
 	$(MAKE) integration
 
 unit: ## Unit and doc tests only
