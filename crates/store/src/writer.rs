@@ -258,6 +258,16 @@ fn write_rows_to<W: Write + Send>(
     }
     let mut writer = ArrowWriter::try_new(sink, batch.schema(), Some(properties))
         .map_err(StoreError::parquet("start a Parquet file"))?;
+    if order.iter().enumerate().all(|(i, &row)| row as usize == i) {
+        // Already in order (the caller pushed the rows sorted): write the columns as they
+        // are, with no copy.
+        writer
+            .write(batch)
+            .map_err(StoreError::parquet("write a row group"))?;
+        return writer
+            .into_inner()
+            .map_err(StoreError::parquet("finish the Parquet file"));
+    }
     // Reorder a few thousand rows at a time: the writer appends them to the open row group
     // (cut at `row_group_rows`), and the reordered copy stays small enough to be reused from
     // the allocator's cache, warm, instead of a row group's worth of fresh pages each time.

@@ -99,7 +99,11 @@ pub fn write_block<'a>(
     spans: impl Iterator<Item = &'a Span>,
     options: &WriterOptions,
 ) -> Result<Block, StoreError> {
-    let spans: Vec<&Span> = spans.collect();
+    let mut spans: Vec<&Span> = spans.collect();
+    // In the file's order (trace id, then start time, then arrival: a stable sort), so the
+    // encoder's row order is the identity and the writer writes the columns as built, with
+    // no reordered copy of the block (that copy was about a quarter of a block's cost).
+    spans.sort_by_key(|s| (s.trace_id, s.start_time_unix_nano));
     let mut encoder = SpanEncoder::new();
     for span in &spans {
         encoder.push(span);

@@ -246,3 +246,34 @@ fn row_groups_keep_their_size_when_rows_are_reordered_in_smaller_pieces() {
     );
     assert!(is_sorted(&rows_of(&batch)));
 }
+
+#[test]
+fn spans_pushed_in_order_are_written_as_built_and_read_back_the_same() {
+    let mut spans = spans();
+    let unsorted = write(&spans, &WriterOptions::default());
+    spans.sort_by_key(|s| (s.trace_id, s.start_time_unix_nano));
+    let mut encoder = SpanEncoder::new();
+    spans.iter().for_each(|s| encoder.push(s));
+    let encoded = encoder.finish().unwrap();
+    assert!(
+        encoded
+            .order
+            .iter()
+            .enumerate()
+            .all(|(i, &r)| r as usize == i),
+        "pushed in order, the order is the identity"
+    );
+    let options = WriterOptions {
+        row_group_rows: 64,
+        ..WriterOptions::default()
+    };
+    let sorted = write_spans(&encoded.batch, Some(&encoded.order), &options).unwrap();
+    let (a, _) = read_parquet(unsorted);
+    let (b, groups) = read_parquet(sorted.clone());
+    assert_eq!(rows_of(&a), rows_of(&b));
+    assert!(is_sorted(&rows_of(&b)));
+    assert!(
+        groups.num_row_groups() > 1,
+        "row groups are still cut at row_group_rows"
+    );
+}
