@@ -195,7 +195,7 @@ async fn a_file_without_spans_columns_has_nothing() {
 #[tokio::test]
 async fn byte_ranges_are_sliced_from_merged_fetches_and_counted_as_transferred() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let path = Path::from("f");
     store
         .put(&path, PutPayload::from(data.clone()))
@@ -208,14 +208,14 @@ async fn byte_ranges_are_sliced_from_merged_fetches_and_counted_as_transferred()
         150..300,
         5_000..5_010,
         120_000..120_000,
-        150_000..199_999,
+        2_500_000..2_549_999,
         0..10,
     ];
     let got = file.get_byte_ranges(ranges.clone()).await.unwrap();
     for (r, bytes) in ranges.iter().zip(&got) {
         assert_eq!(&bytes[..], &data[r.start as usize..r.end as usize], "{r:?}");
     }
-    // Merged: 0..5_010 (gaps under 16 KiB) and 150_000..199_999.
+    // Merged: 0..5_010 (gaps under COALESCE_GAP_BYTES) and 2_500_000..2_549_999.
     assert_eq!(fetched.load(Ordering::Relaxed), 5_010 + 49_999);
 }
 
