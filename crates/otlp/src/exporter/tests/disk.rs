@@ -199,6 +199,9 @@ async fn outage(id: &str, consumers: usize) -> Vec<String> {
     let server = serve_at(addr, script.clone()).await;
 
     eventually("every batch", || accepted_names(&script).len() >= 20).await;
+    // The server has the last batch a moment before its answer comes back and the queue
+    // lets it go: wait for the queue to be empty, not just for the server.
+    eventually("the queue to be empty", || queue_batches(id) == 0.0).await;
     exporter.shutdown().await.unwrap();
     assert!(count(names::EXPORTER_SENT_SPANS, id, &[]) >= 20);
     for error_type in ["retries_exhausted", "queue_full", "queue_io", "shutdown"] {
