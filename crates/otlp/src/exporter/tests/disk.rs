@@ -217,8 +217,12 @@ async fn spans_are_released_to_the_log_once_they_are_on_disk() {
     let tmp = tempfile::tempdir().unwrap();
     let id = "otlp/disk_release";
     let (log, ledger, release) = logged_release(id, tmp.path());
-    // Nothing listens: no batch can be delivered.
-    let mut exporter = started(id, &disk_config(free_port()), release).await;
+    // Nothing listens: no batch can be delivered. A retry budget longer than the test keeps
+    // the first batch in flight: a shorter one hands it back to the queue mid-test (as the
+    // outage test wants), and the count below would race that.
+    let mut config = disk_config(free_port());
+    config.retry.max_elapsed_time = Duration::from_secs(60);
+    let mut exporter = started(id, &config, release).await;
     for n in 1..=3 {
         exporter
             .export(logged(&log, &ledger, n).await)
