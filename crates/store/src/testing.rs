@@ -19,8 +19,10 @@ use tracegate_model::{
 use tracegate_testkit::{Generator, GeneratorConfig, Profile};
 
 mod faults;
+mod log;
 mod traces;
 pub use faults::{Failure, Fault, FaultyStore};
+pub use log::TestLog;
 pub use traces::{TraceRow, expected_trace_row, group_into_traces, trace_rows_of};
 
 /// 2024-02-29T23:59:59Z in ns.

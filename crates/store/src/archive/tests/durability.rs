@@ -6,28 +6,9 @@
 
 use super::*;
 use crate::archive::journal::{self, Journal};
-use crate::testing::{Failure, FaultyStore};
-use std::sync::atomic::AtomicU64;
+use crate::testing::{Failure, FaultyStore, TestLog};
 use tracegate_model::Origin;
-use tracegate_pipeline::durability::{Ledger, Log, LogError, Release};
-
-/// A log that only numbers records.
-#[derive(Debug, Default)]
-struct TestLog {
-    end: AtomicU64,
-}
-
-#[async_trait]
-impl Log for TestLog {
-    async fn append(&self, _record: Vec<u8>) -> Result<u64, LogError> {
-        Ok(self.end.fetch_add(1, Ordering::SeqCst))
-    }
-    fn checkpoint(&self, _consumer: &str, _durable_before: u64) {}
-    fn end(&self) -> u64 {
-        self.end.load(Ordering::SeqCst)
-    }
-    async fn flush(&self) {}
-}
+use tracegate_pipeline::durability::{Ledger, Release};
 
 /// Spans of whole RAG traces across 07:00, logged `per_record` to a record in order.
 fn logged_spans(traces: usize, per_record: usize) -> Vec<Span> {

@@ -2,9 +2,9 @@
 //! a block on disk.
 
 use super::*;
-use async_trait::async_trait;
+use crate::testing::TestLog;
 use tracegate_model::Origin;
-use tracegate_pipeline::durability::{Ledger, Log, LogError};
+use tracegate_pipeline::durability::Ledger;
 
 #[tokio::test]
 async fn the_heads_stay_within_max_head_bytes() {
@@ -34,24 +34,6 @@ async fn the_heads_stay_within_max_head_bytes() {
     let stats = exporter.store().stats();
     assert_eq!(stats.block_spans, 4_000);
     assert!(stats.blocks >= 4, "{stats:?}");
-}
-
-/// A log that only numbers records.
-#[derive(Debug, Default)]
-struct TestLog {
-    end: AtomicU64,
-}
-
-#[async_trait]
-impl Log for TestLog {
-    async fn append(&self, _record: Vec<u8>) -> Result<u64, LogError> {
-        Ok(self.end.fetch_add(1, Ordering::SeqCst))
-    }
-    fn checkpoint(&self, _consumer: &str, _durable_before: u64) {}
-    fn end(&self) -> u64 {
-        self.end.load(Ordering::SeqCst)
-    }
-    async fn flush(&self) {}
 }
 
 #[tokio::test]
