@@ -237,6 +237,26 @@ pub fn app_with(backend: MemoryBackend, config: ApiConfig) -> axum::Router {
     router(ApiState::new(Arc::new(backend), config))
 }
 
+/// A router with multi-tenancy on over two one-span traces, `tid(1)` and `tid(2)`, each of
+/// its own tenant: `(tenant, service, span name, start)` for each.
+pub fn two_tenant_app(traces: [(&str, &str, &str, u64); 2]) -> axum::Router {
+    let spans = traces
+        .iter()
+        .zip([tid(1), tid(2)])
+        .flat_map(|(&(tenant, service, name, start), id)| {
+            TraceBuilder::new(id)
+                .tenant(tenant)
+                .span(service, name, None, start, 10, false, vec![])
+                .build()
+        })
+        .collect();
+    let config = ApiConfig {
+        multitenancy_enabled: true,
+        ..Default::default()
+    };
+    app_with(MemoryBackend::new(spans), config)
+}
+
 /// A response's status, content type and body.
 pub struct Reply {
     pub status: StatusCode,

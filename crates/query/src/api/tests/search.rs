@@ -525,21 +525,7 @@ async fn hints_reach_the_backend() {
 
 #[tokio::test]
 async fn search_is_per_tenant_and_federates() {
-    let mut spans = TraceBuilder::new(tid(1))
-        .tenant("a")
-        .span("sa", "x", None, 0, 10, false, vec![])
-        .build();
-    spans.extend(
-        TraceBuilder::new(tid(2))
-            .tenant("b")
-            .span("sb", "y", None, 10, 10, false, vec![])
-            .build(),
-    );
-    let config = ApiConfig {
-        multitenancy_enabled: true,
-        ..Default::default()
-    };
-    let app = app_with(MemoryBackend::new(spans), config);
+    let app = two_tenant_app([("a", "sa", "x", 0), ("b", "sb", "y", 10)]);
     let uri = format!("/api/search?q={}&{}", enc("{}"), window());
     let reply = get(&app, &uri, &[("X-Scope-OrgID", "a")]).await;
     let response: SearchResponse = strict::decode(&reply.body);

@@ -326,21 +326,7 @@ async fn scans_are_bounded() {
 
 #[tokio::test]
 async fn tags_are_per_tenant() {
-    let mut spans = TraceBuilder::new(tid(1))
-        .tenant("a")
-        .span("sa", "x", None, 0, 10, false, vec![])
-        .build();
-    spans.extend(
-        TraceBuilder::new(tid(2))
-            .tenant("b")
-            .span("sb", "y", None, 10, 10, false, vec![])
-            .build(),
-    );
-    let config = ApiConfig {
-        multitenancy_enabled: true,
-        ..Default::default()
-    };
-    let app = app_with(MemoryBackend::new(spans), config);
+    let app = two_tenant_app([("a", "sa", "x", 0), ("b", "sb", "y", 10)]);
     let path = "/api/v2/search/tag/resource.service.name/values";
     let reply = get(&app, path, &[("X-Scope-OrgID", "a")]).await;
     assert_eq!(

@@ -5,22 +5,11 @@ use crate::tempo::trace::TraceByIdResponse;
 use prost::Message as _;
 
 fn two_tenants() -> (axum::Router, TraceId, TraceId) {
-    let (a_id, b_id) = (tid(1), tid(2));
-    let mut spans = TraceBuilder::new(a_id)
-        .tenant("team-a")
-        .span("alpha", "a-root", None, 0, 10, false, vec![])
-        .build();
-    spans.extend(
-        TraceBuilder::new(b_id)
-            .tenant("team-b")
-            .span("beta", "b-root", None, 5, 10, false, vec![])
-            .build(),
-    );
-    let config = ApiConfig {
-        multitenancy_enabled: true,
-        ..Default::default()
-    };
-    (app_with(MemoryBackend::new(spans), config), a_id, b_id)
+    let app = two_tenant_app([
+        ("team-a", "alpha", "a-root", 0),
+        ("team-b", "beta", "b-root", 5),
+    ]);
+    (app, tid(1), tid(2))
 }
 
 fn span_count(reply: &Reply) -> usize {
