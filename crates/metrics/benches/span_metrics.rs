@@ -1,0 +1,2 @@
+//! Span metrics throughput (stub: being written).
+fn main() {}

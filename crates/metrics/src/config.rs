@@ -1,0 +1,1 @@
+//! The top-level `metrics:` section (stub: being written).

@@ -1,0 +1,1 @@
+//! OTLP metrics export (stub: being written).

@@ -1,0 +1,1 @@
+//! The scrape and alerts endpoint (stub: being written).

@@ -1,0 +1,1 @@
+//! The `span_metrics` trace processor (stub: being written).
