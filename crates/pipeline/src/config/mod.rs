@@ -122,6 +122,11 @@ pub struct RawConfig {
     /// side need not know it. Null when absent.
     #[serde(default)]
     pub query: Value,
+    /// The data metrics' section (`metrics:`: the Prometheus scrape endpoint and the OTLP
+    /// metrics exporter of the `span_metrics` and `alerts` processors), as written. The binary
+    /// parses it into the metrics crate's config. Null when absent.
+    #[serde(default)]
+    pub metrics: Value,
 }
 
 impl RawConfig {
@@ -203,6 +208,7 @@ impl Config {
             exporters,
             service,
             query,
+            metrics: _,
         } = raw;
 
         let ids = |section: &str, map: &BTreeMap<String, Value>, errors: &mut Vec<ConfigError>| {
