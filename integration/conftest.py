@@ -293,7 +293,7 @@ KEEP_EVERY_SPAN = {"sampled_only_spans": False}
 def gateway_config(
     grpc_port: int, http_port: int, metrics_port: int, exporters: dict,
     pipeline_exporters: list[str] | None = None, receiver: dict | None = None, service: dict | None = None,
-    processors: dict | None = None, query: dict | None = None,
+    processors: dict | None = None, query: dict | None = None, metrics: dict | None = None,
 ) -> dict:
     """A config in the OTel Collector's shape: one otlp receiver, the given exporters, and
     ``processors`` (a processors section, used in its order by the pipeline) if given; a
@@ -319,6 +319,8 @@ def gateway_config(
         svc["pipelines"]["traces"]["processors"] = list(processors)
     if query is not None:
         config["query"] = query
+    if metrics is not None:
+        config["metrics"] = metrics
     return config
 
 
@@ -334,6 +336,11 @@ class Gateway:
         self.query_port = free_port()
         if config_kw.get("query") is not None:
             config_kw["query"] = {"endpoint": f"127.0.0.1:{self.query_port}", **config_kw["query"]}
+        # The data metrics endpoint (span_metrics, alerts): `metrics={}` serves it on a free port.
+        self.prometheus_port = free_port()
+        if config_kw.get("metrics") is not None:
+            config_kw["metrics"] = {"prometheus": {"endpoint": f"127.0.0.1:{self.prometheus_port}"},
+                                    **config_kw["metrics"]}
         self.config = gateway_config(self.grpc_port, self.http_port, self.metrics_port, exporters, **config_kw)
         self.config_path = workdir / "tracegate.yaml"
         # JSON is YAML; it keeps the harness free of a YAML writer and is easy to read in logs.
@@ -362,6 +369,11 @@ class Gateway:
     def query_url(self) -> str:
         """The query API (Tempo's HTTP API), when the config has a ``query`` section."""
         return f"http://127.0.0.1:{self.query_port}"
+
+    @property
+    def data_metrics_url(self) -> str:
+        """The data metrics endpoint (``metrics.prometheus``), when the config has one."""
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
     @property
     def metrics_url(self) -> str:

@@ -84,7 +84,7 @@ def main() -> None:
                    TRACEGATE_METRICS_ADDRESS=f"127.0.0.1:{metrics}",
                    TRACEGATE_ARCHIVE_URL=f"{tmp}/archive", TRACEGATE_WAL_DIR=f"{tmp}/wal",
                    TRACEGATE_HOT_STORE_DIR=f"{tmp}/hot", TRACEGATE_QUERY_ADDRESS=f"127.0.0.1:{free_port()}",
-                   RUST_LOG="warn")
+                   TRACEGATE_PROMETHEUS_ADDRESS=f"127.0.0.1:{free_port()}", RUST_LOG="warn")
         gw = subprocess.Popen([opts.bin, "run"], env=env, stderr=subprocess.DEVNULL)
         try:
             for _ in range(300):

@@ -17,7 +17,7 @@
 #   BENCH_ROTEL (the rotel-agent binary; default: installed from PyPI into target/bench)
 #   BENCH_WAL_ROUNDS (2: rounds of off / process / host in alternating order, pooled)
 #   BENCH_WAL (1: also measure the WAL off / sync process / sync host and the replay; 0: skip)
-#   BENCH_QUERY (1: also the read side, scripts/query_bench.py and scripts/hot_cost.py; 0: skip)
+#   BENCH_QUERY (1: also the read side, scripts/query_bench.py and scripts/component_cost.py --component hot_store; 0: skip)
 #   BENCH_QUERY_SPANS (10000000: spans the hot store holds while trace by id and search are timed)
 set -euo pipefail
 
@@ -55,5 +55,7 @@ if [[ "${BENCH_QUERY:-1}" != 0 ]]; then
   "$PYTHON" scripts/query_bench.py --bin "$target_dir/release/tracegate" \
     --spans "${BENCH_QUERY_SPANS:-10000000}" --out "$target_dir/bench/query.json"
   echo "== what the hot store's write path costs" >&2
-  "$PYTHON" scripts/hot_cost.py --bin "$target_dir/release/tracegate"
+  "$PYTHON" scripts/component_cost.py --bin "$target_dir/release/tracegate" --component hot_store
 fi
+echo "== what span_metrics and alerts cost" >&2
+"$PYTHON" scripts/component_cost.py --bin "$target_dir/release/tracegate" --component span_metrics

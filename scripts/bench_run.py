@@ -121,6 +121,7 @@ class Gateway:
             TRACEGATE_WAL_DIR=str(self.dir / "wal"),
             TRACEGATE_HOT_STORE_DIR=str(self.dir / "hot"),
             TRACEGATE_QUERY_ADDRESS=f"127.0.0.1:{free_port()}",
+            TRACEGATE_PROMETHEUS_ADDRESS=f"127.0.0.1:{free_port()}",
         )
         env.update(env_extra or {})
         env.pop("TRACEGATE_CONFIG", None)

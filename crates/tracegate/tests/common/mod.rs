@@ -112,6 +112,10 @@ impl Gateway {
                 "${env:TRACEGATE_QUERY_ADDRESS:-0.0.0.0:3200}",
                 &format!("127.0.0.1:{}", free_port()),
             )
+            .replace(
+                "${env:TRACEGATE_PROMETHEUS_ADDRESS:-0.0.0.0:8889}",
+                &format!("127.0.0.1:{}", free_port()),
+            )
             .replace("${env:TRACEGATE_MULTITENANCY:-false}", "false");
         let config = edit(config, &archive);
         assert!(
