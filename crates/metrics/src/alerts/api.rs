@@ -87,9 +87,15 @@ pub fn alerts(engine: &Engine) -> Value {
 
 fn rule_state(rt: &RuleRuntime) -> &'static str {
     let states: Vec<AlertState> = rt.all_groups().map(|g| g.state).collect();
-    if states.iter().any(|s| matches!(s, AlertState::Firing { .. })) {
+    if states
+        .iter()
+        .any(|s| matches!(s, AlertState::Firing { .. }))
+    {
         "firing"
-    } else if states.iter().any(|s| matches!(s, AlertState::Pending { .. })) {
+    } else if states
+        .iter()
+        .any(|s| matches!(s, AlertState::Pending { .. }))
+    {
         "pending"
     } else {
         "inactive"

@@ -286,13 +286,20 @@ impl AlertsConfig {
             if self.rules[..i].iter().any(|o| o.alert == rc.alert) {
                 return Err(ConfigError::new(
                     format!("{at}.alert"),
-                    format!("{:?} is used by an earlier rule: names must be unique", rc.alert),
+                    format!(
+                        "{:?} is used by an earlier rule: names must be unique",
+                        rc.alert
+                    ),
                 ));
             }
-            let rule = rule::parse(&rc.expr)
-                .map_err(|e| ConfigError::new(format!("{at}.expr"), format!("{e} in {:?}", rc.expr)))?;
+            let rule = rule::parse(&rc.expr).map_err(|e| {
+                ConfigError::new(format!("{at}.expr"), format!("{e} in {:?}", rc.expr))
+            })?;
             if rc.severity.is_empty() {
-                return Err(ConfigError::new(format!("{at}.severity"), "must not be empty"));
+                return Err(ConfigError::new(
+                    format!("{at}.severity"),
+                    "must not be empty",
+                ));
             }
             let mut labels = BTreeMap::new();
             for (k, v) in &rc.labels {

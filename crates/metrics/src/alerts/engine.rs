@@ -126,7 +126,12 @@ pub struct Engine {
 impl Engine {
     /// An engine for processor `id`.
     pub fn new(id: &str, settings: Settings) -> Self {
-        let rules = settings.rules.iter().cloned().map(RuleRuntime::new).collect();
+        let rules = settings
+            .rules
+            .iter()
+            .cloned()
+            .map(RuleRuntime::new)
+            .collect();
         Self {
             id: id.to_owned(),
             settings,
@@ -199,9 +204,10 @@ impl Engine {
     /// firing, firing ones due for a resend, and those that resolved (once).
     pub fn evaluate(&mut self, now: u64) -> Vec<Notification> {
         let started = std::time::Instant::now();
-        let valid_for = 4 * self.settings.resend_ns.max(
-            u64::try_from(self.settings.evaluation_interval.as_nanos()).unwrap_or(u64::MAX),
-        );
+        let valid_for = 4 * self
+            .settings
+            .resend_ns
+            .max(u64::try_from(self.settings.evaluation_interval.as_nanos()).unwrap_or(u64::MAX));
         let resend = self.settings.resend_ns;
         let url = self.settings.generator_url.clone();
         let mut out = Vec::new();
@@ -217,7 +223,8 @@ impl Engine {
                     Func::Count | Func::Rate => true,
                     _ => summary.count >= def.min_count,
                 };
-                let holds = enough && value.is_some_and(|v| def.rule.op.holds(v, def.rule.threshold));
+                let holds =
+                    enough && value.is_some_and(|v| def.rule.op.holds(v, def.rule.threshold));
                 let transition = g.state.step(holds, now, def.for_ns);
                 let send = match (transition, g.state) {
                     (Transition::Fired, _) => true,

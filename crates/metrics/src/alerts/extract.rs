@@ -48,7 +48,12 @@ pub fn key_text(span: &Span, key: &Key, out: &mut String) -> bool {
         Key::Name => return push(out, Some(&span.name)),
         Key::Kind => return push(out, Some(kind_name(span.kind))),
         Key::Status => return push(out, Some(status_name(status_code(span)))),
-        Key::Model => return push(out, attr::get_str(&span.attributes, keys::GEN_AI_REQUEST_MODEL)),
+        Key::Model => {
+            return push(
+                out,
+                attr::get_str(&span.attributes, keys::GEN_AI_REQUEST_MODEL),
+            );
+        }
         Key::Provider => return push(out, provider(span)),
         Key::Attr(k) => span.attr(k),
         Key::Resource(k) => attr::get(&span.resource.attributes, k),
@@ -98,8 +103,10 @@ fn tokens(span: &Span, key: &str) -> Option<f64> {
 pub fn span_value(span: &Span, kind: ValueKind) -> Option<f64> {
     match kind {
         ValueKind::Duration => Some(span.duration_ns() as f64 / 1e9),
-        ValueKind::Ttft => attr::get_f64(&span.attributes, keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-            .or_else(|| span.facts.llm.map(|l| l.prefill_ns as f64 / 1e9)),
+        ValueKind::Ttft => {
+            attr::get_f64(&span.attributes, keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+                .or_else(|| span.facts.llm.map(|l| l.prefill_ns as f64 / 1e9))
+        }
         ValueKind::Cost => attr::get_f64(&span.attributes, keys::TRACEGATE_COST_USD),
         ValueKind::InputTokens => tokens(span, keys::GEN_AI_USAGE_INPUT_TOKENS),
         ValueKind::OutputTokens => tokens(span, keys::GEN_AI_USAGE_OUTPUT_TOKENS),

@@ -150,7 +150,10 @@ mod tests {
 
     #[test]
     fn pending_after_first_true_then_firing_after_for() {
-        let (t, state) = run(60, &[(0, false), (15, true), (30, true), (75, true), (90, true)]);
+        let (t, state) = run(
+            60,
+            &[(0, false), (15, true), (30, true), (75, true), (90, true)],
+        );
         assert_eq!(
             t,
             [
@@ -197,7 +200,14 @@ mod tests {
     #[test]
     fn pending_that_stops_holding_is_cleared_silently() {
         let (t, state) = run(60, &[(0, true), (30, false), (45, true)]);
-        assert_eq!(t, [Transition::Pending, Transition::Cleared, Transition::Pending]);
+        assert_eq!(
+            t,
+            [
+                Transition::Pending,
+                Transition::Cleared,
+                Transition::Pending
+            ]
+        );
         // A new active time: the 60 s start again.
         assert_eq!(state, AlertState::Pending { active_at: 45 * S });
     }
@@ -206,7 +216,14 @@ mod tests {
     fn resolved_when_false_and_refires_from_pending() {
         let (t, state) = run(
             10,
-            &[(0, true), (10, true), (20, false), (30, false), (40, true), (50, true)],
+            &[
+                (0, true),
+                (10, true),
+                (20, false),
+                (30, false),
+                (40, true),
+                (50, true),
+            ],
         );
         assert_eq!(
             t,

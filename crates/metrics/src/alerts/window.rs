@@ -15,6 +15,11 @@
 //! for costs, 1 token), and the percentile reported is the midpoint of the histogram bucket
 //! holding the nearest-rank sample, so it is within [`RELATIVE_ERROR`] (1 %) of the exact
 //! nearest-rank percentile, plus one unit.
+//!
+//! **Memory.** A sub-window's histogram is made on its first sample and holds 128 four-byte
+//! counters per power of two between 256 units and its largest value: about 9 KiB for
+//! durations up to 10 s, 13 KiB up to 1 h. A window holds at most [`SUB_WINDOWS`] of them;
+//! windows of rules with no percentile hold none (40 B per sub-window).
 
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
@@ -38,7 +43,8 @@ struct Sub {
     sum: f64,
     min: f64,
     max: f64,
-    hist: Option<Histogram<u64>>,
+    /// u32 counters (saturating) halve the memory of the per-sub-window histograms.
+    hist: Option<Histogram<u32>>,
 }
 
 /// A sliding window of samples; see the module docs for its error bounds.
@@ -113,8 +119,8 @@ impl Window {
         }
     }
 
-    /// The histogram unit for a value kind measured in `seconds_or_usd_or_tokens`: 1e-6 for
-    /// seconds and USD, 1 for tokens.
+    /// The histogram unit: 1 for values counted in whole units (tokens), else 1e-6 (µs for
+    /// seconds, µUSD for costs).
     pub fn unit(whole_units: bool) -> f64 {
         if whole_units { 1.0 } else { 1e-6 }
     }
@@ -196,14 +202,15 @@ impl Window {
             out.min = out.min.min(sub.min);
             out.max = out.max.max(sub.max);
             if let Some(h) = &sub.hist {
-                match &mut out.hist {
-                    None => out.hist = Some(h.clone()),
-                    Some(m) => {
-                        if m.add(h).is_err() {
-                            // Only when the merged range cannot grow further: keep what fits.
-                            for v in h.iter_recorded() {
-                                m.saturating_record_n(v.value_iterated_to(), v.count_at_value());
-                            }
+                if out.hist.is_none() {
+                    out.hist = Histogram::new(SIGFIG).ok();
+                }
+                if let Some(m) = out.hist.as_mut() {
+                    // Only the buckets that hold samples are visited.
+                    for v in h.iter_recorded() {
+                        let (value, n) = (v.value_iterated_to(), u64::from(v.count_at_value()));
+                        if m.record_n(value, n).is_err() {
+                            m.saturating_record_n(value, n);
                         }
                     }
                 }

@@ -129,9 +129,9 @@ pub fn lex(text: &str) -> Result<Vec<Token>, RuleError> {
                 i += 1;
             }
             let num_text = &text[start..i];
-            let value: f64 = num_text.parse().map_err(|_| {
-                RuleError::new(start, format!("`{num_text}` is not a number"))
-            })?;
+            let value: f64 = num_text
+                .parse()
+                .map_err(|_| RuleError::new(start, format!("`{num_text}` is not a number")))?;
             let unit_start = i;
             while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
                 i += 1;
@@ -168,7 +168,10 @@ pub fn lex(text: &str) -> Result<Vec<Token>, RuleError> {
             continue;
         }
         let ch = text[start..].chars().next().unwrap_or(c);
-        return Err(RuleError::new(start, format!("unexpected character `{ch}`")));
+        return Err(RuleError::new(
+            start,
+            format!("unexpected character `{ch}`"),
+        ));
     }
     out.push(Token {
         kind: TokenKind::End,
@@ -197,5 +200,8 @@ fn string(text: &str, start: usize) -> Result<(String, usize), RuleError> {
             c => out.push(c),
         }
     }
-    Err(RuleError::new(start, "unterminated string: expected a closing `\"`"))
+    Err(RuleError::new(
+        start,
+        "unterminated string: expected a closing `\"`",
+    ))
 }

@@ -21,7 +21,8 @@ struct Parser {
     at: usize,
 }
 
-const AGGREGATES: &str = "an aggregate (error_ratio, count, rate, avg, min, max, sum or p1…p99, p99.9)";
+const AGGREGATES: &str =
+    "an aggregate (error_ratio, count, rate, avg, min, max, sum or p1…p99, p99.9)";
 
 impl Parser {
     fn peek(&self) -> &Token {
@@ -39,7 +40,10 @@ impl Parser {
 
     fn expected(&self, what: &str) -> RuleError {
         let t = self.peek();
-        RuleError::new(t.pos, format!("expected {what}, found {}", t.kind.describe()))
+        RuleError::new(
+            t.pos,
+            format!("expected {what}, found {}", t.kind.describe()),
+        )
     }
 
     fn is_word(&self, word: &str) -> bool {
@@ -138,7 +142,9 @@ impl Parser {
             TokenKind::Word(w) => ValueKind::ALL.into_iter().find(|k| k.as_str() == w),
             _ => None,
         }
-        .ok_or_else(|| self.expected("a value (duration, ttft, cost, tokens, input_tokens or output_tokens)"))?;
+        .ok_or_else(|| {
+            self.expected("a value (duration, ttft, cost, tokens, input_tokens or output_tokens)")
+        })?;
         self.bump();
         let filter = self.of()?;
         let close = if filter.is_some() {
@@ -178,7 +184,9 @@ impl Parser {
             "model" => Key::Model,
             "provider" => Key::Provider,
             w => {
-                let (ctor, rest): (fn(String) -> Key, _) = if let Some(rest) = w.strip_prefix("attr.") {
+                let (ctor, rest): (fn(String) -> Key, _) = if let Some(rest) =
+                    w.strip_prefix("attr.")
+                {
                     (Key::Attr, rest)
                 } else if let Some(rest) = w.strip_prefix("resource.") {
                     (Key::Resource, rest)
@@ -221,7 +229,10 @@ impl Parser {
             other => {
                 return Err(RuleError::new(
                     t.pos,
-                    format!("expected a value to compare `{key}` with, found {}", other.describe()),
+                    format!(
+                        "expected a value to compare `{key}` with, found {}",
+                        other.describe()
+                    ),
                 ));
             }
         };
@@ -237,11 +248,14 @@ impl Parser {
                 bad("category", &all.join(", "))
             })?),
             Key::Kind => Literal::Kind(kind(&text).ok_or_else(|| {
-                bad("kind", "server, client, producer, consumer, internal, unspecified")
+                bad(
+                    "kind",
+                    "server, client, producer, consumer, internal, unspecified",
+                )
             })?),
-            Key::Status => Literal::Status(
-                status(&text).ok_or_else(|| bad("status", "ok, error, unset"))?,
-            ),
+            Key::Status => {
+                Literal::Status(status(&text).ok_or_else(|| bad("status", "ok, error, unset"))?)
+            }
             _ => Literal::Text(text),
         };
         Ok(Condition { key, equal, value })
@@ -285,7 +299,9 @@ impl Parser {
             TokenKind::EqEq => CmpOp::Eq,
             TokenKind::NotEq => CmpOp::Ne,
             TokenKind::Eq => {
-                return Err(self.expected("a comparison (>, >=, <, <=, == or !=; `==` tests equality)"));
+                return Err(
+                    self.expected("a comparison (>, >=, <, <=, == or !=; `==` tests equality)")
+                );
             }
             _ => return Err(self.expected("a comparison (>, >=, <, <=, == or !=)")),
         };
@@ -322,7 +338,10 @@ impl Parser {
             },
             other => Err(RuleError::new(
                 t.pos,
-                format!("expected a threshold (a number or a duration such as 10s), found {}", other.describe()),
+                format!(
+                    "expected a threshold (a number or a duration such as 10s), found {}",
+                    other.describe()
+                ),
             )),
         }
     }

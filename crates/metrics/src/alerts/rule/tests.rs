@@ -31,7 +31,11 @@ fn seed_slow_inference_rule() {
         Rule {
             func: Func::Quantile(950),
             value: Some(ValueKind::Duration),
-            filter: Some(vec![cond(Key::Category, true, Literal::Category(Category::Llm))]),
+            filter: Some(vec![cond(
+                Key::Category,
+                true,
+                Literal::Category(Category::Llm)
+            )]),
             by: vec![],
             op: CmpOp::Gt,
             threshold: 10.0,
@@ -56,7 +60,11 @@ fn every_construct() {
             cond(Key::Model, true, Literal::Text("gpt-4o".into())),
             cond(Key::Kind, false, Literal::Kind(SpanKind::Internal)),
             cond(Key::Status, true, Literal::Status(StatusCode::Error)),
-            cond(Key::Attr("http.route".into()), true, Literal::Text("/chat".into())),
+            cond(
+                Key::Attr("http.route".into()),
+                true,
+                Literal::Text("/chat".into())
+            ),
             cond(
                 Key::Resource("deployment.environment".into()),
                 true,
@@ -78,7 +86,10 @@ fn every_construct() {
 #[test]
 fn counts_rates_and_value_aggregates() {
     let r = parse("count of service=llm-service and name=chat >= 100 over 1m").unwrap();
-    assert_eq!((r.func, r.value, r.op, r.threshold), (Func::Count, None, CmpOp::Ge, 100.0));
+    assert_eq!(
+        (r.func, r.value, r.op, r.threshold),
+        (Func::Count, None, CmpOp::Ge, 100.0)
+    );
     assert_eq!(
         r.filter.unwrap(),
         vec![
@@ -102,45 +113,177 @@ fn counts_rates_and_value_aggregates() {
     for (text, func, value, threshold) in [
         ("avg(cost) > 0.5 over 1h", Func::Avg, ValueKind::Cost, 0.5),
         ("min(tokens) < 1 over 1h", Func::Min, ValueKind::Tokens, 1.0),
-        ("max(input_tokens) > 100000 over 1h", Func::Max, ValueKind::InputTokens, 1e5),
-        ("sum(output_tokens) == 0 over 1h", Func::Sum, ValueKind::OutputTokens, 0.0),
-        ("p1(duration) > 2 over 1h", Func::Quantile(10), ValueKind::Duration, 2.0),
-        ("p50(ttft) > 1.5s over 1h", Func::Quantile(500), ValueKind::Ttft, 1.5),
+        (
+            "max(input_tokens) > 100000 over 1h",
+            Func::Max,
+            ValueKind::InputTokens,
+            1e5,
+        ),
+        (
+            "sum(output_tokens) == 0 over 1h",
+            Func::Sum,
+            ValueKind::OutputTokens,
+            0.0,
+        ),
+        (
+            "p1(duration) > 2 over 1h",
+            Func::Quantile(10),
+            ValueKind::Duration,
+            2.0,
+        ),
+        (
+            "p50(ttft) > 1.5s over 1h",
+            Func::Quantile(500),
+            ValueKind::Ttft,
+            1.5,
+        ),
     ] {
         let r = parse(text).unwrap();
-        assert_eq!((r.func, r.value, r.threshold, r.filter), (func, Some(value), threshold, None), "{text}");
+        assert_eq!(
+            (r.func, r.value, r.threshold, r.filter),
+            (func, Some(value), threshold, None),
+            "{text}"
+        );
     }
 }
 
 /// (rule, byte, message)
 const INVALID: &[(&str, usize, &str)] = &[
-    ("", 0, "expected an aggregate (error_ratio, count, rate, avg, min, max, sum or p1…p99, p99.9), found the end of the rule"),
-    ("errors > 0.05 over 5m", 0, "expected an aggregate (error_ratio, count, rate, avg, min, max, sum or p1…p99, p99.9), found `errors`"),
-    ("error_ratio > 0.05", 18, "expected `over` and the window (such as `over 5m`), found the end of the rule"),
-    ("error_ratio > 0.05 over 5", 24, "expected the window as a duration with a unit (such as `5m`), found `5`"),
-    ("error_ratio > 0.05 over 5d", 25, "unknown unit `d`; expected ms, s, m or h"),
-    ("error_ratio > 0.05 over 500ms", 24, "the window `500ms` is too short: it must be at least 1s"),
-    ("error_ratio = 0.05 over 5m", 12, "expected a comparison (>, >=, <, <=, == or !=; `==` tests equality), found `=`"),
-    ("error_ratio > 5 over 5m", 14, "an error ratio is between 0 and 1, found `5` (5 % is 0.05)"),
-    ("error_ratio > 0.05 over 5m for 1m", 27, "expected the end of the rule, found `for`"),
-    ("error_ratio >> 0.05 over 5m", 13, "expected a threshold (a number or a duration such as 10s), found `>`"),
-    ("p100(duration) > 1s over 1m", 0, "`p100` is not a percentile: write p1 to p99, or p99.9"),
-    ("p95 duration > 1s over 1m", 4, "expected `(` after `p95`, found `duration`"),
-    ("p95(latency) > 1s over 1m", 4, "expected a value (duration, ttft, cost, tokens, input_tokens or output_tokens), found `latency`"),
-    ("p95(duration of category=gpu) > 1s over 1m", 25, "unknown category `gpu`; expected one of llm, embedding, retrieval, rerank, tool, agent, chain, guardrail, http, db, messaging, network, other"),
-    ("p95(duration of category=llm > 1s over 1m", 29, "expected `and` or `)`, found `>`"),
-    ("p95(duration category=llm) > 1s over 1m", 13, "expected `of` or `)`, found `category`"),
-    ("p95(duration of category==llm) > 1s over 1m", 24, "expected `=` or `!=` (a filter compares with a single `=`), found `==`"),
-    ("avg(cost) > 1s over 1m", 12, "`1s` is a duration, but `cost` is not a time: a duration threshold goes with duration or ttft"),
-    ("count of host=a > 1 over 1m", 9, "unknown key `host`; expected one of category, service, name, kind, status, model, provider, attr.KEY, resource.KEY"),
-    ("count of attr.=a > 1 over 1m", 14, "expected an attribute key after `attr.`"),
-    ("count of kind=sideways > 1 over 1m", 14, "unknown kind `sideways`; expected one of server, client, producer, consumer, internal, unspecified"),
-    ("count of status=failed > 1 over 1m", 16, "unknown status `failed`; expected one of ok, error, unset"),
-    ("count of name=\"chat > 1 over 1m", 14, "unterminated string: expected a closing `\"`"),
-    ("error_ratio by (service > 0.05 over 5m", 24, "expected `,` or `)`, found `>`"),
-    ("error_ratio by (service, service) > 0.05 over 5m", 25, "`service` is already in `by`"),
-    ("error_ratio > 0.05 over 5m & x", 27, "unexpected character `&`"),
-    ("count of name=a and > 1 over 1m", 20, "expected a key (category, service, name, kind, status, model, provider, attr.KEY or resource.KEY), found `>`"),
+    (
+        "",
+        0,
+        "expected an aggregate (error_ratio, count, rate, avg, min, max, sum or p1…p99, p99.9), found the end of the rule",
+    ),
+    (
+        "errors > 0.05 over 5m",
+        0,
+        "expected an aggregate (error_ratio, count, rate, avg, min, max, sum or p1…p99, p99.9), found `errors`",
+    ),
+    (
+        "error_ratio > 0.05",
+        18,
+        "expected `over` and the window (such as `over 5m`), found the end of the rule",
+    ),
+    (
+        "error_ratio > 0.05 over 5",
+        24,
+        "expected the window as a duration with a unit (such as `5m`), found `5`",
+    ),
+    (
+        "error_ratio > 0.05 over 5d",
+        25,
+        "unknown unit `d`; expected ms, s, m or h",
+    ),
+    (
+        "error_ratio > 0.05 over 500ms",
+        24,
+        "the window `500ms` is too short: it must be at least 1s",
+    ),
+    (
+        "error_ratio = 0.05 over 5m",
+        12,
+        "expected a comparison (>, >=, <, <=, == or !=; `==` tests equality), found `=`",
+    ),
+    (
+        "error_ratio > 5 over 5m",
+        14,
+        "an error ratio is between 0 and 1, found `5` (5 % is 0.05)",
+    ),
+    (
+        "error_ratio > 0.05 over 5m for 1m",
+        27,
+        "expected the end of the rule, found `for`",
+    ),
+    (
+        "error_ratio >> 0.05 over 5m",
+        13,
+        "expected a threshold (a number or a duration such as 10s), found `>`",
+    ),
+    (
+        "p100(duration) > 1s over 1m",
+        0,
+        "`p100` is not a percentile: write p1 to p99, or p99.9",
+    ),
+    (
+        "p95 duration > 1s over 1m",
+        4,
+        "expected `(` after `p95`, found `duration`",
+    ),
+    (
+        "p95(latency) > 1s over 1m",
+        4,
+        "expected a value (duration, ttft, cost, tokens, input_tokens or output_tokens), found `latency`",
+    ),
+    (
+        "p95(duration of category=gpu) > 1s over 1m",
+        25,
+        "unknown category `gpu`; expected one of llm, embedding, retrieval, rerank, tool, agent, chain, guardrail, http, db, messaging, network, other",
+    ),
+    (
+        "p95(duration of category=llm > 1s over 1m",
+        29,
+        "expected `and` or `)`, found `>`",
+    ),
+    (
+        "p95(duration category=llm) > 1s over 1m",
+        13,
+        "expected `of` or `)`, found `category`",
+    ),
+    (
+        "p95(duration of category==llm) > 1s over 1m",
+        24,
+        "expected `=` or `!=` (a filter compares with a single `=`), found `==`",
+    ),
+    (
+        "avg(cost) > 1s over 1m",
+        12,
+        "`1s` is a duration, but `cost` is not a time: a duration threshold goes with duration or ttft",
+    ),
+    (
+        "count of host=a > 1 over 1m",
+        9,
+        "unknown key `host`; expected one of category, service, name, kind, status, model, provider, attr.KEY, resource.KEY",
+    ),
+    (
+        "count of attr.=a > 1 over 1m",
+        14,
+        "expected an attribute key after `attr.`",
+    ),
+    (
+        "count of kind=sideways > 1 over 1m",
+        14,
+        "unknown kind `sideways`; expected one of server, client, producer, consumer, internal, unspecified",
+    ),
+    (
+        "count of status=failed > 1 over 1m",
+        16,
+        "unknown status `failed`; expected one of ok, error, unset",
+    ),
+    (
+        "count of name=\"chat > 1 over 1m",
+        14,
+        "unterminated string: expected a closing `\"`",
+    ),
+    (
+        "error_ratio by (service > 0.05 over 5m",
+        24,
+        "expected `,` or `)`, found `>`",
+    ),
+    (
+        "error_ratio by (service, service) > 0.05 over 5m",
+        25,
+        "`service` is already in `by`",
+    ),
+    (
+        "error_ratio > 0.05 over 5m & x",
+        27,
+        "unexpected character `&`",
+    ),
+    (
+        "count of name=a and > 1 over 1m",
+        20,
+        "expected a key (category, service, name, kind, status, model, provider, attr.KEY or resource.KEY), found `>`",
+    ),
 ];
 
 #[test]

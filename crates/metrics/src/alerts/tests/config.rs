@@ -45,7 +45,10 @@ fn fixture_parses_to_the_expected_config() {
                     for_: Duration::from_secs(60),
                     severity: "critical".into(),
                     labels: BTreeMap::from([("team".into(), "llm".into())]),
-                    annotations: BTreeMap::from([("summary".into(), "errors: {{ $value }}".into())]),
+                    annotations: BTreeMap::from([(
+                        "summary".into(),
+                        "errors: {{ $value }}".into()
+                    )]),
                     min_count: None,
                 },
                 RuleConfig {
@@ -108,43 +111,90 @@ fn defaults_are_the_seed_rules_and_the_documented_values() {
     assert_eq!(config.retry.max_backoff, Duration::from_secs(30));
     assert_eq!(config.retry.max_elapsed, Duration::from_secs(300));
     let s = config.validate("processors.alerts").unwrap();
-    let names: Vec<_> = s.rules.iter().map(|r| (r.alert.as_str(), r.labels["severity"].as_str())).collect();
-    assert_eq!(names, [("HighErrorRate", "critical"), ("SlowInference", "warning")]);
+    let names: Vec<_> = s
+        .rules
+        .iter()
+        .map(|r| (r.alert.as_str(), r.labels["severity"].as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("HighErrorRate", "critical"), ("SlowInference", "warning")]
+    );
     assert_eq!(s.rules[0].for_ns, 60 * super::SEC);
     assert!(s.targets.is_empty());
-    assert!(parse("rules: []").unwrap().validate("p").unwrap().rules.is_empty());
+    assert!(
+        parse("rules: []")
+            .unwrap()
+            .validate("p")
+            .unwrap()
+            .rules
+            .is_empty()
+    );
 }
 
 #[test]
 fn errors_name_their_key_path() {
     let cases = [
-        ("rules: [ { alert: A, expr: \"error_ratio > 0.05 over\" } ]",
-         "processors.alerts.rules[0].expr: at byte 23: expected the window as a duration with a unit (such as `5m`), found the end of the rule in \"error_ratio > 0.05 over\""),
-        ("rules: [ { alert: A, expr: \"count > 1 over 1m\" }, { alert: A, expr: \"count > 1 over 1m\" } ]",
-         "processors.alerts.rules[1].alert: \"A\" is used by an earlier rule: names must be unique"),
-        ("rules: [ { alert: \"High Errors\", expr: \"count > 1 over 1m\" } ]",
-         "processors.alerts.rules[0].alert: \"High Errors\" is not a valid alert name: use letters, digits and `_`, not starting with a digit"),
-        ("rules: [ { alert: A, expr: \"count > 1 over 1m\", labels: { alertname: x } } ]",
-         "processors.alerts.rules[0].labels.alertname: not a valid label name (letters, digits and `_`), or one set by tracegate (alertname, severity)"),
-        ("rules: [ { alert: A, expr: \"count by (service) > 1 over 1m\", labels: { service: x } } ]",
-         "processors.alerts.rules[0].labels.service: also a `by` label of the rule (service)"),
-        ("alertmanager: { url: \"alertmanager:9093\" }",
-         "processors.alerts.alertmanager.url: URL \"alertmanager:9093\" must start with http:// or https://"),
-        ("webhooks: [ { url: \"not a url\" } ]",
-         "processors.alerts.webhooks[0].url: invalid URL \"not a url\": relative URL without a base"),
-        ("evaluation_interval: 0s", "processors.alerts.evaluation_interval: must be more than 0s"),
-        ("max_groups: 0", "processors.alerts.max_groups: must be at least 1"),
-        ("retry: { initial_backoff: 10s, max_backoff: 1s }",
-         "processors.alerts.retry: initial_backoff must be more than 0s and at most max_backoff"),
+        (
+            "rules: [ { alert: A, expr: \"error_ratio > 0.05 over\" } ]",
+            "processors.alerts.rules[0].expr: at byte 23: expected the window as a duration with a unit (such as `5m`), found the end of the rule in \"error_ratio > 0.05 over\"",
+        ),
+        (
+            "rules: [ { alert: A, expr: \"count > 1 over 1m\" }, { alert: A, expr: \"count > 1 over 1m\" } ]",
+            "processors.alerts.rules[1].alert: \"A\" is used by an earlier rule: names must be unique",
+        ),
+        (
+            "rules: [ { alert: \"High Errors\", expr: \"count > 1 over 1m\" } ]",
+            "processors.alerts.rules[0].alert: \"High Errors\" is not a valid alert name: use letters, digits and `_`, not starting with a digit",
+        ),
+        (
+            "rules: [ { alert: A, expr: \"count > 1 over 1m\", labels: { alertname: x } } ]",
+            "processors.alerts.rules[0].labels.alertname: not a valid label name (letters, digits and `_`), or one set by tracegate (alertname, severity)",
+        ),
+        (
+            "rules: [ { alert: A, expr: \"count by (service) > 1 over 1m\", labels: { service: x } } ]",
+            "processors.alerts.rules[0].labels.service: also a `by` label of the rule (service)",
+        ),
+        (
+            "alertmanager: { url: \"alertmanager:9093\" }",
+            "processors.alerts.alertmanager.url: URL \"alertmanager:9093\" must start with http:// or https://",
+        ),
+        (
+            "webhooks: [ { url: \"not a url\" } ]",
+            "processors.alerts.webhooks[0].url: invalid URL \"not a url\": relative URL without a base",
+        ),
+        (
+            "evaluation_interval: 0s",
+            "processors.alerts.evaluation_interval: must be more than 0s",
+        ),
+        (
+            "max_groups: 0",
+            "processors.alerts.max_groups: must be at least 1",
+        ),
+        (
+            "retry: { initial_backoff: 10s, max_backoff: 1s }",
+            "processors.alerts.retry: initial_backoff must be more than 0s and at most max_backoff",
+        ),
     ];
     for (yaml, want) in cases {
-        let err = parse(yaml).unwrap().validate("processors.alerts").unwrap_err();
+        let err = parse(yaml)
+            .unwrap()
+            .validate("processors.alerts")
+            .unwrap_err();
         assert_eq!(err.to_string(), want, "for {yaml}");
     }
     let err = parse("rules: [ { alert: A, expr: x, four: 1m } ]").unwrap_err();
-    assert!(err.to_string().starts_with("processors.alerts.rules[0].four: unknown field `four`"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("processors.alerts.rules[0].four: unknown field `four`"),
+        "{err}"
+    );
     let err = parse("resend_interval: soon").unwrap_err();
-    assert!(err.to_string().starts_with("processors.alerts.resend_interval: invalid duration"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("processors.alerts.resend_interval: invalid duration"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -169,8 +219,12 @@ fn factory_builds_a_trace_processor_and_registers_the_alerts() {
     assert_eq!(group["name"], "alerts/llm");
     assert_eq!(group["rules"].as_array().unwrap().len(), 2);
     // Bad config fails the build with its path.
-    let bad = serde_yaml_ng::from_str("rules: [ { alert: A, expr: \"p0(duration) > 1 over 1m\" } ]").unwrap();
-    let err = factory.build(&id, bad, &BuildContext::new("test")).unwrap_err();
+    let bad =
+        serde_yaml_ng::from_str("rules: [ { alert: A, expr: \"p0(duration) > 1 over 1m\" } ]")
+            .unwrap();
+    let err = factory
+        .build(&id, bad, &BuildContext::new("test"))
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "processors.alerts/llm.rules[0].expr: at byte 0: `p0` is not a percentile: write p1 to p99, or p99.9 in \"p0(duration) > 1 over 1m\""

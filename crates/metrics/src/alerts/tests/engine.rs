@@ -26,7 +26,9 @@ fn feed(
     let mut now = from;
     for tick in 0..ticks {
         now = from + tick * 15 * SEC;
-        let traces: Vec<_> = (0..20).map(|i| rag(tick * 100 + i, llm_ms, i < errors)).collect();
+        let traces: Vec<_> = (0..20)
+            .map(|i| rag(tick * 100 + i, llm_ms, i < errors))
+            .collect();
         a.observe(&traces, now);
         sent.extend(a.evaluate(now).into_iter().map(|n| (now, n)));
     }
@@ -41,7 +43,10 @@ fn seed_rules_fire_on_errors_and_slow_llm_calls_and_resolve_on_healthy_traffic()
     let end_bad = feed(&a, T0, 9, 2, 12_000, &mut sent);
     // SlowInference (for: 0s) fired at the first evaluation; HighErrorRate went pending
     // there and fired once `for: 1m` had passed, at T0 + 60 s.
-    let firsts: Vec<_> = sent.iter().map(|(t, n)| ((t - T0) / SEC, n.labels["alertname"].as_str(), n.resolved)).collect();
+    let firsts: Vec<_> = sent
+        .iter()
+        .map(|(t, n)| ((t - T0) / SEC, n.labels["alertname"].as_str(), n.resolved))
+        .collect();
     assert_eq!(
         firsts,
         [
@@ -58,7 +63,11 @@ fn seed_rules_fire_on_errors_and_slow_llm_calls_and_resolve_on_healthy_traffic()
     assert_eq!(high.starts_at_unix_nano, T0 + 60 * SEC);
     // Valid for 4 × max(resend, evaluation interval).
     assert_eq!(high.ends_at_unix_nano, T0 + 60 * SEC + 4 * 60 * SEC);
-    assert!(high.annotations["description"].starts_with("0.1 of the traces"), "{:?}", high.annotations);
+    assert!(
+        high.annotations["description"].starts_with("0.1 of the traces"),
+        "{:?}",
+        high.annotations
+    );
     assert_eq!(sent[0].1.labels["severity"], "warning");
     let listed = a.prometheus_alerts();
     assert_eq!(listed.as_array().unwrap().len(), 2);
@@ -67,10 +76,13 @@ fn seed_rules_fire_on_errors_and_slow_llm_calls_and_resolve_on_healthy_traffic()
     sent.clear();
     feed(&a, end_bad + 15 * SEC, 60, 0, 1000, &mut sent);
     let resolved: Vec<_> = sent.iter().filter(|(_, n)| n.resolved).collect();
-    assert_eq!(names(&resolved.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>()), [
-        ("HighErrorRate".to_owned(), true),
-        ("SlowInference".to_owned(), true),
-    ]);
+    assert_eq!(
+        names(&resolved.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>()),
+        [
+            ("HighErrorRate".to_owned(), true),
+            ("SlowInference".to_owned(), true),
+        ]
+    );
     for (t, n) in &resolved {
         // Resolved alerts carry their end: the evaluation that found them false.
         assert_eq!(n.ends_at_unix_nano, *t);
@@ -83,16 +95,18 @@ fn seed_rules_fire_on_errors_and_slow_llm_calls_and_resolve_on_healthy_traffic()
     assert_eq!((t_high - end_bad) / SEC, 9 * 15);
     // The slow calls leave the P95 only when the 10-minute window forgets them.
     let (t_slow, _) = resolved[1];
-    assert!(t_slow - T0 >= 10 * 60 * SEC - 30 * SEC, "{}", (t_slow - T0) / SEC);
+    assert!(
+        t_slow - T0 >= 10 * 60 * SEC - 30 * SEC,
+        "{}",
+        (t_slow - T0) / SEC
+    );
     assert!(t_slow - end_bad <= 10 * 60 * SEC + 15 * SEC);
     assert_eq!(a.prometheus_alerts(), serde_json::json!([]));
 }
 
 #[test]
 fn a_window_with_fewer_samples_than_min_count_never_fires() {
-    let a = alerts(
-        "rules: [ { alert: E, expr: \"error_ratio > 0.05 over 1m\" } ]\nmin_count: 10",
-    );
+    let a = alerts("rules: [ { alert: E, expr: \"error_ratio > 0.05 over 1m\" } ]\nmin_count: 10");
     // One erring trace: 100 % errors, but one sample.
     a.observe(&[rag(0, 100, true)], T0);
     assert!(a.evaluate(T0).is_empty());
@@ -117,14 +131,25 @@ fn span_error_ratio_counts_matching_spans_only() {
     assert!(a.evaluate(T0).is_empty());
     let failing_retrieval = trace(
         99,
-        &[S::new("chat-gateway", "root", 10), S { category: Some(Category::Retrieval), ..S::new("retriever", "search", 5) }.error()],
+        &[
+            S::new("chat-gateway", "root", 10),
+            S {
+                category: Some(Category::Retrieval),
+                ..S::new("retriever", "search", 5)
+            }
+            .error(),
+        ],
     );
     let many: Vec<_> = (0..11).map(|_| failing_retrieval.clone()).collect();
     a.observe(&many, T0 + SEC);
     // 11 erring of 21 retrieval spans.
     let n = a.evaluate(T0 + SEC);
     assert_eq!(names(&n), [("E".to_owned(), false)]);
-    let value: f64 = a.prometheus_alerts()[0]["value"].as_str().unwrap().parse().unwrap();
+    let value: f64 = a.prometheus_alerts()[0]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((value - 11.0 / 21.0).abs() < 1e-9);
 }
 
@@ -141,18 +166,41 @@ fn by_groups_fire_separately_and_are_bounded() {
         trace(0, &[S::new("gw", "root", 20), s])
     };
     captured.run(|| {
-        a.observe(&[llm("a", "m1", true), llm("b", "m1", false), llm("c", "m2", true), llm("d", "m2", true)], T0);
+        a.observe(
+            &[
+                llm("a", "m1", true),
+                llm("b", "m1", false),
+                llm("c", "m2", true),
+                llm("d", "m2", true),
+            ],
+            T0,
+        );
     });
     let mut n = a.evaluate(T0);
     n.sort_by(|x, y| x.labels.cmp(&y.labels));
     let labels: Vec<Vec<(&str, &str)>> = n
         .iter()
-        .map(|n| n.labels.iter().filter(|(k, _)| *k != "alertname" && *k != "severity").map(|(k, v)| (k.as_str(), v.as_str())).collect())
+        .map(|n| {
+            n.labels
+                .iter()
+                .filter(|(k, _)| *k != "alertname" && *k != "severity")
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
         .collect();
     // a fires on its own; b does not; c and d are over the bound and share the overflow
     // group, which fires.
-    assert_eq!(labels, [vec![("model", "m1"), ("service", "a")], vec![("overflow", "true")]]);
-    assert_eq!(captured.counter("tracegate_alerts_group_overflow_total", &[("alert", "E")]), 2);
+    assert_eq!(
+        labels,
+        [
+            vec![("model", "m1"), ("service", "a")],
+            vec![("overflow", "true")]
+        ]
+    );
+    assert_eq!(
+        captured.counter("tracegate_alerts_group_overflow_total", &[("alert", "E")]),
+        2
+    );
     // Once their windows empty, inactive groups are dropped (and the overflow group too).
     let later = T0 + 5 * 60 * SEC;
     let n = a.evaluate(later);
@@ -169,7 +217,9 @@ fn by_groups_fire_separately_and_are_bounded() {
 
 #[test]
 fn firing_alerts_are_resent_every_resend_interval_only() {
-    let a = alerts("rules: [ { alert: C, expr: \"count > 0 over 1h\" } ]\nresend_interval: 1m\nevaluation_interval: 15s");
+    let a = alerts(
+        "rules: [ { alert: C, expr: \"count > 0 over 1h\" } ]\nresend_interval: 1m\nevaluation_interval: 15s",
+    );
     a.observe(&[rag(0, 1, false)], T0);
     let mut sends = Vec::new();
     for i in 0..9 {
@@ -183,8 +233,12 @@ fn firing_alerts_are_resent_every_resend_interval_only() {
 
 #[test]
 fn values_are_read_from_spans_and_summed_over_traces() {
-    let ttft = |secs: f64| S::llm(2000).attr(attr::double("gen_ai.response.time_to_first_chunk", secs));
-    let with_prefill = S { prefill_ms: Some(700), ..S::llm(2000) };
+    let ttft =
+        |secs: f64| S::llm(2000).attr(attr::double("gen_ai.response.time_to_first_chunk", secs));
+    let with_prefill = S {
+        prefill_ms: Some(700),
+        ..S::llm(2000)
+    };
     let cost = |usd: f64, input: i64, output: i64| {
         S::llm(100)
             .attr(attr::double("tracegate.cost_usd", usd))
@@ -204,15 +258,25 @@ fn values_are_read_from_spans_and_summed_over_traces() {
         a.observe(&traces, T0);
         let n = a.evaluate(T0);
         assert_eq!(n.len(), 1, "{expr} did not fire");
-        let got: f64 = a.prometheus_alerts()[0]["value"].as_str().unwrap().parse().unwrap();
-        assert!((got - want).abs() <= rel * want.max(1.0), "{expr}: {got} != {want}");
+        let got: f64 = a.prometheus_alerts()[0]["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (got - want).abs() <= rel * want.max(1.0),
+            "{expr}: {got} != {want}"
+        );
     };
     let check = |expr: &str, want: f64| check_within(expr, want, 1e-9);
     // Spans: TTFT from the attribute, else the prefill time.
     check("max(ttft of category=llm) > 0 over 1m", 0.9);
     check("min(ttft of category=llm) > 0 over 1m", 0.3);
     check("sum(cost of category=llm) > 0 over 1m", 0.75);
-    check("avg(tokens of category=llm) > 0 over 1m", (120.0 + 340.0) / 2.0);
+    check(
+        "avg(tokens of category=llm) > 0 over 1m",
+        (120.0 + 340.0) / 2.0,
+    );
     check("max(input_tokens of category=llm) > 0 over 1m", 300.0);
     check("sum(output_tokens of category=llm) > 0 over 1m", 60.0);
     check("count of category=llm > 0 over 1m", 5.0);
