@@ -157,6 +157,9 @@ impl Engine {
             let filter = rt.def.rule.filter.clone();
             for trace in traces {
                 match &filter {
+                    // A fragment (late spans, spans over the per-trace cap) is part of a
+                    // trace already counted or passed through: not a trace of its own.
+                    None if trace.fragment.is_some() => {}
                     None => {
                         let value = match rt.def.rule.value {
                             Some(kind) => match extract::trace_value(trace, kind) {

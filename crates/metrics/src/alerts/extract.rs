@@ -1,9 +1,9 @@
 //! Reading a rule's keys and values from spans and traces, through `tracegate_model`'s
 //! accessors; the definitions are in the rule language's docs ([`super::rule`]).
 
-use super::rule::{Condition, Key, Literal, ValueKind};
+use super::rule::{Condition, Key, Literal, ValueKind, kind_name, status_name};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use tracegate_model::{Category, Span, SpanKind, StatusCode, Trace, attr, keys};
+use tracegate_model::{Category, Span, StatusCode, Trace, attr, keys};
 
 /// The span's category: the breakdown's fact, else a `tracegate.category` attribute.
 pub fn category(span: &Span) -> Option<Category> {
@@ -12,27 +12,8 @@ pub fn category(span: &Span) -> Option<Category> {
     })
 }
 
-fn kind_name(kind: SpanKind) -> &'static str {
-    match kind {
-        SpanKind::Server => "server",
-        SpanKind::Client => "client",
-        SpanKind::Producer => "producer",
-        SpanKind::Consumer => "consumer",
-        SpanKind::Internal => "internal",
-        SpanKind::Unspecified => "unspecified",
-    }
-}
-
 fn status_code(span: &Span) -> StatusCode {
     StatusCode::try_from(span.status.code).unwrap_or(StatusCode::Unset)
-}
-
-fn status_name(code: StatusCode) -> &'static str {
-    match code {
-        StatusCode::Ok => "ok",
-        StatusCode::Error => "error",
-        StatusCode::Unset => "unset",
-    }
 }
 
 fn provider(span: &Span) -> Option<&str> {

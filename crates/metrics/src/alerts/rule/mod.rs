@@ -16,7 +16,14 @@
 //! cmp       = ">" | ">=" | "<" | "<=" | "==" | "!="
 //! threshold = NUMBER | DURATION
 //! DURATION  = NUMBER ( "ms" | "s" | "m" | "h" )      (no space: 500ms, 10s, 5m, 1h)
+//! NUMBER    = digits [ "." digits ]
+//! WORD      = ( letter | "_" ) { letter | digit | "_" | "." | "-" | "/" | ":" }
+//! STRING    = '"' { any character, with \" and \\ as escapes } '"'
 //! ```
+//!
+//! Keywords (`of`, `and`, `by`, `over`) are words; a value that is not a word (`/chat`,
+//! `4o-mini`, one with spaces) is written as a string. [`Rule`]'s `Display` writes the
+//! canonical text, which parses back to the same rule.
 //!
 //! The seed's rules: `error_ratio > 0.05 over 5m` and
 //! `p95(duration of category=llm) > 10s over 10m`.
@@ -26,7 +33,8 @@
 //! traces per second (count / window length); a trace's `duration` is its critical-path
 //! window (the root's duration), else first start to last end; its `cost`, `tokens`,
 //! `input_tokens`, `output_tokens` are sums over its spans (a trace with none has no
-//! sample); its `ttft` is that of its earliest-starting span that has one. With `of
+//! sample); its `ttft` is that of its earliest-starting span that has one. Fragments (late
+//! spans, spans over the per-trace cap) are not traces of their own. With `of
 //! <filter>`, every matching span is one sample: `error_ratio of category=llm` is the share
 //! of LLM spans with ERROR status.
 //!
@@ -36,17 +44,28 @@
 //! (`gen_ai.usage.*`). A duration threshold (`10s`) is converted to seconds and only goes
 //! with `duration` or `ttft`.
 //!
-//! **Keys.** `category` is the breakdown's (`llm`, `retrieval`, …; an unknown name is an
-//! error), `service` the resource's `service.name`, `name` the span name, `kind` one of
+//! **Keys.** `category` is one of `llm`, `retrieval`, … (an unknown name is an error),
+//! `service` the resource's `service.name`, `name` the span name, `kind` one of
 //! `server client producer consumer internal unspecified`, `status` one of `ok error unset`,
 //! `model` `gen_ai.request.model`, `provider` `gen_ai.provider.name` (else `gen_ai.system`);
 //! `attr.K` / `resource.K` any span / resource attribute, compared in its text form (`200`,
 //! `true`). A missing key equals nothing: `=` is false and `!=` is true for it.
 //!
+//! **Too few samples.** A window with fewer samples than `min_count` (default 10) never
+//! satisfies a rule, so one error in one trace cannot page: for `error_ratio` the samples
+//! are the traces or spans counted, for a value aggregate the samples that have the value.
+//! `count` and `rate` have no such guard: their value is the number of samples.
+//!
+//! **Category.** `category` is the latency breakdown's: place `alerts` after
+//! `latency_breakdown` in the pipeline (a span with neither the breakdown's fact nor a
+//! `tracegate.category` attribute has no category).
+//!
 //! **Grouping.** `by (service, model)` keeps one window and one alert per distinct value
 //! list; a key that is missing groups under `""`. Trace-level rules group by the root span's
-//! keys. The alert's label for a key is its name with `.` as `_` (`attr.http.route` →
-//! `http_route`).
+//! keys. The alert's label for a key is its name, and for an attribute its key with `.` as
+//! `_` (`attr.http.route` → `http_route`); an empty value is left out. A rule keeps at most
+//! `max_groups` groups; samples of further groups go to one overflow group labelled
+//! `overflow="true"`, and are counted.
 
 mod lexer;
 mod parser;
@@ -54,7 +73,7 @@ mod parser;
 mod tests;
 
 pub use lexer::{Token, TokenKind, lex};
-pub use parser::parse;
+pub use parser::{kind_name, parse, status_name};
 
 use std::fmt;
 use tracegate_model::{Category, SpanKind, StatusCode};
@@ -102,6 +121,102 @@ impl Rule {
     /// True when samples are spans (a filter is given), false when they are traces.
     pub fn over_spans(&self) -> bool {
         self.filter.is_some()
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let filter = |f: &mut fmt::Formatter<'_>| -> fmt::Result {
+            if let Some(conds) = &self.filter {
+                f.write_str(" of ")?;
+                for (i, c) in conds.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" and ")?;
+                    }
+                    write!(f, "{c}")?;
+                }
+            }
+            Ok(())
+        };
+        write!(f, "{}", self.func)?;
+        match self.value {
+            Some(v) => {
+                write!(f, "({}", v.as_str())?;
+                filter(f)?;
+                f.write_str(")")?;
+            }
+            None => filter(f)?,
+        }
+        if !self.by.is_empty() {
+            f.write_str(" by (")?;
+            for (i, k) in self.by.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{k}")?;
+            }
+            f.write_str(")")?;
+        }
+        let unit = if self.value.is_some_and(ValueKind::is_time) {
+            "s"
+        } else {
+            ""
+        };
+        write!(
+            f,
+            " {} {}{unit} over {}s",
+            self.op, self.threshold, self.window_secs
+        )
+    }
+}
+
+impl fmt::Display for Func {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Func::ErrorRatio => f.write_str("error_ratio"),
+            Func::Count => f.write_str("count"),
+            Func::Rate => f.write_str("rate"),
+            Func::Avg => f.write_str("avg"),
+            Func::Min => f.write_str("min"),
+            Func::Max => f.write_str("max"),
+            Func::Sum => f.write_str("sum"),
+            Func::Quantile(999) => f.write_str("p99.9"),
+            Func::Quantile(p) => write!(f, "p{}", p / 10),
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.key, if self.equal { "=" } else { "!=" })?;
+        match &self.value {
+            Literal::Category(c) => f.write_str(c.as_str()),
+            Literal::Kind(k) => f.write_str(parser::kind_name(*k)),
+            Literal::Status(s) => f.write_str(parser::status_name(*s)),
+            Literal::Text(t) => {
+                f.write_str("\"")?;
+                for c in t.chars() {
+                    if c == '"' || c == '\\' {
+                        f.write_str("\\")?;
+                    }
+                    write!(f, "{c}")?;
+                }
+                f.write_str("\"")
+            }
+        }
+    }
+}
+
+impl fmt::Display for CmpOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+        })
     }
 }
 

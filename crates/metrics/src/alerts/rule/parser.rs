@@ -372,6 +372,27 @@ fn percentile(digits: &str) -> Option<u16> {
     (1..=99).contains(&n).then_some(n * 10)
 }
 
+/// The language's name of a span kind.
+pub fn kind_name(kind: SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Server => "server",
+        SpanKind::Client => "client",
+        SpanKind::Producer => "producer",
+        SpanKind::Consumer => "consumer",
+        SpanKind::Internal => "internal",
+        SpanKind::Unspecified => "unspecified",
+    }
+}
+
+/// The language's name of a status code.
+pub fn status_name(code: StatusCode) -> &'static str {
+    match code {
+        StatusCode::Ok => "ok",
+        StatusCode::Error => "error",
+        StatusCode::Unset => "unset",
+    }
+}
+
 fn kind(text: &str) -> Option<SpanKind> {
     Some(match text {
         "server" => SpanKind::Server,

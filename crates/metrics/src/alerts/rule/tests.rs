@@ -298,3 +298,129 @@ fn invalid_rules_fail_where_they_should() {
         assert_eq!(err.to_string(), format!("at byte {pos}: {message}"));
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = Key> {
+        prop_oneof![
+            Just(Key::Category),
+            Just(Key::Service),
+            Just(Key::Name),
+            Just(Key::Kind),
+            Just(Key::Status),
+            Just(Key::Model),
+            Just(Key::Provider),
+            "[a-z_][a-z0-9_.]{0,12}".prop_map(Key::Attr),
+            "[a-z_][a-z0-9_.:/-]{0,12}".prop_map(Key::Resource),
+        ]
+    }
+
+    fn condition() -> impl Strategy<Value = Condition> {
+        (
+            key(),
+            any::<bool>(),
+            any::<String>(),
+            any::<prop::sample::Index>(),
+        )
+            .prop_map(|(key, equal, text, i)| {
+                let value = match key {
+                    Key::Category => Literal::Category(Category::ALL[i.index(Category::COUNT)]),
+                    Key::Kind => Literal::Kind(
+                        [
+                            SpanKind::Server,
+                            SpanKind::Client,
+                            SpanKind::Producer,
+                            SpanKind::Consumer,
+                            SpanKind::Internal,
+                            SpanKind::Unspecified,
+                        ][i.index(6)],
+                    ),
+                    Key::Status => Literal::Status(
+                        [StatusCode::Ok, StatusCode::Error, StatusCode::Unset][i.index(3)],
+                    ),
+                    _ => Literal::Text(text),
+                };
+                Condition { key, equal, value }
+            })
+    }
+
+    fn rule() -> impl Strategy<Value = Rule> {
+        let func = prop_oneof![
+            Just(Func::ErrorRatio),
+            Just(Func::Count),
+            Just(Func::Rate),
+            Just(Func::Avg),
+            Just(Func::Min),
+            Just(Func::Max),
+            Just(Func::Sum),
+            (1u16..=99).prop_map(|p| Func::Quantile(p * 10)),
+            Just(Func::Quantile(999)),
+        ];
+        let op = prop_oneof![
+            Just(CmpOp::Gt),
+            Just(CmpOp::Ge),
+            Just(CmpOp::Lt),
+            Just(CmpOp::Le),
+            Just(CmpOp::Eq),
+            Just(CmpOp::Ne),
+        ];
+        (
+            func,
+            any::<prop::sample::Index>(),
+            prop::option::of(prop::collection::vec(condition(), 1..4)),
+            prop::collection::hash_set(key(), 0..4),
+            op,
+            0.0f64..1e6,
+            1.0f64..1e5,
+        )
+            .prop_map(|(func, vi, filter, by, op, threshold, window_secs)| {
+                let value = match func {
+                    Func::ErrorRatio | Func::Count | Func::Rate => None,
+                    _ => Some(ValueKind::ALL[vi.index(ValueKind::ALL.len())]),
+                };
+                let threshold = if func == Func::ErrorRatio {
+                    threshold / 1e6
+                } else {
+                    threshold
+                };
+                Rule {
+                    func,
+                    value,
+                    filter,
+                    by: by.into_iter().collect(),
+                    op,
+                    threshold,
+                    window_secs,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_canonical_text_parses_back_to_the_rule(rule in rule()) {
+            let text = rule.to_string();
+            prop_assert_eq!(parse(&text), Ok(rule), "{}", text);
+        }
+
+        #[test]
+        fn any_text_parses_or_fails_at_a_position_inside_it(text in any::<String>()) {
+            if let Err(e) = parse(&text) {
+                prop_assert!(e.pos <= text.len());
+                prop_assert!(text.is_char_boundary(e.pos));
+            }
+        }
+
+    }
+}
+
+#[test]
+fn every_proper_prefix_of_a_seed_rule_fails_inside_it() {
+    let rule = "p95(duration of category=llm) > 10s over 10m";
+    for cut in 0..rule.len() {
+        let err = parse(&rule[..cut]).unwrap_err();
+        assert!(err.pos <= cut, "{cut}: {err}");
+    }
+    assert!(parse(rule).is_ok());
+}

@@ -295,3 +295,31 @@ fn values_are_read_from_spans_and_summed_over_traces() {
         crate::alerts::window::RELATIVE_ERROR,
     );
 }
+
+#[test]
+fn trace_rules_group_by_the_root_and_skip_fragments() {
+    let a = alerts("rules: [ { alert: C, expr: \"count by (service, kind) >= 2 over 1m\" } ]");
+    let rooted = |n: u64, service: &'static str| {
+        trace(
+            n,
+            &[S::new(service, "root", 10), S::new("other", "child", 5)],
+        )
+    };
+    let mut late = rooted(9, "gw");
+    late.fragment = Some(tracegate_model::Fragment::Late);
+    a.observe(
+        &[rooted(1, "gw"), rooted(2, "gw"), rooted(3, "api"), late],
+        T0,
+    );
+    let n = a.evaluate(T0);
+    // gw has two traces (the late fragment is not a third), api one.
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].labels["service"], "gw");
+    assert_eq!(n[0].labels["kind"], "internal");
+    let value: f64 = a.prometheus_alerts()[0]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(value, 2.0);
+}
