@@ -144,7 +144,7 @@ fn default_severity() -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
-    /// `http://` or `https://` URL.
+    /// An `http://` URL (this build's HTTP client has no TLS).
     pub url: String,
     /// Per attempt. Default `5s`.
     #[serde(default = "default_timeout")]
@@ -240,11 +240,24 @@ pub fn valid_name(name: &str) -> bool {
 fn url(path: &str, text: &str) -> Result<String, ConfigError> {
     let parsed = reqwest::Url::parse(text)
         .map_err(|e| ConfigError::new(path, format!("invalid URL {text:?}: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(ConfigError::new(
-            path,
-            format!("URL {text:?} must start with http:// or https://"),
-        ));
+    match parsed.scheme() {
+        "http" => {}
+        // The workspace's reqwest is built without a TLS backend.
+        "https" => {
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "URL {text:?}: https is not available (this build's HTTP client has no TLS); \
+                     use http://, for example through a TLS-terminating proxy"
+                ),
+            ));
+        }
+        _ => {
+            return Err(ConfigError::new(
+                path,
+                format!("URL {text:?} must start with http://"),
+            ));
+        }
     }
     Ok(text.to_owned())
 }

@@ -277,6 +277,8 @@ impl Engine {
         }
         self.last_evaluation = Some(now);
         self.evaluation_secs = started.elapsed().as_secs_f64();
+        // Groups live in hash maps: give receivers (and tests) a stable order.
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
 }

@@ -157,7 +157,11 @@ fn errors_name_their_key_path() {
         ),
         (
             "alertmanager: { url: \"alertmanager:9093\" }",
-            "processors.alerts.alertmanager.url: URL \"alertmanager:9093\" must start with http:// or https://",
+            "processors.alerts.alertmanager.url: URL \"alertmanager:9093\" must start with http://",
+        ),
+        (
+            "alertmanager: { url: \"https://am:9093\" }",
+            "processors.alerts.alertmanager.url: URL \"https://am:9093\": https is not available (this build's HTTP client has no TLS); use http://, for example through a TLS-terminating proxy",
         ),
         (
             "webhooks: [ { url: \"not a url\" } ]",
