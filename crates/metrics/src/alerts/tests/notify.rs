@@ -156,12 +156,12 @@ fn retries_stop_after_max_elapsed_and_are_counted() {
                 .send(&t, b"[]", &CancellationToken::new())
                 .await
                 .unwrap_err();
-            assert!(started.elapsed() < Duration::from_millis(1000));
+            assert!(started.elapsed() < Duration::from_secs(2));
             let SendError::RetriesExhausted { attempts, last, .. } = &err else {
                 panic!("{err:?}");
             };
             // Waits of 10, 20, 40, 40 ms fit in 150 ms; the next would not.
-            assert!(*attempts >= 3 && *attempts <= 6, "{attempts}");
+            assert!(*attempts >= 2 && *attempts <= 6, "{attempts}");
             assert_eq!(*attempts as usize, fake.received.lock().unwrap().len());
             assert!(last.contains("503"), "{last}");
             notifier
