@@ -1,12 +1,12 @@
 //! OpenMetrics 1.0 text exposition.
 //!
 //! ```text
-//! # TYPE traces_spanmetrics_calls counter
 //! # HELP traces_spanmetrics_calls Spans seen.
+//! # TYPE traces_spanmetrics_calls counter
 //! traces_spanmetrics_calls_total{service="api"} 3.0
+//! # HELP gen_ai_client_operation_duration_seconds GenAI operation duration.
 //! # TYPE gen_ai_client_operation_duration_seconds histogram
 //! # UNIT gen_ai_client_operation_duration_seconds seconds
-//! # HELP gen_ai_client_operation_duration_seconds GenAI operation duration.
 //! gen_ai_client_operation_duration_seconds_bucket{le="0.01"} 1 # {trace_id="4bf9…",span_id="00f0…"} 0.005 1700000000.25
 //! gen_ai_client_operation_duration_seconds_bucket{le="+Inf"} 1
 //! gen_ai_client_operation_duration_seconds_sum 0.005
@@ -24,6 +24,7 @@
 use super::{Group, classic, names, numbers, write_labels};
 use crate::snapshot::{Exemplar, Kind, Value};
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// Renders the groups as OpenMetrics text, ending with `# EOF`.
 pub(crate) fn render(groups: &[Group<'_>]) -> String {
@@ -36,6 +37,13 @@ pub(crate) fn render(groups: &[Group<'_>]) -> String {
             Kind::Gauge => "gauge",
             Kind::Histogram | Kind::Exponential => "histogram",
         };
+        if !group.family.help.is_empty() {
+            out.push_str("# HELP ");
+            out.push_str(name);
+            out.push(' ');
+            names::escape_help(&mut out, group.family.help, true);
+            out.push('\n');
+        }
         out.push_str("# TYPE ");
         out.push_str(name);
         out.push(' ');
@@ -50,13 +58,6 @@ pub(crate) fn render(groups: &[Group<'_>]) -> String {
             out.push_str(name);
             out.push(' ');
             out.push_str(&unit);
-            out.push('\n');
-        }
-        if !group.family.help.is_empty() {
-            out.push_str("# HELP ");
-            out.push_str(name);
-            out.push(' ');
-            names::escape_help(&mut out, group.family.help, true);
             out.push('\n');
         }
         match group.family.kind {
@@ -94,7 +95,7 @@ pub(crate) fn render(groups: &[Group<'_>]) -> String {
                         out.push_str(&bucket);
                         write_labels(&mut out, &labels, Some(("le", &le)));
                         out.push(' ');
-                        out.push_str(&b.cumulative.to_string());
+                        let _ = write!(out, "{}", b.cumulative);
                         if let Some(exemplar) = &b.exemplar {
                             write_exemplar(&mut out, exemplar);
                         }
@@ -104,7 +105,7 @@ pub(crate) fn render(groups: &[Group<'_>]) -> String {
                     out.push_str(&count_name);
                     write_labels(&mut out, &labels, None);
                     out.push(' ');
-                    out.push_str(&count.to_string());
+                    let _ = write!(out, "{count}");
                     out.push('\n');
                 }
             }

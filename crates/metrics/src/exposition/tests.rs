@@ -164,23 +164,23 @@ traces_spanmetrics_latency_count{service="api"} 3
 #[test]
 fn openmetrics_golden() {
     let got = String::from_utf8(render(Format::OpenMetrics, &snapshot())).unwrap();
-    let want = r#"# TYPE traces_spanmetrics_calls counter
-# HELP traces_spanmetrics_calls Spans seen.
+    let want = r#"# HELP traces_spanmetrics_calls Spans seen.
+# TYPE traces_spanmetrics_calls counter
 traces_spanmetrics_calls_total{service="api",span_name="GET \"/x\"\n\\"} 3.0
 traces_spanmetrics_calls_total{service="db",span_name="q"} 1e+06
-# TYPE tracegate_queue gauge
 # HELP tracegate_queue Depth \"now\"\\
+# TYPE tracegate_queue gauge
 tracegate_queue 2.5
+# HELP gen_ai_client_operation_duration_seconds GenAI operation duration.
 # TYPE gen_ai_client_operation_duration_seconds histogram
 # UNIT gen_ai_client_operation_duration_seconds seconds
-# HELP gen_ai_client_operation_duration_seconds GenAI operation duration.
 gen_ai_client_operation_duration_seconds_bucket{gen_ai_request_model="m",le="0.01"} 1 # {trace_id="0102030405060708090a0b0c0d0e0f10",span_id="aaaaaaaaaaaaaaaa"} 0.005 1700000000.25
 gen_ai_client_operation_duration_seconds_bucket{gen_ai_request_model="m",le="0.1"} 1
 gen_ai_client_operation_duration_seconds_bucket{gen_ai_request_model="m",le="+Inf"} 3 # {trace_id="0102030405060708090a0b0c0d0e0f10",span_id="aaaaaaaaaaaaaaaa"} 0.15 1700000001
 gen_ai_client_operation_duration_seconds_sum{gen_ai_request_model="m"} 0.305
 gen_ai_client_operation_duration_seconds_count{gen_ai_request_model="m"} 3
-# TYPE traces_spanmetrics_latency histogram
 # HELP traces_spanmetrics_latency Span latency.
+# TYPE traces_spanmetrics_latency histogram
 traces_spanmetrics_latency_bucket{service="api",le="0.0"} 0
 traces_spanmetrics_latency_bucket{service="api",le="1.0"} 1
 traces_spanmetrics_latency_bucket{service="api",le="2.0"} 3 # {trace_id="0102030405060708090a0b0c0d0e0f10",span_id="aaaaaaaaaaaaaaaa"} 1.5 1700000002
@@ -415,6 +415,9 @@ fn negotiation() {
     let native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.1";
     let default = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     assert_eq!(negotiate(Some(native)), Format::Protobuf);
+    // What Prometheus 2.42 with `--enable-feature=native-histograms` sent in a trial scrape.
+    let native_242 = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    assert_eq!(negotiate(Some(native_242)), Format::Protobuf);
     assert_eq!(negotiate(Some(default)), Format::OpenMetrics);
     assert_eq!(negotiate(Some("*/*")), Format::Text);
     assert_eq!(negotiate(None), Format::Text);

@@ -14,10 +14,12 @@
 //!
 //! A counter's family is named with `_total`, as the Go client names it, so `# TYPE`
 //! matches its samples. Numbers are Go's shortest `%g` (`1e+06`). No timestamps: the
-//! scraper stamps the samples. Families without series are left out.
+//! scraper stamps the samples. Families without series are left out, and so is an
+//! empty `# HELP`.
 
 use super::{Group, classic, names, numbers, write_labels};
 use crate::snapshot::{Kind, Value};
+use std::fmt::Write as _;
 
 /// Renders the groups as Prometheus text.
 pub(crate) fn render(groups: &[Group<'_>]) -> String {
@@ -64,14 +66,14 @@ pub(crate) fn render(groups: &[Group<'_>]) -> String {
                         out.push_str(&bucket);
                         write_labels(&mut out, &labels, Some(("le", &value)));
                         out.push(' ');
-                        out.push_str(&b.cumulative.to_string());
+                        let _ = write!(out, "{}", b.cumulative);
                         out.push('\n');
                     }
                     sample(&mut out, &sum_name, &labels, None, sum);
                     out.push_str(&count_name);
                     write_labels(&mut out, &labels, None);
                     out.push(' ');
-                    out.push_str(&count.to_string());
+                    let _ = write!(out, "{count}");
                     out.push('\n');
                 }
             }
@@ -81,11 +83,14 @@ pub(crate) fn render(groups: &[Group<'_>]) -> String {
 }
 
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    out.push_str("# HELP ");
-    out.push_str(name);
-    out.push(' ');
-    names::escape_help(out, help, false);
-    out.push_str("\n# TYPE ");
+    if !help.is_empty() {
+        out.push_str("# HELP ");
+        out.push_str(name);
+        out.push(' ');
+        names::escape_help(out, help, false);
+        out.push('\n');
+    }
+    out.push_str("# TYPE ");
     out.push_str(name);
     out.push(' ');
     out.push_str(kind);

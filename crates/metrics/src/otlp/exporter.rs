@@ -25,7 +25,8 @@
 //! refused in a partial success.
 
 use super::config::{Compression, OtlpMetricsConfig, Resolved, Temporality};
-use super::convert::{DeltaState, request_points, split, to_request};
+use super::convert::{DeltaState, to_request};
+use super::split::{request_points, split};
 use crate::registry::MetricsRegistry;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;

@@ -1,8 +1,7 @@
 use super::*;
 use crate::otlp::config::{OtlpMetricsConfig, Temporality};
-use crate::otlp::convert::{
-    DELTA_OVERFLOW_TOTAL, DeltaState, request_points, split, to_request_at,
-};
+use crate::otlp::convert::{DELTA_OVERFLOW_TOTAL, DeltaState, to_request_at};
+use crate::otlp::split::{request_points, split};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
