@@ -157,4 +157,28 @@ mod tests {
         assert_eq!(upper_bound(1, 1), 2.0);
         assert!((upper_bound(1, 0) - std::f64::consts::SQRT_2).abs() < 1e-15);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn exponential_buckets_are_cumulative_and_end_at_the_count(
+            scale in -4i32..=12,
+            positive_offset in -40i32..40,
+            negative_offset in -40i32..40,
+            positive_counts in proptest::collection::vec(0u64..50, 0..30),
+            negative_counts in proptest::collection::vec(0u64..50, 0..30),
+            zero_count in 0u64..5,
+        ) {
+            let count = positive_counts.iter().chain(&negative_counts).sum::<u64>() + zero_count;
+            let h = ExponentialHistogram {
+                scale, zero_count, zero_threshold: 0.0, positive_offset, positive_counts,
+                negative_offset, negative_counts, sum: 0.0, count, min: None, max: None, exemplars: vec![],
+            };
+            let buckets = exponential(&h);
+            proptest::prop_assert!(buckets.windows(2).all(|w| w[0].le < w[1].le), "le increases");
+            proptest::prop_assert!(buckets.windows(2).all(|w| w[0].cumulative <= w[1].cumulative));
+            let last = buckets.last().unwrap();
+            proptest::prop_assert_eq!(last.le, f64::INFINITY);
+            proptest::prop_assert_eq!(last.cumulative, count);
+        }
+    }
 }

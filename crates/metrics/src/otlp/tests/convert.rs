@@ -451,3 +451,26 @@ proptest::proptest! {
         proptest::prop_assert_eq!(total, cumulative);
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn split_keeps_every_point_within_the_bound(
+        sizes in proptest::collection::vec(0usize..12, 0..8),
+        max in 1usize..10,
+    ) {
+        let families: Vec<Family> = sizes
+            .iter()
+            .map(|&n| family("c", Kind::Counter, "1", (0..n).map(|i| series(&[("i", &i.to_string())], T0, Value::Counter(i as f64))).collect()))
+            .collect();
+        let resource = OtlpMetricsConfig::default().resource();
+        let request = to_request_at(&families, Temporality::Cumulative, &mut DeltaState::new(), &resource, T1);
+        let total = request_points(&request);
+        let parts = split(request, max);
+        proptest::prop_assert!(parts.iter().all(|r| (1..=max).contains(&request_points(r))));
+        proptest::prop_assert_eq!(parts.iter().map(request_points).sum::<usize>(), total);
+        // Points keep their order across the parts.
+        let values: Vec<f64> = parts.iter().flat_map(|r| metrics_of(r).iter().flat_map(|m| sum_points(m).0.iter().map(value)).collect::<Vec<_>>()).collect();
+        let want: Vec<f64> = sizes.iter().flat_map(|&n| (0..n).map(|i| i as f64)).collect();
+        proptest::prop_assert_eq!(values, want);
+    }
+}

@@ -1,13 +1,13 @@
 use super::*;
 use crate::otlp::config::{OtlpMetricsConfig, Temporality};
-use crate::otlp::exporter::{EXPORTS_TOTAL, OtlpMetricsExporter};
+use crate::otlp::exporter::{EXPORTS_TOTAL, OtlpMetricsExporter, REJECTED_POINTS_TOTAL};
 use crate::registry::MetricsRegistry;
 use crate::snapshot::MetricSource;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -28,7 +28,7 @@ use tracegate_testkit::metrics::CapturedMetrics;
 /// keeps what it accepted with the request's metadata.
 #[derive(Default)]
 struct Script {
-    answers: Mutex<VecDeque<Status>>,
+    answers: Mutex<VecDeque<Result<ExportMetricsServiceResponse, Status>>>,
     accepted: Mutex<Vec<(ExportMetricsServiceRequest, BTreeMap<String, String>)>>,
     attempts: AtomicU64,
 }
@@ -42,7 +42,8 @@ impl MetricsService for ScriptedServer {
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         self.0.attempts.fetch_add(1, Ordering::SeqCst);
-        if let Some(status) = self.0.answers.lock().unwrap().pop_front() {
+        let answer = self.0.answers.lock().unwrap().pop_front();
+        if let Some(Err(status)) = answer {
             return Err(status);
         }
         let metadata = ["x-scope-orgid", "grpc-encoding"]
@@ -59,7 +60,9 @@ impl MetricsService for ScriptedServer {
             .lock()
             .unwrap()
             .push((request.into_inner(), metadata));
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
+        Ok(Response::new(
+            answer.and_then(Result::ok).unwrap_or_default(),
+        ))
     }
 }
 
@@ -160,7 +163,7 @@ fn pushes_with_gzip_and_headers_and_retries_one_unavailable() {
             .answers
             .lock()
             .unwrap()
-            .push_back(Status::unavailable("warming up"));
+            .push_back(Err(Status::unavailable("warming up")));
         let (addr, stop) = serve(script.clone()).await;
         let (registry, _) = registry();
         let exporter =
@@ -232,7 +235,7 @@ fn permanent_errors_are_not_retried_and_delta_state_is_restored() {
             .answers
             .lock()
             .unwrap()
-            .push_back(Status::invalid_argument("bad"));
+            .push_back(Err(Status::invalid_argument("bad")));
         let (addr, stop) = serve(script.clone()).await;
         let (registry, source) = registry();
         let exporter =
@@ -312,5 +315,53 @@ fn new_checks_the_endpoint() {
     assert!(
         e.contains("metrics.otlp.endpoint") && e.contains("required"),
         "{e}"
+    );
+}
+
+#[test]
+fn partial_success_counts_the_rejected_points() {
+    let captured = CapturedMetrics::new();
+    run(&captured, || async {
+        let script = Arc::new(Script::default());
+        script
+            .answers
+            .lock()
+            .unwrap()
+            .push_back(Ok(ExportMetricsServiceResponse {
+                partial_success: Some(ExportMetricsPartialSuccess {
+                    rejected_data_points: 1,
+                    error_message: "too old".to_owned(),
+                }),
+            }));
+        let (addr, stop) = serve(script.clone()).await;
+        let (registry, _) = registry();
+        let mut config = config(addr, Temporality::Cumulative, 100);
+        config.compression = crate::otlp::Compression::None;
+        let exporter = OtlpMetricsExporter::new(config, registry).unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(exporter.run(shutdown.clone()));
+        wait_for("the first push", || {
+            script.attempts.load(Ordering::SeqCst) >= 1
+        })
+        .await;
+        shutdown.cancel();
+        tokio::time::timeout(StdDuration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        stop.cancel();
+        let accepted = script.accepted.lock().unwrap();
+        assert!(
+            accepted
+                .iter()
+                .all(|(_, m)| !m.contains_key("grpc-encoding")),
+            "compression: none"
+        );
+    });
+    assert_eq!(captured.counter(REJECTED_POINTS_TOTAL, &[]), 1);
+    assert_eq!(
+        captured.counter(EXPORTS_TOTAL, &[("outcome", "retry")]),
+        0,
+        "a partial success is not retried"
     );
 }
