@@ -119,6 +119,14 @@ pub fn unit_suffix(unit: &str) -> Option<Cow<'static, str>> {
     Some(Cow::Borrowed(word))
 }
 
+/// The Prometheus unit word of `unit` when the family name `name` ends with `_<word>`, as
+/// OpenMetrics requires for a `# UNIT` line (`…_seconds` with `s`); `None` otherwise.
+pub fn unit_in_name(name: &str, unit: &str) -> Option<Cow<'static, str>> {
+    let word = unit_suffix(unit)?;
+    let stem = name.strip_suffix(word.as_ref())?;
+    (stem.len() > 1 && stem.ends_with('_')).then_some(word)
+}
+
 /// Appends `value` escaped for a label value: `\` → `\\`, `"` → `\"`, newline → `\n` (the
 /// same in the text format and OpenMetrics).
 pub(crate) fn escape_label_value(out: &mut String, value: &str) {
@@ -204,6 +212,18 @@ mod tests {
         assert_eq!(unit_suffix("{token}"), None);
         assert_eq!(unit_suffix("1"), None);
         assert_eq!(unit_suffix("By").as_deref(), Some("bytes"));
+        assert_eq!(
+            unit_in_name("x_duration_seconds", "s").as_deref(),
+            Some("seconds")
+        );
+        assert_eq!(
+            unit_in_name("tracegate_gen_ai_cost_usd", "USD").as_deref(),
+            Some("usd")
+        );
+        assert_eq!(unit_in_name("traces_spanmetrics_latency", "s"), None);
+        assert_eq!(unit_in_name("xseconds", "s"), None);
+        assert_eq!(unit_in_name("seconds", "s"), None);
+        assert_eq!(unit_in_name("x_tokens", "{token}"), None);
     }
 
     #[test]

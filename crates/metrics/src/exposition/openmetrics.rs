@@ -49,11 +49,7 @@ pub(crate) fn render(groups: &[Group<'_>]) -> String {
         out.push(' ');
         out.push_str(kind);
         out.push('\n');
-        if let Some(unit) = names::unit_suffix(group.family.unit)
-            && name.len() > unit.len()
-            && name.ends_with(unit.as_ref())
-            && name.as_bytes()[name.len() - unit.len() - 1] == b'_'
-        {
+        if let Some(unit) = names::unit_in_name(name, group.family.unit) {
             out.push_str("# UNIT ");
             out.push_str(name);
             out.push(' ');

@@ -8,7 +8,8 @@
 //! Only the fields this exporter writes or a test reads are declared; a decoder skips the
 //! rest.
 //!
-//! Mapping:
+//! Mapping (each family with its `unit` word when its name ends with it, as for
+//! OpenMetrics' `# UNIT`):
 //! - counter → `COUNTER`, family name with `_total` (as the Go client names it);
 //! - gauge → `GAUGE`;
 //! - explicit histogram → `HISTOGRAM` with classic buckets (cumulative, `+Inf` implied by
@@ -58,6 +59,9 @@ pub struct MetricFamily {
     /// The series.
     #[prost(message, repeated, tag = "4")]
     pub metric: Vec<Metric>,
+    /// The unit word, when the name ends with it (as for OpenMetrics' `# UNIT`).
+    #[prost(string, optional, tag = "5")]
+    pub unit: Option<String>,
 }
 
 /// `Metric`: one series.
@@ -253,6 +257,7 @@ pub(crate) fn render(groups: &[Group<'_>]) -> Vec<u8> {
             help: Some(group.family.help.to_owned()),
             r#type: Some(kind as i32),
             metric,
+            unit: names::unit_in_name(&group.name, group.family.unit).map(|u| u.into_owned()),
         };
         out.extend_from_slice(&family.encode_length_delimited_to_vec());
     }

@@ -253,6 +253,11 @@ fn protobuf_round_trip() {
         Some(2.5)
     );
 
+    assert_eq!(families[2].unit.as_deref(), Some("seconds"));
+    assert_eq!(
+        families[3].unit, None,
+        "the name does not end with the unit"
+    );
     let classic = families[2].metric[0].histogram.as_ref().unwrap();
     assert_eq!(classic.sample_count, Some(3));
     assert_eq!(classic.sample_sum, Some(0.305));
