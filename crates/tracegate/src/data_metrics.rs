@@ -32,9 +32,9 @@ pub fn setup(raw: &RawConfig) -> Result<MetricsConfig, Vec<ConfigError>> {
         errors.push(ConfigError::new("metrics.prometheus", message));
     }
     if let Some(o) = &config.otlp
-        && let Err(message) = o.validate()
+        && let Err(e) = o.validate("metrics.otlp")
     {
-        errors.push(ConfigError::new("metrics.otlp", message));
+        errors.push(e);
     }
     if errors.is_empty() {
         Ok(config)

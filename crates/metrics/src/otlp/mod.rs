@@ -1,33 +1,22 @@
-//! OTLP metrics export (stub: being written).
+//! OTLP/gRPC export of the data metrics, cumulative or delta.
+//!
+//! - [`config`]: [`OtlpMetricsConfig`] (endpoint, temporality, interval, timeout, headers,
+//!   compression, resource attributes) and the resource it gives.
+//! - [`convert`]: [`to_request`] turns a snapshot into an `ExportMetricsServiceRequest`,
+//!   with [`DeltaState`] to derive deltas.
+//! - [`split`](mod@split): bounds the data points per request.
+//! - [`exporter`]: [`OtlpMetricsExporter`], the push loop with retries and a final push at
+//!   shutdown.
 
-use crate::MetricsRegistry;
+pub mod config;
+pub mod convert;
+pub mod exporter;
+pub mod split;
 
-/// `metrics.otlp` (stub).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct OtlpMetricsConfig {
-    /// Where to push.
-    pub endpoint: String,
-}
+#[cfg(test)]
+mod tests;
 
-impl OtlpMetricsConfig {
-    /// Checks the config.
-    pub fn validate(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-/// The exporter (stub).
-#[derive(Debug)]
-pub struct OtlpMetricsExporter {}
-
-impl OtlpMetricsExporter {
-    /// Builds it.
-    pub fn new(_config: OtlpMetricsConfig, _registry: MetricsRegistry) -> Result<Self, String> {
-        Ok(Self {})
-    }
-
-    /// Pushes until `shutdown`.
-    pub async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
-        shutdown.cancelled().await;
-    }
-}
+pub use config::{Compression, OtlpMetricsConfig, Temporality};
+pub use convert::{DeltaState, to_request, to_request_at};
+pub use exporter::OtlpMetricsExporter;
+pub use split::split;
