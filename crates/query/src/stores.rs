@@ -44,7 +44,14 @@ impl Stores {
 }
 
 impl Backend for Stores {
-    fn trace(&self, tenant: &str, id: &TraceId) -> Result<Option<TraceLookup>, BackendError> {
+    fn trace(
+        &self,
+        tenant: &str,
+        id: &TraceId,
+        window: Option<(u64, u64)>,
+    ) -> Result<Option<TraceLookup>, BackendError> {
+        // The hot store is searched whole: it is local and indexed per block, so the window
+        // would save little; the archive lists only the partitions the window touches.
         if let Some(hot) = &self.hot {
             let found = hot
                 .find_trace(tenant, id)
@@ -62,7 +69,7 @@ impl Backend for Stores {
         let started = Instant::now();
         let lookup = self
             .runtime
-            .block_on(cold.find_trace(id, None))
+            .block_on(cold.find_trace(id, window))
             .map_err(|e| BackendError::new(format!("reading the archive: {e}")))?;
         tracing::debug!(
             trace_id = %id,

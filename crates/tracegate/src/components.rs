@@ -8,13 +8,15 @@ use tracegate_store::hot::{HotRegistry, HotStoreFactory};
 /// in `hot`, where the query API finds the store it serves; each `span_metrics` and `alerts`
 /// processor in `metrics`, where the metrics endpoints find what they serve.
 pub fn registry(hot: &HotRegistry, metrics: &MetricsRegistry) -> Registry {
-    let _ = metrics;
     Registry::new()
         .with_receiver(tracegate_otlp::OtlpReceiverFactory)
         .with_processor(tracegate_genai::GenAiNormalizeFactory)
         .with_processor(tracegate_genai::RedactionFactory)
         .with_processor(tracegate_assembly::TraceAssemblyFactory)
         .with_processor(tracegate_breakdown::LatencyBreakdownFactory)
+        .with_processor(tracegate_metrics::alerts::AlertsFactory::new(
+            metrics.clone(),
+        ))
         .with_processor(tracegate_sampling::TailSamplingFactory)
         .with_exporter(tracegate_otlp::OtlpExporterFactory)
         .with_exporter(tracegate_store::ArchiveExporterFactory)

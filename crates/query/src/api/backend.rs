@@ -8,7 +8,15 @@ use tracegate_model::{Span, TraceId};
 /// them inside `tokio::task::spawn_blocking`.
 pub trait Backend: Send + Sync + 'static {
     /// Every span of one trace of one tenant, or `None` when the tenant has no such trace.
-    fn trace(&self, tenant: &str, id: &TraceId) -> Result<Option<TraceLookup>, BackendError>;
+    /// `window` is the request's `start`/`end` (ns since the epoch, inclusive), when it gave
+    /// them: a store may skip blocks and partitions wholly outside it, as Tempo does, and may
+    /// still return a trace it finds without looking there.
+    fn trace(
+        &self,
+        tenant: &str,
+        id: &TraceId,
+        window: Option<(u64, u64)>,
+    ) -> Result<Option<TraceLookup>, BackendError>;
 
     /// Visits traces of one tenant whose spans overlap `[start_ns, end_ns]`, newest first, one
     /// call per trace per storage block: a trace split over blocks may be visited more than

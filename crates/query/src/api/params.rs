@@ -126,6 +126,30 @@ pub fn parse_window(
     Ok((start_ns, end_ns))
 }
 
+/// The optional window of a trace-by-id request: `start`/`end` (unix seconds) when either is
+/// given, `None` otherwise. A missing `start` is the epoch, a missing `end` is now; `end`
+/// must be after `start`.
+pub fn parse_trace_window(params: &Params) -> Result<Option<(u64, u64)>, ApiError> {
+    let start = parse_unix_seconds(params, "start")?;
+    let end = parse_unix_seconds(params, "end")?;
+    if start.is_none() && end.is_none() {
+        return Ok(None);
+    }
+    let start_ns = u64::from(start.unwrap_or(0)) * 1_000_000_000;
+    let end_ns = match end {
+        Some(end) => u64::from(end) * 1_000_000_000 + 999_999_999,
+        None => now_ns(),
+    };
+    if end_ns <= start_ns {
+        return Err(ApiError::bad_request(format!(
+            "http parameter start must be before end. received start={} end={}",
+            start.unwrap_or(0),
+            end.unwrap_or(0)
+        )));
+    }
+    Ok(Some((start_ns, end_ns)))
+}
+
 /// Now, ns since the epoch.
 pub fn now_ns() -> u64 {
     SystemTime::now()

@@ -12,15 +12,17 @@
 //! | backend says partial | 200, what there is | 200, `PARTIAL` with its message |
 //!
 //! Protobuf when `Accept` names `application/protobuf` (what Grafana sends), else JSON.
+//! `start`/`end` (unix seconds, optional) go to the backend as the window to look in
+//! (the archive lists only those partitions); `end` before `start` is a 400.
 
 use super::error::blocking;
-use super::params::parse_trace_id;
+use super::params::{Params, parse_trace_id, parse_trace_window};
 use super::{ApiError, ApiState, json_response, protobuf_response, wants_protobuf};
 use crate::tempo::jsonpb;
 use crate::tempo::trace::{
     PartialStatus, Trace, TraceByIdMetrics, TraceByIdResponse, build_trace_within,
 };
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prost::Message as _;
@@ -37,14 +39,16 @@ async fn lookup(
     state: &ApiState,
     headers: &HeaderMap,
     id: &str,
+    params: &Params,
 ) -> Result<Option<Found>, ApiError> {
     let tenants = state.tenants(headers)?;
     let id = parse_trace_id(id)?;
+    let window = parse_trace_window(params)?;
     let backend = state.backend().clone();
     blocking(move || {
         let mut found: Option<Found> = None;
         for tenant in tenants.as_slice() {
-            if let Some(lookup) = backend.trace(tenant, &id)? {
+            if let Some(lookup) = backend.trace(tenant, &id, window)? {
                 let f = found.get_or_insert_with(|| Found {
                     spans: Vec::new(),
                     partial: Vec::new(),
@@ -71,8 +75,10 @@ pub async fn trace_v1(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let Some(found) = lookup(&state, &headers, &id).await? else {
+    let params = Params::new(pairs);
+    let Some(found) = lookup(&state, &headers, &id, &params).await? else {
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
     let max = state.config().max_trace_bytes.as_usize();
@@ -99,8 +105,10 @@ pub async fn trace_v2(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let found = lookup(&state, &headers, &id).await?;
+    let params = Params::new(pairs);
+    let found = lookup(&state, &headers, &id, &params).await?;
     let max = state.config().max_trace_bytes.as_usize();
     let response = match found {
         None => TraceByIdResponse {

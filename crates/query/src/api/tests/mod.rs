@@ -46,6 +46,8 @@ pub struct MemoryBackend {
     pub fail: Option<String>,
     /// The requests `scan` received.
     pub scans: Mutex<Vec<(String, ScanRequest)>>,
+    /// The windows `trace` received.
+    pub trace_windows: Mutex<Vec<Option<(u64, u64)>>>,
 }
 
 impl MemoryBackend {
@@ -58,7 +60,16 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
-    fn trace(&self, tenant: &str, id: &TraceId) -> Result<Option<TraceLookup>, BackendError> {
+    fn trace(
+        &self,
+        tenant: &str,
+        id: &TraceId,
+        window: Option<(u64, u64)>,
+    ) -> Result<Option<TraceLookup>, BackendError> {
+        self.trace_windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(window);
         if let Some(f) = &self.fail {
             return Err(BackendError::new(f.clone()));
         }

@@ -228,3 +228,48 @@ async fn a_partial_lookup_is_marked_and_a_failure_is_500() {
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(reply.text(), "disk on fire\n");
 }
+
+#[tokio::test]
+async fn start_and_end_reach_the_backend_as_its_window() {
+    let id = tid(7);
+    let backend = Arc::new(MemoryBackend::new(shop_trace(id)));
+    let app = router(ApiState::new(backend.clone(), ApiConfig::default()));
+    let hex = id.to_hex();
+    for uri in [
+        format!("/api/v2/traces/{hex}?start=1700000000&end=1700003600"),
+        format!("/api/traces/{hex}?start=1700000000&end=1700003600"),
+        format!("/api/v2/traces/{hex}"),
+        format!("/api/v2/traces/{hex}?start=1700000000"),
+    ] {
+        let reply = get(&app, &uri, &[]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}");
+    }
+    let windows = backend.trace_windows.lock().unwrap().clone();
+    let (start, end) = (1_700_000_000 * S, 1_700_003_600 * S + 999_999_999);
+    assert_eq!(windows[0], Some((start, end)));
+    assert_eq!(windows[1], Some((start, end)));
+    assert_eq!(windows[2], None, "no start/end: every partition");
+    let (from, to) = windows[3].unwrap();
+    assert_eq!(from, start);
+    assert!(to >= now_s() * S, "a missing end is now");
+}
+
+#[tokio::test]
+async fn end_before_start_is_400() {
+    let app = app(shop_trace(tid(7)));
+    let hex = tid(7).to_hex();
+    for (uri, want) in [
+        (
+            format!("/api/v2/traces/{hex}?start=1700003600&end=1700000000"),
+            "http parameter start must be before end. received start=1700003600 end=1700000000",
+        ),
+        (
+            format!("/api/traces/{hex}?start=abc"),
+            "invalid start: strconv.ParseInt: parsing \"abc\": invalid syntax",
+        ),
+    ] {
+        let reply = get(&app, &uri, &[]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(reply.text().trim(), want, "{uri}");
+    }
+}
