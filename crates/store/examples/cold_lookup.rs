@@ -6,8 +6,11 @@
 //! ```text
 //! cargo run --release -p tracegate-store --example cold_lookup -- \
 //!     --url /tmp/tg-archive --size-mb 200 [--file-mb 64] [--row-group-rows 65536] \
-//!     [--lookups 5] [--reuse] [--concurrency 16] [--page-rows N]
+//!     [--lookups 5] [--reuse] [--concurrency 16] [--page-rows N] [--warm-first]
 //! ```
+//!
+//! `--warm-first` runs `ColdArchive::warm` (what the query API does in the background at
+//! start) before the lookups, and prints what it fetched and how long it took.
 //!
 //! `--page-rows N` writes with Parquet pages of at most N rows (the archive writer's
 //! default is 1 MiB pages, with no row limit), to see how much smaller pages save a lookup:
@@ -53,6 +56,7 @@ struct Args {
     row_group_rows: usize,
     lookups: usize,
     reuse: bool,
+    warm_first: bool,
     concurrency: usize,
     page_rows: Option<usize>,
     plain_ids: bool,
@@ -66,6 +70,7 @@ fn args() -> Args {
         row_group_rows: WriterOptions::DEFAULT_ROW_GROUP_ROWS,
         lookups: 5,
         reuse: false,
+        warm_first: false,
         concurrency: ColdOptions::default().concurrency,
         page_rows: None,
         plain_ids: false,
@@ -85,6 +90,7 @@ fn args() -> Args {
             "--page-rows" => a.page_rows = Some(value().parse().expect("--page-rows: a number")),
             "--plain-ids" => a.plain_ids = true,
             "--reuse" => a.reuse = true,
+            "--warm-first" => a.warm_first = true,
             other => panic!("unknown argument {other}; see the example's docs"),
         }
     }
@@ -262,6 +268,14 @@ async fn main() {
             ..Default::default()
         },
     ));
+    if args.warm_first {
+        let started = Instant::now();
+        let warm = archive.warm().await.unwrap();
+        println!(
+            "warm-up: {:.1} s, {warm:?}",
+            started.elapsed().as_secs_f64()
+        );
+    }
     println!(
         "{:<34} {:>5} {:>6} {:>9} {:>7} {:>7} {:>8} {:>7} {:>6} {:>11}",
         "trace", "pass", "spans", "ms", "listed", "opened", "footers", "blooms", "rgs", "bytes"

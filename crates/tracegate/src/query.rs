@@ -126,6 +126,28 @@ impl QueryServer {
             multitenancy,
             "query API (Tempo-compatible) listening"
         );
+        if let Some(cold) = cold.clone() {
+            // The first lookups would fetch every file's footer and bloom filter one by one
+            // (seconds on S3); fetch them now, in the background, while the caches have room.
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                match cold.warm().await {
+                    Ok(w) => tracing::info!(
+                        files = w.files,
+                        footers_fetched = w.footers_fetched,
+                        blooms_fetched = w.blooms_fetched,
+                        bytes_read = w.bytes_read,
+                        caches_full = w.stopped_full,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "archive lookup caches warmed"
+                    ),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "could not warm the archive lookup caches; lookups fetch what they need"
+                    ),
+                }
+            });
+        }
         let backend = Stores::new(store, cold, tokio::runtime::Handle::current());
         let app = router(ApiState::new(Arc::new(backend), api));
         let stop = CancellationToken::new();

@@ -357,6 +357,36 @@ pub async fn find_in_file(
     Ok(found)
 }
 
+/// Fetches every `trace_id` bloom filter of the file that `blooms` does not hold yet, and
+/// gives each to `blooms`: what a later [`find_in_file`] would fetch one by one. Returns the
+/// number fetched.
+pub async fn load_blooms(
+    file: ObjectFile,
+    footer: &Footer,
+    blooms: &dyn BloomStore,
+) -> Result<usize, StoreError> {
+    let Some(leaf) = footer.trace_id_leaf else {
+        return Ok(0);
+    };
+    let row_groups = footer.metadata.metadata().num_row_groups();
+    let mut builder =
+        ParquetRecordBatchStreamBuilder::new_with_metadata(file, footer.metadata.clone());
+    let mut fetched = 0;
+    for rg in 0..row_groups {
+        if blooms.get(rg).is_some() {
+            continue;
+        }
+        let bloom = builder
+            .get_row_group_column_bloom_filter(rg, leaf)
+            .await
+            .map_err(parquet_error("read a trace_id bloom filter"))?
+            .map(Arc::new);
+        fetched += 1;
+        blooms.put(rg, bloom);
+    }
+    Ok(fetched)
+}
+
 /// The rows of `row_groups` (in that order) on `trace_id` pages whose min/max may hold
 /// `id`; `None` when the file lacks the page indexes to tell.
 fn page_selection(

@@ -16,6 +16,6 @@ pub mod decode;
 pub mod file;
 pub mod value;
 
-pub use archive::{ColdArchive, ColdLookup, ColdOptions};
+pub use archive::{ColdArchive, ColdLookup, ColdOptions, ColdWarmup};
 pub use cache::CacheStats;
 pub use decode::{SpanDecoder, spans_from_batch};

@@ -518,3 +518,45 @@ async fn on_s3_traces_are_found_and_footers_cached() {
     let missing = archive.find_trace(&TraceId([7; 16]), None).await.unwrap();
     assert!(missing.spans.is_empty() && missing.row_groups_read <= 1);
 }
+
+#[tokio::test]
+async fn warming_fills_the_caches_so_first_lookups_fetch_no_footer_or_bloom() {
+    let a = local_archive().await;
+    let archive = a.archive(ColdOptions::default());
+    let warm = archive.warm().await.unwrap();
+    assert_eq!(warm.files, a.files);
+    assert_eq!(warm.footers_fetched, a.files);
+    assert!(warm.blooms_fetched > 20, "{warm:?}");
+    assert!(warm.bytes_read > 0 && !warm.stopped_full, "{warm:?}");
+    assert_eq!(archive.cache_stats().entries, a.files);
+    assert_eq!(archive.bloom_cache_stats().entries, warm.blooms_fetched);
+    for id in trace_ids(&a.spans).into_iter().step_by(41) {
+        let lookup = archive.find_trace(&id, None).await.unwrap();
+        assert_eq!(
+            (lookup.footers_fetched, lookup.blooms_fetched),
+            (0, 0),
+            "{id}"
+        );
+        assert_eq!(lookup.spans, as_archived(&of_trace(&a.spans, id)));
+    }
+    // A second warm-up has nothing left to fetch.
+    let again = archive.warm().await.unwrap();
+    assert_eq!((again.footers_fetched, again.blooms_fetched), (0, 0));
+}
+
+#[tokio::test]
+async fn warming_stops_when_a_cache_is_nearly_full() {
+    let a = local_archive().await;
+    // Room for about one file's bloom filters.
+    let archive = a.archive(ColdOptions {
+        bloom_cache_bytes: 8 * 1024,
+        ..Default::default()
+    });
+    let warm = archive.warm().await.unwrap();
+    assert!(warm.stopped_full, "{warm:?}");
+    assert!(warm.files < a.files, "{warm:?}");
+    // Lookups still answer.
+    let id = a.spans[0].trace_id;
+    let lookup = archive.find_trace(&id, None).await.unwrap();
+    assert_eq!(lookup.spans, as_archived(&of_trace(&a.spans, id)));
+}
