@@ -361,3 +361,35 @@ def rule_exprs() -> list[str]:
     blocks = re.findall(r"expr: \|\n((?:\s{10,}.*\n)+)", text)
     assert len(blocks) == 2, blocks
     return blocks
+
+
+def test_exponential_histograms_reach_prometheus_as_native_histograms(gateway_factory, tmp_path):
+    """`histogram: {type: exponential}`: Prometheus (with native histograms on) asks for the
+    protobuf format and stores the RED latency as a native histogram."""
+    procs = processors()
+    procs["span_metrics"] = {"histogram": {"type": "exponential"}}
+    gw = gateway_factory({}, pipeline_exporters=[], processors=procs, metrics={})
+    prom = PrometheusServer(tmp_path / "prometheus", [f"127.0.0.1:{gw.prometheus_port}"], native_histograms=True)
+    app = LlmApp(gw.grpc_target)
+    try:
+        for i in range(30):
+            app.request(i)
+        app.flush()
+        wait_for(prom.targets_up, 20, "prometheus to scrape the gateway")
+
+        def native():
+            result = prom.query('traces_spanmetrics_latency{span_name="vector.search"}')
+            return result if result and "histogram" in result[0] else None
+
+        result = wait_for(native, 30, "a native histogram of vector.search's latency")
+        _, histogram = result[0]["histogram"]
+        assert int(histogram["count"]) == 30
+        # Every value (17 ms) falls in buckets around 0.017 s.
+        for _, lower, upper, count in histogram["buckets"]:
+            assert float(lower) <= 0.017 <= float(upper) * 1.0001 or float(count) == 0
+        assert prom.value('histogram_count(traces_spanmetrics_latency{span_name="vector.search"})') == 30
+        # The GenAI histograms keep the semantic conventions' explicit buckets.
+        assert prom.value('sum(gen_ai_client_operation_duration_seconds_count)') == 30
+    finally:
+        app.shutdown()
+        prom.stop()
