@@ -3,8 +3,13 @@
 //!
 //! A span counts when it has `gen_ai.operation.name` (after `genai_normalize`). Its
 //! attributes are read in one pass ([`GenAiAttrs::scan`]; the last of a repeated key wins,
-//! as [`attr::get`] has it), and the four shared labels (operation, provider, request and
-//! response model) are hashed once and extended per family.
+//! as [`attr::get`] has it). The four families that share the four labels (operation,
+//! provider, request and response model) keep their series in one table of groups, so a span
+//! costs one lookup: a group holds one histogram per token type, the duration of calls that
+//! worked, TTFT and TPOT, each created on first use. Each family is still bounded on its own
+//! (`max_series_per_metric` series, counted across groups, then its own overflow series);
+//! failed calls' durations (with `error.type`) live in a second table counted with the
+//! duration family.
 //!
 //! | family | value | from |
 //! |---|---|---|
@@ -17,8 +22,8 @@
 //! Negative or non-finite values are not recorded.
 
 use super::histogram::{ExplicitHist, Origin};
-use super::store::{HeapSize, KeyHasher, SeriesTable};
-use crate::snapshot::{Family, Kind, Value};
+use super::store::{HeapSize, KeyHasher, OVERFLOW_KEY, SeriesTable};
+use crate::snapshot::{Family, Kind, Series, Value};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use std::sync::Arc;
 use tracegate_model::{Span, attr, keys};
@@ -137,39 +142,149 @@ fn usable(v: f64) -> Option<f64> {
     (v.is_finite() && v >= 0.0).then_some(v)
 }
 
+/// Slots of a group: the four token types, then duration, TTFT, TPOT.
+const SLOTS: usize = 7;
+const DURATION_SLOT: usize = 4;
+const TTFT_SLOT: usize = 5;
+const TPOT_SLOT: usize = 6;
+/// The family (0 tokens, 1 duration, 2 TTFT, 3 TPOT) of each slot.
+const FAMILY_OF_SLOT: [usize; SLOTS] = [0, 0, 0, 0, 1, 2, 3];
+/// Prometheus names of the grouped families, by family index.
+const GROUPED: [&str; 4] = [
+    TOKEN_USAGE,
+    OPERATION_DURATION,
+    TIME_TO_FIRST_TOKEN,
+    TIME_PER_OUTPUT_TOKEN,
+];
+
+/// One family's histogram within a group, with its own times (it is its own series).
+#[derive(Debug, Clone)]
+struct Sub {
+    hist: ExplicitHist,
+    start: u64,
+    last: u64,
+}
+
+impl Sub {
+    fn series(&self, labels: Vec<(Arc<str>, Arc<str>)>) -> Series {
+        Series {
+            labels,
+            start_time_unix_nano: self.start,
+            last_update_unix_nano: self.last,
+            value: Value::Histogram(self.hist.snapshot()),
+        }
+    }
+}
+
+/// The grouped families' series of one set of the four labels.
+#[derive(Debug, Default)]
+pub struct Group {
+    subs: [Option<Sub>; SLOTS],
+}
+
+impl HeapSize for Group {
+    fn heap_bytes(&self) -> usize {
+        self.subs
+            .iter()
+            .flatten()
+            .map(|s| s.hist.heap_bytes())
+            .sum()
+    }
+}
+
+/// Per-family series counts, bounds and overflow series of the grouped families.
+#[derive(Debug)]
+struct Bounded {
+    counts: [usize; 4],
+    overflow: [Option<Sub>; 4],
+    overflowed: [u64; 4],
+    limit: usize,
+    bounds: [Arc<[f64]>; 4],
+    exemplars: bool,
+}
+
+impl Bounded {
+    fn new_sub(&self, family: usize, now: u64) -> Sub {
+        Sub {
+            hist: ExplicitHist::new(self.bounds[family].clone(), self.exemplars),
+            start: now,
+            last: now,
+        }
+    }
+
+    /// Records into `slot` of `group`, creating the sub-series if the family has room, else
+    /// into the family's overflow series. `None`: the group table was full.
+    fn record(&mut self, group: Option<&mut Group>, slot: usize, value: f64, o: &Origin, now: u64) {
+        let family = FAMILY_OF_SLOT[slot];
+        if let Some(g) = group {
+            if let Some(sub) = g.subs[slot].as_mut() {
+                sub.last = now;
+                sub.hist.record(value, o);
+                return;
+            }
+            if self.counts[family] < self.limit {
+                self.counts[family] += 1;
+                let mut sub = self.new_sub(family, now);
+                sub.hist.record(value, o);
+                g.subs[slot] = Some(sub);
+                return;
+            }
+        }
+        self.overflow_into(family, value, o, now);
+    }
+
+    fn overflow_into(&mut self, family: usize, value: f64, o: &Origin, now: u64) {
+        self.overflowed[family] += 1;
+        if self.overflow[family].is_none() {
+            self.overflow[family] = Some(self.new_sub(family, now));
+        }
+        if let Some(sub) = self.overflow[family].as_mut() {
+            sub.last = now;
+            sub.hist.record(value, o);
+        }
+    }
+}
+
 /// The GenAI series.
 #[derive(Debug)]
 pub struct GenAi {
-    tokens: SeriesTable<ExplicitHist>,
-    duration: SeriesTable<ExplicitHist>,
-    ttft: SeriesTable<ExplicitHist>,
-    tpot: SeriesTable<ExplicitHist>,
+    groups: SeriesTable<Group>,
+    errors: SeriesTable<ExplicitHist>,
     cost: SeriesTable<f64>,
-    bounds: [Arc<[f64]>; 4],
-    exemplars: bool,
+    bounded: Bounded,
+    token_type_key: Arc<str>,
+    token_types: [Arc<str>; 4],
 }
 
 impl GenAi {
     /// Empty series, each family bounded to `limit`.
     pub fn new(limit: usize, exemplars: bool) -> Self {
-        let five = |last: &'static str| [FOUR[0], FOUR[1], FOUR[2], FOUR[3], last];
+        let limit = limit.max(1);
+        let mut five = FOUR.to_vec();
+        five.push("error.type");
         Self {
-            tokens: SeriesTable::new(&five("gen_ai.token.type"), limit, &[TOKEN_USAGE]),
-            duration: SeriesTable::new(&five("error.type"), limit, &[OPERATION_DURATION]),
-            ttft: SeriesTable::new(&FOUR, limit, &[TIME_TO_FIRST_TOKEN]),
-            tpot: SeriesTable::new(&FOUR, limit, &[TIME_PER_OUTPUT_TOKEN]),
+            groups: SeriesTable::new(&FOUR, limit, &[]),
+            errors: SeriesTable::new(&five, limit, &[]),
             cost: SeriesTable::new(
                 &[keys::GEN_AI_PROVIDER_NAME, keys::GEN_AI_REQUEST_MODEL],
                 limit,
                 &[COST],
             ),
-            bounds: [
-                Arc::from(TOKEN_BUCKETS.as_slice()),
-                Arc::from(DURATION_BUCKETS.as_slice()),
-                Arc::from(TTFT_BUCKETS.as_slice()),
-                Arc::from(TPOT_BUCKETS.as_slice()),
-            ],
-            exemplars,
+            bounded: Bounded {
+                counts: [0; 4],
+                overflow: Default::default(),
+                overflowed: [0; 4],
+                limit,
+                bounds: [
+                    Arc::from(TOKEN_BUCKETS.as_slice()),
+                    Arc::from(DURATION_BUCKETS.as_slice()),
+                    Arc::from(TTFT_BUCKETS.as_slice()),
+                    Arc::from(TPOT_BUCKETS.as_slice()),
+                ],
+                exemplars,
+            },
+            token_type_key: Arc::from("gen_ai.token.type"),
+            token_types: TOKEN_TYPES.map(Arc::from),
         }
     }
 
@@ -184,7 +299,7 @@ impl GenAi {
     }
 
     fn record_attrs(&mut self, span: &Span, a: &GenAiAttrs<'_>, now: u64) {
-        let origin = Origin {
+        let o = Origin {
             trace_id: span.trace_id.0,
             span_id: span.span_id.0,
             time_unix_nano: now,
@@ -194,29 +309,37 @@ impl GenAi {
         for v in four {
             base.push(v);
         }
-        let exemplars = self.exemplars;
-        let [token_b, duration_b, ttft_b, tpot_b] = &self.bounds;
-        let make = |b| maker(b, exemplars);
+        let b = &mut self.bounded;
+        let mut group = self
+            .groups
+            .get_if(base.finish(), &four, now, true, Group::default)
+            .map(|(g, _)| g);
 
-        for (ty, n) in TOKEN_TYPES.iter().zip(a.tokens) {
-            let Some(n) = n.filter(|n| *n >= 0) else {
-                continue;
-            };
-            let mut h = base.clone();
-            h.push(Some(ty));
-            let key = [four[0], four[1], four[2], four[3], Some(*ty)];
-            self.tokens
-                .get(h.finish(), &key, now, make(token_b))
-                .record(n as f64, &origin);
+        for (slot, n) in a.tokens.iter().enumerate() {
+            if let Some(n) = n.filter(|n| *n >= 0) {
+                b.record(group.as_deref_mut(), slot, n as f64, &o, now);
+            }
         }
 
-        let error_type = span.is_error().then(|| a.error_type.unwrap_or(OTHER_ERROR));
-        let mut h = base.clone();
-        h.push(error_type);
-        let key = [four[0], four[1], four[2], four[3], error_type];
-        self.duration
-            .get(h.finish(), &key, now, make(duration_b))
-            .record(span.duration_ns() as f64 / 1e9, &origin);
+        let seconds = span.duration_ns() as f64 / 1e9;
+        if span.is_error() {
+            let error_type = Some(a.error_type.unwrap_or(OTHER_ERROR));
+            let mut h = base.clone();
+            h.push(error_type);
+            let key = [four[0], four[1], four[2], four[3], error_type];
+            let allow = b.counts[1] < b.limit;
+            let bounds = &b.bounds[1];
+            let make = maker(bounds, b.exemplars);
+            match self.errors.get_if(h.finish(), &key, now, allow, make) {
+                Some((hist, created)) => {
+                    hist.record(seconds, &o);
+                    b.counts[1] += usize::from(created);
+                }
+                None => b.overflow_into(1, seconds, &o, now),
+            }
+        } else {
+            b.record(group.as_deref_mut(), DURATION_SLOT, seconds, &o, now);
+        }
 
         let llm = span.facts.llm;
         let ttft = a
@@ -224,9 +347,7 @@ impl GenAi {
             .and_then(usable)
             .or_else(|| llm.map(|l| l.prefill_ns as f64 / 1e9));
         if let Some(ttft) = ttft {
-            self.ttft
-                .get(base.finish(), &four, now, make(ttft_b))
-                .record(ttft, &origin);
+            b.record(group.as_deref_mut(), TTFT_SLOT, ttft, &o, now);
         }
 
         let tpot = a.tpot_ns.and_then(usable).map(|ns| ns / 1e9).or_else(|| {
@@ -234,9 +355,7 @@ impl GenAi {
             llm.map(|l| l.decode_ns as f64 / decoded as f64 / 1e9)
         });
         if let Some(tpot) = tpot {
-            self.tpot
-                .get(base.finish(), &four, now, make(tpot_b))
-                .record(tpot, &origin);
+            b.record(group, TPOT_SLOT, tpot, &o, now);
         }
 
         if let Some(cost) = a.cost_usd.and_then(usable) {
@@ -245,36 +364,92 @@ impl GenAi {
         }
     }
 
-    /// Expires idle series in every family.
+    /// Expires idle series in every family (`expiry_ns` 0: none).
     pub fn expire(&mut self, now: u64, expiry_ns: u64) {
-        self.tokens.expire(now, expiry_ns);
-        self.duration.expire(now, expiry_ns);
-        self.ttft.expire(now, expiry_ns);
-        self.tpot.expire(now, expiry_ns);
+        if expiry_ns == 0 {
+            return;
+        }
+        let idle = |last: u64| now.saturating_sub(last) >= expiry_ns;
+        let b = &mut self.bounded;
+        self.groups.retain(|g| {
+            for (slot, sub) in g.subs.iter_mut().enumerate() {
+                if sub.as_ref().is_some_and(|s| idle(s.last)) {
+                    *sub = None;
+                    let family = FAMILY_OF_SLOT[slot];
+                    b.counts[family] = b.counts[family].saturating_sub(1);
+                }
+            }
+            g.subs.iter().any(Option::is_some)
+        });
+        let before = self.errors.len();
+        self.errors.expire(now, expiry_ns);
+        b.counts[1] = b.counts[1].saturating_sub(before - self.errors.len());
+        for o in &mut b.overflow {
+            if o.as_ref().is_some_and(|s| idle(s.last)) {
+                *o = None;
+            }
+        }
         self.cost.expire(now, expiry_ns);
     }
 
     /// Sends overflow counts to the gateway's telemetry.
     pub fn flush_overflow(&mut self) {
-        self.tokens.flush_overflow();
-        self.duration.flush_overflow();
-        self.ttft.flush_overflow();
-        self.tpot.flush_overflow();
+        for (family, n) in GROUPED.iter().zip(&mut self.bounded.overflowed) {
+            if *n > 0 {
+                metrics::counter!("tracegate_span_metrics_overflow_total", "metric" => *family)
+                    .increment(*n);
+                *n = 0;
+            }
+        }
         self.cost.flush_overflow();
     }
 
     /// (series, heap bytes) over every family.
     pub fn size(&self) -> (usize, usize) {
-        let t = [&self.tokens, &self.duration, &self.ttft, &self.tpot];
-        let series = t.iter().map(|t| t.len()).sum::<usize>() + self.cost.len();
-        let bytes = t.iter().map(|t| t.heap_bytes()).sum::<usize>() + self.cost.heap_bytes();
+        let b = &self.bounded;
+        let overflow = b.overflow.iter().flatten().count();
+        let series = b.counts.iter().sum::<usize>() + overflow + self.cost.len();
+        let bytes = self.groups.heap_bytes()
+            + self.errors.heap_bytes()
+            + self.cost.heap_bytes()
+            + b.overflow
+                .iter()
+                .flatten()
+                .map(|s| std::mem::size_of::<Sub>() + s.hist.heap_bytes())
+                .sum::<usize>();
         (series, bytes)
+    }
+
+    /// The series of grouped family `family`, sorted by labels, its overflow series last.
+    fn grouped_series(&self, family: usize) -> Vec<Series> {
+        let mut out = Vec::new();
+        for e in self.groups.sorted() {
+            for (slot, sub) in e.value.subs.iter().enumerate() {
+                let Some(sub) = sub.as_ref().filter(|_| FAMILY_OF_SLOT[slot] == family) else {
+                    continue;
+                };
+                let mut labels = self.groups.labels(e);
+                if family == 0 {
+                    labels.push((self.token_type_key.clone(), self.token_types[slot].clone()));
+                }
+                out.push(sub.series(labels));
+            }
+        }
+        if family == 1 {
+            out.extend(
+                self.errors
+                    .snapshot(|h| Some(Value::Histogram(h.snapshot()))),
+            );
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
+        if let Some(o) = &self.bounded.overflow[family] {
+            out.push(o.series(vec![(Arc::from(OVERFLOW_KEY), Arc::from("true"))]));
+        }
+        out
     }
 
     /// The five families.
     pub fn families(&self) -> [Family; 5] {
-        let hist =
-            |t: &SeriesTable<ExplicitHist>| t.snapshot(|h| Some(Value::Histogram(h.snapshot())));
         [
             Family {
                 otel_name: "gen_ai.client.token.usage",
@@ -282,7 +457,7 @@ impl GenAi {
                 help: "Tokens used per GenAI call, by gen_ai.token.type (input, output, cached, reasoning).",
                 unit: "{token}",
                 kind: Kind::Histogram,
-                series: hist(&self.tokens),
+                series: self.grouped_series(0),
             },
             Family {
                 otel_name: "gen_ai.client.operation.duration",
@@ -290,7 +465,7 @@ impl GenAi {
                 help: "Duration of GenAI calls; error.type on failed ones.",
                 unit: "s",
                 kind: Kind::Histogram,
-                series: hist(&self.duration),
+                series: self.grouped_series(1),
             },
             Family {
                 otel_name: "gen_ai.server.time_to_first_token",
@@ -298,7 +473,7 @@ impl GenAi {
                 help: "Time to the first token of streamed GenAI calls.",
                 unit: "s",
                 kind: Kind::Histogram,
-                series: hist(&self.ttft),
+                series: self.grouped_series(2),
             },
             Family {
                 otel_name: "gen_ai.server.time_per_output_token",
@@ -306,7 +481,7 @@ impl GenAi {
                 help: "Time per output token after the first, of streamed GenAI calls.",
                 unit: "s",
                 kind: Kind::Histogram,
-                series: hist(&self.tpot),
+                series: self.grouped_series(3),
             },
             Family {
                 otel_name: "tracegate.gen_ai.cost",

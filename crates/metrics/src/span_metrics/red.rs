@@ -34,10 +34,18 @@ pub fn kind_name(kind: SpanKind) -> &'static str {
 
 /// The label value of a status code; an unknown code counts as unset.
 pub fn status_name(code: i32) -> &'static str {
+    STATUS_NAMES[status_index(code)]
+}
+
+const STATUS_NAMES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
+
+/// The position of a status code's label value in [`STATUS_NAMES`]: what the hash uses, so
+/// two codes with one label value are one series.
+fn status_index(code: i32) -> usize {
     match StatusCode::try_from(code) {
-        Ok(StatusCode::Ok) => "STATUS_CODE_OK",
-        Ok(StatusCode::Error) => "STATUS_CODE_ERROR",
-        _ => "STATUS_CODE_UNSET",
+        Ok(StatusCode::Ok) => 1,
+        Ok(StatusCode::Error) => 2,
+        _ => 0,
     }
 }
 
@@ -190,7 +198,16 @@ impl Red {
             };
         }
         let key = &key[..4 + self.dims.len()];
-        let hash = KeyHasher::of(key);
+        // Kind and status come from small fixed sets: hashed as numbers, compared as names.
+        let mut h = KeyHasher::default();
+        h.push(key[0]);
+        h.push(key[1]);
+        h.push_tag(span.kind as u8);
+        h.push_tag(status_index(span.status.code) as u8);
+        for v in &key[4..] {
+            h.push(*v);
+        }
+        let hash = h.finish();
         let (kind, bounds, max_size, exemplars) =
             (self.kind, &self.bounds, self.max_size, self.exemplars);
         let latency = self.table.get(hash, key, now, || match kind {

@@ -45,6 +45,13 @@ impl KeyHasher {
         }
     }
 
+    /// Adds a small number standing for a value from a fixed set (a span kind), cheaper to
+    /// hash than its name. A table must hash a given label the same way every time.
+    #[inline]
+    pub fn push_tag(&mut self, tag: u8) {
+        self.0.write_u8(tag);
+    }
+
     /// The hash of the values pushed so far.
     #[inline]
     pub fn finish(&self) -> u64 {
@@ -174,6 +181,66 @@ impl<V> SeriesTable<V> {
         }
     }
 
+    /// As [`Self::get`] without the overflow series: `None` when the series is new and
+    /// either `allow_new` is false or the table is full (the caller overflows it itself).
+    /// The flag is true when the series was created by this call.
+    #[inline]
+    pub fn get_if(
+        &mut self,
+        hash: u64,
+        key: &[Option<&str>],
+        now: u64,
+        allow_new: bool,
+        make: impl FnOnce() -> V,
+    ) -> Option<(&mut V, bool)> {
+        debug_assert_eq!(key.len(), self.keys.len());
+        let allow_new = allow_new && self.table.len() < self.limit;
+        match self.table.entry(hash, |e| e.matches(hash, key), |e| e.hash) {
+            hash_table::Entry::Occupied(o) => {
+                let e = o.into_mut();
+                e.last = now;
+                Some((&mut e.value, false))
+            }
+            hash_table::Entry::Vacant(v) if allow_new => {
+                let entry = Entry {
+                    hash,
+                    values: key.iter().map(|v| v.map(Arc::<str>::from)).collect(),
+                    start: now,
+                    last: now,
+                    value: make(),
+                };
+                Some((&mut v.insert(entry).into_mut().value, true))
+            }
+            hash_table::Entry::Vacant(_) => None,
+        }
+    }
+
+    /// Keeps the series for which `keep` returns true (the overflow series is not visited).
+    pub fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
+        self.table.retain(|e| keep(&mut e.value));
+    }
+
+    /// Every series but the overflow one, sorted by label values.
+    pub fn sorted(&self) -> Vec<&Entry<V>> {
+        let mut entries: Vec<&Entry<V>> = self.table.iter().collect();
+        entries.sort_unstable_by(|a, b| a.values.cmp(&b.values));
+        entries
+    }
+
+    /// An entry's labels: (key, value) for each label it has.
+    pub fn labels(&self, e: &Entry<V>) -> Vec<(Arc<str>, Arc<str>)> {
+        self.keys
+            .iter()
+            .zip(e.values.iter())
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect()
+    }
+
+    /// Counts `n` observations that overflowed outside this table's own overflow series.
+    pub fn count_overflow(&mut self, n: u64) {
+        self.overflowed += n;
+    }
+
     /// Series, the overflow one included.
     pub fn len(&self) -> usize {
         self.table.len() + usize::from(self.overflow.is_some())
@@ -211,34 +278,29 @@ impl<V> SeriesTable<V> {
     /// The series as snapshot [`Series`], sorted by label values with the overflow series
     /// last; `value` maps a series' value (`None` leaves the series out).
     pub fn snapshot(&self, mut value: impl FnMut(&V) -> Option<Value>) -> Vec<Series> {
-        let mut entries: Vec<&Entry<V>> = self.table.iter().collect();
-        entries.sort_unstable_by(|a, b| a.values.cmp(&b.values));
+        let entries = self.sorted();
         let mut out = Vec::with_capacity(entries.len() + 1);
         for e in entries {
             if let Some(v) = value(&e.value) {
-                let labels = self
-                    .keys
-                    .iter()
-                    .zip(e.values.iter())
-                    .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
-                    .collect();
                 out.push(Series {
-                    labels,
+                    labels: self.labels(e),
                     start_time_unix_nano: e.start,
                     last_update_unix_nano: e.last,
                     value: v,
                 });
             }
         }
-        if let Some(e) = &self.overflow {
-            if let Some(v) = value(&e.value) {
-                out.push(Series {
-                    labels: vec![(Arc::from(OVERFLOW_KEY), Arc::from("true"))],
-                    start_time_unix_nano: e.start,
-                    last_update_unix_nano: e.last,
-                    value: v,
-                });
-            }
+        if let Some((e, v)) = self
+            .overflow
+            .as_ref()
+            .and_then(|e| Some((e, value(&e.value)?)))
+        {
+            out.push(Series {
+                labels: vec![(Arc::from(OVERFLOW_KEY), Arc::from("true"))],
+                start_time_unix_nano: e.start,
+                last_update_unix_nano: e.last,
+                value: v,
+            });
         }
         out
     }

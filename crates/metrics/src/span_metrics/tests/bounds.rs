@@ -153,3 +153,78 @@ fn zero_expiry_keeps_series() {
         1
     );
 }
+
+#[test]
+fn each_gen_ai_family_is_bounded_on_its_own() {
+    // One series per family: the first span's input tokens take the token family's only
+    // series, so its output tokens overflow, while its duration gets a series of its own.
+    let config = SpanMetricsConfig {
+        max_series_per_metric: 1,
+        ..Default::default()
+    };
+    let m = SpanMetrics::new(&config);
+    let mut s = named(&resource("svc"), 1, "m", 1);
+    s.attributes
+        .push(attr::int("gen_ai.usage.output_tokens", 7));
+    let mut e = named(&resource("svc"), 2, "m", 2);
+    e.status.code = StatusCode::Error as i32;
+    m.observe(&[trace(vec![s]), trace(vec![e])], 1);
+    let f = m.collect(1);
+    let tokens = family(&f, "gen_ai_client_token_usage");
+    assert_eq!(tokens.series.len(), 2);
+    let input = hist(series(
+        tokens,
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "m"),
+            ("gen_ai.token.type", "input"),
+        ],
+    ));
+    assert_eq!((input.count, input.sum), (2, 20.0));
+    let overflow = hist(series(tokens, &[("otel.metric.overflow", "true")]));
+    assert_eq!((overflow.count, overflow.sum), (1, 7.0));
+    // The failed call's duration (with error.type) counts against the same family bound.
+    let duration = family(&f, "gen_ai_client_operation_duration_seconds");
+    assert_eq!(duration.series.len(), 2);
+    let ok = hist(series(
+        duration,
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "m"),
+        ],
+    ));
+    assert_eq!(ok.count, 1);
+    assert_eq!(
+        hist(series(duration, &[("otel.metric.overflow", "true")])).count,
+        1
+    );
+}
+
+#[test]
+fn expired_gen_ai_series_free_their_place_under_the_bound() {
+    let config = SpanMetricsConfig {
+        max_series_per_metric: 1,
+        series_expiry: Duration::from_secs(300),
+        ..Default::default()
+    };
+    let m = SpanMetrics::new(&config);
+    let svc = resource("svc");
+    m.observe(&[trace(vec![named(&svc, 1, "a", 1)])], 0);
+    assert_eq!(
+        family(&m.collect(6 * MINUTE), "gen_ai_client_token_usage")
+            .series
+            .len(),
+        0
+    );
+    m.observe(&[trace(vec![named(&svc, 2, "b", 1)])], 6 * MINUTE);
+    let f = m.collect(6 * MINUTE);
+    let tokens = family(&f, "gen_ai_client_token_usage");
+    assert_eq!(tokens.series.len(), 1);
+    let model = tokens.series[0]
+        .labels
+        .iter()
+        .find(|(k, _)| &**k == "gen_ai.request.model")
+        .map(|(_, v)| v.to_string());
+    assert_eq!(model.as_deref(), Some("b"));
+    assert_eq!(tokens.series[0].start_time_unix_nano, 6 * MINUTE);
+}

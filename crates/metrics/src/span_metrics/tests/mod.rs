@@ -1,9 +1,11 @@
 //! Tests of the whole processor: hand-worked golden cases per family ([`golden`]), random
-//! traces ([`properties`]), bounds and expiry ([`bounds`]), the factory ([`factory`]).
+//! traces ([`properties`]), bounds and expiry ([`bounds`]), the factory ([`factory`]),
+//! service-graph edges ([`graph`]).
 
 mod bounds;
 mod factory;
 mod golden;
+mod graph;
 mod properties;
 
 use crate::snapshot::{Family, Histogram, Series, Value};

@@ -35,7 +35,7 @@ fn gen_span() -> impl Strategy<Value = Gen> {
         0..SERVICES.len(),
         0..NAMES.len(),
         0..KINDS.len(),
-        0..3i32,
+        -1..6i32,
         prop_oneof![
             0u64..20_000_000,
             0u64..20_000_000_000,
