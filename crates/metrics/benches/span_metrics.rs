@@ -11,7 +11,7 @@
 //! `hot` observes one batch of 100 traces (about 1000 spans) over and over, in cache as it is
 //! right after the previous processor; `cold` streams 10 000 traces from memory, where the
 //! cost is mostly cache misses on the spans' attributes: `observe/touch/{hot,cold}` reads
-//! just each span's name and attribute keys, the memory floor under any consumer of them. After the criterion runs, each case
+//! just each span's name, service name and attribute keys, the memory floor under any consumer of them. After the criterion runs, each case
 //! prints its spans/s, its series and their memory (bytes per series).
 //!
 //! Quick run on a shared machine: `cargo bench -p tracegate-metrics --bench span_metrics --
@@ -62,12 +62,13 @@ fn rag_traces(count: usize) -> Vec<Trace> {
     LatencyBreakdownProcessor::new(&LatencyBreakdownConfig::default()).process(traces)
 }
 
-/// Reads the first byte of every span name and attribute key.
+/// Reads the first byte of every span's name, service name and attribute keys.
 fn touch(traces: &[Trace]) -> u64 {
     let mut sum = 0u64;
     for t in traces {
         for s in &t.spans {
             sum += u64::from(s.name.as_bytes().first().copied().unwrap_or(0));
+            sum += u64::from(s.service_name().as_bytes().first().copied().unwrap_or(0));
             for kv in &s.attributes {
                 sum += u64::from(kv.key.as_bytes().first().copied().unwrap_or(0));
             }
@@ -155,8 +156,8 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    // The memory floor: reading what the RED and GenAI families must read (each span's
-    // name and attribute keys) and nothing else.
+    // The memory floor: reading what the RED and GenAI families must read (each span's name,
+    // its resource's service name and its attribute keys) and nothing else.
     for (name, input) in [("touch/hot", hot_bare), ("touch/cold", &bare[..])] {
         group.throughput(Throughput::Elements(spans(input) as u64));
         group.bench_function(name, |b| b.iter(|| black_box(touch(input))));
@@ -166,6 +167,16 @@ fn bench(c: &mut Criterion) {
     for (name, config, input) in cases {
         report(name, config, input, spans(input));
     }
+    let no_exemplars = SpanMetricsConfig {
+        exemplars: false,
+        ..all.clone()
+    };
+    report(
+        "all/hot, no exemplars",
+        &no_exemplars,
+        hot_all,
+        spans(hot_all),
+    );
 }
 
 criterion_group!(benches, bench);

