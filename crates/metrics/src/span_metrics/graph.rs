@@ -22,6 +22,7 @@ use super::genai::maker;
 use super::histogram::{ExplicitHist, Origin};
 use super::store::{HeapSize, KeyHasher, SeriesTable};
 use crate::snapshot::{Family, Kind, Value};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use tracegate_model::{Span, SpanId, SpanKind, Trace, attr, keys};
@@ -46,6 +47,20 @@ pub const VIRTUAL_NODE_KEYS: [&str; 5] = [
     "db.system.name",
     "server.address",
 ];
+
+/// The name of the uninstrumented server a client span called: the value of the first of
+/// [`VIRTUAL_NODE_KEYS`] it has as a non-empty string (the last one, if a key repeats), found
+/// in one pass over the attributes.
+pub fn virtual_node(attributes: &[KeyValue]) -> Option<&str> {
+    // Each key's last value, as `attr::get_str` has it.
+    let mut last: [Option<&str>; VIRTUAL_NODE_KEYS.len()] = [None; VIRTUAL_NODE_KEYS.len()];
+    for kv in attributes {
+        if let Some(rank) = VIRTUAL_NODE_KEYS.iter().position(|k| *k == kv.key) {
+            last[rank] = attr::get_str(std::slice::from_ref(kv), &kv.key);
+        }
+    }
+    last.into_iter().flatten().find(|v| !v.is_empty())
+}
 
 /// Traces with more spans than this find parents through a map instead of a scan.
 const SCAN_LIMIT: usize = 32;
@@ -201,10 +216,7 @@ impl ServiceGraph {
             if s.kind != SpanKind::Client || self.has_server_child.get(i) == Some(&true) {
                 continue;
             }
-            let Some(server) = VIRTUAL_NODE_KEYS
-                .iter()
-                .find_map(|k| attr::get_str(&s.attributes, k).filter(|v| !v.is_empty()))
-            else {
+            let Some(server) = virtual_node(&s.attributes) else {
                 continue;
             };
             let key = [s.service_name(), server, "virtual_node"];
@@ -259,5 +271,46 @@ impl ServiceGraph {
                 series: t.snapshot(|e| Some(Value::Histogram(e.client.snapshot()))),
             },
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What [`virtual_node`] must agree with: one lookup per key, in order.
+    fn by_lookups(attributes: &[KeyValue]) -> Option<&str> {
+        VIRTUAL_NODE_KEYS
+            .iter()
+            .find_map(|k| attr::get_str(attributes, k).filter(|v| !v.is_empty()))
+    }
+
+    #[test]
+    fn first_key_in_order_wins() {
+        let a = [
+            attr::string("server.address", "10.0.0.1"),
+            attr::string("db.system", "postgresql"),
+            attr::string("other", "x"),
+        ];
+        assert_eq!(virtual_node(&a), Some("postgresql"));
+        assert_eq!(virtual_node(&a[..1]), Some("10.0.0.1"));
+        assert_eq!(virtual_node(&a[2..]), None);
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_equals_lookups(picks in proptest::collection::vec((0usize..7, 0usize..3), 0..10)) {
+            let keys = ["peer.service", "gen_ai.provider.name", "db.system", "db.system.name", "server.address", "http.method", "x"];
+            let attributes: Vec<KeyValue> = picks
+                .iter()
+                .map(|(k, v)| match v {
+                    0 => attr::string(keys[*k], ""),
+                    1 => attr::int(keys[*k], 3),
+                    _ => attr::string(keys[*k], format!("v{k}")),
+                })
+                .collect();
+            prop_assert_eq!(virtual_node(&attributes), by_lookups(&attributes));
+        }
     }
 }
