@@ -139,6 +139,11 @@ def processors(alerts: dict | None = None) -> dict:
     return p
 
 
+def hot_store(tmp_path: Path) -> dict:
+    """An exporter to give the pipeline somewhere to go (the tests here read metrics)."""
+    return {"hot_store": {"path": str(tmp_path / "hot")}}
+
+
 def scrape(gw, accept: str | None = None) -> requests.Response:
     headers = {"Accept": accept} if accept else {}
     resp = requests.get(f"{gw.data_metrics_url}/metrics", headers=headers, timeout=10)
@@ -208,8 +213,8 @@ def test_metrics_are_exact_over_every_trace_while_sampling_keeps_ten_percent(gat
     assert len(spans) == kept * LlmApp.SPANS, "the archive's spans table has only the kept traces"
 
 
-def test_openmetrics_scrape_carries_trace_exemplars(gateway_factory):
-    gw = gateway_factory({}, pipeline_exporters=[], processors=processors(), metrics={})
+def test_openmetrics_scrape_carries_trace_exemplars(gateway_factory, tmp_path):
+    gw = gateway_factory(hot_store(tmp_path), processors=processors(), metrics={})
     app = LlmApp(gw.grpc_target)
     for i in range(20):
         app.request(i)
@@ -245,7 +250,7 @@ def test_prometheus_rules_file_is_valid():
     assert "2 rules found" in out.stdout
 
 
-def test_sized_rules(tmp_path) -> Path:
+def sized_rules(tmp_path) -> Path:
     """The shipped Prometheus rules with test-sized windows (30 s, `for` 1 s)."""
     text = (REPO / "config/prometheus/alerts.yaml").read_text()
     sized = re.sub(r"\[(5m|10m)\]", "[30s]", text)
@@ -254,9 +259,6 @@ def test_sized_rules(tmp_path) -> Path:
     path = tmp_path / "alerts.yaml"
     path.write_text(sized)
     return path
-
-
-test_sized_rules.__test__ = False  # a helper, not a test
 
 
 GATEWAY_RULES = [
@@ -277,10 +279,10 @@ def test_seed_alerts_fire_in_the_gateway_in_prometheus_and_at_the_webhook(gatewa
     alerts = {"evaluation_interval": "1s", "rules": GATEWAY_RULES,
               "alertmanager": {"url": webhook.url},
               "retry": {"initial_backoff": "100ms", "max_backoff": "1s"}, "resend_interval": "5s"}
-    gw = gateway_factory({}, pipeline_exporters=[], processors=processors(alerts), metrics={})
+    gw = gateway_factory(hot_store(tmp_path), processors=processors(alerts), metrics={})
     prom = PrometheusServer(tmp_path / "prometheus",
                             [f"127.0.0.1:{gw.prometheus_port}", f"127.0.0.1:{gw.metrics_port}"],
-                            [test_sized_rules(tmp_path)])
+                            [sized_rules(tmp_path)])
     app = LlmApp(gw.grpc_target)
     loader = Loader(app)
     try:
@@ -368,7 +370,7 @@ def test_exponential_histograms_reach_prometheus_as_native_histograms(gateway_fa
     protobuf format and stores the RED latency as a native histogram."""
     procs = processors()
     procs["span_metrics"] = {"histogram": {"type": "exponential"}}
-    gw = gateway_factory({}, pipeline_exporters=[], processors=procs, metrics={})
+    gw = gateway_factory(hot_store(tmp_path), processors=procs, metrics={})
     prom = PrometheusServer(tmp_path / "prometheus", [f"127.0.0.1:{gw.prometheus_port}"], native_histograms=True)
     app = LlmApp(gw.grpc_target)
     try:

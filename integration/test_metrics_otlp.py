@@ -19,7 +19,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from tg_otlp import attrs_dict
 from tg_prometheus import wait_for
-from test_metrics_alerts import LlmApp, processors
+from test_metrics_alerts import LlmApp, hot_store, processors
 
 OPERATION_DURATION_BOUNDS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 
@@ -60,10 +60,10 @@ def calls_points(sink: MetricsSink, span_name: str) -> list[metrics_pb2.NumberDa
 
 
 @pytest.mark.parametrize("temporality", ["delta", "cumulative"])
-def test_span_metrics_pushed_over_otlp(gateway_factory, temporality):
+def test_span_metrics_pushed_over_otlp(gateway_factory, tmp_path, temporality):
     sink = MetricsSink()
     try:
-        gw = gateway_factory({}, pipeline_exporters=[], processors=processors(), metrics={
+        gw = gateway_factory(hot_store(tmp_path), processors=processors(), metrics={
             "otlp": {"endpoint": f"http://127.0.0.1:{sink.port}", "temporality": temporality, "interval": "1s"}})
         app = LlmApp(gw.grpc_target)
         n = 60

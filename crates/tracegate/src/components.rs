@@ -1,6 +1,8 @@
 //! Every component type the gateway knows, one registration line each.
 
 use tracegate_metrics::MetricsRegistry;
+use tracegate_metrics::alerts::AlertsFactory;
+use tracegate_metrics::span_metrics::SpanMetricsFactory;
 use tracegate_pipeline::Registry;
 use tracegate_store::hot::{HotRegistry, HotStoreFactory};
 
@@ -14,9 +16,8 @@ pub fn registry(hot: &HotRegistry, metrics: &MetricsRegistry) -> Registry {
         .with_processor(tracegate_genai::RedactionFactory)
         .with_processor(tracegate_assembly::TraceAssemblyFactory)
         .with_processor(tracegate_breakdown::LatencyBreakdownFactory)
-        .with_processor(tracegate_metrics::alerts::AlertsFactory::new(
-            metrics.clone(),
-        ))
+        .with_processor(SpanMetricsFactory::new(metrics.clone()))
+        .with_processor(AlertsFactory::new(metrics.clone()))
         .with_processor(tracegate_sampling::TailSamplingFactory)
         .with_exporter(tracegate_otlp::OtlpExporterFactory)
         .with_exporter(tracegate_store::ArchiveExporterFactory)

@@ -6,6 +6,9 @@
 //!   share, so `_count` counts the traces where the category was on the critical path and
 //!   `_sum` adds up its time (the `_sum`s of one root operation add up to its traces' total
 //!   duration).
+//! - `tracegate.trace.duration` (histogram, RED bounds, s) by the root's service and the root
+//!   span's name (`root_operation`): each trace's root span duration, the request latency a
+//!   user saw. Traces without their root span have none.
 //! - `tracegate.traces` (counter) by `release_reason`, `complete` (`Trace::is_complete`) and
 //!   `error` (any span with ERROR status). Fragments (late spans, spans over the cap) are
 //!   parts of traces already counted and are not counted again.
@@ -20,6 +23,8 @@ use tracegate_model::schema::CRITICAL_PATH_CATEGORIES;
 
 /// `tracegate.critical_path.duration`'s Prometheus name.
 pub const CRITICAL_PATH: &str = "tracegate_critical_path_seconds";
+/// `tracegate.trace.duration`'s Prometheus name.
+pub const TRACE_DURATION: &str = "tracegate_trace_duration_seconds";
 /// `tracegate.traces`'s Prometheus name.
 pub const TRACES: &str = "tracegate_traces";
 
@@ -33,6 +38,7 @@ impl HeapSize for u64 {
 #[derive(Debug)]
 pub struct PerTrace {
     critical: SeriesTable<ExplicitHist>,
+    duration: SeriesTable<ExplicitHist>,
     traces: SeriesTable<u64>,
     bounds: Arc<[f64]>,
     exemplars: bool,
@@ -47,6 +53,7 @@ impl PerTrace {
                 limit,
                 &[CRITICAL_PATH],
             ),
+            duration: SeriesTable::new(&["service", "root_operation"], limit, &[TRACE_DURATION]),
             traces: SeriesTable::new(&["release_reason", "complete", "error"], limit, &[TRACES]),
             bounds,
             exemplars,
@@ -67,7 +74,7 @@ impl PerTrace {
         ];
         *self.traces.get(KeyHasher::of(&key), &key, now, || 0) += 1;
 
-        let (Some(summary), Some(root)) = (trace.critical_path.as_deref(), trace.root()) else {
+        let Some(root) = trace.root() else {
             return;
         };
         let origin = Origin {
@@ -78,6 +85,18 @@ impl PerTrace {
         let mut base = KeyHasher::default();
         base.push(Some(root.service_name()));
         base.push(Some(&root.name));
+        let key = [Some(root.service_name()), Some(root.name.as_str())];
+        self.duration
+            .get(
+                base.finish(),
+                &key,
+                now,
+                maker(&self.bounds, self.exemplars),
+            )
+            .record(root.duration_ns() as f64 / 1e9, &origin);
+        let Some(summary) = trace.critical_path.as_deref() else {
+            return;
+        };
         for ((category, _), ns) in CRITICAL_PATH_CATEGORIES.iter().zip(summary.by_category) {
             if ns == 0 {
                 continue;
@@ -98,25 +117,27 @@ impl PerTrace {
     /// Expires idle series.
     pub fn expire(&mut self, now: u64, expiry_ns: u64) {
         self.critical.expire(now, expiry_ns);
+        self.duration.expire(now, expiry_ns);
         self.traces.expire(now, expiry_ns);
     }
 
     /// Sends overflow counts to the gateway's telemetry.
     pub fn flush_overflow(&mut self) {
         self.critical.flush_overflow();
+        self.duration.flush_overflow();
         self.traces.flush_overflow();
     }
 
     /// (series, heap bytes).
     pub fn size(&self) -> (usize, usize) {
         (
-            self.critical.len() + self.traces.len(),
-            self.critical.heap_bytes() + self.traces.heap_bytes(),
+            self.critical.len() + self.duration.len() + self.traces.len(),
+            self.critical.heap_bytes() + self.duration.heap_bytes() + self.traces.heap_bytes(),
         )
     }
 
-    /// The two families.
-    pub fn families(&self) -> [Family; 2] {
+    /// The three families.
+    pub fn families(&self) -> [Family; 3] {
         [
             Family {
                 otel_name: "tracegate.critical_path.duration",
@@ -126,6 +147,16 @@ impl PerTrace {
                 kind: Kind::Histogram,
                 series: self
                     .critical
+                    .snapshot(|h| Some(Value::Histogram(h.snapshot()))),
+            },
+            Family {
+                otel_name: "tracegate.trace.duration",
+                prom_name: TRACE_DURATION,
+                help: "Request latency: each trace's root span duration, by root service and operation.",
+                unit: "s",
+                kind: Kind::Histogram,
+                series: self
+                    .duration
                     .snapshot(|h| Some(Value::Histogram(h.snapshot()))),
             },
             Family {

@@ -298,6 +298,16 @@ fn per_trace_families() {
     assert_eq!(buckets(at("other")), [(2, 1)]);
     let total: f64 = cp.series.iter().map(|s| hist(s).sum).sum();
     assert!((total - 0.1).abs() < 1e-12);
+
+    // The request latency: the root span's 100 ms, in (0.05, 0.1].
+    let duration = family(&f, "tracegate_trace_duration_seconds");
+    assert_eq!(duration.series.len(), 1);
+    let d = hist(series(
+        duration,
+        &[("service", "gw"), ("root_operation", "GET /chat")],
+    ));
+    assert_eq!((d.count, buckets(d)), (1, vec![(6, 1)]));
+    assert!((d.sum - 0.1).abs() < 1e-12);
     assert_eq!(at("llm").exemplars[5].unwrap().span_id, [1; 8]);
 }
 
@@ -499,6 +509,7 @@ fn exponential_latency_and_families_switched_off() {
             "traces_spanmetrics_calls",
             "traces_spanmetrics_latency",
             "tracegate_critical_path_seconds",
+            "tracegate_trace_duration_seconds",
             "tracegate_traces"
         ]
     );
@@ -568,6 +579,11 @@ fn full_family_list_in_order() {
             (
                 "tracegate.critical_path.duration",
                 "tracegate_critical_path_seconds",
+                "s"
+            ),
+            (
+                "tracegate.trace.duration",
+                "tracegate_trace_duration_seconds",
                 "s"
             ),
             ("tracegate.traces", "tracegate_traces", "{trace}"),
