@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | `traces_spanmetrics_calls`, `traces_spanmetrics_latency` | counter, histogram (explicit or exponential) | `service`, `span_name`, `span_kind`, `status_code`, + dimensions | [`red`] |
 //! | `gen_ai_client_token_usage`, `gen_ai_client_operation_duration_seconds`, `gen_ai_server_time_to_first_token_seconds`, `gen_ai_server_time_per_output_token_seconds`, `tracegate_gen_ai_cost_usd` | histograms with the spec's bounds, counter | `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.response.model` (+ `gen_ai.token.type`, `error.type`) | [`genai`] |
-//! | `tracegate_critical_path_seconds`, `tracegate_traces` | histogram, counter | `service`, `root_operation`, `category`; `release_reason`, `complete`, `error` | [`per_trace`] |
+//! | `tracegate_critical_path_seconds`, `tracegate_trace_duration_seconds`, `tracegate_traces` | histograms, counter | `service`, `root_operation` (+ `category`); `release_reason`, `complete`, `error` | [`per_trace`] |
 //! | `traces_service_graph_request{,_failed}`, `traces_service_graph_request_{server,client}_seconds` | counters, histograms | `client`, `server`, `connection_type` | [`graph`] |
 //!
 //! Time is processing time (`now` as an argument everywhere, so tests drive it). Each family
