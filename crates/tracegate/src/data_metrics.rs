@@ -109,3 +109,49 @@ impl DataMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(yaml: &str) -> Vec<String> {
+        let text = format!("receivers: {{}}\nservice: {{ pipelines: {{}} }}\n{yaml}");
+        let raw = RawConfig::parse_with_env(&text, &|_| None).unwrap();
+        match setup(&raw) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_section_is_optional_and_parsed() {
+        assert!(errors("").is_empty());
+        assert!(errors("metrics: { prometheus: { endpoint: 127.0.0.1:8889 } }").is_empty());
+        let raw = RawConfig::parse_with_env(
+            "service: { pipelines: {} }\nmetrics: { otlp: { endpoint: http://c:4317, temporality: delta } }",
+            &|_| None,
+        )
+        .unwrap();
+        let config = setup(&raw).unwrap();
+        assert!(config.prometheus.is_none());
+        assert_eq!(
+            config.otlp.map(|o| o.temporality),
+            Some(tracegate_metrics::otlp::Temporality::Delta)
+        );
+    }
+
+    #[test]
+    fn errors_name_their_key_path() {
+        let e = errors("metrics: { prometheus: { endpointt: 1 } }");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("metrics.prometheus"), "{e:?}");
+        assert!(e[0].contains("endpointt"), "{e:?}");
+        let e = errors("metrics: { prometheus: { endpoint: nowhere } }");
+        assert!(
+            e[0].starts_with("metrics.prometheus") && e[0].contains("host:port"),
+            "{e:?}"
+        );
+        let e = errors("metrics: { otlp: { endpoint: '' } }");
+        assert!(e[0].starts_with("metrics.otlp.endpoint"), "{e:?}");
+    }
+}

@@ -333,6 +333,21 @@ mod tests {
         );
         assert!(loaded.hot.get("hot_store").is_some());
         assert!(config.exporters.keys().any(|id| id.as_str() == "archive"));
+        assert!(
+            loaded.metrics.prometheus.is_some(),
+            "the default config serves the data metrics"
+        );
+        assert_eq!(loaded.data.sources().len(), 1, "span_metrics is on");
+        let alerts = loaded.data.alerts();
+        assert_eq!(alerts.len(), 1, "alerts is on");
+        let rules = alerts[0].1.prometheus_rules();
+        let names: Vec<&str> = rules["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["HighErrorRate", "SlowInference"]);
     }
 
     #[test]
