@@ -132,42 +132,12 @@ impl OtlpMetricsConfig {
     }
 
     fn endpoint(&self, path: &str) -> Result<Endpoint, ConfigError> {
-        let at = format!("{path}.endpoint");
-        let text = self.endpoint.trim();
-        if text.is_empty() {
-            return Err(ConfigError::new(
-                at,
-                "required: the OTLP/gRPC endpoint, such as http://otel-collector:4317",
-            ));
-        }
-        let uri = if text.contains("://") {
-            text.to_owned()
-        } else {
-            format!("http://{text}")
-        };
-        if let Some(scheme) = uri.split("://").next()
-            && scheme != "http"
-        {
-            return Err(ConfigError::new(
-                at,
-                format!(
-                    "unsupported scheme {scheme:?} in {text:?}: use http:// (TLS is not supported \
-                     by this build; terminate TLS in a proxy)"
-                ),
-            ));
-        }
-        let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| ConfigError::new(&at, format!("invalid endpoint {text:?}: {e}")))?;
-        if endpoint.uri().host().is_none_or(str::is_empty) {
-            return Err(ConfigError::new(
-                at,
-                format!("invalid endpoint {text:?}: no host"),
-            ));
-        }
-        Ok(endpoint
-            .timeout(self.timeout.get())
-            .connect_timeout(self.timeout.get())
-            .tcp_nodelay(true))
+        tracegate_otlp::exporter::grpc_endpoint(
+            &self.endpoint,
+            self.timeout.get(),
+            &format!("{path}.endpoint"),
+            "http://otel-collector:4317",
+        )
     }
 
     /// The resource of every push: `service.name` = `tracegate` unless configured, then

@@ -245,41 +245,57 @@ impl OtlpExporterConfig {
     }
 
     fn endpoint(&self, path: &str) -> Result<Endpoint, ConfigError> {
-        let at = format!("{path}.endpoint");
-        let text = self.endpoint.trim();
-        if text.is_empty() {
-            return Err(ConfigError::new(
-                at,
-                "required: the OTLP/gRPC endpoint, such as http://tempo:4317",
-            ));
-        }
-        let uri = if text.contains("://") {
-            text.to_owned()
-        } else {
-            format!("http://{text}")
-        };
-        if let Some(scheme) = uri.split("://").next()
-            && scheme != "http"
-        {
-            return Err(ConfigError::new(
-                at,
-                format!(
-                    "unsupported scheme {scheme:?} in {text:?}: use http:// (TLS is not supported \
-                     by this build; terminate TLS in a proxy)"
-                ),
-            ));
-        }
-        let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| ConfigError::new(&at, format!("invalid endpoint {text:?}: {e}")))?;
-        if endpoint.uri().host().is_none_or(str::is_empty) {
-            return Err(ConfigError::new(
-                at,
-                format!("invalid endpoint {text:?}: no host"),
-            ));
-        }
-        Ok(endpoint
-            .timeout(self.timeout.get())
-            .connect_timeout(self.timeout.get())
-            .tcp_nodelay(true))
+        grpc_endpoint(
+            &self.endpoint,
+            self.timeout.get(),
+            &format!("{path}.endpoint"),
+            "http://tempo:4317",
+        )
     }
+}
+
+/// An OTLP/gRPC client endpoint from config text: `http://host:port` or `host:port` (plain
+/// HTTP/2; `https://` is refused until TLS is built in), with `timeout` as the request and
+/// connect timeout. Errors are reported at `path` (the endpoint key) and show `example`.
+pub fn grpc_endpoint(
+    text: &str,
+    timeout: std::time::Duration,
+    path: &str,
+    example: &str,
+) -> Result<Endpoint, ConfigError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ConfigError::new(
+            path,
+            format!("required: the OTLP/gRPC endpoint, such as {example}"),
+        ));
+    }
+    let uri = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("http://{text}")
+    };
+    if let Some(scheme) = uri.split("://").next()
+        && scheme != "http"
+    {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "unsupported scheme {scheme:?} in {text:?}: use http:// (TLS is not supported \
+                 by this build; terminate TLS in a proxy)"
+            ),
+        ));
+    }
+    let endpoint = Endpoint::from_shared(uri)
+        .map_err(|e| ConfigError::new(path, format!("invalid endpoint {text:?}: {e}")))?;
+    if endpoint.uri().host().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(
+            path,
+            format!("invalid endpoint {text:?}: no host"),
+        ));
+    }
+    Ok(endpoint
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .tcp_nodelay(true))
 }

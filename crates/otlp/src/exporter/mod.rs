@@ -24,7 +24,9 @@ pub(crate) mod service;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Compression, OtlpExporterConfig, QueueStorage, RetryConfig, SendingQueueConfig};
+pub use config::{
+    Compression, OtlpExporterConfig, QueueStorage, RetryConfig, SendingQueueConfig, grpc_endpoint,
+};
 pub use exporter::OtlpExporter;
 
 use serde_yaml_ng::Value;
