@@ -36,7 +36,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
+use tonic::Status;
+use tracegate_otlp::exporter::is_retryable;
 
 /// Pushes and attempts, by `outcome`.
 pub const EXPORTS_TOTAL: &str = "tracegate_metrics_otlp_exports_total";
@@ -230,19 +231,4 @@ impl OtlpMetricsExporter {
         );
         Sent::GaveUp
     }
-}
-
-/// Retryable gRPC codes, per the OTLP spec's table (plus `RESOURCE_EXHAUSTED`, which
-/// backends use for rate limits), as the trace exporter has them.
-pub(crate) fn is_retryable(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::ResourceExhausted
-            | Code::Aborted
-            | Code::OutOfRange
-            | Code::Unavailable
-            | Code::DataLoss
-    )
 }

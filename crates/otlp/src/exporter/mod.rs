@@ -28,6 +28,7 @@ pub use config::{
     Compression, OtlpExporterConfig, QueueStorage, RetryConfig, SendingQueueConfig, grpc_endpoint,
 };
 pub use exporter::OtlpExporter;
+pub use service::is_retryable;
 
 use serde_yaml_ng::Value;
 use tracegate_pipeline::{BuildContext, ComponentId, ConfigError, Exporter, ExporterFactory};

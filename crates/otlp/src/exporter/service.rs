@@ -74,8 +74,8 @@ impl TraceClient {
 
 /// Retryable gRPC codes, per the OTLP spec's table. `RESOURCE_EXHAUSTED` is retried too, since
 /// backends such as Tempo use it for rate limits; the spec would retry it only with
-/// `RetryInfo`.
-pub(crate) fn is_retryable(code: Code) -> bool {
+/// `RetryInfo`. The metrics exporter uses the same table.
+pub fn is_retryable(code: Code) -> bool {
     matches!(
         code,
         Code::Cancelled
