@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::metadata::MetadataMap;
 use tonic::transport::Endpoint;
 use tracegate_pipeline::{ConfigError, Duration, parse_section};
 
@@ -107,15 +107,8 @@ impl OtlpMetricsConfig {
     /// Checks the endpoint, headers and durations and builds what tonic needs. No I/O.
     pub(crate) fn resolve(&self, path: &str) -> Result<Resolved, ConfigError> {
         let endpoint = self.endpoint(path)?;
-        let mut headers = MetadataMap::new();
-        for (key, value) in &self.headers {
-            let at = format!("{path}.headers.{key}");
-            let name = AsciiMetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
-                .map_err(|e| ConfigError::new(&at, format!("invalid header name: {e}")))?;
-            let value = AsciiMetadataValue::try_from(value.as_str())
-                .map_err(|e| ConfigError::new(&at, format!("invalid header value: {e}")))?;
-            headers.insert(name, value);
-        }
+        let headers =
+            tracegate_otlp::exporter::grpc_metadata(&self.headers, &format!("{path}.headers"))?;
         if self.interval.get().is_zero() {
             return Err(ConfigError::new(
                 format!("{path}.interval"),

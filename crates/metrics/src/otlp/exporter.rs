@@ -34,9 +34,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tonic::Status;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
-use tonic::Status;
 use tracegate_otlp::exporter::is_retryable;
 
 /// Pushes and attempts, by `outcome`.

@@ -184,15 +184,7 @@ impl OtlpExporterConfig {
     /// I/O.
     pub(crate) fn resolve(&self, path: &str) -> Result<Resolved, ConfigError> {
         let endpoint = self.endpoint(path)?;
-        let mut headers = MetadataMap::new();
-        for (key, value) in &self.headers {
-            let at = format!("{path}.headers.{key}");
-            let name = AsciiMetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
-                .map_err(|e| ConfigError::new(&at, format!("invalid header name: {e}")))?;
-            let value = AsciiMetadataValue::try_from(value.as_str())
-                .map_err(|e| ConfigError::new(&at, format!("invalid header value: {e}")))?;
-            headers.insert(name, value);
-        }
+        let headers = grpc_metadata(&self.headers, &format!("{path}.headers"))?;
         let max_queue = tracegate_pipeline::queue::MAX_ITEMS;
         if !(1..=max_queue).contains(&self.sending_queue.queue_size) {
             return Err(ConfigError::new(
@@ -298,4 +290,22 @@ pub fn grpc_endpoint(
         .timeout(timeout)
         .connect_timeout(timeout)
         .tcp_nodelay(true))
+}
+
+/// gRPC metadata from config `headers` (keys lowercased), each error reported at
+/// `{path}.{key}`.
+pub fn grpc_metadata(
+    headers: &std::collections::BTreeMap<String, String>,
+    path: &str,
+) -> Result<MetadataMap, ConfigError> {
+    let mut out = MetadataMap::new();
+    for (key, value) in headers {
+        let at = format!("{path}.{key}");
+        let name = AsciiMetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
+            .map_err(|e| ConfigError::new(&at, format!("invalid header name: {e}")))?;
+        let value = AsciiMetadataValue::try_from(value.as_str())
+            .map_err(|e| ConfigError::new(&at, format!("invalid header value: {e}")))?;
+        out.insert(name, value);
+    }
+    Ok(out)
 }

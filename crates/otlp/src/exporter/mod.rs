@@ -26,6 +26,7 @@ mod tests;
 
 pub use config::{
     Compression, OtlpExporterConfig, QueueStorage, RetryConfig, SendingQueueConfig, grpc_endpoint,
+    grpc_metadata,
 };
 pub use exporter::OtlpExporter;
 pub use service::is_retryable;
