@@ -16,6 +16,8 @@
 //!   `/api/v1/rules`), apart from the gateway's own telemetry on `:8888`.
 //! - [`MetricsRegistry`]: where the processors built from the config leave their handles for
 //!   the endpoints.
+//! - [`telemetry`]: this crate's own counters (overflows, notifications, pushes), served with
+//!   the gateway's telemetry on `:8888`.
 //!
 //! The data flows one way: processors update their own state on the trace stage's task; the
 //! endpoints take a [`snapshot::Family`] copy under a short lock and render it elsewhere.
@@ -28,5 +30,6 @@ pub mod registry;
 pub mod server;
 pub mod snapshot;
 pub mod span_metrics;
+pub mod telemetry;
 
 pub use registry::{MetricsRegistry, now_unix_nano};

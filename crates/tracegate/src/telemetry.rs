@@ -54,6 +54,7 @@ pub async fn serve_metrics(
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     tracegate_pipeline::telemetry::describe();
+    tracegate_metrics::telemetry::describe();
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| {
