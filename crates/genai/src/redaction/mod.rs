@@ -72,6 +72,8 @@ pub use processor::{RedactionFactory, RedactionProcessor};
 pub use redactor::{Redactor, Tally};
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod coverage_tests;
 #[cfg(test)]
 mod properties;
