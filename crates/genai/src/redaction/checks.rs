@@ -102,12 +102,14 @@ pub(super) fn check_card(s: &str) -> bool {
     {
         return false;
     }
-    // Issuer prefixes: Mir and Mastercard (2), Amex, Diners and JCB (3), Visa (4),
-    // Mastercard and Maestro (5), Discover, UnionPay and Maestro (6).
+    // Issuer prefixes: JCB's older 15-digit ranges (1800, 2131), Mir and Mastercard (2), Amex,
+    // Diners and JCB (3), Visa (4), Mastercard and Maestro (5), Discover, UnionPay and
+    // Maestro (6).
     let iin2 = u32::from(digits[0]) * 10 + u32::from(digits[1]);
     let iin4 = iin2 * 100 + u32::from(digits[2]) * 10 + u32::from(digits[3]);
     let issuer = match digits[0] {
-        2 => (2200..=2204).contains(&iin4) || (2221..=2720).contains(&iin4),
+        1 => iin4 == 1800,
+        2 => (2200..=2204).contains(&iin4) || (2221..=2720).contains(&iin4) || iin4 == 2131,
         3 => matches!(iin2, 30 | 34 | 35 | 36 | 37 | 38 | 39),
         4..=6 => true,
         _ => false,
@@ -135,9 +137,187 @@ pub(super) fn check_ssn(s: &str) -> bool {
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
 }
 
+/// What the words just before a number say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cue {
+    /// A word about phones (`call`, `phone`, `Telefon`, `téléphone`, `電話`, …).
+    Phone,
+    /// A word about another kind of number (`order`, `invoice`, `tracking`, `ISBN`, …).
+    Other,
+    /// Neither.
+    None,
+}
+
+/// How many bytes before a number are searched for a cue.
+const CUE_WINDOW: usize = 40;
+
+/// Phone words, matched at the start of a word (`tel` in `Tel.`, `telefono`, `teléfono`),
+/// lower case. Several languages: the corpus is multi-locale.
+const PHONE_CUES: &[&str] = &[
+    "phone",
+    "caller id",
+    "tel",
+    "call",
+    "ring",
+    "mobil",
+    "móvil",
+    "cell",
+    "sms",
+    "text",
+    "whatsapp",
+    "fax",
+    "dial",
+    "reach",
+    "contact",
+    "contat",
+    "msisdn",
+    "handy",
+    "anruf",
+    "rufen",
+    "rückruf",
+    "erreich",
+    "joindre",
+    "appel",
+    "rappel",
+    "portable",
+    "llam",
+    "chiam",
+    "ligar",
+    "fone",
+    "celular",
+    "bereik",
+    "bel ",
+    "dzwo",
+    "numer telefonu",
+    "電話",
+    "連絡",
+    "携帯",
+    "téléphone",
+];
+
+/// Words naming another kind of number, lower case, matched at the start of a word; those of up
+/// to three bytes (`id`, `po`, `ref`) as whole words.
+const OTHER_CUES: &[&str] = &[
+    "order",
+    "invoice",
+    "ticket",
+    "tracking",
+    "account",
+    "acct",
+    "serial",
+    "isbn",
+    "ean",
+    "barcode",
+    "gtin",
+    "upc",
+    "timestamp",
+    "epoch",
+    "sku",
+    "batch",
+    "ref",
+    "reference",
+    "referenz",
+    "référence",
+    "referencia",
+    "riferimento",
+    "id",
+    "po",
+    "case",
+    "build",
+    "version",
+    "port",
+    "pin",
+    "otp",
+    "bestell",
+    "commande",
+    "pedido",
+    "ordine",
+];
+
+/// Words naming a code printed as a bare digit run that may pass Luhn (an EAN-13 does one
+/// time in ten).
+const CODE_CUES: &[&str] = &[
+    "isbn",
+    "ean",
+    "barcode",
+    "gtin",
+    "upc",
+    "tracking",
+    "timestamp",
+    "epoch",
+];
+
+/// True when one of [`CODE_CUES`] is in the [`CUE_WINDOW`] bytes before `start`.
+pub(super) fn code_before(b: &[u8], start: usize) -> bool {
+    let from = start.saturating_sub(CUE_WINDOW);
+    let window = b.get(from..start).unwrap_or_default().to_ascii_lowercase();
+    CODE_CUES.iter().any(|w| {
+        let w = w.as_bytes();
+        window.len() >= w.len()
+            && (0..=window.len() - w.len()).any(|at| word_at(&window, at, w, true))
+    })
+}
+
+/// True when `window[at..]` starts with `word` at the start of a word, and, for words of up
+/// to three bytes, ends a word there too (`id`, not `idea`; `po`, not `pointer`).
+fn word_at(window: &[u8], at: usize, word: &[u8], whole_short: bool) -> bool {
+    let starts = at == 0 || window.get(at - 1).is_some_and(|c| !c.is_ascii_alphabetic());
+    let end = at + word.len();
+    let ends = !(whole_short && word.len() <= 3)
+        || window.get(end).is_none_or(|c| !c.is_ascii_alphabetic());
+    starts && ends && window.get(at..end) == Some(word)
+}
+
+/// The cue nearest before `start` (the one that ends last), within [`CUE_WINDOW`] bytes.
+pub(super) fn cue_before(b: &[u8], start: usize) -> Cue {
+    let from = start.saturating_sub(CUE_WINDOW);
+    let window = b.get(from..start).unwrap_or_default().to_ascii_lowercase();
+    let mut best: Option<(usize, Cue)> = None;
+    for (words, cue, whole_short) in [
+        (PHONE_CUES, Cue::Phone, false),
+        (OTHER_CUES, Cue::Other, true),
+    ] {
+        for w in words {
+            let w = w.as_bytes();
+            let Some(last) = window.len().checked_sub(w.len()) else {
+                continue;
+            };
+            if let Some(at) = (0..=last)
+                .rev()
+                .find(|&at| word_at(&window, at, w, whole_short))
+            {
+                let end = at + w.len();
+                if best.is_none_or(|(e, _)| end > e) {
+                    best = Some((end, cue));
+                }
+            }
+        }
+    }
+    best.map_or(Cue::None, |(_, cue)| cue)
+}
+
 pub(super) fn check_phone(b: &[u8], start: usize, end: usize, s: &str) -> bool {
-    let digits = s.bytes().filter(u8::is_ascii_digit).count();
-    if !s.starts_with(['+', '(']) {
+    // The number without its extension (`x123`, ` x123`).
+    let number = s
+        .rfind('x')
+        .map_or(s, |i| s.get(..i).unwrap_or(s).trim_end());
+    let digits = number.bytes().filter(u8::is_ascii_digit).count();
+    let plain = number.bytes().all(|c| c.is_ascii_digit());
+    if s.starts_with('+') {
+        // An arithmetic `2+12345678` is not a phone number.
+        let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b')') {
+            return false;
+        }
+        return (8..=15).contains(&digits);
+    }
+    // Words naming another kind of number (`Case 2026-118-8833`, `Order number 0619802288`)
+    // veto the national forms; a parenthesised area code is a phone number whatever precedes.
+    let cue = cue_before(b, start);
+    if cue == Cue::Other && !s.starts_with('(') {
+        return false;
+    }
+    if !s.starts_with('(') {
         // A national number with digit groups on either side (`NO92 0834 5994 601`,
         // `1234 5678 9012`) is part of a longer number.
         let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
@@ -156,16 +336,21 @@ pub(super) fn check_phone(b: &[u8], start: usize, end: usize, s: &str) -> bool {
             return false;
         }
     }
-    if s.starts_with('+') {
-        // An arithmetic `2+12345678` is not a phone number.
-        let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b')') {
-            return false;
-        }
-        (8..=15).contains(&digits)
-    } else {
-        (9..=11).contains(&digits)
+    if s.starts_with("00") && !plain {
+        // `001-415-555-0134`, `0044 20 7946 0958`: an international prefix.
+        return (10..=17).contains(&digits);
     }
+    if plain {
+        // A bare digit run could be any number: it is a phone number where the words before
+        // say so (an MSISDN has up to 15 digits), or when it has a national trunk `0`.
+        return match cue {
+            Cue::Phone => (9..=15).contains(&digits),
+            _ => {
+                (10..=11).contains(&digits) && number.starts_with('0') && !number.starts_with("00")
+            }
+        };
+    }
+    (9..=11).contains(&digits)
 }
 
 pub(super) fn check_ipv4(b: &[u8], start: usize, end: usize, s: &str) -> bool {
@@ -282,10 +467,13 @@ pub(super) fn check_iban(b: &[u8], start: usize, end: usize) -> Option<(usize, u
         .collect();
     let alnum: Vec<u8> = chars.iter().map(|(c, _)| *c).collect();
     let country = std::str::from_utf8(alnum.get(..2)?).ok()?;
-    let lengths: Vec<usize> = match IBAN_LENGTHS.iter().find(|(c, _)| *c == country) {
-        Some((_, n)) => vec![*n],
-        None => (15..=34).rev().collect(),
-    };
+    // The registry's length first; then any length, for a checksum-valid number of another
+    // length (a typo, or a generator's idea of a country's format).
+    let registered = IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| *c == country)
+        .map(|(_, n)| *n);
+    let lengths = registered.into_iter().chain((15..=34).rev());
     for n in lengths {
         if n > alnum.len() {
             continue;

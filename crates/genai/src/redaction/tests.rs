@@ -6,6 +6,7 @@
 //! - properties: any JSON document stays valid, loses every injected value, and redaction is
 //!   idempotent (the exact-output properties are in `properties.rs`, the place-by-place
 //!   coverage in `coverage_tests.rs`);
+//!
 //! The evaluation corpora are scored in `corpus_tests.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -25,11 +25,17 @@ The output is deterministic for a given Faker version. Do not edit the JSONL by 
 """
 
 import json
+import os
+from datetime import datetime
 import random
 
 from faker import Faker
 
-SEED = 20261201
+# FAKER_CORPUS_SEED generates a held-out corpus (to check the detectors were not fitted to
+# this one); the committed fixture uses the default.
+SEED = int(os.environ.get("FAKER_CORPUS_SEED", "20261201"))
+# Faker's dates end at "now" unless told otherwise: a fixed end keeps the output reproducible.
+END = datetime(2026, 12, 1)
 rng = random.Random(SEED)
 Faker.seed(SEED)
 
@@ -171,14 +177,14 @@ def lookalikes(f):
                 return group_card(n)
 
     gens = [
-        lambda: f"Your order {f.bothify('ORD-####-######')} shipped on {f.iso8601()}Z.",
-        lambda: f"Order #{rdigits(9)} will arrive on {f.date(pattern='%m/%d/%Y')}.",
+        lambda: f"Your order {f.bothify('ORD-####-######')} shipped on {f.iso8601(end_datetime=END)}Z.",
+        lambda: f"Order #{rdigits(9)} will arrive on {f.date(pattern='%m/%d/%Y', end_datetime=END)}.",
         lambda: f"Invoice {f.bothify('INV-####-#####')} for {f.pricetag()} is paid.",
         lambda: f"Order number {rdigits(10)} was cancelled by the customer.",
         lambda: f"Reference {rdigits(4)}-{rdigits(4)}-{rdigits(4)} was assigned to the case.",
         lambda: f"PO {rdigits(10)} was approved by procurement.",
-        lambda: f"Epoch timestamp {f.unix_time() * 1000 + rng.randrange(1000):.0f} in the log.",
-        lambda: f"Logged at {f.unix_time():.0f} seconds since the epoch.",
+        lambda: f"Epoch timestamp {f.unix_time(end_datetime=END) * 1000 + rng.randrange(1000):.0f} in the log.",
+        lambda: f"Logged at {f.unix_time(end_datetime=END):.0f} seconds since the epoch.",
         lambda: f"Upgrade to v{rng.randrange(1, 20)}.{rng.randrange(0, 40)}.{rng.randrange(0, 99)} or later.",
         lambda: f"The firmware build {rng.randrange(1, 9)}.{rng.randrange(0, 20)}.{rng.randrange(0, 99)}.{rng.randrange(0, 999)} fixes it.",
         lambda: f"ISBN {f.isbn13()} and ISBN {f.isbn10()} are out of print.",
@@ -186,9 +192,9 @@ def lookalikes(f):
         lambda: f"Tracking number 1Z{f.bothify('???######').upper()}{rdigits(7)} is in transit.",
         lambda: f"Tracking number {rdigits(12)} (FedEx) was delivered.",
         lambda: f"The total was {f.pricetag()} for {rng.randrange(2, 40)} items.",
-        lambda: f"Meeting on {f.date(pattern='%d.%m.%Y')} at {f.time()}.",
-        lambda: f"Le rendez-vous est le {f.date(pattern='%d/%m/%Y')} à {f.time(pattern='%H:%M')}.",
-        lambda: f"Session {f.uuid4()} started at {f.iso8601()}.",
+        lambda: f"Meeting on {f.date(pattern='%d.%m.%Y', end_datetime=END)} at {f.time(end_datetime=END)}.",
+        lambda: f"Le rendez-vous est le {f.date(pattern='%d/%m/%Y', end_datetime=END)} à {f.time(pattern='%H:%M', end_datetime=END)}.",
+        lambda: f"Session {f.uuid4()} started at {f.iso8601(end_datetime=END)}.",
         lambda: f"Commit {f.sha1()} introduced the bug.",
         lambda: f"Request id {f.hexify('^^^^^^^^^^^^^^^^')} failed with 429.",
         lambda: f"Shipment reference {bad_card()} is delayed.",
@@ -239,7 +245,7 @@ def main():
                 add("national_id", NATIONAL, nat(), "national_id")
         # A mixed prompt: several values and some look-alike numbers around them.
         phone, email, card = f.phone_number(), f.email(), f.credit_card_number("visa16")
-        text = (f"I'm {name()}, order {f.bothify('ORD-########')} from {f.date()}: call me on "
+        text = (f"I'm {name()}, order {f.bothify('ORD-########')} from {f.date(end_datetime=END)}: call me on "
                 f"{phone} or write to {email}; refund card {card}, total {f.pricetag()}.")
         rows.append({"kind": "mixed", "locale": loc, "text": text,
                      "entities": [{"type": "phone", "value": phone},
