@@ -144,11 +144,9 @@ impl Builtin {
             }
             Builtin::Iban => return check_iban(b, start, end),
             Builtin::CreditCard => {
-                // A bare digit run after `EAN`, `ISBN`, `tracking`, … is that number.
-                if s.bytes().all(|c| c.is_ascii_digit()) && code_before(b, start) {
-                    false
-                } else if check_card(s) {
-                    true
+                if check_card(s) {
+                    // A bare digit run after `EAN`, `ISBN`, `tracking`, … is that number.
+                    !(s.bytes().all(|c| c.is_ascii_digit()) && code_before(b, start))
                 } else {
                     // Four groups and a short number after them (`4111 1111 1111 1111
                     // 123-45-6789`): the card is the four groups.

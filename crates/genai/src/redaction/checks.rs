@@ -151,11 +151,11 @@ pub(super) enum Cue {
 /// How many bytes before a number are searched for a cue.
 const CUE_WINDOW: usize = 40;
 
-/// Phone words, matched at the start of a word (`tel` in `Tel.`, `telefono`, `teléfono`),
-/// lower case. Several languages: the corpus is multi-locale.
+/// Phone words, lower case, matched at the start of a word (`tel` in `Tel.`, `telefono`,
+/// `teléfono`); non-ASCII ones anywhere in a word (`電話番号は`). Several languages: the
+/// corpus is multi-locale.
 const PHONE_CUES: &[&str] = &[
     "phone",
-    "caller id",
     "tel",
     "call",
     "ring",
@@ -186,13 +186,11 @@ const PHONE_CUES: &[&str] = &[
     "fone",
     "celular",
     "bereik",
-    "bel ",
     "dzwo",
-    "numer telefonu",
+    "téléphone",
     "電話",
     "連絡",
     "携帯",
-    "téléphone",
 ];
 
 /// Words naming another kind of number, lower case, matched at the start of a word; those of up
@@ -247,53 +245,74 @@ const CODE_CUES: &[&str] = &[
     "epoch",
 ];
 
-/// True when one of [`CODE_CUES`] is in the [`CUE_WINDOW`] bytes before `start`.
-pub(super) fn code_before(b: &[u8], start: usize) -> bool {
+/// Letters of a word: ASCII letters and any non-ASCII byte.
+fn is_letter(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c >= 0x80
+}
+
+/// True when `word` is the cue `cue`: a prefix of the word, the whole word for short ones
+/// when `whole_short`, anywhere in it for a non-ASCII cue.
+fn is_cue(word: &[u8], cue: &str, whole_short: bool) -> bool {
+    let cue = cue.as_bytes();
+    if cue.first().is_some_and(|&c| c >= 0x80) {
+        return word.windows(cue.len()).any(|w| w == cue);
+    }
+    if whole_short && cue.len() <= 3 {
+        return word.eq_ignore_ascii_case(cue);
+    }
+    word.get(..cue.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(cue))
+}
+
+/// The words of the [`CUE_WINDOW`] bytes before `start`, nearest first (a word cut by the
+/// window's start is left out).
+fn words_before(b: &[u8], start: usize) -> impl Iterator<Item = &[u8]> {
     let from = start.saturating_sub(CUE_WINDOW);
-    let window = b.get(from..start).unwrap_or_default().to_ascii_lowercase();
-    CODE_CUES.iter().any(|w| {
-        let w = w.as_bytes();
-        window.len() >= w.len()
-            && (0..=window.len() - w.len()).any(|at| word_at(&window, at, w, true))
+    let window = b.get(from..start).unwrap_or_default();
+    let cut = from > 0 && b.get(from - 1).copied().is_some_and(is_letter);
+    let mut end = window.len();
+    std::iter::from_fn(move || {
+        while end > 0 && !window.get(end - 1).copied().is_some_and(is_letter) {
+            end -= 1;
+        }
+        let mut s = end;
+        while s > 0 && window.get(s - 1).copied().is_some_and(is_letter) {
+            s -= 1;
+        }
+        if s == end || (s == 0 && cut) {
+            return None;
+        }
+        let word = window.get(s..end);
+        end = s;
+        word
     })
 }
 
-/// True when `window[at..]` starts with `word` at the start of a word, and, for words of up
-/// to three bytes, ends a word there too (`id`, not `idea`; `po`, not `pointer`).
-fn word_at(window: &[u8], at: usize, word: &[u8], whole_short: bool) -> bool {
-    let starts = at == 0 || window.get(at - 1).is_some_and(|c| !c.is_ascii_alphabetic());
-    let end = at + word.len();
-    let ends = !(whole_short && word.len() <= 3)
-        || window.get(end).is_none_or(|c| !c.is_ascii_alphabetic());
-    starts && ends && window.get(at..end) == Some(word)
-}
-
-/// The cue nearest before `start` (the one that ends last), within [`CUE_WINDOW`] bytes.
+/// The nearest cue before `start`, within [`CUE_WINDOW`] bytes: the first word, going back,
+/// that is a phone word or names another kind of number.
 pub(super) fn cue_before(b: &[u8], start: usize) -> Cue {
-    let from = start.saturating_sub(CUE_WINDOW);
-    let window = b.get(from..start).unwrap_or_default().to_ascii_lowercase();
-    let mut best: Option<(usize, Cue)> = None;
-    for (words, cue, whole_short) in [
-        (PHONE_CUES, Cue::Phone, false),
-        (OTHER_CUES, Cue::Other, true),
-    ] {
-        for w in words {
-            let w = w.as_bytes();
-            let Some(last) = window.len().checked_sub(w.len()) else {
-                continue;
-            };
-            if let Some(at) = (0..=last)
-                .rev()
-                .find(|&at| word_at(&window, at, w, whole_short))
-            {
-                let end = at + w.len();
-                if best.is_none_or(|(e, _)| end > e) {
-                    best = Some((end, cue));
-                }
-            }
+    let words: Vec<&[u8]> = words_before(b, start).collect();
+    for (i, w) in words.iter().enumerate() {
+        // `caller ID` is about a phone, though `ID` alone is not.
+        if w.eq_ignore_ascii_case(b"id")
+            && words.get(i + 1).is_some_and(|p| is_cue(p, "call", false))
+        {
+            return Cue::Phone;
+        }
+        if OTHER_CUES.iter().any(|c| is_cue(w, c, true)) {
+            return Cue::Other;
+        }
+        if PHONE_CUES.iter().any(|c| is_cue(w, c, false)) {
+            return Cue::Phone;
         }
     }
-    best.map_or(Cue::None, |(_, cue)| cue)
+    Cue::None
+}
+
+/// True when one of [`CODE_CUES`] is among the words of the [`CUE_WINDOW`] bytes before
+/// `start`.
+pub(super) fn code_before(b: &[u8], start: usize) -> bool {
+    words_before(b, start).any(|w| CODE_CUES.iter().any(|c| is_cue(w, c, true)))
 }
 
 pub(super) fn check_phone(b: &[u8], start: usize, end: usize, s: &str) -> bool {
@@ -310,12 +329,6 @@ pub(super) fn check_phone(b: &[u8], start: usize, end: usize, s: &str) -> bool {
             return false;
         }
         return (8..=15).contains(&digits);
-    }
-    // Words naming another kind of number (`Case 2026-118-8833`, `Order number 0619802288`)
-    // veto the national forms; a parenthesised area code is a phone number whatever precedes.
-    let cue = cue_before(b, start);
-    if cue == Cue::Other && !s.starts_with('(') {
-        return false;
     }
     if !s.starts_with('(') {
         // A national number with digit groups on either side (`NO92 0834 5994 601`,
@@ -335,6 +348,15 @@ pub(super) fn check_phone(b: &[u8], start: usize, end: usize, s: &str) -> bool {
         if b.get(end) == Some(&b' ') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
             return false;
         }
+    }
+    if !(9..=17).contains(&digits) {
+        return false;
+    }
+    // Words naming another kind of number (`Case 2026-118-8833`, `Order number 0619802288`)
+    // veto the national forms; a parenthesised area code is a phone number whatever precedes.
+    let cue = cue_before(b, start);
+    if cue == Cue::Other && !s.starts_with('(') {
+        return false;
     }
     if s.starts_with("00") && !plain {
         // `001-415-555-0134`, `0044 20 7946 0958`: an international prefix.
