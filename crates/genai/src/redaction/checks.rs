@@ -291,12 +291,10 @@ fn words_before(b: &[u8], start: usize) -> impl Iterator<Item = &[u8]> {
 /// The nearest cue before `start`, within [`CUE_WINDOW`] bytes: the first word, going back,
 /// that is a phone word or names another kind of number.
 pub(super) fn cue_before(b: &[u8], start: usize) -> Cue {
-    let words: Vec<&[u8]> = words_before(b, start).collect();
-    for (i, w) in words.iter().enumerate() {
+    let mut words = words_before(b, start).peekable();
+    while let Some(w) = words.next() {
         // `caller ID` is about a phone, though `ID` alone is not.
-        if w.eq_ignore_ascii_case(b"id")
-            && words.get(i + 1).is_some_and(|p| is_cue(p, "call", false))
-        {
+        if w.eq_ignore_ascii_case(b"id") && words.peek().is_some_and(|p| is_cue(p, "call", false)) {
             return Cue::Phone;
         }
         if OTHER_CUES.iter().any(|c| is_cue(w, c, true)) {
@@ -335,13 +333,14 @@ pub(super) fn check_phone(b: &[u8], start: usize, end: usize, s: &str) -> bool {
         // `1234 5678 9012`) is part of a longer number.
         let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
         if before == Some(b' ') {
-            let token: Vec<u8> = b[..start - 1]
+            let digit_before = b
+                .get(..start - 1)
+                .unwrap_or_default()
                 .iter()
                 .rev()
                 .take_while(|c| c.is_ascii_alphanumeric())
-                .copied()
-                .collect();
-            if token.iter().any(u8::is_ascii_digit) {
+                .any(u8::is_ascii_digit);
+            if digit_before {
                 return false;
             }
         }
