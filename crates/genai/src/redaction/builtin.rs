@@ -5,6 +5,11 @@ use super::checks::{
     colon_follows, in_identifier, previous_group_end,
 };
 
+/// Bare digit runs (`4155550134`, an MSISDN), the phone detector's last form. Every token of
+/// number-dense text matches it, so it runs only on the number runs that follow a phone word
+/// (see `Detectors::find`), and the phone check confirms each candidate as for the others.
+pub(super) const BARE_PHONE: &str = r"(?-u)\b[0-9]{9,15}(?:x[0-9]{1,5})?\b";
+
 /// A built-in detector. The order is the priority when two findings start at the same place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Builtin {
@@ -109,8 +114,7 @@ impl Builtin {
             // parenthesised area codes (`(0161) 496 0209`, `(415)555-0134 x12`); three groups
             // (`090-5458-8081`, `53 4745-7567`, `1-415-555-0134`); French pairs; a trunk `0`
             // (`02143 81414`, `0808 1570560`); three triples (`881 043 357`) and Polish landlines
-            // (`22 031 04 28`); bare digit runs
-            // (`4155550134`, which the check accepts only where the words before say phone).
+            // (`22 031 04 28`). Bare digit runs are [`BARE_PHONE`].
             Builtin::Phone => concat!(
                 r"(?-u)(?:\+|\b00)[1-9][0-9]{0,3}[ .-]?\(?[0-9]{1,4}\)?(?:[ .-]?[0-9]{1,4}){0,5}(?:[ ]?x[0-9]{1,5}\b)?",
                 r"|(?:\b1[-. ]?)?\(0?[0-9]{2,5}\)[ .-]?[0-9]{3,8}(?:[ .-][0-9]{2,4}){0,2}(?:[ ]?x[0-9]{1,5})?\b",
@@ -119,7 +123,6 @@ impl Builtin {
                 r"|\b0[0-9]{1,4}[ /-]?[0-9]{3,8}(?:[ -][0-9]{2,4})?\b",
                 r"|\b[0-9]{3} [0-9]{3} [0-9]{3}\b",
                 r"|\b[0-9]{2} [0-9]{3} [0-9]{2} [0-9]{2}\b",
-                r"|\b[0-9]{9,15}(?:x[0-9]{1,5})?\b",
             ),
             Builtin::Ipv6 => r"(?-u)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
             Builtin::Ipv4 => r"(?-u)\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b",

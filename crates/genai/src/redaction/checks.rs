@@ -250,6 +250,52 @@ fn is_letter(c: u8) -> bool {
     c.is_ascii_alphabetic() || c >= 0x80
 }
 
+/// Cues by the lower-case first byte of a word: (cue, is a phone word). Built once.
+fn cues_by_first_byte() -> &'static [Vec<(&'static str, bool)>] {
+    static TABLE: std::sync::OnceLock<Vec<Vec<(&'static str, bool)>>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = vec![Vec::new(); 256];
+        let all = OTHER_CUES
+            .iter()
+            .map(|c| (*c, false))
+            .chain(PHONE_CUES.iter().map(|c| (*c, true)));
+        for (cue, phone) in all {
+            if let Some(&first) = cue.as_bytes().first() {
+                // A non-ASCII cue may sit anywhere in a word: it is tried on every word that
+                // has a non-ASCII byte, filed under 0x80.
+                let slot = if first >= 0x80 {
+                    0x80
+                } else {
+                    usize::from(first)
+                };
+                if let Some(v) = table.get_mut(slot) {
+                    v.push((cue, phone));
+                }
+            }
+        }
+        table
+    })
+}
+
+/// What `word` says, if it is a cue: other kinds of number first.
+fn word_cue(word: &[u8]) -> Option<Cue> {
+    let table = cues_by_first_byte();
+    let first = usize::from(word.first()?.to_ascii_lowercase());
+    let ascii = table.get(first).map(Vec::as_slice).unwrap_or_default();
+    let wide: &[(&str, bool)] = if word.iter().any(|&c| c >= 0x80) {
+        table.get(0x80).map(Vec::as_slice).unwrap_or_default()
+    } else {
+        &[]
+    };
+    let candidates = || ascii.iter().chain(wide);
+    if candidates().any(|(c, phone)| !phone && is_cue(word, c, true)) {
+        return Some(Cue::Other);
+    }
+    candidates()
+        .any(|(c, phone)| *phone && is_cue(word, c, false))
+        .then_some(Cue::Phone)
+}
+
 /// True when `word` is the cue `cue`: a prefix of the word, the whole word for short ones
 /// when `whole_short`, anywhere in it for a non-ASCII cue.
 fn is_cue(word: &[u8], cue: &str, whole_short: bool) -> bool {
@@ -297,11 +343,8 @@ pub(super) fn cue_before(b: &[u8], start: usize) -> Cue {
         if w.eq_ignore_ascii_case(b"id") && words.peek().is_some_and(|p| is_cue(p, "call", false)) {
             return Cue::Phone;
         }
-        if OTHER_CUES.iter().any(|c| is_cue(w, c, true)) {
-            return Cue::Other;
-        }
-        if PHONE_CUES.iter().any(|c| is_cue(w, c, false)) {
-            return Cue::Phone;
+        if let Some(cue) = word_cue(w) {
+            return cue;
         }
     }
     Cue::None

@@ -12,8 +12,9 @@
 //! The built-in patterns are ASCII-only (`(?-u)`), so the lazy DFA handles any text, including
 //! non-ASCII, without falling back to a slower engine.
 
+use super::builtin::BARE_PHONE;
 pub use super::builtin::Builtin;
-use super::checks::second_group;
+use super::checks::{Cue, cue_before, second_group};
 use super::placeholders::Placeholders;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
@@ -76,6 +77,8 @@ fn keywords(b: Builtin) -> Option<(&'static [&'static str], Reach)> {
 ///   (`AKIA`, `sk-`, `eyJ`, `Bearer`, `-----BEGIN`, …);
 /// - number-shaped detectors (phone, card, IBAN, SSN, IPv4, IPv6) run, as one `RegexSet`, only
 ///   on runs of tokens that hold at least four digits or two colons, found by one byte scan;
+///   bare digit runs (a phone number without separators) only on those runs that follow a
+///   phone word (`call`, `Telefon`, …), since every token of number-dense text is one;
 /// - user patterns run as one `RegexSet` over the whole text.
 #[derive(Debug)]
 pub struct Detectors {
@@ -86,6 +89,9 @@ pub struct Detectors {
     keywords: Option<(AhoCorasick, Vec<(usize, Reach)>)>,
     /// Number-shaped detectors: the set, and per set pattern its entry.
     numeric: Option<(RegexSet, Vec<usize>)>,
+    /// Bare digit runs for the phone entry: the entry and the expression, run only on number
+    /// runs after a phone word.
+    bare_phone: Option<(usize, Regex)>,
     /// User patterns: the set, and per set pattern its entry.
     custom: Option<(RegexSet, Vec<usize>)>,
     /// The placeholders a redactor writes, never findings.
@@ -227,6 +233,15 @@ fn numeric_runs(b: &[u8], mut f: impl FnMut(usize, usize)) {
     flush(&mut run);
 }
 
+/// True when `b` holds `n` digits in a row.
+fn has_digit_run(b: &[u8], n: usize) -> bool {
+    let mut row = 0;
+    b.iter().any(|c| {
+        row = if c.is_ascii_digit() { row + 1 } else { 0 };
+        row >= n
+    })
+}
+
 /// The first digit or colon at or after `from`. Scans 32 bytes at a time with a branch-free
 /// test the compiler vectorises, since most prompt text has few digits.
 fn next_digit_or_colon(b: &[u8], from: usize) -> Option<usize> {
@@ -257,6 +272,7 @@ impl Detectors {
         let mut keyword_targets = Vec::new();
         let mut numeric_patterns = Vec::new();
         let mut numeric_targets = Vec::new();
+        let mut bare_phone = None;
         for &(kind, b) in builtins {
             let regex = compile(b.pattern()).map_err(builtin_error)?;
             let index = entries.len();
@@ -276,6 +292,9 @@ impl Detectors {
                 None => {
                     numeric_patterns.push(b.pattern());
                     numeric_targets.push(index);
+                    if b == Builtin::Phone {
+                        bare_phone = Some((index, compile(BARE_PHONE).map_err(builtin_error)?));
+                    }
                 }
             }
         }
@@ -322,6 +341,7 @@ impl Detectors {
             email,
             keywords,
             numeric,
+            bare_phone,
             custom,
             placeholders,
         })
@@ -336,6 +356,21 @@ impl Detectors {
     /// Runs entry `index` over `text[from..to]`, confirming each candidate against the whole
     /// text (checks look at the bytes around a candidate).
     fn run_entry(&self, index: usize, text: &str, from: usize, to: usize, out: &mut Vec<Finding>) {
+        if let Some(entry) = self.entries.get(index) {
+            self.run_regex(index, &entry.regex, text, from, to, out);
+        }
+    }
+
+    /// Runs `regex` for entry `index` over `text[from..to]`, as [`Self::run_entry`] does.
+    fn run_regex(
+        &self,
+        index: usize,
+        regex: &Regex,
+        text: &str,
+        from: usize,
+        to: usize,
+        out: &mut Vec<Finding>,
+    ) {
         let Some(entry) = self.entries.get(index) else {
             return;
         };
@@ -343,7 +378,7 @@ impl Detectors {
         // A candidate narrowed by its check (a phone number or an IBAN that ran into the next
         // value) resumes the search where it now ends, so the next value is found too.
         'search: while let Some(window) = text.get(from..to) {
-            for m in entry.regex.find_iter(window) {
+            for m in regex.find_iter(window) {
                 let (start, end) = (from + m.start(), from + m.end());
                 let range = match entry.builtin {
                     Some(b) => b.check(text, start, end),
@@ -436,6 +471,12 @@ impl Detectors {
                     if let Some(&index) = targets.get(i) {
                         self.run_entry(index, text, from, to, out);
                     }
+                }
+                if let Some((index, regex)) = &self.bare_phone
+                    && has_digit_run(run.as_bytes(), 9)
+                    && cue_before(b, from) == Cue::Phone
+                {
+                    self.run_regex(*index, regex, text, from, to, out);
                 }
             });
         }
