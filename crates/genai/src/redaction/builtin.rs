@@ -1,9 +1,10 @@
 //! The built-in detectors: their names, their patterns, and how a candidate is confirmed.
 
 use super::checks::{
-    check_card, check_iban, check_ipv4, check_ipv6, check_phone, check_ssn, code_before,
-    colon_follows, in_identifier, previous_group_end,
+    check_card, check_iban, check_ipv4, check_ipv6, check_phone, check_ssn, colon_follows,
+    in_identifier, previous_group_end,
 };
+use super::cues::code_before;
 
 /// Bare digit runs (`4155550134`, an MSISDN), the phone detector's last form. Every token of
 /// number-dense text matches it, so it runs only on the number runs that follow a phone word

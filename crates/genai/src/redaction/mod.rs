@@ -61,6 +61,7 @@
 mod builtin;
 mod checks;
 pub mod config;
+mod cues;
 pub mod detectors;
 mod json;
 pub mod keys;
