@@ -64,7 +64,7 @@ const PHONE_CUES: &[&str] = &[
 ];
 
 /// Words naming another kind of number, lower case, matched at the start of a word; those of up
-/// to three bytes (`id`, `po`, `ref`) as whole words.
+/// to four bytes (`id`, `po`, `ref`, `port`, not `portable`) as whole words.
 const OTHER_CUES: &[&str] = &[
     "order",
     "invoice",
@@ -173,7 +173,7 @@ fn is_cue(word: &[u8], cue: &str, whole_short: bool) -> bool {
     if cue.first().is_some_and(|&c| c >= 0x80) {
         return word.windows(cue.len()).any(|w| w == cue);
     }
-    if whole_short && cue.len() <= 3 {
+    if whole_short && cue.len() <= 4 {
         return word.eq_ignore_ascii_case(cue);
     }
     word.get(..cue.len())
@@ -224,4 +224,61 @@ pub(super) fn cue_before(b: &[u8], start: usize) -> Cue {
 /// `start`.
 pub(super) fn code_before(b: &[u8], start: usize) -> bool {
     words_before(b, start).any(|w| CODE_CUES.iter().any(|c| is_cue(w, c, true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Words that are no cue in any language of the lists.
+    const NEUTRAL: &[&str] = &[
+        "my", "is", "the", "number", "please", "at", "on", "es", "le", "de", "ist", "mi", "meu",
+        "です", "vous", "al",
+    ];
+
+    #[test]
+    fn nearest_cue_wins_golden() {
+        let cue = |t: &str| cue_before(t.as_bytes(), t.len());
+        assert_eq!(cue("My phone number is "), Cue::Phone);
+        assert_eq!(cue("Call about order "), Cue::Other);
+        assert_eq!(cue("Order number for the call "), Cue::Phone);
+        assert_eq!(cue("The caller ID showed "), Cue::Phone);
+        assert_eq!(cue("Internal id "), Cue::Other);
+        assert_eq!(cue("Meine Telefonnummer ist "), Cue::Phone);
+        assert_eq!(cue("電話番号は "), Cue::Phone);
+        // `port` is whole-word only: `portable` is a French mobile phone.
+        assert_eq!(cue("mon portable : "), Cue::Phone);
+        assert_eq!(cue("use port "), Cue::Other);
+        assert_eq!(cue("hotel booking "), Cue::None);
+        assert_eq!(cue("an idea: "), Cue::None);
+        // Out of the window, or cut by its start.
+        assert_eq!(
+            cue("phone, and then a long sentence with nothing else in it "),
+            Cue::None
+        );
+        assert!(code_before(b"Barcode EAN ", 12));
+        assert!(!code_before(b"card ", 5));
+    }
+
+    proptest! {
+        /// A cue word followed by neutral words is the answer while it is wholly inside the
+        /// window, and nothing is once it is not.
+        #[test]
+        fn a_cue_before_neutral_words_is_found_within_the_window(
+            phone in any::<bool>(),
+            which in 0usize..64,
+            neutral in proptest::collection::vec(0..NEUTRAL.len(), 0..8),
+        ) {
+            let (list, kind) = if phone { (PHONE_CUES, Cue::Phone) } else { (OTHER_CUES, Cue::Other) };
+            let word = list[which % list.len()];
+            let mut text = format!("{word} ");
+            for i in neutral {
+                text.push_str(NEUTRAL[i]);
+                text.push(' ');
+            }
+            let expected = if text.len() <= CUE_WINDOW { kind } else { Cue::None };
+            prop_assert_eq!(cue_before(text.as_bytes(), text.len()), expected, "{:?}", text);
+        }
+    }
 }
