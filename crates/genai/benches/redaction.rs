@@ -5,12 +5,12 @@
 //!   redactor: the common case, where nothing is found;
 //! - `prompts_plain`: the same text with the JSON taken apart, as plain strings;
 //! - `corpus`: the evaluation corpus (`testdata/pii/corpus.jsonl`), where almost every text has
-//!   something to redact;
+//!   something to redact; `faker_corpus`: the same for `testdata/pii/faker_corpus.jsonl`;
 //! - `processor`: the whole processor on testkit RAG batches (spans, events, resources); the
 //!   throughput counts the bytes of every string attribute value.
 //!
 //! - `adversarial/SHAPE/BYTES`: one attribute value of an adversarial shape (deep nesting,
-//!   escapes, tiny elements, many findings) at 16 KiB, 64 KiB and 256 KiB, with the bound at
+//!   escapes, tiny elements, many findings, every token a phone candidate) at 16 KiB, 64 KiB and 256 KiB, with the bound at
 //!   half the value so it is scanned and cut: the same B/s at every size shows the work is
 //!   linear in the input (issue 18).
 //!
@@ -45,8 +45,8 @@ fn prompts() -> Vec<String> {
         .collect()
 }
 
-fn corpus() -> Vec<String> {
-    include_str!("../testdata/pii/corpus.jsonl")
+fn corpus(jsonl: &str) -> Vec<String> {
+    jsonl
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["text"].as_str().map(str::to_owned))
@@ -94,16 +94,24 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let corpus = corpus();
-    let bytes: usize = corpus.iter().map(String::len).sum();
-    group.throughput(Throughput::Bytes(bytes as u64));
-    group.bench_function("corpus", |b| {
-        b.iter(|| {
-            for t in &corpus {
-                black_box(redactor.redact_str(black_box(t)));
-            }
-        })
-    });
+    for (name, jsonl) in [
+        ("corpus", include_str!("../testdata/pii/corpus.jsonl")),
+        (
+            "faker_corpus",
+            include_str!("../testdata/pii/faker_corpus.jsonl"),
+        ),
+    ] {
+        let corpus = corpus(jsonl);
+        let bytes: usize = corpus.iter().map(String::len).sum();
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for t in &corpus {
+                    black_box(redactor.redact_str(black_box(t)));
+                }
+            })
+        });
+    }
 
     let batch = Generator::new(GeneratorConfig::default()).batch_with_traces(TRACES);
     let bytes: usize = batch
@@ -142,6 +150,9 @@ fn adversarial_shapes(n: usize) -> Vec<(&'static str, String)> {
         ("escapes", format!("[\"{}\"]", "\\\"\\u00e9".repeat(n / 8))),
         ("tiny_elements", format!("[{}1]", "1,".repeat(n / 2))),
         ("many_emails", "a@b.co ".repeat(n / 7)),
+        // Number-shaped text: every token a phone candidate, with and without a phone word.
+        ("many_numbers", "4155550134 ".repeat(n / 11)),
+        ("many_phones", "call 4155550134 ".repeat(n / 16)),
         (
             "json_emails",
             format!("[{}\"x\"]", "\"a@b.co\",".repeat(n / 9)),

@@ -4,6 +4,12 @@ use super::checks::{
     check_card, check_iban, check_ipv4, check_ipv6, check_phone, check_ssn, colon_follows,
     in_identifier, previous_group_end,
 };
+use super::cues::code_before;
+
+/// Bare digit runs (`4155550134`, an MSISDN), the phone detector's last form. Every token of
+/// number-dense text matches it, so it runs only on the number runs that follow a phone word
+/// (see `Detectors::find`), and the phone check confirms each candidate as for the others.
+pub(super) const BARE_PHONE: &str = r"(?-u)\b[0-9]{9,15}(?:x[0-9]{1,5})?\b";
 
 /// A built-in detector. The order is the priority when two findings start at the same place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,12 +108,23 @@ impl Builtin {
             }
             Builtin::Iban => r"(?-u)\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
             Builtin::CreditCard => {
-                r"(?-u)\b(?:[0-9]{4}(?:[ -][0-9]{4}){3}(?:[ -]?[0-9]{1,3})?|3[0-9]{3}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{13,19})\b"
+                r"(?-u)\b(?:[0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,4}(?:[ -]?[0-9]{1,3})?|3[0-9]{3}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{13,19})\b"
             }
             Builtin::Ssn => r"(?-u)\b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\b",
-            Builtin::Phone => {
-                r"(?-u)\+[1-9][0-9]{0,3}[ .-]?\(?[0-9]{1,4}\)?(?:[ .-]?[0-9]{1,4}){0,5}|(?:\([0-9]{3}\)[ .-]?|\b[0-9]{3}[-. ])[0-9]{3}[-. ][0-9]{4}\b|\b0[1-9](?:[ .][0-9]{2}){4}\b|\b0[1-9][0-9]{1,3}[ -]?[0-9]{3,4}[ -]?[0-9]{3,4}\b"
-            }
+            // International (`+44 20 7946 0958`, `001-415-555-0134`, `+49(0)30 123456`);
+            // parenthesised area codes (`(0161) 496 0209`, `(415)555-0134 x12`); three groups
+            // (`090-5458-8081`, `53 4745-7567`, `1-415-555-0134`); French pairs; a trunk `0`
+            // (`02143 81414`, `0808 1570560`); three triples (`881 043 357`) and Polish landlines
+            // (`22 031 04 28`). Bare digit runs are [`BARE_PHONE`].
+            Builtin::Phone => concat!(
+                r"(?-u)(?:\+|\b00)[1-9][0-9]{0,3}[ .-]?\(?[0-9]{1,4}\)?(?:[ .-]?[0-9]{1,4}){0,5}(?:[ ]?x[0-9]{1,5}\b)?",
+                r"|(?:\b1[-. ]?)?\(0?[0-9]{2,5}\)[ .-]?[0-9]{3,8}(?:[ .-][0-9]{2,4}){0,2}(?:[ ]?x[0-9]{1,5})?\b",
+                r"|(?:\b1[-. ])?\b[0-9]{2,5}[-. ][0-9]{3,4}[-. ][0-9]{4}(?:[ ]?x[0-9]{1,5})?\b",
+                r"|\b0[1-9](?:[ .][0-9]{2}){4}\b",
+                r"|\b0[0-9]{1,4}[ /-]?[0-9]{3,8}(?:[ -][0-9]{2,4})?\b",
+                r"|\b[0-9]{3} [0-9]{3} [0-9]{3}\b",
+                r"|\b[0-9]{2} [0-9]{3} [0-9]{2} [0-9]{2}\b",
+            ),
             Builtin::Ipv6 => r"(?-u)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
             Builtin::Ipv4 => r"(?-u)\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b",
         }
@@ -132,7 +149,8 @@ impl Builtin {
             Builtin::Iban => return check_iban(b, start, end),
             Builtin::CreditCard => {
                 if check_card(s) {
-                    true
+                    // A bare digit run after `EAN`, `ISBN`, `tracking`, … is that number.
+                    !(s.bytes().all(|c| c.is_ascii_digit()) && code_before(b, start))
                 } else {
                     // Four groups and a short number after them (`4111 1111 1111 1111
                     // 123-45-6789`): the card is the four groups.
@@ -163,7 +181,7 @@ impl Builtin {
                     {
                         return Some((start, end));
                     }
-                    if !s.starts_with('+') {
+                    if !s.starts_with('+') && !s.starts_with("00") {
                         return None;
                     }
                     end = previous_group_end(b, start, end)?;

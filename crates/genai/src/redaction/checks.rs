@@ -1,6 +1,7 @@
 //! The checks that confirm a candidate: checksums (Luhn, mod-97), issued ranges, and the bytes
 //! around a number that say whether it stands on its own.
 
+use super::cues::{Cue, cue_before};
 use super::detectors::MIN_BUILTIN_LEN;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
@@ -102,12 +103,14 @@ pub(super) fn check_card(s: &str) -> bool {
     {
         return false;
     }
-    // Issuer prefixes: Mir and Mastercard (2), Amex, Diners and JCB (3), Visa (4),
-    // Mastercard and Maestro (5), Discover, UnionPay and Maestro (6).
+    // Issuer prefixes: JCB's older 15-digit ranges (1800, 2131), Mir and Mastercard (2), Amex,
+    // Diners and JCB (3), Visa (4), Mastercard and Maestro (5), Discover, UnionPay and
+    // Maestro (6).
     let iin2 = u32::from(digits[0]) * 10 + u32::from(digits[1]);
     let iin4 = iin2 * 100 + u32::from(digits[2]) * 10 + u32::from(digits[3]);
     let issuer = match digits[0] {
-        2 => (2200..=2204).contains(&iin4) || (2221..=2720).contains(&iin4),
+        1 => iin4 == 1800,
+        2 => (2200..=2204).contains(&iin4) || (2221..=2720).contains(&iin4) || iin4 == 2131,
         3 => matches!(iin2, 30 | 34 | 35 | 36 | 37 | 38 | 39),
         4..=6 => true,
         _ => false,
@@ -136,19 +139,33 @@ pub(super) fn check_ssn(s: &str) -> bool {
 }
 
 pub(super) fn check_phone(b: &[u8], start: usize, end: usize, s: &str) -> bool {
-    let digits = s.bytes().filter(u8::is_ascii_digit).count();
-    if !s.starts_with(['+', '(']) {
+    // The number without its extension (`x123`, ` x123`).
+    let number = s
+        .rfind('x')
+        .map_or(s, |i| s.get(..i).unwrap_or(s).trim_end());
+    let digits = number.bytes().filter(u8::is_ascii_digit).count();
+    let plain = number.bytes().all(|c| c.is_ascii_digit());
+    if s.starts_with('+') {
+        // An arithmetic `2+12345678` is not a phone number.
+        let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b')') {
+            return false;
+        }
+        return (8..=15).contains(&digits);
+    }
+    if !s.starts_with('(') {
         // A national number with digit groups on either side (`NO92 0834 5994 601`,
         // `1234 5678 9012`) is part of a longer number.
         let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
         if before == Some(b' ') {
-            let token: Vec<u8> = b[..start - 1]
+            let digit_before = b
+                .get(..start - 1)
+                .unwrap_or_default()
                 .iter()
                 .rev()
                 .take_while(|c| c.is_ascii_alphanumeric())
-                .copied()
-                .collect();
-            if token.iter().any(u8::is_ascii_digit) {
+                .any(u8::is_ascii_digit);
+            if digit_before {
                 return false;
             }
         }
@@ -156,16 +173,30 @@ pub(super) fn check_phone(b: &[u8], start: usize, end: usize, s: &str) -> bool {
             return false;
         }
     }
-    if s.starts_with('+') {
-        // An arithmetic `2+12345678` is not a phone number.
-        let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b')') {
-            return false;
-        }
-        (8..=15).contains(&digits)
-    } else {
-        (9..=11).contains(&digits)
+    if !(9..=17).contains(&digits) {
+        return false;
     }
+    // Words naming another kind of number (`Case 2026-118-8833`, `Order number 0619802288`)
+    // veto the national forms; a parenthesised area code is a phone number whatever precedes.
+    let cue = cue_before(b, start);
+    if cue == Cue::Other && !s.starts_with('(') {
+        return false;
+    }
+    if s.starts_with("00") && !plain {
+        // `001-415-555-0134`, `0044 20 7946 0958`: an international prefix.
+        return (10..=17).contains(&digits);
+    }
+    if plain {
+        // A bare digit run could be any number: it is a phone number where the words before
+        // say so (an MSISDN has up to 15 digits), or when it has a national trunk `0`.
+        return match cue {
+            Cue::Phone => (9..=15).contains(&digits),
+            _ => {
+                (10..=11).contains(&digits) && number.starts_with('0') && !number.starts_with("00")
+            }
+        };
+    }
+    (9..=11).contains(&digits)
 }
 
 pub(super) fn check_ipv4(b: &[u8], start: usize, end: usize, s: &str) -> bool {
@@ -282,10 +313,13 @@ pub(super) fn check_iban(b: &[u8], start: usize, end: usize) -> Option<(usize, u
         .collect();
     let alnum: Vec<u8> = chars.iter().map(|(c, _)| *c).collect();
     let country = std::str::from_utf8(alnum.get(..2)?).ok()?;
-    let lengths: Vec<usize> = match IBAN_LENGTHS.iter().find(|(c, _)| *c == country) {
-        Some((_, n)) => vec![*n],
-        None => (15..=34).rev().collect(),
-    };
+    // The registry's length first; then any length, for a checksum-valid number of another
+    // length (a typo, or a generator's idea of a country's format).
+    let registered = IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| *c == country)
+        .map(|(_, n)| *n);
+    let lengths = registered.into_iter().chain((15..=34).rev());
     for n in lengths {
         if n > alnum.len() {
             continue;

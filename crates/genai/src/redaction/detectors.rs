@@ -2,7 +2,9 @@
 //!
 //! Every detector is one regular expression plus, for most, a check of the candidate (Luhn for
 //! cards, mod-97 for IBANs, the invalid ranges for SSNs, octet ranges for IPv4, a full parse
-//! for IPv6, digit counts and the surrounding bytes for phone numbers). A [`Detectors`] value
+//! for IPv6, digit counts, the surrounding bytes and the words just before for phone numbers:
+//! a bare digit run is a phone number only after a phone word, and `order`, `invoice`, `ISBN`,
+//! … before a national number say it is something else). A [`Detectors`] value
 //! compiles them all into one [`RegexSet`]: one pass over the text says which detectors can
 //! match at all, and only those run their own expression. Text with no candidate (most prompt
 //! text) costs that single pass.
@@ -10,8 +12,10 @@
 //! The built-in patterns are ASCII-only (`(?-u)`), so the lazy DFA handles any text, including
 //! non-ASCII, without falling back to a slower engine.
 
+use super::builtin::BARE_PHONE;
 pub use super::builtin::Builtin;
 use super::checks::second_group;
+use super::cues::{Cue, cue_before};
 use super::placeholders::Placeholders;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
@@ -74,6 +78,8 @@ fn keywords(b: Builtin) -> Option<(&'static [&'static str], Reach)> {
 ///   (`AKIA`, `sk-`, `eyJ`, `Bearer`, `-----BEGIN`, …);
 /// - number-shaped detectors (phone, card, IBAN, SSN, IPv4, IPv6) run, as one `RegexSet`, only
 ///   on runs of tokens that hold at least four digits or two colons, found by one byte scan;
+///   bare digit runs (a phone number without separators) only on those runs that follow a
+///   phone word (`call`, `Telefon`, …), since every token of number-dense text is one;
 /// - user patterns run as one `RegexSet` over the whole text.
 #[derive(Debug)]
 pub struct Detectors {
@@ -84,6 +90,9 @@ pub struct Detectors {
     keywords: Option<(AhoCorasick, Vec<(usize, Reach)>)>,
     /// Number-shaped detectors: the set, and per set pattern its entry.
     numeric: Option<(RegexSet, Vec<usize>)>,
+    /// Bare digit runs for the phone entry: the entry and the expression, run only on number
+    /// runs after a phone word.
+    bare_phone: Option<(usize, Regex)>,
     /// User patterns: the set, and per set pattern its entry.
     custom: Option<(RegexSet, Vec<usize>)>,
     /// The placeholders a redactor writes, never findings.
@@ -187,7 +196,18 @@ fn numeric_runs(b: &[u8], mut f: impl FnMut(usize, usize)) {
             i += 1;
         }
         let end = i;
-        let len = end - start;
+        // A last group may carry the sentence's punctuation (`… 084H R.`).
+        let mut core = end;
+        while core > start && b.get(core - 1).is_some_and(|c| b".,;!?)".contains(c)) {
+            core -= 1;
+        }
+        let upper = upper
+            || (core > start
+                && b.get(start..core).is_some_and(|t| {
+                    t.iter()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                }));
+        let len = core - start;
         let numeric = digits > 0 || colons >= 2;
         let group = upper && (1..=4).contains(&len);
         if numeric || (group && run.is_some()) {
@@ -212,6 +232,15 @@ fn numeric_runs(b: &[u8], mut f: impl FnMut(usize, usize)) {
         }
     }
     flush(&mut run);
+}
+
+/// True when `b` holds `n` digits in a row.
+fn has_digit_run(b: &[u8], n: usize) -> bool {
+    let mut row = 0;
+    b.iter().any(|c| {
+        row = if c.is_ascii_digit() { row + 1 } else { 0 };
+        row >= n
+    })
 }
 
 /// The first digit or colon at or after `from`. Scans 32 bytes at a time with a branch-free
@@ -244,6 +273,7 @@ impl Detectors {
         let mut keyword_targets = Vec::new();
         let mut numeric_patterns = Vec::new();
         let mut numeric_targets = Vec::new();
+        let mut bare_phone = None;
         for &(kind, b) in builtins {
             let regex = compile(b.pattern()).map_err(builtin_error)?;
             let index = entries.len();
@@ -263,6 +293,9 @@ impl Detectors {
                 None => {
                     numeric_patterns.push(b.pattern());
                     numeric_targets.push(index);
+                    if b == Builtin::Phone {
+                        bare_phone = Some((index, compile(BARE_PHONE).map_err(builtin_error)?));
+                    }
                 }
             }
         }
@@ -309,6 +342,7 @@ impl Detectors {
             email,
             keywords,
             numeric,
+            bare_phone,
             custom,
             placeholders,
         })
@@ -323,6 +357,21 @@ impl Detectors {
     /// Runs entry `index` over `text[from..to]`, confirming each candidate against the whole
     /// text (checks look at the bytes around a candidate).
     fn run_entry(&self, index: usize, text: &str, from: usize, to: usize, out: &mut Vec<Finding>) {
+        if let Some(entry) = self.entries.get(index) {
+            self.run_regex(index, &entry.regex, text, from, to, out);
+        }
+    }
+
+    /// Runs `regex` for entry `index` over `text[from..to]`, as [`Self::run_entry`] does.
+    fn run_regex(
+        &self,
+        index: usize,
+        regex: &Regex,
+        text: &str,
+        from: usize,
+        to: usize,
+        out: &mut Vec<Finding>,
+    ) {
         let Some(entry) = self.entries.get(index) else {
             return;
         };
@@ -330,7 +379,7 @@ impl Detectors {
         // A candidate narrowed by its check (a phone number or an IBAN that ran into the next
         // value) resumes the search where it now ends, so the next value is found too.
         'search: while let Some(window) = text.get(from..to) {
-            for m in entry.regex.find_iter(window) {
+            for m in regex.find_iter(window) {
                 let (start, end) = (from + m.start(), from + m.end());
                 let range = match entry.builtin {
                     Some(b) => b.check(text, start, end),
@@ -424,6 +473,12 @@ impl Detectors {
                         self.run_entry(index, text, from, to, out);
                     }
                 }
+                if let Some((index, regex)) = &self.bare_phone
+                    && has_digit_run(run.as_bytes(), 9)
+                    && cue_before(b, from) == Cue::Phone
+                {
+                    self.run_regex(*index, regex, text, from, to, out);
+                }
             });
         }
         if let Some((set, targets)) = &self.custom {
@@ -472,111 +527,4 @@ fn compile(pattern: &str) -> Result<Regex, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::checks::{iban_mod97, luhn};
-    use super::*;
-
-    fn all() -> Detectors {
-        let builtins: Vec<(usize, Builtin)> = Builtin::ALL.into_iter().enumerate().collect();
-        Detectors::new(&builtins, &[]).unwrap()
-    }
-
-    fn kinds(d: &Detectors, text: &str) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        d.find(text, &mut out);
-        out.iter()
-            .map(|f| (Builtin::ALL[f.kind].name(), text[f.start..f.end].to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn luhn_and_mod97() {
-        assert!(luhn("4111 1111 1111 1111"));
-        assert!(!luhn("4111 1111 1111 1112"));
-        assert!(iban_mod97(b"GB82WEST12345698765432"));
-        assert!(!iban_mod97(b"GB83WEST12345698765432"));
-    }
-
-    #[test]
-    fn finds_each_builtin() {
-        let d = all();
-        let cases = [
-            (
-                "mail me at jane.doe+x@example.co.uk now",
-                "email",
-                "jane.doe+x@example.co.uk",
-            ),
-            ("call +1 415 555 0134.", "phone", "+1 415 555 0134"),
-            ("call (415) 555-0134 today", "phone", "(415) 555-0134"),
-            ("ring 020 7946 0958", "phone", "020 7946 0958"),
-            (
-                "card 4111-1111-1111-1111 exp",
-                "credit_card",
-                "4111-1111-1111-1111",
-            ),
-            ("amex 3782 822463 10005", "credit_card", "3782 822463 10005"),
-            (
-                "iban GB82 WEST 1234 5698 7654 32 BANK",
-                "iban",
-                "GB82 WEST 1234 5698 7654 32",
-            ),
-            ("ssn 123-45-6789.", "ssn", "123-45-6789"),
-            ("from 192.168.10.20:443", "ipv4", "192.168.10.20"),
-            (
-                "from 2001:db8::8a2e:370:7334 ok",
-                "ipv6",
-                "2001:db8::8a2e:370:7334",
-            ),
-            (
-                "key AKIAIOSFODNN7EXAMPLE used",
-                "aws_access_key",
-                "AKIAIOSFODNN7EXAMPLE",
-            ),
-            (
-                "sk-ant-api03-abcDEF123456ghiJKL789mno",
-                "api_key",
-                "sk-ant-api03-abcDEF123456ghiJKL789mno",
-            ),
-        ];
-        for (text, kind, value) in cases {
-            assert_eq!(kinds(&d, text), vec![(kind, value.to_owned())], "{text}");
-        }
-    }
-
-    #[test]
-    fn rejects_look_alikes() {
-        let d = all();
-        for text in [
-            "order 4111 1111 1111 1112 shipped",
-            "ssn 000-12-3456 or 666-12-3456 or 912-12-3456 or 123-00-4567",
-            "version 1.2.3.4 and v10.0.0.1 and 300.1.1.1",
-            "at 12:30:45 on 2026-11-22T14:05:33Z",
-            "ORD-4155550134 and /orders/415-555-0134/x",
-            "IBAN GB83 WEST 1234 5698 7654 32",
-            "std::fmt::Display and Vec::new",
-            "sk-learn-is-a-python-library-for-ml",
-            "MAC 00:1A:2B:3C:4D:5E",
-            "the total was 12.50 for 3 items",
-        ] {
-            assert_eq!(kinds(&d, text), vec![], "{text}");
-        }
-    }
-
-    #[test]
-    fn placeholders_are_never_findings_but_brackets_are_no_shield() {
-        let d = all();
-        assert_eq!(kinds(&d, "<CREDIT_CARD> and <EMAIL>"), vec![]);
-        // Issue 18: any `<UPPERCASE…>` token was protected, so brackets hid a secret.
-        assert_eq!(
-            kinds(
-                &d,
-                "<AKIAIOSFODNN7EXAMPLE> <DE89370400440532013000> <CREDIT_CARD:4111111111111111>"
-            ),
-            vec![
-                ("aws_access_key", "AKIAIOSFODNN7EXAMPLE".to_owned()),
-                ("iban", "DE89370400440532013000".to_owned()),
-                ("credit_card", "4111111111111111".to_owned()),
-            ]
-        );
-    }
-}
+mod tests;

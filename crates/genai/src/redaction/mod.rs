@@ -14,9 +14,11 @@
 //! - [`Redactor`]: the config validated and compiled; pure, usable on its own.
 //! - [`RedactionProcessor`] and [`RedactionFactory`] (type `redaction`): the span-batch stage.
 //!
-//! Detectors: email, phone (E.164 and national formats), credit card (Luhn), IBAN (mod-97), US
-//! SSN (invalid ranges excluded), IPv4, IPv6, and secrets (AWS access key ids, `sk-`/`sk-ant-`
-//! style API keys, bearer tokens, JWTs, private-key blocks), plus named user patterns.
+//! Detectors: email, phone (E.164, `00`-prefixed and national formats: parenthesised area
+//! codes, extensions, bare digit runs after a phone word such as `call` or `Telefon`), credit
+//! card (Luhn, 13 to 19 digits), IBAN (mod-97), US SSN (invalid ranges excluded), IPv4, IPv6,
+//! and secrets (AWS access key ids, `sk-`/`sk-ant-` style API keys, bearer tokens, JWTs,
+//! private-key blocks), plus named user patterns.
 //!
 //! ```
 //! use tracegate_genai::redaction::{RedactionConfig, Redactor};
@@ -59,6 +61,7 @@
 mod builtin;
 mod checks;
 pub mod config;
+mod cues;
 pub mod detectors;
 mod json;
 pub mod keys;
@@ -71,6 +74,8 @@ pub use config::{Action, ContentPolicy, CustomDetector, RedactionConfig};
 pub use processor::{RedactionFactory, RedactionProcessor};
 pub use redactor::{Redactor, Tally};
 
+#[cfg(test)]
+mod corpus_tests;
 #[cfg(test)]
 mod coverage_tests;
 #[cfg(test)]
