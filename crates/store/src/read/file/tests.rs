@@ -296,3 +296,48 @@ async fn reading_stops_past_max_rows() {
     assert!(!m.truncated);
     assert_eq!(found_span_ids(&m), f.span_ids_of(id));
 }
+
+#[tokio::test]
+async fn a_loaded_footer_keeps_only_what_lookups_read() {
+    let f = fixture(200, 1024).await;
+    let fetched = Arc::new(AtomicU64::new(0));
+    let footer = load_footer(&mut f.file(&fetched)).await.unwrap();
+    let leaf = footer.trace_id_leaf.unwrap();
+    let metadata = footer.metadata.metadata();
+    assert!(metadata.num_row_groups() > 1);
+    for rg in metadata.row_groups() {
+        for (i, column) in rg.columns().iter().enumerate() {
+            assert_eq!(column.statistics().is_some(), i == leaf, "column {i}");
+        }
+    }
+    let index = metadata.column_index().unwrap();
+    for row_group in index {
+        for (i, column) in row_group.iter().enumerate() {
+            assert_eq!(
+                matches!(column, ColumnIndexMetaData::NONE),
+                i != leaf,
+                "column {i}"
+            );
+        }
+    }
+    // Every column still knows where its pages are.
+    let offsets = metadata.offset_index().unwrap();
+    assert!(
+        offsets
+            .iter()
+            .flatten()
+            .all(|o| !o.page_locations().is_empty())
+    );
+    // And the footer is smaller than the file's whole one.
+    let whole = f
+        .file(&fetched)
+        .get_metadata(None)
+        .await
+        .unwrap()
+        .memory_size();
+    assert!(
+        footer.memory_bytes < whole,
+        "{} vs {whole}",
+        footer.memory_bytes
+    );
+}
