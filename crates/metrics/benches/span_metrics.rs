@@ -19,14 +19,13 @@
 //! --warm-up-time 1 --measurement-time 3`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 use tracegate_breakdown::{LatencyBreakdownConfig, LatencyBreakdownProcessor};
 use tracegate_genai::normalize::{GenAiNormalize, GenAiNormalizeConfig};
 use tracegate_metrics::snapshot::MetricSource;
 use tracegate_metrics::span_metrics::{SpanMetrics, SpanMetricsConfig};
-use tracegate_model::{ReleaseReason, SpanBatch, Trace, TraceId};
+use tracegate_model::{SpanBatch, Trace};
 use tracegate_pipeline::{SpanProcessor, TraceProcessor};
 use tracegate_testkit::{Generator, GeneratorConfig, Profile};
 
@@ -44,22 +43,7 @@ fn rag_traces(count: usize) -> Vec<Trace> {
     let SpanBatch { spans } = GenAiNormalize::new(GenAiNormalizeConfig::default())
         .unwrap()
         .process(batch);
-    let mut by_id: BTreeMap<TraceId, Vec<_>> = BTreeMap::new();
-    for s in spans {
-        by_id.entry(s.trace_id).or_default().push(s);
-    }
-    let traces = by_id
-        .into_iter()
-        .map(|(trace_id, spans)| Trace {
-            trace_id,
-            spans,
-            release_reason: ReleaseReason::Complete,
-            tree_whole: true,
-            fragment: None,
-            critical_path: None,
-            sampling: None,
-        })
-        .collect();
+    let traces = tracegate_testkit::whole_traces(spans);
     LatencyBreakdownProcessor::new(&LatencyBreakdownConfig::default()).process(traces)
 }
 

@@ -7,10 +7,9 @@
 //! - `decide/late_fragments`: fragments answered from the cache.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use tracegate_breakdown::{LatencyBreakdownConfig, LatencyBreakdownProcessor};
-use tracegate_model::{Fragment, ReleaseReason, SpanBatch, Trace, TraceId};
+use tracegate_model::{Fragment, SpanBatch, Trace};
 use tracegate_pipeline::TraceProcessor;
 use tracegate_sampling::{Sampler, TailSamplingConfig};
 use tracegate_testkit::{Generator, GeneratorConfig, Profile};
@@ -30,22 +29,7 @@ fn rag_traces(count: usize) -> Vec<Trace> {
         ..Default::default()
     };
     let SpanBatch { spans } = Generator::new(config).batch_with_traces(count);
-    let mut by_id: BTreeMap<TraceId, Vec<_>> = BTreeMap::new();
-    for s in spans {
-        by_id.entry(s.trace_id).or_default().push(s);
-    }
-    let traces = by_id
-        .into_iter()
-        .map(|(trace_id, spans)| Trace {
-            trace_id,
-            spans,
-            release_reason: ReleaseReason::Complete,
-            tree_whole: true,
-            fragment: None,
-            critical_path: None,
-            sampling: None,
-        })
-        .collect();
+    let traces = tracegate_testkit::whole_traces(spans);
     LatencyBreakdownProcessor::new(&LatencyBreakdownConfig::default()).process(traces)
 }
 

@@ -116,6 +116,27 @@ impl Generator {
     }
 }
 
+/// `spans` grouped into whole traces by trace id, in trace-id order, each marked released
+/// complete with its tree whole (what trace assembly hands the trace processors).
+pub fn whole_traces(spans: Vec<tracegate_model::Span>) -> Vec<tracegate_model::Trace> {
+    let mut by_id: std::collections::BTreeMap<_, Vec<_>> = std::collections::BTreeMap::new();
+    for s in spans {
+        by_id.entry(s.trace_id).or_default().push(s);
+    }
+    by_id
+        .into_iter()
+        .map(|(trace_id, spans)| tracegate_model::Trace {
+            trace_id,
+            spans,
+            release_reason: tracegate_model::ReleaseReason::Complete,
+            tree_whole: true,
+            fragment: None,
+            critical_path: None,
+            sampling: None,
+        })
+        .collect()
+}
+
 /// Counts the spans in a request.
 pub fn span_count(req: &ExportTraceServiceRequest) -> usize {
     req.resource_spans

@@ -55,7 +55,7 @@ mod text;
 mod trace;
 
 pub use config::{GeneratorConfig, Profile};
-pub use generator::{Generator, span_count};
+pub use generator::{Generator, span_count, whole_traces};
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 pub use tracegate_model::SpanBatch;
 

@@ -1,5 +1,5 @@
 use super::*;
-use tracegate_model::{Fragment, ReleaseReason, SpanBatch, attr, keys};
+use tracegate_model::{Fragment, SpanBatch, attr, keys};
 use tracegate_testkit::{Generator, GeneratorConfig};
 
 fn build(yaml: &str) -> Result<Processor, ConfigError> {
@@ -48,22 +48,7 @@ fn an_empty_section_gives_the_defaults_and_unknown_keys_are_errors() {
 
 fn traces(n: usize) -> Vec<Trace> {
     let SpanBatch { spans } = Generator::new(GeneratorConfig::default()).batch_with_traces(n);
-    let mut by_id: std::collections::BTreeMap<_, Vec<_>> = Default::default();
-    for s in spans {
-        by_id.entry(s.trace_id).or_default().push(s);
-    }
-    by_id
-        .into_iter()
-        .map(|(trace_id, spans)| Trace {
-            trace_id,
-            spans,
-            release_reason: ReleaseReason::Complete,
-            tree_whole: true,
-            fragment: None,
-            critical_path: None,
-            sampling: None,
-        })
-        .collect()
+    tracegate_testkit::whole_traces(spans)
 }
 
 #[test]

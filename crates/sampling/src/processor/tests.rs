@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::{LatencyConfig, PolicyType};
-use tracegate_model::{Fragment, ReleaseReason, SpanBatch};
+use tracegate_model::{Fragment, SpanBatch};
 use tracegate_testkit::metrics::CapturedMetrics;
 use tracegate_testkit::{Generator, GeneratorConfig};
 
@@ -156,22 +156,7 @@ fn config_errors_name_their_key_and_what_to_write() {
 
 fn traces(n: usize) -> Vec<Trace> {
     let SpanBatch { spans } = Generator::new(GeneratorConfig::default()).batch_with_traces(n);
-    let mut by_id: BTreeMap<_, Vec<_>> = BTreeMap::new();
-    for s in spans {
-        by_id.entry(s.trace_id).or_default().push(s);
-    }
-    by_id
-        .into_iter()
-        .map(|(trace_id, spans)| Trace {
-            trace_id,
-            spans,
-            release_reason: ReleaseReason::Complete,
-            tree_whole: true,
-            fragment: None,
-            critical_path: None,
-            sampling: None,
-        })
-        .collect()
+    tracegate_testkit::whole_traces(spans)
 }
 
 #[test]
