@@ -30,8 +30,9 @@ pub mod text;
 #[cfg(test)]
 mod tests;
 
-use crate::snapshot::{Family, Kind, Series};
+use crate::snapshot::{Exemplar, Family, Kind, Series, Value};
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// A scrape format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +163,51 @@ pub(crate) fn group(families: &[Family]) -> Vec<Group<'_>> {
         }
     }
     groups
+}
+
+/// Appends the classic samples of every histogram series of `group` (`_bucket` with its
+/// cumulative `le`, `_sum`, `_count`), as both text formats write them: floats by
+/// `write_float`, and each bucket's exemplar by `write_exemplar` when the format has them.
+pub(crate) fn histogram_samples(
+    out: &mut String,
+    group: &Group<'_>,
+    write_float: fn(&mut String, f64),
+    write_exemplar: Option<fn(&mut String, &Exemplar)>,
+) {
+    let bucket = format!("{}_bucket", group.name);
+    let sum_name = format!("{}_sum", group.name);
+    let count_name = format!("{}_count", group.name);
+    let mut le = String::new();
+    for series in &group.series {
+        let (buckets, sum, count) = match &series.value {
+            Value::Histogram(h) => (classic::explicit(h), h.sum, h.count),
+            Value::Exponential(h) => (classic::exponential(h), h.sum, h.count),
+            _ => continue,
+        };
+        let labels = names::labels(&series.labels);
+        for b in &buckets {
+            le.clear();
+            write_float(&mut le, b.le);
+            out.push_str(&bucket);
+            write_labels(out, &labels, Some(("le", &le)));
+            out.push(' ');
+            let _ = write!(out, "{}", b.cumulative);
+            if let (Some(write), Some(exemplar)) = (write_exemplar, &b.exemplar) {
+                write(out, exemplar);
+            }
+            out.push('\n');
+        }
+        out.push_str(&sum_name);
+        write_labels(out, &labels, None);
+        out.push(' ');
+        write_float(out, sum);
+        out.push('\n');
+        out.push_str(&count_name);
+        write_labels(out, &labels, None);
+        out.push(' ');
+        let _ = write!(out, "{count}");
+        out.push('\n');
+    }
 }
 
 /// Appends `{k="v",…}` (with an extra trailing pair such as `le`), or nothing when there

@@ -21,15 +21,13 @@
 //! seconds; `# EOF` ends the exposition. `_created` lines are not written (Prometheus 2.42
 //! would store them as separate series).
 
-use super::{Group, classic, names, numbers, write_labels};
+use super::{Group, histogram_samples, names, numbers, write_labels};
 use crate::snapshot::{Exemplar, Kind, Value};
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 /// Renders the groups as OpenMetrics text, ending with `# EOF`.
 pub(crate) fn render(groups: &[Group<'_>]) -> String {
     let mut out = String::with_capacity(4096);
-    let mut le = String::new();
     for group in groups.iter().filter(|g| !g.series.is_empty()) {
         let name = group.name.as_ref();
         let kind = match group.family.kind {
@@ -75,35 +73,12 @@ pub(crate) fn render(groups: &[Group<'_>]) -> String {
                 }
             }
             Kind::Histogram | Kind::Exponential => {
-                let bucket = format!("{name}_bucket");
-                let sum_name = format!("{name}_sum");
-                let count_name = format!("{name}_count");
-                for series in &group.series {
-                    let (buckets, sum, count) = match &series.value {
-                        Value::Histogram(h) => (classic::explicit(h), h.sum, h.count),
-                        Value::Exponential(h) => (classic::exponential(h), h.sum, h.count),
-                        _ => continue,
-                    };
-                    let labels = names::labels(&series.labels);
-                    for b in &buckets {
-                        le.clear();
-                        numbers::write_om_float(&mut le, b.le);
-                        out.push_str(&bucket);
-                        write_labels(&mut out, &labels, Some(("le", &le)));
-                        out.push(' ');
-                        let _ = write!(out, "{}", b.cumulative);
-                        if let Some(exemplar) = &b.exemplar {
-                            write_exemplar(&mut out, exemplar);
-                        }
-                        out.push('\n');
-                    }
-                    float_sample(&mut out, &sum_name, &labels, sum);
-                    out.push_str(&count_name);
-                    write_labels(&mut out, &labels, None);
-                    out.push(' ');
-                    let _ = write!(out, "{count}");
-                    out.push('\n');
-                }
+                histogram_samples(
+                    &mut out,
+                    group,
+                    numbers::write_om_float,
+                    Some(write_exemplar),
+                );
             }
         }
     }

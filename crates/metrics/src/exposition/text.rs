@@ -17,14 +17,12 @@
 //! scraper stamps the samples. Families without series are left out, and so is an
 //! empty `# HELP`.
 
-use super::{Group, classic, names, numbers, write_labels};
+use super::{Group, histogram_samples, names, numbers, write_labels};
 use crate::snapshot::{Kind, Value};
-use std::fmt::Write as _;
 
 /// Renders the groups as Prometheus text.
 pub(crate) fn render(groups: &[Group<'_>]) -> String {
     let mut out = String::with_capacity(4096);
-    let mut value = String::new();
     for group in groups.iter().filter(|g| !g.series.is_empty()) {
         match group.family.kind {
             Kind::Counter => {
@@ -50,32 +48,7 @@ pub(crate) fn render(groups: &[Group<'_>]) -> String {
             }
             Kind::Histogram | Kind::Exponential => {
                 header(&mut out, &group.name, group.family.help, "histogram");
-                let bucket = format!("{}_bucket", group.name);
-                let sum_name = format!("{}_sum", group.name);
-                let count_name = format!("{}_count", group.name);
-                for series in &group.series {
-                    let (buckets, sum, count) = match &series.value {
-                        Value::Histogram(h) => (classic::explicit(h), h.sum, h.count),
-                        Value::Exponential(h) => (classic::exponential(h), h.sum, h.count),
-                        _ => continue,
-                    };
-                    let labels = names::labels(&series.labels);
-                    for b in &buckets {
-                        value.clear();
-                        numbers::write_go_float(&mut value, b.le);
-                        out.push_str(&bucket);
-                        write_labels(&mut out, &labels, Some(("le", &value)));
-                        out.push(' ');
-                        let _ = write!(out, "{}", b.cumulative);
-                        out.push('\n');
-                    }
-                    sample(&mut out, &sum_name, &labels, None, sum);
-                    out.push_str(&count_name);
-                    write_labels(&mut out, &labels, None);
-                    out.push(' ');
-                    let _ = write!(out, "{count}");
-                    out.push('\n');
-                }
+                histogram_samples(&mut out, group, numbers::write_go_float, None);
             }
         }
     }
