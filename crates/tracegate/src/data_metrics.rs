@@ -100,12 +100,13 @@ impl DataMetrics {
         Ok(Self { tasks, stop })
     }
 
-    /// Stops: a last OTLP push and the endpoint's requests in flight finish first, within
-    /// a few seconds.
+    /// Stops: a last OTLP push (bounded by its own timeout) and the endpoint's requests in
+    /// flight finish first, all within one 15 s deadline.
     pub async fn stop(self) {
         self.stop.cancel();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
         for task in self.tasks {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(15), task).await;
+            let _ = tokio::time::timeout_at(deadline, task).await;
         }
     }
 }
