@@ -214,6 +214,7 @@ impl Shard {
             fragment: None,
             critical_path: None,
             sampling: None,
+            scores: Vec::new(),
         });
         self.remember(held.trace_id, reason, now);
         match reason {
@@ -328,6 +329,7 @@ impl Shard {
             fragment: Some(kind),
             critical_path: None,
             sampling: None,
+            scores: Vec::new(),
         });
     }
 

@@ -101,6 +101,7 @@ async fn whole_traces_reach_the_exporter_on_time_and_the_rest_at_shutdown() {
             Box::new(TraceRecorder(got.clone())) as Box<dyn Exporter>,
         )]),
         pipelines: vec![Pipeline {
+            signal: tracegate_model::Signal::Traces,
             id: "traces".into(),
             receivers: vec![id("rag")],
             processors: vec![(id("trace_assembly"), assembly)],

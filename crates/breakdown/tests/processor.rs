@@ -48,6 +48,7 @@ fn a_whole_trace_gets_its_summary_with_network_as_its_own_category() {
         fragment: None,
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     };
     let mut p = LatencyBreakdownProcessor::new(&LatencyBreakdownConfig::default());
     let out = p.process(vec![trace]);

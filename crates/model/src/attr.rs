@@ -145,6 +145,18 @@ pub fn estimated_bytes(attrs: &[KeyValue]) -> usize {
         .sum()
 }
 
+/// Approximate in-memory size of one value (a log body), for byte bounds.
+pub fn any_value_estimated_bytes(value: &AnyValue) -> usize {
+    value_bytes(value.value.as_ref()) + 8
+}
+
+/// A string [`AnyValue`], such as a log body.
+pub fn string_value(value: impl Into<String>) -> AnyValue {
+    AnyValue {
+        value: Some(Value::StringValue(value.into())),
+    }
+}
+
 fn value_bytes(value: Option<&Value>) -> usize {
     match value {
         None => 0,

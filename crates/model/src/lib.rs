@@ -5,7 +5,9 @@
 //! - a [`SpanBatch`]: spans as they arrive. Each [`Span`] holds its fields moved out of the
 //!   decoded OTLP request, with validated [`TraceId`] and [`SpanId`], and shares its
 //!   [`Resource`] and [`Scope`] with its neighbours behind an `Arc`;
-//! - a [`Trace`]: every span of one trace id, as trace assembly releases it.
+//! - a [`Trace`]: every span of one trace id, as trace assembly releases it;
+//! - a [`LogBatch`] of [`LogRecord`]s, in a `logs` pipeline; a quality record among them
+//!   carries a [`Score`], which is joined to the trace it rates ([`score`]).
 //!
 //! Attributes stay in OTLP's `KeyValue` form; [`attr`] reads and renders them, and [`keys`]
 //! names the canonical ones. What tracegate derives about a span (category, self time,
@@ -40,8 +42,10 @@ pub mod attr;
 pub mod facts;
 pub mod ids;
 pub mod keys;
+pub mod log;
 pub mod origin;
 pub mod schema;
+pub mod score;
 pub mod span;
 pub mod tenant;
 pub mod trace;
@@ -49,9 +53,12 @@ pub mod wire;
 
 pub use facts::{Category, LlmStages, SpanFacts, TreeTimes};
 pub use ids::{IdError, SpanId, TraceId};
+pub use log::{LogBatch, LogFacts, LogKind, LogRecord};
 pub use opentelemetry_proto::tonic as proto;
 pub use origin::Origin;
+pub use score::{Score, ScoreJoin, ScoreSource};
 pub use span::{
-    DEFAULT_TENANT, Rejections, Resource, Scope, Span, SpanBatch, SpanKind, Status, StatusCode,
+    DEFAULT_TENANT, Rejections, Resource, Scope, Signal, Span, SpanBatch, SpanKind, Status,
+    StatusCode,
 };
 pub use trace::{Contributor, CriticalPathSummary, Fragment, ReleaseReason, Sampling, Trace};

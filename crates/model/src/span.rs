@@ -62,7 +62,7 @@ impl Resource {
 }
 
 /// The strong and weak counts in front of an `Arc`'s value.
-const ARC_COUNTS: usize = 2 * std::mem::size_of::<usize>();
+pub(crate) const ARC_COUNTS: usize = 2 * std::mem::size_of::<usize>();
 
 /// The instrumentation scope a span came from, shared by every span of one `ScopeSpans`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -247,20 +247,43 @@ pub struct Rejection {
     pub error: IdError,
 }
 
-/// Spans of a request that were refused, for OTLP partial success.
+/// Spans (or log records) of a request that were refused, for OTLP partial success.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rejections {
-    /// How many spans were refused.
+    /// How many spans (log records) were refused.
     pub count: u64,
     /// The first few reasons, each with its position; later ones are only counted.
     pub examples: Vec<Rejection>,
+    /// What was refused: spans (the default) or log records; it names the positions in
+    /// [`Self::message`].
+    pub signal: Signal,
+}
+
+/// Which OTLP signal a request carried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// `ExportTraceServiceRequest`.
+    #[default]
+    Traces,
+    /// `ExportLogsServiceRequest`.
+    Logs,
+}
+
+impl Signal {
+    /// `traces` or `logs`: the pipeline type and the metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+        }
+    }
 }
 
 impl Rejections {
     /// Reasons kept verbatim; the rest are counted.
     pub const MAX_EXAMPLES: usize = 5;
 
-    fn push(&mut self, position: (usize, usize, usize), error: IdError) {
+    pub(crate) fn push(&mut self, position: (usize, usize, usize), error: IdError) {
         self.count += 1;
         if self.examples.len() < Self::MAX_EXAMPLES {
             self.examples.push(Rejection { position, error });
@@ -277,14 +300,23 @@ impl Rejections {
         if self.count == 0 {
             return String::new();
         }
-        let mut msg = format!("{} span(s) rejected: ", self.count);
+        let (what, resources, scopes, items) = match self.signal {
+            Signal::Traces => ("span(s)", "resource_spans", "scope_spans", "spans"),
+            Signal::Logs => (
+                "log record(s)",
+                "resource_logs",
+                "scope_logs",
+                "log_records",
+            ),
+        };
+        let mut msg = format!("{} {what} rejected: ", self.count);
         for (i, r) in self.examples.iter().enumerate() {
             if i > 0 {
                 msg.push_str("; ");
             }
-            let (res, scope, span) = r.position;
+            let (res, scope, item) = r.position;
             msg.push_str(&format!(
-                "resource_spans[{res}].scope_spans[{scope}].spans[{span}]: {}",
+                "{resources}[{res}].{scopes}[{scope}].{items}[{item}]: {}",
                 r.error
             ));
         }
@@ -406,7 +438,7 @@ pub fn to_request<S: std::borrow::Borrow<Span>>(
     }
 }
 
-fn resource_from_proto(resource: Option<ProtoResource>, schema_url: String) -> Resource {
+pub(crate) fn resource_from_proto(resource: Option<ProtoResource>, schema_url: String) -> Resource {
     let resource = resource.unwrap_or_default();
     let service_name = attr::get_str(&resource.attributes, keys::SERVICE_NAME)
         .unwrap_or(keys::UNKNOWN_SERVICE)
@@ -420,7 +452,7 @@ fn resource_from_proto(resource: Option<ProtoResource>, schema_url: String) -> R
     }
 }
 
-fn scope_from_proto(scope: Option<InstrumentationScope>, schema_url: String) -> Scope {
+pub(crate) fn scope_from_proto(scope: Option<InstrumentationScope>, schema_url: String) -> Scope {
     let scope = scope.unwrap_or_default();
     Scope {
         name: scope.name,
@@ -431,7 +463,7 @@ fn scope_from_proto(scope: Option<InstrumentationScope>, schema_url: String) -> 
     }
 }
 
-fn resource_to_proto(r: &Resource) -> ProtoResource {
+pub(crate) fn resource_to_proto(r: &Resource) -> ProtoResource {
     ProtoResource {
         attributes: r.attributes.clone(),
         dropped_attributes_count: r.dropped_attributes_count,
@@ -439,7 +471,7 @@ fn resource_to_proto(r: &Resource) -> ProtoResource {
     }
 }
 
-fn scope_to_proto(s: &Scope) -> InstrumentationScope {
+pub(crate) fn scope_to_proto(s: &Scope) -> InstrumentationScope {
     InstrumentationScope {
         name: s.name.clone(),
         version: s.version.clone(),

@@ -108,6 +108,11 @@ pub struct Trace {
     /// The tail sampler's decision, once a sampler has seen the trace; `None` before that
     /// (or with no sampler): every exporter keeps the trace.
     pub sampling: Option<Sampling>,
+    /// The evaluations and feedback joined to the trace while it was held, and those its own
+    /// spans carry (span events, feedback spans), once the `scores` processor has run; see
+    /// [`crate::score`]. `tail_sampling`'s `evaluation_score` policy reads them, and the
+    /// archive's `traces` row carries them.
+    pub scores: Vec<crate::score::Score>,
 }
 
 /// A tail-sampling decision for one trace (or fragment).

@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracegate_model::{SpanBatch, Trace};
+use tracegate_model::{LogBatch, Signal, SpanBatch, Trace};
 
 /// A component id of the form `type[/name]`, as in the OTel Collector.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,30 +66,53 @@ pub enum Payload {
     Spans(SpanBatch),
     /// Whole traces, from a pipeline with trace assembly.
     Traces(Vec<Trace>),
+    /// Log records, from a `logs` pipeline. Only exporters whose
+    /// [`Exporter::signals`] include [`Signal::Logs`] are given these.
+    Logs(LogBatch),
 }
 
 impl Payload {
-    /// Number of spans carried.
+    /// Number of items carried: spans, or log records for [`Payload::Logs`]. The pipeline's
+    /// counters and the write-ahead log's release accounting count in these.
     pub fn span_count(&self) -> usize {
         match self {
             Payload::Spans(b) => b.len(),
             Payload::Traces(t) => t.iter().map(|t| t.spans.len()).sum(),
+            Payload::Logs(l) => l.len(),
         }
     }
 
-    /// The spans' estimated in-memory size: the payload's weight in a byte-bounded queue.
+    /// The items' estimated in-memory size: the payload's weight in a byte-bounded queue.
     pub fn estimated_bytes(&self) -> usize {
         match self {
             Payload::Spans(b) => b.estimated_bytes(),
             Payload::Traces(t) => traces_estimated_bytes(t),
+            Payload::Logs(l) => l.estimated_bytes(),
         }
     }
 
-    /// Every span, in order.
+    /// Every span, in order (none for [`Payload::Logs`]).
     pub fn spans(&self) -> Box<dyn Iterator<Item = &tracegate_model::Span> + '_> {
         match self {
             Payload::Spans(b) => Box::new(b.spans.iter()),
             Payload::Traces(t) => Box::new(t.iter().flat_map(|t| t.spans.iter())),
+            Payload::Logs(_) => Box::new(std::iter::empty()),
+        }
+    }
+
+    /// The signal carried.
+    pub fn signal(&self) -> Signal {
+        match self {
+            Payload::Spans(_) | Payload::Traces(_) => Signal::Traces,
+            Payload::Logs(_) => Signal::Logs,
+        }
+    }
+
+    /// The write-ahead-log origin of every item, in order: what an exporter reports durable.
+    pub fn origins(&self) -> Box<dyn Iterator<Item = tracegate_model::Origin> + '_> {
+        match self {
+            Payload::Logs(l) => Box::new(l.records.iter().map(|r| r.origin)),
+            _ => Box::new(self.spans().map(|s| s.origin)),
         }
     }
 }
@@ -100,10 +123,19 @@ impl Payload {
     /// dropped.
     pub fn without_logged_below(&self, floor: u64) -> Option<Payload> {
         let below = |s: &tracegate_model::Span| s.origin.lsn().is_some_and(|lsn| lsn < floor);
-        if floor == 0 || !self.spans().any(below) {
+        let below_origin = |o: tracegate_model::Origin| o.lsn().is_some_and(|lsn| lsn < floor);
+        if floor == 0 || !self.origins().any(below_origin) {
             return None;
         }
         Some(match self {
+            Payload::Logs(l) => Payload::Logs(LogBatch {
+                records: l
+                    .records
+                    .iter()
+                    .filter(|r| !below_origin(r.origin))
+                    .cloned()
+                    .collect(),
+            }),
             Payload::Spans(b) => Payload::Spans(SpanBatch {
                 spans: b.spans.iter().filter(|s| !below(s)).cloned().collect(),
             }),
@@ -119,6 +151,7 @@ impl Payload {
                             fragment: t.fragment,
                             critical_path: t.critical_path.clone(),
                             sampling: t.sampling.clone(),
+                            scores: t.scores.clone(),
                         })
                     })
                     .collect(),
@@ -225,6 +258,14 @@ pub trait TraceProcessor: Send + fmt::Debug {
     fn process(&mut self, traces: Vec<Trace>) -> Vec<Trace>;
 }
 
+/// A transform on log records, in a `logs` pipeline.
+///
+/// Write only the transform: the pipeline counts records in and out and times each call.
+pub trait LogProcessor: Send + fmt::Debug {
+    /// Transforms one batch. May drop or add records.
+    fn process(&mut self, batch: LogBatch) -> LogBatch;
+}
+
 /// Turns span batches into traces: the `trace_assembly` stage.
 ///
 /// It is a pure state machine: time comes in as an argument (ns on a monotonic clock whose
@@ -260,6 +301,8 @@ pub enum Processor {
     Trace(Box<dyn TraceProcessor>),
     /// Turns span batches into traces: one assembler per shard (at least one).
     Assemble(Vec<Box<dyn Assembler>>),
+    /// Works on log records (in a `logs` pipeline).
+    Log(Box<dyn LogProcessor>),
 }
 
 /// A destination for spans or traces.
@@ -323,6 +366,12 @@ pub trait Exporter: Send + fmt::Debug {
         false
     }
 
+    /// The signals this exporter takes. A `logs` pipeline may list only exporters that take
+    /// [`Signal::Logs`] (config resolution says so otherwise); the default is traces only.
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Traces]
+    }
+
     /// Runs once before the first payload, after [`Exporter::take_release`]: recovery such
     /// as reading a journal. Payloads wait meanwhile (the pipeline applies back-pressure).
     async fn start(&mut self) -> Result<(), ExportError> {
@@ -342,6 +391,11 @@ pub struct BuildContext {
     /// `service.multitenancy_enabled`: receivers take each request's tenant from its
     /// `X-Scope-OrgID` header and refuse requests without one.
     pub multitenancy: bool,
+    /// The signal of the pipeline a processor is being built for: a processor type that
+    /// works in both `traces` and `logs` pipelines (`redaction`) builds a
+    /// [`Processor::Log`] for [`Signal::Logs`]. Receivers and exporters, which are built once
+    /// for every pipeline, see [`Signal::Traces`].
+    pub signal: Signal,
 }
 
 impl BuildContext {
@@ -351,6 +405,15 @@ impl BuildContext {
             instance: instance.into(),
             health: Health::default(),
             multitenancy: false,
+            signal: Signal::Traces,
+        }
+    }
+
+    /// The same, for building a processor of a pipeline of `signal` ([`Self::signal`]).
+    pub fn for_signal(&self, signal: Signal) -> Self {
+        Self {
+            signal,
+            ..self.clone()
         }
     }
 

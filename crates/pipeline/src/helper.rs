@@ -3,7 +3,7 @@
 use crate::component::{Processor, SpanProcessor, TraceProcessor};
 use crate::telemetry;
 use std::time::Instant;
-use tracegate_model::{SpanBatch, Trace};
+use tracegate_model::{LogBatch, SpanBatch, Trace};
 
 /// A processor wrapped with its metrics: spans in, spans out, and time per call.
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub enum Flow {
     Spans(SpanBatch),
     /// Traces.
     Traces(Vec<Trace>),
+    /// Log records.
+    Logs(LogBatch),
 }
 
 impl Flow {
@@ -27,6 +29,7 @@ impl Flow {
         match self {
             Flow::Spans(b) => b.len(),
             Flow::Traces(t) => t.iter().map(|t| t.spans.len()).sum(),
+            Flow::Logs(l) => l.len(),
         }
     }
 }
@@ -49,6 +52,7 @@ impl Instrumented {
         let out = match (&mut self.inner, flow) {
             (Processor::Span(p), Flow::Spans(b)) => Flow::Spans(p.process(b)),
             (Processor::Trace(p), Flow::Traces(t)) => Flow::Traces(p.process(t)),
+            (Processor::Log(p), Flow::Logs(l)) => Flow::Logs(p.process(l)),
             (_, other) => other,
         };
         telemetry::processor_ran(

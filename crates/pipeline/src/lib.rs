@@ -49,7 +49,7 @@ pub(crate) mod test_support;
 
 pub use component::{
     Assembler, BuildContext, ComponentError, ComponentId, ExportError, Exporter, ExporterFactory,
-    Payload, Processor, ProcessorFactory, Receiver, ReceiverContext, ReceiverFactory,
+    LogProcessor, Payload, Processor, ProcessorFactory, Receiver, ReceiverContext, ReceiverFactory,
     SpanProcessor, TraceProcessor, shard_of,
 };
 pub use config::{ByteSize, ConfigError, ConfigErrors, Duration, parse_section};

@@ -4,7 +4,7 @@
 use crate::queue::{Closed, QueueSender, TryReserveError};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tracegate_model::SpanBatch;
+use tracegate_model::{LogBatch, Signal, SpanBatch};
 
 /// Why a batch was not accepted. All but [`Refused::TooLarge`] are retryable for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -47,12 +47,71 @@ impl Refused {
 /// The answer a pipeline gives once a batch is logged (or refused).
 pub type Ack = oneshot::Sender<Result<(), Refused>>;
 
+/// A batch of either signal, as a pipeline's input carries it: spans into a `traces`
+/// pipeline, log records into a `logs` pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Batch {
+    /// Spans.
+    Spans(SpanBatch),
+    /// Log records.
+    Logs(LogBatch),
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::Spans(SpanBatch::default())
+    }
+}
+
+impl Batch {
+    /// Spans or records carried.
+    pub fn len(&self) -> usize {
+        match self {
+            Batch::Spans(b) => b.len(),
+            Batch::Logs(b) => b.len(),
+        }
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Estimated in-memory size, the batch's weight in a byte-bounded queue.
+    pub fn estimated_bytes(&self) -> usize {
+        match self {
+            Batch::Spans(b) => b.estimated_bytes(),
+            Batch::Logs(b) => b.estimated_bytes(),
+        }
+    }
+
+    /// The signal carried.
+    pub fn signal(&self) -> Signal {
+        match self {
+            Batch::Spans(_) => Signal::Traces,
+            Batch::Logs(_) => Signal::Logs,
+        }
+    }
+}
+
+impl From<SpanBatch> for Batch {
+    fn from(b: SpanBatch) -> Self {
+        Batch::Spans(b)
+    }
+}
+
+impl From<LogBatch> for Batch {
+    fn from(b: LogBatch) -> Self {
+        Batch::Logs(b)
+    }
+}
+
 /// What a pipeline's input queue carries: a batch from a receiver, which the pipeline
 /// acknowledges once it is in the write-ahead log, or a batch replayed from the log at start.
 #[derive(Debug)]
 pub struct Inbound {
-    /// The spans.
-    pub batch: SpanBatch,
+    /// The spans or log records.
+    pub batch: Batch,
     /// Where to answer; `None` when the receiver does not wait (no log) or for a replay.
     pub ack: Option<Ack>,
     /// True for a batch replayed from the log: its span processors already ran and its
@@ -62,20 +121,62 @@ pub struct Inbound {
 
 impl Inbound {
     /// A batch from a receiver.
-    pub fn new(batch: SpanBatch, ack: Option<Ack>) -> Self {
+    pub fn new(batch: impl Into<Batch>, ack: Option<Ack>) -> Self {
         Self {
-            batch,
+            batch: batch.into(),
             ack,
             replayed: false,
         }
     }
 
     /// A batch replayed from the log.
-    pub fn replayed(batch: SpanBatch) -> Self {
+    pub fn replayed(batch: impl Into<Batch>) -> Self {
         Self {
-            batch,
+            batch: batch.into(),
             ack: None,
             replayed: true,
+        }
+    }
+
+    /// Spans or records carried.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// True when nothing is carried.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// The spans; empty when the batch is of logs.
+    pub fn into_spans(self) -> SpanBatch {
+        match self.batch {
+            Batch::Spans(b) => b,
+            Batch::Logs(_) => SpanBatch::default(),
+        }
+    }
+
+    /// The log records; empty when the batch is of spans.
+    pub fn into_logs(self) -> LogBatch {
+        match self.batch {
+            Batch::Logs(b) => b,
+            Batch::Spans(_) => LogBatch::default(),
+        }
+    }
+
+    /// The spans, when the batch is of spans.
+    pub fn spans(&self) -> Option<&SpanBatch> {
+        match &self.batch {
+            Batch::Spans(b) => Some(b),
+            Batch::Logs(_) => None,
+        }
+    }
+
+    /// The log records, when the batch is of logs.
+    pub fn logs(&self) -> Option<&LogBatch> {
+        match &self.batch {
+            Batch::Logs(b) => Some(b),
+            Batch::Spans(_) => None,
         }
     }
 
@@ -87,20 +188,21 @@ impl Inbound {
     }
 }
 
-impl std::ops::Deref for Inbound {
-    type Target = SpanBatch;
-    fn deref(&self) -> &SpanBatch {
-        &self.batch
-    }
-}
-
 impl PartialEq<SpanBatch> for Inbound {
     fn eq(&self, other: &SpanBatch) -> bool {
-        &self.batch == other
+        self.spans() == Some(other)
     }
 }
 
-/// Sends a receiver's batches to every pipeline that lists it.
+impl PartialEq<LogBatch> for Inbound {
+    fn eq(&self, other: &LogBatch) -> bool {
+        self.logs() == Some(other)
+    }
+}
+
+/// Sends a receiver's batches to every pipeline that lists it: spans to its `traces`
+/// pipelines ([`SpanSender::send`]), log records to its `logs` pipelines
+/// ([`SpanSender::send_logs`]).
 ///
 /// Delivery is all-or-nothing: room for the batch, in items and in bytes (its estimated
 /// size), is reserved in every pipeline's bounded queue before the batch is handed over, so a
@@ -112,6 +214,7 @@ impl PartialEq<SpanBatch> for Inbound {
 #[derive(Debug, Clone)]
 pub struct SpanSender {
     targets: Vec<QueueSender<Inbound>>,
+    log_targets: Vec<QueueSender<Inbound>>,
     max_wait: Duration,
     wait_for_log: bool,
 }
@@ -122,9 +225,16 @@ impl SpanSender {
     pub fn new<Q: Into<QueueSender<Inbound>>>(targets: Vec<Q>, max_wait: Duration) -> Self {
         Self {
             targets: targets.into_iter().map(Into::into).collect(),
+            log_targets: Vec::new(),
             max_wait,
             wait_for_log: false,
         }
+    }
+
+    /// The same, also feeding these `logs` pipelines.
+    pub fn with_logs<Q: Into<QueueSender<Inbound>>>(mut self, targets: Vec<Q>) -> Self {
+        self.log_targets = targets.into_iter().map(Into::into).collect();
+        self
     }
 
     /// The same, waiting for every pipeline to log each batch before `send` returns.
@@ -133,11 +243,32 @@ impl SpanSender {
         self
     }
 
-    /// Hands `batch` to every pipeline, or refuses it whole.
+    /// Hands `batch` to every `traces` pipeline, or refuses it whole.
     pub async fn send(&self, batch: SpanBatch) -> Result<(), Refused> {
+        self.send_to(&self.targets, Batch::Spans(batch)).await
+    }
+
+    /// Hands `batch` to every `logs` pipeline, or refuses it whole. With no `logs` pipeline
+    /// fed by this receiver, the batch is dropped and `Ok` returned: check
+    /// [`Self::takes_logs`] first to answer such requests with an error instead.
+    pub async fn send_logs(&self, batch: LogBatch) -> Result<(), Refused> {
+        self.send_to(&self.log_targets, Batch::Logs(batch)).await
+    }
+
+    /// Whether any `logs` pipeline lists this receiver.
+    pub fn takes_logs(&self) -> bool {
+        !self.log_targets.is_empty()
+    }
+
+    /// Whether any `traces` pipeline lists this receiver.
+    pub fn takes_traces(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
+    async fn send_to(&self, targets: &[QueueSender<Inbound>], batch: Batch) -> Result<(), Refused> {
         let weight = batch.estimated_bytes();
-        let mut permits = Vec::with_capacity(self.targets.len());
-        for target in &self.targets {
+        let mut permits = Vec::with_capacity(targets.len());
+        for target in targets {
             let permit = match target.try_reserve(weight) {
                 Ok(p) => p,
                 Err(TryReserveError::Closed) => return Err(Refused::ShuttingDown),
@@ -177,7 +308,7 @@ impl SpanSender {
         result
     }
 
-    /// How many pipelines this sender feeds.
+    /// How many `traces` pipelines this sender feeds.
     pub fn fan_out(&self) -> usize {
         self.targets.len()
     }

@@ -47,6 +47,7 @@ use std::time::Duration;
 use supervisor::Supervisor;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracegate_model::Signal;
 
 /// How long tasks get to finish counting once the deadline has passed, before they are
 /// aborted. They give up at once; only a processor stuck in a loop would need it.
@@ -99,14 +100,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
 
     // Pipelines.
     let mut pipeline_inputs: BTreeMap<ComponentId, Vec<QueueSender<Inbound>>> = BTreeMap::new();
+    let mut log_inputs: BTreeMap<ComponentId, Vec<QueueSender<Inbound>>> = BTreeMap::new();
     let mut replay_targets = BTreeMap::new();
     for pipeline in pipelines {
         let (tx, rx) = channel(&format!("pipeline/{}", pipeline.id), &service);
+        let inputs = match pipeline.signal {
+            Signal::Traces => &mut pipeline_inputs,
+            Signal::Logs => &mut log_inputs,
+        };
         for r in &pipeline.receivers {
-            pipeline_inputs
-                .entry(r.clone())
-                .or_default()
-                .push(tx.clone());
+            inputs.entry(r.clone()).or_default().push(tx.clone());
         }
         let targets: Vec<_> = pipeline
             .exporters
@@ -147,7 +150,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
     let mut receiver_tasks = JoinSet::new();
     for (id, receiver) in receivers {
         let targets = pipeline_inputs.remove(&id).unwrap_or_default();
-        let mut output = SpanSender::new(targets, service.refuse_after.get());
+        let log_targets = log_inputs.remove(&id).unwrap_or_default();
+        let mut output =
+            SpanSender::new(targets, service.refuse_after.get()).with_logs(log_targets);
         if logged.is_some() {
             output = output.wait_for_log();
         }
@@ -159,6 +164,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Comp
         receiver_tasks.spawn(async move { (id, receiver.run(ctx).await) });
     }
     drop(pipeline_inputs);
+    drop(log_inputs);
     health.set_ready(true);
     tracing::info!("tracegate is running");
 

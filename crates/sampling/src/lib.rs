@@ -62,6 +62,7 @@
 //!     fragment: None,
 //!     critical_path: None,
 //!     sampling: None,
+//!     scores: Vec::new(),
 //! };
 //! let kept = sampler.sampling(&trace(StatusCode::Error), 0);
 //! assert!(kept.sampled);

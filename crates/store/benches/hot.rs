@@ -51,6 +51,7 @@ fn group(spans: Vec<Span>) -> Vec<Trace> {
                 fragment: None,
                 critical_path: None,
                 sampling: None,
+                scores: Vec::new(),
             });
             traces.len() - 1
         });

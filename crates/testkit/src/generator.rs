@@ -133,6 +133,7 @@ pub fn whole_traces(spans: Vec<tracegate_model::Span>) -> Vec<tracegate_model::T
             fragment: None,
             critical_path: None,
             sampling: None,
+            scores: Vec::new(),
         })
         .collect()
 }

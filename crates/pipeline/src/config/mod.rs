@@ -163,8 +163,10 @@ impl RawConfig {
 /// A pipeline with its components built.
 #[derive(Debug)]
 pub struct Pipeline {
-    /// The pipeline id (`traces`, `traces/llm`).
+    /// The pipeline id (`traces`, `traces/llm`, `logs`).
     pub id: String,
+    /// What it carries: its type, the part of the id before `/`.
+    pub signal: tracegate_model::Signal,
     /// Receiver ids feeding it.
     pub receivers: Vec<ComponentId>,
     /// Its processors, built for this pipeline alone, in order.
@@ -237,19 +239,27 @@ impl Config {
 
         let mut used_receivers = BTreeMap::new();
         let mut used_exporters = BTreeMap::new();
+        // Exporters listed by `logs` pipelines, which must take logs.
+        let mut log_exporters: Vec<(ComponentId, String)> = Vec::new();
         let mut pipelines = Vec::new();
         for (pid, p) in &service.pipelines {
             let base = format!("service.pipelines.{pid}");
             let ptype = pid.split('/').next().unwrap_or_default();
-            if ptype != "traces" {
-                errors.push(ConfigError::new(
-                    &base,
-                    format!(
-                        "unsupported pipeline type {ptype:?}: tracegate handles `traces` pipelines"
-                    ),
-                ));
-                continue;
-            }
+            let signal = match ptype {
+                "traces" => tracegate_model::Signal::Traces,
+                "logs" => tracegate_model::Signal::Logs,
+                _ => {
+                    errors.push(ConfigError::new(
+                        &base,
+                        format!(
+                            "unsupported pipeline type {ptype:?}: tracegate handles `traces` and \
+                             `logs` pipelines (`traces`, `traces/NAME`, `logs`, `logs/NAME`)"
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            let logs = signal == tracegate_model::Signal::Logs;
             if p.receivers.is_empty() {
                 errors.push(ConfigError::new(
                     format!("{base}.receivers"),
@@ -312,6 +322,9 @@ impl Config {
                 used_receivers.insert(id.clone(), ());
             }
             for id in &e {
+                if logs {
+                    log_exporters.push((id.clone(), format!("{base}.exporters")));
+                }
                 used_exporters.insert(id.clone(), ());
             }
             // Processors are built once per pipeline, as in the Collector.
@@ -332,9 +345,17 @@ impl Config {
                     .get(id.as_str())
                     .map(|(_, v)| v.clone())
                     .unwrap_or(Value::Null);
-                match factory.build(&id, value, ctx) {
+                match factory.build(&id, value, &ctx.for_signal(signal)) {
                     Ok(proc_) => {
                         match &proc_ {
+                            Processor::Log(_) if !logs => errors.push(ConfigError::new(
+                                format!("{base}.processors[{i}]"),
+                                format!("{id} works on log records; list it in a `logs` pipeline"),
+                            )),
+                            Processor::Span(_) | Processor::Trace(_) | Processor::Assemble(_) if logs => errors.push(ConfigError::new(
+                                format!("{base}.processors[{i}]"),
+                                format!("{id} works on spans or traces, not on log records; a `logs` pipeline takes log processors (redaction, llm_logs, scores)"),
+                            )),
                             Processor::Assemble(_) if assembled => errors.push(ConfigError::new(
                                 format!("{base}.processors[{i}]"),
                                 format!("{id}: a pipeline assembles traces once; remove the second assembly stage"),
@@ -363,6 +384,7 @@ impl Config {
             }
             pipelines.push(Pipeline {
                 id: pid.clone(),
+                signal,
                 receivers: r,
                 processors: built,
                 exporters: e,
@@ -405,6 +427,17 @@ impl Config {
             };
             match factory.build(&id, value, ctx) {
                 Ok(x) if used_exporters.contains_key(&id) => {
+                    for (_, path) in log_exporters.iter().filter(|(e, _)| *e == id) {
+                        if !x.signals().contains(&tracegate_model::Signal::Logs) {
+                            errors.push(ConfigError::new(
+                                path,
+                                format!(
+                                    "exporter {id} takes no logs; a `logs` pipeline may list \
+                                     the archive exporter"
+                                ),
+                            ));
+                        }
+                    }
                     built_exporters.insert(id, x);
                 }
                 Ok(_) => {

@@ -240,13 +240,16 @@ exporters: { archive: {}, kafka: {} }
 service:
   pipelines:
     traces: { receivers: [otlp, missing], processors: [trace_thing], exporters: [archive, nope] }
-    logs: { receivers: [otlp], exporters: [archive] }
+    logs: { receivers: [otlp], processors: [trace_thing], exporters: [archive] }
+    metrics: { receivers: [otlp], exporters: [archive] }
 "#;
     let errs = errors(yaml);
     let expected = [
         "exporters.kafka: unknown exporter type \"kafka\"; known types: archive, otlp",
         "receivers.bad id: invalid component id",
-        "service.pipelines.logs: unsupported pipeline type \"logs\"",
+        "service.pipelines.logs.exporters: exporter archive takes no logs",
+        "service.pipelines.logs.processors[0]: trace_thing works on spans or traces, not on log records",
+        "service.pipelines.metrics: unsupported pipeline type \"metrics\"",
         "service.pipelines.traces.exporters[1]: exporter \"nope\" is not defined under `exporters`",
         "service.pipelines.traces.processors[0]: trace_thing works on whole traces; put trace_assembly before it",
         "service.pipelines.traces.receivers[1]: receiver \"missing\" is not defined under `receivers`",

@@ -32,7 +32,9 @@ mod record;
 mod release;
 
 pub use ledger::{Ledger, Ticket};
-pub use record::{Record, RecordError, decode_record, encode_record};
+pub use record::{
+    Record, RecordError, decode_record, encode_batch, encode_log_record, encode_record,
+};
 pub use release::{OriginCounts, Release};
 
 use async_trait::async_trait;

@@ -39,6 +39,15 @@ impl OriginCounts {
         counts
     }
 
+    /// The tally of items with these origins (spans or log records).
+    pub fn of_origins(origins: impl IntoIterator<Item = Origin>) -> Self {
+        let mut counts = Self::default();
+        for origin in origins {
+            counts.add(origin);
+        }
+        counts
+    }
+
     /// Adds `other` to this tally.
     pub fn merge(&mut self, other: OriginCounts) {
         self.runs.extend(other.runs);

@@ -103,7 +103,7 @@ pub(super) async fn run_exporter(
                 }
                 // Tallied before `export` takes the payload; reported once it returns.
                 let unmanaged = log.as_ref().filter(|l| !l.manages);
-                let counts = unmanaged.map(|_| OriginCounts::of(payload.spans()));
+                let counts = unmanaged.map(|_| OriginCounts::of_origins(payload.origins()));
                 let done = tokio::select! {
                     biased;
                     _ = deadline.passed() => None,
@@ -206,10 +206,10 @@ fn without_unsampled(payload: Arc<Payload>) -> (Arc<Payload>, LeftOut) {
             traces.retain(Trace::is_sampled);
             traces
         }
-        Ok(spans @ Payload::Spans(_)) => return (Arc::new(spans), left_out),
+        Ok(other @ (Payload::Spans(_) | Payload::Logs(_))) => return (Arc::new(other), left_out),
         Err(shared) => match shared.as_ref() {
             Payload::Traces(traces) => traces.iter().filter(|t| t.is_sampled()).cloned().collect(),
-            Payload::Spans(_) => return (shared, left_out),
+            Payload::Spans(_) | Payload::Logs(_) => return (shared, left_out),
         },
     };
     (Arc::new(Payload::Traces(kept)), left_out)

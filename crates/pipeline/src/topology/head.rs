@@ -1,5 +1,6 @@
-//! The pipeline's head: runs the span processors on each batch, logs it (with the WAL on),
-//! answers the receiver, and hands the batch on to the assembly shards or the exporters.
+//! The pipeline's head: runs the span (or log) processors on each batch, logs it (with the
+//! WAL on), answers the receiver, and hands the batch on to the assembly shards or the
+//! exporters. A `logs` pipeline has only a head: its batches go straight to the exporters.
 //!
 //! Logging is pipelined: the head encodes a batch and starts its append, then goes on with
 //! the next batch while the log's writer thread groups the appends of every pipeline into one
@@ -12,14 +13,22 @@ use super::deadline::Deadline;
 use super::fanout::{Outlet, deliver};
 use super::stages::{Downstream, left_in, to_shards};
 use crate::component::Payload;
-use crate::durability::{Ledger, LogError, encode_record};
+use crate::durability::{Ledger, LogError, encode_batch};
 use crate::helper::{Flow, Instrumented};
 use crate::queue::{QueueReceiver, QueueSender};
-use crate::sender::{Inbound, Refused};
+use crate::sender::{Batch, Inbound, Refused};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tracegate_model::{Origin, SpanBatch};
+
+/// Stamps every item of `batch` with the record it was logged in.
+pub(super) fn stamp(batch: &mut Batch, origin: Origin) {
+    match batch {
+        Batch::Spans(b) => b.spans.iter_mut().for_each(|s| s.origin = origin),
+        Batch::Logs(b) => b.records.iter_mut().for_each(|r| r.origin = origin),
+    }
+}
 
 /// The health component of the write-ahead log.
 const WAL_COMPONENT: &str = "wal";
@@ -61,9 +70,9 @@ fn refusal(error: &LogError) -> Refused {
 impl HeadLog {
     /// Starts logging `batch`: encodes it here, appends in a task of its own that answers the
     /// receiver as soon as the append returns. The task gives back the record's LSN.
-    fn start(&self, batch: &SpanBatch, mut answer: Inbound) -> JoinHandle<Option<u64>> {
+    fn start(&self, batch: &Batch, mut answer: Inbound) -> JoinHandle<Option<u64>> {
         let mut record = Vec::new();
-        encode_record(&self.pipeline, &batch.spans, &mut record);
+        encode_batch(&self.pipeline, batch, &mut record);
         let spans = batch.len() as u64;
         let ticket = self.ledger.begin();
         let log = self.clone();
@@ -104,7 +113,7 @@ pub(super) async fn run_head(
     deadline: Deadline,
 ) {
     let mut downstream = Downstream::new(stage.clone());
-    let mut appending: VecDeque<(SpanBatch, JoinHandle<Option<u64>>)> = VecDeque::new();
+    let mut appending: VecDeque<(Batch, JoinHandle<Option<u64>>)> = VecDeque::new();
     let mut open = true;
     while open || !appending.is_empty() {
         let room = open && appending.len() < MAX_APPENDS;
@@ -121,10 +130,7 @@ pub(super) async fn run_head(
                 let Some((mut batch, _)) = appending.pop_front() else { continue };
                 // `None`: the append failed and the receiver was refused; the client retries.
                 if let Some(lsn) = lsn {
-                    let origin = Origin::logged(lsn);
-                    for span in &mut batch.spans {
-                        span.origin = origin;
-                    }
+                    stamp(&mut batch, Origin::logged(lsn));
                     hand_on(batch, &output, &stage, &deadline, &mut downstream).await;
                 }
             }
@@ -138,11 +144,18 @@ pub(super) async fn run_head(
                     hand_on(batch, &output, &stage, &deadline, &mut downstream).await;
                     continue;
                 }
-                let mut flow = Flow::Spans(batch);
+                let mut flow = match batch {
+                    Batch::Spans(b) => Flow::Spans(b),
+                    Batch::Logs(b) => Flow::Logs(b),
+                };
                 for p in &mut processors {
                     flow = p.run(flow);
                 }
-                let Flow::Spans(batch) = flow else { continue };
+                let batch = match flow {
+                    Flow::Spans(b) => Batch::Spans(b),
+                    Flow::Logs(b) => Batch::Logs(b),
+                    Flow::Traces(_) => continue,
+                };
                 match &log {
                     Some(log) if !batch.is_empty() => {
                         let task = log.start(&batch, inbound);
@@ -160,18 +173,32 @@ pub(super) async fn run_head(
     }
     if deadline.is_passed() {
         let held: usize = appending.iter().map(|(b, _)| b.len()).sum();
-        deadline.lost(&stage, held + left_in(&mut input, |i: &Inbound| i.len()));
+        deadline.lost(
+            &stage,
+            held + left_in(&mut input, |i: &Inbound| i.batch.len()),
+        );
     }
     tracing::debug!(%stage, "pipeline head stopped");
 }
 
 async fn hand_on(
-    batch: SpanBatch,
+    batch: Batch,
     output: &HeadOutput,
     stage: &str,
     deadline: &Deadline,
     downstream: &mut Downstream,
 ) {
+    let batch = match (batch, output) {
+        (Batch::Logs(logs), HeadOutput::Exporters(outlets)) => {
+            return deliver(Payload::Logs(logs), outlets, deadline).await;
+        }
+        // Config resolution gives `logs` pipelines no assembly.
+        (Batch::Logs(logs), HeadOutput::Shards(_)) => {
+            deadline.lost(stage, logs.len());
+            return;
+        }
+        (Batch::Spans(spans), _) => spans,
+    };
     match output {
         HeadOutput::Exporters(outlets) => deliver(Payload::Spans(batch), outlets, deadline).await,
         HeadOutput::Shards(shards) => {

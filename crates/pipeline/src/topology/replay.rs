@@ -96,10 +96,7 @@ pub(super) async fn run(
         if owed.is_empty() || record.batch.is_empty() {
             continue;
         }
-        let origin = Origin::logged(lsn);
-        for span in &mut record.batch.spans {
-            span.origin = origin;
-        }
+        super::head::stamp(&mut record.batch, Origin::logged(lsn));
         let n = record.batch.len();
         ledger.logged(None, lsn, n as u64, &owed);
         let weight = record.batch.estimated_bytes();

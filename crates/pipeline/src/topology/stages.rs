@@ -217,7 +217,7 @@ pub(super) async fn run_traces(
         }
         let out = match flow {
             Flow::Traces(traces) => traces,
-            Flow::Spans(_) => Vec::new(),
+            Flow::Spans(_) | Flow::Logs(_) => Vec::new(),
         };
         if let (Some(dropped), Some(before)) = (&dropped, before) {
             dropped.release(before, &out);

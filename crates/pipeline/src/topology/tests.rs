@@ -124,6 +124,7 @@ fn harness(batches: u64, per: u64, slow_delay: Duration, queue_size: usize) -> H
             ),
         ]),
         pipelines: vec![Pipeline {
+            signal: tracegate_model::Signal::Traces,
             id: "traces".into(),
             receivers: vec![id("burst")],
             processors: vec![(id("drop_nines"), Processor::Span(Box::new(drop_nines)))],
@@ -257,6 +258,7 @@ fn trace(
         fragment: None,
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     }
 }
 

@@ -74,6 +74,7 @@ pub fn trace(spans: Vec<Span>) -> Trace {
         fragment: None,
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     }
 }
 

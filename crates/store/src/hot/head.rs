@@ -72,6 +72,8 @@ impl Head {
             let id = match &*payload {
                 Payload::Traces(t) => t[r as usize].trace_id,
                 Payload::Spans(b) => b.spans[r as usize].trace_id,
+                // The hot exporter takes no logs (its `signals` are traces only).
+                Payload::Logs(_) => continue,
             };
             self.traces.entry(id).or_default().push((entry, r));
         }
@@ -144,6 +146,7 @@ impl HeadEntry {
                     .filter(move |s| s.tenant() == tenant),
             ),
             Payload::Spans(b) => Box::new(self.refs.iter().map(move |&r| &b.spans[r as usize])),
+            Payload::Logs(_) => Box::new(std::iter::empty()),
         }
     }
 
@@ -169,6 +172,7 @@ impl HeadEntry {
                     out.push(s.clone());
                 }
             }
+            Payload::Logs(_) => {}
         }
     }
 
@@ -234,6 +238,7 @@ impl HeadEntry {
                     }
                 }
             }
+            Payload::Logs(_) => {}
         }
         ControlFlow::Continue(())
     }
@@ -289,6 +294,7 @@ pub fn split_by_tenant(payload: &Payload) -> Vec<(Arc<str>, Part)> {
                 part.refs.push(u32::try_from(r).unwrap_or(u32::MAX));
             }
         }
+        Payload::Logs(_) => {}
     }
     parts
 }

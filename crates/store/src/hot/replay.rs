@@ -91,6 +91,7 @@ pub fn without_stored(
         !known
     };
     let kept = match payload {
+        Payload::Logs(_) => return Ok(None),
         Payload::Spans(batch) => Payload::Spans(SpanBatch {
             spans: batch.spans.iter().filter(|s| keep(s)).cloned().collect(),
         }),
@@ -107,6 +108,7 @@ pub fn without_stored(
                         fragment: t.fragment,
                         critical_path: t.critical_path.clone(),
                         sampling: t.sampling.clone(),
+                        scores: t.scores.clone(),
                     })
                 })
                 .collect(),

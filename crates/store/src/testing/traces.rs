@@ -275,6 +275,7 @@ pub fn group_into_traces(spans: &[Span]) -> Vec<Trace> {
                 fragment: None,
                 critical_path: None,
                 sampling: None,
+                scores: Vec::new(),
             }),
         }
     }

@@ -116,6 +116,7 @@ fn rag_trace() -> Trace {
         fragment: None,
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     }
 }
 
@@ -193,6 +194,7 @@ fn cross_service_trace() -> Trace {
             ],
         })),
         sampling: None,
+        scores: Vec::new(),
     }
 }
 
@@ -258,6 +260,7 @@ fn traces() -> Vec<Trace> {
         fragment: None,
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     });
     traces
 }
@@ -544,6 +547,7 @@ fn the_fallback_top_three_ranks_by_time_then_start_then_span_id() {
         fragment: None,
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     };
     let row = trace_rows_of(&TraceEncoder::encode([&trace]).unwrap()).remove(0);
     let names: Vec<&str> = row
@@ -569,6 +573,7 @@ fn traces_with_no_spans_get_no_row() {
         fragment: None,
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     };
     let mut encoder = TraceEncoder::new();
     assert_eq!(encoder.push(&empty), 0);

@@ -119,6 +119,7 @@ pub fn trace(n: u64, spans: &[S]) -> Trace {
         fragment: None,
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     }
 }
 

@@ -72,6 +72,7 @@ pub(super) fn trace(spans: Vec<Span>) -> Trace {
         fragment: None,
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     }
 }
 

@@ -582,7 +582,7 @@ async fn feeds_the_otlp_receiver() {
         let (payload, batch) = payload(generator.request_with_traces(5));
         exporter.export(payload).await.unwrap();
         exporter.shutdown().await.unwrap();
-        let received = rx.recv().await.unwrap();
+        let received = rx.recv().await.unwrap().into_spans();
         assert_eq!(received.to_request(), batch.to_request(), "{compression:?}");
     }
     shutdown.cancel();

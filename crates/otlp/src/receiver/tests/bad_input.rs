@@ -213,13 +213,13 @@ async fn a_gzip_bomb_is_refused_and_the_receiver_stays_up() {
     )
     .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(h.rx.recv().await.unwrap().len(), 2);
+    assert_eq!(h.rx.recv().await.unwrap().into_spans().len(), 2);
     h.grpc_client()
         .await
         .export(valid_request(1))
         .await
         .unwrap();
-    assert_eq!(h.rx.recv().await.unwrap().len(), 1);
+    assert_eq!(h.rx.recv().await.unwrap().into_spans().len(), 1);
     assert_eq!(
         (
             h.requests("http", "too_large"),

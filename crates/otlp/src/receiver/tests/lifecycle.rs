@@ -65,7 +65,11 @@ async fn grpc_accepts_gzip_and_zstd() {
         let mut client = h.grpc_client().await.send_compressed(encoding);
         let response = client.export(valid_request(3)).await.unwrap().into_inner();
         assert_eq!(response.partial_success, None);
-        assert_eq!(h.rx.recv().await.unwrap().len(), 3, "{encoding:?}");
+        assert_eq!(
+            h.rx.recv().await.unwrap().into_spans().len(),
+            3,
+            "{encoding:?}"
+        );
     }
     assert_eq!(h.requests("grpc", "ok"), 2);
     h.stop().await;
@@ -89,7 +93,7 @@ async fn http_accepts_gzip_and_deflate() {
         )
         .await;
         assert_eq!(reply.status, 200, "{encoding}");
-        assert_eq!(h.rx.recv().await.unwrap().len(), 2);
+        assert_eq!(h.rx.recv().await.unwrap().into_spans().len(), 2);
     }
     h.stop().await;
 }
@@ -149,7 +153,7 @@ async fn shutdown_stops_listening_and_drops_the_sender() {
         .export(valid_request(1))
         .await
         .unwrap();
-    assert_eq!(h.rx.recv().await.unwrap().len(), 1);
+    assert_eq!(h.rx.recv().await.unwrap().into_spans().len(), 1);
     let (grpc, http) = (h.grpc, h.http);
     h.stop().await;
     assert!(

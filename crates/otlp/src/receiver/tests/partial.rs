@@ -19,7 +19,10 @@ async fn partial_success_over_grpc_keeps_the_valid_spans() {
     let partial = response.partial_success.unwrap();
     assert_eq!(partial.rejected_spans, 1);
     assert_eq!(partial.error_message, BAD_ID_MESSAGE);
-    assert_eq!(names_of(&h.rx.recv().await.unwrap()), ["a", "c"]);
+    assert_eq!(
+        names_of(&h.rx.recv().await.unwrap().into_spans()),
+        ["a", "c"]
+    );
 
     // A fully valid request has no partial_success at all.
     let response = h
@@ -35,7 +38,7 @@ async fn partial_success_over_grpc_keeps_the_valid_spans() {
             partial_success: None
         }
     );
-    assert_eq!(h.rx.recv().await.unwrap().len(), 2);
+    assert_eq!(h.rx.recv().await.unwrap().into_spans().len(), 2);
 
     let grpc = [("transport", "grpc")];
     assert_eq!(h.count(names::RECEIVER_ACCEPTED_SPANS, &grpc), 4);
@@ -70,7 +73,10 @@ async fn partial_success_over_http_protobuf_keeps_the_valid_spans() {
         (partial.rejected_spans, partial.error_message.as_str()),
         (1, BAD_ID_MESSAGE)
     );
-    assert_eq!(names_of(&h.rx.recv().await.unwrap()), ["a", "c"]);
+    assert_eq!(
+        names_of(&h.rx.recv().await.unwrap().into_spans()),
+        ["a", "c"]
+    );
     assert_eq!(
         h.count(names::RECEIVER_ACCEPTED_SPANS, &[("transport", "http")]),
         2
@@ -107,7 +113,7 @@ async fn partial_success_over_http_json_keeps_the_valid_spans() {
     let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(body["partialSuccess"]["rejectedSpans"], "1");
     assert_eq!(body["partialSuccess"]["errorMessage"], BAD_ID_MESSAGE);
-    let batch = h.rx.recv().await.unwrap();
+    let batch = h.rx.recv().await.unwrap().into_spans();
     assert_eq!(names_of(&batch), ["a", "c"]);
     assert_eq!(batch.spans[0].kind, tracegate_model::SpanKind::Server);
     assert_eq!(h.requests("http", "partial"), 1);
@@ -165,7 +171,7 @@ async fn generated_rag_traces_arrive_intact_over_every_transport() {
     let request = generator.request_with_traces(10);
     spans += span_count(&request) as u64;
     h.grpc_client().await.export(request.clone()).await.unwrap();
-    assert_eq!(h.rx.recv().await.unwrap(), expected(&request));
+    assert_eq!(h.rx.recv().await.unwrap().into_spans(), expected(&request));
 
     let request = generator.request_with_traces(10);
     spans += span_count(&request) as u64;
@@ -173,7 +179,7 @@ async fn generated_rag_traces_arrive_intact_over_every_transport() {
         .post("application/x-protobuf", &request.encode_to_vec())
         .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(h.rx.recv().await.unwrap(), expected(&request));
+    assert_eq!(h.rx.recv().await.unwrap().into_spans(), expected(&request));
 
     let request = generator.request_with_traces(10);
     spans += span_count(&request) as u64;
@@ -186,7 +192,7 @@ async fn generated_rag_traces_arrive_intact_over_every_transport() {
         "{}",
         String::from_utf8_lossy(&reply.body)
     );
-    assert_eq!(h.rx.recv().await.unwrap(), expected(&request));
+    assert_eq!(h.rx.recv().await.unwrap().into_spans(), expected(&request));
 
     let accepted = |t| h.count(names::RECEIVER_ACCEPTED_SPANS, &[("transport", t)]);
     assert_eq!(accepted("grpc") + accepted("http"), spans);

@@ -26,7 +26,7 @@ async fn grpc_tenant_reaches_every_span_and_a_missing_one_is_unauthenticated() {
         .export(with_tenant(valid_request(3), "team-a"))
         .await
         .unwrap();
-    let batch = h.rx.recv().await.unwrap();
+    let batch = h.rx.recv().await.unwrap().into_spans();
     assert_eq!(batch.len(), 3);
     assert!(batch.spans.iter().all(|s| s.tenant() == "team-a"));
 
@@ -67,7 +67,7 @@ async fn http_tenant_reaches_every_span_and_a_missing_one_is_401() {
     )
     .await;
     assert_eq!(ok.status, 200);
-    let batch = h.rx.recv().await.unwrap();
+    let batch = h.rx.recv().await.unwrap().into_spans();
     assert!(batch.spans.iter().all(|s| s.tenant() == "team-b"));
 
     let missing = h.post("application/x-protobuf", &body).await;
@@ -97,7 +97,7 @@ async fn without_multitenancy_the_header_is_ignored() {
         .export(with_tenant(valid_request(1), "team-a"))
         .await
         .unwrap();
-    let batch = h.rx.recv().await.unwrap();
+    let batch = h.rx.recv().await.unwrap().into_spans();
     assert_eq!(batch.spans[0].tenant(), tracegate_model::DEFAULT_TENANT);
     h.stop().await;
 }

@@ -32,7 +32,12 @@ fn logged_names(log: &MemoryLog) -> Vec<String> {
         .unwrap()
         .records
         .iter()
-        .flat_map(|(_, bytes)| crate::durability::decode_record(bytes).unwrap().batch.spans)
+        .flat_map(
+            |(_, bytes)| match crate::durability::decode_record(bytes).unwrap().batch {
+                crate::sender::Batch::Spans(b) => b.spans,
+                crate::sender::Batch::Logs(_) => Vec::new(),
+            },
+        )
         .map(|s| s.name)
         .collect();
     names.sort();

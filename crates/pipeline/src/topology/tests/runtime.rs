@@ -69,6 +69,7 @@ fn setup(batches: u64, per: u64, exporters: Vec<(&str, Box<dyn Exporter>)>) -> S
         receivers: BTreeMap::from([(id("burst"), Box::new(receiver) as Box<dyn Receiver>)]),
         exporters: exporters.into_iter().map(|(n, e)| (id(n), e)).collect(),
         pipelines: vec![Pipeline {
+            signal: tracegate_model::Signal::Traces,
             id: "traces".into(),
             receivers: vec![id("burst")],
             processors: vec![],

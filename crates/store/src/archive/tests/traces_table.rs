@@ -23,6 +23,7 @@ async fn a_traces_payload_writes_both_tables_with_consistent_counts() {
         fragment: Some(tracegate_model::Fragment::Late),
         critical_path: None,
         sampling: None,
+        scores: Vec::new(),
     });
     traces[1].release_reason = ReleaseReason::MaxWait;
     let mut all_spans = spans.clone();
