@@ -72,3 +72,49 @@ pub const TRACEGATE_CYCLE_BROKEN: &str = "tracegate.cycle_broken";
 /// Set on a span whose id another span of the trace also has, and which lost the id, by the
 /// breakdown.
 pub const TRACEGATE_DUPLICATE_SPAN_ID: &str = "tracegate.duplicate_span_id";
+
+// Keys the `llm_logs` processor writes on a structured LLM log record (besides the
+// `gen_ai.*` ones spans use: request and response model, usage, finish reasons, messages).
+
+/// `gen_ai.request.temperature`: the model setting (OTel GenAI semantic conventions).
+pub const GEN_AI_REQUEST_TEMPERATURE: &str = "gen_ai.request.temperature";
+/// `gen_ai.request.max_tokens` (OTel GenAI semantic conventions).
+pub const GEN_AI_REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
+/// `gen_ai.response.id`: the provider's id of the completion; scores may name it.
+pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
+/// `gen_ai.input.messages`: the prompt, as the JSON message list spans carry.
+pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
+/// `gen_ai.output.messages`: the completion, as the JSON message list spans carry.
+pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+/// `gen_ai.system_instructions`: the system prompt.
+pub const GEN_AI_SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
+/// `user.id` (OTel semantic conventions): the application's user.
+pub const USER_ID: &str = "user.id";
+/// The application's own id of the request (the seed's `request_id`), on log records and
+/// spans alike; scores may name it.
+pub const TRACEGATE_REQUEST_ID: &str = "tracegate.request_id";
+/// Attribute keys under which applications put their request id on spans, in the order the
+/// score join looks for them.
+pub const REQUEST_ID_KEYS: [&str; 4] = [
+    TRACEGATE_REQUEST_ID,
+    "request_id",
+    "app.request_id",
+    "request.id",
+];
+/// The LLM call's whole latency in ms, from a log record (a span has its own duration).
+pub const TRACEGATE_LATENCY_MS: &str = "tracegate.latency_ms";
+/// Time the request waited in a queue before the model took it, ms (the seed's
+/// performance log).
+pub const TRACEGATE_QUEUE_WAIT_MS: &str = "tracegate.queue_wait_ms";
+/// The `gen_ai.evaluation.result` event's name (log record `event_name` or span event name).
+pub const GEN_AI_EVALUATION_RESULT: &str = "gen_ai.evaluation.result";
+/// `gen_ai.evaluation.name`.
+pub const GEN_AI_EVALUATION_NAME: &str = "gen_ai.evaluation.name";
+/// `gen_ai.evaluation.score.value`.
+pub const GEN_AI_EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
+/// `gen_ai.evaluation.score.label`.
+pub const GEN_AI_EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
+/// `gen_ai.evaluation.explanation`.
+pub const GEN_AI_EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";
+/// `error.type`.
+pub const ERROR_TYPE: &str = "error.type";

@@ -94,6 +94,31 @@ pub struct LogRecord {
 }
 
 impl LogRecord {
+    /// A record with no fields set, of `unknown_service`: for tests and builders
+    /// (`LogRecord { body, ..LogRecord::empty() }`).
+    pub fn empty() -> Self {
+        Self {
+            resource: Arc::new(Resource {
+                service_name: crate::keys::UNKNOWN_SERVICE.to_owned(),
+                ..Default::default()
+            }),
+            scope: Arc::new(Scope::default()),
+            time_unix_nano: 0,
+            observed_time_unix_nano: 0,
+            severity_number: 0,
+            severity_text: String::new(),
+            body: None,
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            flags: 0,
+            trace_id: None,
+            span_id: None,
+            event_name: String::new(),
+            facts: LogFacts::default(),
+            origin: Origin::NONE,
+        }
+    }
+
     /// The service that wrote the record.
     pub fn service_name(&self) -> &str {
         &self.resource.service_name
@@ -125,7 +150,70 @@ impl LogRecord {
         }
     }
 
-    /// The record's time: `time_unix_nano`, or the observed time when that is unset.
+    /// A field of a structured record: an attribute, else a key of the body's map, else a
+    /// key of one of the body's nested `metrics`, `config` or `metadata` maps (where the
+    /// seed's logger puts token counts, latencies and model settings). Call
+    /// [`Self::structure_body`] first so a JSON-object string body counts as a map.
+    pub fn field(&self, key: &str) -> Option<&any_value::Value> {
+        if let Some(v) = attr::get(&self.attributes, key) {
+            return Some(v);
+        }
+        let body = self.body_map()?;
+        if let Some(v) = attr::get(body, key) {
+            return Some(v);
+        }
+        NESTED_FIELDS
+            .iter()
+            .find_map(|nested| match attr::get(body, nested) {
+                Some(any_value::Value::KvlistValue(inner)) => attr::get(&inner.values, key),
+                _ => None,
+            })
+    }
+
+    /// A field ([`Self::field`]) that is a string.
+    pub fn field_str(&self, key: &str) -> Option<&str> {
+        match self.field(key)? {
+            any_value::Value::StringValue(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A field ([`Self::field`]) read as a number: ints, doubles and numeric strings.
+    pub fn field_f64(&self, key: &str) -> Option<f64> {
+        match self.field(key)? {
+            any_value::Value::DoubleValue(d) => Some(*d),
+            any_value::Value::IntValue(i) => Some(*i as f64),
+            any_value::Value::StringValue(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Turns a string body that holds a JSON object (what a JSON log formatter writes) into
+    /// the equivalent map, once, so every processor and the archive see its fields. Bodies
+    /// over [`MAX_JSON_BODY_BYTES`], nested deeper than [`MAX_JSON_DEPTH`], or not a JSON
+    /// object stay as they are. Returns whether the body is now a map.
+    pub fn structure_body(&mut self) -> bool {
+        if self.body_map().is_some() {
+            return true;
+        }
+        let Some(text) = self.body_str() else {
+            return false;
+        };
+        let trimmed = text.trim_start();
+        if !trimmed.starts_with('{') || text.len() > MAX_JSON_BODY_BYTES {
+            return false;
+        }
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text)
+        else {
+            return false;
+        };
+        let Some(value) = json_to_any(serde_json::Value::Object(map), 0) else {
+            return false;
+        };
+        self.body = Some(AnyValue { value: Some(value) });
+        true
+    }
+
     pub fn timestamp_unix_nano(&self) -> u64 {
         if self.time_unix_nano != 0 {
             self.time_unix_nano
@@ -164,6 +252,68 @@ impl LogRecord {
             event_name: self.event_name,
         }
     }
+}
+
+/// The body maps [`LogRecord::field`] looks into after the top level.
+pub const NESTED_FIELDS: [&str; 3] = ["metrics", "config", "metadata"];
+
+/// The largest string body [`LogRecord::structure_body`] parses as JSON.
+pub const MAX_JSON_BODY_BYTES: usize = 256 * 1024;
+
+/// The deepest nesting [`LogRecord::structure_body`] accepts.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+fn json_to_any(value: serde_json::Value, depth: usize) -> Option<any_value::Value> {
+    use any_value::Value as V;
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    if depth > MAX_JSON_DEPTH {
+        return None;
+    }
+    Some(match value {
+        serde_json::Value::Null => return None,
+        serde_json::Value::Bool(b) => V::BoolValue(b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => V::IntValue(i),
+            None => V::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => V::StringValue(s),
+        serde_json::Value::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                values.push(AnyValue {
+                    value: json_to_any_or_empty(item, depth + 1)?,
+                });
+            }
+            V::ArrayValue(ArrayValue { values })
+        }
+        serde_json::Value::Object(map) => {
+            let mut values = Vec::with_capacity(map.len());
+            for (key, item) in map {
+                values.push(KeyValue {
+                    key,
+                    value: Some(AnyValue {
+                        value: json_to_any_or_empty(item, depth + 1)?,
+                    }),
+                    ..Default::default()
+                });
+            }
+            V::KvlistValue(KeyValueList { values })
+        }
+    })
+}
+
+/// As [`json_to_any`], with JSON `null` as an empty value; `None` only when too deep.
+fn json_to_any_or_empty(
+    value: serde_json::Value,
+    depth: usize,
+) -> Option<Option<any_value::Value>> {
+    if depth > MAX_JSON_DEPTH {
+        return None;
+    }
+    if value.is_null() {
+        return Some(None);
+    }
+    json_to_any(value, depth).map(Some)
 }
 
 /// Log records as they arrive, in arrival order.
@@ -377,6 +527,38 @@ mod tests {
             "1 log record(s) rejected: resource_logs[0].scope_logs[0].log_records[2]: \
              trace_id is 17 bytes, expected 16"
         );
+    }
+
+    #[test]
+    fn json_bodies_become_maps_and_fields_are_found_where_the_seed_puts_them() {
+        let mut record = LogRecord {
+            body: Some(attr::string_value(
+                r#"{"request_id":"r-1","model":"gpt-4o","metrics":{"input_tokens":12,"latency_ms":850.5},"config":{"temperature":0.2},"tags":[1,null]}"#,
+            )),
+            attributes: vec![attr::string("request_id", "from-attribute")],
+            ..LogRecord::empty()
+        };
+        assert!(record.structure_body());
+        assert!(record.body_map().is_some());
+        assert_eq!(record.field_str("request_id"), Some("from-attribute"));
+        assert_eq!(record.field_str("model"), Some("gpt-4o"));
+        assert_eq!(record.field_f64("input_tokens"), Some(12.0));
+        assert_eq!(record.field_f64("latency_ms"), Some(850.5));
+        assert_eq!(record.field_f64("temperature"), Some(0.2));
+        assert_eq!(record.field("missing"), None);
+
+        let deep = format!("{}1{}", "{\"a\":".repeat(40), "}".repeat(40));
+        let mut too_deep = LogRecord {
+            body: Some(attr::string_value(deep.clone())),
+            ..LogRecord::empty()
+        };
+        assert!(!too_deep.structure_body());
+        assert_eq!(too_deep.body_str(), Some(deep.as_str()));
+        let mut plain = LogRecord {
+            body: Some(attr::string_value("{not json")),
+            ..LogRecord::empty()
+        };
+        assert!(!plain.structure_body());
     }
 
     #[test]
