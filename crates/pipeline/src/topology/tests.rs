@@ -1,6 +1,7 @@
 //! The topology end to end, with in-memory components.
 
 mod durable;
+mod logs;
 mod runtime;
 mod sampling;
 
