@@ -268,6 +268,12 @@ class MotoServer:
 # The gateway
 # ---------------------------------------------------------------------------------------------
 
+def default_log_processors() -> dict:
+    """The processors of config/default.yaml's `logs` pipeline, in its order: recognise the
+    structured LLM logs, redact, recognise and join the scores."""
+    return {"llm_logs": {}, "redaction": {"mode": "mask", "content": "redacted"}, "scores": {}}
+
+
 def default_processors(**trace_assembly: Any) -> dict:
     """The processors of config/default.yaml, in its order (genai_normalize, redaction,
     trace_assembly, latency_breakdown, tail_sampling with the default policies), for
@@ -294,10 +300,13 @@ def gateway_config(
     grpc_port: int, http_port: int, metrics_port: int, exporters: dict,
     pipeline_exporters: list[str] | None = None, receiver: dict | None = None, service: dict | None = None,
     processors: dict | None = None, query: dict | None = None, metrics: dict | None = None,
+    logs: dict | None = None,
 ) -> dict:
     """A config in the OTel Collector's shape: one otlp receiver, the given exporters, and
     ``processors`` (a processors section, used in its order by the pipeline) if given; a
-    ``query`` section (the Tempo-compatible query API) when given."""
+    ``query`` section (the Tempo-compatible query API) when given. ``logs`` adds a `logs`
+    pipeline from the same receiver: ``{"processors": {...}, "exporters": [...]}`` (its
+    processors join the processors section; one id may serve both pipelines)."""
     otlp: dict = {
         "protocols": {
             "grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
@@ -317,6 +326,11 @@ def gateway_config(
     if processors:
         config["processors"] = processors
         svc["pipelines"]["traces"]["processors"] = list(processors)
+    if logs is not None:
+        log_procs = dict(logs.get("processors", {}))
+        config.setdefault("processors", {}).update(log_procs)
+        svc["pipelines"]["logs"] = {"receivers": ["otlp"], "processors": list(log_procs),
+                                    "exporters": logs.get("exporters") or pipeline_exporters or list(exporters)}
     if query is not None:
         config["query"] = query
     if metrics is not None:
@@ -360,6 +374,10 @@ class Gateway:
     @property
     def traces_url(self) -> str:
         return f"{self.http_url}/v1/traces"
+
+    @property
+    def logs_url(self) -> str:
+        return f"{self.http_url}/v1/logs"
 
     @property
     def grpc_target(self) -> str:

@@ -17,7 +17,8 @@
 //!   [`request_with_traces`](Generator::request_with_traces),
 //!   [`requests`](Generator::requests)) or as a [`SpanBatch`]
 //!   ([`batch_with_traces`](Generator::batch_with_traces)).
-//! - [`span_count`] counts the spans of a request.
+//! - [`span_count`] counts the spans of a request; [`logs::logs_of`] turns a request into the
+//!   same calls as the seed's structured LLM logs, one record per span.
 //!
 //! ```
 //! use tracegate_model::SpanBatch;
@@ -49,6 +50,7 @@
 
 mod config;
 mod generator;
+pub mod logs;
 pub mod metrics;
 mod services;
 mod text;

@@ -8,6 +8,10 @@
 //!
 //! `--decode-only` (hidden) is the reference for `make bench`: it decodes the same requests
 //! with prost on the current thread, as fast as it can, and reports the same summary.
+//!
+//! `--signal logs` sends the same calls as the seed's structured LLM logs instead, one log
+//! record of about the span's size per span ([`tracegate_testkit::logs`]), to `LogsService`
+//! or `/v1/logs`; counts of "spans" are then counts of log records.
 
 mod client;
 mod pool;
@@ -16,6 +20,7 @@ mod report;
 use anyhow::Context as _;
 use clap::ValueEnum;
 use client::{Client, Outcome};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use pool::Pool;
 use prost::Message as _;
 use report::{Summary, Tally};
@@ -74,6 +79,19 @@ pub(crate) struct Args {
     /// Decode the requests with prost in-process instead of sending them (the reference rate).
     #[arg(long, hide = true)]
     decode_only: bool,
+    /// What to send: spans of traces, or the same calls as structured LLM log records (one
+    /// record per span, of about its size).
+    #[arg(long, value_enum, default_value_t = SignalArg::Traces)]
+    signal: SignalArg,
+}
+
+/// The OTLP signal the load generator sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SignalArg {
+    /// `TraceService/Export`, `/v1/traces`.
+    Traces,
+    /// `LogsService/Export`, `/v1/logs`.
+    Logs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,9 +175,10 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         args.seed,
         pool_spans,
         args.spans_per_request,
+        args.signal,
     );
     if args.decode_only {
-        let summary = decode_only(&pool, budget)?;
+        let summary = decode_only(args, &pool, budget)?;
         print_summary(args, &PoolInfo::of(&pool), &summary, "decode-only");
         return Ok(ExitCode::SUCCESS);
     }
@@ -224,6 +243,14 @@ fn print_summary(args: &Args, pool: &PoolInfo, summary: &Summary, mode: &str) {
             obj.insert("rate".into(), args.rate.into());
             obj.insert("gzip".into(), args.gzip.into());
             obj.insert(
+                "signal".into(),
+                match args.signal {
+                    SignalArg::Traces => "traces",
+                    SignalArg::Logs => "logs",
+                }
+                .into(),
+            );
+            obj.insert(
                 "pool".into(),
                 serde_json::json!({
                     "requests": pool.requests,
@@ -269,18 +296,21 @@ fn endpoint(args: &Args) -> String {
     }
 }
 
-/// The OTLP/HTTP URL: `/v1/traces` added when the endpoint has no path.
-fn http_url(endpoint: &str) -> anyhow::Result<reqwest::Url> {
+/// The OTLP/HTTP URL: `/v1/traces` (or `/v1/logs`) added when the endpoint has no path.
+fn http_url(endpoint: &str, signal: SignalArg) -> anyhow::Result<reqwest::Url> {
     let mut url =
         reqwest::Url::parse(endpoint).with_context(|| format!("invalid endpoint {endpoint}"))?;
     if url.path().is_empty() || url.path() == "/" {
-        url.set_path("/v1/traces");
+        url.set_path(match signal {
+            SignalArg::Traces => "/v1/traces",
+            SignalArg::Logs => "/v1/logs",
+        });
     }
     Ok(url)
 }
 
 /// Decodes the pool's requests with prost on this thread until the budget is spent.
-fn decode_only(pool: &Pool, budget: Budget) -> anyhow::Result<Summary> {
+fn decode_only(args: &Args, pool: &Pool, budget: Budget) -> anyhow::Result<Summary> {
     let mut tally = Tally::new()?;
     let start = Instant::now();
     'outer: loop {
@@ -291,9 +321,18 @@ fn decode_only(pool: &Pool, budget: Budget) -> anyhow::Result<Summary> {
                 _ => {}
             }
             let t0 = Instant::now();
-            let decoded = ExportTraceServiceRequest::decode(request.bytes.clone())
-                .context("cannot decode a generated request")?;
-            drop(std::hint::black_box(decoded));
+            match args.signal {
+                SignalArg::Traces => {
+                    let decoded = ExportTraceServiceRequest::decode(request.bytes.clone())
+                        .context("cannot decode a generated request")?;
+                    drop(std::hint::black_box(decoded));
+                }
+                SignalArg::Logs => {
+                    let decoded = ExportLogsServiceRequest::decode(request.bytes.clone())
+                        .context("cannot decode a generated request")?;
+                    drop(std::hint::black_box(decoded));
+                }
+            }
             tally.record_latency(t0.elapsed());
             tally.requests += 1;
             tally.sent_spans += request.spans;
@@ -324,11 +363,11 @@ async fn send(args: &Args, pool: Arc<Pool>, budget: Budget) -> anyhow::Result<Su
     match args.transport {
         Transport::Grpc => {
             for _ in 0..connections {
-                clients.push(Client::grpc(&endpoint, args.gzip).await?);
+                clients.push(Client::grpc(&endpoint, args.gzip, args.signal).await?);
             }
         }
         Transport::Http => {
-            let url = http_url(&endpoint)?;
+            let url = http_url(&endpoint, args.signal)?;
             let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
             let port = url.port_or_known_default().unwrap_or(80);
             tokio::time::timeout(

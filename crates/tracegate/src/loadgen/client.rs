@@ -14,6 +14,8 @@ use tonic::{Code, Status};
 
 /// The method every OTLP/gRPC trace receiver serves.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// The method every OTLP/gRPC logs receiver serves.
+const LOGS_EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 /// Time allowed to connect, and for one export call.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,7 +32,7 @@ pub(crate) enum Outcome {
 /// One connection to the endpoint.
 #[derive(Debug)]
 pub(crate) enum Client {
-    Grpc(tonic::client::Grpc<Channel>),
+    Grpc(tonic::client::Grpc<Channel>, &'static str),
     Http {
         client: reqwest::Client,
         url: reqwest::Url,
@@ -40,7 +42,11 @@ pub(crate) enum Client {
 
 impl Client {
     /// Connects a gRPC channel to `endpoint` (`http://host:port`); fails if it cannot.
-    pub(crate) async fn grpc(endpoint: &str, gzip: bool) -> anyhow::Result<Self> {
+    pub(crate) async fn grpc(
+        endpoint: &str,
+        gzip: bool,
+        signal: super::SignalArg,
+    ) -> anyhow::Result<Self> {
         let channel = Endpoint::from_shared(endpoint.to_owned())
             .with_context(|| format!("invalid gRPC endpoint {endpoint}"))?
             .connect_timeout(CONNECT_TIMEOUT)
@@ -55,7 +61,11 @@ impl Client {
         } else {
             grpc
         };
-        Ok(Self::Grpc(grpc))
+        let path = match signal {
+            super::SignalArg::Traces => EXPORT_PATH,
+            super::SignalArg::Logs => LOGS_EXPORT_PATH,
+        };
+        Ok(Self::Grpc(grpc, path))
     }
 
     /// An HTTP client for `url` (`http://host:port/v1/traces`) with its own connection.
@@ -69,15 +79,15 @@ impl Client {
         Ok(Self::Http { client, url, gzip })
     }
 
-    /// One export call with `body`, an encoded `ExportTraceServiceRequest`.
+    /// One export call with `body`, an encoded `ExportTraceServiceRequest` (or logs request).
     pub(crate) async fn export(&mut self, body: Bytes) -> Outcome {
         match self {
-            Self::Grpc(grpc) => {
+            Self::Grpc(grpc, path) => {
                 if let Err(e) = grpc.ready().await {
                     tracing::debug!(error = %e, "channel not ready");
                     return Outcome::Refused(code_name(Code::Unavailable));
                 }
-                let path = PathAndQuery::from_static(EXPORT_PATH);
+                let path = PathAndQuery::from_static(path);
                 match grpc.unary(tonic::Request::new(body), path, RawCodec).await {
                     Ok(response) => Outcome::Accepted {
                         rejected: rejected(response.into_inner()),
@@ -163,7 +173,8 @@ fn code_name(code: Code) -> String {
 }
 
 /// Sends `Bytes` as they are (they already are an encoded request) and decodes the response
-/// with prost.
+/// with prost. The logs response has the same wire form (`partial_success` = field 1, its
+/// rejected count = field 1), so one decoder reads both.
 #[derive(Debug, Clone, Copy, Default)]
 struct RawCodec;
 

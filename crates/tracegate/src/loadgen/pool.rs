@@ -10,10 +10,11 @@
 //! id, in place in a copy of the bytes (the offsets of the trace ids are found once, when the
 //! pool is built). Nothing is re-encoded.
 
+use super::SignalArg;
 use bytes::{Bytes, BytesMut};
 use prost::Message as _;
 use std::collections::HashSet;
-use tracegate_testkit::{Generator, GeneratorConfig, Profile, span_count};
+use tracegate_testkit::{Generator, GeneratorConfig, Profile, logs, span_count};
 
 /// Spans generated (as message trees) before they are encoded and dropped.
 const CHUNK_SPANS: usize = 10_000;
@@ -42,7 +43,15 @@ pub(crate) struct Pool {
 impl Pool {
     /// `spans` spans of `profile` traces from `seed`, in requests of at most
     /// `spans_per_request` spans (a longer trace gets a request of its own).
-    pub(crate) fn build(profile: Profile, seed: u64, spans: u64, spans_per_request: usize) -> Self {
+    /// With [`SignalArg::Logs`], each request becomes the same calls as log records
+    /// ([`logs::logs_of`]), whose trace ids are not re-keyed (logs are not assembled).
+    pub(crate) fn build(
+        profile: Profile,
+        seed: u64,
+        spans: u64,
+        spans_per_request: usize,
+        signal: SignalArg,
+    ) -> Self {
         let config = GeneratorConfig {
             seed,
             profile,
@@ -65,6 +74,15 @@ impl Pool {
             remaining -= n;
             for request in generator.requests(n, per_request) {
                 let count = span_count(&request) as u64;
+                if signal == SignalArg::Logs {
+                    let bytes = Bytes::from(logs::logs_of(request).encode_to_vec());
+                    pool.push(Encoded {
+                        bytes,
+                        spans: count,
+                        trace_id_offsets: Vec::new(),
+                    });
+                    continue;
+                }
                 let ids: HashSet<[u8; 16]> = request
                     .resource_spans
                     .iter()
@@ -185,7 +203,7 @@ mod tests {
 
     #[test]
     fn the_pool_holds_exactly_the_spans_asked_for() {
-        let pool = Pool::build(Profile::Tiny, 1, 25_000, 100);
+        let pool = Pool::build(Profile::Tiny, 1, 25_000, 100, SignalArg::Traces);
         assert_eq!(pool.spans(), 25_000);
         assert!(pool.iter().all(|r| r.spans <= 100 && r.spans > 0));
         let (_, before) = pool.nth(pool.len() as u64).unwrap();
@@ -197,7 +215,7 @@ mod tests {
 
     #[test]
     fn later_passes_get_fresh_trace_ids_and_stay_valid() {
-        let pool = Pool::build(Profile::Rag, 3, 300, 100);
+        let pool = Pool::build(Profile::Rag, 3, 300, 100, SignalArg::Traces);
         let n = pool.len() as u64;
         for i in 0..n {
             let original = trace_ids(pool.body(i).unwrap());

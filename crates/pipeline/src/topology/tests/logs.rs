@@ -217,16 +217,18 @@ async fn log_records_are_logged_then_reach_only_the_exporters_of_their_pipeline(
     let mut logged: Vec<String> = state
         .records
         .iter()
-        .filter_map(|(_, b)| match crate::durability::decode_record(b).unwrap() {
-            crate::durability::Record {
-                pipeline,
-                batch: crate::sender::Batch::Logs(l),
-            } => {
-                assert_eq!(pipeline, "logs");
-                Some(l.records)
-            }
-            _ => None,
-        })
+        .filter_map(
+            |(_, b)| match crate::durability::decode_record(b).unwrap() {
+                crate::durability::Record {
+                    pipeline,
+                    batch: crate::sender::Batch::Logs(l),
+                } => {
+                    assert_eq!(pipeline, "logs");
+                    Some(l.records)
+                }
+                _ => None,
+            },
+        )
         .flatten()
         .map(|r| r.body_str().unwrap_or_default().to_owned())
         .collect();
@@ -251,5 +253,8 @@ async fn a_logged_log_record_is_replayed_to_its_pipeline_after_a_restart() {
     task.await.unwrap().unwrap();
     assert_eq!(h.archive.lock().unwrap().logs, ["log-7", "log-8"]);
     assert!(h.tempo.lock().unwrap().logs.is_empty());
-    assert_eq!(log.state.lock().unwrap().checkpoints.get("archive"), Some(&100));
+    assert_eq!(
+        log.state.lock().unwrap().checkpoints.get("archive"),
+        Some(&100)
+    );
 }
