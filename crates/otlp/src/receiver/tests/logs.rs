@@ -15,6 +15,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoRecord, ResourceLog
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use tonic::metadata::MetadataValue;
 use tracegate_model::{LogBatch, SpanId, TraceId};
+use tracegate_pipeline::Refused;
 
 const LOGS: &str = "/v1/logs";
 const PROTOBUF: &str = "application/x-protobuf";
@@ -791,6 +792,84 @@ async fn a_signal_no_pipeline_takes_is_404_and_unimplemented() {
             &[("signal", "traces"), ("outcome", "no_pipeline")]
         ),
         2
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn write_ahead_log_refusals_of_logs_get_the_statuses_traces_get() {
+    // The pipeline logs every batch before the receiver answers; this test plays the
+    // pipeline and answers each batch as the log would.
+    let mut h = start_with_output(
+        "otlp/logs_wal",
+        16,
+        |tx| Feeds::Both.sender(tx).wait_for_log(),
+        |id| OtlpReceiver::new(id, local_config()),
+    )
+    .await;
+    let (grpc, http) = (h.grpc, h.http);
+    let grpc_call = move || async move {
+        LogsServiceClient::connect(format!("http://{grpc}"))
+            .await
+            .unwrap()
+            .export(valid_logs(2))
+            .await
+    };
+    let http_call = move || async move {
+        let body = valid_logs(2).encode_to_vec();
+        http_request(
+            http,
+            LOGS,
+            "POST",
+            &[("content-type", PROTOBUF)],
+            Some(&body),
+            body.len(),
+        )
+        .await
+    };
+    for answer in [Refused::WalFull, Refused::TooLarge] {
+        let call = tokio::spawn(grpc_call());
+        let mut inbound = h.rx.recv().await.unwrap();
+        assert_eq!(inbound.logs().map(LogBatch::len), Some(2));
+        inbound.answer(Err(answer));
+        let status = call.await.unwrap().unwrap_err();
+        let code = match answer {
+            Refused::TooLarge => Code::ResourceExhausted,
+            _ => Code::Unavailable,
+        };
+        assert_eq!(
+            (status.code(), status.message()),
+            (code, answer.to_string().as_str())
+        );
+
+        let call = tokio::spawn(http_call());
+        h.rx.recv().await.unwrap().answer(Err(answer));
+        let reply = call.await.unwrap();
+        let (status, retry_after) = match answer {
+            Refused::TooLarge => (413, None),
+            _ => (503, Some("1")),
+        };
+        assert_eq!(
+            (reply.status, reply.header("retry-after")),
+            (status, retry_after)
+        );
+        assert_eq!(reply.error_message(), answer.to_string());
+    }
+    // Logged: OK.
+    let call = tokio::spawn(http_call());
+    h.rx.recv().await.unwrap().answer(Ok(()));
+    assert_eq!(call.await.unwrap().status, 200);
+
+    let refused = names::RECEIVER_REFUSED_LOG_RECORDS;
+    assert_eq!(h.log_records_each(refused, Some("wal_full")), (2, 2));
+    assert_eq!(
+        h.log_records_each(refused, Some("wal_record_too_large")),
+        (2, 2)
+    );
+    assert_eq!(h.log_requests_each("wal_full"), (1, 1));
+    assert_eq!(
+        h.log_records_each(names::RECEIVER_ACCEPTED_LOG_RECORDS, None),
+        (0, 2)
     );
     h.stop().await;
 }

@@ -113,11 +113,36 @@ enum Feeds {
     Both,
 }
 
+impl Feeds {
+    /// A sender to `tx` for these pipelines, refusing after 50 ms.
+    fn sender(self, tx: mpsc::Sender<tracegate_pipeline::sender::Inbound>) -> SpanSender {
+        let traces = match self {
+            Feeds::Traces | Feeds::Both => vec![tx.clone()],
+            Feeds::Logs => Vec::new(),
+        };
+        let logs = match self {
+            Feeds::Logs | Feeds::Both => vec![tx],
+            Feeds::Traces => Vec::new(),
+        };
+        SpanSender::new(traces, Duration::from_millis(50)).with_logs(logs)
+    }
+}
+
 /// As [`start_receiver`], feeding the pipelines of `feeds`.
 async fn start_fed(
     id: &str,
     capacity: usize,
     feeds: Feeds,
+    build: impl FnOnce(ComponentId) -> OtlpReceiver,
+) -> Harness {
+    start_with_output(id, capacity, |tx| feeds.sender(tx), build).await
+}
+
+/// As [`start_receiver`], with the receiver's output made by `output` from the queue's end.
+async fn start_with_output(
+    id: &str,
+    capacity: usize,
+    output: impl FnOnce(mpsc::Sender<tracegate_pipeline::sender::Inbound>) -> SpanSender,
     build: impl FnOnce(ComponentId) -> OtlpReceiver,
 ) -> Harness {
     init_metrics();
@@ -128,17 +153,9 @@ async fn start_fed(
     let http = receiver.http_addr().unwrap();
     let (tx, rx) = mpsc::channel(capacity);
     let shutdown = CancellationToken::new();
-    let traces = match feeds {
-        Feeds::Traces | Feeds::Both => vec![tx.clone()],
-        Feeds::Logs => Vec::new(),
-    };
-    let logs = match feeds {
-        Feeds::Logs | Feeds::Both => vec![tx],
-        Feeds::Traces => Vec::new(),
-    };
     let ctx = ReceiverContext {
         id: id.clone(),
-        output: SpanSender::new(traces, Duration::from_millis(50)).with_logs(logs),
+        output: output(tx),
         shutdown: shutdown.clone(),
     };
     let task = tokio::spawn(receiver.run(ctx));
