@@ -5,7 +5,7 @@
 //! - `grpc.rs`: the gRPC service; `http.rs`: the HTTP routes; `http_serve.rs`: the HTTP
 //!   connection loop; `body.rs`: HTTP body limits and decompression; `json.rs`: OTLP/JSON;
 //!   `status.rs`: `google.rpc.Status`;
-//! - `signal.rs`: what differs between traces and logs ([`OtlpRequest`](signal::OtlpRequest)),
+//! - `signal.rs`: what differs between traces and logs (`OtlpRequest`),
 //!   so both transports serve both signals with one code path: the same limits, errors,
 //!   partial success, refusals and tenancy; a signal no pipeline takes from the receiver is
 //!   answered HTTP 404 / gRPC `UNIMPLEMENTED`;
