@@ -3,7 +3,8 @@
 //!
 //! - `config.rs`: [`OtlpReceiverConfig`];
 //! - `grpc.rs`: the gRPC service; `http.rs`: the HTTP routes; `http_serve.rs`: the HTTP
-//!   connection loop; `body.rs`: HTTP body limits and decompression; `json.rs`: OTLP/JSON;
+//!   connection loop; `body.rs`: HTTP body limits and decompression; `json/`: OTLP/JSON (shared mirrors, then
+//!   `traces.rs` and `logs.rs`);
 //!   `status.rs`: `google.rpc.Status`;
 //! - `signal.rs`: what differs between traces and logs (`OtlpRequest`),
 //!   so both transports serve both signals with one code path: the same limits, errors,

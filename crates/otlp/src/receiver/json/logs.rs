@@ -292,4 +292,99 @@ mod tests {
             "{err}"
         );
     }
+
+    fn any_value() -> impl proptest::strategy::Strategy<Value = AnyValue> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            ".{0,12}".prop_map(V::StringValue),
+            any::<i64>().prop_map(V::IntValue),
+            // Eighths print and parse exactly; serde_json's default float parsing can be one
+            // ulp off for other doubles (its `float_roundtrip` feature is off).
+            (-1_000_000i64..1_000_000).prop_map(|n| V::DoubleValue(n as f64 / 8.0)),
+            any::<bool>().prop_map(V::BoolValue),
+            proptest::collection::vec(any::<u8>(), 0..6).prop_map(V::BytesValue),
+        ];
+        leaf.prop_map(|v| AnyValue { value: Some(v) })
+            .prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|values| V::ArrayValue(ArrayValue { values })),
+                    proptest::collection::vec(("[a-z]{1,6}", inner), 0..4).prop_map(|kvs| {
+                        V::KvlistValue(KeyValueList {
+                            values: kvs
+                                .into_iter()
+                                .map(|(key, v)| KeyValue {
+                                    key,
+                                    value: Some(v),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        })
+                    }),
+                ]
+                .prop_map(|v| AnyValue { value: Some(v) })
+            })
+    }
+
+    fn log_record() -> impl proptest::strategy::Strategy<Value = LogRecord> {
+        use proptest::prelude::*;
+        (
+            (any::<u64>(), any::<u64>(), 0i32..25, "[A-Z]{0,5}"),
+            (
+                proptest::option::of(any_value()),
+                proptest::collection::vec(("[a-z.]{1,8}", any_value()), 0..3),
+            ),
+            (
+                any::<u32>(),
+                prop_oneof![Just(Vec::new()), proptest::collection::vec(any::<u8>(), 16)],
+                prop_oneof![Just(Vec::new()), proptest::collection::vec(any::<u8>(), 8)],
+                "[a-z.]{0,10}",
+            ),
+        )
+            .prop_map(
+                |((time, observed, severity, text), (body, attrs), (flags, trace, span, event))| {
+                    LogRecord {
+                        time_unix_nano: time,
+                        observed_time_unix_nano: observed,
+                        severity_number: severity,
+                        severity_text: text,
+                        body,
+                        attributes: attrs
+                            .into_iter()
+                            .map(|(key, v)| KeyValue {
+                                key,
+                                value: Some(v),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        dropped_attributes_count: 0,
+                        flags,
+                        trace_id: trace,
+                        span_id: span,
+                        event_name: event,
+                    }
+                },
+            )
+    }
+
+    proptest::proptest! {
+        /// Whatever opentelemetry-proto's `with-serde` writes as OTLP/JSON (hex ids, int64 as
+        /// strings, enums as integers, any body) decodes back to the same request.
+        #[test]
+        fn decodes_what_opentelemetry_proto_serializes(
+            records in proptest::collection::vec(log_record(), 0..5)
+        ) {
+            let request = ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    scope_logs: vec![ScopeLogs {
+                        log_records: records,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            };
+            let json = serde_json::to_vec(&request).unwrap();
+            proptest::prop_assert_eq!(decode_logs_request(&json).unwrap(), request);
+        }
+    }
 }
