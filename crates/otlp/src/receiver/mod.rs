@@ -2,14 +2,13 @@
 //! for traces and logs, feeding one [`SpanSender`](tracegate_pipeline::SpanSender).
 //!
 //! - `config.rs`: [`OtlpReceiverConfig`];
-//! - `grpc.rs`: the gRPC service; `http.rs`: the HTTP routes; `http_serve.rs`: the HTTP
-//!   connection loop; `body.rs`: HTTP body limits and decompression; `json/`: OTLP/JSON (shared mirrors, then
-//!   `traces.rs` and `logs.rs`);
-//!   `status.rs`: `google.rpc.Status`;
-//! - `signal.rs`: what differs between traces and logs (`OtlpRequest`),
-//!   so both transports serve both signals with one code path: the same limits, errors,
-//!   partial success, refusals and tenancy; a signal no pipeline takes from the receiver is
-//!   answered HTTP 404 / gRPC `UNIMPLEMENTED`;
+//! - `grpc.rs`: the gRPC services; `http.rs`: the HTTP routes; `http_serve.rs`: the HTTP
+//!   connection loop; `body.rs`: HTTP body limits and decompression; `json/`: OTLP/JSON
+//!   (shared mirrors, then `traces.rs` and `logs.rs`); `status.rs`: `google.rpc.Status`;
+//! - `signal.rs`: what differs between traces and logs (`OtlpRequest`), so both transports
+//!   serve both signals with one code path: the same limits, errors, partial success,
+//!   refusals and tenancy; a signal no pipeline takes from the receiver is answered HTTP 404
+//!   / gRPC `UNIMPLEMENTED`;
 //! - `budget.rs`: the in-flight byte budget both listeners share; `connections.rs`: the cap
 //!   on each listener's connections;
 //! - `ingest.rs`: what both transports do with a decoded request.
