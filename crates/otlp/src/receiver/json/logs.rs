@@ -293,6 +293,17 @@ mod tests {
         );
     }
 
+    fn key_values(pairs: Vec<(String, AnyValue)>) -> Vec<KeyValue> {
+        pairs
+            .into_iter()
+            .map(|(key, v)| KeyValue {
+                key,
+                value: Some(v),
+                ..Default::default()
+            })
+            .collect()
+    }
+
     fn any_value() -> impl proptest::strategy::Strategy<Value = AnyValue> {
         use proptest::prelude::*;
         let leaf = prop_oneof![
@@ -311,14 +322,7 @@ mod tests {
                         .prop_map(|values| V::ArrayValue(ArrayValue { values })),
                     proptest::collection::vec(("[a-z]{1,6}", inner), 0..4).prop_map(|kvs| {
                         V::KvlistValue(KeyValueList {
-                            values: kvs
-                                .into_iter()
-                                .map(|(key, v)| KeyValue {
-                                    key,
-                                    value: Some(v),
-                                    ..Default::default()
-                                })
-                                .collect(),
+                            values: key_values(kvs),
                         })
                     }),
                 ]
@@ -349,14 +353,7 @@ mod tests {
                         severity_number: severity,
                         severity_text: text,
                         body,
-                        attributes: attrs
-                            .into_iter()
-                            .map(|(key, v)| KeyValue {
-                                key,
-                                value: Some(v),
-                                ..Default::default()
-                            })
-                            .collect(),
+                        attributes: key_values(attrs),
                         dropped_attributes_count: 0,
                         flags,
                         trace_id: trace,
