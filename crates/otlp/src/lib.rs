@@ -1,9 +1,12 @@
 //! OTLP in and out of tracegate.
 //!
 //! - [`OtlpReceiverFactory`] (type `otlp` under `receivers`) builds an [`OtlpReceiver`]: OTLP/gRPC
-//!   on one port and OTLP/HTTP (`POST /v1/traces`, protobuf or JSON) on another. It decodes each
-//!   request once, moves its spans into a [`SpanBatch`](tracegate_model::SpanBatch), and hands
-//!   the batch to the pipeline. Spans with invalid ids are dropped and reported through OTLP
+//!   on one port and OTLP/HTTP (`POST /v1/traces` and `POST /v1/logs`, protobuf or JSON) on
+//!   another. It decodes each request once, moves its spans into a
+//!   [`SpanBatch`](tracegate_model::SpanBatch) (its log records into a
+//!   [`LogBatch`](tracegate_model::LogBatch)), and hands the batch to the pipelines of that
+//!   signal; a signal no pipeline takes from the receiver is answered HTTP 404 / gRPC
+//!   `UNIMPLEMENTED`. Spans or records with invalid ids are dropped and reported through OTLP
 //!   partial success; the rest are kept. Requests over the size limits (on the wire and after
 //!   decompression), undecodable bodies, and a full pipeline are refused with the statuses the
 //!   OTLP spec prescribes, counted, and never panic. Memory and connections are bounded too:

@@ -8,10 +8,12 @@
 use metrics::{counter, gauge, histogram};
 
 mod queues;
+mod receiver_logs;
 mod sampling;
 mod wal;
 
 pub use queues::*;
+pub use receiver_logs::*;
 pub use sampling::*;
 pub use wal::*;
 
@@ -21,6 +23,8 @@ pub mod names {
     pub const RECEIVER_ACCEPTED_SPANS: &str = "tracegate_receiver_accepted_spans_total";
     pub const RECEIVER_REFUSED_SPANS: &str = "tracegate_receiver_refused_spans_total";
     pub const RECEIVER_REQUESTS: &str = "tracegate_receiver_requests_total";
+    pub const RECEIVER_ACCEPTED_LOG_RECORDS: &str = "tracegate_receiver_accepted_log_records_total";
+    pub const RECEIVER_REFUSED_LOG_RECORDS: &str = "tracegate_receiver_refused_log_records_total";
     pub const PROCESSOR_INCOMING_SPANS: &str = "tracegate_processor_incoming_spans_total";
     pub const PROCESSOR_OUTGOING_SPANS: &str = "tracegate_processor_outgoing_spans_total";
     pub const PROCESSOR_DURATION: &str = "tracegate_processor_duration_seconds";
@@ -101,7 +105,7 @@ pub fn describe() {
     describe_counter!(
         RECEIVER_REQUESTS,
         Unit::Count,
-        "Export requests, by transport and outcome."
+        "Export requests, by transport, signal and outcome."
     );
     describe_counter!(
         PROCESSOR_INCOMING_SPANS,
@@ -288,6 +292,7 @@ pub fn describe() {
     );
     queues::describe_exporter_queues();
     sampling::describe_sampling();
+    receiver_logs::describe_receiver_logs();
 }
 
 /// A receiver accepted spans.

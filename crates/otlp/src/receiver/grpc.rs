@@ -1,7 +1,10 @@
-//! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+//! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export` and
+//! `opentelemetry.proto.collector.logs.v1.LogsService/Export`, on one listener.
 //!
-//! tonic decodes the request (once; gzip and zstd accepted) and the handler moves it into a
-//! span batch. tonic also refuses a message over `max_decompressed_bytes`, both by its
+//! tonic decodes the request (once; gzip and zstd accepted) and the handler, generic over the
+//! request type ([`OtlpRequest`]), moves it into a span or log batch. A request for a signal
+//! no pipeline takes from this receiver is refused with `UNIMPLEMENTED` before its body is
+//! read. tonic also refuses a message over `max_decompressed_bytes`, both by its
 //! length prefix (`OUT_OF_RANGE`) and while decompressing (`RESOURCE_EXHAUSTED`).
 //!
 //! A thin service around tonic's does what tonic cannot be told to:
@@ -30,16 +33,22 @@ use super::Limits;
 use super::budget::{Budget, DECODED_BYTES_PER_BYTE, Reservation};
 use super::connections::GatedListener;
 use super::ingest::{Ingest, Reason};
+use super::signal::{OtlpRequest, grpc_signal};
 use axum::body::Body as AxumBody;
 use bytes::Bytes;
 use futures::StreamExt;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use prost::Message;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -52,7 +61,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::Service;
+use tonic::service::Routes;
 use tonic::{Code, Request, Response, Status};
+use tracegate_model::Signal;
 use tracegate_model::tenant::TenantError;
 use tracegate_pipeline::{Refused, telemetry};
 
@@ -96,7 +107,7 @@ struct HandlerRan(Arc<AtomicBool>);
 #[derive(Debug, Clone)]
 struct Held(Arc<Reservation>);
 
-/// The `TraceService` implementation.
+/// The `TraceService` and `LogsService` implementation.
 #[derive(Debug)]
 struct Handler {
     ingest: Arc<Ingest>,
@@ -108,6 +119,27 @@ impl TraceService for Handler {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.export(request).await
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Handler {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        self.export(request).await
+    }
+}
+
+impl Handler {
+    /// Checks the tenant and the decoded size, then ingests the request.
+    async fn export<R: OtlpRequest + Send>(
+        &self,
+        request: Request<R>,
+    ) -> Result<Response<R::Response>, Status> {
+        let signal = R::SIGNAL.as_str();
         if let Some(ran) = request.extensions().get::<HandlerRan>() {
             ran.0.store(true, Ordering::Release);
         }
@@ -133,7 +165,8 @@ impl TraceService for Handler {
                     ),
                     _ => (Reason::BadRequest, Status::invalid_argument(e.to_string())),
                 };
-                self.ingest.failed(TRANSPORT, reason, &e.to_string());
+                self.ingest
+                    .failed(TRANSPORT, signal, reason, &e.to_string());
                 return Err(status);
             }
         };
@@ -142,16 +175,11 @@ impl TraceService for Handler {
         if let (true, Some(Held(reservation))) = (compressed, &held) {
             let decoded = request.encoded_len().saturating_mul(DECODED_BYTES_PER_BYTE);
             if let Err(over) = reservation.grow(decoded) {
-                let spans = request
-                    .resource_spans
-                    .iter()
-                    .flat_map(|r| &r.scope_spans)
-                    .map(|s| s.spans.len())
-                    .sum();
                 let message = over.message();
                 self.ingest
-                    .refused_spans(TRANSPORT, Reason::MemoryLimit, spans);
-                self.ingest.failed(TRANSPORT, Reason::MemoryLimit, &message);
+                    .refused_items::<R>(TRANSPORT, Reason::MemoryLimit, request.items());
+                self.ingest
+                    .failed(TRANSPORT, signal, Reason::MemoryLimit, &message);
                 return Err(Status::unavailable(message));
             }
         }
@@ -169,7 +197,8 @@ impl TraceService for Handler {
 /// timeout and outcome recording around it.
 #[derive(Debug, Clone)]
 struct GuardedService {
-    inner: TraceServiceServer<Handler>,
+    /// Both generated servers, routed by path; other paths get `UNIMPLEMENTED`.
+    inner: Routes,
     ingest: Arc<Ingest>,
     budget: Arc<Budget>,
     limits: Limits,
@@ -179,12 +208,19 @@ struct GuardedService {
 
 impl GuardedService {
     fn new(ingest: Arc<Ingest>, budget: Arc<Budget>, limits: Limits) -> Self {
-        let inner = TraceServiceServer::new(Handler {
+        let handler = Arc::new(Handler {
             ingest: ingest.clone(),
-        })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limits.max_decompressed_bytes);
+        });
+        // The same compressions and decoded-size limit for both signals.
+        let traces = TraceServiceServer::from_arc(handler.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(limits.max_decompressed_bytes);
+        let logs = LogsServiceServer::from_arc(handler)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(limits.max_decompressed_bytes);
+        let inner = Routes::new(traces).add_service(logs);
         Self {
             inner,
             ingest,
@@ -207,12 +243,21 @@ impl Service<http::Request<tonic::body::Body>> for GuardedService {
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let deadline = Instant::now() + self.limits.request_timeout;
-        // Both refusals come before a byte of the body is read.
+        let signal = grpc_signal(request.uri().path());
+        let label = signal.map_or("unknown", Signal::as_str);
+        // These refusals come before a byte of the body is read.
         let refuse = |reason: Reason, message: String| -> Self::Future {
-            self.ingest.failed(TRANSPORT, reason, &message);
-            let response = Status::unavailable(message).into_http();
+            self.ingest.failed(TRANSPORT, label, reason, &message);
+            let response = match reason {
+                Reason::NoPipeline => Status::unimplemented(message),
+                _ => Status::unavailable(message),
+            }
+            .into_http();
             Box::pin(async move { Ok(response) })
         };
+        if let Some(Err(message)) = signal.map(|s| self.ingest.serves(s)) {
+            return refuse(Reason::NoPipeline, message);
+        }
         let Ok(slot) = self.requests.clone().try_acquire_owned() else {
             let message = format!(
                 "the receiver is handling its limit of concurrent requests \
@@ -247,7 +292,7 @@ impl Service<http::Request<tonic::body::Body>> for GuardedService {
             if ran.load(Ordering::Acquire) {
                 return Ok(response);
             }
-            Ok(failed_early(&ingest, response))
+            Ok(failed_early(&ingest, label, response))
         })
     }
 }
@@ -256,6 +301,7 @@ impl Service<http::Request<tonic::body::Body>> for GuardedService {
 /// OTLP prescribes.
 fn failed_early(
     ingest: &Ingest,
+    signal: &'static str,
     response: http::Response<tonic::body::Body>,
 ) -> http::Response<tonic::body::Body> {
     let status = response
@@ -277,7 +323,7 @@ fn failed_early(
         Code::DeadlineExceeded => Reason::Timeout,
         _ => Reason::BadRequest,
     };
-    ingest.failed(TRANSPORT, reason, status.message());
+    ingest.failed(TRANSPORT, signal, reason, status.message());
     if status.code() != Code::Internal {
         return response;
     }

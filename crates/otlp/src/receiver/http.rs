@@ -1,12 +1,16 @@
-//! OTLP/HTTP: `POST /v1/traces` with a protobuf or JSON body, answered in the same format.
+//! OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs` with a protobuf or JSON body, answered in
+//! the same format. Both paths are one handler, generic over the request type
+//! ([`OtlpRequest`]), so the two signals have the same limits and statuses.
 //!
-//! Status codes follow the OTLP spec: 200 with partial success when some spans were invalid,
+//! Status codes follow the OTLP spec: 200 with partial success when some spans or log records
+//! were invalid,
 //! 400 for a body that cannot be decoded, 413 for one over a size limit, 415 for a
 //! Content-Type or Content-Encoding this receiver does not read, 408 for a body that did not
 //! arrive within `request_timeout`, 503 with `Retry-After` when the pipeline is full or
 //! shutting down, the in-flight byte budget is full or the listener already handles
-//! `max_concurrent_requests` (all retryable), and 405 for other methods. Every error body is
-//! a `google.rpc.Status` whose message says what was wrong.
+//! `max_concurrent_requests` (all retryable), 404 when no pipeline of the path's signal lists
+//! this receiver, and 405 for other methods. Every error body is a `google.rpc.Status` whose
+//! message says what was wrong.
 //!
 //! Before its body is read, a request takes a slot of `max_concurrent_requests` and is
 //! admitted to the byte budget; both are given back when it is answered.
@@ -15,6 +19,7 @@ use super::body::{self, BodyError, Encoding};
 use super::budget::{Budget, DECODED_BYTES_PER_BYTE, Reservation};
 use super::connections::GatedListener;
 use super::ingest::{Ingest, Reason};
+use super::signal::OtlpRequest;
 use super::status::RpcStatus;
 use super::{Limits, http_serve, json};
 use axum::Router;
@@ -23,6 +28,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::sync::Arc;
@@ -35,8 +41,6 @@ use tracegate_pipeline::{Refused, telemetry};
 
 /// The label for metrics.
 const TRANSPORT: &str = "http";
-/// The OTLP/HTTP path for traces.
-pub(crate) const TRACES_PATH: &str = "/v1/traces";
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
@@ -94,7 +98,14 @@ pub(crate) async fn serve(
 fn router(ingest: Arc<Ingest>, budget: Arc<Budget>, limits: Limits) -> Router {
     let requests = Semaphore::new(limits.max_concurrent_requests);
     Router::new()
-        .route(TRACES_PATH, post(export))
+        .route(
+            ExportTraceServiceRequest::HTTP_PATH,
+            post(export::<ExportTraceServiceRequest>),
+        )
+        .route(
+            ExportLogsServiceRequest::HTTP_PATH,
+            post(export::<ExportLogsServiceRequest>),
+        )
         .with_state(Arc::new(HttpState {
             ingest,
             budget,
@@ -105,8 +116,14 @@ fn router(ingest: Arc<Ingest>, budget: Arc<Budget>, limits: Limits) -> Router {
         .layer(DefaultBodyLimit::disable())
 }
 
-async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Body) -> Response {
+/// `POST` of an `R` export request.
+async fn export<R: OtlpRequest + Send>(
+    State(state): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let deadline = Instant::now() + state.limits.request_timeout;
+    let signal = R::SIGNAL.as_str();
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let content_type = header_str(header::CONTENT_TYPE);
     let Some(format) = Format::from_content_type(content_type) else {
@@ -114,8 +131,11 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
             "unsupported Content-Type {:?}: send {PROTOBUF} or {JSON}",
             content_type.unwrap_or("")
         );
-        return state.reject(Format::Protobuf, Reason::Unsupported, message);
+        return state.reject(Format::Protobuf, signal, Reason::Unsupported, message);
     };
+    if let Err(message) = state.ingest.serves(R::SIGNAL) {
+        return state.reject(format, signal, Reason::NoPipeline, message);
+    }
     let tenant = match state.ingest.tenant(
         headers
             .get(super::ingest::TENANT_HEADER)
@@ -123,9 +143,9 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
     ) {
         Ok(tenant) => tenant,
         Err(e @ TenantError::Missing) => {
-            return state.reject(format, Reason::Unauthenticated, e.to_string());
+            return state.reject(format, signal, Reason::Unauthenticated, e.to_string());
         }
-        Err(e) => return state.reject(format, Reason::BadRequest, e.to_string()),
+        Err(e) => return state.reject(format, signal, Reason::BadRequest, e.to_string()),
     };
     // Both refusals come before the body is read, so they cost nothing but the headers.
     let Ok(_slot) = state.requests.try_acquire() else {
@@ -134,33 +154,33 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
              (max_concurrent_requests {}), retry later",
             state.limits.max_concurrent_requests
         );
-        return state.reject(format, Reason::Overloaded, message);
+        return state.reject(format, signal, Reason::Overloaded, message);
     };
     let reservation = match state.budget.admit() {
         Ok(reservation) => reservation,
-        Err(over) => return state.reject(format, Reason::MemoryLimit, over.message()),
+        Err(over) => return state.reject(format, signal, Reason::MemoryLimit, over.message()),
     };
     // The reservation lives until the response is built: the bytes are held until then.
     match state
-        .read(format, &headers, body, &reservation, deadline)
+        .read::<R>(format, &headers, body, &reservation, deadline)
         .await
     {
         Ok(request) => state.ingest(format, request, tenant).await,
-        Err(e) => state.reject(format, e.reason, e.message),
+        Err(e) => state.reject(format, signal, e.reason, e.message),
     }
 }
 
 impl HttpState {
     /// Reads, decompresses and decodes the body, each within its limit, reserving the
     /// memory each step takes.
-    async fn read(
+    async fn read<R: OtlpRequest>(
         &self,
         format: Format,
         headers: &HeaderMap,
         body: Body,
         reservation: &Reservation,
         deadline: Instant,
-    ) -> Result<ExportTraceServiceRequest, BodyError> {
+    ) -> Result<R, BodyError> {
         let encoding = Encoding::parse(
             headers
                 .get(header::CONTENT_ENCODING)
@@ -198,23 +218,24 @@ impl HttpState {
             message,
         };
         match format {
-            Format::Protobuf => ExportTraceServiceRequest::decode(bytes)
-                .map_err(|e| bad(format!("invalid protobuf: {e}"))),
-            Format::Json => json::decode_request(&bytes).map_err(bad),
+            Format::Protobuf => R::decode(bytes).map_err(|e| bad(format!("invalid protobuf: {e}"))),
+            Format::Json => R::decode_json(&bytes).map_err(bad),
         }
     }
 
-    async fn ingest(
+    async fn ingest<R: OtlpRequest>(
         &self,
         format: Format,
-        request: ExportTraceServiceRequest,
+        request: R,
         tenant: Option<Arc<str>>,
     ) -> Response {
         match self.ingest.ingest(TRANSPORT, request, tenant).await {
             Ok(response) => {
                 let body = match format {
                     Format::Protobuf => response.encode_to_vec(),
-                    Format::Json => json::encode_response(&response),
+                    Format::Json => {
+                        json::encode_response(R::REJECTED_JSON_KEY, R::partial(&response))
+                    }
                 };
                 (
                     StatusCode::OK,
@@ -238,9 +259,16 @@ impl HttpState {
         }
     }
 
-    /// Records and answers a request turned away before its spans reached the pipeline.
-    fn reject(&self, format: Format, reason: Reason, message: String) -> Response {
-        self.ingest.failed(TRANSPORT, reason, &message);
+    /// Records and answers a request turned away before its spans or records reached the
+    /// pipeline.
+    fn reject(
+        &self,
+        format: Format,
+        signal: &'static str,
+        reason: Reason,
+        message: String,
+    ) -> Response {
+        self.ingest.failed(TRANSPORT, signal, reason, &message);
         let (status, code) = match reason {
             Reason::BadRequest => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
             Reason::TooLarge => (
@@ -253,6 +281,7 @@ impl HttpState {
             ),
             Reason::Timeout => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
             Reason::Unauthenticated => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
+            Reason::NoPipeline => (StatusCode::NOT_FOUND, tonic::Code::Unimplemented),
             Reason::MemoryLimit | Reason::Overloaded => {
                 let response = error_response(
                     format,

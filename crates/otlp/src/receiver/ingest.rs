@@ -1,17 +1,16 @@
-//! What both transports do with a decoded request: validate the spans, hand the valid ones to
-//! the pipeline, build the OTLP response, and record the outcome.
+//! What both transports do with a decoded request of either signal: validate the spans or
+//! log records, hand the valid ones to the pipelines, build the OTLP response, and record
+//! the outcome.
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use super::signal::OtlpRequest;
 use std::sync::Arc;
 use tokio::sync::RwLock;
-use tracegate_model::SpanBatch;
+use tracegate_model::Signal;
 use tracegate_model::tenant::{TenantError, validate_tenant};
 use tracegate_pipeline::{Refused, SpanSender, telemetry};
 
-/// Why a request was turned away before its spans reached the pipeline. Each is a `reason`
-/// label in the receiver metrics.
+/// Why a request was turned away before its spans or records reached the pipeline. Each is
+/// a `reason` label in the receiver metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reason {
     /// The body could not be decoded (protobuf, JSON, compression).
@@ -28,6 +27,9 @@ pub(crate) enum Reason {
     Overloaded,
     /// Multi-tenancy is on and the request names no tenant.
     Unauthenticated,
+    /// No pipeline of the request's signal lists this receiver (HTTP 404, gRPC
+    /// `UNIMPLEMENTED`).
+    NoPipeline,
 }
 
 impl Reason {
@@ -41,11 +43,12 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::Overloaded => "overloaded",
             Reason::Unauthenticated => "unauthenticated",
+            Reason::NoPipeline => "no_pipeline",
         }
     }
 }
 
-/// The receiver's shared state: its id and its way into the pipelines.
+/// The receiver's shared state: its id and its way into the pipelines of both signals.
 ///
 /// The sender sits behind a lock so that [`Ingest::close`] can take it away when the receiver
 /// stops: requests still in flight finish (a send waits at most the pipeline's `refuse_after`),
@@ -55,6 +58,9 @@ pub(crate) struct Ingest {
     id: String,
     output: RwLock<Option<SpanSender>>,
     multitenancy: bool,
+    /// Whether a `traces` / a `logs` pipeline lists the receiver (fixed at start).
+    takes_traces: bool,
+    takes_logs: bool,
 }
 
 /// The header (gRPC metadata key, lowercase) that names a request's tenant.
@@ -64,9 +70,29 @@ impl Ingest {
     pub(crate) fn new(id: String, output: SpanSender, multitenancy: bool) -> Self {
         Self {
             id,
+            takes_traces: output.takes_traces(),
+            takes_logs: output.takes_logs(),
             output: RwLock::new(Some(output)),
             multitenancy,
         }
+    }
+
+    /// Whether some pipeline of `signal` lists this receiver; if none does, the message to
+    /// answer with, which says how to fix the config.
+    pub(crate) fn serves(&self, signal: Signal) -> Result<(), String> {
+        let takes = match signal {
+            Signal::Traces => self.takes_traces,
+            Signal::Logs => self.takes_logs,
+        };
+        if takes {
+            return Ok(());
+        }
+        let signal = signal.as_str();
+        Err(format!(
+            "receiver {id} feeds no {signal} pipeline, so it does not accept {signal}: add a \
+             `{signal}` pipeline that lists it (service.pipelines.{signal}.receivers: [{id}])",
+            id = self.id
+        ))
     }
 
     /// The tenant a request's `X-Scope-OrgID` value names. Without multi-tenancy the header
@@ -83,48 +109,44 @@ impl Ingest {
         Ok(Some(Arc::from(id)))
     }
 
-    /// Validates `request`, sends its valid spans on, and answers with OTLP partial success
-    /// for the invalid ones. A refusal means nothing was accepted and the client should retry.
-    pub(crate) async fn ingest(
+    /// Validates `request`, sends its valid spans or records on, and answers with OTLP
+    /// partial success for the invalid ones. A refusal means nothing was accepted and the
+    /// client should retry.
+    pub(crate) async fn ingest<R: OtlpRequest>(
         &self,
         transport: &'static str,
-        request: ExportTraceServiceRequest,
+        request: R,
         tenant: Option<Arc<str>>,
-    ) -> Result<ExportTraceServiceResponse, Refused> {
-        let (batch, rejections) = SpanBatch::from_request_for(request, tenant);
+    ) -> Result<R::Response, Refused> {
+        let signal = R::SIGNAL.as_str();
+        let (batch, rejections) = request.into_batch(tenant);
         if !rejections.is_empty() {
             let count = usize::try_from(rejections.count).unwrap_or(usize::MAX);
-            telemetry::receiver_refused(&self.id, transport, "invalid_id", count);
+            R::count_refused(&self.id, transport, "invalid_id", count);
         }
-        let spans = batch.len();
-        if spans > 0 {
+        let items = R::batch_len(&batch);
+        if items > 0 {
             let sent = match self.output.read().await.as_ref() {
-                Some(output) => output.send(batch).await,
+                Some(output) => R::send(output, batch).await,
                 None => Err(Refused::ShuttingDown),
             };
             if let Err(refused) = sent {
-                telemetry::receiver_refused(&self.id, transport, refused.reason(), spans);
-                telemetry::receiver_request(&self.id, transport, refused.reason());
-                tracing::debug!(receiver = %self.id, transport, spans, reason = refused.reason(), "request refused");
+                R::count_refused(&self.id, transport, refused.reason(), items);
+                telemetry::receiver_signal_request(&self.id, transport, signal, refused.reason());
+                tracing::debug!(receiver = %self.id, transport, signal, items, reason = refused.reason(), "request refused");
                 return Err(refused);
             }
-            telemetry::receiver_accepted(&self.id, transport, spans);
+            R::count_accepted(&self.id, transport, items);
         }
         if rejections.is_empty() {
-            telemetry::receiver_request(&self.id, transport, "ok");
-            return Ok(ExportTraceServiceResponse {
-                partial_success: None,
-            });
+            telemetry::receiver_signal_request(&self.id, transport, signal, "ok");
+            return Ok(R::response(None));
         }
         let message = rejections.message();
-        tracing::debug!(receiver = %self.id, transport, accepted = spans, %message, "partial success");
-        telemetry::receiver_request(&self.id, transport, "partial");
-        Ok(ExportTraceServiceResponse {
-            partial_success: Some(ExportTracePartialSuccess {
-                rejected_spans: i64::try_from(rejections.count).unwrap_or(i64::MAX),
-                error_message: message,
-            }),
-        })
+        tracing::debug!(receiver = %self.id, transport, signal, accepted = items, %message, "partial success");
+        telemetry::receiver_signal_request(&self.id, transport, signal, "partial");
+        let rejected = i64::try_from(rejections.count).unwrap_or(i64::MAX);
+        Ok(R::response(Some((rejected, message))))
     }
 
     /// The receiver's id, the `receiver` label.
@@ -132,15 +154,27 @@ impl Ingest {
         &self.id
     }
 
-    /// Records spans refused before they reached the pipeline.
-    pub(crate) fn refused_spans(&self, transport: &'static str, reason: Reason, spans: usize) {
-        telemetry::receiver_refused(&self.id, transport, reason.label(), spans);
+    /// Records spans or records of `R` refused before they reached the pipeline.
+    pub(crate) fn refused_items<R: OtlpRequest>(
+        &self,
+        transport: &'static str,
+        reason: Reason,
+        items: usize,
+    ) {
+        R::count_refused(&self.id, transport, reason.label(), items);
     }
 
-    /// Records a request turned away before decoding finished.
-    pub(crate) fn failed(&self, transport: &'static str, reason: Reason, message: &str) {
-        tracing::debug!(receiver = %self.id, transport, reason = reason.label(), message, "request rejected");
-        telemetry::receiver_request(&self.id, transport, reason.label());
+    /// Records a request turned away before decoding finished. `signal` is `traces`,
+    /// `logs`, or `unknown` for a path that names neither.
+    pub(crate) fn failed(
+        &self,
+        transport: &'static str,
+        signal: &'static str,
+        reason: Reason,
+        message: &str,
+    ) {
+        tracing::debug!(receiver = %self.id, transport, signal, reason = reason.label(), message, "request rejected");
+        telemetry::receiver_signal_request(&self.id, transport, signal, reason.label());
     }
 
     /// Drops the pipeline sender once requests in flight are done; later requests are refused

@@ -1,10 +1,14 @@
 //! The OTLP receiver: OTLP/gRPC and OTLP/HTTP (protobuf and JSON) on their own listeners,
-//! feeding one [`SpanSender`](tracegate_pipeline::SpanSender).
+//! for traces and logs, feeding one [`SpanSender`](tracegate_pipeline::SpanSender).
 //!
 //! - `config.rs`: [`OtlpReceiverConfig`];
-//! - `grpc.rs`: the gRPC service; `http.rs`: the HTTP routes; `http_serve.rs`: the HTTP
-//!   connection loop; `body.rs`: HTTP body limits and decompression; `json.rs`: OTLP/JSON;
-//!   `status.rs`: `google.rpc.Status`;
+//! - `grpc.rs`: the gRPC services; `http.rs`: the HTTP routes; `http_serve.rs`: the HTTP
+//!   connection loop; `body.rs`: HTTP body limits and decompression; `json/`: OTLP/JSON
+//!   (shared mirrors, then `traces.rs` and `logs.rs`); `status.rs`: `google.rpc.Status`;
+//! - `signal.rs`: what differs between traces and logs (`OtlpRequest`), so both transports
+//!   serve both signals with one code path: the same limits, errors, partial success,
+//!   refusals and tenancy; a signal no pipeline takes from the receiver is answered HTTP 404
+//!   / gRPC `UNIMPLEMENTED`;
 //! - `budget.rs`: the in-flight byte budget both listeners share; `connections.rs`: the cap
 //!   on each listener's connections;
 //! - `ingest.rs`: what both transports do with a decoded request.
@@ -28,11 +32,14 @@ mod http;
 mod http_serve;
 mod ingest;
 mod json;
+mod signal;
 mod status;
 #[cfg(test)]
 mod tests;
 
 pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
+/// Decodes one OTLP/JSON `ExportLogsServiceRequest` (as the HTTP receiver does on `/v1/logs`).
+pub use json::decode_logs_request as decode_json_logs_request;
 /// Decodes one OTLP/JSON `ExportTraceServiceRequest` (as the HTTP receiver does), for tools
 /// that read OTLP/JSON files such as `tracegate explain`.
 pub use json::decode_request as decode_json_request;

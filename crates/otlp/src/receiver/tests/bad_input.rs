@@ -164,16 +164,9 @@ async fn bodies_over_max_request_bytes_are_refused() {
 
 #[tokio::test]
 async fn a_gzip_bomb_is_refused_and_the_receiver_stays_up() {
-    let config = OtlpReceiverConfig {
-        max_request_bytes: ByteSize::kib(512),
-        max_decompressed_bytes: ByteSize::kib(512),
-        ..local_config()
-    };
+    let config = bomb_config();
     let mut h = start("otlp/bomb", config, 16).await;
-    // 100 MiB of zeros in about 100 KB: one compressed MiB, repeated as gzip members.
-    let mut member = GzEncoder::new(Vec::new(), Level::best());
-    member.write_all(&vec![0u8; 1 << 20]).unwrap();
-    let bomb = member.finish().unwrap().repeat(100);
+    let bomb = gzip_bomb();
     assert!(
         bomb.len() < 512 * 1024,
         "the bomb itself fits max_request_bytes: {}",

@@ -14,7 +14,9 @@
 //! - `tenancy.rs`: `X-Scope-OrgID` with multi-tenancy on (the tenant reaches the spans;
 //!   missing → 401 / `UNAUTHENTICATED`, invalid → 400 / `INVALID_ARGUMENT`) and off (ignored);
 //! - `bounds.rs` (issue 18): the in-flight byte budget, connection and request caps, slow
-//!   uploads and headers, and a lying Content-Length.
+//!   uploads and headers, and a lying Content-Length;
+//! - `logs.rs` (issue 15): `LogsService/Export` and `POST /v1/logs` under the same limits,
+//!   errors, partial success, refusals and tenancy, and a signal with no pipeline refused.
 //!
 //! This file holds the harness they share.
 //!
@@ -54,6 +56,7 @@ mod bad_input;
 mod bounds;
 mod config;
 mod lifecycle;
+mod logs;
 mod otlp_json;
 mod partial;
 mod tenancy;
@@ -99,6 +102,49 @@ async fn start_receiver(
     capacity: usize,
     build: impl FnOnce(ComponentId) -> OtlpReceiver,
 ) -> Harness {
+    start_fed(id, capacity, Feeds::Traces, build).await
+}
+
+/// Which pipelines list the receiver under test; all of them end in the harness's one queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feeds {
+    Traces,
+    Logs,
+    Both,
+}
+
+impl Feeds {
+    /// A sender to `tx` for these pipelines, refusing after 50 ms.
+    fn sender(self, tx: mpsc::Sender<tracegate_pipeline::sender::Inbound>) -> SpanSender {
+        let traces = match self {
+            Feeds::Traces | Feeds::Both => vec![tx.clone()],
+            Feeds::Logs => Vec::new(),
+        };
+        let logs = match self {
+            Feeds::Logs | Feeds::Both => vec![tx],
+            Feeds::Traces => Vec::new(),
+        };
+        SpanSender::new(traces, Duration::from_millis(50)).with_logs(logs)
+    }
+}
+
+/// As [`start_receiver`], feeding the pipelines of `feeds`.
+async fn start_fed(
+    id: &str,
+    capacity: usize,
+    feeds: Feeds,
+    build: impl FnOnce(ComponentId) -> OtlpReceiver,
+) -> Harness {
+    start_with_output(id, capacity, |tx| feeds.sender(tx), build).await
+}
+
+/// As [`start_receiver`], with the receiver's output made by `output` from the queue's end.
+async fn start_with_output(
+    id: &str,
+    capacity: usize,
+    output: impl FnOnce(mpsc::Sender<tracegate_pipeline::sender::Inbound>) -> SpanSender,
+    build: impl FnOnce(ComponentId) -> OtlpReceiver,
+) -> Harness {
     init_metrics();
     let id = ComponentId::parse(id).unwrap();
     let mut receiver = Box::new(build(id.clone()));
@@ -109,7 +155,7 @@ async fn start_receiver(
     let shutdown = CancellationToken::new();
     let ctx = ReceiverContext {
         id: id.clone(),
-        output: SpanSender::new(vec![tx], Duration::from_millis(50)),
+        output: output(tx),
         shutdown: shutdown.clone(),
     };
     let task = tokio::spawn(receiver.run(ctx));
@@ -227,9 +273,21 @@ async fn http_call_with_length(
     body: Option<&[u8]>,
     content_length: usize,
 ) -> Reply {
+    http_request(addr, "/v1/traces", method, headers, body, content_length).await
+}
+
+/// As [`http_call_with_length`], to `path`.
+async fn http_request(
+    addr: SocketAddr,
+    path: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    content_length: usize,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut head = format!(
-        "{method} /v1/traces HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {content_length}\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {content_length}\r\n"
     );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -292,6 +350,22 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new(), Level::fast());
     e.write_all(data).unwrap();
     e.finish().unwrap()
+}
+
+/// 512 KiB requests, inflated or not: room for [`gzip_bomb`] on the wire, not inflated.
+fn bomb_config() -> OtlpReceiverConfig {
+    OtlpReceiverConfig {
+        max_request_bytes: ByteSize::kib(512),
+        max_decompressed_bytes: ByteSize::kib(512),
+        ..local_config()
+    }
+}
+
+/// 100 MiB of zeros in about 100 KB: one compressed MiB, repeated as gzip members.
+fn gzip_bomb() -> Vec<u8> {
+    let mut member = GzEncoder::new(Vec::new(), Level::best());
+    member.write_all(&vec![0u8; 1 << 20]).unwrap();
+    member.finish().unwrap().repeat(100)
 }
 
 fn names_of(batch: &SpanBatch) -> Vec<&str> {

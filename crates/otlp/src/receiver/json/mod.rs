@@ -1,4 +1,5 @@
-//! OTLP/JSON: decoding `ExportTraceServiceRequest` and encoding the responses.
+//! OTLP/JSON: decoding `ExportTraceServiceRequest` and `ExportLogsServiceRequest`, and
+//! encoding the responses.
 //!
 //! OTLP/JSON is proto3's JSON mapping with OTLP's deviations (OTLP spec, "JSON Protobuf
 //! Encoding"). `opentelemetry-proto`'s `with-serde` derives get most of it right (hex ids,
@@ -7,45 +8,52 @@
 //! whose collections are already the protobuf types; turning a mirror into its protobuf
 //! message moves every field, and the request is decoded once.
 //!
+//! This file holds what both signals share: [`decode`], the response and status encoders,
+//! the resource, scope, `KeyValue` and `AnyValue` mirrors, and the scalar readers.
+//! `traces.rs` holds the span mirrors, `logs.rs` the log-record mirrors.
+//!
 //! What it accepts:
 //! - keys in lowerCamelCase, as the spec requires, and also the original snake_case names,
 //!   as the OTel Collector does (proto3's JSON mapping allows both);
-//! - `traceId`, `spanId`, `parentSpanId` (of spans and links) as hex, either case. Ids of the
-//!   wrong length decode, so that span-level validation can reject just those spans;
-//! - enums (`kind`, `status.code`) as integers, which the spec mandates, or as their names
-//!   (`"SPAN_KIND_SERVER"`), which proto3 JSON allows and some senders write;
+//! - `traceId`, `spanId`, `parentSpanId` (of spans, links and log records) as hex, either
+//!   case. Ids of the wrong length decode, so that item-level validation can reject just
+//!   those spans or records;
+//! - enums (`kind`, `status.code`, `severityNumber`) as integers, which the spec mandates,
+//!   or as their names (`"SPAN_KIND_SERVER"`, `"SEVERITY_NUMBER_INFO"`), which proto3 JSON
+//!   allows and some senders write;
 //! - 64-bit integers as strings or numbers, and 32-bit ones too; doubles as numbers or
 //!   `"NaN"`, `"Infinity"`, `"-Infinity"`; `bytesValue` as base64 (standard or URL-safe);
 //! - `null` anywhere as the field's default; unknown keys are ignored, as the spec requires.
 //!
 //! Nesting is bounded by serde_json's recursion limit (128 levels), which a deeply nested
-//! `arrayValue`/`kvlistValue` hits as a decode error, never a stack overflow.
-//! `Resource.entityRefs` is skipped: the data model does not keep it.
+//! `arrayValue`/`kvlistValue` (in an attribute or a log body) hits as a decode error, never
+//! a stack overflow. `Resource.entityRefs` is skipped: the data model does not keep it.
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+mod logs;
+mod traces;
+
+pub use logs::decode_logs_request;
+pub use traces::decode_request;
+
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
 
-/// Decodes an OTLP/JSON request. The error says what was wrong and where, such as
-/// `invalid OTLP/JSON at resourceSpans[0].scopeSpans[0].spans[1].traceId: ...`.
-pub fn decode_request(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
-    match serde_json::from_slice::<JsonRequest>(body) {
+/// Decodes an OTLP/JSON request through its mirror `J`. The error says what was wrong and
+/// where, such as `invalid OTLP/JSON at resourceSpans[0].scopeSpans[0].spans[1].traceId: ...`
+/// (serde_json's message carries the line and column).
+fn decode<J: DeserializeOwned + Into<R>, R>(body: &[u8]) -> Result<R, String> {
+    match serde_json::from_slice::<J>(body) {
         Ok(request) => Ok(request.into()),
         Err(error) => {
             // Only a failed request pays for a second pass, which finds the key path.
             let mut de = serde_json::Deserializer::from_slice(body);
-            let path = match serde_path_to_error::deserialize::<_, JsonRequest>(&mut de) {
+            let path = match serde_path_to_error::deserialize::<_, J>(&mut de) {
                 Err(e) => e.path().to_string(),
                 Ok(_) => ".".to_owned(),
             };
@@ -58,14 +66,24 @@ pub fn decode_request(body: &[u8]) -> Result<ExportTraceServiceRequest, String> 
     }
 }
 
-/// Encodes a response as OTLP/JSON: `{}`, or `{"partialSuccess": {...}}` when it is set.
-pub(crate) fn encode_response(response: &ExportTraceServiceResponse) -> Vec<u8> {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
+/// Encodes an export response as OTLP/JSON: `{}`, or `{"partialSuccess": {...}}` when
+/// `partial` (rejected count, message) is set. `rejected_key` names the count:
+/// `rejectedSpans` or `rejectedLogRecords`.
+pub(crate) fn encode_response(rejected_key: &str, partial: Option<(i64, &str)>) -> Vec<u8> {
     struct Partial<'a> {
-        // proto3 JSON writes int64 as a string.
-        rejected_spans: String,
-        error_message: &'a str,
+        key: &'a str,
+        rejected: i64,
+        message: &'a str,
+    }
+    impl Serialize for Partial<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(Some(2))?;
+            // proto3 JSON writes int64 as a string.
+            map.serialize_entry(self.key, &self.rejected.to_string())?;
+            map.serialize_entry("errorMessage", self.message)?;
+            map.end()
+        }
     }
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -74,9 +92,10 @@ pub(crate) fn encode_response(response: &ExportTraceServiceResponse) -> Vec<u8> 
         partial_success: Option<Partial<'a>>,
     }
     let body = Response {
-        partial_success: response.partial_success.as_ref().map(|p| Partial {
-            rejected_spans: p.rejected_spans.to_string(),
-            error_message: &p.error_message,
+        partial_success: partial.map(|(rejected, message)| Partial {
+            key: rejected_key,
+            rejected,
+            message,
         }),
     };
     serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
@@ -104,51 +123,12 @@ macro_rules! from_json {
         })*
     };
 }
+use from_json;
 
 from_json!(
-    ResourceSpans => JsonResourceSpans,
-    ScopeSpans => JsonScopeSpans,
-    Span => JsonSpan,
-    Event => JsonEvent,
-    Link => JsonLink,
     KeyValue => JsonKeyValue,
     AnyValue => JsonAnyValue,
 );
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct JsonRequest {
-    #[serde(alias = "resource_spans", deserialize_with = "repeated")]
-    resource_spans: Vec<ResourceSpans>,
-}
-
-impl From<JsonRequest> for ExportTraceServiceRequest {
-    fn from(r: JsonRequest) -> Self {
-        Self {
-            resource_spans: r.resource_spans,
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct JsonResourceSpans {
-    resource: Option<JsonResource>,
-    #[serde(alias = "scope_spans", deserialize_with = "repeated")]
-    scope_spans: Vec<ScopeSpans>,
-    #[serde(alias = "schema_url", deserialize_with = "string")]
-    schema_url: String,
-}
-
-impl From<JsonResourceSpans> for ResourceSpans {
-    fn from(r: JsonResourceSpans) -> Self {
-        Self {
-            resource: r.resource.map(Into::into),
-            scope_spans: r.scope_spans,
-            schema_url: r.schema_url,
-        }
-    }
-}
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
@@ -165,26 +145,6 @@ impl From<JsonResource> for Resource {
             attributes: r.attributes,
             dropped_attributes_count: r.dropped_attributes_count,
             ..Default::default()
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct JsonScopeSpans {
-    scope: Option<JsonScope>,
-    #[serde(deserialize_with = "repeated")]
-    spans: Vec<Span>,
-    #[serde(alias = "schema_url", deserialize_with = "string")]
-    schema_url: String,
-}
-
-impl From<JsonScopeSpans> for ScopeSpans {
-    fn from(s: JsonScopeSpans) -> Self {
-        Self {
-            scope: s.scope.map(Into::into),
-            spans: s.spans,
-            schema_url: s.schema_url,
         }
     }
 }
@@ -209,137 +169,6 @@ impl From<JsonScope> for InstrumentationScope {
             version: s.version,
             attributes: s.attributes,
             dropped_attributes_count: s.dropped_attributes_count,
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct JsonSpan {
-    #[serde(alias = "trace_id", deserialize_with = "hex_id")]
-    trace_id: Vec<u8>,
-    #[serde(alias = "span_id", deserialize_with = "hex_id")]
-    span_id: Vec<u8>,
-    #[serde(alias = "trace_state", deserialize_with = "string")]
-    trace_state: String,
-    #[serde(alias = "parent_span_id", deserialize_with = "hex_id")]
-    parent_span_id: Vec<u8>,
-    #[serde(deserialize_with = "uint32")]
-    flags: u32,
-    #[serde(deserialize_with = "string")]
-    name: String,
-    #[serde(deserialize_with = "span_kind")]
-    kind: i32,
-    #[serde(alias = "start_time_unix_nano", deserialize_with = "uint64")]
-    start_time_unix_nano: u64,
-    #[serde(alias = "end_time_unix_nano", deserialize_with = "uint64")]
-    end_time_unix_nano: u64,
-    #[serde(deserialize_with = "repeated")]
-    attributes: Vec<KeyValue>,
-    #[serde(alias = "dropped_attributes_count", deserialize_with = "uint32")]
-    dropped_attributes_count: u32,
-    #[serde(deserialize_with = "repeated")]
-    events: Vec<Event>,
-    #[serde(alias = "dropped_events_count", deserialize_with = "uint32")]
-    dropped_events_count: u32,
-    #[serde(deserialize_with = "repeated")]
-    links: Vec<Link>,
-    #[serde(alias = "dropped_links_count", deserialize_with = "uint32")]
-    dropped_links_count: u32,
-    status: Option<JsonStatus>,
-}
-
-impl From<JsonSpan> for Span {
-    fn from(s: JsonSpan) -> Self {
-        Self {
-            trace_id: s.trace_id,
-            span_id: s.span_id,
-            trace_state: s.trace_state,
-            parent_span_id: s.parent_span_id,
-            flags: s.flags,
-            name: s.name,
-            kind: s.kind,
-            start_time_unix_nano: s.start_time_unix_nano,
-            end_time_unix_nano: s.end_time_unix_nano,
-            attributes: s.attributes,
-            dropped_attributes_count: s.dropped_attributes_count,
-            events: s.events,
-            dropped_events_count: s.dropped_events_count,
-            links: s.links,
-            dropped_links_count: s.dropped_links_count,
-            status: s.status.map(Into::into),
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct JsonEvent {
-    #[serde(alias = "time_unix_nano", deserialize_with = "uint64")]
-    time_unix_nano: u64,
-    #[serde(deserialize_with = "string")]
-    name: String,
-    #[serde(deserialize_with = "repeated")]
-    attributes: Vec<KeyValue>,
-    #[serde(alias = "dropped_attributes_count", deserialize_with = "uint32")]
-    dropped_attributes_count: u32,
-}
-
-impl From<JsonEvent> for Event {
-    fn from(e: JsonEvent) -> Self {
-        Self {
-            time_unix_nano: e.time_unix_nano,
-            name: e.name,
-            attributes: e.attributes,
-            dropped_attributes_count: e.dropped_attributes_count,
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct JsonLink {
-    #[serde(alias = "trace_id", deserialize_with = "hex_id")]
-    trace_id: Vec<u8>,
-    #[serde(alias = "span_id", deserialize_with = "hex_id")]
-    span_id: Vec<u8>,
-    #[serde(alias = "trace_state", deserialize_with = "string")]
-    trace_state: String,
-    #[serde(deserialize_with = "repeated")]
-    attributes: Vec<KeyValue>,
-    #[serde(alias = "dropped_attributes_count", deserialize_with = "uint32")]
-    dropped_attributes_count: u32,
-    #[serde(deserialize_with = "uint32")]
-    flags: u32,
-}
-
-impl From<JsonLink> for Link {
-    fn from(l: JsonLink) -> Self {
-        Self {
-            trace_id: l.trace_id,
-            span_id: l.span_id,
-            trace_state: l.trace_state,
-            attributes: l.attributes,
-            dropped_attributes_count: l.dropped_attributes_count,
-            flags: l.flags,
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct JsonStatus {
-    #[serde(deserialize_with = "string")]
-    message: String,
-    #[serde(deserialize_with = "status_code")]
-    code: i32,
-}
-
-impl From<JsonStatus> for Status {
-    fn from(s: JsonStatus) -> Self {
-        Self {
-            message: s.message,
-            code: s.code,
         }
     }
 }
@@ -648,22 +477,6 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn span_kind<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-    d.deserialize_any(EnumVisitor {
-        what: "span kind",
-        example: "SPAN_KIND_SERVER",
-        by_name: |s| SpanKind::from_str_name(s).map(|k| k as i32),
-    })
-}
-
-fn status_code<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-    d.deserialize_any(EnumVisitor {
-        what: "status code",
-        example: "STATUS_CODE_ERROR",
-        by_name: |s| StatusCode::from_str_name(s).map(|c| c as i32),
-    })
-}
-
 /// An enum as its number (the OTLP way) or its name (proto3 JSON's other way).
 struct EnumVisitor {
     what: &'static str,
@@ -716,20 +529,14 @@ mod tests {
 
     #[test]
     fn encodes_responses_in_proto3_json() {
-        use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+        assert_eq!(encode_response("rejectedSpans", None), b"{}");
         assert_eq!(
-            encode_response(&ExportTraceServiceResponse::default()),
-            b"{}"
-        );
-        let partial = ExportTraceServiceResponse {
-            partial_success: Some(ExportTracePartialSuccess {
-                rejected_spans: 2,
-                error_message: "bad".into(),
-            }),
-        };
-        assert_eq!(
-            String::from_utf8(encode_response(&partial)).unwrap(),
+            String::from_utf8(encode_response("rejectedSpans", Some((2, "bad")))).unwrap(),
             r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad"}}"#
+        );
+        assert_eq!(
+            String::from_utf8(encode_response("rejectedLogRecords", Some((1, "x\"y")))).unwrap(),
+            r#"{"partialSuccess":{"rejectedLogRecords":"1","errorMessage":"x\"y"}}"#
         );
         assert_eq!(encode_status(3, "no"), br#"{"code":3,"message":"no"}"#);
     }
