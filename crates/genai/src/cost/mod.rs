@@ -23,8 +23,8 @@
 //! ```
 
 pub mod cache;
-pub mod prices;
 pub mod pricer;
+pub mod prices;
 #[cfg(test)]
 mod tests;
 

@@ -48,7 +48,8 @@ impl LlmLogs {
     /// Builds the processor, compiling the price table.
     pub fn new(config: LlmLogsConfig) -> Result<Self, PriceError> {
         let pricer = Pricer::new(config.builtin_prices, &config.prices)?;
-        let max_message_bytes = usize::try_from(config.max_message_bytes.get()).unwrap_or(usize::MAX);
+        let max_message_bytes =
+            usize::try_from(config.max_message_bytes.get()).unwrap_or(usize::MAX);
         Ok(Self {
             config,
             max_message_bytes,
@@ -288,8 +289,7 @@ fn finish_reasons(v: &Value) -> Option<Value> {
         })),
         Value::ArrayValue(a)
             if !a.values.is_empty()
-                && a
-                    .values
+                && a.values
                     .iter()
                     .all(|v| matches!(v.value, Some(Value::StringValue(_)))) =>
         {
@@ -342,9 +342,12 @@ fn text_bytes(v: &Value) -> usize {
             .values
             .iter()
             .map(|kv| {
-                kv.key
-                    .len()
-                    .saturating_add(kv.value.as_ref().and_then(|v| v.value.as_ref()).map_or(0, text_bytes))
+                kv.key.len().saturating_add(
+                    kv.value
+                        .as_ref()
+                        .and_then(|v| v.value.as_ref())
+                        .map_or(0, text_bytes),
+                )
             })
             .fold(0, usize::saturating_add),
         _ => 8,

@@ -83,9 +83,12 @@ pub fn classify(record: &LogRecord) -> Shape {
     let canonical_model = [keys::GEN_AI_REQUEST_MODEL, keys::GEN_AI_RESPONSE_MODEL]
         .iter()
         .any(|k| matches!(record.attr(k), Some(Value::StringValue(s)) if !s.is_empty()));
-    let canonical_usage = [keys::GEN_AI_USAGE_INPUT_TOKENS, keys::GEN_AI_USAGE_OUTPUT_TOKENS]
-        .iter()
-        .any(|k| record.attr(k).is_some());
+    let canonical_usage = [
+        keys::GEN_AI_USAGE_INPUT_TOKENS,
+        keys::GEN_AI_USAGE_OUTPUT_TOKENS,
+    ]
+    .iter()
+    .any(|k| record.attr(k).is_some());
     if canonical_model && canonical_usage {
         return Shape::LlmCall;
     }

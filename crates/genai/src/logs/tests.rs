@@ -169,7 +169,9 @@ fn golden_request_log_as_a_json_string_body() {
     assert_eq!(attr::get_str(body, "event"), Some("llm_request"));
     let s = |v: &str| Value::StringValue(v.into());
     let mut got = added(&before, &after);
-    let input = got.iter().position(|(k, _)| k == keys::GEN_AI_INPUT_MESSAGES);
+    let input = got
+        .iter()
+        .position(|(k, _)| k == keys::GEN_AI_INPUT_MESSAGES);
     let system = got
         .iter()
         .position(|(k, _)| k == keys::GEN_AI_SYSTEM_INSTRUCTIONS);
@@ -180,7 +182,10 @@ fn golden_request_log_as_a_json_string_body() {
         vec![
             (keys::GEN_AI_OPERATION_NAME.into(), s("chat")),
             (keys::GEN_AI_REQUEST_MODEL.into(), s(MODEL)),
-            (keys::GEN_AI_REQUEST_TEMPERATURE.into(), Value::DoubleValue(0.2)),
+            (
+                keys::GEN_AI_REQUEST_TEMPERATURE.into(),
+                Value::DoubleValue(0.2)
+            ),
             (keys::GEN_AI_REQUEST_MAX_TOKENS.into(), Value::IntValue(512)),
             (keys::USER_ID.into(), s("u-42")),
             (keys::TRACEGATE_REQUEST_ID.into(), s("req-1")),
@@ -198,7 +203,10 @@ fn golden_request_log_as_a_json_string_body() {
     // No tokens, no cost question.
     assert_eq!(get(&after, keys::TRACEGATE_COST_USD), None);
     assert_eq!(get(&after, keys::TRACEGATE_COST_UNKNOWN_MODEL), None);
-    assert_eq!((after.severity_number, after.severity_text.as_str()), (9, "INFO"));
+    assert_eq!(
+        (after.severity_number, after.severity_text.as_str()),
+        (9, "INFO")
+    );
 }
 
 #[test]
@@ -224,8 +232,14 @@ fn golden_response_log_with_nested_metrics() {
             keys::TRACEGATE_COST_SOURCE,
         ]
     );
-    assert_eq!(get(&after, keys::GEN_AI_USAGE_INPUT_TOKENS), Some(&Value::IntValue(1200)));
-    assert_eq!(get(&after, keys::GEN_AI_USAGE_OUTPUT_TOKENS), Some(&Value::IntValue(300)));
+    assert_eq!(
+        get(&after, keys::GEN_AI_USAGE_INPUT_TOKENS),
+        Some(&Value::IntValue(1200))
+    );
+    assert_eq!(
+        get(&after, keys::GEN_AI_USAGE_OUTPUT_TOKENS),
+        Some(&Value::IntValue(300))
+    );
     assert_eq!(
         get(&after, keys::GEN_AI_RESPONSE_FINISH_REASONS),
         Some(&strings(&["stop"]))
@@ -281,14 +295,20 @@ fn golden_flat_body_map() {
         Some("claude-3-5-haiku-20241022")
     );
     assert_eq!(attr::get_str(a, keys::GEN_AI_RESPONSE_ID), Some("msg_01"));
-    assert_eq!(attr::get_f64(a, keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK), Some(0.25));
+    assert_eq!(
+        attr::get_f64(a, keys::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK),
+        Some(0.25)
+    );
     assert_eq!(attr::get_f64(a, keys::TRACEGATE_QUEUE_WAIT_MS), Some(12.5));
     assert_eq!(
         json_attr(&after, keys::GEN_AI_OUTPUT_MESSAGES)[0]["finish_reason"],
         "end_turn"
     );
     // Severity from `level`, as the record had none.
-    assert_eq!((after.severity_number, after.severity_text.as_str()), (13, "WARNING"));
+    assert_eq!(
+        (after.severity_number, after.severity_text.as_str()),
+        (13, "WARNING")
+    );
     // claude-3-5-haiku: $0.80 in, $4 out per Mtok: 1000 × 0.8e-6 + 100 × 4e-6 = 0.0012.
     let usd = attr::get_f64(a, keys::TRACEGATE_COST_USD).unwrap();
     assert!(close(usd, 0.0012), "{usd}");
@@ -322,7 +342,10 @@ fn golden_python_logging_extra_attributes() {
     assert_eq!(after.facts.kind, LogKind::LlmCall);
     assert_eq!(after.body, before.body);
     let a = &after.attributes;
-    assert_eq!(attr::get_i64(a, keys::GEN_AI_USAGE_INPUT_TOKENS), Some(2000));
+    assert_eq!(
+        attr::get_i64(a, keys::GEN_AI_USAGE_INPUT_TOKENS),
+        Some(2000)
+    );
     assert_eq!(
         attr::get(a, keys::GEN_AI_USAGE_OUTPUT_TOKENS),
         Some(&Value::IntValue(150))
@@ -330,7 +353,10 @@ fn golden_python_logging_extra_attributes() {
     assert_eq!(attr::get_str(a, keys::TRACEGATE_REQUEST_ID), Some("7781"));
     assert_eq!(attr::get(a, keys::GEN_AI_INPUT_MESSAGES), None);
     // The record had a severity: `level` does not override it.
-    assert_eq!((after.severity_number, after.severity_text.as_str()), (9, "INFO"));
+    assert_eq!(
+        (after.severity_number, after.severity_text.as_str()),
+        (9, "INFO")
+    );
     let usd = attr::get_f64(a, keys::TRACEGATE_COST_USD).unwrap();
     // gpt-4o: $2.50 in, $10 out per Mtok.
     assert!(close(usd, 2000.0 * 2.5e-6 + 150.0 * 10e-6), "{usd}");
@@ -390,7 +416,10 @@ fn non_llm_logs_are_untouched() {
     assert_eq!(after.attributes, json_body.attributes);
     assert_eq!(after.facts.kind, LogKind::Other);
     assert_eq!(after.severity_number, 9);
-    assert_eq!(attr::get_str(after.body_map().unwrap(), "event"), Some("startup"));
+    assert_eq!(
+        attr::get_str(after.body_map().unwrap(), "event"),
+        Some("startup")
+    );
 }
 
 #[test]
@@ -495,7 +524,10 @@ fn canonical_values_win_and_provided_cost_is_kept() {
     assert_eq!(attr::get_str(a, keys::GEN_AI_REQUEST_MODEL), Some("gpt-4o"));
     assert_eq!(attr::get_i64(a, keys::GEN_AI_USAGE_OUTPUT_TOKENS), Some(1));
     assert_eq!(attr::get_f64(a, keys::TRACEGATE_COST_USD), Some(0.5));
-    assert_eq!(attr::get_str(a, keys::TRACEGATE_COST_SOURCE), Some("provided"));
+    assert_eq!(
+        attr::get_str(a, keys::TRACEGATE_COST_SOURCE),
+        Some("provided")
+    );
 }
 
 #[test]
@@ -503,7 +535,11 @@ fn unknown_models_are_marked_and_counted() {
     let mut doc = response_log();
     doc["model"] = json!("acme-private-7b");
     let batch = LogBatch {
-        records: vec![json_record(doc), json_record(response_log()), json_record(quality_log())],
+        records: vec![
+            json_record(doc),
+            json_record(response_log()),
+            json_record(quality_log()),
+        ],
     };
     let captured = CapturedMetrics::new();
     let out = captured.run(|| processor().process(batch));
@@ -511,7 +547,10 @@ fn unknown_models_are_marked_and_counted() {
     assert!(unknown(&out.records[0]));
     assert_eq!(get(&out.records[0], keys::TRACEGATE_COST_USD), None);
     assert!(!unknown(&out.records[1]));
-    assert_eq!(captured.counter(processor::COST_UNKNOWN_MODEL_TOTAL, &[]), 1);
+    assert_eq!(
+        captured.counter(processor::COST_UNKNOWN_MODEL_TOTAL, &[]),
+        1
+    );
     // Prices from config reach it, as genai_normalize's do.
     let config: LlmLogsConfig = tracegate_pipeline::parse_section(
         "p",
@@ -555,7 +594,10 @@ fn copies_into_the_messages_are_bounded() {
     let content = messages[0]["parts"][0]["content"].as_str().unwrap();
     // Cut at a character boundary at most 100 bytes in; the original is whole.
     assert_eq!(content, "é".repeat(50));
-    assert_eq!(attr::get_str(&record.attributes, "prompt"), Some(prompt.as_str()));
+    assert_eq!(
+        attr::get_str(&record.attributes, "prompt"),
+        Some(prompt.as_str())
+    );
     let system = json_attr(&record, keys::GEN_AI_SYSTEM_INSTRUCTIONS);
     assert_eq!(system[0]["content"].as_str().unwrap().len(), 100);
     // A structured payload over the bound is not rebuilt.
@@ -608,7 +650,10 @@ fn severity_names() {
     record.severity_number = 0;
     record.severity_text.clear();
     let (after, _) = canonicalised(record);
-    assert_eq!((after.severity_number, after.severity_text.as_str()), (0, ""));
+    assert_eq!(
+        (after.severity_number, after.severity_text.as_str()),
+        (0, "")
+    );
 }
 
 /// One seed shape of an LLM call, with random tokens and model: where the fields sit.
@@ -760,7 +805,8 @@ fn factory_builds_a_log_processor_and_reports_errors_with_their_keys() {
     assert_eq!(err.path, "processors.llm_logs");
     assert!(err.message.contains("`logs` pipeline"), "{err}");
 
-    let build = |yaml: &str| LlmLogsFactory.build(&id, serde_yaml_ng::from_str(yaml).unwrap(), &logs);
+    let build =
+        |yaml: &str| LlmLogsFactory.build(&id, serde_yaml_ng::from_str(yaml).unwrap(), &logs);
     let err = build("{drop_aliases: true}").unwrap_err();
     assert_eq!(err.path, "processors.llm_logs.drop_aliases");
     assert!(err.message.contains("unknown field"), "{err}");

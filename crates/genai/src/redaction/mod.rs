@@ -82,6 +82,10 @@ mod corpus_tests;
 #[cfg(test)]
 mod coverage_tests;
 #[cfg(test)]
+mod log_properties;
+#[cfg(test)]
+mod log_tests;
+#[cfg(test)]
 mod properties;
 #[cfg(test)]
 mod tests;

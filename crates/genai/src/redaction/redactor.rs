@@ -373,7 +373,7 @@ impl Redactor {
     ) {
         attrs.retain_mut(|kv| {
             let class = self.classify(&kv.key);
-            if class.blocked {
+            if class.blocked && !is_audit(kv) {
                 tally.blocked += 1;
                 return false;
             }
@@ -391,7 +391,7 @@ impl Redactor {
     /// Handles one attribute; false removes it.
     fn key_value(&self, kv: &mut KeyValue, content_event: bool, tally: &mut Tally) -> bool {
         let class = self.classify(&kv.key);
-        if class.blocked {
+        if class.blocked && !is_audit(kv) {
             tally.blocked += 1;
             return false;
         }
@@ -504,6 +504,15 @@ impl Redactor {
                 .as_ref()
                 .is_some_and(|s| s.is_match(key))
     }
+}
+
+/// True for an audit attribute as the redactor writes it (`tracegate.redacted.<type>` with a
+/// count, `tracegate.truncated` with a flag): never blocked, though a type's name may match a
+/// blocked key pattern (`tracegate.redacted.api_key`), so a second run keeps the audit.
+fn is_audit(kv: &KeyValue) -> bool {
+    let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
+    (kv.key.starts_with(REDACTED_PREFIX) && matches!(value, Some(Value::IntValue(_))))
+        || (kv.key == TRUNCATED && matches!(value, Some(Value::BoolValue(_))))
 }
 
 impl Kind {
