@@ -8,7 +8,10 @@
 //!   (the seed's and `gen_ai.evaluation.result`) never tagged `LlmCall`;
 //! - OTel GenAI inference events; canonical values win; severity from `level`; bounds;
 //!   idempotence (property); unknown models and their counter;
-//! - config: the YAML fixture, defaults, and the factory's errors with their key paths.
+//! - `tests/properties.rs`: cost equals the span cost and a second run changes nothing, over
+//!   random tokens, models and shapes; records without a model are kept as they are;
+//! - `tests/config.rs`: the YAML fixture, defaults, and the factory's errors with their key
+//!   paths.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
@@ -16,7 +19,6 @@ use crate::normalize::{GenAiNormalize, GenAiNormalizeConfig, test_span};
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, KeyValue, KeyValueList, any_value::Value,
 };
-use proptest::prelude::*;
 use serde_json::json;
 use tracegate_model::log::{LogBatch, LogKind, LogRecord};
 use tracegate_model::{attr, keys};
@@ -656,166 +658,5 @@ fn severity_names() {
     );
 }
 
-/// One seed shape of an LLM call, with random tokens and model: where the fields sit.
-#[derive(Debug, Clone, Copy)]
-enum Where {
-    JsonBody,
-    MapBody,
-    Attributes,
-}
-
-fn call_record(model: &str, input: i64, output: i64, place: Where) -> LogRecord {
-    let fields = vec![
-        attr::string("model", model),
-        attr::string("response", "ok"),
-        attr::int("input_tokens", input),
-        attr::int("output_tokens", output),
-    ];
-    let mut record = LogRecord {
-        time_unix_nano: T0,
-        ..LogRecord::empty()
-    };
-    match place {
-        Where::JsonBody => {
-            let doc = json!({"model": model, "response": "ok",
-                             "metrics": {"input_tokens": input, "output_tokens": output}});
-            record.body = Some(attr::string_value(doc.to_string()));
-        }
-        Where::MapBody => record.body = Some(map(fields)),
-        Where::Attributes => record.attributes = fields,
-    }
-    record
-}
-
-const MODELS: [&str; 6] = [
-    "gpt-4o-mini",
-    "gpt-4o",
-    "claude-3-5-haiku-20241022",
-    "claude-sonnet-4-20250514",
-    "gemini-2.0-flash",
-    "o3-mini",
-];
-
-fn place() -> impl Strategy<Value = Where> {
-    prop_oneof![
-        Just(Where::JsonBody),
-        Just(Where::MapBody),
-        Just(Where::Attributes)
-    ]
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
-
-    #[test]
-    fn cost_is_the_span_cost(
-        model in 0..MODELS.len(),
-        input in 0i64..5_000_000,
-        output in 0i64..200_000,
-        place in place(),
-    ) {
-        let model = MODELS[model];
-        let (after, _) = canonicalised(call_record(model, input, output, place));
-        prop_assert_eq!(after.facts.kind, LogKind::LlmCall);
-        prop_assert_eq!(
-            attr::get_f64(&after.attributes, keys::TRACEGATE_COST_USD),
-            span_cost(None, model, input, output)
-        );
-        prop_assert_eq!(attr::get_i64(&after.attributes, keys::GEN_AI_USAGE_INPUT_TOKENS), Some(input));
-    }
-
-    #[test]
-    fn running_twice_changes_nothing_more(
-        which in 0..3usize,
-        place in place(),
-        drop_severity in any::<bool>(),
-    ) {
-        let mut record = match which {
-            0 => json_record(request_log()),
-            1 => json_record(response_log()),
-            _ => call_record("gpt-4o", 10, 20, place),
-        };
-        if drop_severity {
-            record.severity_number = 0;
-            record.severity_text.clear();
-        }
-        let (once, _) = canonicalised(record);
-        let (twice, _) = canonicalised(once.clone());
-        prop_assert_eq!(once, twice);
-    }
-
-    #[test]
-    fn records_without_a_model_are_kept_as_they_are(
-        keys_values in proptest::collection::vec(
-            (prop_oneof![Just("prompt"), Just("response"), Just("latency_ms"),
-                         Just("input_tokens"), Just("route"), Just("level"), Just("msg")],
-             "[a-z0-9 ]{0,12}"),
-            0..8),
-        in_body in any::<bool>(),
-    ) {
-        let fields: Vec<KeyValue> =
-            keys_values.iter().map(|(k, v)| attr::string(*k, v.clone())).collect();
-        let record = if in_body {
-            LogRecord { body: Some(map(fields)), ..LogRecord::empty() }
-        } else {
-            LogRecord { attributes: fields, ..LogRecord::empty() }
-        };
-        let (after, outcome) = canonicalised(record.clone());
-        prop_assert_eq!(outcome, Outcome::Other);
-        prop_assert_eq!(after, record);
-    }
-}
-
-#[test]
-fn config_fixture_parses() {
-    let yaml = include_str!("../../testdata/llm_logs/config.yaml");
-    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
-    let config: LlmLogsConfig =
-        tracegate_pipeline::parse_section("processors.llm_logs", value).unwrap();
-    assert!(!config.messages);
-    assert_eq!(config.max_message_bytes.get(), 16 * 1024);
-    assert!(config.cost);
-    assert!(!config.builtin_prices);
-    assert_eq!(config.prices.len(), 1);
-    assert_eq!(config.prices[0].model, "acme-ft-1");
-    let config: LlmLogsConfig =
-        tracegate_pipeline::parse_section("p", serde_yaml_ng::Value::Null).unwrap();
-    assert_eq!(config, LlmLogsConfig::default());
-    assert!(config.messages && config.cost && config.builtin_prices);
-}
-
-#[test]
-fn factory_builds_a_log_processor_and_reports_errors_with_their_keys() {
-    use tracegate_model::Signal;
-    use tracegate_pipeline::{BuildContext, ComponentId, ProcessorFactory};
-    let logs = BuildContext::new("test").for_signal(Signal::Logs);
-    let id = ComponentId::parse("llm_logs").unwrap();
-    assert_eq!(LlmLogsFactory.type_name(), "llm_logs");
-    let built = LlmLogsFactory
-        .build(&id, serde_yaml_ng::Value::Null, &logs)
-        .unwrap();
-    assert!(matches!(built, Processor::Log(_)));
-    // Exported beside genai_normalize's factory.
-    let _: crate::LlmLogsFactory = LlmLogsFactory;
-
-    let traces = BuildContext::new("test");
-    let err = LlmLogsFactory
-        .build(&id, serde_yaml_ng::Value::Null, &traces)
-        .unwrap_err();
-    assert_eq!(err.path, "processors.llm_logs");
-    assert!(err.message.contains("`logs` pipeline"), "{err}");
-
-    let build =
-        |yaml: &str| LlmLogsFactory.build(&id, serde_yaml_ng::from_str(yaml).unwrap(), &logs);
-    let err = build("{drop_aliases: true}").unwrap_err();
-    assert_eq!(err.path, "processors.llm_logs.drop_aliases");
-    assert!(err.message.contains("unknown field"), "{err}");
-    let err = build("prices: [{provider: x, model: m, prices: {input_mtok: 1, since: never}}]")
-        .unwrap_err();
-    assert_eq!(err.path, "processors.llm_logs.prices");
-    assert!(err.message.contains("since"), "{err}");
-    let err = build("max_message_bytes: 10").unwrap_err();
-    assert_eq!(err.path, "processors.llm_logs.max_message_bytes");
-    let err = build("max_message_bytes: lots").unwrap_err();
-    assert!(err.path.starts_with("processors.llm_logs"), "{err}");
-}
+mod config;
+mod properties;
