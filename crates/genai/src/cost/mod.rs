@@ -11,7 +11,7 @@
 //!
 //! Prices are per million tokens; a tiered price picks its tier by the inclusive input
 //! tokens. [`prices`] holds the table, its YAML shape and model matching; [`cache`] the
-//! bounded cache of match results by (provider, model).
+//! bounded cache of match results by (provider, model); [`pricer`] both, for pricing one call.
 //!
 //! ```
 //! use tracegate_genai::cost::{Usage, cost_usd, prices::PriceTable};
@@ -23,6 +23,7 @@
 //! ```
 
 pub mod cache;
+pub mod pricer;
 pub mod prices;
 #[cfg(test)]
 mod tests;

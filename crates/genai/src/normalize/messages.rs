@@ -234,6 +234,32 @@ pub fn from_events(events: &[Event]) -> (Rebuilt, Rebuilt) {
     )
 }
 
+/// Rebuilds one side from a single payload value, as a structured log carries it (the seed's
+/// `prompt` / `response`): a JSON list of messages, one message object, or plain text (one
+/// message of the side's default role). On the output side, `finish_reason` is given to
+/// messages that name none. The caller bounds the payload.
+pub fn from_payload(v: &Value, side: Side, finish_reason: Option<&str>) -> Rebuilt {
+    let role = match side {
+        Side::Input => "user",
+        Side::Output => "assistant",
+    };
+    let mut msgs = messages_from_payload(v, role);
+    if side == Side::Output
+        && let Some(fr) = finish_reason
+    {
+        for m in msgs.iter_mut().filter(|m| m.finish_reason.is_none()) {
+            m.finish_reason = Some(fr.to_owned());
+        }
+    }
+    finish(msgs, side)
+}
+
+/// `gen_ai.system_instructions` from a system prompt: the JSON list of parts the GenAI
+/// conventions give it, one text part, `[{"type":"text","content":..}]`.
+pub fn system_instructions(text: &str) -> Option<String> {
+    serde_json::to_string(&json!([{"type": "text", "content": text}])).ok()
+}
+
 /// A JSON string is parsed; anything else converted.
 fn any_or_parsed(v: &Value) -> Json {
     match v {

@@ -5,7 +5,9 @@ use super::aliases::{self, Alias, Conv, FIELDS, Field, Key};
 use super::config::GenAiNormalizeConfig;
 use super::messages::{self, Side};
 use super::tokens::{self, TokenFacts, Tokens};
-use crate::cost::{self, cache::PriceCache, prices::PriceError, prices::PriceTable};
+use crate::cost::cache::PriceCache;
+use crate::cost::pricer::{Priced, Pricer};
+use crate::cost::prices::{PriceError, PriceTable};
 use crate::ttft::{self, TtftSource};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value::Value};
 use std::borrow::Cow;
@@ -26,9 +28,8 @@ fn relevant_event(name: &str) -> bool {
 #[derive(Debug)]
 pub struct GenAiNormalize {
     config: GenAiNormalizeConfig,
-    prices: PriceTable,
-    /// (provider, model) → price table index, bounded by count and key bytes.
-    cache: PriceCache,
+    /// The price table, with its (provider, model) cache bounded by count and key bytes.
+    pricer: Pricer,
 }
 
 /// What one pass over a span's attributes found (indices into `span.attributes`).
@@ -157,30 +158,18 @@ fn set_value(kv: &mut KeyValue, v: Value) {
 impl GenAiNormalize {
     /// Builds the processor, compiling the price table.
     pub fn new(config: GenAiNormalizeConfig) -> Result<Self, PriceError> {
-        let prices = if config.builtin_prices {
-            PriceTable::builtin_with(&config.prices)?
-        } else {
-            PriceTable::from_entries(&config.prices)?
-        };
-        Ok(Self {
-            config,
-            prices,
-            cache: PriceCache::new(),
-        })
+        let pricer = Pricer::new(config.builtin_prices, &config.prices)?;
+        Ok(Self { config, pricer })
     }
 
     /// The price table in use.
     pub fn prices(&self) -> &PriceTable {
-        &self.prices
+        self.pricer.table()
     }
 
     /// The cache of price lookups by (provider, model).
     pub fn price_cache(&self) -> &PriceCache {
-        &self.cache
-    }
-
-    fn price_index(&mut self, provider: Option<&str>, model: &str) -> Option<usize> {
-        self.cache.lookup(&self.prices, provider, model)
+        self.pricer.cache()
     }
 
     /// Normalises one span, stage by stage. Returns true when its model had no price.
@@ -241,21 +230,20 @@ impl GenAiNormalize {
             .provider_fix
             .clone()
             .or_else(|| view.string(Field::Provider, &w.new));
-        let index = model
-            .as_deref()
-            .and_then(|m| self.price_index(provider.as_deref(), m));
-        match index
-            .and_then(|i| self.prices.get(i))
-            .and_then(|m| m.at(start_ns))
-        {
-            Some(p) => {
-                let usd = cost::cost_usd(p, &facts.usage);
+        let priced = match model.as_deref() {
+            Some(m) => self
+                .pricer
+                .price(provider.as_deref(), m, start_ns, &facts.usage),
+            None => Priced::UnknownModel,
+        };
+        match priced {
+            Priced::Usd(usd) => {
                 w.new.push(attr::double(keys::TRACEGATE_COST_USD, usd));
                 w.new
                     .push(attr::string(keys::TRACEGATE_COST_SOURCE, "price_table"));
                 false
             }
-            None => {
+            Priced::UnknownModel => {
                 w.new
                     .push(attr::boolean(keys::TRACEGATE_COST_UNKNOWN_MODEL, true));
                 true

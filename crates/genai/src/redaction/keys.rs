@@ -123,3 +123,9 @@ pub fn is_content_event(name: &str) -> bool {
                 | "gen_ai.choice"
         )
 }
+
+/// Fields of a structured log record (attributes, or top-level keys of its map body) that
+/// hold prompt or completion content: the seed's LLM log writes them.
+pub fn is_log_content_field(key: &str) -> bool {
+    matches!(key, "prompt" | "response" | "system_prompt" | "completion") || is_content_key(key)
+}

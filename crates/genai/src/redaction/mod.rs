@@ -1,5 +1,5 @@
-//! The `redaction` span processor: personal data and secrets are masked, hashed or dropped
-//! before anything reaches disk.
+//! The `redaction` processor: personal data and secrets are masked, hashed or dropped
+//! before anything reaches disk, in spans and in log records ([`logs`]) alike.
 //!
 //! Every client string of a span that can reach disk or an exporter is scanned: the span's
 //! name, status message and `trace_state`; attribute keys and values (strings, bytes, arrays
@@ -12,7 +12,9 @@
 //!   the `content` policy for prompts and completions, key allow and block lists, custom
 //!   detectors, what to scan, `max_attribute_bytes`).
 //! - [`Redactor`]: the config validated and compiled; pure, usable on its own.
-//! - [`RedactionProcessor`] and [`RedactionFactory`] (type `redaction`): the span-batch stage.
+//! - [`RedactionProcessor`] and [`RedactionFactory`] (type `redaction`): the span-batch stage,
+//!   and in a `logs` pipeline the log-batch stage ([`logs`]: bodies, strings inside structured
+//!   and JSON bodies, attributes, event names, scores), with the same config and metrics.
 //!
 //! Detectors: email, phone (E.164, `00`-prefixed and national formats: parenthesised area
 //! codes, extensions, bare digit runs after a phone word such as `call` or `Telefon`), credit
@@ -65,6 +67,7 @@ mod cues;
 pub mod detectors;
 mod json;
 pub mod keys;
+pub mod logs;
 mod placeholders;
 pub mod processor;
 pub mod redactor;
@@ -78,6 +81,10 @@ pub use redactor::{Redactor, Tally};
 mod corpus_tests;
 #[cfg(test)]
 mod coverage_tests;
+#[cfg(test)]
+mod log_properties;
+#[cfg(test)]
+mod log_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! The `redaction` span processor and its factory.
+//! The `redaction` span processor and its factory (which builds the log processor of
+//! [`super::logs`] for a `logs` pipeline).
 
 use super::config::RedactionConfig;
 use super::keys::FnvBuild;
 use super::redactor::{Redactor, Tally, is_content_event};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tracegate_model::{Resource, Scope, Span, SpanBatch};
+use tracegate_model::{Resource, Scope, Signal, Span, SpanBatch};
 use tracegate_pipeline::{
     BuildContext, ComponentId, ConfigError, Processor, ProcessorFactory, SpanProcessor,
     parse_section,
@@ -30,21 +31,21 @@ pub mod names {
 #[derive(Debug)]
 pub struct RedactionProcessor {
     name: String,
-    redactor: Redactor,
-    /// Per span.
-    span_tally: Tally,
+    pub(super) redactor: Redactor,
+    /// Per span or log record.
+    pub(super) span_tally: Tally,
     /// Per batch, for metrics.
-    batch_tally: Tally,
+    pub(super) batch_tally: Tally,
     /// Per batch: each distinct resource, by address, with its redacted form.
-    resources: Shared<Resource>,
+    pub(super) resources: Shared<Resource>,
     /// Per batch: each distinct scope, by address, with its redacted form.
-    scopes: Shared<Scope>,
+    pub(super) scopes: Shared<Scope>,
 }
 
 /// Shared values met in a batch, by the address of their `Arc`: (original, redacted). The
 /// original is held so its address cannot be reused while the batch is processed; the map is
 /// cleared after each batch and keeps its capacity.
-type Shared<T> = HashMap<usize, (Arc<T>, Arc<T>), FnvBuild>;
+pub(super) type Shared<T> = HashMap<usize, (Arc<T>, Arc<T>), FnvBuild>;
 
 impl RedactionProcessor {
     /// A processor named `name` (its component id, for metrics) applying `redactor`.
@@ -67,7 +68,7 @@ impl RedactionProcessor {
     }
 
     /// Redacts a resource, or hands back the same `Arc` when nothing changes.
-    fn resource(&mut self, resource: &Arc<Resource>) -> Arc<Resource> {
+    pub(super) fn resource(&mut self, resource: &Arc<Resource>) -> Arc<Resource> {
         if !self.redactor.may_change(&resource.attributes, false) {
             return Arc::clone(resource);
         }
@@ -93,7 +94,7 @@ impl RedactionProcessor {
 
     /// Redacts a scope's name and attributes, or hands back the same `Arc` when nothing
     /// changes. Findings are counted on the scope's own attributes, as a resource's are.
-    fn scope(&mut self, scope: &Arc<Scope>) -> Arc<Scope> {
+    pub(super) fn scope(&mut self, scope: &Arc<Scope>) -> Arc<Scope> {
         let r = &self.redactor;
         if !r.has_findings(&scope.name) && !r.may_change(&scope.attributes, false) {
             return Arc::clone(scope);
@@ -138,7 +139,7 @@ impl RedactionProcessor {
         }
     }
 
-    fn record_metrics(&self) {
+    pub(super) fn record_metrics(&self) {
         let t = &self.batch_tally;
         for (name, &n) in self.redactor.kind_names().zip(&t.found) {
             if n > 0 {
@@ -195,7 +196,7 @@ impl SpanProcessor for RedactionProcessor {
 
 /// The redacted form of `orig`: from `seen` when this batch met the same `Arc` already, else
 /// from `redact`, remembered.
-fn once_per_batch<T>(
+pub(super) fn once_per_batch<T>(
     seen: &mut Shared<T>,
     orig: &Arc<T>,
     redact: impl FnOnce(&Arc<T>) -> Arc<T>,
@@ -209,7 +210,8 @@ fn once_per_batch<T>(
     new
 }
 
-/// Builds `redaction` processors.
+/// Builds `redaction` processors: a span processor for a `traces` pipeline, a log processor
+/// ([`super::logs`]) for a `logs` pipeline, with the same config and detectors.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RedactionFactory;
 
@@ -227,7 +229,7 @@ impl ProcessorFactory for RedactionFactory {
         &self,
         id: &ComponentId,
         config: serde_yaml_ng::Value,
-        _ctx: &BuildContext,
+        ctx: &BuildContext,
     ) -> Result<Processor, ConfigError> {
         let path = format!("processors.{id}");
         let config: RedactionConfig = parse_section(&path, config)?;
@@ -247,9 +249,10 @@ impl ProcessorFactory for RedactionFactory {
                 )
             }
         })?;
-        Ok(Processor::Span(Box::new(RedactionProcessor::new(
-            id.as_str(),
-            redactor,
-        ))))
+        let processor = RedactionProcessor::new(id.as_str(), redactor);
+        Ok(match ctx.signal {
+            Signal::Logs => Processor::Log(Box::new(processor)),
+            Signal::Traces => Processor::Span(Box::new(processor)),
+        })
     }
 }

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use tracegate_pipeline::ConfigError;
 
-pub use super::keys::{is_content_event, is_content_key};
+pub use super::keys::{is_content_event, is_content_key, is_log_content_field};
 pub use super::tally::Tally;
 
 mod scan;
@@ -373,7 +373,7 @@ impl Redactor {
     ) {
         attrs.retain_mut(|kv| {
             let class = self.classify(&kv.key);
-            if class.blocked {
+            if class.blocked && !is_audit(kv) {
                 tally.blocked += 1;
                 return false;
             }
@@ -391,7 +391,7 @@ impl Redactor {
     /// Handles one attribute; false removes it.
     fn key_value(&self, kv: &mut KeyValue, content_event: bool, tally: &mut Tally) -> bool {
         let class = self.classify(&kv.key);
-        if class.blocked {
+        if class.blocked && !is_audit(kv) {
             tally.blocked += 1;
             return false;
         }
@@ -429,18 +429,37 @@ impl Redactor {
             self.bound(value, tally);
             return true;
         }
+        if !self.redact_value(value, tally) {
+            tally.dropped += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Scans one value (strings, bytes, long integers, arrays and kvlists at any depth, JSON
+    /// inside strings; blocked keys of nested kvlists are removed) and bounds it to
+    /// `max_attribute_bytes`, counting into `tally`. False when a `drop` finding asks for the
+    /// value's holder to be removed: the caller removes it and counts it in `tally.dropped`.
+    pub fn redact_value(&self, value: &mut Value, tally: &mut Tally) -> bool {
         // Cut first, so the scan's work is bounded by `max_attribute_bytes` rather than by what
         // the client sent; then scan; then cut to the bound.
         let precut = self.cut(value, self.max_bytes.saturating_add(SCAN_MARGIN));
         let mut scan = Scan { tally, drop: false };
         self.value(value, &mut scan);
         if scan.drop {
-            scan.tally.dropped += 1;
             return false;
         }
         let cut = self.cut(value, self.max_bytes);
         scan.tally.truncated += cut.max(precut);
         true
+    }
+
+    /// Redacts a log record's attributes, or the entries of its map body, in place: as
+    /// [`Self::redact_attributes`], with the seed's `prompt`, `response`, `system_prompt` and
+    /// `completion` fields held as prompt and completion content, so the `content` policy
+    /// applies to them as to `gen_ai.input.messages` ([`is_log_content_field`]).
+    pub fn redact_log_fields(&self, fields: &mut Vec<KeyValue>, tally: &mut Tally) {
+        fields.retain_mut(|kv| self.key_value(kv, is_log_content_field(&kv.key), tally));
     }
 
     /// True when [`Self::redact_attributes`] might change `attrs`. Exact for plain strings
@@ -485,6 +504,15 @@ impl Redactor {
                 .as_ref()
                 .is_some_and(|s| s.is_match(key))
     }
+}
+
+/// True for an audit attribute as the redactor writes it (`tracegate.redacted.<type>` with a
+/// count, `tracegate.truncated` with a flag): never blocked, though a type's name may match a
+/// blocked key pattern (`tracegate.redacted.api_key`), so a second run keeps the audit.
+fn is_audit(kv: &KeyValue) -> bool {
+    let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
+    (kv.key.starts_with(REDACTED_PREFIX) && matches!(value, Some(Value::IntValue(_))))
+        || (kv.key == TRUNCATED && matches!(value, Some(Value::BoolValue(_))))
 }
 
 impl Kind {

@@ -816,3 +816,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn audit_attributes_whose_type_matches_a_blocked_pattern_survive_a_second_run() {
+    // `tracegate.redacted.api_key` ends in `.api_key`, which the default block pattern
+    // matches: the audit must still be kept, and a client's string under such a key is not.
+    let mut p = processor(RedactionConfig::default());
+    let once = p.process(SpanBatch {
+        spans: vec![span(vec![attr::string(
+            "cmd",
+            "export KEY=sk-proj-abcdefghijklmnopqrstuvwx0123456789",
+        )])],
+    });
+    assert_eq!(
+        attr::get_i64(&once.spans[0].attributes, "tracegate.redacted.api_key"),
+        Some(1)
+    );
+    let twice = p.process(once.clone());
+    assert_eq!(twice, once);
+    let forged = run(
+        RedactionConfig::default(),
+        vec![span(vec![attr::string(
+            "tracegate.redacted.api_key",
+            "hunter2",
+        )])],
+    );
+    assert_eq!(
+        attr::get(&forged[0].attributes, "tracegate.redacted.api_key").map(|_| ()),
+        None
+    );
+}
