@@ -14,7 +14,7 @@ pub fn registry(hot: &HotRegistry, metrics: &MetricsRegistry) -> Registry {
         .with_receiver(tracegate_otlp::OtlpReceiverFactory)
         .with_processor(tracegate_genai::GenAiNormalizeFactory)
         .with_processor(tracegate_genai::RedactionFactory)
-        .with_processor(tracegate_assembly::TraceAssemblyFactory)
+        .with_processor(tracegate_assembly::TraceAssemblyFactory::default())
         .with_processor(tracegate_breakdown::LatencyBreakdownFactory)
         .with_processor(SpanMetricsFactory::new(metrics.clone()))
         .with_processor(AlertsFactory::new(metrics.clone()))
