@@ -241,14 +241,14 @@ impl ScoreBoard {
 
     /// Remembers `span`'s response id and request id, if it has either, at the board's
     /// clock. One pass over its attributes; nothing allocated, no lock taken and no clock
-    /// read for a span with neither. Returns whether it had one.
+    /// read for a span with neither. Returns whether it had one (a non-empty string or an
+    /// integer).
     pub fn remember(&self, span: &Span) -> bool {
         let ids = scan(&span.attributes);
         if !ids.any() {
             return false;
         }
-        self.remember_ids(span.tenant(), &ids, span.trace_id, span.span_id, self.now_ns());
-        true
+        self.remember_ids(span.tenant(), &ids, span.trace_id, span.span_id, self.now_ns())
     }
 
     /// As [`Self::remember`], at `now_ns`.
@@ -257,8 +257,7 @@ impl ScoreBoard {
         if !ids.any() {
             return false;
         }
-        self.remember_ids(span.tenant(), &ids, span.trace_id, span.span_id, now_ns);
-        true
+        self.remember_ids(span.tenant(), &ids, span.trace_id, span.span_id, now_ns)
     }
 
     /// Remembers an LLM log record's ids (`facts.kind` [`LogKind::LlmCall`], with a trace
@@ -282,8 +281,7 @@ impl ScoreBoard {
         }
         // An LLM log record is the model call itself, but a span should win the entry.
         ids.llm = false;
-        self.remember_ids(record.tenant(), &ids, trace_id, span_id, now_ns);
-        true
+        self.remember_ids(record.tenant(), &ids, trace_id, span_id, now_ns)
     }
 
     fn remember_ids(
@@ -293,7 +291,7 @@ impl ScoreBoard {
         trace_id: TraceId,
         span_id: SpanId,
         now_ns: u64,
-    ) {
+    ) -> bool {
         let call = Call {
             trace_id,
             span_id,
@@ -301,6 +299,7 @@ impl ScoreBoard {
             llm: ids.llm,
         };
         let mut change = Change::default();
+        let mut any = false;
         let ids = [
             (IdKind::Response, ids.response),
             (IdKind::Request, ids.request.map(|(_, v)| v)),
@@ -309,12 +308,14 @@ impl ScoreBoard {
             let Some(id) = value.and_then(IdText::of) else {
                 continue;
             };
+            any = true;
             let key = self.hashers.call(kind, tenant, id.as_str());
             let c = lock(&self.calls[shard_of(&key)]).insert(key, call, now_ns);
             change.added += c.added;
             change.removed += c.removed;
         }
         self.apply(change);
+        any
     }
 
     fn apply(&self, change: Change) {
