@@ -57,19 +57,24 @@
 //!   id) and holds only the trace id, span id, time and a flag: 56 bytes in the table plus
 //!   24 in the expiry queue, whatever the ids' length. Tenants never see each other's calls
 //!   (the tenant is part of the key).
-//! - *Bytes per remembered LLM call: 104 to 189 bytes per id* (the table at 44 % to 87 % load
-//!   and the queue's slack), about **120 bytes per id on average, 240 per call** carrying
-//!   both a response id and a request id. Measured by the `bytes_per_call` test
-//!   (`cargo test -p tracegate-scores --test bytes_per_call -- --nocapture`), which fills
-//!   200,000 calls and compares [`ScoreBoard::memory`] (from the structures' capacities)
-//!   with what the allocator really handed out.
+//! - *Bytes per remembered LLM call: 212 bytes* for a call whose span carries both a
+//!   response id and a request id (two entries of 106 bytes), at the default bound of
+//!   200,000 entries (100,000 such calls, 21.2 MB); between 106 and 142 bytes per entry at
+//!   other fill levels, as the tables double (133 at 20,000 entries, 142 at 300,000). The
+//!   `bytes_per_call` test measures it (`cargo test -p tracegate-scores --test
+//!   bytes_per_call -- --nocapture` prints the table): it fills boards with 10,000 to
+//!   200,000 calls and checks that [`ScoreBoard::memory`] (computed from the structures'
+//!   capacities) equals what the allocator really handed out. The ids' length does not
+//!   matter: no id text is kept.
 //! - *Cheap for spans that carry no id.* [`ScoreBoard::remember`] is one pass over the
 //!   attributes that looks at a key only when it is long enough and ends in `id`; no lock,
 //!   no allocation, no clock read for a span without ids. [`ScoreBoard::attach`] takes no
 //!   lock while nothing is pending.
 //! - *Sharded, not global.* 16 mutex-guarded shards per structure, with counts split
-//!   exactly, so the bound is exact and eviction is oldest first within a shard (keys
-//!   spread evenly, so nearly oldest first overall).
+//!   exactly, so the bound is exact and eviction is oldest first within a shard. Keys
+//!   spread evenly but not exactly (a shard holds about 1% more or less than its share),
+//!   so the busiest shard starts forgetting slightly before the whole index is full.
+//!   Expiry is lazy: a shard drops its expired entries whenever it is next used.
 //! - *A score is kept whatever happens.* An unjoined score goes on in its log record,
 //!   `joined_by = unresolved`; a pending score let go before its trace's release still
 //!   reaches the `scores` table through the logs pipeline. Only counters record it.
