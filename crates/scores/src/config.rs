@@ -121,7 +121,10 @@ impl ScoresConfig {
             );
         }
         let longest = std::time::Duration::from_nanos(u64::MAX);
-        for (key, value) in [("index.ttl", self.index.ttl), ("pending.ttl", self.pending.ttl)] {
+        for (key, value) in [
+            ("index.ttl", self.index.ttl),
+            ("pending.ttl", self.pending.ttl),
+        ] {
             if value.get().is_zero() {
                 at(key, "must be more than zero, such as 1m".to_owned());
             } else if value.get() > longest {

@@ -14,7 +14,7 @@
 //!   their trace's release, when [`ScoreBoard::attach`] moves them, and the scores the
 //!   trace's own spans carry, into [`Trace::scores`](tracegate_model::Trace::scores).
 //! - [`ScoresFactory`]: the `scores` processor of a `logs` pipeline ([`config`]).
-//! - [`telemetry`]: `tracegate_scores_total{source,joined_by}`,
+//! - [`telemetry`], the metrics: `tracegate_scores_total{source,joined_by}`,
 //!   `tracegate_score_join_misses_total{reason}`, `tracegate_score_index_entries`,
 //!   `tracegate_score_pending_scores`, `tracegate_score_pending_dropped_total{reason}`.
 //!

@@ -39,10 +39,7 @@ fn llm_span(resource: &Arc<Resource>, n: u64) -> Span {
             attr::string(keys::GEN_AI_OPERATION_NAME, "chat"),
             attr::string(keys::GEN_AI_REQUEST_MODEL, "gpt-4o"),
             // Ids as OpenAI and a UUID-minded app write them: 38 and 36 bytes.
-            attr::string(
-                keys::GEN_AI_RESPONSE_ID,
-                format!("chatcmpl-{n:029}"),
-            ),
+            attr::string(keys::GEN_AI_RESPONSE_ID, format!("chatcmpl-{n:029}")),
             attr::string("request_id", format!("{n:08x}-1b4e-4c3a-9f2d-6a7b8c9d0e1f")),
             attr::int(keys::GEN_AI_USAGE_INPUT_TOKENS, 800),
         ],
@@ -96,7 +93,10 @@ fn bytes_per_remembered_llm_call() {
         worst_per_id = worst_per_id.max(per_id);
         // A remembered id costs no more than its table slot, control byte and queue slot at
         // the worst load (just after a table doubles).
-        assert!(per_id >= 56.0 + 24.0, "{per_id} bytes per id is below the structures' size");
+        assert!(
+            per_id >= 56.0 + 24.0,
+            "{per_id} bytes per id is below the structures' size"
+        );
         drop(board);
     }
     println!("worst bytes per id: {worst_per_id:.1}");

@@ -57,7 +57,10 @@ fn scores_posted_before_release_end_up_in_the_released_trace() {
     let mut out = Vec::new();
     // The LLM span and the root arrive; assembly remembers the LLM call's ids.
     shard.ingest(
-        batch(vec![llm_span(trace, 2, Some(1)), span(trace, 1, None, &service("api"), "POST /v1/chat", 0)]),
+        batch(vec![
+            llm_span(trace, 2, Some(1)),
+            span(trace, 1, None, &service("api"), "POST /v1/chat", 0),
+        ]),
         0,
         &mut out,
     );
@@ -132,8 +135,18 @@ fn span_event_scores_are_attached_at_release() {
     let s = &out[0].scores;
     assert_eq!(s.len(), 1);
     assert_eq!(
-        (s[0].name.as_str(), s[0].label.as_deref(), s[0].source, s[0].joined_by),
-        ("toxicity", Some("safe"), ScoreSource::SpanEvent, ScoreJoin::TraceContext)
+        (
+            s[0].name.as_str(),
+            s[0].label.as_deref(),
+            s[0].source,
+            s[0].joined_by
+        ),
+        (
+            "toxicity",
+            Some("safe"),
+            ScoreSource::SpanEvent,
+            ScoreJoin::TraceContext
+        )
     );
     assert_eq!(s[0].span_id, Some(span_id(2)));
 }
@@ -162,11 +175,21 @@ fn every_release_path_attaches() {
     let mut out = Vec::new();
     shard.ingest(batch(vec![root(a)]), 0, &mut out);
     // Trace b pushes a out (max_traces 1); b's second span is over the cap.
-    shard.ingest(batch(vec![root(b), span(b, 2, Some(1), &service("api"), "x", 0)]), 1, &mut out);
-    let reasons: Vec<_> = out.iter().map(|t| (t.trace_id, t.release_reason, t.fragment)).collect();
+    shard.ingest(
+        batch(vec![root(b), span(b, 2, Some(1), &service("api"), "x", 0)]),
+        1,
+        &mut out,
+    );
+    let reasons: Vec<_> = out
+        .iter()
+        .map(|t| (t.trace_id, t.release_reason, t.fragment))
+        .collect();
     assert_eq!(
         reasons,
-        [(a, ReleaseReason::Evicted, None), (b, ReleaseReason::Evicted, Some(Fragment::OverCap))]
+        [
+            (a, ReleaseReason::Evicted, None),
+            (b, ReleaseReason::Evicted, Some(Fragment::OverCap))
+        ]
     );
     assert_eq!(out[0].scores[0].name, "evicted");
     // The over-cap fragment is released first, so it takes trace b's pending score.
@@ -175,7 +198,10 @@ fn every_release_path_attaches() {
     shard.ingest(batch(vec![root(c)]), 2, &mut out);
     out.clear();
     shard.drain(&mut out);
-    let names: Vec<_> = out.iter().flat_map(|t| t.scores.iter().map(|s| s.name.as_str())).collect();
+    let names: Vec<_> = out
+        .iter()
+        .flat_map(|t| t.scores.iter().map(|s| s.name.as_str()))
+        .collect();
     assert!(names.contains(&"shutdown"), "{names:?}");
     // A late span of a released trace, carrying an evaluation event, comes out as a
     // fragment with its score.

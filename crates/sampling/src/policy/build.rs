@@ -465,7 +465,10 @@ fn compile(p: &PolicyConfig, at: &str, depth: usize) -> Result<Policy, ConfigErr
                 let path = sect("evaluation_score.labels");
                 check_values(&c.labels, &path)?;
                 if c.labels.iter().any(|l| l.trim().is_empty()) {
-                    return Err(err(&path, "a label must not be empty; write one such as `fail`"));
+                    return Err(err(
+                        &path,
+                        "a label must not be empty; write one such as `fail`",
+                    ));
                 }
             }
             if c.name.as_deref().is_some_and(|n| n.trim().is_empty()) {

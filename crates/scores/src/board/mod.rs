@@ -169,7 +169,10 @@ impl ScoreBoard {
         Self {
             hashers: Hashers::new(),
             calls: std::array::from_fn(|i| {
-                Mutex::new(CallShard::new(share(limits.max_calls, i), limits.call_ttl_ns))
+                Mutex::new(CallShard::new(
+                    share(limits.max_calls, i),
+                    limits.call_ttl_ns,
+                ))
             }),
             pending: std::array::from_fn(|i| {
                 Mutex::new(PendingShard::new(pending_limits(&limits, i)))
@@ -248,7 +251,13 @@ impl ScoreBoard {
         if !ids.any() {
             return false;
         }
-        self.remember_ids(span.tenant(), &ids, span.trace_id, span.span_id, self.now_ns())
+        self.remember_ids(
+            span.tenant(),
+            &ids,
+            span.trace_id,
+            span.span_id,
+            self.now_ns(),
+        )
     }
 
     /// As [`Self::remember`], at `now_ns`.
@@ -322,7 +331,8 @@ impl ScoreBoard {
         if change == Change::default() {
             return;
         }
-        self.index_entries.fetch_add(change.added, Ordering::Relaxed);
+        self.index_entries
+            .fetch_add(change.added, Ordering::Relaxed);
         let total = self
             .index_entries
             .fetch_sub(change.removed, Ordering::Relaxed)

@@ -77,8 +77,7 @@ impl PendingShard {
             dropped.full += 1;
             return (false, dropped);
         }
-        while (self.scores >= self.limits.max_scores
-            || self.bytes + bytes > self.limits.max_bytes)
+        while (self.scores >= self.limits.max_scores || self.bytes + bytes > self.limits.max_bytes)
             && !self.order.is_empty()
         {
             dropped.full += self.pop_front();

@@ -42,7 +42,11 @@ const EXPLANATION_KEYS: [&str; 3] = [
     "feedback.explanation",
     keys::GEN_AI_EVALUATION_EXPLANATION,
 ];
-const REVIEWER_KEYS: [&str; 3] = ["annotation.reviewer_id", "feedback.reviewer_id", keys::USER_ID];
+const REVIEWER_KEYS: [&str; 3] = [
+    "annotation.reviewer_id",
+    "feedback.reviewer_id",
+    keys::USER_ID,
+];
 const METADATA_KEYS: [&str; 2] = ["annotation.metadata", "feedback.metadata"];
 
 /// Every score `span` carries (see the [module docs](super)): one per

@@ -114,7 +114,10 @@ fn an_evaluation_event_named_by_attribute_with_its_fields_in_the_body() {
         body: Some(AnyValue {
             value: Some(Value::KvlistValue(KeyValueList { values: body })),
         }),
-        ..record(vec![attr::string("event.name", keys::GEN_AI_EVALUATION_RESULT)])
+        ..record(vec![attr::string(
+            "event.name",
+            keys::GEN_AI_EVALUATION_RESULT,
+        )])
     };
     assert!(is_evaluation_event(&r));
     let score = from_log(&r).unwrap();

@@ -68,7 +68,15 @@ fn misses_are_counted_and_the_score_kept() {
 #[test]
 fn tenants_never_see_each_others_calls() {
     let b = board();
-    b.remember_at(&span_of(resource(Some("acme")), 1, 2, llm(1, 2, "c-1", "r-1").attributes), 0);
+    b.remember_at(
+        &span_of(
+            resource(Some("acme")),
+            1,
+            2,
+            llm(1, 2, "c-1", "r-1").attributes,
+        ),
+        0,
+    );
     let mut s = score(Some("c-1"), None);
     assert_eq!(b.join_at(&mut s, "globex", 1), ScoreJoin::Unresolved);
     assert_eq!(b.join_at(&mut s, T, 1), ScoreJoin::Unresolved);
@@ -83,7 +91,10 @@ fn ids_are_forgotten_at_their_time_to_live() {
     });
     // Only a response id, so the one entry is in the shard the lookups visit (expiry is
     // lazy, per shard).
-    b.remember_at(&span(1, 2, vec![attr::string(keys::GEN_AI_RESPONSE_ID, "c-1")]), 5 * S);
+    b.remember_at(
+        &span(1, 2, vec![attr::string(keys::GEN_AI_RESPONSE_ID, "c-1")]),
+        5 * S,
+    );
     let mut s = score(Some("c-1"), None);
     assert_eq!(b.join_at(&mut s, T, 15 * S - 1), ScoreJoin::ResponseId);
     let mut s = score(Some("c-1"), None);

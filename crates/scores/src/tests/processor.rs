@@ -15,7 +15,8 @@ use tracegate_testkit::metrics::CapturedMetrics;
 const PATH: &str = "processors.scores";
 
 fn build(board: &Arc<ScoreBoard>, yaml: &str, signal: Signal) -> Result<Processor, ConfigError> {
-    let value: Value = serde_yaml_ng::from_str(yaml).map_err(|e| ConfigError::new("", e.to_string()))?;
+    let value: Value =
+        serde_yaml_ng::from_str(yaml).map_err(|e| ConfigError::new("", e.to_string()))?;
     ScoresFactory::new(board.clone()).build(
         &ComponentId::parse("scores").map_err(|e| ConfigError::new("", e))?,
         value,
@@ -42,7 +43,10 @@ fn the_yaml_fixture_parses_and_sets_the_boards_bounds() {
         }
     );
     let board = Arc::new(board());
-    assert!(matches!(build(&board, text, Signal::Logs), Ok(Processor::Log(_))));
+    assert!(matches!(
+        build(&board, text, Signal::Logs),
+        Ok(Processor::Log(_))
+    ));
     assert_eq!(
         board.limits(),
         BoardLimits {
@@ -63,12 +67,42 @@ fn config_errors_name_their_key_and_what_to_write() {
     let board = Arc::new(board());
     let cases: &[(&str, Signal, &str, &str)] = &[
         ("{}", Signal::Traces, "processors.scores", "`logs` pipeline"),
-        ("{ index: { size: 5 } }", Signal::Logs, "processors.scores.index.size", "unknown field"),
-        ("{ index: { max_entries: 10 } }", Signal::Logs, "processors.scores.index.max_entries", "from 1024"),
-        ("{ index: { ttl: 0s } }", Signal::Logs, "processors.scores.index.ttl", "more than zero"),
-        ("{ pending: { ttl: 5x } }", Signal::Logs, "processors.scores.pending.ttl", "5x"),
-        ("{ pending: { max_bytes: 1KiB } }", Signal::Logs, "processors.scores.pending.max_bytes", "at least 64KiB"),
-        ("{ pending: { max_scores: 1000000000 } }", Signal::Logs, "processors.scores.pending.max_scores", "at most"),
+        (
+            "{ index: { size: 5 } }",
+            Signal::Logs,
+            "processors.scores.index.size",
+            "unknown field",
+        ),
+        (
+            "{ index: { max_entries: 10 } }",
+            Signal::Logs,
+            "processors.scores.index.max_entries",
+            "from 1024",
+        ),
+        (
+            "{ index: { ttl: 0s } }",
+            Signal::Logs,
+            "processors.scores.index.ttl",
+            "more than zero",
+        ),
+        (
+            "{ pending: { ttl: 5x } }",
+            Signal::Logs,
+            "processors.scores.pending.ttl",
+            "5x",
+        ),
+        (
+            "{ pending: { max_bytes: 1KiB } }",
+            Signal::Logs,
+            "processors.scores.pending.max_bytes",
+            "at least 64KiB",
+        ),
+        (
+            "{ pending: { max_scores: 1000000000 } }",
+            Signal::Logs,
+            "processors.scores.pending.max_scores",
+            "at most",
+        ),
         (
             "{ index: { ttl: 0s }, pending: { ttl: 0s } }",
             Signal::Logs,
@@ -79,7 +113,11 @@ fn config_errors_name_their_key_and_what_to_write() {
     for (yaml, signal, path, message) in cases {
         let e = build(&board, yaml, *signal).unwrap_err();
         assert_eq!(&e.path, path, "{yaml}: {}", e.message);
-        assert!(e.message.contains(message), "{yaml}: {:?} should say {message:?}", e.message);
+        assert!(
+            e.message.contains(message),
+            "{yaml}: {:?} should say {message:?}",
+            e.message
+        );
     }
     // Nothing invalid reached the board.
     assert_eq!(board.limits(), BoardLimits::default());
@@ -121,11 +159,17 @@ fn quality_records_become_joined_scores_posted_for_their_trace() {
             records: vec![
                 evaluation(vec![name("by-context")], Some(1)),
                 evaluation(
-                    vec![name("by-response"), attr::string(keys::GEN_AI_RESPONSE_ID, "chatcmpl-5")],
+                    vec![
+                        name("by-response"),
+                        attr::string(keys::GEN_AI_RESPONSE_ID, "chatcmpl-5"),
+                    ],
                     None,
                 ),
                 quality,
-                evaluation(vec![name("unjoined"), attr::string("request_id", "nobody")], None),
+                evaluation(
+                    vec![name("unjoined"), attr::string("request_id", "nobody")],
+                    None,
+                ),
                 plain.clone(),
             ],
         };
@@ -137,7 +181,10 @@ fn quality_records_become_joined_scores_posted_for_their_trace() {
             .map(|r| {
                 (
                     r.facts.kind,
-                    r.facts.score.as_ref().map(|s| (s.name.as_str(), s.joined_by, s.trace_id)),
+                    r.facts
+                        .score
+                        .as_ref()
+                        .map(|s| (s.name.as_str(), s.joined_by, s.trace_id)),
                 )
             })
             .collect();
@@ -145,10 +192,22 @@ fn quality_records_become_joined_scores_posted_for_their_trace() {
         assert_eq!(
             got,
             [
-                (LogKind::Score, Some(("by-context", ScoreJoin::TraceContext, t(1)))),
-                (LogKind::Score, Some(("by-response", ScoreJoin::ResponseId, t(5)))),
-                (LogKind::Score, Some(("user_feedback", ScoreJoin::RequestId, t(5)))),
-                (LogKind::Score, Some(("unjoined", ScoreJoin::Unresolved, None))),
+                (
+                    LogKind::Score,
+                    Some(("by-context", ScoreJoin::TraceContext, t(1)))
+                ),
+                (
+                    LogKind::Score,
+                    Some(("by-response", ScoreJoin::ResponseId, t(5)))
+                ),
+                (
+                    LogKind::Score,
+                    Some(("user_feedback", ScoreJoin::RequestId, t(5)))
+                ),
+                (
+                    LogKind::Score,
+                    Some(("unjoined", ScoreJoin::Unresolved, None))
+                ),
                 (LogKind::Other, None),
             ]
         );
@@ -161,13 +220,19 @@ fn quality_records_become_joined_scores_posted_for_their_trace() {
         assert_eq!(names, ["by-response", "user_feedback"]);
     });
     let count = |source, joined_by| {
-        captured.counter(names::SCORES, &[("source", source), ("joined_by", joined_by)])
+        captured.counter(
+            names::SCORES,
+            &[("source", source), ("joined_by", joined_by)],
+        )
     };
     assert_eq!(count("log", "trace_context"), 1);
     assert_eq!(count("log", "response_id"), 1);
     assert_eq!(count("log", "request_id"), 1);
     assert_eq!(count("log", "unresolved"), 1);
-    assert_eq!(captured.counter(names::JOIN_MISSES, &[("reason", "not_found")]), 1);
+    assert_eq!(
+        captured.counter(names::JOIN_MISSES, &[("reason", "not_found")]),
+        1
+    );
     assert_eq!(captured.gauge(names::INDEX_ENTRIES, &[]), 2.0);
     assert_eq!(captured.gauge(names::PENDING_SCORES, &[]), 1.0);
 }
@@ -189,14 +254,22 @@ fn llm_logs_with_trace_context_are_remembered_and_dropped_pending_scores_counted
         };
         call.facts.kind = LogKind::LlmCall;
         use tracegate_pipeline::LogProcessor;
-        let out = p.process(LogBatch { records: vec![call] });
+        let out = p.process(LogBatch {
+            records: vec![call],
+        });
         assert_eq!(out.records[0].facts.kind, LogKind::LlmCall);
         let out = p.process(LogBatch {
             records: vec![evaluation(vec![attr::string("request_id", "req-l")], None)],
         });
         let score = out.records[0].facts.score.as_ref().unwrap();
-        assert_eq!((score.joined_by, score.span_id), (ScoreJoin::RequestId, Some(SpanId([4; 8]))));
+        assert_eq!(
+            (score.joined_by, score.span_id),
+            (ScoreJoin::RequestId, Some(SpanId([4; 8])))
+        );
         assert_eq!(board.stats().pending_full, 1, "no room: counted");
     });
-    assert_eq!(captured.counter(names::PENDING_DROPPED, &[("reason", "full")]), 1);
+    assert_eq!(
+        captured.counter(names::PENDING_DROPPED, &[("reason", "full")]),
+        1
+    );
 }
