@@ -79,7 +79,9 @@ impl ProcessorFactory for ScoresFactory {
     }
 }
 
-/// For each record of a batch: remembers an LLM call's ids (a record `llm_logs` marked
+/// For each record of a batch: makes a JSON-object body a map
+/// ([`LogRecord::structure_body`](tracegate_model::LogRecord::structure_body)), remembers an
+/// LLM call's ids (a record `llm_logs` marked
 /// [`LogKind::LlmCall`] with trace context), and turns a quality record into a [`Score`]
 /// (`facts.kind = LogKind::Score`, `facts.score`), joined through the board and posted
 /// there for its trace. Records pass on unchanged otherwise.
@@ -101,6 +103,9 @@ impl LogProcessor for ScoresProcessor {
     fn process(&mut self, mut batch: LogBatch) -> LogBatch {
         let now = self.board.now_ns();
         for record in &mut batch.records {
+            // `llm_logs` has done this already in the default pipeline; it is idempotent, and
+            // without it a JSON body's fields would go unseen.
+            record.structure_body();
             // A quality record is a score even if `llm_logs` took its request id for a call.
             let Some(mut score) = from_log(record) else {
                 if record.facts.kind == LogKind::LlmCall {

@@ -6,6 +6,8 @@
 //! - what the allocator handed out meanwhile (the global allocator is wrapped to count it;
 //!   one test, so no other test's allocations are counted).
 //!
+//! It also checks that offering the board a span without ids allocates nothing.
+//!
 //! Run with `cargo test -p tracegate-scores --test bytes_per_call -- --nocapture` to see the
 //! figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -101,4 +103,24 @@ fn bytes_per_remembered_llm_call() {
     }
     println!("worst bytes per id: {worst_per_id:.1}");
     assert!(worst_per_id <= 200.0, "{worst_per_id} bytes per id");
+
+    // A span without ids costs no allocation at all (assembly offers the board every span).
+    let board = ScoreBoard::new(BoardLimits::default());
+    let mut plain: Vec<Span> = (0..1000).map(|n| llm_span(&resource, n)).collect();
+    for s in &mut plain {
+        s.attributes
+            .retain(|kv| kv.key != keys::GEN_AI_RESPONSE_ID && kv.key != "request_id");
+        s.attributes
+            .push(attr::string("http.request.method", "POST"));
+        s.attributes.push(attr::string("session.id", "s-1"));
+    }
+    let region = Region::new(GLOBAL);
+    for s in &plain {
+        assert!(!board.remember(s));
+    }
+    assert_eq!(
+        region.change().allocations,
+        0,
+        "remembering plain spans allocated"
+    );
 }

@@ -465,10 +465,9 @@ impl ScoreBoard {
     /// of this trace with that id, else through the index, else (a miss, counted) to the
     /// span it is on. Takes no lock when nothing is pending.
     pub fn attach_at(&self, trace: &mut Trace, now_ns: u64) {
-        let Some(tenant) = trace.spans.first().map(|s| s.resource.clone()) else {
+        let Some(tenant) = trace.spans.first().map(|s| s.resource.tenant()) else {
             return;
         };
-        let tenant = tenant.tenant();
         if self.pending_scores.load(Ordering::Relaxed) > 0 {
             let key = (self.hashers.tenant(tenant), trace.trace_id);
             let mut shard = lock(&self.pending[pending_shard(&trace.trace_id)]);

@@ -112,3 +112,26 @@ pub(super) fn evaluation_event(attributes: Vec<KeyValue>) -> Event {
 pub(super) fn board() -> ScoreBoard {
     ScoreBoard::new(BoardLimits::default())
 }
+
+#[test]
+fn the_board_is_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ScoreBoard>();
+    // Assembly shards and the logs pipeline use one board from several threads.
+    let board = Arc::new(board());
+    let threads: Vec<_> = (0..4u8)
+        .map(|t| {
+            let board = board.clone();
+            std::thread::spawn(move || {
+                for i in 0..100u8 {
+                    board.remember_at(&llm(t, i, &format!("c-{t}-{i}"), &format!("r-{t}-{i}")), 0);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(board.stats().index_entries, 800);
+    board.check();
+}
