@@ -18,12 +18,16 @@
 //! Time is an argument (`*_at(…, now_ns)`) so tests are exact; the plain methods read the
 //! board's clock (the wall clock unless [`ScoreBoard::with_clock`] gave another). Each
 //! shard treats a time earlier than one it has seen as the latest seen.
+//!
+//! Files: `keys.rs` (the keyed hashes and the attribute scan), `calls.rs` (an index shard),
+//! `pending.rs` (a pending shard), `attach.rs` (release time); this file holds the board
+//! and its joins.
 
+mod attach;
 mod calls;
 mod keys;
 mod pending;
 
-use crate::extract;
 use crate::telemetry;
 use calls::{Call, CallShard, Change};
 use keys::{CallIds, Hashers, IdKind, IdText, scan};
@@ -31,8 +35,7 @@ use pending::{Dropped, PendingLimits, PendingShard};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tracegate_model::keys as model_keys;
-use tracegate_model::{LogKind, LogRecord, Score, ScoreJoin, Span, SpanId, Trace, TraceId};
+use tracegate_model::{LogKind, LogRecord, Score, ScoreJoin, Span, SpanId, TraceId};
 
 /// Shards of each structure (a power of two).
 pub const SHARDS: usize = 16;
@@ -202,19 +205,21 @@ impl ScoreBoard {
     pub fn set_limits(&self, limits: BoardLimits) {
         *lock(&self.limits) = limits;
         for (i, shard) in self.calls.iter().enumerate() {
-            let removed = lock(shard).set_limits(share(limits.max_calls, i), limits.call_ttl_ns);
-            self.index_entries.fetch_sub(removed, Ordering::Relaxed);
+            let mut shard = lock(shard);
+            let removed = shard.set_limits(share(limits.max_calls, i), limits.call_ttl_ns);
+            self.count_entries(Change { added: 0, removed });
+            drop(shard);
         }
         for (i, shard) in self.pending.iter().enumerate() {
             let mut shard = lock(shard);
             let before = shard.scores();
             let dropped = shard.set_limits(pending_limits(&limits, i));
-            self.pending_scores
-                .fetch_sub(before - shard.scores(), Ordering::Relaxed);
+            self.count_pending(before, shard.scores());
             drop(shard);
             self.count_dropped(dropped);
         }
         telemetry::index_entries(self.index_entries.load(Ordering::Relaxed));
+        telemetry::pending_scores(self.pending_scores.load(Ordering::Relaxed));
     }
 
     /// What the board holds and has done.
@@ -307,7 +312,7 @@ impl ScoreBoard {
             at_ns: now_ns,
             llm: ids.llm,
         };
-        let mut change = Change::default();
+        let mut total = None;
         let mut any = false;
         let ids = [
             (IdKind::Response, ids.response),
@@ -319,31 +324,40 @@ impl ScoreBoard {
             };
             any = true;
             let key = self.hashers.call(kind, tenant, id.as_str());
-            let c = lock(&self.calls[shard_of(&key)]).insert(key, call, now_ns);
-            change.added += c.added;
-            change.removed += c.removed;
+            let mut shard = lock(&self.calls[shard_of(&key)]);
+            let change = shard.insert(key, call, now_ns);
+            total = self.count_entries(change).or(total);
         }
-        self.apply(change);
+        if let Some(total) = total {
+            telemetry::index_entries(total);
+        }
         any
     }
 
-    fn apply(&self, change: Change) {
+    /// Adds a shard's change to the global entry count, and returns the new total if it
+    /// changed. Called with the shard's lock held, so each shard's additions reach the
+    /// counter before its removals of the same entries: the count never goes below zero.
+    fn count_entries(&self, change: Change) -> Option<usize> {
         if change == Change::default() {
-            return;
+            return None;
         }
-        self.index_entries
-            .fetch_add(change.added, Ordering::Relaxed);
-        let total = self
+        let before = self
             .index_entries
-            .fetch_sub(change.removed, Ordering::Relaxed)
-            - change.removed;
-        telemetry::index_entries(total);
+            .fetch_add(change.added, Ordering::Relaxed);
+        self.index_entries
+            .fetch_sub(change.removed, Ordering::Relaxed);
+        Some((before + change.added).saturating_sub(change.removed))
     }
 
     fn lookup(&self, kind: IdKind, tenant: &str, id: &str, now_ns: u64) -> Option<Call> {
         let key = self.hashers.call(kind, tenant, id.trim());
-        let (call, removed) = lock(&self.calls[shard_of(&key)]).get(&key, now_ns);
-        self.apply(Change { added: 0, removed });
+        let mut shard = lock(&self.calls[shard_of(&key)]);
+        let (call, removed) = shard.get(&key, now_ns);
+        let total = self.count_entries(Change { added: 0, removed });
+        drop(shard);
+        if let Some(total) = total {
+            telemetry::index_entries(total);
+        }
         call
     }
 
@@ -416,27 +430,29 @@ impl ScoreBoard {
         let mut shard = lock(&self.pending[pending_shard(&trace_id)]);
         let before = shard.scores();
         let (kept, dropped) = shard.post(key, score, now_ns);
-        let after = shard.scores();
+        let total = self.count_pending(before, shard.scores());
         drop(shard);
-        self.pending_changed(before, after);
+        if let Some(total) = total {
+            telemetry::pending_scores(total);
+        }
         self.count_dropped(dropped);
         kept
     }
 
-    fn pending_changed(&self, before: usize, after: usize) {
-        if before == after {
-            return;
-        }
-        let total = if after > before {
-            self.pending_scores
-                .fetch_add(after - before, Ordering::Relaxed)
-                + (after - before)
+    /// Adds a shard's change (from `before` to `after` scores) to the global pending count,
+    /// and returns the new total if it changed. Called with the shard's lock held (see
+    /// [`Self::count_entries`]).
+    fn count_pending(&self, before: usize, after: usize) -> Option<usize> {
+        if after > before {
+            let added = after - before;
+            Some(self.pending_scores.fetch_add(added, Ordering::Relaxed) + added)
+        } else if before > after {
+            let removed = before - after;
+            let was = self.pending_scores.fetch_sub(removed, Ordering::Relaxed);
+            Some(was.saturating_sub(removed))
         } else {
-            self.pending_scores
-                .fetch_sub(before - after, Ordering::Relaxed)
-                - (before - after)
-        };
-        telemetry::pending_scores(total);
+            None
+        }
     }
 
     fn count_dropped(&self, dropped: Dropped) {
@@ -446,81 +462,6 @@ impl ScoreBoard {
             .fetch_add(dropped.full as u64, Ordering::Relaxed);
         telemetry::pending_dropped("expired", dropped.expired);
         telemetry::pending_dropped("full", dropped.full);
-    }
-
-    /// Fills `trace.scores` as trace assembly releases it, at the board's clock; see
-    /// [`Self::attach_at`].
-    pub fn attach(&self, trace: &mut Trace) {
-        let now = if self.pending_scores.load(Ordering::Relaxed) > 0 {
-            self.now_ns()
-        } else {
-            0
-        };
-        self.attach_at(trace, now);
-    }
-
-    /// Moves the scores pending for `trace` into `trace.scores`, then adds every score its
-    /// spans carry ([`extract::from_span`]): span events and feedback spans, joined by
-    /// trace context. An event naming another call's response id is joined through a span
-    /// of this trace with that id, else through the index, else (a miss, counted) to the
-    /// span it is on. Takes no lock when nothing is pending.
-    pub fn attach_at(&self, trace: &mut Trace, now_ns: u64) {
-        let Some(tenant) = trace.spans.first().map(|s| s.resource.tenant()) else {
-            return;
-        };
-        if self.pending_scores.load(Ordering::Relaxed) > 0 {
-            let key = (self.hashers.tenant(tenant), trace.trace_id);
-            let mut shard = lock(&self.pending[pending_shard(&trace.trace_id)]);
-            let before = shard.scores();
-            let (scores, dropped) = shard.take(&key, now_ns);
-            let after = shard.scores();
-            drop(shard);
-            self.pending_changed(before, after);
-            self.count_dropped(dropped);
-            trace.scores.extend(scores);
-        }
-        for i in 0..trace.spans.len() {
-            let found = extract::from_span(&trace.spans[i]);
-            for mut score in found {
-                if score.trace_id.is_none() {
-                    self.join_span_event(&mut score, trace, i, tenant, now_ns);
-                }
-                telemetry::score(score.source.as_str(), score.joined_by.as_str());
-                trace.scores.push(score);
-            }
-        }
-    }
-
-    /// Joins a span event that names another call's response id.
-    fn join_span_event(
-        &self,
-        score: &mut Score,
-        trace: &Trace,
-        carrier: usize,
-        tenant: &str,
-        now_ns: u64,
-    ) {
-        let named = score.response_id.as_deref().map(str::trim);
-        let in_trace = trace.spans.iter().find(|s| {
-            named.is_some()
-                && tracegate_model::attr::get_str(&s.attributes, model_keys::GEN_AI_RESPONSE_ID)
-                    .map(str::trim)
-                    == named
-        });
-        if let Some(rated) = in_trace {
-            score.trace_id = Some(rated.trace_id);
-            score.span_id = Some(rated.span_id);
-            score.joined_by = ScoreJoin::TraceContext;
-            return;
-        }
-        if self.resolve(score, tenant, now_ns) == ScoreJoin::Unresolved
-            && let Some(span) = trace.spans.get(carrier)
-        {
-            // Not found anywhere: it is at least about this trace.
-            score.trace_id = Some(span.trace_id);
-            score.span_id = Some(span.span_id);
-            score.joined_by = ScoreJoin::TraceContext;
-        }
     }
 }
 
