@@ -192,17 +192,26 @@ fn every_release_path_attaches() {
         ]
     );
     assert_eq!(out[0].scores[0].name, "evicted");
-    // The over-cap fragment is released first, so it takes trace b's pending score.
-    assert_eq!(out[1].scores[0].name, "over-cap");
-    // Shutdown.
-    shard.ingest(batch(vec![root(c)]), 2, &mut out);
+    // The over-cap fragment leaves trace b's pending score to the trace itself...
+    assert!(out[1].scores.is_empty());
+    // ...which gets it when trace c evicts it; c's comes with it at shutdown.
     out.clear();
+    shard.ingest(batch(vec![root(c)]), 2, &mut out);
     shard.drain(&mut out);
-    let names: Vec<_> = out
+    let got: Vec<_> = out
         .iter()
-        .flat_map(|t| t.scores.iter().map(|s| s.name.as_str()))
+        .map(|t| {
+            let names: Vec<_> = t.scores.iter().map(|s| s.name.as_str()).collect();
+            (t.trace_id, t.release_reason, names)
+        })
         .collect();
-    assert!(names.contains(&"shutdown"), "{names:?}");
+    assert_eq!(
+        got,
+        [
+            (b, ReleaseReason::Evicted, vec!["over-cap"]),
+            (c, ReleaseReason::Shutdown, vec!["shutdown"]),
+        ]
+    );
     // A late span of a released trace, carrying an evaluation event, comes out as a
     // fragment with its score.
     let mut late = span(a, 5, Some(1), &service("api"), "late", 0);

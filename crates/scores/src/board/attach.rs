@@ -18,8 +18,8 @@ impl ScoreBoard {
         self.attach_at(trace, now);
     }
 
-    /// Moves the scores pending for `trace` into `trace.scores`, then adds every score its
-    /// spans carry ([`extract::from_span`]): span events and feedback spans, joined by
+    /// Moves the scores pending for `trace` into `trace.scores` (a whole trace only, not a
+    /// late or over-cap fragment), then adds every score its spans carry ([`extract::from_span`]): span events and feedback spans, joined by
     /// trace context. An event naming another call's response id is joined through a span
     /// of this trace with that id, else through the index, else (a miss, counted) to the
     /// span it is on. Takes no lock when nothing is pending.
@@ -27,7 +27,10 @@ impl ScoreBoard {
         let Some(tenant) = trace.spans.first().map(|s| s.resource.tenant()) else {
             return;
         };
-        if self.pending_scores.load(Ordering::Relaxed) > 0 {
+        // Only a whole trace takes pending scores: an over-cap fragment goes while its trace
+        // is still held (the trace, which the sampler decides on, should have them), and a
+        // late one follows a decision already made.
+        if trace.fragment.is_none() && self.pending_scores.load(Ordering::Relaxed) > 0 {
             let key = (self.hashers.tenant(tenant), trace.trace_id);
             let mut shard = lock(&self.pending[pending_shard(&trace.trace_id)]);
             let before = shard.scores();

@@ -27,10 +27,16 @@ fn a_score_posted_before_release_is_attached_once() {
     let names: Vec<_> = t.scores.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["relevance", "faithfulness"], "in the order posted");
     assert_eq!(b.stats().pending_scores, 1);
-    // Released again (a late fragment): nothing left for it.
+    // Released again: nothing left for it.
     let mut again = trace(vec![span(1, 3, vec![])]);
     b.attach_at(&mut again, 3);
     assert!(again.scores.is_empty());
+    // A fragment never takes pending scores (its trace, held or decided, has them).
+    let mut fragment = trace(vec![span(2, 3, vec![])]);
+    fragment.fragment = Some(tracegate_model::Fragment::OverCap);
+    b.attach_at(&mut fragment, 3);
+    assert!(fragment.scores.is_empty());
+    assert_eq!(b.stats().pending_scores, 1);
     b.check();
 }
 
