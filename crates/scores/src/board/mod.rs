@@ -5,14 +5,14 @@
 //! assembly shards and the logs pipeline rarely wait for one another:
 //!
 //! - **the index of recent LLM calls**: `gen_ai.response.id` and the application's request
-//!   id ([`keys::REQUEST_ID_KEYS`]) of every span that carries one → (tenant, trace id,
+//!   id ([`REQUEST_ID_KEYS`](tracegate_model::keys::REQUEST_ID_KEYS)) of every span that carries one → (tenant, trace id,
 //!   span id). Fed by [`ScoreBoard::remember`] at assembly ingest (and by LLM log records
 //!   with trace context); read by [`ScoreBoard::join`] for scores that lack a trace id.
 //!   Bounded by [`BoardLimits::max_calls`] entries and [`BoardLimits::call_ttl_ns`]; oldest
 //!   forgotten first.
 //! - **pending scores**: joined scores kept by (tenant, trace id) by
 //!   [`ScoreBoard::post`] until assembly releases the trace and [`ScoreBoard::attach`] moves
-//!   them into [`Trace::scores`]. Bounded in scores, bytes and age; every score let go is
+//!   them into [`Trace::scores`](tracegate_model::Trace::scores). Bounded in scores, bytes and age; every score let go is
 //!   counted.
 //!
 //! Time is an argument (`*_at(…, now_ns)`) so tests are exact; the plain methods read the

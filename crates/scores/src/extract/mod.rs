@@ -1,7 +1,7 @@
 //! Recognising quality records: [`from_log`] for log records, [`from_span`] for spans.
 //!
 //! Both are pure functions of what they are given: they read, never mutate, and allocate
-//! only for the [`Score`]s they return. Neither joins: a score carries the trace and span
+//! only for the [`Score`](tracegate_model::Score)s they return. Neither joins: a score carries the trace and span
 //! its record names (a log record's own ids, the span an event is on, a feedback span's
 //! link), and [`ScoreBoard::join`](crate::ScoreBoard::join) fills in the rest.
 //!
