@@ -12,6 +12,13 @@
 //! - [`TraceAssemblyConfig`] is the user-facing config; [`TraceAssemblyFactory`] builds one
 //!   shard per worker. The pipeline's topology runs each shard in its own task and routes
 //!   spans to it by trace-id hash, so no shard takes a lock.
+//! - With a score board ([`TraceAssemblyFactory::with_scores`], [`Shard::with_scores`]),
+//!   each shard hands every span it ingests to
+//!   [`ScoreBoard::remember`](tracegate_scores::ScoreBoard::remember) (the index of recent
+//!   LLM calls that late scores are joined through) and every trace it releases, on any
+//!   path, to [`ScoreBoard::attach`](tracegate_scores::ScoreBoard::attach), which fills
+//!   [`Trace::scores`](tracegate_model::Trace::scores). That board's mutexes are the only
+//!   locks a shard takes, and only for spans that carry a response or request id.
 //!
 //! **When a trace is released.** Once its root span (no parent) has arrived, a trace goes
 //! when no span of it has arrived for `idle_after_root` (reason `complete`). Whatever happens,

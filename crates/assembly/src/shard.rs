@@ -13,6 +13,7 @@ use tracegate_model::{
     Fragment, ReleaseReason, Span, SpanBatch, SpanId, Trace, TraceId, attr, keys,
 };
 use tracegate_pipeline::{Assembler, telemetry};
+use tracegate_scores::ScoreBoard;
 
 pub use crate::stats::{HeldCounts, MemoryUsage, ShardStats};
 
@@ -86,6 +87,9 @@ pub struct Shard {
     fragments: FxHashMap<(TraceId, bool), usize>,
     now_ns: u64,
     stats: ShardStats,
+    /// The score join, when one is set: fed every span at ingest, and filling each released
+    /// trace's `scores`.
+    scores: Option<Arc<ScoreBoard>>,
 }
 
 impl Shard {
@@ -106,7 +110,20 @@ impl Shard {
             fragments: FxHashMap::default(),
             now_ns: 0,
             stats: ShardStats::default(),
+            scores: None,
         }
+    }
+
+    /// The same shard, feeding `board`'s index of LLM calls from every span it ingests and
+    /// attaching scores ([`ScoreBoard::attach`]) to every trace and fragment it releases.
+    pub fn with_scores(mut self, board: Arc<ScoreBoard>) -> Self {
+        self.scores = Some(board);
+        self
+    }
+
+    /// The score board, if one is set.
+    pub fn scores(&self) -> Option<&Arc<ScoreBoard>> {
+        self.scores.as_ref()
     }
 
     /// The limits.
@@ -367,7 +384,8 @@ impl Shard {
         Ok(bytes)
     }
 
-    fn finish_call(&mut self, released: &mut [Trace], tally: &Tally) {
+    /// Ends a call that released `released[start..]`.
+    fn finish_call(&mut self, released: &mut [Trace], start: usize, tally: &Tally) {
         // Fragments are whole only if their spans' parents are all among them.
         for &at in self.fragments.values() {
             if let Some(trace) = released.get_mut(at) {
@@ -375,6 +393,15 @@ impl Shard {
             }
         }
         self.fragments.clear();
+        // Every release path (complete, max_wait, evicted, shutdown, late and over-cap
+        // fragments) ends here, each trace whole by now.
+        if let Some(board) = &self.scores
+            && let Some(new) = released.get_mut(start..)
+        {
+            for trace in new {
+                board.attach(trace);
+            }
+        }
         let released_counts = [
             (ReleaseReason::Complete, tally.complete),
             (ReleaseReason::MaxWait, tally.max_wait),
@@ -408,6 +435,7 @@ impl Shard {
 
 impl Assembler for Shard {
     fn ingest(&mut self, batch: SpanBatch, now_ns: u64, released: &mut Vec<Trace>) {
+        let start = released.len();
         let now = self.advance(now_ns);
         let mut tally = Tally::default();
         self.context.reset();
@@ -417,6 +445,9 @@ impl Assembler for Shard {
         let mut added = 0;
         let mut last: Option<(TraceId, u32)> = None;
         for span in batch.spans {
+            if let Some(board) = &self.scores {
+                board.remember(&span);
+            }
             let trace_id = span.trace_id;
             let index = match last {
                 Some((id, index)) if id == trace_id => Some(index),
@@ -467,15 +498,16 @@ impl Assembler for Shard {
         self.enforce_bytes(now, released, &mut tally);
         self.stats.late_spans += tally.late as u64;
         self.stats.over_cap_spans += tally.over_cap as u64;
-        self.finish_call(released, &tally);
+        self.finish_call(released, start, &tally);
     }
 
     fn tick(&mut self, now_ns: u64, released: &mut Vec<Trace>) {
+        let start = released.len();
         let now = self.advance(now_ns);
         let mut tally = Tally::default();
         self.expire(now, released, &mut tally);
         self.enforce_bytes(now, released, &mut tally);
-        self.finish_call(released, &tally);
+        self.finish_call(released, start, &tally);
     }
 
     fn next_deadline(&self) -> Option<u64> {
@@ -494,6 +526,7 @@ impl Assembler for Shard {
     }
 
     fn drain(&mut self, released: &mut Vec<Trace>) {
+        let start = released.len();
         let now = self.now_ns;
         let mut tally = Tally::default();
         let mut freed = 0;
@@ -502,7 +535,7 @@ impl Assembler for Shard {
             tally.shutdown += 1;
         }
         self.bytes_total.fetch_sub(freed, Ordering::Relaxed);
-        self.finish_call(released, &tally);
+        self.finish_call(released, start, &tally);
     }
 }
 

@@ -83,7 +83,7 @@ async fn whole_traces_reach_the_exporter_on_time_and_the_rest_at_shutdown() {
         *sizes.entry(s.trace_id).or_default() += 1;
     }
     let id = |s: &str| ComponentId::parse(s).unwrap();
-    let assembly = TraceAssemblyFactory
+    let assembly = TraceAssemblyFactory::default()
         .build(
             &id("trace_assembly"),
             serde_yaml_ng::from_str("{ idle_after_root: 100ms, max_wait: 1h, shards: 3 }").unwrap(),

@@ -78,6 +78,7 @@ pub enum PolicyType {
     LlmRetry,
     AgentLoop,
     FirstPerSlice,
+    EvaluationScore,
 }
 
 impl PolicyType {
@@ -106,6 +107,7 @@ impl PolicyType {
             Self::LlmRetry => "llm_retry",
             Self::AgentLoop => "agent_loop",
             Self::FirstPerSlice => "first_per_slice",
+            Self::EvaluationScore => "evaluation_score",
         }
     }
 }
@@ -165,6 +167,8 @@ pub struct PolicyConfig {
     pub agent_loop: Option<AgentLoopConfig>,
     #[serde(default)]
     pub first_per_slice: Option<FirstPerSliceConfig>,
+    #[serde(default)]
+    pub evaluation_score: Option<EvaluationScoreConfig>,
 }
 
 /// `status_code`: a span has one of these statuses.
@@ -422,4 +426,22 @@ impl Default for FirstPerSliceConfig {
             max_slices: 10_000,
         }
     }
+}
+
+/// `evaluation_score`: the trace carries a quality score (an evaluation or feedback joined
+/// to it while trace assembly held it, or one its spans carry; see `Trace::scores`) that
+/// is low enough, or has one of the listed labels. Give `max_value`, `labels` or both.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationScoreConfig {
+    /// Only scores of this evaluation (`gen_ai.evaluation.name`, `user_feedback` for the
+    /// seed's ratings); unset for every score.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Match when a score's value is at most this (inclusive).
+    #[serde(default)]
+    pub max_value: Option<f64>,
+    /// Match when a score's label is one of these (compared ignoring ASCII case).
+    #[serde(default)]
+    pub labels: Vec<String>,
 }

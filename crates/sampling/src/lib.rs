@@ -14,7 +14,8 @@
 //!   `latency`, `probabilistic`, `rate_limiting`, `bytes_limiting`, `string_attribute`,
 //!   `numeric_attribute`, `boolean_attribute`, `span_count`, `trace_state`, `and`,
 //!   `composite`, `drop`) and LLM-aware ones (`llm_cost`, `llm_tokens`, `llm_ttft`,
-//!   `llm_finish_reason`, `llm_error`, `llm_retry`, `agent_loop`, `first_per_slice`);
+//!   `llm_finish_reason`, `llm_error`, `llm_retry`, `agent_loop`, `first_per_slice`,
+//!   `evaluation_score` on the quality scores joined to the trace);
 //! - [`Sampler`]: the decision order and the [`DecisionCache`], a pure state machine driven
 //!   by an injected clock;
 //! - [`TailSamplingProcessor`]: the sampler on the gateway's monotonic clock, with metrics.

@@ -600,3 +600,100 @@ fn first_per_slice_table_is_bounded() {
     // Next hour, old slices make way.
     assert!(s.evaluate(&t(4, "c"), 3_600_000_000_000).sampled);
 }
+
+fn scored(b: u8, scores: Vec<tracegate_model::Score>) -> tracegate_model::Trace {
+    let mut t = plain(b);
+    t.scores = scores;
+    t
+}
+
+fn score(name: &str, value: Option<f64>, label: Option<&str>) -> tracegate_model::Score {
+    tracegate_model::Score {
+        name: name.to_owned(),
+        value,
+        label: label.map(str::to_owned),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn evaluation_score_keeps_a_low_value_or_a_listed_label_of_the_named_evaluation() {
+    let mut s = one(
+        "evaluation_score",
+        "{ name: relevance, max_value: 0.3, labels: [fail] }",
+    );
+    // At the bound (inclusive), below, above.
+    assert!(keeps(
+        &mut s,
+        &scored(1, vec![score("relevance", Some(0.3), None)])
+    ));
+    assert!(keeps(
+        &mut s,
+        &scored(2, vec![score("relevance", Some(-1.0), None)])
+    ));
+    assert!(!keeps(
+        &mut s,
+        &scored(3, vec![score("relevance", Some(0.31), None)])
+    ));
+    // A label in the list, in any case and with spaces; one not in it.
+    assert!(keeps(
+        &mut s,
+        &scored(4, vec![score("relevance", Some(0.9), Some(" FAIL "))])
+    ));
+    assert!(!keeps(
+        &mut s,
+        &scored(5, vec![score("relevance", Some(0.9), Some("pass"))])
+    ));
+    // Another evaluation's low score does not count; any matching score among several does.
+    assert!(!keeps(
+        &mut s,
+        &scored(6, vec![score("toxicity", Some(0.0), Some("fail"))])
+    ));
+    assert!(keeps(
+        &mut s,
+        &scored(
+            7,
+            vec![
+                score("toxicity", Some(0.0), None),
+                score("relevance", Some(0.1), None)
+            ]
+        )
+    ));
+    // No scores, or a score with neither value nor label.
+    assert!(!keeps(&mut s, &plain(8)));
+    assert!(!keeps(
+        &mut s,
+        &scored(9, vec![score("relevance", None, None)])
+    ));
+
+    // Without a name every evaluation counts; labels alone.
+    let mut any = one("evaluation_score", "{ labels: [thumbs_down] }");
+    assert!(keeps(
+        &mut any,
+        &scored(
+            10,
+            vec![score("user_feedback", Some(0.0), Some("thumbs_down"))]
+        )
+    ));
+    assert!(!keeps(
+        &mut any,
+        &scored(11, vec![score("user_feedback", Some(0.0), None)])
+    ));
+    let d = any.sampling(&scored(12, vec![score("x", None, Some("thumbs_down"))]), 0);
+    assert_eq!((&*d.policy, d.probability), ("p", 1.0));
+}
+
+#[test]
+fn evaluation_score_needs_a_value_or_labels() {
+    let (path, message) = config_error(
+        "policies: [ { type: evaluation_score, evaluation_score: { name: relevance } } ]",
+    );
+    assert_eq!(
+        path,
+        "processors.tail_sampling.policies[0].evaluation_score"
+    );
+    assert!(
+        message.contains("`max_value`") && message.contains("`labels`"),
+        "{message}"
+    );
+}

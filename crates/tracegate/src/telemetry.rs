@@ -55,6 +55,7 @@ pub async fn serve_metrics(
         .context("cannot install the metrics recorder")?;
     tracegate_pipeline::telemetry::describe();
     tracegate_metrics::telemetry::describe();
+    tracegate_scores::telemetry::describe();
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| {

@@ -13,7 +13,7 @@ fn fixture(name: &str) -> serde_yaml_ng::Value {
 fn build(yaml: &str) -> Result<Processor, tracegate_pipeline::ConfigError> {
     let id = ComponentId::parse("trace_assembly").unwrap();
     let ctx = BuildContext::new("test");
-    TraceAssemblyFactory.build(&id, serde_yaml_ng::from_str(yaml).unwrap(), &ctx)
+    TraceAssemblyFactory::default().build(&id, serde_yaml_ng::from_str(yaml).unwrap(), &ctx)
 }
 
 #[test]
@@ -102,7 +102,10 @@ fn unknown_keys_and_bad_units_are_errors_with_their_path() {
 
 #[test]
 fn factory_builds_one_shard_per_worker_with_global_bounds_split() {
-    assert_eq!(TraceAssemblyFactory.type_name(), "trace_assembly");
+    assert_eq!(
+        TraceAssemblyFactory::default().type_name(),
+        "trace_assembly"
+    );
     let Processor::Assemble(shards) = build("{ shards: 3, max_traces: 10 }").unwrap() else {
         panic!("not an assembler");
     };

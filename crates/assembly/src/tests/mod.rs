@@ -8,7 +8,9 @@
 //! - [`memory`]: the overhead per held span;
 //! - [`bytes`]: what `max_bytes` counts: resources and scopes, once per trace when shared,
 //!   once per span when each span brings its own (issue 18);
-//! - [`metrics`]: the `tracegate_assembly_*` metrics a shard emits.
+//! - [`metrics`]: the `tracegate_assembly_*` metrics a shard emits;
+//! - [`scores`]: the score board hook: the index fed at ingest, scores attached on every
+//!   release path, nothing without a board.
 
 mod bytes;
 mod config;
@@ -16,6 +18,7 @@ mod golden;
 mod memory;
 mod metrics;
 mod properties;
+mod scores;
 
 use crate::{Limits, Shard, TraceAssemblyConfig};
 use std::sync::atomic::AtomicUsize;

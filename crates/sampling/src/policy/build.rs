@@ -10,6 +10,7 @@ use super::rules::{
     BooleanAttribute, Latency, NumericAttribute, Probabilistic, SpanCount, StatusCodes,
     StringAttribute, StringMatch, TraceStateRule, probabilistic_threshold,
 };
+use super::scores::EvaluationScore;
 use super::slice::{Dimension, FirstPerSlice};
 use crate::config::{PolicyConfig, PolicyType};
 use std::collections::HashSet;
@@ -445,6 +446,38 @@ fn compile(p: &PolicyConfig, at: &str, depth: usize) -> Result<Policy, ConfigErr
                 })
                 .collect::<Result<_, _>>()?;
             Policy::FirstPerSlice(FirstPerSlice::new(c.per_hour, by, c.max_slices))
+        }
+        PolicyType::EvaluationScore => {
+            let c = section!(p, evaluation_score, at);
+            if c.max_value.is_none() && c.labels.is_empty() {
+                return Err(err(
+                    &sect("evaluation_score"),
+                    "give `max_value` (keep traces with a score at or below it), `labels` (keep traces with one of these labels) or both",
+                ));
+            }
+            if c.max_value.is_some_and(|v| !v.is_finite()) {
+                return Err(err(
+                    &sect("evaluation_score.max_value"),
+                    "write a finite number, such as 0.3",
+                ));
+            }
+            if !c.labels.is_empty() {
+                let path = sect("evaluation_score.labels");
+                check_values(&c.labels, &path)?;
+                if c.labels.iter().any(|l| l.trim().is_empty()) {
+                    return Err(err(
+                        &path,
+                        "a label must not be empty; write one such as `fail`",
+                    ));
+                }
+            }
+            if c.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                return Err(err(
+                    &sect("evaluation_score.name"),
+                    "must not be empty; write an evaluation name such as `relevance`, or leave it out for every score",
+                ));
+            }
+            Policy::EvaluationScore(EvaluationScore::new(c.name, c.max_value, c.labels))
         }
     })
 }

@@ -55,7 +55,7 @@ pub(super) fn check_names(
 
 /// Checks that only the type's own section is given.
 pub(super) fn check_sections(p: &PolicyConfig, at: &str) -> Result<(), ConfigError> {
-    let given: [(&str, bool); 21] = [
+    let given: [(&str, bool); 22] = [
         ("status_code", p.status_code.is_some()),
         ("latency", p.latency.is_some()),
         ("probabilistic", p.probabilistic.is_some()),
@@ -77,6 +77,7 @@ pub(super) fn check_sections(p: &PolicyConfig, at: &str) -> Result<(), ConfigErr
         ("llm_retry", p.llm_retry.is_some()),
         ("agent_loop", p.agent_loop.is_some()),
         ("first_per_slice", p.first_per_slice.is_some()),
+        ("evaluation_score", p.evaluation_score.is_some()),
     ];
     match given.iter().find(|(k, on)| *on && *k != p.kind.as_str()) {
         Some((k, _)) => Err(err(

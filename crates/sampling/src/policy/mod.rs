@@ -8,7 +8,8 @@
 //!   `composite`);
 //! - `llm.rs`: the LLM-aware rules (cost, tokens, TTFT, finish reason, retries, agent loops);
 //! - `errors.rs`: LLM error classes (`llm_error`);
-//! - `slice.rs`: `first_per_slice`.
+//! - `slice.rs`: `first_per_slice`;
+//! - `scores.rs`: `evaluation_score` (the quality scores joined to a trace).
 //!
 //! A policy is evaluated on a trace at a time `now_ns` (a monotonic clock; only the
 //! rate-based policies and `first_per_slice` read it) and gives an [`Outcome`].
@@ -19,6 +20,7 @@ mod errors;
 mod limits;
 mod llm;
 mod rules;
+mod scores;
 mod slice;
 
 pub use build::{
@@ -107,6 +109,8 @@ pub enum Policy {
     AgentLoop(llm::AgentLoop),
     /// `first_per_slice`.
     FirstPerSlice(slice::FirstPerSlice),
+    /// `evaluation_score`.
+    EvaluationScore(scores::EvaluationScore),
 }
 
 impl Policy {
@@ -153,6 +157,7 @@ impl Policy {
             Policy::LlmRetry => Outcome::rule(llm::has_retry(trace)),
             Policy::AgentLoop(p) => Outcome::rule(p.matches(trace)),
             Policy::FirstPerSlice(p) => Outcome::rule(p.evaluate(trace, now_ns)),
+            Policy::EvaluationScore(p) => Outcome::rule(p.matches(trace)),
         }
     }
 }

@@ -28,7 +28,7 @@ fn the_yaml_fixture_parses_and_builds() {
     let config: TailSamplingConfig = parse_section(PATH, value.clone()).unwrap();
     assert_eq!(config.decision_cache.late_window.get().as_secs(), 600);
     assert_eq!(config.decision_cache.max_bytes.get(), 8 << 20);
-    assert_eq!(config.policies.len(), 24);
+    assert_eq!(config.policies.len(), 25);
     let p = &config.policies[1];
     assert_eq!(
         (p.name.as_deref(), p.kind),
@@ -44,8 +44,16 @@ fn the_yaml_fixture_parses_and_builds() {
     let composite = config.policies[13].composite.as_ref().unwrap();
     assert_eq!(composite.composite_sub_policy.len(), 3);
     assert_eq!(composite.rate_allocation[1].percent, 25.0);
+    assert_eq!(
+        config.policies[24].evaluation_score,
+        Some(crate::config::EvaluationScoreConfig {
+            name: Some("relevance".to_owned()),
+            max_value: Some(0.3),
+            labels: vec!["fail".to_owned(), "thumbs_down".to_owned()],
+        })
+    );
     let sampler = Sampler::new(&config, PATH).unwrap();
-    assert_eq!(sampler.policy_names().count(), 24);
+    assert_eq!(sampler.policy_names().count(), 25);
     assert!(matches!(build(text), Ok(Processor::Trace(_))));
 }
 
@@ -140,6 +148,36 @@ fn config_errors_name_their_key_and_what_to_write() {
             "{ decision_cache: { max_bytes: 100 } }",
             "processors.tail_sampling.decision_cache.max_bytes",
             "at least 4KiB",
+        ),
+        (
+            "{ policies: [ { type: evaluation_score, evaluation_score: { name: relevance } } ] }",
+            "processors.tail_sampling.policies[0].evaluation_score",
+            "give `max_value`",
+        ),
+        (
+            "{ policies: [ { type: evaluation_score, evaluation_score: { labels: [] } } ] }",
+            "processors.tail_sampling.policies[0].evaluation_score",
+            "`labels`",
+        ),
+        (
+            "{ policies: [ { type: evaluation_score, evaluation_score: { max_value: .nan } } ] }",
+            "processors.tail_sampling.policies[0].evaluation_score.max_value",
+            "finite number",
+        ),
+        (
+            "{ policies: [ { type: evaluation_score, evaluation_score: { labels: [' '] } } ] }",
+            "processors.tail_sampling.policies[0].evaluation_score.labels",
+            "must not be empty",
+        ),
+        (
+            "{ policies: [ { type: evaluation_score, evaluation_score: { name: '', max_value: 1 } } ] }",
+            "processors.tail_sampling.policies[0].evaluation_score.name",
+            "must not be empty",
+        ),
+        (
+            "{ policies: [ { type: evaluation_score } ] }",
+            "processors.tail_sampling.policies[0]",
+            "evaluation_score: {",
         ),
         (
             "{ policies: [ { type: first_per_slice, first_per_slice: { by: [colour] } } ] }",
