@@ -46,7 +46,6 @@ use super::upload::{Reservation, Rows, Shared, write_file};
 use crate::destination::Destination;
 use crate::encoder::{SizeHint, SpanEncoder};
 use crate::layout::HourPartition;
-use crate::trace_encoder::TraceEncoder;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -57,10 +56,13 @@ use tokio::time::Instant;
 use tracegate_model::{Span, Trace};
 use tracegate_pipeline::durability::{OriginCounts, Release};
 use tracegate_pipeline::telemetry;
+use tracegate_model::Signal;
 use tracegate_pipeline::{
     BuildContext, ComponentId, ConfigError, ExportError, Exporter, ExporterFactory, Payload,
     parse_section,
 };
+
+mod logs;
 
 /// Files up to this size are uploaded with one `put`; larger ones in parts.
 pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -303,14 +305,10 @@ impl ArchiveExporter {
                 self.cut(i);
             }
         }
-        self.partitions.push(Buffer {
+        self.partitions.push(Buffer::new(
             partition,
-            encoder: SpanEncoder::with_size_hint(&self.size_hint),
-            span_units: Units::default(),
-            traces: TraceEncoder::new(),
-            trace_units: Units::default(),
-            since: Instant::now(),
-        });
+            SpanEncoder::with_size_hint(&self.size_hint),
+        ));
         self.peak_partitions = self.peak_partitions.max(self.partitions.len());
         self.partitions.len() - 1
     }
@@ -327,6 +325,10 @@ impl ArchiveExporter {
             span_units,
             traces,
             trace_units,
+            logs,
+            log_units,
+            scores,
+            score_units,
             ..
         } = buffer;
         if !encoder.is_empty() {
@@ -334,6 +336,8 @@ impl ArchiveExporter {
         }
         self.spawn_file(partition, Rows::Spans(encoder), span_units);
         self.spawn_file(partition, Rows::Traces(traces), trace_units);
+        self.spawn_file(partition, Rows::Logs(logs), log_units);
+        self.spawn_file(partition, Rows::Scores(scores), score_units);
     }
 
     fn spawn_file(&mut self, partition: HourPartition, rows: Rows, units: Units) {
@@ -374,6 +378,7 @@ impl ArchiveExporter {
         if buffer.estimated_bytes() >= self.flush_bytes {
             self.cut(index);
         }
+        self.push_trace_scores(trace, now, unit);
     }
 
     fn cut_all(&mut self) {
@@ -394,13 +399,34 @@ impl ArchiveExporter {
         self.shared.report();
     }
 
+    /// Spans and log records buffered: what `abandon` reports lost.
     fn buffered_spans(&self) -> usize {
-        self.partitions.iter().map(|b| b.encoder.len()).sum()
+        self.partitions
+            .iter()
+            .map(|b| b.encoder.len() + b.logs.len())
+            .sum()
     }
 
     /// Whether `span`, replayed from the log, is in a file uploaded before the restart.
     fn span_archived(&self, release: Option<&Release>, span: &Span) -> bool {
         (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_span(r, span))
+    }
+
+    /// The end of `export`: cuts everything once the buffer is over `flush_bytes`, and ends
+    /// the export call's own hold on `unit`.
+    fn export_done(
+        &mut self,
+        unit: Option<Arc<Unit>>,
+        release: Option<&Release>,
+    ) -> Result<(), ExportError> {
+        if self.buffered >= self.flush_bytes {
+            self.cut_all();
+        }
+        self.sync_buffered();
+        if let (Some(unit), Some(release)) = (unit, release) {
+            unit.finish(release);
+        }
+        Ok(())
     }
 
     /// Whether `trace`, replayed from the log, has a traces row uploaded before the restart.
@@ -423,9 +449,14 @@ impl Exporter for ArchiveExporter {
         let now = self.now();
         let shared = self.shared.clone();
         let release = shared.durable.get().map(|d| &d.release);
-        // The payload's spans are durable once every file with rows of it is uploaded: the
-        // spans left out of the spans table too, whose traces rows hold the unit.
-        let unit = release.map(|_| Unit::new(OriginCounts::of(payload.spans())));
+        // The payload's spans (or log records) are durable once every file with rows of it
+        // is uploaded: the spans left out of the spans table too, whose traces rows hold the
+        // unit.
+        let unit = release.map(|_| Unit::new(OriginCounts::of_origins(payload.origins())));
+        if let Payload::Logs(batch) = &*payload {
+            self.push_logs(batch, now, unit.as_ref());
+            return self.export_done(unit, release);
+        }
         let mut clamped = Clamped::default();
         let mut skipped = 0;
         let mut last: Option<(HourPartition, usize)> = None;
@@ -468,15 +499,13 @@ impl Exporter for ArchiveExporter {
                 }
             }
         }
-        if self.buffered >= self.flush_bytes {
-            self.cut_all();
-        }
-        self.sync_buffered();
-        // The export call's own hold ends.
-        if let (Some(unit), Some(release)) = (unit, release) {
-            unit.finish(release);
-        }
-        Ok(())
+        self.export_done(unit, release)
+    }
+
+    /// Takes spans and released traces, and log records (with the scores they carry) from
+    /// a `logs` pipeline.
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Traces, Signal::Logs]
     }
 
     fn tick_interval(&self) -> Option<Duration> {
@@ -569,12 +598,16 @@ impl Exporter for ArchiveExporter {
 impl Drop for ArchiveExporter {
     fn drop(&mut self) {
         let spans = self.buffered_spans();
-        let traces: usize = self.partitions.iter().map(|b| b.traces.len()).sum();
-        if spans > 0 || traces > 0 || !self.uploads.is_empty() {
+        let rows: usize = self
+            .partitions
+            .iter()
+            .map(|b| b.traces.len() + b.scores.len())
+            .sum();
+        if spans > 0 || rows > 0 || !self.uploads.is_empty() {
             tracing::error!(
                 exporter = %self.shared.name,
-                buffered_spans = spans,
-                buffered_traces = traces,
+                buffered_spans_and_log_records = spans,
+                buffered_trace_and_score_rows = rows,
                 pending_files = self.uploads.len(),
                 "archive exporter stopped before flushing; that data is lost"
             );

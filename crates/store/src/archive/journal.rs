@@ -15,7 +15,7 @@
 //! only the entries still needed: at start, and while running once it has grown past
 //! [`COMPACT_AFTER`] entries.
 
-use crate::layout::{SPANS_TABLE, TRACES_TABLE};
+use crate::layout::{LOGS_TABLE, SCORES_TABLE, SPANS_TABLE, TRACES_TABLE};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -57,6 +57,8 @@ impl Entry {
         let table = match fields.next()? {
             t if t == SPANS_TABLE => SPANS_TABLE,
             t if t == TRACES_TABLE => TRACES_TABLE,
+            t if t == LOGS_TABLE => LOGS_TABLE,
+            t if t == SCORES_TABLE => SCORES_TABLE,
             _ => return None,
         };
         let path = fields.next().filter(|p| !p.is_empty())?.to_owned();

@@ -21,7 +21,7 @@ use super::journal::Journal;
 use super::retry::{blocking, retry};
 use super::upload::Shared;
 use crate::error::StoreError;
-use crate::layout::SPANS_TABLE;
+use crate::layout::{SPANS_TABLE, TRACES_TABLE};
 use arrow::array::{Array, AsArray, RecordBatch};
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
@@ -62,7 +62,14 @@ pub(super) async fn recover(
     let mut done = DoneSets::new(limit);
     let mut kept = Vec::new();
     let (mut missing, mut unreadable) = (0usize, 0usize);
-    for entry in contents.entries.into_iter().filter(|e| e.max_lsn >= floor) {
+    // Only spans and traces files hold ids a replayed span can be matched by; the rows of
+    // logs and scores files may be archived twice after a crash (see `exporter/logs.rs`).
+    let readable = |table: &str| table == SPANS_TABLE || table == TRACES_TABLE;
+    for entry in contents
+        .entries
+        .into_iter()
+        .filter(|e| e.max_lsn >= floor && readable(e.table))
+    {
         let path = Path::from(entry.path.as_str());
         let Some(bytes) = retry(shared, "read back an archived file", || {
             fetch(shared, &path)
