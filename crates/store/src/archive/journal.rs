@@ -285,9 +285,13 @@ mod tests {
         let flipped = line.replacen("42", "43", 1);
         assert_eq!(Entry::parse(flipped.trim_end_matches('\n')), None);
         assert_eq!(Entry::parse("not a line"), None);
-        let unknown_table = entry(1, "logs", "x").body();
+        let unknown_table = entry(1, "metrics", "x").body();
         let sum = fnv1a(unknown_table.as_bytes());
         assert_eq!(Entry::parse(&format!("{sum:016x} {unknown_table}")), None);
+        for table in [LOGS_TABLE, SCORES_TABLE] {
+            let e = entry(7, table, "lake/t/a.parquet");
+            assert_eq!(Entry::parse(e.line().trim_end_matches('\n')), Some(e));
+        }
     }
 
     #[test]
