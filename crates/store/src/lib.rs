@@ -92,13 +92,11 @@ pub use destination::{Destination, S3Options};
 pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
 pub use error::{ErrorClass, StoreError};
 pub use hot::{HotRegistry, HotStore, HotStoreConfig, HotStoreFactory, ScanFilter, ScanStats};
-pub use read::{ColdArchive, ColdLookup, ColdOptions, SpanDecoder, spans_from_batch};
 pub use log_encoder::{EncodedLogs, LogEncoder};
+pub use read::{ColdArchive, ColdLookup, ColdOptions, SpanDecoder, spans_from_batch};
 pub use score_encoder::{EncodedScores, ScoreEncoder};
 pub use trace_encoder::{EncodedTraces, TraceEncoder};
-pub use writer::{
-    Compression, WriterOptions, write_logs, write_scores, write_spans, write_traces,
-};
+pub use writer::{Compression, WriterOptions, write_logs, write_scores, write_spans, write_traces};
 
 #[cfg(test)]
 mod testing;

@@ -304,8 +304,7 @@ impl<'a> LlmAttrs<'a> {
     fn note(&mut self, kv: &'a KeyValue) {
         let key = kv.key.as_str();
         // Most keys are none of these; one prefix test rules them out.
-        if !(key.starts_with("gen_ai.") || key.starts_with("tracegate.") || key == keys::USER_ID)
-        {
+        if !(key.starts_with("gen_ai.") || key.starts_with("tracegate.") || key == keys::USER_ID) {
             return;
         }
         let slot = match key {

@@ -15,7 +15,9 @@ use crate::error::StoreError;
 use crate::log_encoder::{
     RowKey, append_option, append_span_id, append_str, append_trace_id, nanos, sorted_rows,
 };
-use arrow::array::{ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder};
+use arrow::array::{
+    ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
+};
 use std::sync::Arc;
 use tracegate_model::schema;
 use tracegate_model::{Score, ScoreSource};
@@ -102,7 +104,9 @@ impl ScoreEncoder {
     }
 
     /// Encodes `scores` into one batch, in the order given, with no fallback time.
-    pub fn encode<'a>(scores: impl IntoIterator<Item = &'a Score>) -> Result<RecordBatch, StoreError> {
+    pub fn encode<'a>(
+        scores: impl IntoIterator<Item = &'a Score>,
+    ) -> Result<RecordBatch, StoreError> {
         let mut encoder = Self::new();
         for score in scores {
             encoder.push(score, 0);
@@ -141,7 +145,8 @@ impl ScoreEncoder {
         bytes += append_span_id(&mut self.span_id, score.span_id);
         self.time.append_value(nanos(time));
         bytes += append_str(&mut self.name, &score.name);
-        self.value.append_option(score.value.filter(|v| v.is_finite()));
+        self.value
+            .append_option(score.value.filter(|v| v.is_finite()));
         for (builder, value) in [
             (&mut self.label, &score.label),
             (&mut self.explanation, &score.explanation),

@@ -28,9 +28,9 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use tracegate_model::schema::{
-    self, LOGS_SCHEMA_VERSION, LOGS_TABLE, SCHEMA_VERSION_KEY, SCORES_SCHEMA_VERSION,
-    SCORES_TABLE, SPANS_SCHEMA_VERSION, SPANS_TABLE, TABLE_KEY, TRACES_SCHEMA_VERSION,
-    TRACES_TABLE, col, logs_col, scores_col, traces_col,
+    self, LOGS_SCHEMA_VERSION, LOGS_TABLE, SCHEMA_VERSION_KEY, SCORES_SCHEMA_VERSION, SCORES_TABLE,
+    SPANS_SCHEMA_VERSION, SPANS_TABLE, TABLE_KEY, TRACES_SCHEMA_VERSION, TRACES_TABLE, col,
+    logs_col, scores_col, traces_col,
 };
 
 /// The compression codec of Parquet pages.

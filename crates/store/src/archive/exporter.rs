@@ -53,10 +53,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracegate_model::Signal;
 use tracegate_model::{Span, Trace};
 use tracegate_pipeline::durability::{OriginCounts, Release};
 use tracegate_pipeline::telemetry;
-use tracegate_model::Signal;
 use tracegate_pipeline::{
     BuildContext, ComponentId, ConfigError, ExportError, Exporter, ExporterFactory, Payload,
     parse_section,

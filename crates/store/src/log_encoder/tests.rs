@@ -4,8 +4,8 @@
 
 use super::*;
 use crate::testing::logs::{
-    LOG_FLOAT_COLUMNS, LOG_INT_COLUMNS, LOG_STRING_COLUMNS, LogRow, assert_file_layout,
-    llm_record, log_rows_of, plain_record, sorted_none_last,
+    LOG_FLOAT_COLUMNS, LOG_INT_COLUMNS, LOG_STRING_COLUMNS, LogRow, assert_file_layout, llm_record,
+    log_rows_of, plain_record, sorted_none_last,
 };
 use crate::testing::{LEAP_NIGHT, read_parquet};
 use crate::writer::{WriterOptions, write_logs};
@@ -64,7 +64,10 @@ fn golden_rows_of_an_llm_call_and_plain_logs() {
     assert_eq!(llm.observed_time, None, "0 is unset");
     assert_eq!(llm.service_name, "llm-svc");
     assert_eq!(llm.scope_name.as_deref(), Some("seed.logger"));
-    assert_eq!((llm.severity_number, llm.severity_text.as_deref()), (9, None));
+    assert_eq!(
+        (llm.severity_number, llm.severity_text.as_deref()),
+        (9, None)
+    );
     assert_eq!(llm.event_name, None);
     assert_eq!(
         llm.body.as_deref(),
@@ -73,7 +76,10 @@ fn golden_rows_of_an_llm_call_and_plain_logs() {
         )
     );
     assert_eq!(llm.kind, "llm_call");
-    assert_eq!(llm.attributes.get("gen_ai.usage.input_tokens"), Some(&Some("120".into())));
+    assert_eq!(
+        llm.attributes.get("gen_ai.usage.input_tokens"),
+        Some(&Some("120".into()))
+    );
     assert_eq!(
         llm.attributes.get("gen_ai.response.finish_reasons"),
         Some(&Some(r#"["stop"]"#.into()))
@@ -101,11 +107,20 @@ fn golden_rows_of_an_llm_call_and_plain_logs() {
     // cost, TTFT (0.25 s as ms), latency, queue wait, temperature.
     assert_eq!(
         LOG_FLOAT_COLUMNS.map(|c| llm.floats[c]),
-        [Some(0.0007), Some(250.0), Some(812.5), Some(12.0), Some(0.7)]
+        [
+            Some(0.0007),
+            Some(250.0),
+            Some(812.5),
+            Some(12.0),
+            Some(0.7)
+        ]
     );
 
     let plain = &rows[2];
-    assert_eq!((plain.trace_id.as_deref(), plain.span_id.as_deref()), (None, None));
+    assert_eq!(
+        (plain.trace_id.as_deref(), plain.span_id.as_deref()),
+        (None, None)
+    );
     assert_eq!(plain.observed_time, Some(t + 15));
     assert_eq!(plain.body.as_deref(), Some("hello"));
     assert_eq!(plain.severity_text.as_deref(), Some("INFO"));
@@ -116,13 +131,23 @@ fn golden_rows_of_an_llm_call_and_plain_logs() {
     assert!(plain.ints.values().all(Option::is_none));
     assert!(plain.floats.values().all(Option::is_none));
 
-    assert_eq!(rows[3].body.as_deref(), Some("42"), "a structured body as JSON");
+    assert_eq!(
+        rows[3].body.as_deref(),
+        Some("42"),
+        "a structured body as JSON"
+    );
     assert_eq!(rows[4].body, None);
     // A record without a time is timed by its observed time.
     assert_eq!(rows[5].body.as_deref(), Some("late"));
 
     let time = schema::logs_schema().index_of(logs_col::TIME).unwrap();
-    assert_file_layout(file, LOGS_TABLE, LOGS_SCHEMA_VERSION, time, &"02".repeat(16));
+    assert_file_layout(
+        file,
+        LOGS_TABLE,
+        LOGS_SCHEMA_VERSION,
+        time,
+        &"02".repeat(16),
+    );
 }
 
 #[test]
@@ -144,7 +169,10 @@ fn mistyped_canonical_attributes_are_null_and_numeric_strings_count() {
     assert_eq!(row.ints[logs_col::OUTPUT_TOKENS], Some(12));
     assert_eq!(row.strings[logs_col::REQUEST_MODEL], None);
     assert_eq!(row.floats[logs_col::LATENCY_MS], None, "NaN is no latency");
-    assert_eq!(row.strings[logs_col::FINISH_REASON].as_deref(), Some("length"));
+    assert_eq!(
+        row.strings[logs_col::FINISH_REASON].as_deref(),
+        Some("length")
+    );
     assert_eq!(row.strings[logs_col::USER_ID].as_deref(), Some("second"));
 }
 

@@ -87,13 +87,23 @@ fn golden_rows_of_joined_and_unjoined_scores() {
     );
     // Unjoined last; a score without a time of its own takes the fallback.
     assert_eq!(
-        (rows[2].trace_id.as_deref(), rows[2].time, rows[2].joined_by.as_str()),
+        (
+            rows[2].trace_id.as_deref(),
+            rows[2].time,
+            rows[2].joined_by.as_str()
+        ),
         (None, t + 1, "unresolved")
     );
     assert_eq!(rows[2].source, "feedback_span");
 
     let time = schema::scores_schema().index_of(scores_col::TIME).unwrap();
-    assert_file_layout(file, SCORES_TABLE, SCORES_SCHEMA_VERSION, time, &"02".repeat(16));
+    assert_file_layout(
+        file,
+        SCORES_TABLE,
+        SCORES_SCHEMA_VERSION,
+        time,
+        &"02".repeat(16),
+    );
 }
 
 #[test]

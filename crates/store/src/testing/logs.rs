@@ -13,8 +13,8 @@ use tracegate_model::proto::common::v1::any_value::Value;
 use tracegate_model::proto::common::v1::{AnyValue, ArrayValue, KeyValueList};
 use tracegate_model::schema::{self, SCHEMA_VERSION_KEY, TABLE_KEY, logs_col, scores_col};
 use tracegate_model::{
-    LogFacts, LogKind, LogRecord, Resource, Scope, Score, ScoreJoin, ScoreSource, SpanId,
-    TraceId, attr, keys,
+    LogFacts, LogKind, LogRecord, Resource, Scope, Score, ScoreJoin, ScoreSource, SpanId, TraceId,
+    attr, keys,
 };
 
 fn any(v: Value) -> AnyValue {
@@ -39,7 +39,10 @@ pub fn plain_record(body: &str, time: u64) -> LogRecord {
 /// `metrics`) and the canonical attributes, in trace `trace` / span `span`.
 pub fn llm_record(trace: u8, span: u8, time: u64) -> LogRecord {
     let metrics = KeyValueList {
-        values: vec![attr::int("input_tokens", 120), attr::int("output_tokens", 40)],
+        values: vec![
+            attr::int("input_tokens", 120),
+            attr::int("output_tokens", 40),
+        ],
     };
     let body = KeyValueList {
         values: vec![
@@ -247,7 +250,10 @@ pub fn log_rows_of(batch: &RecordBatch) -> Vec<LogRow> {
         .iter()
         .map(|c| (*c, strings(batch, c)))
         .collect();
-    let n: Vec<_> = LOG_INT_COLUMNS.iter().map(|c| (*c, ints(batch, c))).collect();
+    let n: Vec<_> = LOG_INT_COLUMNS
+        .iter()
+        .map(|c| (*c, ints(batch, c)))
+        .collect();
     let f: Vec<_> = LOG_FLOAT_COLUMNS
         .iter()
         .map(|c| (*c, floats(batch, c)))
@@ -339,7 +345,13 @@ pub fn sorted_none_last(keys: &[(Option<String>, i64)]) -> bool {
 
 /// Asserts a file of `table` names its table and version, declares its sort by
 /// (trace_id, `time_column`), and has a trace_id bloom filter that knows `known_trace`.
-pub fn assert_file_layout(file: Bytes, table: &str, version: &str, time_column: usize, known_trace: &str) {
+pub fn assert_file_layout(
+    file: Bytes,
+    table: &str,
+    version: &str,
+    time_column: usize,
+    known_trace: &str,
+) {
     let reader = SerializedFileReader::new_with_options(
         file,
         ReadOptionsBuilder::new()
@@ -364,11 +376,17 @@ pub fn assert_file_layout(file: Bytes, table: &str, version: &str, time_column: 
     for (i, group) in metadata.row_groups().iter().enumerate() {
         let sorting = group.sorting_columns().unwrap();
         assert_eq!(
-            sorting.iter().map(|c| (c.column_idx, c.nulls_first)).collect::<Vec<_>>(),
+            sorting
+                .iter()
+                .map(|c| (c.column_idx, c.nulls_first))
+                .collect::<Vec<_>>(),
             [(0, false), (time_column as i32, false)]
         );
         assert_eq!(group.column(0).column_path().string(), "trace_id");
-        assert!(group.column(0).bloom_filter_offset().is_some(), "row group {i}");
+        assert!(
+            group.column(0).bloom_filter_offset().is_some(),
+            "row group {i}"
+        );
     }
     let found = (0..metadata.num_row_groups()).any(|g| {
         let group = reader.get_row_group(g).unwrap();

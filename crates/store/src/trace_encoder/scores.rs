@@ -8,8 +8,8 @@ use arrow::array::{ArrayRef, Float64Builder, ListArray, StringBuilder, StructArr
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::DataType;
 use std::sync::Arc;
-use tracegate_model::schema::{self, traces_col};
 use tracegate_model::Score;
+use tracegate_model::schema::{self, traces_col};
 
 /// Builds the `scores` column, one trace at a time.
 #[derive(Debug)]

@@ -32,7 +32,10 @@ async fn table_files(store: &dyn ObjectStore, table: &str) -> Vec<(Path, bytes::
     let mut out = Vec::new();
     for meta in metas {
         let name = meta.location.filename().unwrap().to_owned();
-        assert!(name.starts_with("gw-test-") && name.ends_with(".parquet"), "{name}");
+        assert!(
+            name.starts_with("gw-test-") && name.ends_with(".parquet"),
+            "{name}"
+        );
         let bytes = store
             .get(&meta.location)
             .await
@@ -52,13 +55,18 @@ fn assert_partition(path: &Path, table: &str, times: &[i64]) -> HourPartition {
         assert_eq!(HourPartition::of_unix_nanos(t as u64), partition, "{path}");
     }
     let dir = partition.dir(&Path::from("lake"), table);
-    assert!(path.as_ref().starts_with(&format!("{dir}/")), "{path} not in {dir}");
+    assert!(
+        path.as_ref().starts_with(&format!("{dir}/")),
+        "{path} not in {dir}"
+    );
     partition
 }
 
 /// Every logs row, checking each file's layout.
 async fn logs_rows(store: &dyn ObjectStore) -> Vec<(HourPartition, Vec<LogRow>)> {
-    let time = model_schema::logs_schema().index_of(logs_col::TIME).unwrap();
+    let time = model_schema::logs_schema()
+        .index_of(logs_col::TIME)
+        .unwrap();
     let mut out = Vec::new();
     for (path, bytes) in table_files(store, LOGS_TABLE).await {
         let rows = log_rows_of(&read_parquet(bytes.clone()).0);
@@ -128,7 +136,11 @@ fn log_score() -> Score {
 
 #[test]
 fn the_archive_takes_traces_and_logs() {
-    let e = exporter("archive/logs-signals", &small_config(), Arc::new(InMemory::new()));
+    let e = exporter(
+        "archive/logs-signals",
+        &small_config(),
+        Arc::new(InMemory::new()),
+    );
     assert_eq!(e.signals(), [Signal::Traces, Signal::Logs]);
 }
 
@@ -164,7 +176,10 @@ async fn logs_and_scores_rows_go_to_hive_partitions_once_each() {
     assert_eq!(by_hour(night), ["llm_call"]);
     // The score record is in trace 0x0a, so it sorts before the plain log without one.
     assert_eq!(by_hour(morning), ["score", "log"]);
-    assert_eq!(logs.iter().map(|(_, r)| r.len()).sum::<usize>(), records.len());
+    assert_eq!(
+        logs.iter().map(|(_, r)| r.len()).sum::<usize>(),
+        records.len()
+    );
 
     // Scores: the log's score once (from the record), the spans' two from the trace.
     let scores = scores_rows(store.as_ref()).await;
@@ -187,7 +202,10 @@ async fn logs_and_scores_rows_go_to_hive_partitions_once_each() {
         .flat_map(|(_, rows)| rows)
         .find(|r| r.name == "relevance")
         .unwrap();
-    assert_eq!(relevance.trace_id.as_deref(), Some("0a".repeat(16).as_str()));
+    assert_eq!(
+        relevance.trace_id.as_deref(),
+        Some("0a".repeat(16).as_str())
+    );
     assert_eq!(relevance.span_id.as_deref(), Some("0202020202020202"));
     assert_eq!(relevance.time, (NIGHT + 3 * SECOND) as i64);
 
@@ -224,7 +242,10 @@ async fn logs_and_scores_rows_go_to_hive_partitions_once_each() {
         .as_string::<i32>()
         .iter()
         .collect();
-    assert_eq!(spans, [Some("0202020202020202"), None, Some("0202020202020202")]);
+    assert_eq!(
+        spans,
+        [Some("0202020202020202"), None, Some("0202020202020202")]
+    );
     let values = items
         .column_by_name("value")
         .unwrap()
@@ -342,6 +363,10 @@ async fn abandon_counts_the_log_records_not_written() {
         .unwrap();
     exporter.flush_now();
     // Two logs files (two hours) hold the three records; the scores file holds none.
-    assert_eq!(exporter.abandon(), 3, "records in files not uploaded are lost");
+    assert_eq!(
+        exporter.abandon(),
+        3,
+        "records in files not uploaded are lost"
+    );
     store.lift();
 }

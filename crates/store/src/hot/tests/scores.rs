@@ -79,10 +79,20 @@ fn rated() -> (Arc<Payload>, Seen, Seen) {
     };
     let child_events = vec![
         event("relevance", None, None, T0 + 20),
-        event("helpfulness", Some(1.0), Some("helpfulness-label"), T0 + 10 * S),
+        event(
+            "helpfulness",
+            Some(1.0),
+            Some("helpfulness-label"),
+            T0 + 10 * S,
+        ),
     ];
     let root_events = vec![
-        event("faithfulness", Some(0.4), Some("faithfulness-label"), T0 + 10 * S),
+        event(
+            "faithfulness",
+            Some(0.4),
+            Some("faithfulness-label"),
+            T0 + 10 * S,
+        ),
         // No time of its own: the rated span's end.
         event("toxicity", Some(0.0), Some("toxicity-label"), T0 + S),
     ];
@@ -125,7 +135,10 @@ async fn scores_are_served_as_evaluation_events_on_the_spans_they_rate() {
     let Payload::Traces(traces) = &*payload else {
         unreachable!()
     };
-    assert!(traces[0].spans[0].events.is_empty(), "the payload is unchanged");
+    assert!(
+        traces[0].spans[0].events.is_empty(),
+        "the payload is unchanged"
+    );
     assert_eq!(traces[0].spans[1].events.len(), 1);
 
     // From the block, written with them.
