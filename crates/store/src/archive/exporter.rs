@@ -8,7 +8,10 @@
 //!    payload of spans writes no traces rows. With `sampled_only_spans` (the default), the
 //!    spans of a trace the tail sampler did not keep are left out of the `spans` table; its
 //!    traces row is written all the same, and holds the payload's unit, so those spans are
-//!    released once it is uploaded. A start time outside `past_window` /
+//!    released once it is uploaded. A payload of log records adds one `logs` row per record
+//!    and a `scores` row per record carrying a score, in the partition of the record's time;
+//!    a trace adds a `scores` row for each score its spans carried (`exporter/logs.rs`).
+//!    A start time outside `past_window` /
 //!    `future_window` of the arrival goes to the arrival's hour instead
 //!    (`placement.rs`);
 //! 2. **cut**: a partition's builders are handed off when the buffer reaches `flush_bytes`,
@@ -63,6 +66,8 @@ use tracegate_pipeline::{
 };
 
 mod logs;
+#[cfg(test)]
+mod test_hooks;
 
 /// Files up to this size are uploaded with one `put`; larger ones in parts.
 pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -180,54 +185,7 @@ impl ArchiveExporter {
         }
     }
 
-    /// Uploads files larger than `threshold` in parts of `part_size`, so tests can exercise
-    /// multipart uploads with small files.
-    #[cfg(test)]
-    pub(crate) fn with_multipart(mut self, threshold: usize, part_size: usize) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.multipart_threshold = threshold;
-            shared.part_size = part_size.max(1);
-        }
-        self
-    }
-
-    /// Draws the retry jitter from `seed`, so a test replays the same waits.
-    #[cfg(test)]
-    pub(crate) fn with_jitter_seed(mut self, seed: u64) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.jitter_seed = Some(seed);
-        }
-        self
-    }
-
-    /// Reads `now` (ns since the epoch) as the wall clock, for placing rows.
-    #[cfg(test)]
-    pub(crate) fn set_now(&mut self, now: u64) {
-        self.fixed_now = Some(now);
-    }
-
-    /// Waits for the files already cut, without cutting more.
-    #[cfg(test)]
-    pub(crate) async fn drain(&mut self) {
-        while let Some(done) = self.uploads.join_next().await {
-            log_task_end(&self.shared.name, done);
-        }
-    }
-
-    /// Cuts every open partition now, without waiting for the uploads.
-    #[cfg(test)]
-    pub(crate) fn flush_now(&mut self) {
-        self.cut_all();
-        self.sync_buffered();
-    }
-
-    /// Whether the exporter still remembers ids archived before the restart.
-    #[cfg(test)]
-    pub(crate) fn remembers_archived_ids(&self) -> bool {
-        self.done.is_some()
-    }
-
-    /// Bytes of spans and traces rows buffered and not yet cut into a file.
+    /// Bytes of rows (of every table) buffered and not yet cut into a file.
     pub fn buffered_bytes(&self) -> usize {
         self.buffered
     }
