@@ -1,11 +1,13 @@
 //! What the archive tracks for the write-ahead log: which payloads ([`Unit`]s) each file
 //! holds rows of, so a payload's spans are reported durable once every file with any of its
 //! rows is uploaded; and, after a restart, the ids already archived ([`DoneSets`]), so a
-//! replayed span is not written twice.
+//! replayed span is not written twice, nor a replayed log record or score (known by the
+//! fingerprint of its whole row, `fingerprint.rs`, counted: identical rows may be archived
+//! several times over, and each archived copy stands for one replayed one).
 
 use super::journal::Journal;
 use super::retry::blocking;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tracegate_model::{Span, SpanId, Trace, TraceId};
@@ -128,11 +130,12 @@ impl Units {
 }
 
 /// Ids of rows the archive already holds from before the restart: spans by (trace, span),
-/// traces rows by trace.
+/// traces rows by trace, logs and scores rows by (table, fingerprint), with how many of each.
 #[derive(Debug)]
 pub(super) struct DoneSets {
     spans: HashSet<(TraceId, SpanId)>,
     traces: HashSet<TraceId>,
+    rows: HashMap<(&'static str, u64), u32>,
     limit: usize,
     /// Ids not remembered once `limit` was reached.
     dropped: u64,
@@ -147,15 +150,16 @@ impl DoneSets {
         Self {
             spans: HashSet::new(),
             traces: HashSet::new(),
+            rows: HashMap::new(),
             limit,
             dropped: 0,
             until: 0,
         }
     }
 
-    /// Spans and traces remembered.
+    /// Spans, traces and rows remembered.
     pub(super) fn len(&self) -> usize {
-        self.spans.len() + self.traces.len()
+        self.spans.len() + self.traces.len() + self.rows.len()
     }
 
     /// True when nothing is remembered.
@@ -216,6 +220,36 @@ impl DoneSets {
         }
     }
 
+    /// Remembers one archived row of `table` (logs, scores) with `fingerprint`.
+    pub(super) fn add_row(&mut self, exporter: &str, table: &'static str, fingerprint: u64) {
+        if let Some(n) = self.rows.get_mut(&(table, fingerprint)) {
+            *n = n.saturating_add(1);
+        } else if self.room(exporter) {
+            self.rows.insert((table, fingerprint), 1);
+        }
+    }
+
+    /// Whether rows of `table` are remembered: replayed records need fingerprints only then.
+    pub(super) fn has_rows(&self, table: &str) -> bool {
+        self.rows.keys().any(|(t, _)| *t == table)
+    }
+
+    /// Takes one archived row of `table` with `fingerprint`, if one is left: the replayed
+    /// row it matches is not written again.
+    pub(super) fn take_row(&mut self, table: &'static str, fingerprint: u64) -> bool {
+        match self.rows.get_mut(&(table, fingerprint)) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                self.rows.remove(&(table, fingerprint));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether `span` is replayed and archived already: it is not written again.
     pub(super) fn skips_span(&self, release: &Release, span: &Span) -> bool {
         release.is_replayed(span) && self.has_span(span.trace_id, span.span_id)
@@ -259,5 +293,24 @@ mod tests {
         done.covers(4);
         assert!(!done.expired(7));
         assert!(done.expired(8));
+    }
+
+    #[test]
+    fn rows_are_counted_and_each_archived_copy_is_taken_once() {
+        let mut done = DoneSets::new(3);
+        done.add_row("archive/rows", "logs", 9);
+        done.add_row("archive/rows", "logs", 9);
+        done.add_row("archive/rows", "scores", 9);
+        done.add_row("archive/rows", "logs", 1);
+        // A repeat of a remembered row needs no room; a new one over the limit is dropped.
+        done.add_row("archive/rows", "logs", 2);
+        assert_eq!((done.len(), done.dropped()), (3, 1));
+        assert!(done.has_rows("logs") && done.has_rows("scores") && !done.has_rows("spans"));
+        assert!(done.take_row("logs", 9));
+        assert!(done.take_row("logs", 9));
+        assert!(!done.take_row("logs", 9), "two copies archived, two taken");
+        assert!(done.take_row("scores", 9));
+        assert!(!done.take_row("logs", 2));
+        assert_eq!(done.len(), 1);
     }
 }

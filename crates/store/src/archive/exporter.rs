@@ -336,7 +336,6 @@ impl ArchiveExporter {
         if buffer.estimated_bytes() >= self.flush_bytes {
             self.cut(index);
         }
-        self.push_trace_scores(trace, now, unit);
     }
 
     fn cut_all(&mut self) {
@@ -412,7 +411,7 @@ impl Exporter for ArchiveExporter {
         // unit.
         let unit = release.map(|_| Unit::new(OriginCounts::of_origins(payload.origins())));
         if let Payload::Logs(batch) = &*payload {
-            self.push_logs(batch, now, unit.as_ref());
+            self.push_logs(batch, now, unit.as_ref(), release);
             return self.export_done(unit, release);
         }
         let mut clamped = Clamped::default();
@@ -455,6 +454,8 @@ impl Exporter for ArchiveExporter {
                 if !self.trace_archived(release, trace) {
                     self.push_trace(trace, now, unit.as_ref());
                 }
+                // Its scores go to files of their own, whatever became of the traces row.
+                self.push_trace_scores(trace, now, unit.as_ref(), release);
             }
         }
         self.export_done(unit, release)

@@ -65,10 +65,13 @@
 //! running once it has more than 1024 entries, without those below the checkpoint.
 //!
 //! Log records are held and released the same way (a logs payload is a unit; its logs and
-//! scores files hold it), and their files are journaled too. But a log record has no id to
-//! match a replayed one by, so recovery reads back only spans and traces files: a log
-//! record (or a score) replayed after a crash between its upload and the checkpoint may be
-//! archived twice. Never lost.
+//! scores files hold it), and their files are journaled too. A log record (or a score) has
+//! no id, so recovery reads a logs or scores file back whole and remembers the fingerprint
+//! of each row (`fingerprint.rs`), with how many rows have it; a replayed record whose logs
+//! row, encoded again, has a remembered fingerprint takes one of them and is not written
+//! again, and so is its score's row. A replayed record that comes out different (a
+//! processor whose output changed across the restart, a score joined otherwise) is written
+//! again: a duplicate, never a loss.
 //!
 //! Recovery waits for the store: reading objects back is retried with the uploads' backoff
 //! for as long as it takes (a permanent error marks the exporter degraded), and meanwhile
@@ -81,6 +84,7 @@ mod buffer;
 pub mod config;
 mod durable;
 pub mod exporter;
+mod fingerprint;
 mod journal;
 mod placement;
 mod recovery;

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::layout::{LOGS_TABLE, SCORES_TABLE};
+use crate::log_encoder::LogEncoder;
 use crate::testing::TestLog;
 use crate::testing::logs::{
     LogRow, ScoreRow, assert_file_layout, llm_record, log_rows_of, plain_record, score,
@@ -369,4 +370,116 @@ async fn abandon_counts_the_log_records_not_written() {
         "records in files not uploaded are lost"
     );
     store.lift();
+}
+
+/// One run of the gateway: a ledger owing the archive `counts[lsn]` items of each record.
+fn ledger_owing(counts: &[u64]) -> Arc<Ledger> {
+    let log = Arc::new(TestLog::default());
+    let ledger = Ledger::new(log.clone(), vec!["archive".to_owned()]);
+    log.end.store(counts.len() as u64, Ordering::SeqCst);
+    for (lsn, &n) in counts.iter().enumerate() {
+        ledger.logged(None, lsn as u64, n, &[0]);
+    }
+    ledger
+}
+
+fn logged(mut records: Vec<LogRecord>, lsn: u64) -> Vec<LogRecord> {
+    for r in &mut records {
+        r.origin = Origin::logged(lsn);
+    }
+    records
+}
+
+#[tokio::test]
+async fn a_crash_after_upload_and_before_the_checkpoint_archives_each_log_row_once() {
+    let name = "archive/logs-crash";
+    let store = Arc::new(crate::testing::FaultyStore::new(InMemory::new()));
+    let state = tempfile::tempdir().unwrap();
+    let log_score = log_score();
+    let dup = plain_record("dup", NIGHT + 10 * SECOND);
+    // Record 0: five log records, two of them identical; record 1: two more, one of them
+    // identical to those; record 2: the spans of a rated trace.
+    let mut first = records(&log_score);
+    first.extend([dup.clone(), dup.clone()]);
+    let first = logged(first, 0);
+    let second = logged(
+        vec![dup.clone(), plain_record("more", NIGHT + 4 * SECOND)],
+        1,
+    );
+    let mut trace = rated_trace(&log_score);
+    for s in &mut trace.spans {
+        s.origin = Origin::logged(2);
+    }
+    let counts = [5, 2, 2];
+    let logs = |records: Vec<LogRecord>| Arc::new(Payload::Logs(LogBatch { records }));
+
+    // Run 1: record 0 and the trace are uploaded; record 1 is being retried at the crash.
+    let ledger = ledger_owing(&counts);
+    let mut exporter = exporter(name, &small_config(), store.clone());
+    exporter.take_release(ledger.release(0, state.path().to_owned(), true, 0, 0));
+    exporter.start().await.unwrap();
+    exporter.export(logs(first.clone())).await.unwrap();
+    exporter
+        .export(Arc::new(Payload::Traces(vec![trace.clone()])))
+        .await
+        .unwrap();
+    exporter.flush_now();
+    exporter.drain().await;
+    assert_eq!(ledger.outstanding(0), 2);
+    store.fail_always(crate::testing::Failure::Transient);
+    exporter.export(logs(second.clone())).await.unwrap();
+    exporter.flush_now();
+    assert_eq!(exporter.abandon(), 2);
+    drop(exporter);
+    store.lift();
+
+    // Run 2: no checkpoint was saved, so everything is replayed, in other batches.
+    let ledger = ledger_owing(&counts);
+    let mut exporter = super::exporter(name, &small_config(), store.clone());
+    exporter.take_release(ledger.release(0, state.path().to_owned(), true, 0, 3));
+    exporter.start().await.unwrap();
+    assert!(exporter.remembers_archived_ids());
+    let mut all = second;
+    all.extend(first);
+    exporter.export(logs(all)).await.unwrap();
+    exporter
+        .export(Arc::new(Payload::Traces(vec![trace])))
+        .await
+        .unwrap();
+    exporter.shutdown().await.unwrap();
+    assert_eq!(ledger.outstanding(0), 0, "the skipped rows are durable too");
+
+    let mut bodies: Vec<(String, Option<String>)> = logs_rows(store.inner())
+        .await
+        .into_iter()
+        .flat_map(|(_, rows)| rows)
+        .map(|r| (r.kind, r.body))
+        .collect();
+    bodies.sort();
+    let llm_body = log_rows_of(&LogEncoder::encode(&[llm_record(0x0a, 2, NIGHT)]).unwrap())
+        .remove(0)
+        .body;
+    let text = |s: &str| ("log".to_owned(), Some(s.to_owned()));
+    assert_eq!(
+        bodies,
+        [
+            ("llm_call".to_owned(), llm_body),
+            text("dup"),
+            text("dup"),
+            text("dup"),
+            text("hello"),
+            text("more"),
+            ("score".to_owned(), None),
+        ],
+        "each record once, the three identical ones three times"
+    );
+    let mut scores: Vec<String> = scores_rows(store.inner())
+        .await
+        .into_iter()
+        .flat_map(|(_, rows)| rows)
+        .map(|r| r.name)
+        .collect();
+    scores.sort();
+    assert_eq!(scores, ["helpfulness", "relevance", "user_feedback"]);
+    assert_eq!(trace_files(store.inner()).await.len(), 1);
 }
