@@ -7,6 +7,7 @@
 
 use super::journal::Journal;
 use super::retry::blocking;
+use crate::layout::{LOGS_TABLE, SCORES_TABLE};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -135,7 +136,10 @@ impl Units {
 pub(super) struct DoneSets {
     spans: HashSet<(TraceId, SpanId)>,
     traces: HashSet<TraceId>,
-    rows: HashMap<(&'static str, u64), u32>,
+    /// Fingerprints of logs rows, with how many rows have each.
+    logs: HashMap<u64, u32>,
+    /// Fingerprints of scores rows, with how many rows have each.
+    scores: HashMap<u64, u32>,
     limit: usize,
     /// Ids not remembered once `limit` was reached.
     dropped: u64,
@@ -150,7 +154,8 @@ impl DoneSets {
         Self {
             spans: HashSet::new(),
             traces: HashSet::new(),
-            rows: HashMap::new(),
+            logs: HashMap::new(),
+            scores: HashMap::new(),
             limit,
             dropped: 0,
             until: 0,
@@ -159,7 +164,7 @@ impl DoneSets {
 
     /// Spans, traces and rows remembered.
     pub(super) fn len(&self) -> usize {
-        self.spans.len() + self.traces.len() + self.rows.len()
+        self.spans.len() + self.traces.len() + self.logs.len() + self.scores.len()
     }
 
     /// True when nothing is remembered.
@@ -220,30 +225,52 @@ impl DoneSets {
         }
     }
 
+    /// The fingerprints of `table`'s rows, for the tables that have no ids.
+    fn rows(&mut self, table: &str) -> Option<&mut HashMap<u64, u32>> {
+        match table {
+            LOGS_TABLE => Some(&mut self.logs),
+            SCORES_TABLE => Some(&mut self.scores),
+            _ => None,
+        }
+    }
+
     /// Remembers one archived row of `table` (logs, scores) with `fingerprint`.
-    pub(super) fn add_row(&mut self, exporter: &str, table: &'static str, fingerprint: u64) {
-        if let Some(n) = self.rows.get_mut(&(table, fingerprint)) {
-            *n = n.saturating_add(1);
-        } else if self.room(exporter) {
-            self.rows.insert((table, fingerprint), 1);
+    pub(super) fn add_row(&mut self, exporter: &str, table: &str, fingerprint: u64) {
+        let repeat = self
+            .rows(table)
+            .and_then(|rows| rows.get_mut(&fingerprint))
+            .map(|n| *n = n.saturating_add(1))
+            .is_some();
+        if !repeat
+            && self.room(exporter)
+            && let Some(rows) = self.rows(table)
+        {
+            rows.insert(fingerprint, 1);
         }
     }
 
     /// Whether rows of `table` are remembered: replayed records need fingerprints only then.
     pub(super) fn has_rows(&self, table: &str) -> bool {
-        self.rows.keys().any(|(t, _)| *t == table)
+        match table {
+            LOGS_TABLE => !self.logs.is_empty(),
+            SCORES_TABLE => !self.scores.is_empty(),
+            _ => false,
+        }
     }
 
     /// Takes one archived row of `table` with `fingerprint`, if one is left: the replayed
     /// row it matches is not written again.
-    pub(super) fn take_row(&mut self, table: &'static str, fingerprint: u64) -> bool {
-        match self.rows.get_mut(&(table, fingerprint)) {
+    pub(super) fn take_row(&mut self, table: &str, fingerprint: u64) -> bool {
+        let Some(rows) = self.rows(table) else {
+            return false;
+        };
+        match rows.get_mut(&fingerprint) {
             Some(n) if *n > 1 => {
                 *n -= 1;
                 true
             }
             Some(_) => {
-                self.rows.remove(&(table, fingerprint));
+                rows.remove(&fingerprint);
                 true
             }
             None => false,
