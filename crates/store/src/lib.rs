@@ -1,4 +1,5 @@
-//! The Parquet writer and the `archive` exporter: tracegate's spans and traces as a data lake.
+//! The Parquet writer and the `archive` exporter: tracegate's spans, traces, logs and scores
+//! as a data lake.
 //!
 //! The archive is a contract with data-lake readers (DuckDB, Athena, Trino, Spark,
 //! DataFusion), set out in DESIGN.md §4. This crate keeps it, one job per module:

@@ -15,7 +15,7 @@ use tracegate_model::{Span, SpanId, Trace, TraceId};
 use tracegate_pipeline::durability::{OriginCounts, Release};
 use tracegate_pipeline::telemetry;
 
-/// Ids the done-sets hold at most (spans and traces together, about 100 MiB): past it, a
+/// Ids the done-sets hold at most (spans, traces and rows together, about 100 MiB): past it, a
 /// replayed span may be archived twice, never lost.
 pub(super) const MAX_DONE_IDS: usize = 4 << 20;
 

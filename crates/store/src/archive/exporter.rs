@@ -30,7 +30,7 @@
 //! Stages 3 and 4 run in background tasks, so export does not wait for the store. Memory is
 //! bounded all the same: the bytes buffered plus the bytes of every file not yet uploaded, of
 //! both tables, count against `max_buffer_bytes`, and export waits for room before it takes a
-//! payload. `flush_bytes` and `flush_age` apply to a partition's spans and traces together.
+//! payload. `flush_bytes` and `flush_age` apply to a partition's rows of all tables together.
 //!
 //! If the shutdown deadline passes first, [`Exporter::abandon`] drops the buffers and the
 //! upload tasks and returns how many spans they held.
