@@ -90,14 +90,14 @@ impl ArchiveExporter {
         let replayed: Vec<usize> = (0..batch.records.len())
             .filter(|&i| release.is_replayed_origin(batch.records[i].origin))
             .collect();
+        if replayed.is_empty() {
+            return Archived::default();
+        }
         let n = batch.records.len();
         let mut archived = Archived {
             logs: vec![false; n],
             scores: vec![false; n],
         };
-        if replayed.is_empty() {
-            return archived;
-        }
         if done.has_rows(LOGS_TABLE) {
             let mut encoder = LogEncoder::new();
             for &i in &replayed {
