@@ -12,8 +12,8 @@
 //! Attributes stay in OTLP's `KeyValue` form; [`attr`] reads and renders them, and [`keys`]
 //! names the canonical ones. What tracegate derives about a span (category, self time,
 //! critical-path share) travels typed in [`SpanFacts`] and becomes `tracegate.*` attributes
-//! only on the way out. [`schema`] holds the Arrow schemas of the archive's `spans` and
-//! `traces` tables.
+//! only on the way out. [`schema`] holds the Arrow schemas of the archive's `spans`,
+//! `traces`, `logs` and `scores` tables.
 //!
 //! Converting a request keeps the valid spans and describes the rest, which is what OTLP's
 //! partial success needs:

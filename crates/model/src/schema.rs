@@ -1,13 +1,73 @@
-//! The Arrow schemas of the archive's `spans` and `traces` tables (DESIGN.md §4).
+//! The Arrow schemas of the archive's `spans`, `traces`, `logs` and `scores` tables
+//! (DESIGN.md §4).
 //!
 //! The schemas are a data-lake contract: changes are additive, or they bump
-//! [`SPANS_SCHEMA_VERSION`] / [`TRACES_SCHEMA_VERSION`], which writers put in each file's
-//! key-value metadata.
+//! [`SPANS_SCHEMA_VERSION`] / [`TRACES_SCHEMA_VERSION`] / [`LOGS_SCHEMA_VERSION`] /
+//! [`SCORES_SCHEMA_VERSION`], which writers put in each file's key-value metadata.
+//!
+//! # The `logs` table
+//!
+//! One row per log record of a `logs` pipeline ([`logs_schema`]), sorted by `trace_id`
+//! (records without one last), then `time`:
+//!
+//! | column | type | |
+//! |---|---|---|
+//! | `trace_id`, `span_id` | string, nullable | lowercase hex; null for a record outside any trace |
+//! | `time` | timestamp | the record's time, or its observed time when it has none (0 when neither) |
+//! | `observed_time` | timestamp, nullable | when the SDK or a collector saw it; null when unset |
+//! | `service_name` | string | the resource's `service.name` |
+//! | `scope_name` | string, nullable | the instrumentation scope; null when empty |
+//! | `severity_number` | int32 | OTLP's number (0 unspecified, 9 INFO, 17 ERROR, …) |
+//! | `severity_text` | string, nullable | as the source wrote it; null when empty |
+//! | `event_name` | string, nullable | such as `gen_ai.evaluation.result`; null when empty |
+//! | `body` | string, nullable | a string body as it is, a structured body (map, array, number) as JSON |
+//! | `resource_attributes`, `attributes` | map<string,string> | as in `spans`: strings as they are, other values as JSON |
+//! | `kind` | string | `log`, `llm_call` or `score` (`LogKind::as_str`) |
+//! | `request_model`, `response_model` | string, nullable | `gen_ai.request.model`, `gen_ai.response.model` |
+//! | `input_tokens`, `output_tokens` | int64, nullable | `gen_ai.usage.input_tokens` / `output_tokens` |
+//! | `cost_usd` | double, nullable | `tracegate.cost_usd` |
+//! | `ttft_ms` | double, nullable | `gen_ai.response.time_to_first_chunk` (seconds) × 1000 |
+//! | `finish_reason` | string, nullable | the first of `gen_ai.response.finish_reasons` |
+//! | `latency_ms` | double, nullable | `tracegate.latency_ms` |
+//! | `queue_wait_ms` | double, nullable | `tracegate.queue_wait_ms` |
+//! | `temperature` | double, nullable | `gen_ai.request.temperature` |
+//! | `max_tokens` | int64, nullable | `gen_ai.request.max_tokens` |
+//! | `response_id` | string, nullable | `gen_ai.response.id` |
+//! | `request_id` | string, nullable | `tracegate.request_id` |
+//! | `user_id` | string, nullable | `user.id` |
+//!
+//! The LLM columns are read from the record's attributes, the canonical ones the `llm_logs`
+//! processor writes; the original fields stay in `body` and `attributes`. A column whose
+//! attribute is missing (or of the wrong type) is null.
+//!
+//! # The `scores` table
+//!
+//! One row per evaluation or feedback ([`scores_schema`]; [`Score`](crate::Score)), sorted
+//! by `trace_id` (unjoined scores last), then `time`. A score is written once: from the log
+//! record that carried it (`source = log`), or, for a score a span carried (`span_event`,
+//! `feedback_span`), from the released trace's [`Trace::scores`](crate::Trace::scores).
+//!
+//! | column | type | |
+//! |---|---|---|
+//! | `trace_id`, `span_id` | string, nullable | the rated trace and span, hex; null until joined |
+//! | `time` | timestamp | when the score was given (its record's time when the score has none) |
+//! | `name` | string | `gen_ai.evaluation.name`, or `user_feedback` |
+//! | `value` | double, nullable | `gen_ai.evaluation.score.value`, the seed's `rating` |
+//! | `label` | string, nullable | `gen_ai.evaluation.score.label` |
+//! | `explanation` | string, nullable | the evaluator's explanation or the user's feedback (redacted) |
+//! | `error_type` | string, nullable | `error.type` of a failed evaluation |
+//! | `reviewer_id` | string, nullable | the seed's `reviewer_id` |
+//! | `annotations` | string, nullable | JSON text |
+//! | `response_id`, `request_id` | string, nullable | the ids the score named its call by |
+//! | `joined_by` | string | `trace_context`, `response_id`, `request_id` or `unresolved` |
+//! | `source` | string | `log`, `span_event` or `feedback_span` |
+//! | `service_name` | string | the service that sent the score |
 //!
 //! # Partitions and start times
 //!
 //! Files are Hive-partitioned as `{table}/dt=YYYY-MM-DD/hour=HH/`, by the UTC hour of the
-//! row's `start_time` (a `traces` row: its trace's earliest start), so a query that filters
+//! row's `start_time` (a `traces` row: its trace's earliest start; a `logs` or `scores` row:
+//! its `time`), so a query that filters
 //! on `dt` and `hour` prunes whole directories. The partition is a storage hint, not the
 //! truth: **a row whose start time is far from the time tracegate received it** (older than
 //! the archive's `past_window`, default 7 days, or later than its `future_window`, default
@@ -24,13 +84,19 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+mod logs;
+pub use logs::{
+    LOGS_SCHEMA_VERSION, LOGS_TABLE, SCORES_SCHEMA_VERSION, SCORES_TABLE, logs_col, logs_schema,
+    scores_col, scores_schema, trace_score_fields,
+};
+
 /// Version of the `spans` schema, written to file metadata under [`SCHEMA_VERSION_KEY`].
 pub const SPANS_SCHEMA_VERSION: &str = "1";
 /// Version of the `traces` schema, written to file metadata under [`SCHEMA_VERSION_KEY`].
 ///
 /// Version 2 replaced version 1's `sampling_decision` (a string column, always null) with
-/// `sampled` and added `sampling_probability`.
-pub const TRACES_SCHEMA_VERSION: &str = "2";
+/// `sampled` and added `sampling_probability`. Version 3 added `scores`.
+pub const TRACES_SCHEMA_VERSION: &str = "3";
 /// The `spans` table's name, in metadata and in the archive's layout.
 pub const SPANS_TABLE: &str = "spans";
 /// The `traces` table's name, in metadata and in the archive's layout.
@@ -232,6 +298,7 @@ pub mod traces_col {
     pub const SAMPLED: &str = "sampled";
     pub const SAMPLING_POLICY: &str = "sampling_policy";
     pub const SAMPLING_PROBABILITY: &str = "sampling_probability";
+    pub const SCORES: &str = "scores";
 }
 
 /// The categories of critical-path time, as `tracegate.category` names them, each with its
@@ -306,7 +373,12 @@ pub fn contributor_fields() -> Fields {
 ///   dropped one alike), and the probability it was kept with (1.0 for a rule-based keep, the
 ///   policy's rate for a probabilistic one). The table has a row for every trace, sampled
 ///   or not, while the `spans` table may hold only the sampled ones' spans; counts over
-///   sampled traces scale back up by weighting each with `1 / sampling_probability`.
+///   sampled traces scale back up by weighting each with `1 / sampling_probability`;
+/// - `scores` (added in version 3) lists the trace's [`Trace::scores`](crate::Trace::scores)
+///   as `{name, value, label, span_id, source}` ([`trace_score_fields`]): every evaluation or
+///   feedback joined to the trace by release time, whatever its source; `span_id` is the
+///   rated span (null when only the trace is known). Empty, not null, when there are none.
+///   The `scores` table holds each of them in full.
 pub fn traces_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA.get_or_init(build_traces_schema).clone()
@@ -358,6 +430,15 @@ fn build_traces_schema() -> SchemaRef {
         Field::new(SAMPLED, DataType::Boolean, true),
         utf8(SAMPLING_POLICY, true),
         Field::new(SAMPLING_PROBABILITY, DataType::Float64, true),
+        Field::new(
+            SCORES,
+            DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(trace_score_fields()),
+                false,
+            ))),
+            false,
+        ),
     ]);
     let metadata = HashMap::from([
         (TABLE_KEY.to_owned(), TRACES_TABLE.to_owned()),
@@ -457,6 +538,7 @@ mod tests {
                 t::SAMPLED,
                 t::SAMPLING_POLICY,
                 t::SAMPLING_PROBABILITY,
+                t::SCORES,
             ]
         );
         assert_eq!(schema.metadata()[TABLE_KEY], TRACES_TABLE);
@@ -484,6 +566,14 @@ mod tests {
                 assert_eq!(item.data_type(), &DataType::Struct(contributor_fields()));
             }
             other => panic!("top_contributors is {other}"),
+        }
+        let scores = schema.field_with_name(t::SCORES).unwrap();
+        assert!(!scores.is_nullable(), "empty, not null, without scores");
+        match scores.data_type() {
+            DataType::List(item) => {
+                assert_eq!(item.data_type(), &DataType::Struct(trace_score_fields()));
+            }
+            other => panic!("scores is {other}"),
         }
     }
 

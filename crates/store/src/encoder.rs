@@ -394,9 +394,9 @@ fn struct_fields(field: &FieldRef, column: &'static str) -> Result<Fields, Store
 }
 
 /// Builds a `map<string,string>` column: strings as they are, other values as JSON, a
-/// missing value as null.
+/// missing value as null. Shared with the `logs` table's encoder.
 #[derive(Debug)]
-struct StringMapBuilder {
+pub(crate) struct StringMapBuilder {
     offsets: Offsets,
     keys: StringBuilder,
     values: StringBuilder,
@@ -434,7 +434,8 @@ impl StringMapBuilder {
         kv.key.len() + value_len + ENTRY_BYTES
     }
 
-    fn append(&mut self, attrs: &[KeyValue], scratch: &mut String) -> usize {
+    /// Appends one row's map; returns the bytes it added.
+    pub(crate) fn append(&mut self, attrs: &[KeyValue], scratch: &mut String) -> usize {
         let bytes = attrs.iter().map(|kv| self.append_entry(kv, scratch)).sum();
         self.offsets.push_length(attrs.len());
         bytes
@@ -486,7 +487,8 @@ impl StringMapBuilder {
         bytes
     }
 
-    fn finish(self) -> Result<MapArray, StoreError> {
+    /// The finished column.
+    pub(crate) fn finish(self) -> Result<MapArray, StoreError> {
         let entries_field = Arc::new(schema::string_map_entries_field());
         let fields = struct_fields(&entries_field, "map entries")?;
         let mut keys = self.keys;

@@ -15,6 +15,10 @@ use ulid::Ulid;
 pub const SPANS_TABLE: &str = tracegate_model::schema::SPANS_TABLE;
 /// The `traces` table's directory name.
 pub const TRACES_TABLE: &str = tracegate_model::schema::TRACES_TABLE;
+/// The `logs` table's directory name.
+pub const LOGS_TABLE: &str = tracegate_model::schema::LOGS_TABLE;
+/// The `scores` table's directory name.
+pub const SCORES_TABLE: &str = tracegate_model::schema::SCORES_TABLE;
 
 const NANOS_PER_HOUR: u64 = 3_600 * 1_000_000_000;
 

@@ -1,4 +1,5 @@
-//! The Parquet writer and the `archive` exporter: tracegate's spans and traces as a data lake.
+//! The Parquet writer and the `archive` exporter: tracegate's spans, traces, logs and scores
+//! as a data lake.
 //!
 //! The archive is a contract with data-lake readers (DuckDB, Athena, Trino, Spark,
 //! DataFusion), set out in DESIGN.md §4. This crate keeps it, one job per module:
@@ -7,12 +8,15 @@
 //!   ([`tracegate_model::schema::spans_schema`]), reading them in place;
 //! - [`trace_encoder`]: [`TraceEncoder`] turns released traces into an Arrow batch of the
 //!   `traces` table ([`tracegate_model::schema::traces_schema`]), one row per trace;
-//! - [`writer`]: [`write_spans`] (and [`write_traces`]) turns that batch into Parquet bytes, rows sorted by
+//! - [`log_encoder`], [`score_encoder`]: [`LogEncoder`] and [`ScoreEncoder`], the same for
+//!   the `logs` and `scores` tables ([`tracegate_model::schema::logs_schema`],
+//!   [`tracegate_model::schema::scores_schema`]);
+//! - [`writer`]: [`write_spans`] (and [`write_traces`], [`write_logs`], [`write_scores`]) turns that batch into Parquet bytes, rows sorted by
 //!   (trace_id, start_time), with min/max statistics and a bloom filter on trace_id, zstd by
 //!   default, and the schema version in the key-value metadata;
 //! - [`layout`]: where each file goes,
-//!   `{prefix}/{spans,traces}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`, by the UTC
-//!   hour of each span's (or trace's) start;
+//!   `{prefix}/{spans,traces,logs,scores}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`,
+//!   by the UTC hour of each span's (or trace's) start, or each record's (score's) time;
 //! - [`destination`]: a URL (a local path, `file://…` or `s3://…`) → an object store;
 //! - [`archive`]: the `archive` exporter, which buffers spans (and, after trace assembly,
 //!   traces rows) per hour, at most `max_open_partitions` hours at once (rows with far-off
@@ -78,7 +82,9 @@ pub mod encoder;
 pub mod error;
 pub mod hot;
 pub mod layout;
+pub mod log_encoder;
 pub mod read;
+pub mod score_encoder;
 pub mod trace_encoder;
 pub mod writer;
 
@@ -87,9 +93,11 @@ pub use destination::{Destination, S3Options};
 pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
 pub use error::{ErrorClass, StoreError};
 pub use hot::{HotRegistry, HotStore, HotStoreConfig, HotStoreFactory, ScanFilter, ScanStats};
+pub use log_encoder::{EncodedLogs, LogEncoder};
 pub use read::{ColdArchive, ColdLookup, ColdOptions, SpanDecoder, spans_from_batch};
+pub use score_encoder::{EncodedScores, ScoreEncoder};
 pub use trace_encoder::{EncodedTraces, TraceEncoder};
-pub use writer::{Compression, WriterOptions, write_spans, write_traces};
+pub use writer::{Compression, WriterOptions, write_logs, write_scores, write_spans, write_traces};
 
 #[cfg(test)]
 mod testing;

@@ -20,6 +20,7 @@ use tracegate_testkit::{Generator, GeneratorConfig, Profile};
 
 mod faults;
 mod log;
+pub mod logs;
 mod traces;
 pub use faults::{Failure, Fault, FaultyStore};
 pub use log::TestLog;

@@ -19,6 +19,9 @@
 //! some traces row; a query of whole traces filters on `fragment IS NULL`. A trace with no
 //! spans has nothing to describe and gets no row.
 //!
+//! The `scores` column lists [`Trace::scores`] (`scores.rs`), every evaluation or feedback
+//! joined to the trace, whatever its source; the `scores` table holds them in full.
+//!
 //! The sampling columns (`sampled`, `sampling_policy`, `sampling_probability`) copy
 //! [`Trace::sampling`], null when no sampler ran. A trace the sampler did not keep still gets
 //! its row: the archive may leave its spans out of the `spans` table, never its row here.
@@ -51,7 +54,7 @@ pub struct EncodedTraces {
 const CATEGORIES: usize = CRITICAL_PATH_CATEGORIES.len();
 
 /// Bytes counted per row for the fixed-width parts of all columns and their offsets.
-const FIXED_ROW_BYTES: usize = 34 * 8 + 64;
+const FIXED_ROW_BYTES: usize = 35 * 8 + 64;
 
 /// How many of the largest critical-path contributors a row lists.
 const TOP: usize = 3;
@@ -81,6 +84,7 @@ pub struct TraceEncoder {
     sampled: BooleanBuilder,
     sampling_policy: StringBuilder,
     sampling_probability: Float64Builder,
+    scores: scores::ScoresColumn,
     /// (trace id, start time, row) for sorting at the end.
     keys: Vec<(TraceId, u64, u32)>,
     bytes: usize,
@@ -130,6 +134,7 @@ impl TraceEncoder {
             sampled: BooleanBuilder::new(),
             sampling_policy: StringBuilder::new(),
             sampling_probability: Float64Builder::new(),
+            scores: scores::ScoresColumn::default(),
             keys: Vec::new(),
             bytes: 0,
         }
@@ -236,6 +241,7 @@ impl TraceEncoder {
         self.sampling_probability
             .append_option(sampling.map(|s| s.probability));
         bytes += sampling.map_or(0, |s| s.policy.len());
+        bytes += self.scores.append(&trace.scores);
         self.bytes += bytes;
         bytes
     }
@@ -271,6 +277,7 @@ impl TraceEncoder {
             Arc::new(self.sampled.finish()),
             Arc::new(self.sampling_policy.finish()),
             Arc::new(self.sampling_probability.finish()),
+            Arc::new(self.scores.finish()?),
         ]);
         let batch = RecordBatch::try_new(schema::traces_schema(), columns)
             .map_err(StoreError::arrow("assemble the traces batch"))?;
@@ -559,5 +566,6 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+mod scores;
 #[cfg(test)]
 mod tests;

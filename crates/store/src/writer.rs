@@ -1,8 +1,10 @@
-//! Spans and traces → Parquet bytes, laid out for the data lake (DESIGN.md §4).
+//! Spans, traces, log records and scores → Parquet bytes, laid out for the data lake
+//! (DESIGN.md §4).
 //!
 //! Every file the writer produces:
-//! - has its rows sorted by `trace_id`, then `start_time`, and declares that order in its
-//!   row groups' `sorting_columns`;
+//! - has its rows sorted by `trace_id`, then `start_time` (`time` for the `logs` and
+//!   `scores` tables, whose rows without a trace id come last), and declares that order in
+//!   its row groups' `sorting_columns`;
 //! - carries min/max statistics (chunk and page level) and a bloom filter on `trace_id`, so
 //!   a lookup by trace id reads few row groups;
 //! - stores times and durations with `DELTA_BINARY_PACKED`, which every Parquet reader
@@ -26,8 +28,9 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use tracegate_model::schema::{
-    self, SCHEMA_VERSION_KEY, SPANS_SCHEMA_VERSION, SPANS_TABLE, TABLE_KEY, TRACES_SCHEMA_VERSION,
-    TRACES_TABLE, col, traces_col,
+    self, LOGS_SCHEMA_VERSION, LOGS_TABLE, SCHEMA_VERSION_KEY, SCORES_SCHEMA_VERSION, SCORES_TABLE,
+    SPANS_SCHEMA_VERSION, SPANS_TABLE, TABLE_KEY, TRACES_SCHEMA_VERSION, TRACES_TABLE, col,
+    logs_col, scores_col, traces_col,
 };
 
 /// The compression codec of Parquet pages.
@@ -89,27 +92,42 @@ impl WriterOptions {
         self.properties_for(TRACES_TABLE, TRACES_SCHEMA_VERSION, start_time)
     }
 
-    /// Properties of a file of `table`, whose first column is `trace_id` and whose
-    /// `start_time` is column `start_time`.
+    /// The Parquet writer properties of a `logs` file.
+    pub fn logs_properties(&self) -> WriterProperties {
+        let time = schema::logs_schema().index_of(logs_col::TIME).unwrap_or(2);
+        self.properties_for(LOGS_TABLE, LOGS_SCHEMA_VERSION, time)
+    }
+
+    /// The Parquet writer properties of a `scores` file.
+    pub fn scores_properties(&self) -> WriterProperties {
+        let time = schema::scores_schema()
+            .index_of(scores_col::TIME)
+            .unwrap_or(2);
+        self.properties_for(SCORES_TABLE, SCORES_SCHEMA_VERSION, time)
+    }
+
+    /// Properties of a file of `table`, whose first column is `trace_id` and whose start
+    /// time is column `start_time`.
     fn properties_for(&self, table: &str, version: &str, start_time: usize) -> WriterProperties {
         let trace_id = ColumnPath::from(col::TRACE_ID);
         // Times and durations in ns are nearly unique, so a dictionary does not pay; their
         // deltas are small (rows are sorted by trace, then start), so DELTA_BINARY_PACKED
         // stores them in about two thirds of the bytes PLAIN + zstd does.
-        let delta_columns: &[&str] = if table == SPANS_TABLE {
-            &[
+        let delta_columns: &[&str] = match table {
+            SPANS_TABLE => &[
                 col::START_TIME,
                 col::END_TIME,
                 col::DURATION_NS,
                 col::SELF_TIME_NS,
                 col::CRITICAL_PATH_NS,
-            ]
-        } else {
-            &[
+            ],
+            TRACES_TABLE => &[
                 traces_col::START_TIME,
                 traces_col::END_TIME,
                 traces_col::DURATION_NS,
-            ]
+            ],
+            LOGS_TABLE => &[logs_col::TIME, logs_col::OBSERVED_TIME],
+            _ => &[scores_col::TIME],
         };
         let mut builder = WriterProperties::builder();
         if table == SPANS_TABLE {
@@ -224,6 +242,42 @@ pub fn write_traces(
         order,
         options,
         options.traces_properties(),
+    )?;
+    Ok(Bytes::from(out))
+}
+
+/// Writes `batch`, a batch of the `logs` schema, as one Parquet file in memory, rows
+/// reordered by `order` ([`LogEncoder`](crate::LogEncoder) gives it; required, since
+/// [`sort_order`] knows only the spans and traces tables). Same layout as a spans file:
+/// statistics and a bloom filter on trace_id, the table and schema version in its metadata.
+pub fn write_logs(
+    batch: &RecordBatch,
+    order: &[u32],
+    options: &WriterOptions,
+) -> Result<Bytes, StoreError> {
+    let out = write_rows_to(
+        Vec::new(),
+        batch,
+        Some(order),
+        options,
+        options.logs_properties(),
+    )?;
+    Ok(Bytes::from(out))
+}
+
+/// Writes `batch`, a batch of the `scores` schema, as [`write_logs`] does (the order from
+/// [`ScoreEncoder`](crate::ScoreEncoder)).
+pub fn write_scores(
+    batch: &RecordBatch,
+    order: &[u32],
+    options: &WriterOptions,
+) -> Result<Bytes, StoreError> {
+    let out = write_rows_to(
+        Vec::new(),
+        batch,
+        Some(order),
+        options,
+        options.scores_properties(),
     )?;
     Ok(Bytes::from(out))
 }

@@ -147,7 +147,13 @@ impl Release {
 
     /// Whether `span` came from the replay at start rather than from a client since.
     pub fn is_replayed(&self, span: &Span) -> bool {
-        span.origin.lsn().is_some_and(|lsn| lsn < self.replay_end)
+        self.is_replayed_origin(span.origin)
+    }
+
+    /// Whether an item (a span, a log record) logged at `origin` came from the replay at
+    /// start.
+    pub fn is_replayed_origin(&self, origin: Origin) -> bool {
+        origin.lsn().is_some_and(|lsn| lsn < self.replay_end)
     }
 
     /// This exporter's checkpoint when the log was opened: replayed records below it were

@@ -1,11 +1,13 @@
-//! One open partition's buffers (rows of the `spans` and `traces` tables not yet cut into
-//! files, with the payloads they hold rows of), which of a payload's spans go into them, and
-//! the tally of rows placed outside their start's hour.
+//! One open partition's buffers (rows of the `spans`, `traces`, `logs` and `scores` tables
+//! not yet cut into files, with the payloads they hold rows of), which of a payload's spans
+//! go into them, and the tally of rows placed outside their start's hour.
 
 use super::durable::Units;
 use super::placement::Placement;
 use crate::encoder::SpanEncoder;
 use crate::layout::HourPartition;
+use crate::log_encoder::LogEncoder;
+use crate::score_encoder::ScoreEncoder;
 use crate::trace_encoder::TraceEncoder;
 use tokio::time::Instant;
 use tracegate_model::Span;
@@ -21,13 +23,40 @@ pub(super) struct Buffer {
     pub(super) traces: TraceEncoder,
     /// The payloads `traces` holds rows of.
     pub(super) trace_units: Units,
+    /// Rows of the `logs` table whose record's time falls in `partition`.
+    pub(super) logs: LogEncoder,
+    /// The payloads `logs` holds rows of.
+    pub(super) log_units: Units,
+    /// Rows of the `scores` table whose score's time falls in `partition`.
+    pub(super) scores: ScoreEncoder,
+    /// The payloads `scores` holds rows of.
+    pub(super) score_units: Units,
     /// When its first row arrived.
     pub(super) since: Instant,
 }
 
 impl Buffer {
     pub(super) fn estimated_bytes(&self) -> usize {
-        self.encoder.estimated_bytes() + self.traces.estimated_bytes()
+        self.encoder.estimated_bytes()
+            + self.traces.estimated_bytes()
+            + self.logs.estimated_bytes()
+            + self.scores.estimated_bytes()
+    }
+
+    /// An empty buffer of `partition`, spans encoded with `encoder`.
+    pub(super) fn new(partition: HourPartition, encoder: SpanEncoder) -> Self {
+        Self {
+            partition,
+            encoder,
+            span_units: Units::default(),
+            traces: TraceEncoder::new(),
+            trace_units: Units::default(),
+            logs: LogEncoder::new(),
+            log_units: Units::default(),
+            scores: ScoreEncoder::new(),
+            score_units: Units::default(),
+            since: Instant::now(),
+        }
     }
 }
 

@@ -30,12 +30,12 @@ pub struct ArchiveConfig {
     /// Where the archive lives: a local path (`./data/archive`), `file:///absolute/path`, or
     /// `s3://bucket/prefix`. Default `./data/archive`.
     pub url: String,
-    /// Cut an hour's files when its buffered spans and traces rows reach this estimated
-    /// in-memory size (at most 1GiB). Default 128MiB.
+    /// Cut an hour's files when its buffered rows (spans, traces, logs, scores) reach this
+    /// estimated in-memory size (at most 1GiB). Default 128MiB.
     pub flush_bytes: ByteSize,
     /// Cut an hour's files when its oldest buffered row arrived this long ago. Default 5m.
     pub flush_age: Duration,
-    /// Memory bound on buffered rows (spans and traces) plus files waiting for upload. When it
+    /// Memory bound on buffered rows (of every table) plus files waiting for upload. When it
     /// is reached, export waits, and back-pressure reaches the receivers. At least
     /// `flush_bytes`. Default 512MiB.
     pub max_buffer_bytes: ByteSize,

@@ -1,18 +1,21 @@
 //! What the archive tracks for the write-ahead log: which payloads ([`Unit`]s) each file
 //! holds rows of, so a payload's spans are reported durable once every file with any of its
 //! rows is uploaded; and, after a restart, the ids already archived ([`DoneSets`]), so a
-//! replayed span is not written twice.
+//! replayed span is not written twice, nor a replayed log record or score (known by the
+//! fingerprint of its whole row, `fingerprint.rs`, counted: identical rows may be archived
+//! several times over, and each archived copy stands for one replayed one).
 
 use super::journal::Journal;
 use super::retry::blocking;
-use std::collections::HashSet;
+use crate::layout::{LOGS_TABLE, SCORES_TABLE};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tracegate_model::{Span, SpanId, Trace, TraceId};
 use tracegate_pipeline::durability::{OriginCounts, Release};
 use tracegate_pipeline::telemetry;
 
-/// Ids the done-sets hold at most (spans and traces together, about 100 MiB): past it, a
+/// Ids the done-sets hold at most (spans, traces and rows together, about 100 MiB): past it, a
 /// replayed span may be archived twice, never lost.
 pub(super) const MAX_DONE_IDS: usize = 4 << 20;
 
@@ -128,11 +131,15 @@ impl Units {
 }
 
 /// Ids of rows the archive already holds from before the restart: spans by (trace, span),
-/// traces rows by trace.
+/// traces rows by trace, logs and scores rows by (table, fingerprint), with how many of each.
 #[derive(Debug)]
 pub(super) struct DoneSets {
     spans: HashSet<(TraceId, SpanId)>,
     traces: HashSet<TraceId>,
+    /// Fingerprints of logs rows, with how many rows have each.
+    logs: HashMap<u64, u32>,
+    /// Fingerprints of scores rows, with how many rows have each.
+    scores: HashMap<u64, u32>,
     limit: usize,
     /// Ids not remembered once `limit` was reached.
     dropped: u64,
@@ -147,15 +154,17 @@ impl DoneSets {
         Self {
             spans: HashSet::new(),
             traces: HashSet::new(),
+            logs: HashMap::new(),
+            scores: HashMap::new(),
             limit,
             dropped: 0,
             until: 0,
         }
     }
 
-    /// Spans and traces remembered.
+    /// Spans, traces and rows remembered.
     pub(super) fn len(&self) -> usize {
-        self.spans.len() + self.traces.len()
+        self.spans.len() + self.traces.len() + self.logs.len() + self.scores.len()
     }
 
     /// True when nothing is remembered.
@@ -216,6 +225,58 @@ impl DoneSets {
         }
     }
 
+    /// The fingerprints of `table`'s rows, for the tables that have no ids.
+    fn rows(&mut self, table: &str) -> Option<&mut HashMap<u64, u32>> {
+        match table {
+            LOGS_TABLE => Some(&mut self.logs),
+            SCORES_TABLE => Some(&mut self.scores),
+            _ => None,
+        }
+    }
+
+    /// Remembers one archived row of `table` (logs, scores) with `fingerprint`.
+    pub(super) fn add_row(&mut self, exporter: &str, table: &str, fingerprint: u64) {
+        let repeat = self
+            .rows(table)
+            .and_then(|rows| rows.get_mut(&fingerprint))
+            .map(|n| *n = n.saturating_add(1))
+            .is_some();
+        if !repeat
+            && self.room(exporter)
+            && let Some(rows) = self.rows(table)
+        {
+            rows.insert(fingerprint, 1);
+        }
+    }
+
+    /// Whether rows of `table` are remembered: replayed records need fingerprints only then.
+    pub(super) fn has_rows(&self, table: &str) -> bool {
+        match table {
+            LOGS_TABLE => !self.logs.is_empty(),
+            SCORES_TABLE => !self.scores.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Takes one archived row of `table` with `fingerprint`, if one is left: the replayed
+    /// row it matches is not written again.
+    pub(super) fn take_row(&mut self, table: &str, fingerprint: u64) -> bool {
+        let Some(rows) = self.rows(table) else {
+            return false;
+        };
+        match rows.get_mut(&fingerprint) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                rows.remove(&fingerprint);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether `span` is replayed and archived already: it is not written again.
     pub(super) fn skips_span(&self, release: &Release, span: &Span) -> bool {
         release.is_replayed(span) && self.has_span(span.trace_id, span.span_id)
@@ -259,5 +320,24 @@ mod tests {
         done.covers(4);
         assert!(!done.expired(7));
         assert!(done.expired(8));
+    }
+
+    #[test]
+    fn rows_are_counted_and_each_archived_copy_is_taken_once() {
+        let mut done = DoneSets::new(3);
+        done.add_row("archive/rows", "logs", 9);
+        done.add_row("archive/rows", "logs", 9);
+        done.add_row("archive/rows", "scores", 9);
+        done.add_row("archive/rows", "logs", 1);
+        // A repeat of a remembered row needs no room; a new one over the limit is dropped.
+        done.add_row("archive/rows", "logs", 2);
+        assert_eq!((done.len(), done.dropped()), (3, 1));
+        assert!(done.has_rows("logs") && done.has_rows("scores") && !done.has_rows("spans"));
+        assert!(done.take_row("logs", 9));
+        assert!(done.take_row("logs", 9));
+        assert!(!done.take_row("logs", 9), "two copies archived, two taken");
+        assert!(done.take_row("scores", 9));
+        assert!(!done.take_row("logs", 2));
+        assert_eq!(done.len(), 1);
     }
 }

@@ -8,7 +8,10 @@
 //!    payload of spans writes no traces rows. With `sampled_only_spans` (the default), the
 //!    spans of a trace the tail sampler did not keep are left out of the `spans` table; its
 //!    traces row is written all the same, and holds the payload's unit, so those spans are
-//!    released once it is uploaded. A start time outside `past_window` /
+//!    released once it is uploaded. A payload of log records adds one `logs` row per record
+//!    and a `scores` row per record carrying a score, in the partition of the record's time;
+//!    a trace adds a `scores` row for each score its spans carried (`exporter/logs.rs`).
+//!    A start time outside `past_window` /
 //!    `future_window` of the arrival goes to the arrival's hour instead
 //!    (`placement.rs`);
 //! 2. **cut**: a partition's builders are handed off when the buffer reaches `flush_bytes`,
@@ -27,7 +30,7 @@
 //! Stages 3 and 4 run in background tasks, so export does not wait for the store. Memory is
 //! bounded all the same: the bytes buffered plus the bytes of every file not yet uploaded, of
 //! both tables, count against `max_buffer_bytes`, and export waits for room before it takes a
-//! payload. `flush_bytes` and `flush_age` apply to a partition's spans and traces together.
+//! payload. `flush_bytes` and `flush_age` apply to a partition's rows of all tables together.
 //!
 //! If the shutdown deadline passes first, [`Exporter::abandon`] drops the buffers and the
 //! upload tasks and returns how many spans they held.
@@ -46,7 +49,6 @@ use super::upload::{Reservation, Rows, Shared, write_file};
 use crate::destination::Destination;
 use crate::encoder::{SizeHint, SpanEncoder};
 use crate::layout::HourPartition;
-use crate::trace_encoder::TraceEncoder;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -54,6 +56,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracegate_model::Signal;
 use tracegate_model::{Span, Trace};
 use tracegate_pipeline::durability::{OriginCounts, Release};
 use tracegate_pipeline::telemetry;
@@ -61,6 +64,10 @@ use tracegate_pipeline::{
     BuildContext, ComponentId, ConfigError, ExportError, Exporter, ExporterFactory, Payload,
     parse_section,
 };
+
+mod logs;
+#[cfg(test)]
+mod test_hooks;
 
 /// Files up to this size are uploaded with one `put`; larger ones in parts.
 pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -178,54 +185,7 @@ impl ArchiveExporter {
         }
     }
 
-    /// Uploads files larger than `threshold` in parts of `part_size`, so tests can exercise
-    /// multipart uploads with small files.
-    #[cfg(test)]
-    pub(crate) fn with_multipart(mut self, threshold: usize, part_size: usize) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.multipart_threshold = threshold;
-            shared.part_size = part_size.max(1);
-        }
-        self
-    }
-
-    /// Draws the retry jitter from `seed`, so a test replays the same waits.
-    #[cfg(test)]
-    pub(crate) fn with_jitter_seed(mut self, seed: u64) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.jitter_seed = Some(seed);
-        }
-        self
-    }
-
-    /// Reads `now` (ns since the epoch) as the wall clock, for placing rows.
-    #[cfg(test)]
-    pub(crate) fn set_now(&mut self, now: u64) {
-        self.fixed_now = Some(now);
-    }
-
-    /// Waits for the files already cut, without cutting more.
-    #[cfg(test)]
-    pub(crate) async fn drain(&mut self) {
-        while let Some(done) = self.uploads.join_next().await {
-            log_task_end(&self.shared.name, done);
-        }
-    }
-
-    /// Cuts every open partition now, without waiting for the uploads.
-    #[cfg(test)]
-    pub(crate) fn flush_now(&mut self) {
-        self.cut_all();
-        self.sync_buffered();
-    }
-
-    /// Whether the exporter still remembers ids archived before the restart.
-    #[cfg(test)]
-    pub(crate) fn remembers_archived_ids(&self) -> bool {
-        self.done.is_some()
-    }
-
-    /// Bytes of spans and traces rows buffered and not yet cut into a file.
+    /// Bytes of rows (of every table) buffered and not yet cut into a file.
     pub fn buffered_bytes(&self) -> usize {
         self.buffered
     }
@@ -303,14 +263,10 @@ impl ArchiveExporter {
                 self.cut(i);
             }
         }
-        self.partitions.push(Buffer {
+        self.partitions.push(Buffer::new(
             partition,
-            encoder: SpanEncoder::with_size_hint(&self.size_hint),
-            span_units: Units::default(),
-            traces: TraceEncoder::new(),
-            trace_units: Units::default(),
-            since: Instant::now(),
-        });
+            SpanEncoder::with_size_hint(&self.size_hint),
+        ));
         self.peak_partitions = self.peak_partitions.max(self.partitions.len());
         self.partitions.len() - 1
     }
@@ -327,6 +283,10 @@ impl ArchiveExporter {
             span_units,
             traces,
             trace_units,
+            logs,
+            log_units,
+            scores,
+            score_units,
             ..
         } = buffer;
         if !encoder.is_empty() {
@@ -334,6 +294,8 @@ impl ArchiveExporter {
         }
         self.spawn_file(partition, Rows::Spans(encoder), span_units);
         self.spawn_file(partition, Rows::Traces(traces), trace_units);
+        self.spawn_file(partition, Rows::Logs(logs), log_units);
+        self.spawn_file(partition, Rows::Scores(scores), score_units);
     }
 
     fn spawn_file(&mut self, partition: HourPartition, rows: Rows, units: Units) {
@@ -394,13 +356,34 @@ impl ArchiveExporter {
         self.shared.report();
     }
 
+    /// Spans and log records buffered: what `abandon` reports lost.
     fn buffered_spans(&self) -> usize {
-        self.partitions.iter().map(|b| b.encoder.len()).sum()
+        self.partitions
+            .iter()
+            .map(|b| b.encoder.len() + b.logs.len())
+            .sum()
     }
 
     /// Whether `span`, replayed from the log, is in a file uploaded before the restart.
     fn span_archived(&self, release: Option<&Release>, span: &Span) -> bool {
         (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_span(r, span))
+    }
+
+    /// The end of `export`: cuts everything once the buffer is over `flush_bytes`, and ends
+    /// the export call's own hold on `unit`.
+    fn export_done(
+        &mut self,
+        unit: Option<Arc<Unit>>,
+        release: Option<&Release>,
+    ) -> Result<(), ExportError> {
+        if self.buffered >= self.flush_bytes {
+            self.cut_all();
+        }
+        self.sync_buffered();
+        if let (Some(unit), Some(release)) = (unit, release) {
+            unit.finish(release);
+        }
+        Ok(())
     }
 
     /// Whether `trace`, replayed from the log, has a traces row uploaded before the restart.
@@ -423,9 +406,14 @@ impl Exporter for ArchiveExporter {
         let now = self.now();
         let shared = self.shared.clone();
         let release = shared.durable.get().map(|d| &d.release);
-        // The payload's spans are durable once every file with rows of it is uploaded: the
-        // spans left out of the spans table too, whose traces rows hold the unit.
-        let unit = release.map(|_| Unit::new(OriginCounts::of(payload.spans())));
+        // The payload's spans (or log records) are durable once every file with rows of it
+        // is uploaded: the spans left out of the spans table too, whose traces rows hold the
+        // unit.
+        let unit = release.map(|_| Unit::new(OriginCounts::of_origins(payload.origins())));
+        if let Payload::Logs(batch) = &*payload {
+            self.push_logs(batch, now, unit.as_ref(), release);
+            return self.export_done(unit, release);
+        }
         let mut clamped = Clamped::default();
         let mut skipped = 0;
         let mut last: Option<(HourPartition, usize)> = None;
@@ -466,17 +454,17 @@ impl Exporter for ArchiveExporter {
                 if !self.trace_archived(release, trace) {
                     self.push_trace(trace, now, unit.as_ref());
                 }
+                // Its scores go to files of their own, whatever became of the traces row.
+                self.push_trace_scores(trace, now, unit.as_ref(), release);
             }
         }
-        if self.buffered >= self.flush_bytes {
-            self.cut_all();
-        }
-        self.sync_buffered();
-        // The export call's own hold ends.
-        if let (Some(unit), Some(release)) = (unit, release) {
-            unit.finish(release);
-        }
-        Ok(())
+        self.export_done(unit, release)
+    }
+
+    /// Takes spans and released traces, and log records (with the scores they carry) from
+    /// a `logs` pipeline.
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Traces, Signal::Logs]
     }
 
     fn tick_interval(&self) -> Option<Duration> {
@@ -569,12 +557,16 @@ impl Exporter for ArchiveExporter {
 impl Drop for ArchiveExporter {
     fn drop(&mut self) {
         let spans = self.buffered_spans();
-        let traces: usize = self.partitions.iter().map(|b| b.traces.len()).sum();
-        if spans > 0 || traces > 0 || !self.uploads.is_empty() {
+        let rows: usize = self
+            .partitions
+            .iter()
+            .map(|b| b.traces.len() + b.scores.len())
+            .sum();
+        if spans > 0 || rows > 0 || !self.uploads.is_empty() {
             tracing::error!(
                 exporter = %self.shared.name,
-                buffered_spans = spans,
-                buffered_traces = traces,
+                buffered_spans_and_log_records = spans,
+                buffered_trace_and_score_rows = rows,
                 pending_files = self.uploads.len(),
                 "archive exporter stopped before flushing; that data is lost"
             );

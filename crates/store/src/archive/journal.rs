@@ -15,7 +15,7 @@
 //! only the entries still needed: at start, and while running once it has grown past
 //! [`COMPACT_AFTER`] entries.
 
-use crate::layout::{SPANS_TABLE, TRACES_TABLE};
+use crate::layout::{LOGS_TABLE, SCORES_TABLE, SPANS_TABLE, TRACES_TABLE};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -57,6 +57,8 @@ impl Entry {
         let table = match fields.next()? {
             t if t == SPANS_TABLE => SPANS_TABLE,
             t if t == TRACES_TABLE => TRACES_TABLE,
+            t if t == LOGS_TABLE => LOGS_TABLE,
+            t if t == SCORES_TABLE => SCORES_TABLE,
             _ => return None,
         };
         let path = fields.next().filter(|p| !p.is_empty())?.to_owned();
@@ -283,9 +285,13 @@ mod tests {
         let flipped = line.replacen("42", "43", 1);
         assert_eq!(Entry::parse(flipped.trim_end_matches('\n')), None);
         assert_eq!(Entry::parse("not a line"), None);
-        let unknown_table = entry(1, "logs", "x").body();
+        let unknown_table = entry(1, "metrics", "x").body();
         let sum = fnv1a(unknown_table.as_bytes());
         assert_eq!(Entry::parse(&format!("{sum:016x} {unknown_table}")), None);
+        for table in [LOGS_TABLE, SCORES_TABLE] {
+            let e = entry(7, table, "lake/t/a.parquet");
+            assert_eq!(Entry::parse(e.line().trim_end_matches('\n')), Some(e));
+        }
     }
 
     #[test]

@@ -1,7 +1,11 @@
-//! The `archive` exporter: Parquet files of the `spans` and `traces` tables on an object
-//! store, Hive-partitioned by hour (DESIGN.md §4). A payload of spans (no trace assembly)
-//! writes spans only; a payload of released traces writes its spans and one traces row per
-//! trace, fragments included (marked in the `fragment` column).
+//! The `archive` exporter: Parquet files of the `spans`, `traces`, `logs` and `scores` tables
+//! on an object store, Hive-partitioned by hour (DESIGN.md §4). A payload of spans (no trace
+//! assembly) writes spans only; a payload of released traces writes its spans, one traces
+//! row per trace, fragments included (marked in the `fragment` column), and a scores row for
+//! each score its spans carried; a payload of log records (a `logs` pipeline: the exporter's
+//! `signals` are traces and logs) writes one logs row per record and a scores row for each
+//! record that carries a score. Each score is written once, with whatever brought it first
+//! (`exporter/logs.rs`).
 //!
 //! With tail sampling, the `traces` table keeps a row for every trace, sampled or not, with
 //! the decision in `sampled`, `sampling_policy` and `sampling_probability`; the `spans` table
@@ -10,7 +14,8 @@
 //! - [`config`]: the user-facing config, [`ArchiveConfig`];
 //! - [`exporter`]: the factory, [`ArchiveExporterFactory`], and the run loop,
 //!   [`ArchiveExporter`];
-//! - `buffer`: one open partition's rows, and the payloads they came from;
+//! - `buffer`: one open partition's rows (of all four tables), and the payloads they came
+//!   from;
 //! - `placement`: which hour partition a row goes to, with client clocks that may be off;
 //! - `upload`: encoding and uploading one file, with the classification of failures;
 //! - `backoff`: the waits between attempts, with jitter; `retry`: the same for what is not
@@ -59,6 +64,15 @@
 //! rewritten atomically at start with the entries whose objects were found, and while
 //! running once it has more than 1024 entries, without those below the checkpoint.
 //!
+//! Log records are held and released the same way (a logs payload is a unit; its logs and
+//! scores files hold it), and their files are journaled too. A log record (or a score) has
+//! no id, so recovery reads a logs or scores file back whole and remembers the fingerprint
+//! of each row (`fingerprint.rs`), with how many rows have it; a replayed record whose logs
+//! row, encoded again, has a remembered fingerprint takes one of them and is not written
+//! again, and so is its score's row. A replayed record that comes out different (a
+//! processor whose output changed across the restart, a score joined otherwise) is written
+//! again: a duplicate, never a loss.
+//!
 //! Recovery waits for the store: reading objects back is retried with the uploads' backoff
 //! for as long as it takes (a permanent error marks the exporter degraded), and meanwhile
 //! the pipeline holds payloads back. A 404 naming a missing bucket is an error to wait out,
@@ -70,6 +84,7 @@ mod buffer;
 pub mod config;
 mod durable;
 pub mod exporter;
+mod fingerprint;
 mod journal;
 mod placement;
 mod recovery;

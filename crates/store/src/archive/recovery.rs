@@ -7,7 +7,8 @@
 //!    ([`Release::replay_floor`]): none of their spans is replayed;
 //! 3. read each remaining object back: not found means its upload never happened; found, its
 //!    ids go into the [`DoneSets`] (`trace_id` and `span_id` of a spans file, `trace_id` of a
-//!    traces file, read alone through a projection);
+//!    traces file, read alone through a projection; the fingerprint of each whole row of a
+//!    logs or scores file, `fingerprint.rs`);
 //! 4. rewrite the journal with the entries whose object was found: they stay needed until the
 //!    checkpoint passes them.
 //!
@@ -17,11 +18,12 @@
 //! error (credentials, a missing bucket) marks the exporter degraded until it clears.
 
 use super::durable::DoneSets;
+use super::fingerprint;
 use super::journal::Journal;
 use super::retry::{blocking, retry};
 use super::upload::Shared;
 use crate::error::StoreError;
-use crate::layout::SPANS_TABLE;
+use crate::layout::{LOGS_TABLE, SCORES_TABLE, SPANS_TABLE};
 use arrow::array::{Array, AsArray, RecordBatch};
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
@@ -152,11 +154,24 @@ fn missing_bucket(error: &(dyn std::error::Error + 'static)) -> bool {
 fn read_ids(
     exporter: &str,
     file: Bytes,
-    table: &str,
+    table: &'static str,
     done: &mut DoneSets,
 ) -> Result<(), StoreError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(StoreError::parquet("open an archived file"))?;
+    if table == LOGS_TABLE || table == SCORES_TABLE {
+        // No ids: every column, for the rows' fingerprints.
+        let reader = builder
+            .build()
+            .map_err(StoreError::parquet("read an archived file"))?;
+        for batch in reader {
+            let batch = batch.map_err(StoreError::arrow("read an archived file"))?;
+            for row in fingerprint::rows(&batch)? {
+                done.add_row(exporter, table, row);
+            }
+        }
+        return Ok(());
+    }
     let spans = table == SPANS_TABLE;
     let wanted: &[&'static str] = if spans {
         &[col::TRACE_ID, col::SPAN_ID]

@@ -5,6 +5,8 @@
 //!   written once; cuts by size, by age and at shutdown; multipart uploads; retries after
 //!   failed uploads; back-pressure when the memory bound is reached; its metrics;
 //! - `tests/traces_table.rs`: the `traces` table beside the spans;
+//! - `tests/logs_table.rs`: the `logs` and `scores` tables: Hive paths, order, bloom
+//!   filters, each score once, the traces row's `scores`, durability of log records;
 //! - `tests/sampling.rs`: a traces row for every trace with its sampling decision, spans of
 //!   the kept traces only (unless `sampled_only_spans: false`);
 //! - `tests/failures.rs`: uploads that fail in the ways stores fail (lost answers, multipart
@@ -662,6 +664,7 @@ async fn shutdown_with_nothing_buffered_writes_nothing() {
 mod config;
 mod durability;
 mod failures;
+mod logs_table;
 mod partitions;
 mod sampling;
 mod traces_table;

@@ -25,7 +25,9 @@ use super::retry::{blocking, retry};
 use crate::destination::Destination;
 use crate::encoder::{EncodedSpans, SpanEncoder};
 use crate::error::{ErrorClass, StoreError};
-use crate::layout::{self, HourPartition, SPANS_TABLE, TRACES_TABLE};
+use crate::layout::{self, HourPartition, LOGS_TABLE, SCORES_TABLE, SPANS_TABLE, TRACES_TABLE};
+use crate::log_encoder::{EncodedLogs, LogEncoder};
+use crate::score_encoder::{EncodedScores, ScoreEncoder};
 use crate::trace_encoder::{EncodedTraces, TraceEncoder};
 use crate::writer::{self, WriterOptions};
 use bytes::Bytes;
@@ -48,6 +50,8 @@ const PART_CONCURRENCY: usize = 4;
 pub(super) enum Rows {
     Spans(SpanEncoder),
     Traces(TraceEncoder),
+    Logs(LogEncoder),
+    Scores(ScoreEncoder),
 }
 
 impl Rows {
@@ -55,6 +59,8 @@ impl Rows {
         match self {
             Rows::Spans(_) => SPANS_TABLE,
             Rows::Traces(_) => TRACES_TABLE,
+            Rows::Logs(_) => LOGS_TABLE,
+            Rows::Scores(_) => SCORES_TABLE,
         }
     }
 
@@ -62,6 +68,8 @@ impl Rows {
         match self {
             Rows::Spans(e) => e.len(),
             Rows::Traces(e) => e.len(),
+            Rows::Logs(e) => e.len(),
+            Rows::Scores(e) => e.len(),
         }
     }
 
@@ -73,14 +81,19 @@ impl Rows {
         match self {
             Rows::Spans(e) => e.estimated_bytes(),
             Rows::Traces(e) => e.estimated_bytes(),
+            Rows::Logs(e) => e.estimated_bytes(),
+            Rows::Scores(e) => e.estimated_bytes(),
         }
     }
 
-    /// Spans the file holds: a traces file describes spans but holds none.
+    /// Items the file holds, as the pipeline counts them: spans, or log records. A traces
+    /// file describes spans but holds none; a scores file's rows are derived from records
+    /// (or spans) counted by their own files.
     pub(super) fn spans(&self) -> usize {
         match self {
             Rows::Spans(e) => e.len(),
-            Rows::Traces(_) => 0,
+            Rows::Logs(e) => e.len(),
+            Rows::Traces(_) | Rows::Scores(_) => 0,
         }
     }
 
@@ -93,6 +106,14 @@ impl Rows {
             Rows::Traces(encoder) => {
                 let EncodedTraces { batch, order } = encoder.finish()?;
                 writer::write_traces(&batch, Some(&order), options)
+            }
+            Rows::Logs(encoder) => {
+                let EncodedLogs { batch, order } = encoder.finish()?;
+                writer::write_logs(&batch, &order, options)
+            }
+            Rows::Scores(encoder) => {
+                let EncodedScores { batch, order } = encoder.finish()?;
+                writer::write_scores(&batch, &order, options)
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::error::StoreError;
 use crate::writer::{WriterOptions, write_spans_to};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -96,17 +97,17 @@ impl Block {
 pub fn write_block<'a>(
     dir: &Path,
     id: Ulid,
-    spans: impl Iterator<Item = &'a Span>,
+    spans: impl Iterator<Item = Cow<'a, Span>>,
     options: &WriterOptions,
 ) -> Result<Block, StoreError> {
-    let mut spans: Vec<&Span> = spans.collect();
+    let mut spans: Vec<Cow<'a, Span>> = spans.collect();
     // In the file's order (trace id, then start time, then arrival: a stable sort), so the
     // encoder's row order is the identity and the writer writes the columns as built, with
     // no reordered copy of the block (that copy was about a quarter of a block's cost).
     spans.sort_by_key(|s| (s.trace_id, s.start_time_unix_nano));
     let mut encoder = SpanEncoder::new();
     for span in &spans {
-        encoder.push(span);
+        encoder.push(span.as_ref());
     }
     let encoded = encoder.finish()?;
     let mut index = IndexBuilder::default();

@@ -4,9 +4,12 @@
 //! payload and the positions of this tenant's traces or spans in it), so taking a payload
 //! copies no span. A map from trace id to those positions answers a lookup by id. When the
 //! head is cut it becomes read-only (`Arc<Head>`) and stays searchable until its block is on
-//! disk; [`Head::spans`] is then the one pass the block's encoder reads.
+//! disk; [`Head::spans`] is then the one pass the block's encoder reads. Spans leave the head
+//! with their trace's scores as events (`scores.rs`).
 
 use super::index::{ScanFilter, TraceFacts};
+use super::scores::ScoreEvents;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -129,23 +132,31 @@ impl Head {
             .unwrap_or_default()
     }
 
-    /// Every span of `tenant` in the head, in arrival order: the rows of its block.
-    pub fn spans<'a>(&'a self, tenant: &'a str) -> impl Iterator<Item = &'a Span> + 'a {
+    /// Every span of `tenant` in the head, in arrival order, with its trace's scores as
+    /// events: the rows of its block.
+    pub fn spans<'a>(&'a self, tenant: &'a str) -> impl Iterator<Item = Cow<'a, Span>> + 'a {
         self.entries.iter().flat_map(move |e| e.spans(tenant))
     }
 }
 
 impl HeadEntry {
-    /// The spans of `tenant` in this entry.
-    fn spans<'a>(&'a self, tenant: &'a str) -> Box<dyn Iterator<Item = &'a Span> + 'a> {
+    /// The spans of `tenant` in this entry, with their trace's scores as events.
+    fn spans<'a>(&'a self, tenant: &'a str) -> Box<dyn Iterator<Item = Cow<'a, Span>> + 'a> {
         match &*self.payload {
-            Payload::Traces(t) => Box::new(
+            Payload::Traces(t) => Box::new(self.refs.iter().flat_map(move |&r| {
+                let trace = &t[r as usize];
+                let events = ScoreEvents::of(trace);
+                trace
+                    .spans
+                    .iter()
+                    .filter(move |s| s.tenant() == tenant)
+                    .map(move |s| events.apply(s))
+            })),
+            Payload::Spans(b) => Box::new(
                 self.refs
                     .iter()
-                    .flat_map(move |&r| t[r as usize].spans.iter())
-                    .filter(move |s| s.tenant() == tenant),
+                    .map(move |&r| Cow::Borrowed(&b.spans[r as usize])),
             ),
-            Payload::Spans(b) => Box::new(self.refs.iter().map(move |&r| &b.spans[r as usize])),
             Payload::Logs(_) => Box::new(std::iter::empty()),
         }
     }
@@ -155,12 +166,13 @@ impl HeadEntry {
         match &*self.payload {
             Payload::Traces(t) => {
                 if let Some(trace) = t.get(r as usize) {
+                    let events = ScoreEvents::of(trace);
                     out.extend(
                         trace
                             .spans
                             .iter()
                             .filter(|s| s.trace_id == *id && s.tenant() == tenant)
-                            .cloned(),
+                            .map(|s| events.apply(s).into_owned()),
                     );
                 }
             }
@@ -193,7 +205,8 @@ impl HeadEntry {
                     };
                     let spans = &trace.spans;
                     let whole = spans.iter().all(|s| s.tenant() == tenant);
-                    if whole {
+                    let events = ScoreEvents::of(trace);
+                    if whole && events.is_empty() {
                         if admits(filter, spans.iter()) {
                             stats.0 += 1;
                             stats.1 += spans.len();
@@ -203,7 +216,7 @@ impl HeadEntry {
                         let mine: Vec<Span> = spans
                             .iter()
                             .filter(|s| s.tenant() == tenant)
-                            .cloned()
+                            .map(|s| events.apply(s).into_owned())
                             .collect();
                         if !mine.is_empty() && admits(filter, mine.iter()) {
                             stats.0 += 1;

@@ -21,6 +21,8 @@
 //! - `reader`: reading only the selected rows of a block back as spans;
 //! - [`retention`]: which blocks go, by age then by size, oldest first;
 //! - `store`: [`HotStore`], every tenant's heads and blocks, written and evicted;
+//! - `scores`: a released trace's scores as `gen_ai.evaluation.result` events on the spans
+//!   they rate, in blocks and in what heads serve;
 //! - `replay`: after a restart, replayed spans a block already held are not stored again;
 //! - `search`: its reads, [`HotStore::find_trace`] and [`HotStore::scan`];
 //! - [`registry`]: [`HotRegistry`], the stores by exporter id, for the query API;
@@ -41,6 +43,7 @@ mod reader;
 pub mod registry;
 mod replay;
 pub mod retention;
+mod scores;
 mod search;
 mod store;
 mod tenant;

@@ -4,6 +4,7 @@
 //! - `tests/config.rs`: defaults, YAML and its errors;
 //! - `tests/retention.rs`: eviction by age (an injected clock) and by size, counted;
 //! - `tests/scan.rs`: newest first, pruning by the index, early stop;
+//! - `tests/scores.rs`: a trace's scores as evaluation events on the spans they rate;
 //! - `tests/bounds.rs`: the memory bound on the heads, and the write-ahead log's release
 //!   only once a block is on disk.
 
@@ -20,6 +21,7 @@ mod bounds;
 mod config;
 mod retention;
 mod scan;
+mod scores;
 
 /// A wall clock tests move by hand.
 #[derive(Debug)]
