@@ -125,14 +125,15 @@ def send_llm_trace(gw, run: str) -> tuple[int, int, str, str]:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import SpanKind
 
     provider = TracerProvider(resource=Resource.create({"service.name": "rag-api"}))
     provider.add_span_processor(SimpleSpanProcessor(
         OTLPSpanExporter(endpoint=f"http://{gw.grpc_target}", insecure=True, timeout=10)))
     tracer = provider.get_tracer("rag")
     response_id, request_id = f"chatcmpl-{run}", f"req-{run}"
-    with tracer.start_as_current_span("POST /v1/chat", kind=2) as root:
-        with tracer.start_as_current_span(f"chat {MODEL}", kind=3, attributes={
+    with tracer.start_as_current_span("POST /v1/chat", kind=SpanKind.SERVER) as root:
+        with tracer.start_as_current_span(f"chat {MODEL}", kind=SpanKind.CLIENT, attributes={
             "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
             "gen_ai.request.model": MODEL, "gen_ai.response.id": response_id,
             "gen_ai.usage.input_tokens": 800, "gen_ai.usage.output_tokens": 120,

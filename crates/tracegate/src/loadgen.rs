@@ -178,7 +178,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         args.signal,
     );
     if args.decode_only {
-        let summary = decode_only(args, &pool, budget)?;
+        let summary = decode_only(args.signal, &pool, budget)?;
         print_summary(args, &PoolInfo::of(&pool), &summary, "decode-only");
         return Ok(ExitCode::SUCCESS);
     }
@@ -310,7 +310,7 @@ fn http_url(endpoint: &str, signal: SignalArg) -> anyhow::Result<reqwest::Url> {
 }
 
 /// Decodes the pool's requests with prost on this thread until the budget is spent.
-fn decode_only(args: &Args, pool: &Pool, budget: Budget) -> anyhow::Result<Summary> {
+fn decode_only(signal: SignalArg, pool: &Pool, budget: Budget) -> anyhow::Result<Summary> {
     let mut tally = Tally::new()?;
     let start = Instant::now();
     'outer: loop {
@@ -321,7 +321,7 @@ fn decode_only(args: &Args, pool: &Pool, budget: Budget) -> anyhow::Result<Summa
                 _ => {}
             }
             let t0 = Instant::now();
-            match args.signal {
+            match signal {
                 SignalArg::Traces => {
                     let decoded = ExportTraceServiceRequest::decode(request.bytes.clone())
                         .context("cannot decode a generated request")?;
@@ -531,22 +531,34 @@ mod tests {
     }
 
     #[test]
-    fn the_http_url_gets_the_traces_path() {
+    fn the_http_url_gets_the_signal_path() {
         assert_eq!(
-            http_url("http://127.0.0.1:4318").unwrap().as_str(),
+            http_url("http://127.0.0.1:4318", SignalArg::Traces)
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:4318/v1/traces"
         );
         assert_eq!(
-            http_url("http://h:1/custom").unwrap().as_str(),
+            http_url("http://127.0.0.1:4318", SignalArg::Logs)
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:4318/v1/logs"
+        );
+        assert_eq!(
+            http_url("http://h:1/custom", SignalArg::Logs)
+                .unwrap()
+                .as_str(),
             "http://h:1/custom"
         );
     }
 
     #[test]
     fn decode_only_counts_every_span_once_per_pass() {
-        let pool = Pool::build(Profile::Tiny, 1, 1000, 100);
-        let s = decode_only(&pool, Budget::Spans(2000)).unwrap();
-        assert_eq!(s.accepted_spans, 2000);
-        assert_eq!(s.sent_bytes, 2 * pool.bytes());
+        for signal in [SignalArg::Traces, SignalArg::Logs] {
+            let pool = Pool::build(Profile::Tiny, 1, 1000, 100, signal);
+            let s = decode_only(signal, &pool, Budget::Spans(2000)).unwrap();
+            assert_eq!(s.accepted_spans, 2000);
+            assert_eq!(s.sent_bytes, 2 * pool.bytes());
+        }
     }
 }
