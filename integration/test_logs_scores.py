@@ -100,6 +100,7 @@ def test_structured_llm_logs_land_in_the_logs_and_scores_tables_without_personal
     assert by_event["plain"]["kind"] == "log"
     assert by_event["plain"]["request_model"] is None
     assert by_event["quality"]["kind"] == "score"
+    assert by_event["quality"]["request_id"] == request_id, "a quality row names the call it rates"
 
     scores = wait_until(lambda: read_table(moto, bucket, PREFIX, "scores"), 30, interval=0.5,
                         what="the rating in the scores table")

@@ -5,7 +5,7 @@ use crate::board::ScoreBoard;
 use crate::config::ScoresConfig;
 use crate::extract::from_log;
 use std::sync::Arc;
-use tracegate_model::{LogBatch, LogKind, Signal};
+use tracegate_model::{LogBatch, LogKind, Signal, attr, keys};
 use tracegate_pipeline::{
     BuildContext, ComponentId, ConfigError, LogProcessor, Processor, ProcessorFactory,
     parse_section,
@@ -117,6 +117,18 @@ impl LogProcessor for ScoresProcessor {
             self.board.join_at(&mut score, tenant, now);
             if score.is_joined() {
                 self.board.post_at(score.clone(), tenant, now);
+            }
+            // The logs table's id columns read the canonical attributes: name the rated call
+            // there too, so a quality record's row is found by its request or response id.
+            for (key, id) in [
+                (keys::TRACEGATE_REQUEST_ID, &score.request_id),
+                (keys::GEN_AI_RESPONSE_ID, &score.response_id),
+            ] {
+                if let Some(id) = id
+                    && attr::get(&record.attributes, key).is_none()
+                {
+                    record.attributes.push(attr::string(key, id.as_str()));
+                }
             }
             record.facts.kind = LogKind::Score;
             record.facts.score = Some(Box::new(score));

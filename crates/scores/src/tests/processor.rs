@@ -213,6 +213,23 @@ fn quality_records_become_joined_scores_posted_for_their_trace() {
             ]
         );
         assert_eq!(out.records[4], plain);
+        // A quality record names the rated call in the canonical attributes, for the logs
+        // table's id columns; one that already has them keeps its own.
+        assert_eq!(
+            attr::get_str(&out.records[2].attributes, keys::TRACEGATE_REQUEST_ID),
+            Some("req-5")
+        );
+        assert_eq!(
+            attr::get_str(&out.records[1].attributes, keys::GEN_AI_RESPONSE_ID),
+            Some("chatcmpl-5")
+        );
+        let ids = |r: &LogRecord| {
+            r.attributes
+                .iter()
+                .filter(|kv| kv.key == keys::GEN_AI_RESPONSE_ID)
+                .count()
+        };
+        assert_eq!(ids(&out.records[1]), 1);
         // The joined ones wait for their traces.
         assert_eq!(board.stats().pending_scores, 3);
         let mut five = trace(vec![llm(5, 6, "chatcmpl-5", "req-5")]);
