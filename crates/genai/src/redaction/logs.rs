@@ -20,7 +20,7 @@
 //! audit attributes (`tracegate.redacted.count`, …) go on the record's attributes, and the
 //! findings count in the metrics of [`super::processor::names`], as for spans.
 
-use super::processor::{RedactionProcessor, once_per_batch};
+use super::processor::RedactionProcessor;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use tracegate_model::log::{LogBatch, LogRecord};
 use tracegate_pipeline::LogProcessor;
@@ -69,24 +69,11 @@ impl RedactionProcessor {
 
 impl LogProcessor for RedactionProcessor {
     fn process(&mut self, mut batch: LogBatch) -> LogBatch {
-        self.batch_tally.clear();
-        let mut resources = std::mem::take(&mut self.resources);
-        let mut scopes = std::mem::take(&mut self.scopes);
-        for record in &mut batch.records {
-            if self.redactor.scan_resource {
-                record.resource =
-                    once_per_batch(&mut resources, &record.resource, |r| self.resource(r));
-            }
-            record.scope = once_per_batch(&mut scopes, &record.scope, |s| self.scope(s));
-            self.redact_record(record);
-        }
-        resources.clear();
-        scopes.clear();
-        self.resources = resources;
-        self.scopes = scopes;
-        if !self.batch_tally.is_empty() {
-            self.record_metrics();
-        }
+        self.redact_items(
+            &mut batch.records,
+            |r| (&mut r.resource, &mut r.scope),
+            Self::redact_record,
+        );
         batch
     }
 }

@@ -171,17 +171,34 @@ impl RedactionProcessor {
 
 impl SpanProcessor for RedactionProcessor {
     fn process(&mut self, mut batch: SpanBatch) -> SpanBatch {
+        self.redact_items(
+            &mut batch.spans,
+            |s| (&mut s.resource, &mut s.scope),
+            Self::span,
+        );
+        batch
+    }
+}
+
+impl RedactionProcessor {
+    /// Redacts a batch's items (spans or log records): each distinct resource and scope once
+    /// per batch, then `item` on each; records the batch's findings.
+    pub(super) fn redact_items<T>(
+        &mut self,
+        items: &mut [T],
+        shared: fn(&mut T) -> (&mut Arc<Resource>, &mut Arc<Scope>),
+        mut item: impl FnMut(&mut Self, &mut T),
+    ) {
         self.batch_tally.clear();
-        // Each distinct resource and scope is redacted once per batch.
         let mut resources = std::mem::take(&mut self.resources);
         let mut scopes = std::mem::take(&mut self.scopes);
-        for span in &mut batch.spans {
+        for it in items.iter_mut() {
+            let (resource, scope) = shared(it);
             if self.redactor.scan_resource {
-                span.resource =
-                    once_per_batch(&mut resources, &span.resource, |r| self.resource(r));
+                *resource = once_per_batch(&mut resources, resource, |r| self.resource(r));
             }
-            span.scope = once_per_batch(&mut scopes, &span.scope, |s| self.scope(s));
-            self.span(span);
+            *scope = once_per_batch(&mut scopes, scope, |s| self.scope(s));
+            item(self, it);
         }
         resources.clear();
         scopes.clear();
@@ -190,13 +207,12 @@ impl SpanProcessor for RedactionProcessor {
         if !self.batch_tally.is_empty() {
             self.record_metrics();
         }
-        batch
     }
 }
 
 /// The redacted form of `orig`: from `seen` when this batch met the same `Arc` already, else
 /// from `redact`, remembered.
-pub(super) fn once_per_batch<T>(
+fn once_per_batch<T>(
     seen: &mut Shared<T>,
     orig: &Arc<T>,
     redact: impl FnOnce(&Arc<T>) -> Arc<T>,
