@@ -50,24 +50,8 @@ impl ProcessorFactory for TraceAssemblyFactory {
     ) -> Result<Processor, ConfigError> {
         let path = format!("processors.{id}");
         let config: TraceAssemblyConfig = parse_section(&path, config)?;
-        if let Err(errors) = config.validate(&path) {
-            // The factory interface carries one error; `validate` lists them all.
-            let mut errors = errors.into_iter();
-            if let Some(first) = errors.next() {
-                let more = errors.count();
-                return Err(if more == 0 {
-                    first
-                } else {
-                    ConfigError::new(
-                        first.path,
-                        format!(
-                            "{} (and {more} more problem(s) in this section)",
-                            first.message
-                        ),
-                    )
-                });
-            }
-        }
+        // The factory interface carries one error; `validate` lists them all.
+        config.validate(&path).or_else(ConfigError::first_of)?;
         let shards = config
             .build_shards()
             .into_iter()

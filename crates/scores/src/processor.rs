@@ -55,23 +55,8 @@ impl ProcessorFactory for ScoresFactory {
             ));
         }
         let config: ScoresConfig = parse_section(&path, config)?;
-        if let Err(errors) = config.validate(&path) {
-            let mut errors = errors.into_iter();
-            if let Some(first) = errors.next() {
-                let more = errors.count();
-                return Err(if more == 0 {
-                    first
-                } else {
-                    ConfigError::new(
-                        first.path,
-                        format!(
-                            "{} (and {more} more problem(s) in this section)",
-                            first.message
-                        ),
-                    )
-                });
-            }
-        }
+        // The factory interface carries one error; `validate` lists them all.
+        config.validate(&path).or_else(ConfigError::first_of)?;
         self.board.set_limits(config.limits());
         Ok(Processor::Log(Box::new(ScoresProcessor::new(
             self.board.clone(),

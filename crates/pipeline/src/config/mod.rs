@@ -42,6 +42,25 @@ impl ConfigError {
             message: message.into(),
         }
     }
+
+    /// What a factory, which returns one error, reports for a section's validation: `Ok`
+    /// when `errors` is empty, else the first, saying how many more there are.
+    pub fn first_of(errors: Vec<ConfigError>) -> Result<(), ConfigError> {
+        let mut errors = errors.into_iter();
+        let Some(first) = errors.next() else {
+            return Ok(());
+        };
+        match errors.count() {
+            0 => Err(first),
+            more => Err(ConfigError::new(
+                first.path,
+                format!(
+                    "{} (and {more} more problem(s) in this section)",
+                    first.message
+                ),
+            )),
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
