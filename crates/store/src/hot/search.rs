@@ -4,12 +4,16 @@
 //! decoded in runs of rows in file order).
 //!
 //! Both copy `Arc`s of a tenant's heads and blocks under its lock and read after releasing
-//! it, so a slow reader never holds up export.
+//! it, so a slow reader never holds up export. Both add the trace's late scores
+//! (`late_store.rs`) as evaluation events on the spans they rate (`scores.rs`): a lookup to
+//! the whole trace, a scan to each fragment it visits (a score whose span is not in the
+//! fragment goes on the root, in the fragment that holds it).
 
 use super::block::{Block, io_error};
 use super::head::HeadEntry;
 use super::index::ScanFilter;
 use super::reader::{ranges_with_span, read_rows};
+use super::scores::{Fallback, ScoreEvents};
 use super::store::{HotStore, ScanStats, TenantState};
 use crate::error::StoreError;
 use std::collections::HashSet;
@@ -79,6 +83,13 @@ impl HotStore {
         let mut seen: HashSet<SpanId> = HashSet::with_capacity(spans.len());
         spans.retain(|s| seen.insert(s.span_id));
         spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+        let late = self.late.of_trace(tenant, id);
+        if !late.is_empty() {
+            let events = ScoreEvents::for_spans(*id, &spans, &late, Fallback::RootOrFirst);
+            for span in &mut spans {
+                events.add_to(span);
+            }
+        }
         Ok(Some(spans))
     }
 
@@ -89,6 +100,38 @@ impl HotStore {
     /// to each fragment. Blocks and traces the filter rules out are skipped by the index,
     /// before any decoding. Blocking.
     pub fn scan(
+        &self,
+        tenant: &str,
+        filter: &ScanFilter,
+        visit: &mut dyn FnMut(&[Span]) -> ControlFlow<()>,
+    ) -> Result<ScanStats, StoreError> {
+        if self.late.is_empty() {
+            return self.scan_spans(tenant, filter, visit);
+        }
+        let mut with_late = |spans: &[Span]| {
+            let late = match spans.first() {
+                Some(first) => self.late.of_trace(tenant, &first.trace_id),
+                None => Vec::new(),
+            };
+            if late.is_empty() {
+                return visit(spans);
+            }
+            let events =
+                ScoreEvents::for_spans(spans[0].trace_id, spans, &late, Fallback::RootOnly);
+            if events.is_empty() {
+                return visit(spans);
+            }
+            let mut owned = spans.to_vec();
+            for span in &mut owned {
+                events.add_to(span);
+            }
+            visit(&owned)
+        };
+        self.scan_spans(tenant, filter, &mut with_late)
+    }
+
+    /// [`Self::scan`] without late scores.
+    fn scan_spans(
         &self,
         tenant: &str,
         filter: &ScanFilter,
