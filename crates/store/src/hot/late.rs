@@ -76,8 +76,8 @@ pub(super) struct LateScores {
     max_scores: usize,
     max_bytes: usize,
     retention_ms: u64,
-    /// (tenant, trace) → its scores, oldest first.
-    by_trace: HashMap<(Arc<str>, TraceId), Vec<Arc<Kept>>>,
+    /// Tenant → trace → its scores, oldest first.
+    by_trace: HashMap<Arc<str>, HashMap<TraceId, Vec<Arc<Kept>>>>,
     /// Every kept score, oldest first.
     order: VecDeque<Arc<Kept>>,
     bytes: usize,
@@ -123,10 +123,10 @@ impl LateScores {
         if now_ms.saturating_sub(arrived_ms) >= self.retention_ms {
             return (None, evicted);
         }
-        let key = (tenant.clone(), trace);
         if self
             .by_trace
-            .get(&key)
+            .get(&**tenant)
+            .and_then(|t| t.get(&trace))
             .is_some_and(|v| v.iter().any(|k| same_score(&k.score, &score)))
         {
             return (None, evicted);
@@ -159,7 +159,12 @@ impl LateScores {
         self.bytes += bytes;
         self.frame_bytes += frame_bytes;
         self.order.push_back(kept.clone());
-        self.by_trace.entry(key).or_default().push(kept.clone());
+        self.by_trace
+            .entry(tenant.clone())
+            .or_default()
+            .entry(trace)
+            .or_default()
+            .push(kept.clone());
         (Some(kept), evicted)
     }
 
@@ -183,11 +188,16 @@ impl LateScores {
         };
         self.bytes -= old.bytes;
         self.frame_bytes -= old.frame_bytes;
-        let key = (old.tenant.clone(), old.score.trace_id.unwrap_or_default());
-        if let Some(list) = self.by_trace.get_mut(&key) {
-            list.retain(|k| k.seq != old.seq);
-            if list.is_empty() {
-                self.by_trace.remove(&key);
+        let trace = old.score.trace_id.unwrap_or_default();
+        if let Some(traces) = self.by_trace.get_mut(&*old.tenant) {
+            if let Some(list) = traces.get_mut(&trace) {
+                list.retain(|k| k.seq != old.seq);
+                if list.is_empty() {
+                    traces.remove(&trace);
+                }
+            }
+            if traces.is_empty() {
+                self.by_trace.remove(&*old.tenant);
             }
         }
     }
@@ -195,11 +205,9 @@ impl LateScores {
     /// The scores of `tenant`'s trace `id`, oldest first (clones: the caller reads them
     /// without the lock).
     pub(super) fn of_trace(&self, tenant: &str, id: &TraceId) -> Vec<Score> {
-        if self.order.is_empty() {
-            return Vec::new();
-        }
         self.by_trace
-            .get(&(Arc::from(tenant), *id))
+            .get(tenant)
+            .and_then(|t| t.get(id))
             .map(|v| v.iter().map(|k| k.score.clone()).collect())
             .unwrap_or_default()
     }

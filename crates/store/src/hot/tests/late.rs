@@ -453,3 +453,55 @@ fn find_late_names(store: &HotStore, id: TraceId) -> Vec<String> {
         .map(|s| s.name)
         .collect()
 }
+
+mod properties {
+    use super::super::super::scores::{Fallback, ScoreEvents};
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Adding a trace's scores to its spans, then the same scores again (a late copy of
+        /// an attached one, a score already in a block), adds nothing the second time; each
+        /// score whose span the trace holds is on that span.
+        #[test]
+        fn score_events_are_added_once_on_the_rated_span(
+            n_spans in 1u64..5,
+            scores in proptest::collection::vec((0u8..3, 0u8..3, proptest::option::of(1u64..7), 0u64..3), 0..12),
+            fragment in any::<bool>(),
+        ) {
+            let id = tid(4, 4);
+            let mut spans: Vec<Span> = (1..=n_spans)
+                .map(|i| {
+                    let mut s = span_of(id, i, None, "api", T0 + i, S);
+                    s.parent_span_id = (i > 1).then(|| SpanId(1u64.to_be_bytes()));
+                    s
+                })
+                .collect();
+            if fragment {
+                spans.remove(0);
+            }
+            let scores: Vec<Score> = scores
+                .iter()
+                .map(|&(name, value, span, time)| Score {
+                    time_unix_nano: T0 + time,
+                    ..late_score(id, span, &format!("n{name}"), f64::from(value))
+                })
+                .collect();
+            let fallback = if fragment { Fallback::RootOnly } else { Fallback::RootOrFirst };
+            let events = ScoreEvents::for_spans(id, &spans, &scores, fallback);
+            for s in &mut spans {
+                events.add_to(s);
+            }
+            let again = ScoreEvents::for_spans(id, &spans, &scores, fallback);
+            prop_assert!(again.is_empty(), "added twice");
+            for score in &scores {
+                if let Some(span) = spans.iter().find(|s| Some(s.span_id) == score.span_id) {
+                    let on = evals(&spans, u64::from_be_bytes(span.span_id.0));
+                    prop_assert!(on.contains(&(score.name.clone(), score.value, score.time_unix_nano)));
+                }
+            }
+            let total: usize = spans.iter().map(|s| s.events.len()).sum();
+            prop_assert!(total <= scores.len());
+        }
+    }
+}
