@@ -233,6 +233,46 @@ async fn a_late_score_already_attached_or_already_an_event_is_not_added_twice() 
 }
 
 #[tokio::test]
+async fn a_trace_split_over_blocks_gets_each_score_once_in_a_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut exporter = started("hot-late-split", &small_config(dir.path()), clock()).await;
+    let id = tid(8, 13);
+    let spans = two_spans(id);
+    // The root in one block, its child (a late fragment) in the next.
+    exporter.export(traces(&spans[..1])).await.unwrap();
+    exporter.flush().await;
+    exporter.export(traces(&spans[1..])).await.unwrap();
+    exporter.flush().await;
+    assert_eq!(exporter.store().stats().blocks, 2);
+    exporter
+        .export(logs(vec![
+            record(None, Some(late_score(id, Some(2), "child", 1.0)), None),
+            record(None, Some(late_score(id, Some(99), "unknown", 0.5)), None),
+            record(None, Some(late_score(id, None, "none", 0.2)), None),
+        ]))
+        .await
+        .unwrap();
+    let late = T0 + 60 * S;
+    let child = [ev("child", 1.0, late)];
+    let root = [ev("unknown", 0.5, late), ev("none", 0.2, late)];
+    let store = exporter.store().clone();
+    let mut fragments = 0;
+    store
+        .scan(DEFAULT, &ScanFilter::all(), &mut |t| {
+            fragments += 1;
+            for s in t {
+                let n = u64::from_be_bytes(s.span_id.0);
+                let want: &[_] = if n == 1 { &root } else { &child };
+                assert_eq!(evals(t, n), want, "span {n}");
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(fragments, 2, "one visit per block");
+    check(&store, id, &child, &root);
+}
+
+#[tokio::test]
 async fn late_scores_go_with_the_retention() {
     CapturedMetrics::global();
     let dir = tempfile::tempdir().unwrap();
