@@ -8,9 +8,11 @@
 //! ```text
 //! {path}/{tenant}/TENANT                 the exact tenant name
 //! {path}/{tenant}/{ulid}.parquet         one block: rows sorted by trace id, then start
+//! {path}/@late_scores.log                late scores of every tenant (`late_log.rs`)
 //! ```
 //!
-//! - [`config`]: [`HotStoreConfig`] (`path`, `retention`, `max_bytes`, block sizes);
+//! - [`config`]: [`HotStoreConfig`] (`path`, `retention`, `max_bytes`, block sizes,
+//!   `late_scores` bounds: [`LateScoresConfig`]);
 //! - [`exporter`]: [`HotStoreFactory`] and [`HotStoreExporter`]: head → block → disk, with
 //!   the write-ahead log's release once a block is on disk;
 //! - `head`: a tenant's in-memory head, payloads held by `Arc`, searchable at once;
