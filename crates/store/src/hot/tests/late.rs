@@ -545,3 +545,46 @@ mod properties {
         }
     }
 }
+
+#[tokio::test]
+async fn after_a_restart_a_replayed_record_whose_score_is_on_file_is_released_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let config = small_config(dir.path());
+    let id = tid(8, 14);
+    let payload = || {
+        logs(vec![record(
+            None,
+            Some(late_score(id, Some(2), "a", 1.0)),
+            Some(0),
+        )])
+    };
+    let run = || {
+        let log = Arc::new(TestLog::default());
+        let ledger = Ledger::new(log.clone(), vec!["hot_store".to_owned()]);
+        ledger.logged(None, 0, 1, &[0]);
+        log.end.store(1, Ordering::SeqCst);
+        let mut exporter =
+            HotStoreExporter::new("hot_store", &config, &BuildContext::new("t"), clock());
+        exporter.take_release(ledger.release(0, state.path().to_owned(), false, 0, 1));
+        (log, ledger, exporter)
+    };
+    let file = dir.path().join("@late_scores.log");
+    let (_log, ledger, mut exporter) = run();
+    exporter.start().await.unwrap();
+    exporter.export(payload()).await.unwrap();
+    assert_eq!(ledger.outstanding(0), 0);
+    let size = std::fs::metadata(&file).unwrap().len();
+    drop(exporter);
+    // The checkpoint was not saved: the record comes again.
+    let (_log, ledger, mut exporter) = run();
+    exporter.start().await.unwrap();
+    exporter.export(payload()).await.unwrap();
+    assert_eq!(ledger.outstanding(0), 0, "released at once");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        size,
+        "not written again"
+    );
+    assert_eq!(find_late_names(exporter.store(), id), ["a"]);
+}
