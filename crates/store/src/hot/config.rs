@@ -11,6 +11,7 @@
 //!     max_head_bytes: 256MiB
 //!     compression: zstd
 //!     row_group_rows: 16384
+//!     late_scores: { max_scores: 100000, max_bytes: 32MiB }
 //! ```
 
 use crate::writer::{Compression, WriterOptions};
@@ -49,6 +50,62 @@ pub struct HotStoreConfig {
     pub compression: Compression,
     /// Rows per Parquet row group in a block. Fewer rows let a lookup read less. Default 16384.
     pub row_group_rows: usize,
+    /// Scores that arrive through a `logs` pipeline after their trace was released, kept
+    /// by trace id and served as evaluation events with the trace.
+    pub late_scores: LateScoresConfig,
+}
+
+/// The bounds on the late scores a `hot_store` keeps (`late_scores` under its section): for
+/// all tenants together, oldest first past either bound
+/// (`tracegate_hot_store_evicted_late_scores_total{reason="entries"|"bytes"}`); older than
+/// `retention`, they go too (`reason="age"`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LateScoresConfig {
+    /// Scores kept, at most. Between 1 and 10000000. Default 100000.
+    pub max_scores: usize,
+    /// Estimated in-memory bytes of the scores kept, at most. Between 1KiB and 1GiB.
+    /// Default 32MiB.
+    pub max_bytes: ByteSize,
+}
+
+impl Default for LateScoresConfig {
+    fn default() -> Self {
+        Self {
+            max_scores: 100_000,
+            max_bytes: ByteSize::mib(32),
+        }
+    }
+}
+
+impl LateScoresConfig {
+    /// Largest `max_scores`.
+    pub const MAX_SCORES: usize = 10_000_000;
+
+    /// Checks the bounds, naming each key under `path` (`exporters.hot_store.late_scores`).
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let at = |key: &str, message: String| ConfigError::new(format!("{path}.{key}"), message);
+        if self.max_scores == 0 || self.max_scores > Self::MAX_SCORES {
+            return Err(at(
+                "max_scores",
+                format!(
+                    "must be between 1 and {}, such as 100000; got {}",
+                    Self::MAX_SCORES,
+                    self.max_scores
+                ),
+            ));
+        }
+        if self.max_bytes < ByteSize::kib(1) || self.max_bytes > ByteSize::mib(1024) {
+            return Err(at(
+                "max_bytes",
+                format!(
+                    "must be between 1KiB and 1GiB, such as 32MiB; got {}",
+                    self.max_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for HotStoreConfig {
@@ -62,6 +119,7 @@ impl Default for HotStoreConfig {
             max_head_bytes: ByteSize::mib(256),
             compression: Compression::Zstd,
             row_group_rows: Self::DEFAULT_ROW_GROUP_ROWS,
+            late_scores: LateScoresConfig::default(),
         }
     }
 }
@@ -133,7 +191,7 @@ impl HotStoreConfig {
                 "must be at least 1, such as 16384".to_owned(),
             ));
         }
-        Ok(())
+        self.late_scores.validate(&format!("{path}.late_scores"))
     }
 
     /// The Parquet writer options of a block.

@@ -21,6 +21,10 @@
 //!
 //! Memory: the heads of all tenants, blocks being written included, are bounded by
 //! `max_head_bytes`; export waits for a write to finish when they reach it.
+//!
+//! Log payloads (`logs.rs`) bring late scores: a record whose score is joined to a trace
+//! adds it to the store's late scores and their file, and is reported durable once that
+//! file holds it; every other record is reported durable at once.
 
 use super::config::HotStoreConfig;
 use super::head::Head;
@@ -31,12 +35,15 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
+use tracegate_model::Signal;
 use tracegate_pipeline::durability::{OriginCounts, Release};
 use tracegate_pipeline::health::Health;
 use tracegate_pipeline::{
     BuildContext, ComponentId, ConfigError, ExportError, Exporter, ExporterFactory, Payload,
     parse_section,
 };
+
+mod logs;
 
 /// Builds `hot_store` exporters, registering each one's store in a [`HotRegistry`] for the
 /// query API.
@@ -116,6 +123,12 @@ pub struct HotStoreExporter {
     health: Health,
     component: String,
     degraded: bool,
+    /// Log records whose late scores are not yet in the file (a failed append).
+    late_waiting: OriginCounts,
+    /// Appends of late scores fail.
+    late_degraded: bool,
+    /// Unwritten late-score bytes past which export waits for the file.
+    late_max_bytes: usize,
 }
 
 impl HotStoreExporter {
@@ -143,6 +156,9 @@ impl HotStoreExporter {
             health: ctx.health.clone(),
             component: format!("exporter/{name}"),
             degraded: false,
+            late_waiting: OriginCounts::default(),
+            late_degraded: false,
+            late_max_bytes: config.late_scores.max_bytes.as_usize().max(1),
         }
     }
 
@@ -295,6 +311,10 @@ impl HotStoreExporter {
 #[async_trait]
 impl Exporter for HotStoreExporter {
     async fn export(&mut self, payload: Arc<Payload>) -> Result<(), ExportError> {
+        if let Payload::Logs(batch) = &*payload {
+            self.export_logs(batch).await;
+            return Ok(());
+        }
         self.reap();
         self.wait_for_room().await;
         let payload = self.without_stored(payload).await;
@@ -309,9 +329,14 @@ impl Exporter for HotStoreExporter {
         Some(self.tick_period())
     }
 
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Traces, Signal::Logs]
+    }
+
     async fn tick(&mut self) -> Result<(), ExportError> {
         // A failed write is tried again here, at the tick's pace.
         self.degraded_retry();
+        self.retry_late().await;
         self.reap();
         let now = std::time::Instant::now();
         for tenant in self.store.tenants_with_head() {
@@ -333,6 +358,13 @@ impl Exporter for HotStoreExporter {
     async fn shutdown(&mut self) -> Result<(), ExportError> {
         self.seal_all();
         self.drain(3).await;
+        self.retry_late().await;
+        if !self.late_waiting.is_empty() {
+            tracing::error!(exporter = %self.store.name(), records = self.late_waiting.spans(), "hot store: stopped with late scores not written to their file; with the write-ahead log on they are replayed at the next start");
+            return Err(ExportError::Retryable(
+                "late scores could not be written to the hot store".to_owned(),
+            ));
+        }
         let left = self.store.unwritten_spans();
         if left > 0 {
             tracing::error!(exporter = %self.store.name(), spans = left, "hot store: stopped with spans not written to a block; with the write-ahead log on they are replayed at the next start");
@@ -344,7 +376,8 @@ impl Exporter for HotStoreExporter {
     }
 
     fn abandon(&mut self) -> usize {
-        let lost = self.store.unwritten_spans();
+        let lost = self.store.unwritten_spans()
+            + usize::try_from(std::mem::take(&mut self.late_waiting).spans()).unwrap_or(0);
         self.queue.clear();
         self.writing.abort_all();
         if lost > 0 {
@@ -353,8 +386,11 @@ impl Exporter for HotStoreExporter {
         lost
     }
 
-    /// Takes the log's handle: spans are reported durable once their block is on disk.
+    /// Takes the log's handle: spans are reported durable once their block is on disk, log
+    /// records once their late score is in its file; the file is `fdatasync`ed if the log
+    /// syncs.
     fn take_release(&mut self, release: Release) -> bool {
+        self.store.late.set_sync(release.sync_writes());
         self.release = Some(release);
         true
     }

@@ -75,7 +75,7 @@ impl Head {
             let id = match &*payload {
                 Payload::Traces(t) => t[r as usize].trace_id,
                 Payload::Spans(b) => b.spans[r as usize].trace_id,
-                // The hot exporter takes no logs (its `signals` are traces only).
+                // Log payloads never reach a head: their scores go to the late scores.
                 Payload::Logs(_) => continue,
             };
             self.traces.entry(id).or_default().push((entry, r));

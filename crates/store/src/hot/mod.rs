@@ -8,9 +8,11 @@
 //! ```text
 //! {path}/{tenant}/TENANT                 the exact tenant name
 //! {path}/{tenant}/{ulid}.parquet         one block: rows sorted by trace id, then start
+//! {path}/@late_scores.log                late scores of every tenant (`late_log.rs`)
 //! ```
 //!
-//! - [`config`]: [`HotStoreConfig`] (`path`, `retention`, `max_bytes`, block sizes);
+//! - [`config`]: [`HotStoreConfig`] (`path`, `retention`, `max_bytes`, block sizes,
+//!   `late_scores` bounds: [`LateScoresConfig`]);
 //! - [`exporter`]: [`HotStoreFactory`] and [`HotStoreExporter`]: head → block → disk, with
 //!   the write-ahead log's release once a block is on disk;
 //! - `head`: a tenant's in-memory head, payloads held by `Arc`, searchable at once;
@@ -23,6 +25,9 @@
 //! - `store`: [`HotStore`], every tenant's heads and blocks, written and evicted;
 //! - `scores`: a released trace's scores as `gen_ai.evaluation.result` events on the spans
 //!   they rate, in blocks and in what heads serve;
+//! - `late`, `late_log`, `late_store`: late scores, which a `logs` pipeline brings after
+//!   their trace was released: bounded in memory, in `{path}/@late_scores.log`, and added
+//!   to the trace's spans as the same events whenever the store serves them;
 //! - `replay`: after a restart, replayed spans a block already held are not stored again;
 //! - `search`: its reads, [`HotStore::find_trace`] and [`HotStore::scan`];
 //! - [`registry`]: [`HotRegistry`], the stores by exporter id, for the query API;
@@ -38,6 +43,9 @@ pub mod config;
 pub mod exporter;
 mod head;
 pub mod index;
+mod late;
+mod late_log;
+mod late_store;
 pub mod metrics;
 mod reader;
 pub mod registry;
@@ -48,7 +56,7 @@ mod search;
 mod store;
 mod tenant;
 
-pub use config::HotStoreConfig;
+pub use config::{HotStoreConfig, LateScoresConfig};
 pub use exporter::{HotStoreExporter, HotStoreFactory};
 pub use index::{BlockIndex, ScanFilter};
 pub use registry::HotRegistry;

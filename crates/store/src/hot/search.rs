@@ -4,18 +4,22 @@
 //! decoded in runs of rows in file order).
 //!
 //! Both copy `Arc`s of a tenant's heads and blocks under its lock and read after releasing
-//! it, so a slow reader never holds up export.
+//! it, so a slow reader never holds up export. Both add the trace's late scores
+//! (`late_store.rs`) as evaluation events on the spans they rate (`scores.rs`): a lookup to
+//! the whole trace, a scan to each fragment it visits (a score goes on its span's fragment;
+//! one whose span the trace does not hold, on the root's).
 
 use super::block::{Block, io_error};
 use super::head::HeadEntry;
 use super::index::ScanFilter;
 use super::reader::{ranges_with_span, read_rows};
+use super::scores::{Fallback, ScoreEvents};
 use super::store::{HotStore, ScanStats, TenantState};
 use crate::error::StoreError;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use tracegate_model::{Span, SpanId, TraceId};
+use tracegate_model::{Score, Span, SpanId, TraceId};
 
 /// A trace of a block the index lets through, and its rows.
 type Candidate = (TraceId, std::ops::Range<usize>);
@@ -79,6 +83,13 @@ impl HotStore {
         let mut seen: HashSet<SpanId> = HashSet::with_capacity(spans.len());
         spans.retain(|s| seen.insert(s.span_id));
         spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+        let late = self.late.of_trace(tenant, id);
+        if !late.is_empty() {
+            let events = ScoreEvents::for_spans(*id, &spans, &late, Fallback::RootOrFirst);
+            for span in &mut spans {
+                events.add_to(span);
+            }
+        }
         Ok(Some(spans))
     }
 
@@ -89,6 +100,71 @@ impl HotStore {
     /// to each fragment. Blocks and traces the filter rules out are skipped by the index,
     /// before any decoding. Blocking.
     pub fn scan(
+        &self,
+        tenant: &str,
+        filter: &ScanFilter,
+        visit: &mut dyn FnMut(&[Span]) -> ControlFlow<()>,
+    ) -> Result<ScanStats, StoreError> {
+        if self.late.is_empty() {
+            return self.scan_spans(tenant, filter, visit);
+        }
+        // Span ids of traces whose fragments were looked up whole, for this scan.
+        let mut whole: HashMap<TraceId, HashSet<SpanId>> = HashMap::new();
+        let mut with_late = |spans: &[Span]| {
+            let late = match spans.first() {
+                Some(first) => self.late.of_trace(tenant, &first.trace_id),
+                None => Vec::new(),
+            };
+            if late.is_empty() {
+                return visit(spans);
+            }
+            let late = self.rating_this_fragment(tenant, spans, late, &mut whole);
+            let events =
+                ScoreEvents::for_spans(spans[0].trace_id, spans, &late, Fallback::RootOnly);
+            if events.is_empty() {
+                return visit(spans);
+            }
+            let mut owned = spans.to_vec();
+            for span in &mut owned {
+                events.add_to(span);
+            }
+            visit(&owned)
+        };
+        self.scan_spans(tenant, filter, &mut with_late)
+    }
+
+    /// Of `late`, the scores a scan adds to the fragment `spans`: those rating one of its
+    /// spans, and, when it holds the root, those whose rated span the trace does not hold
+    /// (found by looking the trace up whole, once per trace and scan; if that fails, they
+    /// go on the root). Scores rating a span of another fragment are left to that one.
+    fn rating_this_fragment(
+        &self,
+        tenant: &str,
+        spans: &[Span],
+        late: Vec<Score>,
+        whole: &mut HashMap<TraceId, HashSet<SpanId>>,
+    ) -> Vec<Score> {
+        let here: HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
+        let has_root = spans.iter().any(|s| s.is_root());
+        let elsewhere = |s: &Score| s.span_id.is_some_and(|id| !here.contains(&id));
+        if !has_root || !late.iter().any(elsewhere) {
+            return late;
+        }
+        let id = spans[0].trace_id;
+        let all = whole.entry(id).or_insert_with(|| match self.find_trace(tenant, &id) {
+            Ok(found) => found.unwrap_or_default().iter().map(|s| s.span_id).collect(),
+            Err(e) => {
+                tracing::debug!(exporter = %self.name(), trace_id = %id, error = %e, "hot store: could not look a trace up whole for its late scores; they go on the root");
+                HashSet::new()
+            }
+        });
+        late.into_iter()
+            .filter(|s| !elsewhere(s) || s.span_id.is_some_and(|id| !all.contains(&id)))
+            .collect()
+    }
+
+    /// [`Self::scan`] without late scores.
+    fn scan_spans(
         &self,
         tenant: &str,
         filter: &ScanFilter,

@@ -10,6 +10,7 @@
 use super::block::{BLOCK_EXT, Block, TMP_EXT, io_error, sync_dir, write_block};
 use super::config::HotStoreConfig;
 use super::head::{Head, split_by_tenant};
+use super::late_store::LateStore;
 use super::metrics;
 use super::reader::FooterCache;
 use super::retention::{self, Aged, Reason};
@@ -140,6 +141,8 @@ pub struct HotStore {
     last_id: Mutex<Ulid>,
     /// The newest block on disk when the store was loaded, for the replay's check.
     newest_at_start: Mutex<Option<Ulid>>,
+    /// Scores that came after their trace, added to its spans when they are read.
+    pub(super) late: LateStore,
     /// Tests: fail every block's encoding, as a bug would.
     #[cfg(test)]
     pub(crate) fail_encoding: std::sync::atomic::AtomicBool,
@@ -149,12 +152,22 @@ impl HotStore {
     /// A store named `name` (its exporter's id) over `config.path`. Does no I/O: call
     /// [`Self::load`] before using it.
     pub fn new(name: &str, config: &HotStoreConfig, clock: Arc<dyn Clock>) -> Self {
+        Self::with_mode(name, config, clock, false)
+    }
+
+    fn with_mode(
+        name: &str,
+        config: &HotStoreConfig,
+        clock: Arc<dyn Clock>,
+        read_only: bool,
+    ) -> Self {
+        let retention_ms = u64::try_from(config.retention.get().as_millis()).unwrap_or(u64::MAX);
         Self {
             name: name.to_owned(),
             root: config.path.clone(),
-            read_only: false,
+            read_only,
             writer: config.writer_options(),
-            retention_ms: u64::try_from(config.retention.get().as_millis()).unwrap_or(u64::MAX),
+            retention_ms,
             max_bytes: config.max_bytes.get(),
             clock,
             tenants: RwLock::new(HashMap::new()),
@@ -162,6 +175,14 @@ impl HotStore {
             head_bytes: AtomicUsize::new(0),
             last_id: Mutex::new(Ulid::nil()),
             newest_at_start: Mutex::new(None),
+            late: LateStore::new(
+                name,
+                &config.path,
+                read_only,
+                config.late_scores.max_scores,
+                config.late_scores.max_bytes.as_usize(),
+                retention_ms,
+            ),
             #[cfg(test)]
             fail_encoding: std::sync::atomic::AtomicBool::new(false),
         }
@@ -180,8 +201,7 @@ impl HotStore {
             path: path.to_owned(),
             ..HotStoreConfig::default()
         };
-        let mut store = Self::new("read-only", &config, Arc::new(SystemClock));
-        store.read_only = true;
+        let store = Self::with_mode("read-only", &config, Arc::new(SystemClock), true);
         store.load()?;
         Ok(Arc::new(store))
     }
@@ -198,7 +218,8 @@ impl HotStore {
 
     /// Opens the blocks on disk: creates the directory (unless read-only), deletes the
     /// `.tmp` files of writes a crash cut short, and rebuilds each block's index. A block
-    /// that cannot be read is logged, counted and left in place. Blocking.
+    /// that cannot be read is logged, counted and left in place. Then replays the late
+    /// scores' file. Blocking.
     pub fn load(&self) -> Result<(), StoreError> {
         if !self.read_only {
             std::fs::create_dir_all(&self.root).map_err(io_error("create", &self.root))?;
@@ -240,6 +261,7 @@ impl HotStore {
             tenants.entry(name).or_insert(state);
         }
         drop(tenants);
+        self.late.load(self.clock.now_ms())?;
         self.report();
         Ok(())
     }
@@ -440,11 +462,12 @@ impl HotStore {
     }
 
     /// Deletes blocks past `retention`, then the oldest until the store fits `max_bytes`;
-    /// returns how many went for each reason.
+    /// returns how many went for each reason. Late scores past `retention` go too.
     pub fn enforce_retention(&self) -> (usize, usize) {
         if self.read_only {
             return (0, 0);
         }
+        self.late.expire(self.clock.now_ms());
         let mut all: Vec<(Arc<TenantState>, Arc<Block>)> = Vec::new();
         for tenant in self.all_tenants() {
             let inner = tenant.read();
@@ -512,6 +535,13 @@ impl HotStore {
     pub(crate) fn report(&self) {
         let stats = self.stats();
         metrics::held(&self.name, stats.blocks, stats.bytes, stats.head_bytes);
+        let (scores, bytes, file_bytes) = self.late.stats();
+        metrics::late_held(&self.name, scores, bytes, file_bytes);
+    }
+
+    /// The wall clock, ms since the epoch.
+    pub(super) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 }
 

@@ -5,6 +5,7 @@
 //! - `tests/retention.rs`: eviction by age (an injected clock) and by size, counted;
 //! - `tests/scan.rs`: newest first, pruning by the index, early stop;
 //! - `tests/scores.rs`: a trace's scores as evaluation events on the spans they rate;
+//! - `tests/late.rs`: late scores from a logs payload, served with the trace, kept on disk;
 //! - `tests/bounds.rs`: the memory bound on the heads, and the write-ahead log's release
 //!   only once a block is on disk.
 
@@ -19,6 +20,7 @@ use tracegate_testkit::metrics::CapturedMetrics;
 
 mod bounds;
 mod config;
+mod late;
 mod retention;
 mod scan;
 mod scores;

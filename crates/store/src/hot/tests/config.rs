@@ -13,6 +13,8 @@ fn defaults_are_documented_values() {
     assert_eq!(c.block_max_bytes, ByteSize::mib(32));
     assert_eq!(c.max_head_bytes, ByteSize::mib(256));
     assert_eq!(c.row_group_rows, 16_384);
+    assert_eq!(c.late_scores.max_scores, 100_000);
+    assert_eq!(c.late_scores.max_bytes, ByteSize::mib(32));
     c.validate("exporters.hot_store").unwrap();
     let parsed: HotStoreConfig =
         parse_section("exporters.hot_store", serde_yaml_ng::Value::Null).unwrap();
@@ -22,7 +24,8 @@ fn defaults_are_documented_values() {
 #[test]
 fn yaml_sets_every_key() {
     let yaml = "path: /var/lib/tracegate/hot\nretention: 6h\nmax_bytes: 2GiB\nblock_max_age: 5s\n\
-                block_max_bytes: 16MiB\nmax_head_bytes: 64MiB\ncompression: snappy\nrow_group_rows: 4096\n";
+                block_max_bytes: 16MiB\nmax_head_bytes: 64MiB\ncompression: snappy\nrow_group_rows: 4096\n\
+                late_scores: { max_scores: 50, max_bytes: 1MiB }\n";
     let c: HotStoreConfig = parse_section("x", serde_yaml_ng::from_str(yaml).unwrap()).unwrap();
     assert_eq!(c.path, std::path::PathBuf::from("/var/lib/tracegate/hot"));
     assert_eq!(c.retention, Duration::from_secs(6 * 3_600));
@@ -32,6 +35,13 @@ fn yaml_sets_every_key() {
     assert_eq!(c.max_head_bytes, ByteSize::mib(64));
     assert_eq!(c.compression, crate::Compression::Snappy);
     assert_eq!(c.row_group_rows, 4096);
+    assert_eq!(
+        c.late_scores,
+        LateScoresConfig {
+            max_scores: 50,
+            max_bytes: ByteSize::mib(1)
+        }
+    );
     c.validate("x").unwrap();
 }
 
@@ -55,4 +65,13 @@ fn errors_name_the_key_and_say_what_to_write() {
     assert!(err("max_bytes: 1MiB").contains("exporters.hot_store.max_bytes"));
     assert!(err("row_group_rows: 0").contains("exporters.hot_store.row_group_rows"));
     assert!(err("path: ''").contains("exporters.hot_store.path"));
+    assert!(
+        err("late_scores: { max_scores: 0 }")
+            .contains("exporters.hot_store.late_scores.max_scores")
+    );
+    assert!(
+        err("late_scores: { max_bytes: 2GiB }")
+            .contains("exporters.hot_store.late_scores.max_bytes")
+    );
+    assert!(err("late_scores: { max_score: 5 }").contains("max_score"));
 }
