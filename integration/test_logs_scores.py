@@ -236,3 +236,43 @@ def test_a_low_score_before_release_lets_evaluation_score_keep_the_trace(gateway
     assert kept["scores"][0]["value"] == pytest.approx(0.1)
     assert kept["scores"][0]["span_id"] == f"{rated[1]:016x}"
     assert dropped["scores"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Late scores on the span they rate, through the Tempo API
+# ---------------------------------------------------------------------------------------------
+
+def test_a_late_score_shows_as_a_span_event_in_the_tempo_api(gateway_factory, moto):
+    from tg_tempo import Grafana
+
+    bucket = moto.new_bucket("late-score-events")
+    archive = moto.archive_exporter(bucket, PREFIX, flush_age="1s", **KEEP_EVERY_SPAN)
+    gw = gateway_factory({"hot_store": {}, "archive": archive},
+                         processors=default_processors(idle_after_root="300ms"), query={},
+                         logs={"processors": default_log_processors(), "exporters": ["hot_store", "archive"]})
+    grafana = Grafana(gw.query_url)
+    trace_id, span_id, _response_id, _request_id = send_llm_trace(gw, uuid.uuid4().hex[:8])
+    trace_hex, span_hex = f"{trace_id:032x}", f"{span_id:016x}"
+
+    def spans():
+        msg = grafana.trace_v2(trace_hex)
+        return [s for rs in msg.trace.resourceSpans for ss in rs.scope_spans for s in ss.spans]
+
+    assert len(wait_until(lambda: len(spans()) == 2 and spans(), 20, interval=0.3,
+                          what="the trace in the hot store")) == 2
+    # Released and stored: the evaluation comes afterwards, as offline evaluations do.
+    with sdk_logging("grpc", gw, service="evaluator") as (_logger, provider):
+        emit_evaluation(provider, "relevance", 0.25, context=span_context(trace_id, span_id))
+
+    def evaluation_events():
+        out = []
+        for s in spans():
+            for e in s.events:
+                if e.name == "gen_ai.evaluation.result":
+                    attrs = {a.key: a.value for a in e.attributes}
+                    out.append((s.span_id.hex(), attrs["gen_ai.evaluation.name"].string_value,
+                                attrs["gen_ai.evaluation.score.value"].double_value))
+        return out or None
+
+    events = wait_until(evaluation_events, 20, interval=0.3, what="the score as a span event")
+    assert events == [(span_hex, "relevance", pytest.approx(0.25))], events
