@@ -25,20 +25,45 @@
 //! the archive's windows of their start; `None` searches the whole table (every file's
 //! footer, from the cache after the first lookup). Windows of more than
 //! [`ColdOptions::max_listed_days`] days list the whole table and filter the paths.
+//!
+//! # Scores
+//!
+//! Once a trace's spans are found, its rows of the archive's `scores` table are looked up
+//! the same way (listing, the same footer and bloom caches, statistics, bloom filter and
+//! column index pruning), reading only [`SCORE_COLUMNS`], and added to the spans as
+//! `gen_ai.evaluation.result` events, as the hot store shows them
+//! ([`super::scores`]; [`ColdLookup::scores`] says what was found and what it cost).
+//!
+//! `scores` rows are partitioned by the score's own time, and a score (a user's feedback,
+//! an offline evaluation) often comes hours after its trace. So the partitions searched are
+//! not the request's window but the trace's own times, widened: from an hour before its
+//! first span starts ([`SCORES_LEAD_NS`], for a scorer whose clock runs behind) to
+//! [`ColdOptions::scores_lookahead`] (default 24 hours) after its last span ends. This
+//! also bounds the lookup when the request gives no window. A score given later than that,
+//! or one the archive placed in its arrival hour (a clock off by more than the archive's
+//! windows), is not found; raise `scores_lookahead` to reach it, at the cost of listing
+//! and opening more files. A trace not found has no scores lookup; a `scores` table that
+//! does not exist yet lists no files. At most [`ColdOptions::max_scores`] scores are
+//! added, the earliest; the rest are cut and counted ([`ColdScores::cut`]). A failure to
+//! read the scores is logged and reported ([`ColdScores::error`]), and the spans are
+//! returned without them.
 
 use super::cache::{BloomCache, CacheStats, FileKey, FooterCache};
 use super::decode::SpanDecoder;
-use super::file::{BloomStore, Footer, ObjectFile, find_in_file, load_blooms, load_footer};
+use super::file::{BloomStore, Footer, ObjectFile, find_columns_in_file, load_blooms, load_footer};
+use super::scores::{SCORE_COLUMNS, attach_scores, scores_from_batch};
 use crate::destination::Destination;
 use crate::error::StoreError;
-use crate::layout::{HourPartition, SPANS_TABLE, civil_from_days};
+use crate::layout::{HourPartition, SCORES_TABLE, SPANS_TABLE, civil_from_days};
+use arrow::array::RecordBatch;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 use parquet::errors::ParquetError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use tracegate_model::{Span, TraceId};
+use std::time::Duration;
+use tracegate_model::{Score, Span, TraceId};
 
 /// How a [`ColdArchive`] looks traces up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +94,13 @@ pub struct ColdOptions {
     /// holds no tenant itself: give each tenant its own archive URL. Default `None`, the
     /// single tenant.
     pub tenant: Option<Arc<str>>,
+    /// How long after a trace's last span ends its scores are looked for: the `scores`
+    /// partitions searched run from an hour before the trace's first start to this long
+    /// after its last end (see [Scores](self#scores)). Default 24 hours.
+    pub scores_lookahead: Duration,
+    /// Scores a lookup adds at most; past it the rest are cut, and the lookup says so
+    /// ([`ColdScores::truncated`]). 0 turns the scores lookup off. Default 1,000.
+    pub max_scores: usize,
 }
 
 impl Default for ColdOptions {
@@ -80,6 +112,8 @@ impl Default for ColdOptions {
             max_spans: 200_000,
             max_listed_days: 31,
             tenant: None,
+            scores_lookahead: Duration::from_secs(24 * 3600),
+            max_scores: 1000,
         }
     }
 }
@@ -112,6 +146,49 @@ pub struct ColdLookup {
     pub files_unreadable: usize,
     /// True when the lookup stopped at [`ColdOptions::max_spans`].
     pub truncated: bool,
+    /// The trace's scores, found in the `scores` table and added to [`Self::spans`] as
+    /// events, and what finding them cost.
+    pub scores: ColdScores,
+}
+
+/// The `scores` part of a lookup: the trace's rows of the archive's `scores` table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColdScores {
+    /// The scores found (the columns of [`SCORE_COLUMNS`]), by time.
+    pub scores: Vec<Score>,
+    /// The partitions searched, `(from_ns, to_ns)`; `None` when no lookup ran (no spans
+    /// found, or [`ColdOptions::max_scores`] is 0).
+    pub window: Option<(u64, u64)>,
+    /// Parquet files listed in the searched partitions (0 when the table does not exist).
+    pub files_listed: usize,
+    /// Files whose footer was consulted.
+    pub files_opened: usize,
+    /// Footers fetched (cache misses).
+    pub footers_fetched: usize,
+    /// Bloom filters fetched (cache misses).
+    pub blooms_fetched: usize,
+    /// Row groups whose data pages were read.
+    pub row_groups_read: usize,
+    /// Row groups ruled out by statistics or bloom filters.
+    pub row_groups_pruned: usize,
+    /// Bytes fetched from the store for the scores.
+    pub bytes_read: u64,
+    /// Files gone when read, skipped.
+    pub files_vanished: usize,
+    /// Files not readable as `scores` files, skipped and logged.
+    pub files_unreadable: usize,
+    /// Events added to the spans.
+    pub events_added: usize,
+    /// Scores already on their span as an event (span-borne), not added again.
+    pub already_on_span: usize,
+    /// Rows repeated in the table, added once.
+    pub duplicates: usize,
+    /// True when more scores were found than [`ColdOptions::max_scores`]; the rest were cut.
+    pub truncated: bool,
+    /// Scores read and cut past [`ColdOptions::max_scores`] (at least this many).
+    pub cut: usize,
+    /// Why the scores lookup failed, when it did: the spans are returned without scores.
+    pub error: Option<String>,
 }
 
 /// What [`ColdArchive::warm`] loaded into the caches.
@@ -160,10 +237,41 @@ impl BloomStore for FileBlooms<'_> {
     }
 }
 
+/// Hours before a trace's first start that its scores' partitions are searched from: a
+/// score given by a service whose clock runs behind (the archive's default
+/// `future_window`).
+pub const SCORES_LEAD_NS: u64 = 3_600_000_000_000;
+
+/// The table a [`ColdArchive::scan`] reads, which of its columns, and how many rows at most.
+#[derive(Debug, Clone, Copy)]
+struct Table {
+    name: &'static str,
+    /// `None`: every column.
+    columns: Option<&'static [&'static str]>,
+    max_rows: usize,
+}
+
+/// The rows one table scan found, and what it cost.
+#[derive(Debug, Default)]
+struct Scan {
+    batches: Vec<RecordBatch>,
+    files_listed: usize,
+    files_opened: usize,
+    footers_fetched: usize,
+    blooms_fetched: usize,
+    row_groups_read: usize,
+    row_groups_pruned: usize,
+    bytes_read: u64,
+    files_vanished: usize,
+    files_unreadable: usize,
+    truncated: bool,
+}
+
 /// One file's part of a lookup.
 #[derive(Debug, Default)]
 struct FilePart {
-    spans: Vec<Span>,
+    batches: Vec<RecordBatch>,
+    rows: usize,
     footer_fetched: bool,
     blooms_fetched: usize,
     row_groups_read: usize,
@@ -245,9 +353,10 @@ impl ColdArchive {
     }
 
     /// Every span of `id` in the archive's spans table, reading few row groups (trace_id
-    /// min/max statistics, then the bloom filter, then the column index). `window`:
-    /// (start_ns, end_ns) to limit the partitions listed (see the [module docs](self));
-    /// None = all.
+    /// min/max statistics, then the bloom filter, then the column index), with the trace's
+    /// scores from the `scores` table added as span events (see [Scores](self#scores)).
+    /// `window`: (start_ns, end_ns) to limit the partitions listed (see the
+    /// [module docs](self)); None = all.
     pub async fn find_trace(
         &self,
         id: &TraceId,
@@ -255,53 +364,32 @@ impl ColdArchive {
     ) -> Result<ColdLookup, StoreError> {
         let store = self.destination.open().await?;
         let id_hex = id.to_hex();
-        let fetched = Arc::new(AtomicU64::new(0));
-        let listed = AtomicUsize::new(0);
-        let window = window.map(|(a, b)| {
-            (
-                HourPartition::of_unix_nanos(a.min(b)).to_string(),
-                HourPartition::of_unix_nanos(a.max(b)).to_string(),
-            )
-        });
-        let files = self
-            .listing(
-                store.clone(),
-                window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-            )
-            .try_filter(|meta| {
-                let keep = meta.location.as_ref().ends_with(".parquet")
-                    && window.as_ref().is_none_or(|(first, last)| {
-                        partition_of(meta.location.as_ref())
-                            .is_some_and(|p| first.as_str() <= p && p <= last.as_str())
-                    });
-                if keep {
-                    listed.fetch_add(1, Ordering::Relaxed);
-                }
-                std::future::ready(keep)
-            });
-        let mut parts = files
-            .map_ok(|meta| self.lookup_file(store.clone(), meta, &id_hex, fetched.clone()))
-            .try_buffer_unordered(self.options.concurrency.max(1));
-
-        let mut lookup = ColdLookup::default();
+        let spans_table = Table {
+            name: SPANS_TABLE,
+            columns: None,
+            max_rows: self.options.max_spans,
+        };
+        let scan = self
+            .scan(store.clone(), spans_table, window, &id_hex)
+            .await?;
+        let mut lookup = ColdLookup {
+            files_listed: scan.files_listed,
+            files_opened: scan.files_opened,
+            footers_fetched: scan.footers_fetched,
+            blooms_fetched: scan.blooms_fetched,
+            row_groups_read: scan.row_groups_read,
+            row_groups_pruned: scan.row_groups_pruned,
+            bytes_read: scan.bytes_read,
+            files_vanished: scan.files_vanished,
+            files_unreadable: scan.files_unreadable,
+            truncated: scan.truncated,
+            ..ColdLookup::default()
+        };
+        let mut decoder = SpanDecoder::new(self.options.tenant.clone());
         let mut spans = Vec::new();
-        while let Some(part) = parts.try_next().await? {
-            lookup.files_opened += usize::from(!part.vanished);
-            lookup.files_vanished += usize::from(part.vanished);
-            lookup.files_unreadable += usize::from(part.unreadable);
-            lookup.footers_fetched += usize::from(part.footer_fetched);
-            lookup.blooms_fetched += part.blooms_fetched;
-            lookup.row_groups_read += part.row_groups_read;
-            lookup.row_groups_pruned += part.row_groups_pruned;
-            spans.extend(part.spans);
-            if part.truncated || spans.len() > self.options.max_spans {
-                lookup.truncated = true;
-                break;
-            }
+        for batch in &scan.batches {
+            spans.extend(decoder.decode(batch)?);
         }
-        drop(parts);
-        lookup.files_listed = listed.load(Ordering::Relaxed);
-        lookup.bytes_read = fetched.load(Ordering::Relaxed);
 
         // One span per id: duplicates are replays of the same row; keep the first by
         // (id, start, end, name) so the choice does not depend on listing order.
@@ -324,8 +412,150 @@ impl ColdArchive {
         lookup.duplicates = before - spans.len();
         spans.truncate(self.options.max_spans);
         spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+        if !spans.is_empty() && self.options.max_scores > 0 {
+            lookup.scores = self.add_scores(store, id, &id_hex, &mut spans).await;
+        }
         lookup.spans = spans;
         Ok(lookup)
+    }
+
+    /// The partitions of `spans`' scores: from [`SCORES_LEAD_NS`] before the first start to
+    /// [`ColdOptions::scores_lookahead`] after the last end.
+    fn scores_window(&self, spans: &[Span]) -> Option<(u64, u64)> {
+        let first = spans.iter().map(|s| s.start_time_unix_nano).min()?;
+        let last = spans
+            .iter()
+            .map(|s| s.end_time_unix_nano.max(s.start_time_unix_nano))
+            .max()?;
+        let ahead = u64::try_from(self.options.scores_lookahead.as_nanos()).unwrap_or(u64::MAX);
+        Some((
+            first.saturating_sub(SCORES_LEAD_NS),
+            last.saturating_add(ahead),
+        ))
+    }
+
+    /// Looks up the trace's rows of the `scores` table and adds them to `spans` as events.
+    /// A failure is logged and reported in [`ColdScores::error`]: the spans stand alone.
+    async fn add_scores(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        id: &TraceId,
+        id_hex: &str,
+        spans: &mut [Span],
+    ) -> ColdScores {
+        let window = self.scores_window(spans);
+        let table = Table {
+            name: SCORES_TABLE,
+            columns: Some(SCORE_COLUMNS),
+            max_rows: self.options.max_scores,
+        };
+        let mut found = ColdScores {
+            window,
+            ..ColdScores::default()
+        };
+        let decoded = match self.scan(store, table, window, id_hex).await {
+            Ok(scan) => {
+                found.files_listed = scan.files_listed;
+                found.files_opened = scan.files_opened;
+                found.footers_fetched = scan.footers_fetched;
+                found.blooms_fetched = scan.blooms_fetched;
+                found.row_groups_read = scan.row_groups_read;
+                found.row_groups_pruned = scan.row_groups_pruned;
+                found.bytes_read = scan.bytes_read;
+                found.files_vanished = scan.files_vanished;
+                found.files_unreadable = scan.files_unreadable;
+                found.truncated = scan.truncated;
+                scan.batches
+                    .iter()
+                    .map(scores_from_batch)
+                    .collect::<Result<Vec<_>, _>>()
+            }
+            Err(e) => Err(e),
+        };
+        let mut scores: Vec<Score> = match decoded {
+            Ok(scores) => scores.into_iter().flatten().collect(),
+            Err(e) => {
+                tracing::warn!(trace_id = %id, error = %e, "reading a trace's scores from the archive failed; serving its spans without them");
+                found.error = Some(e.to_string());
+                return found;
+            }
+        };
+        scores.sort_by_key(|s| s.time_unix_nano);
+        if scores.len() > self.options.max_scores {
+            found.truncated = true;
+            found.cut = scores.len() - self.options.max_scores;
+            scores.truncate(self.options.max_scores);
+        }
+        if found.truncated {
+            tracing::warn!(trace_id = %id, max_scores = self.options.max_scores, "a trace has more scores in the archive than a lookup adds; the latest were cut");
+        }
+        let attached = attach_scores(spans, *id, &scores);
+        found.events_added = attached.added;
+        found.already_on_span = attached.already_on_span;
+        found.duplicates = attached.duplicates;
+        found.scores = scores;
+        found
+    }
+
+    /// The rows of `id_hex` in `table`'s files of the partitions `window` covers (all: None),
+    /// read `concurrency` files at a time; stops past `table.max_rows` rows.
+    async fn scan(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        table: Table,
+        window: Option<(u64, u64)>,
+        id_hex: &str,
+    ) -> Result<Scan, StoreError> {
+        let fetched = Arc::new(AtomicU64::new(0));
+        let listed = AtomicUsize::new(0);
+        let window = window.map(|(a, b)| {
+            (
+                HourPartition::of_unix_nanos(a.min(b)).to_string(),
+                HourPartition::of_unix_nanos(a.max(b)).to_string(),
+            )
+        });
+        let files = self
+            .listing(
+                store.clone(),
+                table.name,
+                window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            )
+            .try_filter(|meta| {
+                let keep = meta.location.as_ref().ends_with(".parquet")
+                    && window.as_ref().is_none_or(|(first, last)| {
+                        partition_of(meta.location.as_ref())
+                            .is_some_and(|p| first.as_str() <= p && p <= last.as_str())
+                    });
+                if keep {
+                    listed.fetch_add(1, Ordering::Relaxed);
+                }
+                std::future::ready(keep)
+            });
+        let mut parts = files
+            .map_ok(|meta| self.lookup_file(store.clone(), meta, table, id_hex, fetched.clone()))
+            .try_buffer_unordered(self.options.concurrency.max(1));
+
+        let mut scan = Scan::default();
+        let mut rows = 0;
+        while let Some(part) = parts.try_next().await? {
+            scan.files_opened += usize::from(!part.vanished);
+            scan.files_vanished += usize::from(part.vanished);
+            scan.files_unreadable += usize::from(part.unreadable);
+            scan.footers_fetched += usize::from(part.footer_fetched);
+            scan.blooms_fetched += part.blooms_fetched;
+            scan.row_groups_read += part.row_groups_read;
+            scan.row_groups_pruned += part.row_groups_pruned;
+            rows += part.rows;
+            scan.batches.extend(part.batches);
+            if part.truncated || rows > table.max_rows {
+                scan.truncated = true;
+                break;
+            }
+        }
+        drop(parts);
+        scan.files_listed = listed.load(Ordering::Relaxed);
+        scan.bytes_read = fetched.load(Ordering::Relaxed);
+        Ok(scan)
     }
 
     /// Fills the footer and bloom caches from the newest files back, until a cache is about
@@ -336,7 +566,7 @@ impl ColdArchive {
     pub async fn warm(&self) -> Result<ColdWarmup, StoreError> {
         let store = self.destination.open().await?;
         let mut files: Vec<ObjectMeta> = self
-            .listing(store.clone(), None)
+            .listing(store.clone(), SPANS_TABLE, None)
             .try_filter(|m| std::future::ready(m.location.as_ref().ends_with(".parquet")))
             .try_collect()
             .await?;
@@ -402,13 +632,15 @@ impl ColdArchive {
         Ok((footer_fetched, n))
     }
 
-    /// The files of the spans table, or of the days a window covers.
+    /// The files of `table`, or of the days a window covers. A table that does not exist
+    /// (yet) lists no files.
     fn listing(
         &self,
         store: Arc<dyn ObjectStore>,
+        table: &str,
         window: Option<(&str, &str)>,
     ) -> BoxStream<'static, Result<ObjectMeta, StoreError>> {
-        let table = self.destination.prefix().clone().join(SPANS_TABLE);
+        let table = self.destination.prefix().clone().join(table);
         let days = window.and_then(|(first, last)| {
             let day = |p: &str| -> Option<i64> {
                 let date = p.strip_prefix("dt=")?.get(..10)?;
@@ -446,6 +678,7 @@ impl ColdArchive {
         &self,
         store: Arc<dyn ObjectStore>,
         meta: ObjectMeta,
+        table: Table,
         id_hex: &str,
         fetched: Arc<AtomicU64>,
     ) -> Result<FilePart, StoreError> {
@@ -456,7 +689,7 @@ impl ColdArchive {
         };
         let mut part = FilePart::default();
         match self
-            .read_file(store, meta, &key, id_hex, fetched, &mut part)
+            .read_file(store, meta, &key, table, id_hex, fetched, &mut part)
             .await
         {
             Ok(()) => Ok(part),
@@ -483,6 +716,7 @@ impl ColdArchive {
         store: Arc<dyn ObjectStore>,
         meta: ObjectMeta,
         key: &FileKey,
+        table: Table,
         id_hex: &str,
         fetched: Arc<AtomicU64>,
         part: &mut FilePart,
@@ -503,16 +737,21 @@ impl ColdArchive {
             cache: &self.blooms,
             file: key,
         };
-        let found =
-            find_in_file(file, &footer, id_hex, Some(&blooms), self.options.max_spans).await?;
+        let found = find_columns_in_file(
+            file,
+            &footer,
+            id_hex,
+            Some(&blooms),
+            table.max_rows,
+            table.columns,
+        )
+        .await?;
         part.truncated = found.truncated;
         part.row_groups_read = found.row_groups_read;
         part.blooms_fetched = found.blooms_fetched;
         part.row_groups_pruned = found.pruned_by_statistics + found.pruned_by_bloom;
-        let mut decoder = SpanDecoder::new(self.options.tenant.clone());
-        for batch in &found.batches {
-            part.spans.extend(decoder.decode(batch)?);
-        }
+        part.rows = found.batches.iter().map(RecordBatch::num_rows).sum();
+        part.batches = found.batches;
         Ok(())
     }
 }

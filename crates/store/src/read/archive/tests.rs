@@ -560,3 +560,5 @@ async fn warming_stops_when_a_cache_is_nearly_full() {
     let lookup = archive.find_trace(&id, None).await.unwrap();
     assert_eq!(lookup.spans, as_archived(&of_trace(&a.spans, id)));
 }
+
+mod scores;
