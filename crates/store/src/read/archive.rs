@@ -562,16 +562,29 @@ impl ColdArchive {
     /// 90 % full or every file is in: what the first lookups would otherwise fetch one by
     /// one (a first lookup on an archive of 73 files on S3 took seconds, a warm one tens of
     /// milliseconds). Run it in the background when the API starts; lookups meanwhile work
-    /// as usual and share the caches. Unreadable and vanished files are skipped.
+    /// as usual and share the caches. Unreadable and vanished files are skipped. The
+    /// `scores` table's files are warmed too (a lookup that finds a trace reads them), in
+    /// the same newest-first order as the spans files.
     pub async fn warm(&self) -> Result<ColdWarmup, StoreError> {
         let store = self.destination.open().await?;
         let mut files: Vec<ObjectMeta> = self
             .listing(store.clone(), SPANS_TABLE, None)
+            .chain(self.listing(store.clone(), SCORES_TABLE, None))
             .try_filter(|m| std::future::ready(m.location.as_ref().ends_with(".parquet")))
             .try_collect()
             .await?;
-        // Newest first: partitions are dt=…/hour=…, and file names end in a ULID.
-        files.sort_by(|a, b| b.location.cmp(&a.location));
+        // Newest first: partitions are dt=…/hour=…, and file names end in a ULID; the two
+        // tables' files interleave by partition.
+        files.sort_by(|a, b| {
+            let key = |m: &ObjectMeta| {
+                let path = m.location.as_ref();
+                (
+                    partition_of(path).unwrap_or_default().to_owned(),
+                    path.to_owned(),
+                )
+            };
+            key(b).cmp(&key(a))
+        });
         let fetched = Arc::new(AtomicU64::new(0));
         let full = |used: usize, capacity: usize| used >= capacity / 10 * 9;
         let mut warmup = ColdWarmup::default();
@@ -689,7 +702,7 @@ impl ColdArchive {
         };
         let mut part = FilePart::default();
         match self
-            .read_file(store, meta, &key, table, id_hex, fetched, &mut part)
+            .read_file(store, meta, &key, (table, id_hex), fetched, &mut part)
             .await
         {
             Ok(()) => Ok(part),
@@ -716,8 +729,7 @@ impl ColdArchive {
         store: Arc<dyn ObjectStore>,
         meta: ObjectMeta,
         key: &FileKey,
-        table: Table,
-        id_hex: &str,
+        (table, id_hex): (Table, &str),
         fetched: Arc<AtomicU64>,
         part: &mut FilePart,
     ) -> Result<(), StoreError> {

@@ -30,8 +30,11 @@ fn score(name: &str, span: Option<u8>, value: Option<f64>, time: u64) -> Score {
     }
 }
 
-/// (span, evaluation name, value, label, time) of every evaluation event, by span.
-fn evaluations(spans: &[Span]) -> Vec<(u8, String, Option<f64>, Option<String>, u64)> {
+/// (span, evaluation name, value, label, time) of an evaluation event.
+type Seen = (u8, String, Option<f64>, Option<String>, u64);
+
+/// Every evaluation event, by span.
+fn evaluations(spans: &[Span]) -> Vec<Seen> {
     spans
         .iter()
         .flat_map(|s| {

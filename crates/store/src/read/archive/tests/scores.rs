@@ -242,3 +242,56 @@ async fn scores_are_capped_and_the_cut_is_counted() {
         "only the span's own event"
     );
 }
+
+#[tokio::test]
+async fn a_scores_lookup_reads_only_its_columns_and_warming_covers_the_scores_table() {
+    let a = scored_archive().await;
+    let destination = Destination::from_url(&a.url, None).unwrap();
+    let store = destination.open().await.unwrap();
+    let table = destination.prefix().clone().join(SCORES_TABLE);
+    let mut metas: Vec<ObjectMeta> = store.list(Some(&table)).try_collect().await.unwrap();
+    metas.sort_by_key(|m| m.size);
+    let meta = metas.pop().unwrap();
+    let id = TraceId([SCORED; 16]).to_hex();
+    let read = |columns: Option<&'static [&'static str]>| {
+        let (store, meta, id) = (store.clone(), meta.clone(), id.clone());
+        async move {
+            let fetched = Arc::new(AtomicU64::new(0));
+            let mut file = ObjectFile::new(store, meta.location, meta.size, fetched.clone());
+            let footer = load_footer(&mut file).await.unwrap();
+            let before = fetched.load(Ordering::Relaxed);
+            let found = find_columns_in_file(file, &footer, &id, None, usize::MAX, columns)
+                .await
+                .unwrap();
+            (found, fetched.load(Ordering::Relaxed) - before)
+        }
+    };
+    let (projected, projected_bytes) = read(Some(SCORE_COLUMNS)).await;
+    let (whole, whole_bytes) = read(None).await;
+    assert_eq!(projected.batches[0].num_columns(), SCORE_COLUMNS.len());
+    assert_eq!(
+        whole.batches[0].num_columns(),
+        tracegate_model::schema::scores_schema().fields().len()
+    );
+    let rows = |m: &crate::read::file::FileMatch| -> usize {
+        m.batches.iter().map(RecordBatch::num_rows).sum()
+    };
+    assert_eq!(rows(&projected), 5);
+    assert_eq!(rows(&whole), 5);
+    assert!(
+        projected_bytes < whole_bytes,
+        "{projected_bytes} < {whole_bytes}"
+    );
+
+    // Warming loads the scores files' footers and blooms: a first lookup fetches none.
+    let archive = a.archive(ColdOptions::default());
+    let warm = archive.warm().await.unwrap();
+    assert_eq!(warm.files, a.files + 2);
+    let lookup = archive
+        .find_trace(&TraceId([SCORED; 16]), None)
+        .await
+        .unwrap();
+    assert_eq!(lookup.scores.footers_fetched, 0);
+    assert_eq!(lookup.scores.blooms_fetched, 0);
+    assert_eq!(lookup.scores.events_added, 3);
+}
