@@ -3,8 +3,11 @@
 //! groups, no duplicates of span-borne events, a cap, and archives without scores.
 
 use super::*;
+use crate::read::file::find_columns_in_file;
 use crate::read::scores::event;
 use crate::{ScoreEncoder, write_scores};
+use arrow::array::RecordBatch;
+use std::sync::atomic::AtomicU64;
 use tracegate_model::{Score, ScoreJoin, ScoreSource, SpanId, attr, keys};
 
 /// The scored trace: root span 1, child span 2 that carries its own evaluation event.
