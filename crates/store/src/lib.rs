@@ -25,7 +25,8 @@
 //!   written; permanent errors ([`ErrorClass`]) mark the exporter degraded. Register it with
 //!   [`ArchiveExporterFactory`];
 //! - [`read`]: the way back: [`spans_from_batch`] decodes a `spans` batch into spans, and
-//!   [`ColdArchive`] finds a trace's rows by id, reading few row groups;
+//!   [`ColdArchive`] finds a trace's rows by id, reading few row groups, with its rows of
+//!   the `scores` table as evaluation events on the spans they rate;
 //! - [`hot`]: the `hot_store` exporter, recent traces of every tenant on local disk in small
 //!   Parquet blocks of the same schema, with an in-memory index per block, retention by age
 //!   and size, and the reads the query API serves ([`HotStore::find_trace`],
@@ -94,7 +95,7 @@ pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
 pub use error::{ErrorClass, StoreError};
 pub use hot::{HotRegistry, HotStore, HotStoreConfig, HotStoreFactory, ScanFilter, ScanStats};
 pub use log_encoder::{EncodedLogs, LogEncoder};
-pub use read::{ColdArchive, ColdLookup, ColdOptions, SpanDecoder, spans_from_batch};
+pub use read::{ColdArchive, ColdLookup, ColdOptions, ColdScores, SpanDecoder, spans_from_batch};
 pub use score_encoder::{EncodedScores, ScoreEncoder};
 pub use trace_encoder::{EncodedTraces, TraceEncoder};
 pub use writer::{Compression, WriterOptions, write_logs, write_scores, write_spans, write_traces};

@@ -4,8 +4,9 @@
 //! A lookup lists the table's files (every partition, or those of a time window), opens
 //! their footers `concurrency` at a time (from a bounded [`FooterCache`] when it has them,
 //! so a second lookup fetches no footer again), and reads from each file only the row
-//! groups and pages that may hold the id ([`find_in_file`]); the `trace_id` bloom filters
-//! it fetches on the way are kept in a bounded [`BloomCache`] too, so a warm lookup asks the
+//! groups and pages that may hold the id ([`find_in_file`](super::file::find_in_file));
+//! the `trace_id` bloom filters it fetches on the way are kept in a bounded [`BloomCache`]
+//! too, so a warm lookup asks the
 //! store only for the files that may hold the trace (and lists the partitions). The spans come back
 //! deduplicated by span id and sorted by start time.
 //!
@@ -25,20 +26,43 @@
 //! the archive's windows of their start; `None` searches the whole table (every file's
 //! footer, from the cache after the first lookup). Windows of more than
 //! [`ColdOptions::max_listed_days`] days list the whole table and filter the paths.
+//!
+//! # Scores
+//!
+//! Once a trace's spans are found, its rows of the archive's `scores` table are looked up
+//! the same way (listing, the same footer and bloom caches, statistics, bloom filter and
+//! column index pruning), reading only [`SCORE_COLUMNS`], and added to the spans as
+//! `gen_ai.evaluation.result` events, as the hot store shows them
+//! ([`super::scores`]; [`ColdLookup::scores`] says what was found and what it cost).
+//!
+//! `scores` rows are partitioned by the score's own time, and a score (a user's feedback,
+//! an offline evaluation) often comes hours after its trace. So the partitions searched are
+//! not the request's window but the trace's own times, widened: from an hour before its
+//! first span starts ([`SCORES_LEAD_NS`], for a scorer whose clock runs behind) to
+//! [`ColdOptions::scores_lookahead`] (default 24 hours) after its last span ends. This
+//! also bounds the lookup when the request gives no window. A score given later than that,
+//! or one the archive placed in its arrival hour (a clock off by more than the archive's
+//! windows), is not found; raise `scores_lookahead` to reach it, at the cost of listing
+//! and opening more files. A trace not found has no scores lookup; a `scores` table that
+//! does not exist yet lists no files. At most [`ColdOptions::max_scores`] scores are
+//! added, the earliest; the rest are cut and counted ([`ColdScores::cut`]). A failure to
+//! read the scores is logged and reported ([`ColdScores::error`]), and the spans are
+//! returned without them.
 
 use super::cache::{BloomCache, CacheStats, FileKey, FooterCache};
 use super::decode::SpanDecoder;
-use super::file::{BloomStore, Footer, ObjectFile, find_in_file, load_blooms, load_footer};
+use super::file::{ObjectFile, load_blooms, load_footer};
+use super::scores::{SCORE_COLUMNS, attach_scores, scores_from_batch};
 use crate::destination::Destination;
 use crate::error::StoreError;
-use crate::layout::{HourPartition, SPANS_TABLE, civil_from_days};
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use object_store::path::Path;
+use crate::layout::{SCORES_TABLE, SPANS_TABLE};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
-use parquet::errors::ParquetError;
+use scan::{Failure, FileBlooms, Table, classify, partition_of};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use tracegate_model::{Span, TraceId};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tracegate_model::{Score, Span, TraceId};
 
 /// How a [`ColdArchive`] looks traces up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +93,13 @@ pub struct ColdOptions {
     /// holds no tenant itself: give each tenant its own archive URL. Default `None`, the
     /// single tenant.
     pub tenant: Option<Arc<str>>,
+    /// How long after a trace's last span ends its scores are looked for: the `scores`
+    /// partitions searched run from an hour before the trace's first start to this long
+    /// after its last end (see [Scores](self#scores)). Default 24 hours.
+    pub scores_lookahead: Duration,
+    /// Scores a lookup adds at most; past it the rest are cut, and the lookup says so
+    /// ([`ColdScores::truncated`]). 0 turns the scores lookup off. Default 1,000.
+    pub max_scores: usize,
 }
 
 impl Default for ColdOptions {
@@ -80,6 +111,8 @@ impl Default for ColdOptions {
             max_spans: 200_000,
             max_listed_days: 31,
             tenant: None,
+            scores_lookahead: Duration::from_secs(24 * 3600),
+            max_scores: 1000,
         }
     }
 }
@@ -112,6 +145,49 @@ pub struct ColdLookup {
     pub files_unreadable: usize,
     /// True when the lookup stopped at [`ColdOptions::max_spans`].
     pub truncated: bool,
+    /// The trace's scores, found in the `scores` table and added to [`Self::spans`] as
+    /// events, and what finding them cost.
+    pub scores: ColdScores,
+}
+
+/// The `scores` part of a lookup: the trace's rows of the archive's `scores` table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColdScores {
+    /// The scores found (the columns of [`SCORE_COLUMNS`]), by time.
+    pub scores: Vec<Score>,
+    /// The partitions searched, `(from_ns, to_ns)`; `None` when no lookup ran (no spans
+    /// found, or [`ColdOptions::max_scores`] is 0).
+    pub window: Option<(u64, u64)>,
+    /// Parquet files listed in the searched partitions (0 when the table does not exist).
+    pub files_listed: usize,
+    /// Files whose footer was consulted.
+    pub files_opened: usize,
+    /// Footers fetched (cache misses).
+    pub footers_fetched: usize,
+    /// Bloom filters fetched (cache misses).
+    pub blooms_fetched: usize,
+    /// Row groups whose data pages were read.
+    pub row_groups_read: usize,
+    /// Row groups ruled out by statistics or bloom filters.
+    pub row_groups_pruned: usize,
+    /// Bytes fetched from the store for the scores.
+    pub bytes_read: u64,
+    /// Files gone when read, skipped.
+    pub files_vanished: usize,
+    /// Files not readable as `scores` files, skipped and logged.
+    pub files_unreadable: usize,
+    /// Events added to the spans.
+    pub events_added: usize,
+    /// Scores already on their span as an event (span-borne), not added again.
+    pub already_on_span: usize,
+    /// Rows repeated in the table, added once.
+    pub duplicates: usize,
+    /// True when more scores were found than [`ColdOptions::max_scores`]; the rest were cut.
+    pub truncated: bool,
+    /// Scores read and cut past [`ColdOptions::max_scores`] (at least this many).
+    pub cut: usize,
+    /// Why the scores lookup failed, when it did: the spans are returned without scores.
+    pub error: Option<String>,
 }
 
 /// What [`ColdArchive::warm`] loaded into the caches.
@@ -141,80 +217,10 @@ pub struct ColdArchive {
     blooms: BloomCache,
 }
 
-/// One file's bloom filters in the archive's [`BloomCache`].
-struct FileBlooms<'a> {
-    cache: &'a BloomCache,
-    file: &'a FileKey,
-}
-
-impl BloomStore for FileBlooms<'_> {
-    fn get(&self, row_group: usize) -> Option<Option<Arc<parquet::bloom_filter::Sbbf>>> {
-        self.cache.get(&(self.file.clone(), row_group))
-    }
-
-    fn put(&self, row_group: usize, bloom: Option<Arc<parquet::bloom_filter::Sbbf>>) {
-        // The bitset, and the key and the map's bookkeeping.
-        let bytes = bloom.as_ref().map_or(0, |b| b.num_blocks() * 32) + self.file.path.len() + 64;
-        self.cache
-            .insert((self.file.clone(), row_group), bloom, bytes);
-    }
-}
-
-/// One file's part of a lookup.
-#[derive(Debug, Default)]
-struct FilePart {
-    spans: Vec<Span>,
-    footer_fetched: bool,
-    blooms_fetched: usize,
-    row_groups_read: usize,
-    row_groups_pruned: usize,
-    vanished: bool,
-    unreadable: bool,
-    truncated: bool,
-}
-
-/// Why reading one file failed, as far as the lookup goes.
-enum Failure {
-    /// The object is gone (compacted away since the listing): skipped.
-    Vanished,
-    /// The store failed: the lookup fails, naming the file.
-    Store(StoreError),
-    /// The file is not a readable spans file: skipped, counted and logged.
-    Unreadable(StoreError),
-}
-
-fn classify(e: StoreError, path: &str) -> Failure {
-    let store_error = |source: object_store::Error| match source {
-        object_store::Error::NotFound { .. } => Failure::Vanished,
-        source => Failure::Store(StoreError::ObjectStore {
-            op: "read",
-            path: path.to_owned(),
-            source,
-        }),
-    };
-    match e {
-        StoreError::Parquet {
-            context,
-            source: ParquetError::External(inner),
-        } => match inner.downcast::<object_store::Error>() {
-            Ok(source) => store_error(*source),
-            Err(inner) => Failure::Unreadable(StoreError::Parquet {
-                context,
-                source: ParquetError::External(inner),
-            }),
-        },
-        StoreError::ObjectStore { source, .. } => store_error(source),
-        other => Failure::Unreadable(other),
-    }
-}
-
-/// The `dt=YYYY-MM-DD/hour=HH` part of an archive path, if it has one.
-fn partition_of(path: &str) -> Option<&str> {
-    let at = path.find("dt=")?;
-    let rest = &path[at..];
-    let hour = rest.find("/hour=")?;
-    rest.get(..hour + "/hour=HH".len())
-}
+/// Hours before a trace's first start that its scores' partitions are searched from: a
+/// score given by a service whose clock runs behind (the archive's default
+/// `future_window`).
+pub const SCORES_LEAD_NS: u64 = 3_600_000_000_000;
 
 impl ColdArchive {
     /// A lookup over the archive at `destination`.
@@ -245,9 +251,10 @@ impl ColdArchive {
     }
 
     /// Every span of `id` in the archive's spans table, reading few row groups (trace_id
-    /// min/max statistics, then the bloom filter, then the column index). `window`:
-    /// (start_ns, end_ns) to limit the partitions listed (see the [module docs](self));
-    /// None = all.
+    /// min/max statistics, then the bloom filter, then the column index), with the trace's
+    /// scores from the `scores` table added as span events (see [Scores](self#scores)).
+    /// `window`: (start_ns, end_ns) to limit the partitions listed (see the
+    /// [module docs](self)); None = all.
     pub async fn find_trace(
         &self,
         id: &TraceId,
@@ -255,53 +262,32 @@ impl ColdArchive {
     ) -> Result<ColdLookup, StoreError> {
         let store = self.destination.open().await?;
         let id_hex = id.to_hex();
-        let fetched = Arc::new(AtomicU64::new(0));
-        let listed = AtomicUsize::new(0);
-        let window = window.map(|(a, b)| {
-            (
-                HourPartition::of_unix_nanos(a.min(b)).to_string(),
-                HourPartition::of_unix_nanos(a.max(b)).to_string(),
-            )
-        });
-        let files = self
-            .listing(
-                store.clone(),
-                window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-            )
-            .try_filter(|meta| {
-                let keep = meta.location.as_ref().ends_with(".parquet")
-                    && window.as_ref().is_none_or(|(first, last)| {
-                        partition_of(meta.location.as_ref())
-                            .is_some_and(|p| first.as_str() <= p && p <= last.as_str())
-                    });
-                if keep {
-                    listed.fetch_add(1, Ordering::Relaxed);
-                }
-                std::future::ready(keep)
-            });
-        let mut parts = files
-            .map_ok(|meta| self.lookup_file(store.clone(), meta, &id_hex, fetched.clone()))
-            .try_buffer_unordered(self.options.concurrency.max(1));
-
-        let mut lookup = ColdLookup::default();
+        let spans_table = Table {
+            name: SPANS_TABLE,
+            columns: None,
+            max_rows: self.options.max_spans,
+        };
+        let scan = self
+            .scan(store.clone(), spans_table, window, &id_hex)
+            .await?;
+        let mut lookup = ColdLookup {
+            files_listed: scan.files_listed,
+            files_opened: scan.files_opened,
+            footers_fetched: scan.footers_fetched,
+            blooms_fetched: scan.blooms_fetched,
+            row_groups_read: scan.row_groups_read,
+            row_groups_pruned: scan.row_groups_pruned,
+            bytes_read: scan.bytes_read,
+            files_vanished: scan.files_vanished,
+            files_unreadable: scan.files_unreadable,
+            truncated: scan.truncated,
+            ..ColdLookup::default()
+        };
+        let mut decoder = SpanDecoder::new(self.options.tenant.clone());
         let mut spans = Vec::new();
-        while let Some(part) = parts.try_next().await? {
-            lookup.files_opened += usize::from(!part.vanished);
-            lookup.files_vanished += usize::from(part.vanished);
-            lookup.files_unreadable += usize::from(part.unreadable);
-            lookup.footers_fetched += usize::from(part.footer_fetched);
-            lookup.blooms_fetched += part.blooms_fetched;
-            lookup.row_groups_read += part.row_groups_read;
-            lookup.row_groups_pruned += part.row_groups_pruned;
-            spans.extend(part.spans);
-            if part.truncated || spans.len() > self.options.max_spans {
-                lookup.truncated = true;
-                break;
-            }
+        for batch in &scan.batches {
+            spans.extend(decoder.decode(batch)?);
         }
-        drop(parts);
-        lookup.files_listed = listed.load(Ordering::Relaxed);
-        lookup.bytes_read = fetched.load(Ordering::Relaxed);
 
         // One span per id: duplicates are replays of the same row; keep the first by
         // (id, start, end, name) so the choice does not depend on listing order.
@@ -324,24 +310,118 @@ impl ColdArchive {
         lookup.duplicates = before - spans.len();
         spans.truncate(self.options.max_spans);
         spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+        if !spans.is_empty() && self.options.max_scores > 0 {
+            lookup.scores = self.add_scores(store, id, &id_hex, &mut spans).await;
+        }
         lookup.spans = spans;
         Ok(lookup)
+    }
+
+    /// The partitions of `spans`' scores: from [`SCORES_LEAD_NS`] before the first start to
+    /// [`ColdOptions::scores_lookahead`] after the last end.
+    fn scores_window(&self, spans: &[Span]) -> Option<(u64, u64)> {
+        let first = spans.iter().map(|s| s.start_time_unix_nano).min()?;
+        let last = spans
+            .iter()
+            .map(|s| s.end_time_unix_nano.max(s.start_time_unix_nano))
+            .max()?;
+        let ahead = u64::try_from(self.options.scores_lookahead.as_nanos()).unwrap_or(u64::MAX);
+        Some((
+            first.saturating_sub(SCORES_LEAD_NS),
+            last.saturating_add(ahead),
+        ))
+    }
+
+    /// Looks up the trace's rows of the `scores` table and adds them to `spans` as events.
+    /// A failure is logged and reported in [`ColdScores::error`]: the spans stand alone.
+    async fn add_scores(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        id: &TraceId,
+        id_hex: &str,
+        spans: &mut [Span],
+    ) -> ColdScores {
+        let window = self.scores_window(spans);
+        let table = Table {
+            name: SCORES_TABLE,
+            columns: Some(SCORE_COLUMNS),
+            max_rows: self.options.max_scores,
+        };
+        let mut found = ColdScores {
+            window,
+            ..ColdScores::default()
+        };
+        let decoded = match self.scan(store, table, window, id_hex).await {
+            Ok(scan) => {
+                found.files_listed = scan.files_listed;
+                found.files_opened = scan.files_opened;
+                found.footers_fetched = scan.footers_fetched;
+                found.blooms_fetched = scan.blooms_fetched;
+                found.row_groups_read = scan.row_groups_read;
+                found.row_groups_pruned = scan.row_groups_pruned;
+                found.bytes_read = scan.bytes_read;
+                found.files_vanished = scan.files_vanished;
+                found.files_unreadable = scan.files_unreadable;
+                found.truncated = scan.truncated;
+                scan.batches
+                    .iter()
+                    .map(scores_from_batch)
+                    .collect::<Result<Vec<_>, _>>()
+            }
+            Err(e) => Err(e),
+        };
+        let mut scores: Vec<Score> = match decoded {
+            Ok(scores) => scores.into_iter().flatten().collect(),
+            Err(e) => {
+                tracing::warn!(trace_id = %id, error = %e, "reading a trace's scores from the archive failed; serving its spans without them");
+                found.error = Some(e.to_string());
+                return found;
+            }
+        };
+        scores.sort_by_key(|s| s.time_unix_nano);
+        if scores.len() > self.options.max_scores {
+            found.truncated = true;
+            found.cut = scores.len() - self.options.max_scores;
+            scores.truncate(self.options.max_scores);
+        }
+        if found.truncated {
+            tracing::warn!(trace_id = %id, max_scores = self.options.max_scores, "a trace has more scores in the archive than a lookup adds; the latest were cut");
+        }
+        let attached = attach_scores(spans, *id, &scores);
+        found.events_added = attached.added;
+        found.already_on_span = attached.already_on_span;
+        found.duplicates = attached.duplicates;
+        found.scores = scores;
+        found
     }
 
     /// Fills the footer and bloom caches from the newest files back, until a cache is about
     /// 90 % full or every file is in: what the first lookups would otherwise fetch one by
     /// one (a first lookup on an archive of 73 files on S3 took seconds, a warm one tens of
     /// milliseconds). Run it in the background when the API starts; lookups meanwhile work
-    /// as usual and share the caches. Unreadable and vanished files are skipped.
+    /// as usual and share the caches. Unreadable and vanished files are skipped. The
+    /// `scores` table's files are warmed too (a lookup that finds a trace reads them), in
+    /// the same newest-first order as the spans files.
     pub async fn warm(&self) -> Result<ColdWarmup, StoreError> {
         let store = self.destination.open().await?;
         let mut files: Vec<ObjectMeta> = self
-            .listing(store.clone(), None)
+            .listing(store.clone(), SPANS_TABLE, None)
+            .chain(self.listing(store.clone(), SCORES_TABLE, None))
             .try_filter(|m| std::future::ready(m.location.as_ref().ends_with(".parquet")))
             .try_collect()
             .await?;
-        // Newest first: partitions are dt=…/hour=…, and file names end in a ULID.
-        files.sort_by(|a, b| b.location.cmp(&a.location));
+        // Newest first: partitions are dt=…/hour=…, and file names end in a ULID; the two
+        // tables' files interleave by partition.
+        files.sort_by(|a, b| {
+            let key = |m: &ObjectMeta| {
+                let path = m.location.as_ref();
+                (
+                    partition_of(path).unwrap_or_default().to_owned(),
+                    path.to_owned(),
+                )
+            };
+            key(b).cmp(&key(a))
+        });
         let fetched = Arc::new(AtomicU64::new(0));
         let full = |used: usize, capacity: usize| used >= capacity / 10 * 9;
         let mut warmup = ColdWarmup::default();
@@ -401,139 +481,8 @@ impl ColdArchive {
         let n = load_blooms(file, &footer, &blooms).await?;
         Ok((footer_fetched, n))
     }
-
-    /// The files of the spans table, or of the days a window covers.
-    fn listing(
-        &self,
-        store: Arc<dyn ObjectStore>,
-        window: Option<(&str, &str)>,
-    ) -> BoxStream<'static, Result<ObjectMeta, StoreError>> {
-        let table = self.destination.prefix().clone().join(SPANS_TABLE);
-        let days = window.and_then(|(first, last)| {
-            let day = |p: &str| -> Option<i64> {
-                let date = p.strip_prefix("dt=")?.get(..10)?;
-                days_from_civil(date)
-            };
-            let (a, b) = (day(first)?, day(last)?);
-            (b - a < i64::try_from(self.options.max_listed_days).unwrap_or(i64::MAX))
-                .then_some(a..=b)
-        });
-        let prefixes: Vec<Path> = match days {
-            Some(days) => days
-                .map(|d| {
-                    let (y, m, day) = civil_from_days(d);
-                    table.clone().join(format!("dt={y:04}-{m:02}-{day:02}"))
-                })
-                .collect(),
-            None => vec![table],
-        };
-        stream::iter(prefixes)
-            .flat_map(move |prefix| {
-                let path = prefix.to_string();
-                store
-                    .list(Some(&prefix))
-                    .map_err(move |source| StoreError::ObjectStore {
-                        op: "list",
-                        path: path.clone(),
-                        source,
-                    })
-            })
-            .boxed()
-    }
-
-    /// One file's part of a lookup; see [`Failure`] for what a failed read does.
-    async fn lookup_file(
-        &self,
-        store: Arc<dyn ObjectStore>,
-        meta: ObjectMeta,
-        id_hex: &str,
-        fetched: Arc<AtomicU64>,
-    ) -> Result<FilePart, StoreError> {
-        let key = FileKey {
-            path: meta.location.to_string(),
-            size: meta.size,
-            modified_ms: meta.last_modified.timestamp_millis(),
-        };
-        let mut part = FilePart::default();
-        match self
-            .read_file(store, meta, &key, id_hex, fetched, &mut part)
-            .await
-        {
-            Ok(()) => Ok(part),
-            Err(e) => match classify(e, &key.path) {
-                Failure::Vanished => Ok(FilePart {
-                    vanished: true,
-                    ..Default::default()
-                }),
-                Failure::Store(e) => Err(e),
-                Failure::Unreadable(e) => {
-                    tracing::warn!(file = %key.path, error = %e, "skipping an unreadable archive file in a trace lookup");
-                    Ok(FilePart {
-                        unreadable: true,
-                        footer_fetched: part.footer_fetched,
-                        ..Default::default()
-                    })
-                }
-            },
-        }
-    }
-
-    async fn read_file(
-        &self,
-        store: Arc<dyn ObjectStore>,
-        meta: ObjectMeta,
-        key: &FileKey,
-        id_hex: &str,
-        fetched: Arc<AtomicU64>,
-        part: &mut FilePart,
-    ) -> Result<(), StoreError> {
-        let mut file = ObjectFile::new(store, meta.location, meta.size, fetched);
-        let footer: Arc<Footer> = match self.footers.get(key) {
-            Some(footer) => footer,
-            None => {
-                part.footer_fetched = true;
-                let footer = load_footer(&mut file).await?;
-                let bytes = footer.memory_bytes + key.path.len();
-                let footer = Arc::new(footer);
-                self.footers.insert(key.clone(), footer.clone(), bytes);
-                footer
-            }
-        };
-        let blooms = FileBlooms {
-            cache: &self.blooms,
-            file: key,
-        };
-        let found =
-            find_in_file(file, &footer, id_hex, Some(&blooms), self.options.max_spans).await?;
-        part.truncated = found.truncated;
-        part.row_groups_read = found.row_groups_read;
-        part.blooms_fetched = found.blooms_fetched;
-        part.row_groups_pruned = found.pruned_by_statistics + found.pruned_by_bloom;
-        let mut decoder = SpanDecoder::new(self.options.tenant.clone());
-        for batch in &found.batches {
-            part.spans.extend(decoder.decode(batch)?);
-        }
-        Ok(())
-    }
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date (Howard Hinnant's `days_from_civil`, the
-/// inverse of [`civil_from_days`]).
-fn days_from_civil(date: &str) -> Option<i64> {
-    let y: i64 = date.get(0..4)?.parse().ok()?;
-    let m: i64 = date.get(5..7)?.parse().ok()?;
-    let d: i64 = date.get(8..10)?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
+mod scan;
 #[cfg(test)]
 mod tests;

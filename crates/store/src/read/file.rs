@@ -318,6 +318,20 @@ pub async fn find_in_file(
     blooms: Option<&dyn BloomStore>,
     max_rows: usize,
 ) -> Result<FileMatch, StoreError> {
+    find_columns_in_file(file, footer, id_hex, blooms, max_rows, None).await
+}
+
+/// [`find_in_file`], reading only the named top-level `columns` of the matching rows
+/// (`None`: all of them; a name the file lacks is left out): the pages of the other
+/// columns are not fetched. The batches hold the columns in the file's order.
+pub async fn find_columns_in_file(
+    file: ObjectFile,
+    footer: &Footer,
+    id_hex: &str,
+    blooms: Option<&dyn BloomStore>,
+    max_rows: usize,
+    columns: Option<&[&str]>,
+) -> Result<FileMatch, StoreError> {
     let id = id_hex.as_bytes();
     let metadata = footer.metadata.metadata().clone();
     let mut found = FileMatch {
@@ -395,6 +409,12 @@ pub async fn find_in_file(
     builder = builder
         .with_row_groups(row_groups)
         .with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
+    if let Some(columns) = columns {
+        builder = builder.with_projection(ProjectionMask::columns(
+            &schema_descr,
+            columns.iter().copied(),
+        ));
+    }
     if let Some(selection) = selection {
         builder = builder.with_row_selection(selection);
     }

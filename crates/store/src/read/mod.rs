@@ -8,14 +8,16 @@
 //!   statistics and bloom filter and pages by the column index;
 //! - [`archive`]: [`ColdArchive`], the archive's spans table as a trace store: lists the
 //!   partitions, opens footers with bounded concurrency through byte-bounded [`cache`]s of
-//!   parsed footers and bloom filters, and deduplicates what it finds.
+//!   parsed footers and bloom filters, and deduplicates what it finds; it adds the
+//!   trace's rows of the `scores` table to the spans as events ([`scores`]).
 pub mod archive;
 pub mod cache;
 pub mod canonical;
 pub mod decode;
 pub mod file;
+pub mod scores;
 pub mod value;
 
-pub use archive::{ColdArchive, ColdLookup, ColdOptions, ColdWarmup};
+pub use archive::{ColdArchive, ColdLookup, ColdOptions, ColdScores, ColdWarmup};
 pub use cache::CacheStats;
 pub use decode::{SpanDecoder, spans_from_batch};
