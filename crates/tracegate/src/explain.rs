@@ -264,6 +264,10 @@ fn waterfall(out: &mut String, id: &TraceId, spans: &[Span], b: &Breakdown, colo
             line.push_str(&p.dim(&notes.join(", ")));
         }
         let _ = writeln!(out, "{}", line.trim_end());
+        for e in evaluations(&spans[i]) {
+            let indent = "  ".repeat(f.depth as usize + 1);
+            let _ = writeln!(out, "{}", p.dim(&format!("{indent}↳ score {}", e.text())));
+        }
     }
     let _ = writeln!(out);
     let _ = writeln!(
@@ -422,6 +426,7 @@ fn trace_json(id: &TraceId, spans: &[Span], b: &Breakdown) -> Value {
                 "orphan": f.orphan,
                 "cycle_broken": f.cycle_broken,
                 "duplicate_span_id": f.duplicate_id,
+                "scores": evaluations(s).iter().map(Evaluation::json).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -449,9 +454,82 @@ fn trace_json(id: &TraceId, spans: &[Span], b: &Breakdown) -> Value {
     })
 }
 
+/// A `gen_ai.evaluation.result` event on a span: a score the hot store or the archive
+/// attached to the span it rates (or one the span carried itself).
+struct Evaluation<'a> {
+    name: &'a str,
+    value: Option<f64>,
+    label: Option<&'a str>,
+    explanation: Option<&'a str>,
+}
+
+impl Evaluation<'_> {
+    /// `relevance = 0.25 (fail): explanation`.
+    fn text(&self) -> String {
+        let mut t = self.name.to_owned();
+        if let Some(v) = self.value {
+            let _ = write!(t, " = {v}");
+        }
+        if let Some(l) = self.label {
+            let _ = write!(t, " ({l})");
+        }
+        if let Some(x) = self.explanation {
+            let _ = write!(t, ": {}", fit(x, 60).trim_end());
+        }
+        t
+    }
+
+    fn json(&self) -> Value {
+        json!({ "name": self.name, "value": self.value, "label": self.label, "explanation": self.explanation })
+    }
+}
+
+fn evaluations(span: &Span) -> Vec<Evaluation<'_>> {
+    use tracegate_model::{attr, keys};
+    span.events
+        .iter()
+        .filter(|e| e.name == keys::GEN_AI_EVALUATION_RESULT)
+        .map(|e| Evaluation {
+            name: attr::get_str(&e.attributes, keys::GEN_AI_EVALUATION_NAME).unwrap_or("score"),
+            value: attr::get_f64(&e.attributes, keys::GEN_AI_EVALUATION_SCORE_VALUE),
+            label: attr::get_str(&e.attributes, keys::GEN_AI_EVALUATION_SCORE_LABEL),
+            explanation: attr::get_str(&e.attributes, keys::GEN_AI_EVALUATION_EXPLANATION),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scores_on_a_span_are_shown_under_it_and_in_the_json() {
+        use tracegate_model::{attr, keys, proto::trace::v1::span::Event};
+        let mut traces = group(decode(&std::fs::read(fixture()).unwrap()).unwrap());
+        let (_, spans) = &mut traces[0];
+        spans[0].events.push(Event {
+            name: keys::GEN_AI_EVALUATION_RESULT.into(),
+            attributes: vec![
+                attr::string(keys::GEN_AI_EVALUATION_NAME, "relevance"),
+                attr::double(keys::GEN_AI_EVALUATION_SCORE_VALUE, 0.25),
+                attr::string(keys::GEN_AI_EVALUATION_SCORE_LABEL, "fail"),
+            ],
+            ..Default::default()
+        });
+        let rated = spans[0].span_id.to_hex();
+        let text = render(traces.clone(), false, false).unwrap();
+        assert!(text.contains("↳ score relevance = 0.25 (fail)"), "{text}");
+        let json: Value = serde_json::from_str(&render(traces, true, false).unwrap()).unwrap();
+        let rows = json["traces"][0]["spans"].as_array().unwrap();
+        let with_scores: Vec<_> = rows
+            .iter()
+            .filter(|r| !r["scores"].as_array().unwrap().is_empty())
+            .collect();
+        assert_eq!(with_scores.len(), 1);
+        assert_eq!(with_scores[0]["span_id"], rated.as_str());
+        assert_eq!(with_scores[0]["scores"][0]["name"], "relevance");
+        assert_eq!(with_scores[0]["scores"][0]["value"], 0.25);
+    }
 
     fn fixture() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rag_trace.jsonl")
