@@ -9,6 +9,8 @@
 //! `tracegate_tls_reloads_total`. Failed handshakes count in
 //! `tracegate_tls_handshake_failures_total` by reason, and are logged at warn at most once
 //! per [`LOG_EVERY`] per listener (the rest at debug), so a port scan cannot flood the log.
+//! A client that closes before the handshake completes (reason `closed`: a TCP health check,
+//! a port probe) is counted but logged at debug only.
 
 use crate::config::TlsServerConfig;
 use crate::identity::ClientIdentity;
@@ -27,7 +29,7 @@ pub const RELOADS_TOTAL: &str = "tracegate_tls_reloads_total";
 /// Reloads that failed (the old certificate stays in use), by listener.
 pub const RELOAD_FAILURES_TOTAL: &str = "tracegate_tls_reload_failures_total";
 /// Failed TLS handshakes, by listener and reason (`timeout`, `not_tls`,
-/// `client_certificate`, `incompatible`, `io`, `other`).
+/// `client_certificate`, `incompatible`, `closed`, `io`, `other`).
 pub const HANDSHAKE_FAILURES_TOTAL: &str = "tracegate_tls_handshake_failures_total";
 
 /// At most one warn-level handshake failure log per listener in this time.
@@ -93,7 +95,11 @@ pub enum HandshakeError {
     /// Another TLS error.
     #[error("TLS error: {0}")]
     Other(rustls::Error),
-    /// The connection failed or closed during the handshake.
+    /// The client closed the connection before the handshake completed (a TCP health check
+    /// or port probe does).
+    #[error("the client closed the connection during the TLS handshake")]
+    Closed,
+    /// The connection failed during the handshake.
     #[error("connection failed during the TLS handshake: {0}")]
     Io(io::Error),
 }
@@ -107,6 +113,7 @@ impl HandshakeError {
             Self::ClientCertificate(_) => "client_certificate",
             Self::Incompatible(_) => "incompatible",
             Self::Other(_) => "other",
+            Self::Closed => "closed",
             Self::Io(_) => "io",
         }
     }
@@ -116,7 +123,12 @@ impl HandshakeError {
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         else {
-            return Self::Io(e);
+            return match e.kind() {
+                io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe => Self::Closed,
+                _ => Self::Io(e),
+            };
         };
         use rustls::Error as E;
         match tls.clone() {
@@ -203,6 +215,10 @@ impl TlsAcceptor {
         )
         .increment(1);
         let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+        if matches!(error, HandshakeError::Closed) {
+            tracing::debug!(listener = %self.listener, %peer, "client closed before the TLS handshake completed");
+            return;
+        }
         let suppressed = {
             let mut limit = self
                 .log_limit

@@ -3,7 +3,7 @@
 
 use crate::load::load;
 use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::path::PathBuf;
 use tracegate_pipeline::{ConfigError, Duration};
@@ -26,7 +26,7 @@ use tracegate_pipeline::{ConfigError, Duration};
 /// gateway runs they are re-read every `reload_interval`; new content that loads is used for
 /// the next handshakes (established connections keep theirs), content that does not load is
 /// ignored with an error log, keeping the certificate in use.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsServerConfig {
     /// The server certificate chain, PEM: the leaf first, then any intermediates.
@@ -123,6 +123,12 @@ impl TlsVersion {
 impl fmt::Display for TlsVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for TlsVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

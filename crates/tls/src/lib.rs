@@ -6,12 +6,15 @@
 //!   and the metrics it records;
 //! - `identity.rs`: [`ClientIdentity`], the verified client certificate's subject, for a later
 //!   authentication step to map to a tenant;
+//! - `serve.rs`: [`serve_router`], an axum router over TLS or plaintext with a connection cap,
+//!   for the query API and the metrics endpoints;
 //! - `test_util.rs` (feature `test-util`): test certificates made with the `openssl` CLI.
 
 mod acceptor;
 mod config;
 mod identity;
 mod load;
+mod serve;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
@@ -22,6 +25,7 @@ pub use acceptor::{
 pub use config::{TlsServerConfig, TlsVersion};
 pub use identity::{ClientIdentity, subject_common_name};
 pub use load::{LoadError, MAX_FILE_BYTES};
+pub use serve::{HEADER_READ_TIMEOUT, serve_router};
 /// The server stream a handshake gives, re-exported so users need no direct tokio-rustls
 /// dependency.
 pub use tokio_rustls::server::TlsStream;
@@ -48,6 +52,6 @@ pub fn describe() {
     describe_counter!(
         HANDSHAKE_FAILURES_TOTAL,
         Unit::Count,
-        "Failed TLS handshakes, by listener and reason (timeout, not_tls, client_certificate, incompatible, io, other)."
+        "Failed TLS handshakes, by listener and reason (timeout, not_tls, client_certificate, incompatible, closed, io, other)."
     );
 }

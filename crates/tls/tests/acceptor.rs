@@ -161,7 +161,7 @@ async fn refused_clients_are_counted_by_reason() {
     let mut cfg = config(&server, Some(&pki.ca_cert));
     cfg.handshake_timeout = tracegate_pipeline::Duration::from_millis(300);
     let acceptor = Arc::new(TlsAcceptor::new("mtls", &cfg, &[]).unwrap());
-    let (addr, mut outcomes) = serve(acceptor, 4).await;
+    let (addr, mut outcomes) = serve(acceptor, 5).await;
 
     // No client certificate: the server refuses it (TLS 1.3 reports it after the client's
     // handshake finished, on the first read).
@@ -196,6 +196,11 @@ async fn refused_clients_are_counted_by_reason() {
     let e = outcomes.recv().await.unwrap().unwrap_err();
     assert!(matches!(e, HandshakeError::NotTls(_)), "{e}");
 
+    // A TCP probe: connect, then close.
+    drop(TcpStream::connect(addr).await.unwrap());
+    let e = outcomes.recv().await.unwrap().unwrap_err();
+    assert!(matches!(e, HandshakeError::Closed), "{e}");
+
     // A client that connects and says nothing.
     let _silent = TcpStream::connect(addr).await.unwrap();
     let e = outcomes.recv().await.unwrap().unwrap_err();
@@ -203,7 +208,12 @@ async fn refused_clients_are_counted_by_reason() {
 
     let name = tracegate_tls::HANDSHAKE_FAILURES_TOTAL;
     let counters = Counters::read(&snapshotter);
-    for (reason, want) in [("client_certificate", 2), ("not_tls", 1), ("timeout", 1)] {
+    for (reason, want) in [
+        ("client_certificate", 2),
+        ("not_tls", 1),
+        ("closed", 1),
+        ("timeout", 1),
+    ] {
         let got = counters.get(name, &[("listener", "mtls"), ("reason", reason)]);
         assert_eq!(got, want, "{reason}");
     }
