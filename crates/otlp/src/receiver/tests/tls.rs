@@ -276,3 +276,33 @@ fn a_tls_file_that_does_not_load_is_a_config_error_at_its_key() {
     assert_eq!(e.path, "receivers.otlp.protocols.http.tls.key_file");
     assert!(e.message.contains("does not belong"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn a_stalled_handshake_does_not_hold_up_other_clients() {
+    let pki = TestPki::new("Test CA");
+    let server = pki.server("server", "gateway");
+    let mut h = start("otlp/tls_stall", tls_config(&server, None), 16).await;
+    // Clients that connect and never start the handshake (the timeout is 2 s).
+    let _grpc_stalled = TcpStream::connect(h.grpc).await.unwrap();
+    let _http_stalled = TcpStream::connect(h.http).await.unwrap();
+    let started = std::time::Instant::now();
+    grpc_export(h.grpc, pki.client_config(None, ALPN_GRPC), 1)
+        .await
+        .unwrap();
+    let status = https_post(h.http, pki.client_config(None, &[]), 1)
+        .await
+        .unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "served after {:?}, behind the stalled handshakes",
+        started.elapsed()
+    );
+    assert_eq!(h.rx.recv().await.unwrap().into_spans().len(), 1);
+    assert_eq!(h.rx.recv().await.unwrap().into_spans().len(), 1);
+    // The stalled ones are cut off at the timeout and counted.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(handshake_failures("otlp/tls_stall/grpc", "timeout"), 1);
+    assert_eq!(handshake_failures("otlp/tls_stall/http", "timeout"), 1);
+    h.stop().await;
+}
