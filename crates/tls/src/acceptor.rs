@@ -32,6 +32,10 @@ pub const RELOAD_FAILURES_TOTAL: &str = "tracegate_tls_reload_failures_total";
 /// `client_certificate`, `incompatible`, `closed`, `io`, `other`).
 pub const HANDSHAKE_FAILURES_TOTAL: &str = "tracegate_tls_handshake_failures_total";
 
+/// When the certificate in use expires (its `notAfter`), seconds since the Unix epoch, by
+/// listener: alert on `… - time() < 7 * 86400` to catch a rotation that stopped working.
+pub const CERTIFICATE_EXPIRY: &str = "tracegate_tls_certificate_expiry_timestamp_seconds";
+
 /// At most one warn-level handshake failure log per listener in this time.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -154,8 +158,10 @@ impl TlsAcceptor {
         let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
         let files = Files::read(config)?;
         let loaded = build(config, &files, &alpn)?;
+        let listener = listener.into();
+        note_expiry(&listener, config, loaded.not_after);
         Ok(Self {
-            listener: listener.into(),
+            listener,
             config: config.clone(),
             alpn,
             current: RwLock::new(loaded.server),
@@ -263,6 +269,7 @@ impl TlsAcceptor {
         match build(&self.config, &files, &self.alpn) {
             Ok(loaded) => {
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = loaded.server;
+                note_expiry(&self.listener, &self.config, loaded.not_after);
                 state.fingerprint = loaded.fingerprint;
                 state.last_failure = None;
                 metrics::counter!(RELOADS_TOTAL, "listener" => self.listener.clone()).increment(1);
@@ -321,6 +328,24 @@ impl TlsAcceptor {
                 }
             }
         }))
+    }
+}
+
+/// Sets the expiry gauge for the certificate now in use, warning if it has expired.
+fn note_expiry(listener: &str, config: &TlsServerConfig, not_after: Option<i64>) {
+    let Some(not_after) = not_after else { return };
+    metrics::gauge!(CERTIFICATE_EXPIRY, "listener" => listener.to_owned()).set(not_after as f64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    if not_after <= now {
+        tracing::warn!(
+            listener,
+            cert_file = %config.cert_file.display(),
+            expired_seconds_ago = now - not_after,
+            "the TLS certificate has expired: clients will refuse it; replace cert_file and \
+             key_file (they are re-read every reload_interval)"
+        );
     }
 }
 

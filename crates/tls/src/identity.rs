@@ -1,9 +1,10 @@
-//! Who is on the other end of an mTLS connection: [`ClientIdentity`], read from the verified
-//! client certificate, for a later authentication step to map to a tenant.
+//! The few certificate fields tracegate reads: who is on the other end of an mTLS connection
+//! ([`ClientIdentity`], the verified client certificate's subject common name, for a later
+//! authentication step to map to a tenant), and when a server certificate expires
+//! ([`not_after`], for the expiry gauge and the start-up warning).
 //!
-//! Only the subject's common name is needed, so instead of an X.509 library this module walks
-//! the DER just far enough to reach the subject (`Certificate → tbsCertificate → subject`).
-//! The certificate was already verified by rustls, but the walk is still total: any input
+//! Instead of an X.509 library this module walks the DER just far enough to reach those
+//! fields (`Certificate → tbsCertificate → validity, subject`). The walk is total: any input
 //! gives `None` rather than a panic.
 
 use rustls::pki_types::CertificateDer;
@@ -35,22 +36,7 @@ const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 
 /// The subject common name of a DER certificate, or `None` if it has none or is malformed.
 pub fn subject_common_name(der: &[u8]) -> Option<String> {
-    let (tag, cert, _) = tlv(der)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, mut tbs, _) = tlv(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    // version [0] (optional), serialNumber, signature, issuer, validity, then subject.
-    if tbs.first() == Some(&VERSION) {
-        tbs = tlv(tbs)?.2;
-    }
-    for _ in 0..4 {
-        tbs = tlv(tbs)?.2;
-    }
-    let (tag, mut name, _) = tlv(tbs)?;
+    let (tag, mut name, _) = tlv(tbs_field(der, 4)?)?;
     if tag != SEQUENCE {
         return None;
     }
@@ -75,6 +61,80 @@ pub fn subject_common_name(der: &[u8]) -> Option<String> {
         }
     }
     found
+}
+
+/// The tbsCertificate's fields from the `index`th on, counting from `serialNumber` (0):
+/// signature 1, issuer 2, validity 3, subject 4.
+fn tbs_field(der: &[u8], index: usize) -> Option<&[u8]> {
+    let (tag, cert, _) = tlv(der)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (tag, mut tbs, _) = tlv(cert)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    if tbs.first() == Some(&VERSION) {
+        tbs = tlv(tbs)?.2;
+    }
+    for _ in 0..index {
+        tbs = tlv(tbs)?.2;
+    }
+    Some(tbs)
+}
+
+/// When a DER certificate stops being valid (its `notAfter`), in seconds since the Unix
+/// epoch; `None` if malformed.
+pub fn not_after(der: &[u8]) -> Option<i64> {
+    let (tag, validity, _) = tlv(tbs_field(der, 3)?)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let not_before_rest = tlv(validity)?.2;
+    let (tag, time, _) = tlv(not_before_rest)?;
+    x509_time(tag, time)
+}
+
+/// UTCTime (`YYMMDDHHMMSSZ`, years 1950 to 2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`), as
+/// DER writes them, in seconds since the Unix epoch.
+fn x509_time(tag: u8, text: &[u8]) -> Option<i64> {
+    let digits = |s: &[u8]| -> Option<i64> {
+        s.iter().try_fold(0i64, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+        })
+    };
+    let (year, rest) = match (tag, text.len()) {
+        (0x17, 13) => {
+            let yy = digits(&text[..2])?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
+        }
+        (0x18, 15) => (digits(&text[..4])?, &text[4..]),
+        _ => return None,
+    };
+    if rest.last() != Some(&b'Z') {
+        return None;
+    }
+    let [month, day, hour, minute, second] = [0, 2, 4, 6, 8].map(|i| digits(&rest[i..i + 2]));
+    let (month, day) = (month?, day?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let (hour, minute, second) = (hour?, minute?, second?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// A DirectoryString's text: UTF8String, PrintableString, IA5String, TeletexString (read as
@@ -170,6 +230,80 @@ mod tests {
 
     const ORG: &[u8] = &[0x55, 0x04, 0x0A];
 
+    /// A certificate skeleton whose validity holds these two times.
+    fn cert_valid(not_before: (u8, &[u8]), not_after: (u8, &[u8])) -> Vec<u8> {
+        let validity = der(
+            SEQUENCE,
+            &[
+                der(not_before.0, not_before.1),
+                der(not_after.0, not_after.1),
+            ]
+            .concat(),
+        );
+        let tbs = [
+            der(VERSION, &der(0x02, &[2])),
+            der(0x02, &[1]),
+            der(SEQUENCE, &[]),
+            der(SEQUENCE, &[]),
+            validity,
+            der(SEQUENCE, &attribute(COMMON_NAME, 0x0C, b"x")),
+        ]
+        .concat();
+        der(SEQUENCE, &der(SEQUENCE, &tbs))
+    }
+
+    #[test]
+    fn golden_not_after() {
+        // 2049-12-31T23:59:59Z, the last UTCTime; 1950-01-01T00:00:00Z, the first.
+        let c = cert_valid((0x17, b"500101000000Z"), (0x17, b"491231235959Z"));
+        assert_eq!(not_after(&c), Some(2_524_607_999));
+        let c = cert_valid((0x17, b"491231235959Z"), (0x17, b"500101000000Z"));
+        assert_eq!(not_after(&c), Some(-631_152_000));
+        // GeneralizedTime, and a leap day.
+        let c = cert_valid((0x17, b"240101000000Z"), (0x18, b"20240229120000Z"));
+        assert_eq!(not_after(&c), Some(1_709_208_000));
+        let c = cert_valid((0x17, b"240101000000Z"), (0x18, b"99991231235959Z"));
+        assert_eq!(not_after(&c), Some(253_402_300_799));
+        // Not UTC, wrong length, bad digits, month 13.
+        for bad in [
+            &b"491231235959+0100"[..],
+            b"4912312359Z",
+            b"49123123595aZ",
+            b"491331235959Z",
+        ] {
+            let c = cert_valid((0x17, b"240101000000Z"), (0x17, bad));
+            assert_eq!(not_after(&c), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn days_from_civil_matches_the_calendar() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+        // Consecutive days differ by one across month and year ends.
+        let mut last = days_from_civil(1999, 12, 31);
+        for (y, m, d) in [
+            (2000, 1, 1),
+            (2000, 1, 31),
+            (2000, 2, 1),
+            (2000, 2, 29),
+            (2000, 3, 1),
+        ] {
+            let day = days_from_civil(y, m, d);
+            assert!(day > last);
+            last = day;
+        }
+        assert_eq!(
+            days_from_civil(2000, 3, 1) - days_from_civil(2000, 2, 28),
+            2
+        );
+        assert_eq!(
+            days_from_civil(2100, 3, 1) - days_from_civil(2100, 2, 28),
+            1
+        );
+    }
+
     #[test]
     fn golden_subjects() {
         let c = cert(
@@ -220,6 +354,20 @@ mod tests {
         #[test]
         fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = subject_common_name(&bytes);
+            let _ = not_after(&bytes);
+        }
+
+        #[test]
+        fn generalized_times_are_seconds_since_the_epoch(
+            y in 1970i64..9999, m in 1i64..=12, d in 1i64..=27, h in 0i64..24, mi in 0i64..60, s in 0i64..60
+        ) {
+            let at = |day: i64| {
+                let text = format!("{y:04}{m:02}{day:02}{h:02}{mi:02}{s:02}Z");
+                not_after(&cert_valid((0x17, b"240101000000Z"), (0x18, text.as_bytes()))).unwrap()
+            };
+            // The time of day is what was written, and the next day is 86 400 s later.
+            prop_assert_eq!(at(d).rem_euclid(86_400), h * 3600 + mi * 60 + s);
+            prop_assert_eq!(at(d + 1) - at(d), 86_400);
         }
 
         #[test]

@@ -19,11 +19,11 @@ mod serve;
 pub mod test_util;
 
 pub use acceptor::{
-    HANDSHAKE_FAILURES_TOTAL, HandshakeError, LOG_EVERY, RELOAD_FAILURES_TOTAL, RELOADS_TOTAL,
-    ReloadOutcome, TlsAcceptor, client_identity,
+    CERTIFICATE_EXPIRY, HANDSHAKE_FAILURES_TOTAL, HandshakeError, LOG_EVERY, RELOAD_FAILURES_TOTAL,
+    RELOADS_TOTAL, ReloadOutcome, TlsAcceptor, client_identity,
 };
 pub use config::{TlsServerConfig, TlsVersion};
-pub use identity::{ClientIdentity, subject_common_name};
+pub use identity::{ClientIdentity, not_after, subject_common_name};
 pub use load::{LoadError, MAX_FILE_BYTES};
 pub use serve::{HEADER_READ_TIMEOUT, serve_router};
 /// The server stream a handshake gives, re-exported so users need no direct tokio-rustls
@@ -38,7 +38,7 @@ pub const ALPN_HTTP: &[&[u8]] = &[b"h2", b"http/1.1"];
 /// Describes the metrics this crate records, for the HELP lines. Call once after the recorder
 /// is installed.
 pub fn describe() {
-    use metrics::{Unit, describe_counter};
+    use metrics::{Unit, describe_counter, describe_gauge};
     describe_counter!(
         RELOADS_TOTAL,
         Unit::Count,
@@ -48,6 +48,11 @@ pub fn describe() {
         RELOAD_FAILURES_TOTAL,
         Unit::Count,
         "TLS certificate reloads that failed, keeping the previous certificate, by listener."
+    );
+    describe_gauge!(
+        CERTIFICATE_EXPIRY,
+        Unit::Seconds,
+        "When the TLS certificate in use expires (notAfter), seconds since the Unix epoch, by listener."
     );
     describe_counter!(
         HANDSHAKE_FAILURES_TOTAL,

@@ -51,6 +51,8 @@ impl LoadError {
 pub(crate) struct Loaded {
     pub(crate) server: Arc<rustls::ServerConfig>,
     pub(crate) fingerprint: Fingerprint,
+    /// The leaf certificate's `notAfter`, seconds since the Unix epoch.
+    pub(crate) not_after: Option<i64>,
 }
 
 /// SHA-256 over the content of the files, in order, each prefixed by its length.
@@ -112,6 +114,9 @@ pub(crate) fn build(
 ) -> Result<Loaded, LoadError> {
     let certs = parse_certs("cert_file", &config.cert_file, &files.cert)?;
     let key = parse_key(&config.key_file, &files.key)?;
+    let not_after = certs
+        .first()
+        .and_then(|leaf| crate::identity::not_after(leaf.as_ref()));
     let provider = provider();
     let versions: &[&'static rustls::SupportedProtocolVersion] = match config.min_version {
         TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -168,6 +173,7 @@ pub(crate) fn build(
     Ok(Loaded {
         server: Arc::new(server),
         fingerprint: files.fingerprint(),
+        not_after,
     })
 }
 

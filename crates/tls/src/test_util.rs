@@ -102,7 +102,7 @@ impl TestPki {
         );
     }
 
-    fn leaf(&self, file: &str, cn: &str, ext: &str) -> CertFiles {
+    fn leaf(&self, file: &str, cn: &str, ext: &str, days: u32) -> CertFiles {
         let dir = self.dir.path();
         let key = dir.join(format!("{file}.key"));
         let cert = dir.join(format!("{file}.crt"));
@@ -139,7 +139,7 @@ impl TestPki {
                 "-set_serial",
                 &serial,
                 "-days",
-                "2",
+                &days.to_string(),
                 "-out",
                 path(&cert),
                 "-extfile",
@@ -155,11 +155,17 @@ impl TestPki {
     /// A server certificate for `localhost` and `127.0.0.1` with common name `cn`, in files
     /// named after `file`.
     pub fn server(&self, file: &str, cn: &str) -> CertFiles {
+        self.server_for_days(file, cn, 2)
+    }
+
+    /// As [`TestPki::server`], valid for `days` days from now.
+    pub fn server_for_days(&self, file: &str, cn: &str, days: u32) -> CertFiles {
         self.leaf(
             file,
             cn,
             "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n\
              subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+            days,
         )
     }
 
@@ -169,6 +175,7 @@ impl TestPki {
             file,
             cn,
             "keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+            2,
         )
     }
 

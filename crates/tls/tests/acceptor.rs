@@ -407,3 +407,47 @@ fn validate_names_the_key_and_never_quotes_the_key_file() {
         errors[0].message
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_expiry_gauge_follows_the_certificate_in_use() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let pki = TestPki::new("Test CA");
+    let live = pki.server("live", "server-one");
+    let acceptor = TlsAcceptor::new("exp", &config(&live, None), &[]).unwrap();
+    let gauge = |snapshotter: &Snapshotter| {
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find_map(|(k, _, _, v)| match v {
+                DebugValue::Gauge(g) if k.key().name() == tracegate_tls::CERTIFICATE_EXPIRY => {
+                    Some(g.into_inner())
+                }
+                _ => None,
+            })
+            .unwrap()
+    };
+    let want = tracegate_tls::not_after(tracegate_tls::test_util::first_cert(&live.cert).as_ref())
+        .unwrap();
+    assert_eq!(gauge(&snapshotter), want as f64);
+    // openssl was asked for 2 days.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (want - now - 2 * 86_400).abs() < 600,
+        "not_after {want}, now {now}"
+    );
+
+    let next = pki.server_for_days("next", "server-two", 30);
+    install(&next, &live);
+    assert_eq!(acceptor.reload(), ReloadOutcome::Reloaded);
+    let later = gauge(&snapshotter);
+    assert!(
+        (later as i64 - now - 30 * 86_400).abs() < 600,
+        "not_after {later}"
+    );
+}
