@@ -38,6 +38,10 @@ pub struct PrometheusConfig {
     /// Scrapes served at once; more get 429 (Prometheus retries at its next interval).
     #[serde(default = "default_max_concurrent_scrapes")]
     pub max_concurrent_scrapes: usize,
+    /// Serve HTTPS (mTLS with `client_ca_file`) instead of plaintext HTTP; see
+    /// [`tracegate_tls::TlsServerConfig`]. Default: none.
+    #[serde(default)]
+    pub tls: Option<tracegate_tls::TlsServerConfig>,
 }
 
 fn default_max_concurrent_scrapes() -> usize {

@@ -31,6 +31,9 @@ pub fn setup(raw: &RawConfig) -> Result<MetricsConfig, Vec<ConfigError>> {
     {
         errors.push(ConfigError::new("metrics.prometheus", message));
     }
+    if let Some(tls) = config.prometheus.as_ref().and_then(|p| p.tls.as_ref()) {
+        errors.extend(tls.validate("metrics.prometheus.tls"));
+    }
     if let Some(o) = &config.otlp
         && let Err(e) = o.validate("metrics.otlp")
     {
@@ -73,18 +76,23 @@ impl DataMetrics {
                 alert_engines = registry.alerts().len(),
                 "data metrics endpoint (Prometheus /metrics, /api/v1/alerts) listening"
             );
+            let tls = crate::tls::acceptor(
+                "metrics.prometheus",
+                prometheus.tls.as_ref(),
+                &listener,
+                &stop,
+            )?;
             let app = tracegate_metrics::server::router(
                 registry.clone(),
                 prometheus.max_concurrent_scrapes,
             );
-            let stopped = stop.clone();
-            tasks.push(tokio::spawn(async move {
-                let serve = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stopped.cancelled().await });
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "the data metrics endpoint stopped");
-                }
-            }));
+            tasks.push(tokio::spawn(tracegate_tls::serve_router(
+                listener,
+                app,
+                tls,
+                crate::tls::MAX_CONNECTIONS,
+                stop.clone(),
+            )));
         }
         if let Some(otlp) = config.otlp {
             let endpoint = otlp.endpoint.clone();

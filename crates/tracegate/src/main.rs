@@ -17,6 +17,7 @@ mod lookup;
 mod query;
 mod signals;
 mod telemetry;
+mod tls;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -180,19 +181,21 @@ fn load(
             .with_multitenancy(raw.service.multitenancy_enabled);
         let query = query::setup(&raw);
         let metrics = data_metrics::setup(&raw);
+        let telemetry_tls = tls::telemetry_tls(&raw.service.telemetry);
         let config = Config::resolve(raw, &registry, &ctx);
-        match (config, query, metrics) {
-            (Ok(config), Ok(query), Ok(metrics)) => Ok(Loaded {
+        match (config, query, metrics, telemetry_tls) {
+            (Ok(config), Ok(query), Ok(metrics), Ok(_)) => Ok(Loaded {
                 config,
                 query,
                 hot: hot.clone(),
                 metrics,
                 data: data.clone(),
             }),
-            (config, query, metrics) => {
+            (config, query, metrics, telemetry_tls) => {
                 let mut errors = config.err().map(|e| e.0).unwrap_or_default();
                 errors.extend(query.err().unwrap_or_default());
                 errors.extend(metrics.err().unwrap_or_default());
+                errors.extend(telemetry_tls.err().unwrap_or_default());
                 Err(ConfigErrors(errors))
             }
         }
@@ -240,9 +243,12 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         // The same Health the components report to (it came from the BuildContext).
+        let telemetry_tls = tls::telemetry_tls(&config.service.telemetry)
+            .map_err(|e| anyhow::anyhow!("invalid config:\n{}", ConfigErrors(e)))?;
         let metrics = telemetry::serve_metrics(
             config.service.telemetry.metrics_address,
             config.health.clone(),
+            telemetry_tls.as_ref(),
         )
         .await?;
         let shutdown = CancellationToken::new();

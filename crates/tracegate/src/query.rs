@@ -37,6 +37,9 @@ pub fn setup(raw: &RawConfig) -> Result<Option<QuerySetup>, Vec<ConfigError>> {
     if let Err(message) = api.validate() {
         errors.push(ConfigError::new("query", message));
     }
+    if let Some(tls) = &api.tls {
+        errors.extend(tls.validate("query.tls"));
+    }
     api.multitenancy_enabled = raw.service.multitenancy_enabled;
     match exporter_of_type(&raw.exporters, &api.hot_store, "hot_store") {
         Ok(true) => {}
@@ -114,6 +117,8 @@ impl QueryServer {
                 api.endpoint
             )
         })?;
+        let stop = CancellationToken::new();
+        let tls = crate::tls::acceptor("query", api.tls.as_ref(), &listener, &stop)?;
         let store = hot.get(&api.hot_store);
         let multitenancy = api.multitenancy_enabled;
         let cold = cold
@@ -150,15 +155,13 @@ impl QueryServer {
         }
         let backend = Stores::new(store, cold, tokio::runtime::Handle::current());
         let app = router(ApiState::new(Arc::new(backend), api));
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopped.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "the query API stopped");
-            }
-        });
+        let task = tokio::spawn(tracegate_tls::serve_router(
+            listener,
+            app,
+            tls,
+            crate::tls::MAX_CONNECTIONS,
+            stop.clone(),
+        ));
         Ok(Self { task, stop })
     }
 

@@ -49,6 +49,7 @@ pub fn init_logs(config: &TelemetryConfig) -> anyhow::Result<()> {
 pub async fn serve_metrics(
     address: SocketAddr,
     health: Health,
+    tls: Option<&tracegate_tls::TlsServerConfig>,
 ) -> anyhow::Result<CancellationToken> {
     let handle = PrometheusBuilder::new()
         .install_recorder()
@@ -56,6 +57,7 @@ pub async fn serve_metrics(
     tracegate_pipeline::telemetry::describe();
     tracegate_metrics::telemetry::describe();
     tracegate_scores::telemetry::describe();
+    tracegate_tls::describe();
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| {
@@ -65,6 +67,7 @@ pub async fn serve_metrics(
             )
         })?;
     let stop = CancellationToken::new();
+    let tls = crate::tls::acceptor("service.telemetry", tls, &listener, &stop)?;
     let healthz = health.clone();
     let app = Router::new()
         .route("/metrics", get(move || render(handle.clone())))
@@ -73,15 +76,13 @@ pub async fn serve_metrics(
             get(move || probe(healthz.clone(), Probe::Health)),
         )
         .route("/readyz", get(move || probe(health.clone(), Probe::Ready)));
-    let until = stop.clone();
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { until.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "metrics server failed");
-        }
-    });
+    tokio::spawn(tracegate_tls::serve_router(
+        listener,
+        app,
+        tls,
+        crate::tls::MAX_CONNECTIONS,
+        stop.clone(),
+    ));
     tracing::info!(%address, "serving /metrics, /healthz and /readyz");
     Ok(stop)
 }

@@ -4,6 +4,7 @@ use super::budget::worst_case_request;
 use serde::{Deserialize, Deserializer};
 use serde_yaml_ng::Value;
 use tracegate_pipeline::{ByteSize, ConfigError, Duration, parse_section};
+use tracegate_tls::TlsServerConfig;
 
 /// `receivers.otlp`: where to listen and how much a request may carry.
 ///
@@ -11,7 +12,14 @@ use tracegate_pipeline::{ByteSize, ConfigError, Duration, parse_section};
 /// receivers:
 ///   otlp:
 ///     protocols:
-///       grpc: { endpoint: 0.0.0.0:4317 }
+///       grpc:
+///         endpoint: 0.0.0.0:4317
+///         # tls:                       # serve TLS (and mTLS with client_ca_file)
+///         #   cert_file: server.crt
+///         #   key_file: server.key
+///         #   client_ca_file: ca.crt
+///         #   min_version: "1.2"
+///         #   reload_interval: 1m
 ///       http: { endpoint: 0.0.0.0:4318 }
 ///     max_request_bytes: 8MiB
 ///     max_decompressed_bytes: 64MiB
@@ -124,12 +132,16 @@ impl Default for Protocols {
 pub struct GrpcConfig {
     /// `host:port` to listen on. Default `0.0.0.0:4317`.
     pub endpoint: String,
+    /// Serve TLS (mTLS with `client_ca_file`) instead of plaintext; see [`TlsServerConfig`].
+    /// Default: none, plaintext.
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for GrpcConfig {
     fn default() -> Self {
         Self {
             endpoint: "0.0.0.0:4317".to_owned(),
+            tls: None,
         }
     }
 }
@@ -140,12 +152,16 @@ impl Default for GrpcConfig {
 pub struct HttpConfig {
     /// `host:port` to listen on. Default `0.0.0.0:4318`.
     pub endpoint: String,
+    /// Serve TLS (mTLS with `client_ca_file`) instead of plaintext; see [`TlsServerConfig`].
+    /// Default: none, plaintext.
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             endpoint: "0.0.0.0:4318".to_owned(),
+            tls: None,
         }
     }
 }
@@ -183,9 +199,15 @@ impl OtlpReceiverConfig {
         }
         if let Some(grpc) = &self.protocols.grpc {
             check_endpoint(&format!("{path}.protocols.grpc.endpoint"), &grpc.endpoint)?;
+            if let Some(tls) = &grpc.tls {
+                ConfigError::first_of(tls.validate(&format!("{path}.protocols.grpc.tls")))?;
+            }
         }
         if let Some(http) = &self.protocols.http {
             check_endpoint(&format!("{path}.protocols.http.endpoint"), &http.endpoint)?;
+            if let Some(tls) = &http.tls {
+                ConfigError::first_of(tls.validate(&format!("{path}.protocols.http.tls")))?;
+            }
         }
         if self.max_request_bytes.get() == 0 {
             return Err(ConfigError::new(

@@ -75,6 +75,13 @@ pub(crate) struct GatedStream {
     _permit: OwnedSemaphorePermit,
 }
 
+impl GatedStream {
+    /// The client's address, if the socket still knows it.
+    pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.stream.peer_addr().ok()
+    }
+}
+
 impl Drop for GatedStream {
     fn drop(&mut self) {
         self.open.decrement(1.0);

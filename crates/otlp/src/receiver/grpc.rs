@@ -23,6 +23,7 @@
 //!   `DEADLINE_EXCEEDED` (retryable), which frees what it held. Only the upload is timed,
 //!   never the hand-off to the pipeline, which must not be cut off half-way.
 //!
+//! With `tls`, each accepted connection is handshaken before tonic sees it (see `secure.rs`).
 //! Connections are capped by `max_connections` ([`GatedListener`]). Requests are capped at
 //! `max_concurrent_requests` per listener (more get `UNAVAILABLE`), and each connection
 //! advertises the same number as `SETTINGS_MAX_CONCURRENT_STREAMS`, so a well-behaved client
@@ -33,6 +34,7 @@ use super::Limits;
 use super::budget::{Budget, DECODED_BYTES_PER_BYTE, Reservation};
 use super::connections::GatedListener;
 use super::ingest::{Ingest, Reason};
+use super::secure;
 use super::signal::{OtlpRequest, grpc_signal};
 use axum::body::Body as AxumBody;
 use bytes::Bytes;
@@ -66,6 +68,7 @@ use tonic::{Code, Request, Response, Status};
 use tracegate_model::Signal;
 use tracegate_model::tenant::TenantError;
 use tracegate_pipeline::{Refused, telemetry};
+use tracegate_tls::TlsAcceptor;
 
 /// The label for metrics.
 const TRANSPORT: &str = "grpc";
@@ -77,14 +80,12 @@ pub(crate) async fn serve(
     ingest: Arc<Ingest>,
     budget: Arc<Budget>,
     limits: Limits,
+    tls: Option<Arc<TlsAcceptor>>,
     stop: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let open = telemetry::receiver_connections_gauge(ingest.id(), TRANSPORT);
     let listener = GatedListener::new(listener, limits.max_connections, open);
-    let incoming = futures::stream::unfold(listener, |listener| async move {
-        let stream = listener.accept().await?;
-        Some((Ok::<_, std::io::Error>(stream), listener))
-    });
+    let incoming = secure::incoming(listener, tls);
     let service = GuardedService::new(ingest, budget, limits);
     let streams = u32::try_from(limits.max_concurrent_requests).unwrap_or(u32::MAX);
     tonic::transport::Server::builder()

@@ -38,6 +38,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracegate_model::tenant::TenantError;
 use tracegate_pipeline::{Refused, telemetry};
+use tracegate_tls::TlsAcceptor;
 
 /// The label for metrics.
 const TRANSPORT: &str = "http";
@@ -86,12 +87,13 @@ pub(crate) async fn serve(
     ingest: Arc<Ingest>,
     budget: Arc<Budget>,
     limits: Limits,
+    tls: Option<Arc<TlsAcceptor>>,
     stop: CancellationToken,
 ) {
     let open = telemetry::receiver_connections_gauge(ingest.id(), TRANSPORT);
     let listener = GatedListener::new(listener, limits.max_connections, open);
     let app = router(ingest, budget, limits);
-    http_serve::serve(listener, app, limits, stop).await;
+    http_serve::serve(listener, app, limits, tls, stop).await;
 }
 
 /// The routes; other paths get 404 and other methods 405.

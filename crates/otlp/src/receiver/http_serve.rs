@@ -7,19 +7,24 @@
 //! - HTTP/2 (cleartext, prior knowledge): `max_concurrent_requests` as
 //!   `SETTINGS_MAX_CONCURRENT_STREAMS`, and keep-alive PINGs (`keepalive_interval`,
 //!   `keepalive_timeout`) so a vanished peer's connection is closed;
-//! - at most `max_connections` connections, see [`GatedListener`].
+//! - at most `max_connections` connections, see [`GatedListener`];
+//! - with `tls`, the handshake first, in the connection's own task (see `secure.rs`); each
+//!   request carries the connection's [`Peer`] as an extension.
 //!
 //! On shutdown it stops accepting, asks every connection to finish gracefully (the request
 //! in progress is answered, then the connection closes), and returns once they have.
 
 use super::Limits;
 use super::connections::GatedListener;
+use super::secure::{Peer, WithPeer, secure};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracegate_tls::TlsAcceptor;
 
 /// Serves `app` on `listener` until `stop` is cancelled, then lets the open connections
 /// finish.
@@ -27,6 +32,7 @@ pub(crate) async fn serve(
     listener: GatedListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<TlsAcceptor>>,
     stop: CancellationToken,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -52,9 +58,19 @@ pub(crate) async fn serve(
         // Reap finished connections so the set does not grow with the listener's lifetime.
         while connections.try_join_next().is_some() {}
         let builder = builder.clone();
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
         let stop = stop.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
+            let stream = tokio::select! {
+                conn = secure(stream, tls.as_deref()) => match conn {
+                    Some(conn) => conn,
+                    None => return,
+                },
+                () = stop.cancelled() => return,
+            };
+            let peer: Peer = stream.peer();
+            let service = TowerToHyperService::new(WithPeer::new(app, peer));
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             let result = tokio::select! {

@@ -10,7 +10,8 @@
 //!   refusals and tenancy; a signal no pipeline takes from the receiver is answered HTTP 404
 //!   / gRPC `UNIMPLEMENTED`;
 //! - `budget.rs`: the in-flight byte budget both listeners share; `connections.rs`: the cap
-//!   on each listener's connections;
+//!   on each listener's connections; `secure.rs`: TLS on a listener (`protocols.*.tls`,
+//!   handshakes, the peer's identity), with certificates reloaded while running;
 //! - `ingest.rs`: what both transports do with a decoded request.
 //!
 //! What bounds a receiver's memory, whatever clients do:
@@ -32,6 +33,7 @@ mod http;
 mod http_serve;
 mod ingest;
 mod json;
+mod secure;
 mod signal;
 mod status;
 #[cfg(test)]
@@ -58,6 +60,7 @@ use tracegate_pipeline::{
     BuildContext, ComponentError, ComponentId, ConfigError, Receiver, ReceiverContext,
     ReceiverFactory, telemetry,
 };
+use tracegate_tls::TlsAcceptor;
 
 /// How long the listeners get, after shutdown starts, to finish the requests in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
@@ -105,6 +108,8 @@ pub struct OtlpReceiver {
     config: OtlpReceiverConfig,
     grpc: Option<TcpListener>,
     http: Option<TcpListener>,
+    grpc_tls: Option<Arc<TlsAcceptor>>,
+    http_tls: Option<Arc<TlsAcceptor>>,
     multitenancy: bool,
 }
 
@@ -116,6 +121,8 @@ impl OtlpReceiver {
             config,
             grpc: None,
             http: None,
+            grpc_tls: None,
+            http_tls: None,
             multitenancy: false,
         }
     }
@@ -150,7 +157,39 @@ impl OtlpReceiver {
         }
     }
 
-    async fn listen(&self, protocol: &str, endpoint: &str) -> Result<TcpListener, ComponentError> {
+    /// The TLS acceptor for a listener's `tls` section, its files loaded now.
+    fn acceptor(
+        &self,
+        protocol: &str,
+        tls: Option<&tracegate_tls::TlsServerConfig>,
+    ) -> Result<Option<Arc<TlsAcceptor>>, ComponentError> {
+        let Some(tls) = tls else { return Ok(None) };
+        let key = protocol.to_ascii_lowercase();
+        let alpn = match key.as_str() {
+            "grpc" => tracegate_tls::ALPN_GRPC,
+            _ => tracegate_tls::ALPN_HTTP,
+        };
+        let acceptor = TlsAcceptor::new(format!("{}/{key}", self.id), tls, alpn).map_err(|e| {
+            ComponentError::Start {
+                component: self.id.to_string(),
+                message: format!(
+                    "receivers.{}.protocols.{key}.tls.{}: {}",
+                    self.id,
+                    e.key,
+                    e.message()
+                ),
+                source: None,
+            }
+        })?;
+        Ok(Some(Arc::new(acceptor)))
+    }
+
+    async fn listen(
+        &self,
+        protocol: &str,
+        endpoint: &str,
+        tls: bool,
+    ) -> Result<TcpListener, ComponentError> {
         let listener = TcpListener::bind(endpoint).await.map_err(|e| ComponentError::Start {
             component: self.id.to_string(),
             message: format!(
@@ -161,10 +200,21 @@ impl OtlpReceiver {
             ),
             source: Some(Box::new(e)),
         })?;
-        let address = listener
-            .local_addr()
-            .map_or_else(|_| endpoint.to_owned(), |a| a.to_string());
-        tracing::info!(receiver = %self.id, protocol, %address, "listening");
+        let local = listener.local_addr().ok();
+        let address = local.map_or_else(|| endpoint.to_owned(), |a| a.to_string());
+        tracing::info!(receiver = %self.id, protocol, %address, tls, "listening");
+        if !tls && local.is_some_and(|a| !a.ip().is_loopback()) {
+            tracing::warn!(
+                receiver = %self.id,
+                protocol,
+                %address,
+                "listening on a non-loopback address without TLS: telemetry (prompts and \
+                 completions included) travels in the clear; set receivers.{}.protocols.{}.tls \
+                 or listen on 127.0.0.1",
+                self.id,
+                protocol.to_ascii_lowercase()
+            );
+        }
         Ok(listener)
     }
 }
@@ -173,10 +223,14 @@ impl OtlpReceiver {
 impl Receiver for OtlpReceiver {
     async fn bind(&mut self) -> Result<(), ComponentError> {
         if let (Some(grpc), None) = (&self.config.protocols.grpc, &self.grpc) {
-            self.grpc = Some(self.listen("gRPC", &grpc.endpoint).await?);
+            self.grpc_tls = self.acceptor("gRPC", grpc.tls.as_ref())?;
+            let tls = self.grpc_tls.is_some();
+            self.grpc = Some(self.listen("gRPC", &grpc.endpoint, tls).await?);
         }
         if let (Some(http), None) = (&self.config.protocols.http, &self.http) {
-            self.http = Some(self.listen("HTTP", &http.endpoint).await?);
+            self.http_tls = self.acceptor("HTTP", http.tls.as_ref())?;
+            let tls = self.http_tls.is_some();
+            self.http = Some(self.listen("HTTP", &http.endpoint, tls).await?);
         }
         Ok(())
     }
@@ -196,18 +250,24 @@ impl Receiver for OtlpReceiver {
         // Stops the listeners on shutdown, or when one of them fails.
         let stop = ctx.shutdown.child_token();
         let mut servers: JoinSet<Result<(), String>> = JoinSet::new();
+        // Certificate reloaders: they stop with the listeners.
+        for acceptor in [&self.grpc_tls, &self.http_tls].into_iter().flatten() {
+            let _ = acceptor.spawn_reloader(stop.clone());
+        }
         if let Some(listener) = self.grpc.take() {
             let (ingest, budget, stop) = (ingest.clone(), budget.clone(), stop.clone());
+            let tls = self.grpc_tls.clone();
             servers.spawn(async move {
-                grpc::serve(listener, ingest, budget, limits, stop)
+                grpc::serve(listener, ingest, budget, limits, tls, stop)
                     .await
                     .map_err(|e| format!("OTLP/gRPC server failed: {e}"))
             });
         }
         if let Some(listener) = self.http.take() {
             let (ingest, budget, stop) = (ingest.clone(), budget.clone(), stop.clone());
+            let tls = self.http_tls.clone();
             servers.spawn(async move {
-                http::serve(listener, ingest, budget, limits, stop).await;
+                http::serve(listener, ingest, budget, limits, tls, stop).await;
                 Ok(())
             });
         }

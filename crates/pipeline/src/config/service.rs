@@ -167,6 +167,10 @@ pub struct TelemetryConfig {
     pub log_level: String,
     /// `json`, `text`, or `auto`: JSON when stderr is not a terminal. Default `auto`.
     pub log_format: LogFormat,
+    /// Serve these endpoints over HTTPS: a `tls:` section in the shape of
+    /// `tracegate_tls::TlsServerConfig`, kept unparsed here (this crate does not depend on
+    /// TLS) and parsed and checked by the binary. Default: none, plaintext.
+    pub tls: Option<serde_yaml_ng::Value>,
 }
 
 impl Default for TelemetryConfig {
@@ -175,6 +179,7 @@ impl Default for TelemetryConfig {
             metrics_address: SocketAddr::from(([0, 0, 0, 0], 8888)),
             log_level: "info".to_owned(),
             log_format: LogFormat::Auto,
+            tls: None,
         }
     }
 }

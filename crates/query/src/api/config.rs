@@ -13,6 +13,7 @@ use tracegate_pipeline::config::{ByteSize, Duration};
 ///   archive: archive
 ///   max_trace_bytes: 50MiB
 ///   max_search_range: 168h
+///   # tls: { cert_file: server.crt, key_file: server.key, client_ca_file: ca.crt }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,6 +63,9 @@ pub struct ApiConfig {
     /// error, scripts retry). Searches and tag scans read storage on the blocking pool, so
     /// this bounds the threads and memory queries take. Default 32.
     pub max_concurrent_requests: usize,
+    /// Serve HTTPS (mTLS with `client_ca_file`) instead of plaintext HTTP; see
+    /// [`tracegate_tls::TlsServerConfig`]. Default: none.
+    pub tls: Option<tracegate_tls::TlsServerConfig>,
     /// The version `/api/status/buildinfo` reports. A Tempo-like semver lets old Grafana
     /// versions enable features gated on it. Default `2.9.0`.
     pub build_version: String,
@@ -86,6 +90,7 @@ impl Default for ApiConfig {
             tags_max_bytes: ByteSize::mib(1),
             search_max_pending_spans: 100_000,
             max_concurrent_requests: 32,
+            tls: None,
             build_version: "2.9.0".into(),
         }
     }

@@ -553,6 +553,7 @@ async fn feeds_the_otlp_receiver() {
         protocols: Protocols {
             grpc: Some(GrpcConfig {
                 endpoint: "127.0.0.1:0".into(),
+                tls: None,
             }),
             http: None,
         },

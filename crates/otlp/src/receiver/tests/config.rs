@@ -29,10 +29,12 @@ fn config_fixture_parses_to_the_expected_structs() {
         OtlpReceiverConfig {
             protocols: Protocols {
                 grpc: Some(GrpcConfig {
-                    endpoint: "0.0.0.0:4317".into()
+                    endpoint: "0.0.0.0:4317".into(),
+                    tls: None,
                 }),
                 http: Some(HttpConfig {
-                    endpoint: "0.0.0.0:4318".into()
+                    endpoint: "0.0.0.0:4318".into(),
+                    tls: None,
                 }),
             },
             max_request_bytes: ByteSize::mib(8),
@@ -61,10 +63,12 @@ fn config_fixture_parses_to_the_expected_structs() {
         OtlpReceiverConfig {
             protocols: Protocols {
                 grpc: Some(GrpcConfig {
-                    endpoint: "127.0.0.1:14317".into()
+                    endpoint: "127.0.0.1:14317".into(),
+                    tls: None,
                 }),
                 http: Some(HttpConfig {
-                    endpoint: "localhost:14318".into()
+                    endpoint: "localhost:14318".into(),
+                    tls: None,
                 }),
             },
             max_request_bytes: ByteSize::mib(4),

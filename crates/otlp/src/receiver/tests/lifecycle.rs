@@ -109,6 +109,7 @@ async fn a_taken_port_fails_bind_naming_the_endpoint() {
         protocols: Protocols {
             grpc: Some(GrpcConfig {
                 endpoint: endpoint.clone(),
+                tls: None,
             }),
             http: None,
         },
@@ -135,6 +136,7 @@ async fn only_the_listed_protocols_run() {
             grpc: None,
             http: Some(HttpConfig {
                 endpoint: "127.0.0.1:0".into(),
+                tls: None,
             }),
         },
         ..local_config()

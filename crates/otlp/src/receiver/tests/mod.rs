@@ -18,6 +18,8 @@
 //! - `logs.rs` (issue 15): `LogsService/Export` and `POST /v1/logs` under the same limits,
 //!   errors, partial success, refusals and tenancy, and a signal with no pipeline refused.
 //!
+//! - `tls.rs` (issue 17): TLS and mTLS on both listeners, plaintext to a TLS port, rotation.
+//!
 //! This file holds the harness they share.
 //!
 //! Each test checks the metrics it should have produced, under its own receiver id.
@@ -60,6 +62,7 @@ mod logs;
 mod otlp_json;
 mod partial;
 mod tenancy;
+mod tls;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -80,9 +83,11 @@ fn local_config() -> OtlpReceiverConfig {
         protocols: Protocols {
             grpc: Some(GrpcConfig {
                 endpoint: "127.0.0.1:0".into(),
+                tls: None,
             }),
             http: Some(HttpConfig {
                 endpoint: "127.0.0.1:0".into(),
+                tls: None,
             }),
         },
         max_request_bytes: ByteSize::kib(64),
