@@ -3,7 +3,7 @@
 //! what `prost` would write for [`SpanBatch::to_request`] (proto3 defaults left out).
 //!
 //! The write-ahead log stores batches this way; decoding is plain `prost` followed by
-//! [`SpanBatch::from_request`].
+//! [`SpanBatch::from_request`]. [`encode_logs`] does the same for log records.
 //!
 //! ```
 //! use tracegate_model::{wire, SpanBatch};
@@ -37,21 +37,58 @@ pub enum WireError {
 /// (by pointer) a resource and scope, as [`crate::span::to_request`] does. The spans' facts
 /// are left out: they are derived after the write-ahead log.
 pub fn encode_spans(spans: &[Span], out: &mut Vec<u8>) {
-    let mut span_lens = Vec::with_capacity(spans.len());
-    span_lens.extend(spans.iter().map(span_len));
+    encode_items(spans, out);
+}
+
+/// Appends the OTLP encoding of log `records` (an `ExportLogsServiceRequest`) to `out`,
+/// grouped as [`crate::log::to_request`] groups them, without cloning a record: what
+/// `prost` would write for [`LogBatch::to_request`](crate::LogBatch::to_request). Facts are
+/// left out.
+pub fn encode_logs(records: &[crate::log::LogRecord], out: &mut Vec<u8>) {
+    encode_items(records, out);
+}
+
+/// What the request encoder needs of an item: its shared resource and scope, and its own
+/// message. `ExportTraceServiceRequest` and `ExportLogsServiceRequest` have the same layout
+/// around their items (resource = 1, scope items = 2, schema_url = 3 at every level).
+pub(crate) trait WireItem {
+    fn resource(&self) -> &Arc<Resource>;
+    fn scope(&self) -> &Arc<Scope>;
+    fn encoded_len(&self) -> usize;
+    fn encode(&self, out: &mut Vec<u8>);
+}
+
+impl WireItem for Span {
+    fn resource(&self) -> &Arc<Resource> {
+        &self.resource
+    }
+    fn scope(&self) -> &Arc<Scope> {
+        &self.scope
+    }
+    fn encoded_len(&self) -> usize {
+        span_len(self)
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_span(self, out);
+    }
+}
+
+fn encode_items<T: WireItem>(items: &[T], out: &mut Vec<u8>) {
+    let mut item_lens = Vec::with_capacity(items.len());
+    item_lens.extend(items.iter().map(T::encoded_len));
     // First the runs and their lengths, so the output is reserved once, exactly: a batch is
     // hundreds of KiB, and growing by doubling would copy it twice over.
     let mut runs = Vec::new();
     let mut total = 0;
     let mut i = 0;
-    while i < spans.len() {
-        let resource = &spans[i].resource;
-        let end = run_end(spans, i, |s| Arc::ptr_eq(&s.resource, resource));
-        let scopes = scope_runs(spans, i, end);
+    while i < items.len() {
+        let resource = items[i].resource();
+        let end = run_end(items, i, |s| Arc::ptr_eq(s.resource(), resource));
+        let scopes = scope_runs(items, i, end);
         let resource_body = resource_len(resource);
         let mut rs_len = message_field_len(1, resource_body) + string_len(3, &resource.schema_url);
         for &(a, b) in &scopes {
-            rs_len += message_field_len(2, scope_spans_len(spans, &span_lens, a, b));
+            rs_len += message_field_len(2, scope_items_len(items, &item_lens, a, b));
         }
         total += message_field_len(1, rs_len);
         runs.push((i, rs_len, resource_body, scopes));
@@ -59,18 +96,18 @@ pub fn encode_spans(spans: &[Span], out: &mut Vec<u8>) {
     }
     out.reserve(total);
     for (first, rs_len, resource_body, scopes) in runs {
-        let resource = &spans[first].resource;
+        let resource = items[first].resource();
         length_delimited(1, rs_len, out);
         length_delimited(1, resource_body, out);
         encode_resource(resource, out);
         for (a, b) in scopes {
-            length_delimited(2, scope_spans_len(spans, &span_lens, a, b), out);
-            let scope = &spans[a].scope;
+            length_delimited(2, scope_items_len(items, &item_lens, a, b), out);
+            let scope = items[a].scope();
             length_delimited(1, scope_len(scope), out);
             encode_scope(scope, out);
             for n in a..b {
-                length_delimited(2, span_lens[n], out);
-                encode_span(&spans[n], out);
+                length_delimited(2, item_lens[n], out);
+                items[n].encode(out);
             }
             string(3, &scope.schema_url, out);
         }
@@ -88,18 +125,18 @@ pub fn decode_spans(bytes: &[u8]) -> Result<SpanBatch, WireError> {
     Ok(batch)
 }
 
-fn run_end(spans: &[Span], from: usize, same: impl Fn(&Span) -> bool) -> usize {
-    from + spans[from..].iter().take_while(|s| same(s)).count()
+fn run_end<T>(items: &[T], from: usize, same: impl Fn(&T) -> bool) -> usize {
+    from + items[from..].iter().take_while(|s| same(s)).count()
 }
 
-fn scope_runs(spans: &[Span], from: usize, end: usize) -> Vec<(usize, usize)> {
+fn scope_runs<T: WireItem>(items: &[T], from: usize, end: usize) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
     let mut a = from;
     while a < end {
-        let scope = &spans[a].scope;
-        let b = a + spans[a..end]
+        let scope = items[a].scope();
+        let b = a + items[a..end]
             .iter()
-            .take_while(|s| Arc::ptr_eq(&s.scope, scope))
+            .take_while(|s| Arc::ptr_eq(s.scope(), scope))
             .count();
         runs.push((a, b));
         a = b;
@@ -107,8 +144,8 @@ fn scope_runs(spans: &[Span], from: usize, end: usize) -> Vec<(usize, usize)> {
     runs
 }
 
-fn scope_spans_len(spans: &[Span], lens: &[usize], a: usize, b: usize) -> usize {
-    let scope = &spans[a].scope;
+fn scope_items_len<T: WireItem>(items: &[T], lens: &[usize], a: usize, b: usize) -> usize {
+    let scope = items[a].scope();
     message_field_len(1, scope_len(scope))
         + lens[a..b]
             .iter()
@@ -262,6 +299,8 @@ fn fixed64(tag: u32, v: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(&v.to_le_bytes());
     }
 }
+
+mod logs;
 
 #[cfg(test)]
 mod tests;

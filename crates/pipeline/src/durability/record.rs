@@ -16,7 +16,7 @@
 //! OTLP tooling and a change of the span representation does not change the format.
 //!
 //! A `logs` pipeline's record has the same header with magic `0x4C` (`L`) and holds an
-//! `ExportLogsServiceRequest` (encoded with `prost`).
+//! `ExportLogsServiceRequest` ([`tracegate_model::wire::encode_logs`], from borrowed records).
 
 use crate::sender::Batch;
 use prost::Message;
@@ -80,10 +80,7 @@ pub fn encode_log_record(pipeline: &str, records: &[LogRecord], out: &mut Vec<u8
         .and_then(|r| r.resource.tenant.as_deref())
         .unwrap_or_default();
     header(LOGS_MAGIC, pipeline, tenant, out);
-    let request = tracegate_model::log::to_request(records.iter(), Clone::clone);
-    out.reserve(request.encoded_len());
-    // Writing to a `Vec` cannot run out of room.
-    let _ = request.encode(out);
+    wire::encode_logs(records, out);
 }
 
 /// Appends the record of `batch`, of either signal.
