@@ -89,9 +89,9 @@ mod tests {
             resource: resource.clone(),
             scope: scope.clone(),
             time_unix_nano: u64::from(n) * 1_000,
-            observed_time_unix_nano: if n % 2 == 0 { 0 } else { 7 },
+            observed_time_unix_nano: if n.is_multiple_of(2) { 0 } else { 7 },
             severity_number: severity,
-            severity_text: if n % 2 == 0 {
+            severity_text: if n.is_multiple_of(2) {
                 String::new()
             } else {
                 "INFO".into()
@@ -102,9 +102,9 @@ mod tests {
                 .collect(),
             dropped_attributes_count: u32::from(n % 2),
             flags,
-            trace_id: (n % 4 != 0).then_some(TraceId([n | 1; 16])),
-            span_id: (n % 5 != 0).then_some(SpanId([n | 2; 8])),
-            event_name: if n % 3 == 0 {
+            trace_id: (!n.is_multiple_of(4)).then_some(TraceId([n | 1; 16])),
+            span_id: (!n.is_multiple_of(5)).then_some(SpanId([n | 2; 8])),
+            event_name: if n.is_multiple_of(3) {
                 "gen_ai.evaluation.result".into()
             } else {
                 String::new()
