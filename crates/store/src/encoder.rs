@@ -39,11 +39,35 @@ pub struct EncodedSpans {
     pub order: Vec<u32>,
 }
 
-/// How many items and bytes each string column of a [`SpanEncoder`] held; see
-/// [`SpanEncoder::with_size_hint`].
+/// How many items and bytes each string column of an encoder held (a [`SpanEncoder`], or
+/// the `logs` table's); see [`SpanEncoder::with_size_hint`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SizeHint {
     strings: Vec<(usize, usize)>,
+}
+
+impl SizeHint {
+    /// The sizes of `builders` now.
+    pub(crate) fn of<'a>(builders: impl IntoIterator<Item = &'a mut StringBuilder>) -> Self {
+        Self {
+            strings: builders
+                .into_iter()
+                .map(|b| {
+                    (
+                        b.offsets_slice().len().saturating_sub(1),
+                        b.values_slice().len(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Gives each of `builders` the room its column had, in the same order as [`Self::of`].
+    pub(crate) fn apply<'a>(&self, builders: impl IntoIterator<Item = &'a mut StringBuilder>) {
+        for (builder, &(items, bytes)) in builders.into_iter().zip(&self.strings) {
+            *builder = StringBuilder::with_capacity(items, bytes);
+        }
+    }
 }
 
 /// Builds the columns of the `spans` table, one span at a time.
@@ -124,26 +148,13 @@ impl SpanEncoder {
     /// maps address space; pages are touched as rows are appended.
     pub fn with_size_hint(hint: &SizeHint) -> Self {
         let mut encoder = Self::new();
-        for (builder, &(items, bytes)) in encoder.string_builders().into_iter().zip(&hint.strings) {
-            *builder = StringBuilder::with_capacity(items, bytes);
-        }
+        hint.apply(encoder.string_builders());
         encoder
     }
 
     /// The sizes of this encoder's string columns, for [`Self::with_size_hint`].
     pub fn size_hint(&mut self) -> SizeHint {
-        SizeHint {
-            strings: self
-                .string_builders()
-                .into_iter()
-                .map(|b| {
-                    (
-                        b.offsets_slice().len().saturating_sub(1),
-                        b.values_slice().len(),
-                    )
-                })
-                .collect(),
-        }
+        SizeHint::of(self.string_builders())
     }
 
     /// Every string column builder, nested ones included, in one fixed order.
@@ -398,8 +409,8 @@ fn struct_fields(field: &FieldRef, column: &'static str) -> Result<Fields, Store
 #[derive(Debug)]
 pub(crate) struct StringMapBuilder {
     offsets: Offsets,
-    keys: StringBuilder,
-    values: StringBuilder,
+    pub(crate) keys: StringBuilder,
+    pub(crate) values: StringBuilder,
 }
 
 impl Default for StringMapBuilder {

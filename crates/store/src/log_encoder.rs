@@ -11,7 +11,7 @@
 //! Rows are sorted at [`LogEncoder::finish`] by trace id (records without one last, as the
 //! files' `sorting_columns` declare), then time, then arrival.
 
-use crate::encoder::StringMapBuilder;
+use crate::encoder::{SizeHint, StringMapBuilder};
 use crate::error::StoreError;
 use arrow::array::{
     ArrayRef, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
@@ -116,6 +116,44 @@ impl LogEncoder {
             scratch: String::new(),
             bytes: 0,
         }
+    }
+
+    /// An empty encoder whose string columns have room for what `hint` describes (the last
+    /// file's sizes), so a file like it fills without a buffer growing; as
+    /// [`SpanEncoder::with_size_hint`](crate::SpanEncoder::with_size_hint).
+    pub fn with_size_hint(hint: &SizeHint) -> Self {
+        let mut encoder = Self::new();
+        hint.apply(encoder.string_builders());
+        encoder
+    }
+
+    /// The sizes of this encoder's string columns, for [`Self::with_size_hint`].
+    pub fn size_hint(&mut self) -> SizeHint {
+        SizeHint::of(self.string_builders())
+    }
+
+    /// Every string column builder, map keys and values included, in one fixed order.
+    fn string_builders(&mut self) -> [&mut StringBuilder; 18] {
+        [
+            &mut self.trace_id,
+            &mut self.span_id,
+            &mut self.service_name,
+            &mut self.scope_name,
+            &mut self.severity_text,
+            &mut self.event_name,
+            &mut self.body,
+            &mut self.resource_attributes.keys,
+            &mut self.resource_attributes.values,
+            &mut self.attributes.keys,
+            &mut self.attributes.values,
+            &mut self.kind,
+            &mut self.request_model,
+            &mut self.response_model,
+            &mut self.finish_reason,
+            &mut self.response_id,
+            &mut self.request_id,
+            &mut self.user_id,
+        ]
     }
 
     /// Encodes `records` into one batch, in the order given.

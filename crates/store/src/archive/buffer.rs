@@ -43,15 +43,15 @@ impl Buffer {
             + self.scores.estimated_bytes()
     }
 
-    /// An empty buffer of `partition`, spans encoded with `encoder`.
-    pub(super) fn new(partition: HourPartition, encoder: SpanEncoder) -> Self {
+    /// An empty buffer of `partition`, spans encoded with `encoder`, log records with `logs`.
+    pub(super) fn new(partition: HourPartition, encoder: SpanEncoder, logs: LogEncoder) -> Self {
         Self {
             partition,
             encoder,
             span_units: Units::default(),
             traces: TraceEncoder::new(),
             trace_units: Units::default(),
-            logs: LogEncoder::new(),
+            logs,
             log_units: Units::default(),
             scores: ScoreEncoder::new(),
             score_units: Units::default(),

@@ -49,6 +49,7 @@ use super::upload::{Reservation, Rows, Shared, write_file};
 use crate::destination::Destination;
 use crate::encoder::{SizeHint, SpanEncoder};
 use crate::layout::HourPartition;
+use crate::log_encoder::LogEncoder;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -126,6 +127,8 @@ pub struct ArchiveExporter {
     uploads: JoinSet<()>,
     /// Column sizes of the last spans file cut, to size the next one's buffers.
     size_hint: SizeHint,
+    /// The same for the `logs` table's columns.
+    log_size_hint: SizeHint,
     /// After a restart with the log on: ids the archive holds already, until every replayed
     /// span that could match went by.
     done: Option<DoneSets>,
@@ -181,6 +184,7 @@ impl ArchiveExporter {
             buffered: 0,
             uploads: JoinSet::new(),
             size_hint: SizeHint::default(),
+            log_size_hint: SizeHint::default(),
             done: None,
         }
     }
@@ -266,6 +270,7 @@ impl ArchiveExporter {
         self.partitions.push(Buffer::new(
             partition,
             SpanEncoder::with_size_hint(&self.size_hint),
+            LogEncoder::with_size_hint(&self.log_size_hint),
         ));
         self.peak_partitions = self.peak_partitions.max(self.partitions.len());
         self.partitions.len() - 1
@@ -283,7 +288,7 @@ impl ArchiveExporter {
             span_units,
             traces,
             trace_units,
-            logs,
+            mut logs,
             log_units,
             scores,
             score_units,
@@ -291,6 +296,9 @@ impl ArchiveExporter {
         } = buffer;
         if !encoder.is_empty() {
             self.size_hint = encoder.size_hint();
+        }
+        if !logs.is_empty() {
+            self.log_size_hint = logs.size_hint();
         }
         self.spawn_file(partition, Rows::Spans(encoder), span_units);
         self.spawn_file(partition, Rows::Traces(traces), trace_units);

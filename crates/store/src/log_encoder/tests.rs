@@ -212,3 +212,34 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn a_size_hint_from_one_file_sizes_the_next_so_no_buffer_grows() {
+    let records: Vec<LogRecord> = (0..40u8)
+        .map(|i| {
+            if i % 2 == 0 {
+                llm_record(i, i, u64::from(i) * 1_000)
+            } else {
+                plain_record(&format!("plain log {i}"), u64::from(i))
+            }
+        })
+        .collect();
+    let mut first = LogEncoder::new();
+    for r in &records {
+        first.push(r);
+    }
+    let hint = first.size_hint();
+    let mut next = LogEncoder::with_size_hint(&hint);
+    let capacities = |e: &mut LogEncoder| -> Vec<usize> {
+        e.string_builders()
+            .iter()
+            .map(|b| b.values_capacity())
+            .collect()
+    };
+    let before = capacities(&mut next);
+    for r in &records {
+        next.push(r);
+    }
+    assert_eq!(before, capacities(&mut next), "a buffer grew");
+    assert_eq!(next.size_hint(), hint);
+}
