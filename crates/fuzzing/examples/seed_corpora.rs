@@ -91,8 +91,16 @@ fn main() {
     let mut two_members = gzip(b"hello ");
     two_members.extend(gzip(b"world"));
     write("http_body", "gzip-members", &framed(3, 0x10, &two_members));
-    write("http_body", "gzip-over-limit", &framed(1, 0x04, &gzip(&[b'a'; 64])));
-    write("http_body", "gzip-small-budget", &framed(1, 0x1c, &gzip(&[b'a'; 9000])));
+    write(
+        "http_body",
+        "gzip-over-limit",
+        &framed(1, 0x04, &gzip(&[b'a'; 64])),
+    );
+    write(
+        "http_body",
+        "gzip-small-budget",
+        &framed(1, 0x1c, &gzip(&[b'a'; 9000])),
+    );
     write("http_body", "zstd", &framed(5, 0x10, b"(\xb5/\xfd"));
 
     // TraceQL: one of each construct; fuzz/corpus/traceql also holds the parser's corpus.

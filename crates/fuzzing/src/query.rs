@@ -21,7 +21,10 @@ pub fn traceql(data: &[u8]) {
     let canonical = query.to_string();
     match traceql::parse(&canonical) {
         Ok(again) => {
-            assert_eq!(again, query, "canonical text {canonical:?} parses to another query");
+            assert_eq!(
+                again, query,
+                "canonical text {canonical:?} parses to another query"
+            );
             assert_eq!(again.to_string(), canonical, "canonical text is not stable");
         }
         Err(e) => panic!("canonical text {canonical:?} of {text:?} does not parse: {e}"),
@@ -49,8 +52,14 @@ fn check_hints(query: &Query, spans: &[Span]) {
             .as_ref()
             .is_none_or(|names| names.iter().any(|n| n == s.service_name()))
     };
-    assert!(spans.iter().any(named), "service_names hint rules out a match: {hints:?}");
-    assert!(spans.iter().any(long_enough), "min_span_duration hint rules out a match: {hints:?}");
+    assert!(
+        spans.iter().any(named),
+        "service_names hint rules out a match: {hints:?}"
+    );
+    assert!(
+        spans.iter().any(long_enough),
+        "min_span_duration hint rules out a match: {hints:?}"
+    );
     if hints.same_span {
         assert!(
             spans.iter().any(|s| named(s) && long_enough(s)),
@@ -58,9 +67,20 @@ fn check_hints(query: &Query, spans: &[Span]) {
         );
     }
     if let Some(min) = hints.min_trace_duration_ns {
-        let start = spans.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0);
-        let end = spans.iter().map(|s| s.end_time_unix_nano).max().unwrap_or(0);
-        assert!(end.saturating_sub(start) >= min, "min_trace_duration hint rules out a match: {hints:?}");
+        let start = spans
+            .iter()
+            .map(|s| s.start_time_unix_nano)
+            .min()
+            .unwrap_or(0);
+        let end = spans
+            .iter()
+            .map(|s| s.end_time_unix_nano)
+            .max()
+            .unwrap_or(0);
+        assert!(
+            end.saturating_sub(start) >= min,
+            "min_trace_duration hint rules out a match: {hints:?}"
+        );
     }
 }
 

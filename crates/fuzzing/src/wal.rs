@@ -46,12 +46,18 @@ pub fn wal_segment(data: &[u8]) {
                 expected = payload.end;
             }
             Item::Corrupt { bytes } => {
-                assert_eq!(bytes.start, expected, "a gap or overlap before a corrupt stretch");
+                assert_eq!(
+                    bytes.start, expected,
+                    "a gap or overlap before a corrupt stretch"
+                );
                 assert!(bytes.end > bytes.start);
                 expected = bytes.end;
             }
             Item::Torn { bytes } => {
-                assert_eq!(bytes.start, expected, "a gap or overlap before the torn tail");
+                assert_eq!(
+                    bytes.start, expected,
+                    "a gap or overlap before the torn tail"
+                );
                 assert_eq!(bytes.end, buf.len(), "the torn tail is not at the end");
                 torn = true;
                 expected = bytes.end;
@@ -62,6 +68,10 @@ pub fn wal_segment(data: &[u8]) {
 
     let name = String::from_utf8_lossy(&buf[..buf.len().min(32)]);
     if let Some(lsn) = segment::parse_name(&name) {
-        assert_eq!(segment::file_name(lsn), name, "a segment name that is not canonical");
+        assert_eq!(
+            segment::file_name(lsn),
+            name,
+            "a segment name that is not canonical"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! and the regressions of crashes it found) through its target on stable, so a change that
 //! brings back a crash fails `cargo test`. Each input runs on its own thread, so a panic is
 //! reported with the file that caused it.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +43,10 @@ fn replay(target: &str) {
             failed.push(file.display().to_string());
         }
     }
-    assert!(failed.is_empty(), "{target}: these inputs panic: {failed:#?}");
+    assert!(
+        failed.is_empty(),
+        "{target}: these inputs panic: {failed:#?}"
+    );
 }
 
 #[test]
