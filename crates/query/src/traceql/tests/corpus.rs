@@ -175,6 +175,17 @@ fn grafana_queries_give_the_expected_trees() {
     );
     assert_eq!(parse("{ true }").unwrap(), parse("{}").unwrap());
     assert_eq!(parse("{.i=-3}").unwrap().to_string(), "{ .i = -3 }");
+    // `!` prints bare, with parentheses only around `&&` and `||`.
+    assert_eq!(
+        parse("{!!(.a=1) && !(.b || .c)}").unwrap().to_string(),
+        "{ !!.a = 1 && !(.b || .c) }"
+    );
+    // Found by the `traceql` fuzz target: `!` nested to MAX_DEPTH printed one parenthesis per
+    // `!`, twice the depth, and the canonical text did not parse.
+    let deepest = format!("{{ {}.a = 1 }}", "!".repeat(crate::traceql::MAX_DEPTH));
+    let q = parse(&deepest).unwrap();
+    assert_eq!(q.to_string(), deepest);
+    assert_eq!(parse(&q.to_string()).unwrap(), q);
     assert_eq!(
         parse("{duration>1.5s && .x<-2.5}").unwrap().to_string(),
         "{ duration > 1.5s && .x < -2.5 }"
