@@ -570,4 +570,22 @@ mod tests {
             r.held()
         );
     }
+
+    #[test]
+    fn decompress_body_applies_the_encoding_the_limit_and_the_budget() {
+        let data = b"abc".repeat(100);
+        let gz = gzip(&data);
+        let out = decompress_body(Some("gzip"), &gz, 300, 300).unwrap();
+        assert_eq!(&out[..], &data[..]);
+        assert_eq!(&decompress_body(None, b"raw", 1, 1).unwrap()[..], b"raw");
+        let err = decompress_body(Some("gzip"), &gz, 299, 1 << 20).unwrap_err();
+        assert!(err.contains("max_decompressed_bytes (299 bytes)"), "{err}");
+        let err = decompress_body(Some("gzip"), &gz, 300, 100).unwrap_err();
+        assert!(err.contains("max_in_flight_bytes 100"), "{err}");
+        let err = decompress_body(Some("zstd"), &gz, 300, 300).unwrap_err();
+        assert!(
+            err.starts_with("unsupported Content-Encoding \"zstd\""),
+            "{err}"
+        );
+    }
 }
