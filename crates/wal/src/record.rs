@@ -57,7 +57,8 @@ pub fn encode(lsn: Lsn, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
-/// The payload range of a valid record at `pos` of `buf`, whose LSN is `base + pos`.
+/// The payload range of a valid record at `pos` of `buf`, whose LSN is `base + pos` (none
+/// when that passes `u64::MAX`).
 pub fn decode_at(buf: &[u8], pos: usize, base: Lsn) -> Option<Range<usize>> {
     let header = buf.get(pos..pos.checked_add(HEADER_BYTES)?)?;
     if header[0..4] != MAGIC {
@@ -68,7 +69,10 @@ pub fn decode_at(buf: &[u8], pos: usize, base: Lsn) -> Option<Range<usize>> {
     let start = pos + HEADER_BYTES;
     let end = start.checked_add(len as usize)?;
     let payload = buf.get(start..end)?;
-    (checksum(base + pos as u64, len, payload) == crc).then_some(start..end)
+    // A segment's base comes from its file name, which may say anything up to u64::MAX: a
+    // position past the LSN space holds no record (rather than an overflow).
+    let lsn = base.checked_add(pos as u64)?;
+    (checksum(lsn, len, payload) == crc).then_some(start..end)
 }
 
 /// One finding of [`Scan`].
@@ -176,6 +180,26 @@ mod tests {
             encode(base + out.len() as u64, p, &mut out);
         }
         out
+    }
+
+    /// Found by the `wal_segment` fuzz target: a segment named near `u64::MAX` overflowed
+    /// `base + pos` (a panic in debug builds) instead of holding no record.
+    #[test]
+    fn positions_past_the_lsn_space_hold_no_record() {
+        let mut buf = vec![0u8; 3];
+        encode(u64::MAX, b"x", &mut buf);
+        assert_eq!(decode_at(&buf, 3, u64::MAX - 2), None);
+        let items: Vec<Item> = Scan::new(&buf, u64::MAX - 2).collect();
+        assert_eq!(
+            items,
+            [Item::Torn {
+                bytes: 0..buf.len()
+            }]
+        );
+        // The last LSN itself still verifies.
+        let mut last = Vec::new();
+        encode(u64::MAX, b"x", &mut last);
+        assert_eq!(decode_at(&last, 0, u64::MAX), Some(12..13));
     }
 
     #[test]

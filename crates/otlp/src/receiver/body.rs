@@ -1,7 +1,7 @@
 //! Reading an OTLP/HTTP request body within its limits: the wire size, then the
 //! decompressed size. Neither step ever holds more than its limit.
 
-use super::budget::Reservation;
+use super::budget::{Budget, Reservation};
 use super::ingest::Reason;
 use axum::body::Body;
 use bytes::Bytes;
@@ -215,6 +215,27 @@ pub(crate) async fn decompress(
     .map_err(|e| BodyError::new(Reason::BadRequest, format!("decompression failed: {e}")))?;
     reservation.absorb(share);
     inflated
+}
+
+/// Decompresses an OTLP/HTTP request body as the HTTP receiver does, outside a server: the
+/// `Content-Encoding` header value (`None`: identity), the body, `limit` (the receiver's
+/// `max_decompressed_bytes`) and `budget_bytes` (its `max_in_flight_bytes`, against which the
+/// output's growth is reserved). For fuzzing and tools.
+///
+/// # Errors
+///
+/// The message the receiver would answer with: an unsupported encoding, a corrupt body, a
+/// body that inflates past `limit`, or an output that does not fit `budget_bytes`.
+pub fn decompress_body(
+    content_encoding: Option<&str>,
+    body: &[u8],
+    limit: usize,
+    budget_bytes: usize,
+) -> Result<Bytes, String> {
+    let encoding = Encoding::parse(content_encoding).map_err(|e| e.message)?;
+    let budget = Budget::new(budget_bytes, metrics::Gauge::noop());
+    let reservation = budget.admit().map_err(|over| over.message())?;
+    decompress_blocking(encoding, body, limit, &reservation).map_err(|e| e.message)
 }
 
 fn decompress_blocking(
@@ -547,6 +568,24 @@ mod tests {
             r.held() >= noise.len(),
             "the pool's share came back: {}",
             r.held()
+        );
+    }
+
+    #[test]
+    fn decompress_body_applies_the_encoding_the_limit_and_the_budget() {
+        let data = b"abc".repeat(100);
+        let gz = gzip(&data);
+        let out = decompress_body(Some("gzip"), &gz, 300, 300).unwrap();
+        assert_eq!(&out[..], &data[..]);
+        assert_eq!(&decompress_body(None, b"raw", 1, 1).unwrap()[..], b"raw");
+        let err = decompress_body(Some("gzip"), &gz, 299, 1 << 20).unwrap_err();
+        assert!(err.contains("max_decompressed_bytes (299 bytes)"), "{err}");
+        let err = decompress_body(Some("gzip"), &gz, 300, 100).unwrap_err();
+        assert!(err.contains("max_in_flight_bytes 100"), "{err}");
+        let err = decompress_body(Some("zstd"), &gz, 300, 300).unwrap_err();
+        assert!(
+            err.starts_with("unsupported Content-Encoding \"zstd\""),
+            "{err}"
         );
     }
 }

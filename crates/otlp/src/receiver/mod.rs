@@ -39,6 +39,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+pub use body::decompress_body;
 pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
 /// Decodes one OTLP/JSON `ExportLogsServiceRequest` (as the HTTP receiver does on `/v1/logs`).
 pub use json::decode_logs_request as decode_json_logs_request;

@@ -245,10 +245,12 @@ impl Expr {
             Expr::Bool(b) => write!(f, "{b}"),
             Expr::Attr(a) => write!(f, "{a}"),
             Expr::Cmp(c) => write!(f, "{} {} {}", c.lhs, c.op.as_str(), c.rhs),
+            // Parentheses only around `&&` and `||` (which bind looser than `!`): each one
+            // counts towards the parser's MAX_DEPTH, so adding them to `!!!x` could turn a
+            // query that parsed into canonical text that does not.
             Expr::Not(e) => {
-                f.write_str("!(")?;
-                e.fmt_prec(f, 0)?;
-                f.write_str(")")
+                f.write_str("!")?;
+                e.fmt_prec(f, 4)
             }
             Expr::And(a, b) => binary(
                 f,

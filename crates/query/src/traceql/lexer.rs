@@ -398,9 +398,7 @@ impl Lexer<'_> {
             if exp_len > 0 {
                 let text = &self.text[start..end + exp_len];
                 self.pos = end + exp_len;
-                return text.parse().map(Tok::Float).map_err(|_| {
-                    ParseError::invalid(start, format!("{text:?} is not a valid number"))
-                });
+                return float(text, start);
             }
             return match scan_go_duration(&self.text[start..]) {
                 Ok((ns, len)) => {
@@ -426,9 +424,7 @@ impl Lexer<'_> {
         let text = &self.text[start..end];
         self.pos = end;
         if is_float {
-            text.parse()
-                .map(Tok::Float)
-                .map_err(|_| ParseError::invalid(start, format!("{text:?} is not a valid number")))
+            float(text, start)
         } else {
             text.parse().map(Tok::Int).map_err(|_| {
                 ParseError::invalid(
@@ -498,6 +494,25 @@ fn exponent_len(text: &str) -> usize {
         i += 1;
     }
     if i == digits_start { 0 } else { i }
+}
+
+/// A float literal at `start`. Literals past `f64`'s range are refused: they would be
+/// infinite, which has no TraceQL spelling (the canonical text must parse again).
+fn float(text: &str, start: usize) -> Result<Tok, ParseError> {
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(Tok::Float(f)),
+        Ok(_) => {
+            let shown: String = text.chars().take(40).collect();
+            Err(ParseError::invalid(
+                start,
+                format!("the number {shown}… is too large (the most is about 1.8e308)"),
+            ))
+        }
+        Err(_) => Err(ParseError::invalid(
+            start,
+            format!("{text:?} is not a valid number"),
+        )),
+    }
 }
 
 #[cfg(test)]

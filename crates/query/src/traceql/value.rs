@@ -192,7 +192,10 @@ impl fmt::Display for Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => {
-                let text = x.to_string();
+                // `Debug` is the shortest text that reads back as the same value, with an
+                // exponent for large and small ones (`1e300`, not 301 digits: canonical text
+                // must stay within MAX_QUERY_BYTES when the query did).
+                let text = format!("{x:?}");
                 if text.contains(['.', 'e', 'E', 'i', 'N']) {
                     f.write_str(&text)
                 } else {
@@ -455,6 +458,8 @@ mod tests {
     fn literals_print_as_they_read() {
         assert_eq!(Value::Float(1.0).to_string(), "1.0");
         assert_eq!(Value::Float(0.25).to_string(), "0.25");
+        assert_eq!(Value::Float(1e300).to_string(), "1e300");
+        assert_eq!(Value::Float(-2.5e-8).to_string(), "-2.5e-8");
         assert_eq!(Value::Str("a\"b\\c\n".into()).to_string(), r#""a\"b\\c\n""#);
     }
 }

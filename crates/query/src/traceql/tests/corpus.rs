@@ -175,6 +175,24 @@ fn grafana_queries_give_the_expected_trees() {
     );
     assert_eq!(parse("{ true }").unwrap(), parse("{}").unwrap());
     assert_eq!(parse("{.i=-3}").unwrap().to_string(), "{ .i = -3 }");
+    // Found by the `traceql` fuzz target: a float literal past f64's range was infinite and
+    // printed as `inf`, which does not parse; now it is refused.
+    let err = parse(&format!("{{ .a = 1{}.5 }}", "0".repeat(400))).unwrap_err();
+    assert!(err.message().contains("is too large"), "{err}");
+    assert!(parse("{ .a = 2e308 }").is_err());
+    let q = parse("{ .a = 1.5e300 && .b < 1e-300 }").unwrap();
+    assert_eq!(q.to_string(), "{ .a = 1.5e300 && .b < 1e-300 }");
+    // `!` prints bare, with parentheses only around `&&` and `||`.
+    assert_eq!(
+        parse("{!!(.a=1) && !(.b || .c)}").unwrap().to_string(),
+        "{ !!.a = 1 && !(.b || .c) }"
+    );
+    // Found by the `traceql` fuzz target: `!` nested to MAX_DEPTH printed one parenthesis per
+    // `!`, twice the depth, and the canonical text did not parse.
+    let deepest = format!("{{ {}.a = 1 }}", "!".repeat(crate::traceql::MAX_DEPTH));
+    let q = parse(&deepest).unwrap();
+    assert_eq!(q.to_string(), deepest);
+    assert_eq!(parse(&q.to_string()).unwrap(), q);
     assert_eq!(
         parse("{duration>1.5s && .x<-2.5}").unwrap().to_string(),
         "{ duration > 1.5s && .x < -2.5 }"

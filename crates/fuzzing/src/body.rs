@@ -1,0 +1,66 @@
+//! The OTLP/HTTP receiver's body decoders (`Content-Encoding` gzip and deflate) with their
+//! caps: `max_decompressed_bytes` and the in-flight byte budget.
+//!
+//! The first two bytes choose the encoding and the limits, the rest is the body. Checked: the
+//! output never passes the limit; with a budget large enough for the limit, the result is
+//! exactly what an uncapped decoder gives (same bytes, or an error when that decoder fails or
+//! gives more than the limit), so the cap neither truncates nor accepts corrupt input.
+
+use flate2::read::{MultiGzDecoder, ZlibDecoder};
+use std::io::Read;
+use tracegate_otlp::receiver::decompress_body;
+
+/// `[encoding selector, limits selector, body...]`.
+pub fn http_body(data: &[u8]) {
+    let [encoding, limits, body @ ..] = data else {
+        return;
+    };
+    let encoding = match encoding % 6 {
+        0 => None,
+        1 => Some("gzip"),
+        2 => Some("deflate"),
+        3 => Some(" X-GZIP "),
+        4 => Some("identity"),
+        // Unsupported (zstd is gRPC's, HTTP refuses it): must be an error, never a decode.
+        _ => Some("zstd"),
+    };
+    // Limits from 1 byte to 1 MiB; the budget either ample or a quarter of the limit.
+    let limit = 1usize << (limits & 0x0f).min(20);
+    let ample = limits & 0x10 == 0;
+    let budget = if ample { limit } else { (limit / 4).max(1) };
+    let got = decompress_body(encoding, body, limit, budget);
+    if let Ok(out) = &got {
+        // Identity bodies are bounded on the wire (max_request_bytes), not here.
+        if encoding.is_some_and(|e| e != "identity") {
+            assert!(out.len() <= limit, "output past max_decompressed_bytes");
+            // Every byte of the output's buffer was reserved before it was written.
+            assert!(out.len() <= budget, "output past the in-flight budget");
+        }
+    }
+    if !ample {
+        return;
+    }
+    let reference = match encoding.map(|e| e.trim().to_ascii_lowercase()) {
+        None => Some(body.to_vec()),
+        Some(e) if e == "identity" => Some(body.to_vec()),
+        Some(e) if e == "gzip" || e == "x-gzip" => uncapped(MultiGzDecoder::new(body), limit),
+        Some(e) if e == "deflate" => uncapped(ZlibDecoder::new(body), limit),
+        Some(_) => {
+            assert!(got.is_err(), "an unsupported encoding was decoded");
+            return;
+        }
+    };
+    match (got, reference) {
+        (Ok(out), Some(want)) => assert_eq!(&out[..], &want[..], "capped and uncapped differ"),
+        (Err(_), None) => {}
+        (Ok(_), None) => panic!("accepted a body the uncapped decoder refuses or finds too large"),
+        (Err(e), Some(_)) => panic!("refused a body that decodes within the limit: {e}"),
+    }
+}
+
+/// The whole output of `reader`, or `None` when it fails or passes `limit`.
+fn uncapped(reader: impl Read, limit: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    reader.take(limit as u64 + 1).read_to_end(&mut out).ok()?;
+    (out.len() <= limit).then_some(out)
+}
