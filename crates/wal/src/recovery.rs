@@ -61,7 +61,7 @@ fn truncate_torn_tail(last: &mut SegmentFile, sync: SyncMode) -> Result<bool, Wa
     }
     tracing::warn!(
         path = %last.path.display(),
-        lsn = last.base + valid as u64,
+        lsn = last.base.saturating_add(valid as u64),
         bytes = buf.len() - valid,
         "WAL cut a torn write off the newest segment"
     );
@@ -98,7 +98,10 @@ pub(crate) fn recover(config: &WalConfig, consumers: &[&str]) -> Result<Recovere
     }
     let persisted = Checkpoints::load(dir)?;
     let first = listing.segments.first().map(|s| s.base);
-    let log_end = listing.segments.last().map_or(0, |s| s.base + s.len);
+    let log_end = listing
+        .segments
+        .last()
+        .map_or(0, |s| s.base.saturating_add(s.len));
     let checkpoints = Checkpoints::for_consumers(consumers, &persisted, first.unwrap_or(log_end));
     // Appends never reuse an LSN a consumer has passed, even if the log lost its tail.
     let end = log_end.max(persisted.max().unwrap_or(0));
@@ -109,7 +112,7 @@ pub(crate) fn recover(config: &WalConfig, consumers: &[&str]) -> Result<Recovere
         let limit = listing
             .segments
             .get(i + 1)
-            .map_or(log_end, |next| next.base.min(s.base + s.len));
+            .map_or(log_end, |next| next.base.min(s.base.saturating_add(s.len)));
         pending.push_back(Pending {
             base: s.base,
             path: s.path.clone(),
@@ -126,7 +129,9 @@ pub(crate) fn recover(config: &WalConfig, consumers: &[&str]) -> Result<Recovere
         })
         .collect();
     let file = match listing.segments.last() {
-        Some(last) if last.base + last.len == end => segment::open_append(&last.path)?,
+        Some(last) if last.base.saturating_add(last.len) == end => {
+            segment::open_append(&last.path)?
+        }
         _ => {
             let file = segment::create(dir, end)?;
             segment::preallocate(&file, config.segment_bytes.get());

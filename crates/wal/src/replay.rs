@@ -165,7 +165,7 @@ impl Iterator for Replay {
                     self.stats.corrupt += 1;
                     telemetry::wal_corrupt("checksum");
                     tracing::warn!(
-                        lsn = cur.base + bytes.start as u64,
+                        lsn = cur.base.saturating_add(bytes.start as u64),
                         bytes = bytes.len(),
                         "WAL replay skipped a corrupt record"
                     );
@@ -174,7 +174,7 @@ impl Iterator for Replay {
                     self.stats.torn += 1;
                     telemetry::wal_corrupt("torn");
                     tracing::warn!(
-                        lsn = cur.base + bytes.start as u64,
+                        lsn = cur.base.saturating_add(bytes.start as u64),
                         bytes = bytes.len(),
                         "WAL replay skipped a torn write at a segment's end"
                     );

@@ -135,7 +135,7 @@ pub(crate) struct Seg {
 
 impl Seg {
     fn end(&self) -> Lsn {
-        self.base + self.len
+        self.base.saturating_add(self.len)
     }
 }
 
