@@ -15,6 +15,7 @@
 //! Late scores (`late.rs`), which arrive after the trace was released, become the same
 //! events through [`ScoreEvents::for_spans`], when the store serves the trace's spans.
 
+use crate::read::scores::event;
 use std::borrow::Cow;
 use tracegate_model::proto::trace::v1::span::Event;
 use tracegate_model::{Score, ScoreSource, Span, SpanId, Trace, TraceId, attr, keys};
@@ -142,35 +143,4 @@ fn same_event(a: &Event, b: &Event) -> bool {
         && value(a) == value(b)
         && text(a, keys::GEN_AI_EVALUATION_SCORE_LABEL)
             == text(b, keys::GEN_AI_EVALUATION_SCORE_LABEL)
-}
-
-/// The `gen_ai.evaluation.result` event of `score`, on `span`: at the score's time, or the
-/// span's end when the score has none.
-fn event(score: &Score, span: &Span) -> Event {
-    let mut attributes = vec![attr::string(keys::GEN_AI_EVALUATION_NAME, &score.name)];
-    if let Some(value) = score.value {
-        attributes.push(attr::double(keys::GEN_AI_EVALUATION_SCORE_VALUE, value));
-    }
-    let strings = [
-        (keys::GEN_AI_EVALUATION_SCORE_LABEL, &score.label),
-        (keys::GEN_AI_EVALUATION_EXPLANATION, &score.explanation),
-        (keys::ERROR_TYPE, &score.error_type),
-        (keys::GEN_AI_RESPONSE_ID, &score.response_id),
-    ];
-    for (key, value) in strings {
-        if let Some(value) = value {
-            attributes.push(attr::string(key, value));
-        }
-    }
-    let time_unix_nano = if score.time_unix_nano != 0 {
-        score.time_unix_nano
-    } else {
-        span.end_time_unix_nano
-    };
-    Event {
-        time_unix_nano,
-        name: keys::GEN_AI_EVALUATION_RESULT.to_owned(),
-        attributes,
-        dropped_attributes_count: 0,
-    }
 }
