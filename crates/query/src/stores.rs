@@ -129,6 +129,7 @@ impl Backend for Stores {
             // than its trace: only the API, which joins fragments, can apply a trace duration.
             min_trace_duration_ns: None,
             same_span: request.hints.same_span,
+            floor: request.floor.clone(),
         };
         let stats = hot
             .scan(tenant, &filter, visit)

@@ -93,7 +93,9 @@ pub use archive::{ArchiveConfig, ArchiveExporter, ArchiveExporterFactory};
 pub use destination::{Destination, S3Options};
 pub use encoder::{EncodedSpans, SizeHint, SpanEncoder};
 pub use error::{ErrorClass, StoreError};
-pub use hot::{HotRegistry, HotStore, HotStoreConfig, HotStoreFactory, ScanFilter, ScanStats};
+pub use hot::{
+    HotRegistry, HotStore, HotStoreConfig, HotStoreFactory, ScanFilter, ScanFloor, ScanStats,
+};
 pub use log_encoder::{EncodedLogs, LogEncoder};
 pub use read::{ColdArchive, ColdLookup, ColdOptions, ColdScores, SpanDecoder, spans_from_batch};
 pub use score_encoder::{EncodedScores, ScoreEncoder};

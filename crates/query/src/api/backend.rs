@@ -50,6 +50,9 @@ pub struct ScanRequest {
     pub end_ns: u64,
     /// Facts every wanted trace has, from the query.
     pub hints: super::tql::Hints,
+    /// Raised by a search that holds its `limit` results: traces starting before it can no
+    /// longer be among them, so a store may skip them (and blocks that end before it).
+    pub floor: tracegate_store::ScanFloor,
 }
 
 /// What a scan read, reported in the responses' `metrics`.

@@ -16,6 +16,8 @@ use crate::error::StoreError;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampNanosecondType;
 use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracegate_model::TraceId;
 use tracegate_model::schema::col;
 
@@ -38,7 +40,38 @@ pub struct ScanFilter {
     /// scan then reads those two columns of each candidate trace's rows and decodes only the
     /// traces that have such a span.
     pub same_span: bool,
+    /// Raised by the reader during a scan: a trace (or fragment) that starts before it can
+    /// no longer be one of the results, so the scan skips it, and whole blocks that end
+    /// before it. See [`ScanFloor`].
+    pub floor: ScanFloor,
 }
+
+/// The earliest start (ns since the epoch) a trace must have to still matter to a
+/// newest-first search that already holds its `limit` results: the start of the oldest
+/// of them. The search raises it as it finds newer traces; the store reads it before each
+/// block and trace it visits. Shared (an `Arc`), and it only goes up.
+#[derive(Debug, Clone, Default)]
+pub struct ScanFloor(Arc<AtomicU64>);
+
+impl ScanFloor {
+    /// The current floor; 0 until raised.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Raises the floor to `ns` (a lower value leaves it as it is).
+    pub fn raise(&self, ns: u64) {
+        self.0.fetch_max(ns, Ordering::Relaxed);
+    }
+}
+
+impl PartialEq for ScanFloor {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for ScanFloor {}
 
 impl ScanFilter {
     /// Everything, at any time.
@@ -54,6 +87,7 @@ impl ScanFilter {
     pub(crate) fn admits(&self, facts: &TraceFacts, services: impl FnOnce() -> bool) -> bool {
         facts.start_ns <= self.end_ns
             && facts.end_ns >= self.start_ns
+            && facts.start_ns >= self.floor.get()
             && self
                 .min_span_duration_ns
                 .is_none_or(|min| facts.max_span_ns >= min)
@@ -150,6 +184,8 @@ impl BlockIndex {
         self.rows > 0
             && self.start_ns <= filter.end_ns
             && self.end_ns >= filter.start_ns
+            // Every span, so every trace, of the block starts by its end.
+            && self.end_ns >= filter.floor.get()
             && self.wanted_services(filter) != 0
     }
 
@@ -402,6 +438,7 @@ mod tests {
                 min_span_duration_ns: min_span,
                 min_trace_duration_ns: None,
                 same_span: false,
+                floor: ScanFloor::default(),
             };
             let got: Vec<TraceId> = ix.candidates(&filter).into_iter().map(|(i, _)| i).collect();
             let mut traces: Vec<u8> = rows.iter().map(|r| r.0).collect();

@@ -58,7 +58,7 @@ mod tenant;
 
 pub use config::{HotStoreConfig, LateScoresConfig};
 pub use exporter::{HotStoreExporter, HotStoreFactory};
-pub use index::{BlockIndex, ScanFilter};
+pub use index::{BlockIndex, ScanFilter, ScanFloor};
 pub use registry::HotRegistry;
 pub use store::{Clock, HotStats, HotStore, ScanStats, SystemClock};
 pub use tenant::{is_valid as is_valid_tenant, sanitise as sanitise_tenant};

@@ -1,16 +1,34 @@
-//! [`Collector`]: the traces of one tenant's scan that match a query, at most `limit`.
+//! [`Collector`]: the `limit` newest (by start time) traces of one tenant's scan that match
+//! a query.
 //!
-//! The backend visits a trace once per storage block that holds part of it, newest first.
-//! Each visit is evaluated on its own; a trace that matches is kept (its spans cloned) and
-//! later fragments of it are merged in. Fragments that do not match are held too, up to
+//! The backend visits a trace once per storage block that holds part of it, newest block
+//! first, but a block's traces are in storage order, not by start time. Each visit is
+//! evaluated on its own; a trace that matches is kept (its spans cloned) and later
+//! fragments of it are merged in. Fragments that do not match are held too, up to
 //! `max_pending_spans` spans (oldest evicted first), so that a trace whose match needs
 //! spans from two blocks (a root in one, an error in the other) still matches once both
-//! are seen. The scan stops once `limit` traces match.
+//! are seen.
+//!
+//! Once `limit` traces match, a newer match replaces the oldest one, and the collector
+//! raises the scan's [`ScanFloor`] to the oldest kept start: the store then skips traces
+//! and whole blocks that start before it. So the answer is the newest `limit` matches
+//! however the store ordered them, and the scan still stops reading early.
 
 use crate::api::tql::Query;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::ControlFlow;
 use tracegate_model::{Span, TraceId};
+use tracegate_store::ScanFloor;
+
+/// Trace ids a collector remembers as let go (evicted or too old), so a later fragment
+/// of one is not taken for a new trace. Past this, a fragment may come back as a partial
+/// trace: rare, and bounded.
+const MAX_LET_GO: usize = 65_536;
+
+/// A kept trace's rank: its earliest start, then (on a tie) the smaller id first, as
+/// [`super::response::newest_first`] orders them. The smallest rank is the oldest.
+type Rank = (u64, Reverse<TraceId>);
 
 /// Collects matching traces during a scan.
 #[derive(Debug)]
@@ -18,9 +36,12 @@ pub struct Collector<'q> {
     query: &'q Query,
     limit: usize,
     max_pending_spans: usize,
-    /// Matching traces, in the order first matched.
-    matched: Vec<Vec<Span>>,
-    matched_index: HashMap<TraceId, usize>,
+    floor: ScanFloor,
+    /// Matching traces kept, by id, with their rank.
+    matched: HashMap<TraceId, (Rank, Vec<Span>)>,
+    ranks: BTreeSet<Rank>,
+    /// Matching traces evicted by newer ones, or too old to be kept.
+    let_go: HashSet<TraceId>,
     /// Fragments that did not match (yet), by trace.
     pending: HashMap<TraceId, Vec<Span>>,
     pending_order: VecDeque<TraceId>,
@@ -30,14 +51,16 @@ pub struct Collector<'q> {
 }
 
 impl<'q> Collector<'q> {
-    /// A collector for `limit` traces.
-    pub fn new(query: &'q Query, limit: usize, max_pending_spans: usize) -> Self {
+    /// A collector for `limit` traces, raising `floor` once it holds them.
+    pub fn new(query: &'q Query, limit: usize, max_pending_spans: usize, floor: ScanFloor) -> Self {
         Self {
             query,
             limit: limit.max(1),
             max_pending_spans,
-            matched: Vec::new(),
-            matched_index: HashMap::new(),
+            floor,
+            matched: HashMap::new(),
+            ranks: BTreeSet::new(),
+            let_go: HashSet::new(),
             pending: HashMap::new(),
             pending_order: VecDeque::new(),
             pending_spans: 0,
@@ -45,14 +68,24 @@ impl<'q> Collector<'q> {
         }
     }
 
-    /// Takes one visited fragment (all of one trace).
+    /// Takes one visited fragment (all of one trace). Never stops the scan: the floor
+    /// does that.
     pub fn visit(&mut self, spans: &[Span]) -> ControlFlow<()> {
         let Some(first) = spans.first() else {
             return ControlFlow::Continue(());
         };
         let id = first.trace_id;
-        if let Some(&i) = self.matched_index.get(&id) {
-            merge(&mut self.matched[i], spans);
+        if self.let_go.contains(&id) {
+            return ControlFlow::Continue(());
+        }
+        if let Some((rank, held)) = self.matched.get_mut(&id) {
+            merge(held, spans);
+            let moved = (earliest(held), rank.1);
+            if moved != *rank {
+                self.ranks.remove(rank);
+                self.ranks.insert(moved);
+                *rank = moved;
+            }
             return ControlFlow::Continue(());
         }
         if let Some(mut held) = self.pending.remove(&id) {
@@ -68,16 +101,36 @@ impl<'q> Collector<'q> {
         } else {
             self.accept(id, spans.to_vec());
         }
-        if self.matched.len() >= self.limit {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        ControlFlow::Continue(())
     }
 
     fn accept(&mut self, id: TraceId, spans: Vec<Span>) {
-        self.matched_index.insert(id, self.matched.len());
-        self.matched.push(spans);
+        let rank = (earliest(&spans), Reverse(id));
+        if self.matched.len() >= self.limit {
+            let Some(&oldest) = self.ranks.first() else {
+                return;
+            };
+            if rank <= oldest {
+                self.let_go(id);
+                return;
+            }
+            self.ranks.remove(&oldest);
+            self.matched.remove(&oldest.1.0);
+            self.let_go(oldest.1.0);
+        }
+        self.ranks.insert(rank);
+        self.matched.insert(id, (rank, spans));
+        if self.matched.len() >= self.limit
+            && let Some(&(start, _)) = self.ranks.first()
+        {
+            self.floor.raise(start);
+        }
+    }
+
+    fn let_go(&mut self, id: TraceId) {
+        if self.let_go.len() < MAX_LET_GO {
+            self.let_go.insert(id);
+        }
     }
 
     fn hold(&mut self, id: TraceId, spans: Vec<Span>) {
@@ -104,7 +157,7 @@ impl<'q> Collector<'q> {
         self.dropped_fragments
     }
 
-    /// The matching traces' spans, in the order they first matched.
+    /// The matching traces' spans, newest first.
     pub fn finish(self) -> Vec<Vec<Span>> {
         if self.dropped_fragments > 0 {
             tracing::debug!(
@@ -112,8 +165,22 @@ impl<'q> Collector<'q> {
                 "search held too many non-matching trace fragments; some were not merged"
             );
         }
-        self.matched
+        let mut matched = self.matched;
+        self.ranks
+            .iter()
+            .rev()
+            .filter_map(|rank| matched.remove(&rank.1.0).map(|(_, spans)| spans))
+            .collect()
     }
+}
+
+/// The earliest start of `spans`.
+fn earliest(spans: &[Span]) -> u64 {
+    spans
+        .iter()
+        .map(|s| s.start_time_unix_nano)
+        .min()
+        .unwrap_or(0)
 }
 
 /// Adds to `into` the spans of `more` whose span ids it does not have yet.
@@ -172,7 +239,7 @@ mod tests {
         room: usize,
     ) -> Vec<Vec<Span>> {
         let q = parse(query).unwrap();
-        let mut c = Collector::new(&q, limit, room);
+        let mut c = Collector::new(&q, limit, room, ScanFloor::default());
         let blocks = block_of.iter().flatten().max().map_or(0, |m| m + 1);
         'scan: for b in 0..blocks {
             for (t, spans) in traces.iter().enumerate() {
@@ -237,10 +304,58 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Whole traces visited in any order: the answer is the `limit` newest by start
+        /// (ties: the smaller id), and the floor ends at the oldest of them.
+        #[test]
+        fn keeps_the_newest_whatever_the_visit_order(
+            starts in prop::collection::vec(0u64..50, 1..30),
+            order in any::<u64>(),
+            limit in 1usize..6,
+        ) {
+            let traces: Vec<Vec<Span>> = starts
+                .iter()
+                .enumerate()
+                .map(|(i, &t0)| {
+                    (0..2u8)
+                        .map(|n| {
+                            let mut s = span(i as u8 + 1, n, false);
+                            s.start_time_unix_nano = t0 * 10 + u64::from(n);
+                            s
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut visit: Vec<usize> = (0..traces.len()).collect();
+            // A deterministic shuffle from the generated seed.
+            let mut seed = order | 1;
+            for i in (1..visit.len()).rev() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                visit.swap(i, (seed % (i as u64 + 1)) as usize);
+            }
+            let q = parse("{}").unwrap();
+            let floor = ScanFloor::default();
+            let mut c = Collector::new(&q, limit, 1000, floor.clone());
+            for &i in &visit {
+                let _ = c.visit(&traces[i]);
+            }
+            let got: Vec<TraceId> = c.finish().iter().map(|t| t[0].trace_id).collect();
+            let mut want: Vec<(u64, TraceId)> =
+                traces.iter().map(|t| (t[0].start_time_unix_nano, t[0].trace_id)).collect();
+            want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            want.truncate(limit);
+            prop_assert_eq!(&got, &want.iter().map(|w| w.1).collect::<Vec<_>>());
+            let expected_floor = if traces.len() >= limit { want.last().map_or(0, |w| w.0) } else { 0 };
+            prop_assert_eq!(floor.get(), expected_floor);
+        }
+    }
+
     #[test]
     fn evicts_the_oldest_held_fragment_first() {
         let q = parse(r#"{name="root"} && {status=error}"#).unwrap();
-        let mut c = Collector::new(&q, 10, 2);
+        let mut c = Collector::new(&q, 10, 2, ScanFloor::default());
         // Trace 1's root and trace 2's root are held; trace 3's root evicts trace 1's.
         for t in 1..=3 {
             let _ = c.visit(&[span(t, 0, false)]);

@@ -36,13 +36,18 @@ pub async fn search(
             start_ns: request.start_ns,
             end_ns: request.end_ns,
             hints: request.query.hints(),
+            floor: Default::default(),
         };
         let mut stats = ScanStats::default();
         let mut traces = Vec::new();
         let mut jobs = 0u32;
         for tenant in tenants.as_slice() {
-            let mut collector =
-                collect::Collector::new(&request.query, request.limit as usize, max_pending);
+            let mut collector = collect::Collector::new(
+                &request.query,
+                request.limit as usize,
+                max_pending,
+                scan.floor.clone(),
+            );
             stats.add(backend.scan(tenant, &scan, &mut |spans| collector.visit(spans))?);
             jobs += 1;
             traces.extend(

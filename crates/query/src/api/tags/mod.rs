@@ -103,6 +103,7 @@ fn scan_of(state: &ApiState, headers: &HeaderMap, params: &Params) -> Result<Sca
             start_ns,
             end_ns,
             hints,
+            floor: Default::default(),
         },
         filter,
         bounds: Bounds {

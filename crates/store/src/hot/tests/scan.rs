@@ -149,3 +149,35 @@ async fn a_visitor_can_stop_early() {
         })
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_raised_floor_skips_older_traces_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exporter, ids) = store_of_four_minutes(dir.path()).await;
+    let store = exporter.store();
+    // A reader that holds its results once it has seen minute 2's block raises the floor to
+    // minute 2's start: minute 1's and minute 0's blocks end before it and are not read.
+    let filter = ScanFilter::all();
+    let mut seen = Vec::new();
+    let stats = store
+        .scan(DEFAULT, &filter, &mut |t| {
+            seen.push(t[0].trace_id);
+            if t[0].trace_id == ids[2][1] {
+                filter.floor.raise(T0 + 2 * 60 * S);
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(seen, [ids[3][1], ids[3][0], ids[2][0], ids[2][1]]);
+    assert_eq!(stats.blocks, 1, "the two older blocks are skipped");
+    // A floor between a payload's two traces: the earlier-starting one is skipped.
+    let filter = ScanFilter::all();
+    filter.floor.raise(T0 + 3 * 60 * S + 15);
+    assert_eq!(visited(store, &filter).0, [ids[3][1]]);
+    filter.floor.raise(0);
+    assert_eq!(
+        filter.floor.get(),
+        T0 + 3 * 60 * S + 15,
+        "the floor never goes down"
+    );
+}
