@@ -1,4 +1,4 @@
-//! TLS and mTLS for tracegate's listeners, with rustls (ring) and no OpenSSL.
+//! TLS and mTLS for tracegate's listeners and clients, with rustls (ring) and no OpenSSL.
 //!
 //! - `config.rs`: [`TlsServerConfig`], the `tls:` key of a listener, and its validation;
 //! - `load.rs`: reading the PEM files into a rustls config ([`LoadError`] names the key);
@@ -6,11 +6,14 @@
 //!   and the metrics it records;
 //! - `identity.rs`: [`ClientIdentity`], the verified client certificate's subject, for a later
 //!   authentication step to map to a tenant;
+//! - `client.rs`: [`TlsClientConfig`], the `tls:` key of a client (the OTLP exporter,
+//!   loadgen), and [`TlsClient`], its loaded rustls config, which connects;
 //! - `serve.rs`: [`serve_router`], an axum router over TLS or plaintext with a connection cap,
 //!   for the query API and the metrics endpoints;
 //! - `test_util.rs` (feature `test-util`): test certificates made with the `openssl` CLI.
 
 mod acceptor;
+mod client;
 mod config;
 mod identity;
 mod load;
@@ -22,6 +25,7 @@ pub use acceptor::{
     CERTIFICATE_EXPIRY, HANDSHAKE_FAILURES_TOTAL, HandshakeError, LOG_EVERY, RELOAD_FAILURES_TOTAL,
     RELOADS_TOTAL, ReloadOutcome, TlsAcceptor, client_identity,
 };
+pub use client::{ClientTlsStream, TlsClient, TlsClientConfig};
 pub use config::{TlsServerConfig, TlsVersion};
 pub use identity::{ClientIdentity, not_after, subject_common_name};
 pub use load::{LoadError, MAX_FILE_BYTES};

@@ -23,7 +23,7 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key} {}: {problem}", file.display())]
 pub struct LoadError {
-    /// The config key: `cert_file`, `key_file` or `client_ca_file`.
+    /// The config key: `cert_file`, `key_file` or `client_ca_file` (`ca_file` on a client).
     pub key: &'static str,
     /// The file.
     pub file: PathBuf,
@@ -32,7 +32,7 @@ pub struct LoadError {
 }
 
 impl LoadError {
-    fn new(key: &'static str, file: &Path, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &'static str, file: &Path, problem: impl Into<String>) -> Self {
         Self {
             key,
             file: file.to_owned(),
@@ -177,7 +177,7 @@ pub(crate) fn build(
     })
 }
 
-fn read_bounded(key: &'static str, path: &Path) -> Result<Vec<u8>, LoadError> {
+pub(crate) fn read_bounded(key: &'static str, path: &Path) -> Result<Vec<u8>, LoadError> {
     let file = std::fs::File::open(path).map_err(|e| {
         LoadError::new(
             key,
@@ -211,7 +211,7 @@ fn pem_problem(e: &pem::Error) -> &'static str {
     }
 }
 
-fn parse_certs(
+pub(crate) fn parse_certs(
     key: &'static str,
     path: &Path,
     bytes: &[u8],
@@ -230,7 +230,7 @@ fn parse_certs(
     Ok(certs)
 }
 
-fn parse_key(path: &Path, bytes: &[u8]) -> Result<PrivateKeyDer<'static>, LoadError> {
+pub(crate) fn parse_key(path: &Path, bytes: &[u8]) -> Result<PrivateKeyDer<'static>, LoadError> {
     PrivateKeyDer::from_pem_slice(bytes).map_err(|e| {
         let problem = match e {
             pem::Error::NoItemsFound => "no private key found: expected a PEM block such as \
