@@ -217,16 +217,23 @@ impl TlsClient {
 
     /// Connects to `host:port` over TCP and makes the TLS handshake. The error says which
     /// step failed and, for a certificate the client does not trust, what to check.
-    pub async fn connect(&self, host: &str, port: u16) -> io::Result<ClientTlsStream> {
-        let name = self.server_name(host)?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let tcp = TcpStream::connect((bare, port)).await.map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot connect to {host}:{port}: {e}"))
+    pub async fn connect(&self, host: &str, port: u16) -> Result<ClientTlsStream, ConnectError> {
+        let addr = format!("{host}:{port}");
+        let name = self.server_name(host).map_err(|source| ConnectError::ServerName {
+            addr: addr.clone(),
+            source,
         })?;
-        tcp.set_nodelay(true)?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let tcp = TcpStream::connect((bare, port))
+            .await
+            .and_then(|tcp| tcp.set_nodelay(true).map(|()| tcp))
+            .map_err(|source| ConnectError::Tcp {
+                addr: addr.clone(),
+                source,
+            })?;
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
-        connector.connect(name, tcp).await.map_err(|e| {
-            let hint = match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        connector.connect(name, tcp).await.map_err(|source| {
+            let hint = match source.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
                 Some(rustls::Error::InvalidCertificate(_)) => {
                     " (the server's certificate is not trusted: check that tls.ca_file is the \
                      CA that signed it and that it names the host, or set \
@@ -238,11 +245,63 @@ impl TlsClient {
                 }
                 _ => "",
             };
-            io::Error::new(
-                e.kind(),
-                format!("TLS handshake with {host}:{port} failed: {e}{hint}"),
-            )
+            ConnectError::Handshake { addr, source, hint }
         })
+    }
+}
+
+/// Why [`TlsClient::connect`] failed: the step, the address and the cause. Never holds key
+/// material (rustls's errors name what was wrong, not the bytes).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The host is not a name a certificate can be checked against.
+    #[error("cannot connect to {addr}: {source}")]
+    ServerName {
+        /// `host:port`.
+        addr: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The TCP connection failed (refused, unreachable, no such host).
+    #[error("cannot connect to {addr}: {source}")]
+    Tcp {
+        /// `host:port`.
+        addr: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The TLS handshake failed (a certificate not trusted, no common version, the server
+    /// wanting a client certificate).
+    #[error("TLS handshake with {addr} failed: {source}{hint}")]
+    Handshake {
+        /// `host:port`.
+        addr: String,
+        /// The cause.
+        source: io::Error,
+        /// What to check, or empty.
+        hint: &'static str,
+    },
+}
+
+impl ConnectError {
+    /// A metric label for the step that failed: `server_name`, `connect` or `tls`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ServerName { .. } => "server_name",
+            Self::Tcp { .. } => "connect",
+            Self::Handshake { .. } => "tls",
+        }
+    }
+}
+
+impl From<ConnectError> for io::Error {
+    fn from(e: ConnectError) -> Self {
+        let kind = match &e {
+            ConnectError::ServerName { source, .. }
+            | ConnectError::Tcp { source, .. }
+            | ConnectError::Handshake { source, .. } => source.kind(),
+        };
+        io::Error::new(kind, e.to_string())
     }
 }
 

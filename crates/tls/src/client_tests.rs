@@ -132,6 +132,15 @@ async fn refuses_a_server_another_ca_signed_unless_insecure() {
     let text = e.to_string();
     assert!(text.contains("TLS handshake with localhost:"), "{text}");
     assert!(text.contains("not trusted"), "{text}");
+    let e = client.connect("localhost", port).await.unwrap_err();
+    assert_eq!(e.reason(), "tls", "{e}");
+    // Nothing listens on a port just freed: the TCP step fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let e = client.connect("127.0.0.1", closed_port).await.unwrap_err();
+    assert_eq!(e.reason(), "connect", "{e}");
+    assert!(e.to_string().starts_with("cannot connect to 127.0.0.1:"), "{e}");
 
     let insecure = TlsClientConfig {
         insecure_skip_verify: true,

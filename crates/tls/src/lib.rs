@@ -25,7 +25,7 @@ pub use acceptor::{
     CERTIFICATE_EXPIRY, HANDSHAKE_FAILURES_TOTAL, HandshakeError, LOG_EVERY, RELOAD_FAILURES_TOTAL,
     RELOADS_TOTAL, ReloadOutcome, TlsAcceptor, client_identity,
 };
-pub use client::{ClientTlsStream, TlsClient, TlsClientConfig};
+pub use client::{ClientTlsStream, ConnectError, TlsClient, TlsClientConfig};
 pub use config::{TlsServerConfig, TlsVersion};
 pub use identity::{ClientIdentity, not_after, subject_common_name};
 pub use load::{LoadError, MAX_FILE_BYTES};

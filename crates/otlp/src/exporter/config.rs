@@ -6,30 +6,38 @@ use std::collections::BTreeMap;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::Endpoint;
 use tracegate_pipeline::{ByteSize, ConfigError, Duration, parse_section};
+use tracegate_tls::{TlsClient, TlsClientConfig};
 
 /// `exporters.otlp`: where to send spans over OTLP/gRPC, and how hard to try.
 ///
 /// ```yaml
 /// exporters:
 ///   otlp/tempo:
-///     endpoint: http://tempo:4317
+///     endpoint: https://tempo:4317   # https:// or a tls: key: TLS
+///     tls: { ca_file: /etc/tracegate/tls/tempo-ca.crt }
 ///     compression: gzip
-///     headers: { x-scope-orgid: tenant }
+///     headers: { x-scope-orgid: tenant, authorization: "Bearer ${env:TEMPO_TOKEN}" }
 ///     timeout: 10s
 ///     sending_queue: { storage: disk, max_bytes: 1GiB, num_consumers: 4 }
 ///     retry: { initial_interval: 1s, max_interval: 30s, max_elapsed_time: 5m }
 ///     sampled_only: true
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpExporterConfig {
-    /// The OTLP/gRPC endpoint, `http://host:port` (or just `host:port`). Required. TLS
-    /// (`https://`) is not supported by this build.
+    /// The OTLP/gRPC endpoint, `http://host:port`, `https://host:port` (TLS) or just
+    /// `host:port` (plaintext, or TLS with a `tls:` key). Required.
     pub endpoint: String,
+    /// TLS to the endpoint: `ca_file`, `cert_file` + `key_file` (mTLS),
+    /// `server_name_override`, `insecure_skip_verify`, `min_version` (see
+    /// [`TlsClientConfig`]). Present, or an `https://` endpoint: TLS (with the system's CA
+    /// certificates when there is no `ca_file`). Default: none.
+    pub tls: Option<TlsClientConfig>,
     /// Compression of each request: `gzip`, `zstd` or `none`. Default `gzip`.
     pub compression: Compression,
     /// Extra gRPC metadata sent with every request, such as `x-scope-orgid` for a
-    /// multi-tenant Tempo. Keys are lowercased. Default none.
+    /// multi-tenant Tempo or `authorization: "Bearer ${env:TOKEN}"`. Keys are lowercased;
+    /// values are never printed (Debug and logs show `<redacted>`). Default none.
     pub headers: BTreeMap<String, String>,
     /// Deadline of one export attempt, including connecting. Default `10s`.
     pub timeout: Duration,
@@ -48,6 +56,7 @@ impl Default for OtlpExporterConfig {
     fn default() -> Self {
         Self {
             endpoint: String::new(),
+            tls: None,
             compression: Compression::Gzip,
             headers: BTreeMap::new(),
             timeout: Duration::from_secs(10),
@@ -55,6 +64,27 @@ impl Default for OtlpExporterConfig {
             retry: RetryConfig::default(),
             sampled_only: false,
         }
+    }
+}
+
+/// Header values can be credentials (`authorization`): Debug shows their names only.
+impl std::fmt::Debug for OtlpExporterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: BTreeMap<&str, &str> = self
+            .headers
+            .keys()
+            .map(|k| (k.as_str(), "<redacted>"))
+            .collect();
+        f.debug_struct("OtlpExporterConfig")
+            .field("endpoint", &self.endpoint)
+            .field("tls", &self.tls)
+            .field("compression", &self.compression)
+            .field("headers", &headers)
+            .field("timeout", &self.timeout)
+            .field("sending_queue", &self.sending_queue)
+            .field("retry", &self.retry)
+            .field("sampled_only", &self.sampled_only)
+            .finish()
     }
 }
 
@@ -170,6 +200,8 @@ pub(crate) struct Resolved {
     pub(crate) config: OtlpExporterConfig,
     pub(crate) endpoint: Endpoint,
     pub(crate) headers: MetadataMap,
+    /// TLS to the endpoint, when `https://` or `tls:`.
+    pub(crate) tls: Option<TlsClient>,
 }
 
 impl OtlpExporterConfig {
@@ -180,10 +212,30 @@ impl OtlpExporterConfig {
         Ok(config)
     }
 
-    /// Checks the endpoint, headers and sizes, and builds the endpoint and metadata. Does no
-    /// I/O.
+    /// Checks the endpoint, headers and sizes, and builds the endpoint and metadata; with
+    /// TLS, reads the certificate files (the only I/O).
     pub(crate) fn resolve(&self, path: &str) -> Result<Resolved, ConfigError> {
-        let endpoint = self.endpoint(path)?;
+        // With `tls:`, `host:port` and `http://host:port` mean TLS to that server too.
+        let text = self.endpoint.trim();
+        let text = match (&self.tls, text.split_once("://")) {
+            (Some(_), None) => format!("https://{text}"),
+            (Some(_), Some(("http", rest))) => format!("https://{rest}"),
+            _ => text.to_owned(),
+        };
+        let (endpoint, https) = endpoint_uri(
+            &text,
+            self.timeout.get(),
+            &format!("{path}.endpoint"),
+            "http://tempo:4317",
+            true,
+        )?;
+        let tls = match (&self.tls, https) {
+            (Some(tls), _) => Some(tls.load(&format!("{path}.tls"), tracegate_tls::ALPN_GRPC)?),
+            (None, true) => Some(
+                TlsClientConfig::default().load(&format!("{path}.tls"), tracegate_tls::ALPN_GRPC)?,
+            ),
+            (None, false) => None,
+        };
         let headers = grpc_metadata(&self.headers, &format!("{path}.headers"))?;
         let max_queue = tracegate_pipeline::queue::MAX_ITEMS;
         if !(1..=max_queue).contains(&self.sending_queue.queue_size) {
@@ -233,16 +285,8 @@ impl OtlpExporterConfig {
             config: self.clone(),
             endpoint,
             headers,
+            tls,
         })
-    }
-
-    fn endpoint(&self, path: &str) -> Result<Endpoint, ConfigError> {
-        grpc_endpoint(
-            &self.endpoint,
-            self.timeout.get(),
-            &format!("{path}.endpoint"),
-            "http://tempo:4317",
-        )
     }
 }
 
@@ -255,6 +299,17 @@ pub fn grpc_endpoint(
     path: &str,
     example: &str,
 ) -> Result<Endpoint, ConfigError> {
+    endpoint_uri(text, timeout, path, example, false).map(|(endpoint, _)| endpoint)
+}
+
+/// As [`grpc_endpoint`], taking `https://` too when `allow_https`; says whether it was.
+fn endpoint_uri(
+    text: &str,
+    timeout: std::time::Duration,
+    path: &str,
+    example: &str,
+    allow_https: bool,
+) -> Result<(Endpoint, bool), ConfigError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(ConfigError::new(
@@ -267,15 +322,19 @@ pub fn grpc_endpoint(
     } else {
         format!("http://{text}")
     };
+    let https = uri.starts_with("https://");
     if let Some(scheme) = uri.split("://").next()
         && scheme != "http"
+        && !(allow_https && https)
     {
+        let hint = if allow_https {
+            "use http:// or https://"
+        } else {
+            "use http:// (TLS is not supported here; terminate TLS in a proxy)"
+        };
         return Err(ConfigError::new(
             path,
-            format!(
-                "unsupported scheme {scheme:?} in {text:?}: use http:// (TLS is not supported \
-                 by this build; terminate TLS in a proxy)"
-            ),
+            format!("unsupported scheme {scheme:?} in {text:?}: {hint}"),
         ));
     }
     let endpoint = Endpoint::from_shared(uri)
@@ -286,10 +345,13 @@ pub fn grpc_endpoint(
             format!("invalid endpoint {text:?}: no host"),
         ));
     }
-    Ok(endpoint
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .tcp_nodelay(true))
+    Ok((
+        endpoint
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .tcp_nodelay(true),
+        https,
+    ))
 }
 
 /// gRPC metadata from config `headers` (keys lowercased), each error reported at
@@ -303,8 +365,15 @@ pub fn grpc_metadata(
         let at = format!("{path}.{key}");
         let name = AsciiMetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
             .map_err(|e| ConfigError::new(&at, format!("invalid header name: {e}")))?;
-        let value = AsciiMetadataValue::try_from(value.as_str())
-            .map_err(|e| ConfigError::new(&at, format!("invalid header value: {e}")))?;
+        let mut value = AsciiMetadataValue::try_from(value.as_str()).map_err(|_| {
+            // Not the parser's message: the value may be a credential.
+            ConfigError::new(
+                &at,
+                "invalid header value: only visible ASCII and spaces are allowed",
+            )
+        })?;
+        // Debug of the map shows `Sensitive` instead of the value.
+        value.set_sensitive(true);
         out.insert(name, value);
     }
     Ok(out)

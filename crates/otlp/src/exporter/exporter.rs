@@ -95,7 +95,16 @@ impl OtlpExporter {
 
     fn clients(&self) -> impl Iterator<Item = TraceClient> + '_ {
         let config = &self.shared.resolved.config;
-        let channel = self.shared.resolved.endpoint.connect_lazy();
+        let resolved = &self.shared.resolved;
+        let channel = match &resolved.tls {
+            Some(tls) => resolved
+                .endpoint
+                .connect_with_connector_lazy(super::connect::TlsConnector {
+                    tls: tls.clone(),
+                    exporter: Arc::from(self.shared.id.as_str()),
+                }),
+            None => resolved.endpoint.connect_lazy(),
+        };
         (0..config.sending_queue.num_consumers).map(move |_| {
             TraceClient::new(
                 channel.clone(),

@@ -11,10 +11,12 @@
 //! - `config.rs`: [`OtlpExporterConfig`];
 //! - `exporter.rs`: [`OtlpExporter`]: the stages, the two queues, start and shutdown;
 //! - `sender.rs`: the sender tasks and the retry loop;
+//! - `connect.rs`: the TLS connector (`tls:` or an `https://` endpoint);
 //! - `disk_queue/`: the queue on disk (segment files, the cursor, recovery, the bound);
 //! - `service.rs`: one export attempt and the classification of its result.
 
 mod config;
+mod connect;
 mod disk_queue;
 // The Vector layout names the run loop `exporter.rs`, inside `exporter/`.
 #[allow(clippy::module_inception)]
@@ -28,6 +30,7 @@ pub use config::{
     Compression, OtlpExporterConfig, QueueStorage, RetryConfig, SendingQueueConfig, grpc_endpoint,
     grpc_metadata,
 };
+pub use connect::CONNECT_FAILURES_TOTAL;
 pub use exporter::OtlpExporter;
 pub use service::is_retryable;
 
@@ -60,6 +63,14 @@ impl OtlpExporter {
     /// runtime from then on.
     pub fn from_config(id: &ComponentId, config: &OtlpExporterConfig) -> Result<Self, ConfigError> {
         let resolved = config.resolve(&format!("exporters.{id}"))?;
+        if resolved.tls.as_ref().is_some_and(|tls| tls.is_insecure()) {
+            tracing::warn!(
+                exporter = %id,
+                "tls.insecure_skip_verify is on: the endpoint's certificate is not verified, \
+                 so anyone on the network path can read and change the spans sent; use it for \
+                 tests only"
+            );
+        }
         Ok(Self::new(id.to_string(), resolved))
     }
 }

@@ -37,6 +37,7 @@ use tracegate_pipeline::{Duration, Payload, Receiver, ReceiverContext, SpanSende
 use tracegate_testkit::{Generator, GeneratorConfig};
 
 mod disk;
+mod tls;
 
 // ---------------------------------------------------------------------------------------------
 // A scripted OTLP server
@@ -170,6 +171,7 @@ fn config_fixture_parses_to_the_expected_structs() {
         get("otlp/tempo"),
         OtlpExporterConfig {
             endpoint: "http://tempo:4317".into(),
+            tls: None,
             compression: Compression::Gzip,
             headers: BTreeMap::new(),
             timeout: Duration::from_secs(10),
@@ -192,6 +194,7 @@ fn config_fixture_parses_to_the_expected_structs() {
         get("otlp/full"),
         OtlpExporterConfig {
             endpoint: "tempo:4317".into(),
+            tls: None,
             compression: Compression::None,
             headers: BTreeMap::from([
                 ("x-scope-orgid".to_owned(), "tenant".to_owned()),
@@ -230,9 +233,9 @@ fn config_errors_carry_key_paths() {
         e.starts_with("exporters.otlp/tempo.endpoint: required"),
         "{e}"
     );
-    let e = err("endpoint: https://tempo:4317");
+    let e = err("endpoint: grpcs://tempo:4317");
     assert!(
-        e.starts_with("exporters.otlp/tempo.endpoint: unsupported scheme \"https\""),
+        e.starts_with("exporters.otlp/tempo.endpoint: unsupported scheme \"grpcs\""),
         "{e}"
     );
     let e = err("endpoint: tempo:4317\ncompression: brotli");
