@@ -232,7 +232,8 @@ impl OtlpExporterConfig {
         let tls = match (&self.tls, https) {
             (Some(tls), _) => Some(tls.load(&format!("{path}.tls"), tracegate_tls::ALPN_GRPC)?),
             (None, true) => Some(
-                TlsClientConfig::default().load(&format!("{path}.tls"), tracegate_tls::ALPN_GRPC)?,
+                TlsClientConfig::default()
+                    .load(&format!("{path}.tls"), tracegate_tls::ALPN_GRPC)?,
             ),
             (None, false) => None,
         };

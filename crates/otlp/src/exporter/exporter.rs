@@ -97,12 +97,14 @@ impl OtlpExporter {
         let config = &self.shared.resolved.config;
         let resolved = &self.shared.resolved;
         let channel = match &resolved.tls {
-            Some(tls) => resolved
-                .endpoint
-                .connect_with_connector_lazy(super::connect::TlsConnector {
-                    tls: tls.clone(),
-                    exporter: Arc::from(self.shared.id.as_str()),
-                }),
+            Some(tls) => {
+                resolved
+                    .endpoint
+                    .connect_with_connector_lazy(super::connect::TlsConnector {
+                        tls: tls.clone(),
+                        exporter: Arc::from(self.shared.id.as_str()),
+                    })
+            }
             None => resolved.endpoint.connect_lazy(),
         };
         (0..config.sending_queue.num_consumers).map(move |_| {
