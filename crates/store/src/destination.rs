@@ -6,15 +6,16 @@
 //! | `file:///var/lib/tracegate` | local file system, rooted there | none |
 //! | `s3://bucket/llm-traces` | S3 (or any S3-compatible server) | `llm-traces` |
 //!
-//! Resolving a URL does no I/O: the S3 client is configured (from the usual `AWS_*`
-//! environment variables, then [`S3Options`]) but not contacted, and a local directory is
-//! created on first use, by [`Destination::open`].
+//! Resolving a URL does no network I/O: the S3 client is configured (from the usual `AWS_*`
+//! environment variables, then [`S3Options`]; the only file read is `s3.ca_file`) but not
+//! contacted, and a local directory is created on first use, by [`Destination::open`].
 
 use crate::error::StoreError;
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{Certificate, ClientOptions};
 use serde::Deserialize;
 use std::fmt;
 use std::path::PathBuf;
@@ -113,7 +114,15 @@ pub struct S3Options {
     /// (`AWS_VIRTUAL_HOSTED_STYLE_REQUEST`). Default false: path style, which S3-compatible
     /// servers expect.
     pub virtual_hosted_style: Option<bool>,
+    /// CA certificates (PEM, one or more) to trust for an `https://` endpoint whose
+    /// certificate a private CA signed, such as an in-house MinIO or Ceph. They are added to
+    /// the system's CA certificates, not instead of them. Read once, when the config is
+    /// checked. Default: the system's CA certificates only.
+    pub ca_file: Option<PathBuf>,
 }
+
+/// The largest `ca_file` read: a CA bundle is kilobytes; this bounds a wrong path.
+const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 impl fmt::Debug for S3Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -126,6 +135,7 @@ impl fmt::Debug for S3Options {
             .field("session_token", &redacted(&self.session_token))
             .field("allow_http", &self.allow_http)
             .field("virtual_hosted_style", &self.virtual_hosted_style)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -171,7 +181,8 @@ impl Destination {
         }
     }
 
-    /// Resolves a URL (see the [module docs](self)). Does no I/O.
+    /// Resolves a URL (see the [module docs](self)). Does no network I/O; reads
+    /// `s3.ca_file` if set.
     pub fn from_url(url: &str, s3: Option<&S3Options>) -> Result<Self, StoreError> {
         match Location::parse(url)? {
             Location::Local(root) => Ok(Self {
@@ -225,7 +236,17 @@ impl Destination {
 }
 
 fn s3_store(bucket: &str, o: S3Options) -> Result<object_store::aws::AmazonS3, StoreError> {
-    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let config_error = |source| StoreError::S3Config {
+        bucket: bucket.to_owned(),
+        source,
+    };
+    let mut client = ClientOptions::new();
+    if let Some(file) = &o.ca_file {
+        for certificate in ca_certificates(file).map_err(config_error)? {
+            client = client.with_root_certificate(certificate);
+        }
+    }
+    let mut b = from_env(client).with_bucket_name(bucket);
     if let Some(v) = o.endpoint {
         b = b.with_endpoint(v);
     }
@@ -247,10 +268,51 @@ fn s3_store(bucket: &str, o: S3Options) -> Result<object_store::aws::AmazonS3, S
     if let Some(v) = o.virtual_hosted_style {
         b = b.with_virtual_hosted_style_request(v);
     }
-    b.build().map_err(|source| StoreError::S3Config {
-        bucket: bucket.to_owned(),
-        source,
-    })
+    b.build().map_err(config_error)
+}
+
+/// [`AmazonS3Builder::from_env`], on top of `client`: `with_client_options` replaces the
+/// client options wholesale, so it must come before the environment's `AWS_*` client
+/// settings (`AWS_ALLOW_HTTP`, timeouts, proxies), not after.
+fn from_env(client: ClientOptions) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::new().with_client_options(client);
+    for (key, value) in std::env::vars_os() {
+        if let (Some(key), Some(value)) = (key.to_str(), value.to_str())
+            && key.starts_with("AWS_")
+            && let Ok(config_key) = key.to_ascii_lowercase().parse()
+        {
+            builder = builder.with_config(config_key, value);
+        }
+    }
+    builder
+}
+
+/// The certificates of `s3.ca_file`. Errors name the key and the file, never its content.
+fn ca_certificates(file: &std::path::Path) -> Result<Vec<Certificate>, object_store::Error> {
+    use std::io::Read;
+    let fail = |problem: String| object_store::Error::Generic {
+        store: "S3",
+        source: format!("s3.ca_file {}: {problem}", file.display()).into(),
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_CA_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    if bytes.len() as u64 > MAX_CA_FILE_BYTES {
+        return Err(fail(format!(
+            "larger than {MAX_CA_FILE_BYTES} bytes: not a CA certificate file"
+        )));
+    }
+    // Only the outcome of the parser, not its message, which could quote the bytes.
+    let certificates = Certificate::from_pem_bundle(&bytes).map_err(|_| {
+        fail("not PEM certificates (expected -----BEGIN CERTIFICATE----- blocks)".into())
+    })?;
+    if certificates.is_empty() {
+        return Err(fail(
+            "no certificate found: expected one or more -----BEGIN CERTIFICATE----- blocks".into(),
+        ));
+    }
+    Ok(certificates)
 }
 
 #[cfg(test)]
@@ -333,6 +395,80 @@ mod tests {
                 ulid::Ulid::nil()
             )
         );
+    }
+
+    #[test]
+    fn ca_file_errors_name_the_key_and_the_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = |file: &std::path::Path| S3Options {
+            endpoint: Some("https://minio.internal:9000".into()),
+            region: Some("us-east-1".into()),
+            ca_file: Some(file.to_owned()),
+            ..Default::default()
+        };
+        let err = |file: &std::path::Path| {
+            Destination::from_url("s3://bucket/x", Some(&opts(file)))
+                .unwrap_err()
+                .to_string()
+        };
+        let missing = dir.path().join("missing.pem");
+        let e = err(&missing);
+        assert!(e.contains("s3.ca_file") && e.contains("missing.pem"), "{e}");
+        assert!(e.contains("cannot read it"), "{e}");
+
+        // A private key given by mistake: refused, and not quoted.
+        let key = dir.path().join("key.pem");
+        let secret = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+        std::fs::write(
+            &key,
+            format!("-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----\n"),
+        )
+        .unwrap();
+        let e = err(&key);
+        assert!(e.contains("s3.ca_file"), "{e}");
+        assert!(!e.contains(secret), "{e}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        assert!(
+            err(&empty).contains("no certificate found"),
+            "{}",
+            err(&empty)
+        );
+    }
+
+    #[test]
+    fn a_ca_file_with_certificates_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=test-ca", "-keyout"])
+            .arg(dir.path().join("ca.key"))
+            .arg("-out")
+            .arg(&ca)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        let opts = S3Options {
+            endpoint: Some("https://minio.internal:9000".into()),
+            region: Some("us-east-1".into()),
+            ca_file: Some(ca.clone()),
+            ..Default::default()
+        };
+        let d = Destination::from_url("s3://bucket/x", Some(&opts)).unwrap();
+        assert_eq!(d.to_string(), "s3://bucket/x");
+        assert!(format!("{opts:?}").contains("ca.pem"));
+        // A bundle: the same certificate twice is two certificates.
+        let pem = std::fs::read_to_string(&ca).unwrap();
+        std::fs::write(&ca, format!("{pem}{pem}")).unwrap();
+        assert_eq!(ca_certificates(&ca).unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -35,6 +35,7 @@ fn full_fixture_parses_into_the_expected_struct() {
             session_token: None,
             allow_http: Some(true),
             virtual_hosted_style: Some(false),
+            ca_file: None,
         }),
         retry: RetryConfig {
             initial_backoff: Duration::from_millis(250),
