@@ -83,6 +83,18 @@ pub(crate) struct Args {
     /// record per span, of about its size).
     #[arg(long, value_enum, default_value_t = SignalArg::Traces)]
     signal: SignalArg,
+    /// Connect over TLS (gRPC only), trusting the CA certificates in this PEM file; the
+    /// endpoint may then be written http:// or https://.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Send `authorization: Bearer TOKEN` with every call (gRPC metadata or HTTP header).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TRACEGATE_LOADGEN_TOKEN",
+        hide_env_values = true
+    )]
+    bearer_token: Option<String>,
 }
 
 /// The OTLP signal the load generator sends.
@@ -360,10 +372,46 @@ async fn send(args: &Args, pool: Arc<Pool>, budget: Budget) -> anyhow::Result<Su
     let endpoint = endpoint(args);
     let connections = args.connections.max(1);
     let mut clients = Vec::with_capacity(connections);
+    let auth = args
+        .bearer_token
+        .as_deref()
+        .map(client::bearer)
+        .transpose()?;
+    let tls = match &args.tls_ca {
+        Some(ca) => {
+            if args.transport != Transport::Grpc {
+                anyhow::bail!("--tls-ca: TLS is built for --transport grpc only");
+            }
+            let config = tracegate_tls::TlsClientConfig {
+                ca_file: Some(ca.clone()),
+                ..Default::default()
+            };
+            Some(
+                config
+                    .load("--tls-ca", tracegate_tls::ALPN_GRPC)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            )
+        }
+        None => None,
+    };
+    // With --tls-ca the channel's URI says https (its :scheme).
+    let endpoint = match (&tls, endpoint.strip_prefix("http://")) {
+        (Some(_), Some(rest)) => format!("https://{rest}"),
+        _ => endpoint,
+    };
     match args.transport {
         Transport::Grpc => {
             for _ in 0..connections {
-                clients.push(Client::grpc(&endpoint, args.gzip, args.signal).await?);
+                clients.push(
+                    Client::grpc(
+                        &endpoint,
+                        args.gzip,
+                        args.signal,
+                        tls.as_ref(),
+                        auth.as_ref(),
+                    )
+                    .await?,
+                );
             }
         }
         Transport::Http => {
@@ -379,7 +427,7 @@ async fn send(args: &Args, pool: Arc<Pool>, budget: Budget) -> anyhow::Result<Su
             .and_then(|r| r.map_err(anyhow::Error::from))
             .with_context(|| format!("cannot connect to {endpoint}"))?;
             for _ in 0..connections {
-                clients.push(Client::http(url.clone(), args.gzip)?);
+                clients.push(Client::http(url.clone(), args.gzip, auth.clone())?);
             }
         }
     }

@@ -9,8 +9,10 @@ use prost::Message as _;
 use std::io::Write as _;
 use std::time::Duration;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
+use tracegate_tls::TlsClient;
 
 /// The method every OTLP/gRPC trace receiver serves.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -32,29 +34,89 @@ pub(crate) enum Outcome {
 /// One connection to the endpoint.
 #[derive(Debug)]
 pub(crate) enum Client {
-    Grpc(tonic::client::Grpc<Channel>, &'static str),
+    Grpc {
+        grpc: tonic::client::Grpc<Channel>,
+        path: &'static str,
+        /// `authorization` metadata (`--bearer-token`), marked sensitive.
+        auth: Option<AsciiMetadataValue>,
+    },
     Http {
         client: reqwest::Client,
         url: reqwest::Url,
         gzip: bool,
+        /// The `Authorization` header value (`--bearer-token`).
+        auth: Option<http::HeaderValue>,
     },
 }
 
+/// `Bearer TOKEN`, marked sensitive so Debug does not show it.
+pub(crate) fn bearer(token: &str) -> anyhow::Result<http::HeaderValue> {
+    let mut value =
+        http::HeaderValue::try_from(format!("Bearer {}", token.trim())).map_err(|_| {
+            anyhow::anyhow!("--bearer-token: only visible ASCII characters are allowed")
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Connects over TLS for tonic's channel (`--tls-ca`).
+#[derive(Debug, Clone)]
+struct TlsConnector(TlsClient);
+
+impl tonic::codegen::Service<http::Uri> for TlsConnector {
+    type Response = hyper_util::rt::TokioIo<tracegate_tls::ClientTlsStream>;
+    type Error = anyhow::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<anyhow::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let tls = self.0.clone();
+        Box::pin(async move {
+            let host = uri.host().unwrap_or_default().to_owned();
+            let port = uri.port_u16().unwrap_or(443);
+            let stream = tls.connect(&host, port).await?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        })
+    }
+}
+
 impl Client {
-    /// Connects a gRPC channel to `endpoint` (`http://host:port`); fails if it cannot.
+    /// Connects a gRPC channel to `endpoint` (`http://host:port`, or `https://` with `tls`);
+    /// fails if it cannot.
     pub(crate) async fn grpc(
         endpoint: &str,
         gzip: bool,
         signal: super::SignalArg,
+        tls: Option<&TlsClient>,
+        auth: Option<&http::HeaderValue>,
     ) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())
+        let endpoint_config = Endpoint::from_shared(endpoint.to_owned())
             .with_context(|| format!("invalid gRPC endpoint {endpoint}"))?
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
-            .tcp_nodelay(true)
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to {endpoint}"))?;
+            .tcp_nodelay(true);
+        let channel = match tls {
+            Some(tls) => {
+                endpoint_config
+                    .connect_with_connector(TlsConnector(tls.clone()))
+                    .await
+            }
+            None => endpoint_config.connect().await,
+        }
+        .map_err(|e| {
+            // tonic's error says only "transport error"; the cause is in its source.
+            let cause = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            anyhow::anyhow!("cannot connect to {endpoint}{cause}")
+        })?;
         let grpc = tonic::client::Grpc::new(channel);
         let grpc = if gzip {
             grpc.send_compressed(CompressionEncoding::Gzip)
@@ -65,40 +127,70 @@ impl Client {
             super::SignalArg::Traces => EXPORT_PATH,
             super::SignalArg::Logs => LOGS_EXPORT_PATH,
         };
-        Ok(Self::Grpc(grpc, path))
+        let auth = match auth {
+            Some(value) => {
+                let mut value = AsciiMetadataValue::try_from(value.as_bytes())
+                    .context("--bearer-token: not a valid metadata value")?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        Ok(Self::Grpc { grpc, path, auth })
     }
 
     /// An HTTP client for `url` (`http://host:port/v1/traces`) with its own connection.
-    pub(crate) fn http(url: reqwest::Url, gzip: bool) -> anyhow::Result<Self> {
+    pub(crate) fn http(
+        url: reqwest::Url,
+        gzip: bool,
+        auth: Option<http::HeaderValue>,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
             .tcp_nodelay(true)
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Self::Http { client, url, gzip })
+        Ok(Self::Http {
+            client,
+            url,
+            gzip,
+            auth,
+        })
     }
 
     /// One export call with `body`, an encoded `ExportTraceServiceRequest` (or logs request).
     pub(crate) async fn export(&mut self, body: Bytes) -> Outcome {
         match self {
-            Self::Grpc(grpc, path) => {
+            Self::Grpc { grpc, path, auth } => {
                 if let Err(e) = grpc.ready().await {
                     tracing::debug!(error = %e, "channel not ready");
                     return Outcome::Refused(code_name(Code::Unavailable));
                 }
                 let path = PathAndQuery::from_static(path);
-                match grpc.unary(tonic::Request::new(body), path, RawCodec).await {
+                let mut request = tonic::Request::new(body);
+                if let Some(auth) = auth {
+                    request.metadata_mut().insert("authorization", auth.clone());
+                }
+                match grpc.unary(request, path, RawCodec).await {
                     Ok(response) => Outcome::Accepted {
                         rejected: rejected(response.into_inner()),
                     },
                     Err(status) => Outcome::Refused(code_name(status.code())),
                 }
             }
-            Self::Http { client, url, gzip } => {
+            Self::Http {
+                client,
+                url,
+                gzip,
+                auth,
+            } => {
                 let mut request = client
                     .post(url.clone())
                     .header(http::header::CONTENT_TYPE, "application/x-protobuf");
+                if let Some(auth) = auth {
+                    request = request.header(http::header::AUTHORIZATION, auth.clone());
+                }
                 request = if *gzip {
                     match gzip_bytes(&body) {
                         Ok(compressed) => request
