@@ -219,10 +219,12 @@ impl TlsClient {
     /// step failed and, for a certificate the client does not trust, what to check.
     pub async fn connect(&self, host: &str, port: u16) -> Result<ClientTlsStream, ConnectError> {
         let addr = format!("{host}:{port}");
-        let name = self.server_name(host).map_err(|source| ConnectError::ServerName {
-            addr: addr.clone(),
-            source,
-        })?;
+        let name = self
+            .server_name(host)
+            .map_err(|source| ConnectError::ServerName {
+                addr: addr.clone(),
+                source,
+            })?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let tcp = TcpStream::connect((bare, port))
             .await
@@ -233,7 +235,10 @@ impl TlsClient {
             })?;
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         connector.connect(name, tcp).await.map_err(|source| {
-            let hint = match source.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            let hint = match source
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<rustls::Error>())
+            {
                 Some(rustls::Error::InvalidCertificate(_)) => {
                     " (the server's certificate is not trusted: check that tls.ca_file is the \
                      CA that signed it and that it names the host, or set \

@@ -71,8 +71,16 @@ fn validate_names_the_key_and_the_file() {
     let errors = c.validate(at);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].path, "exporters.otlp.tls.ca_file");
-    assert!(errors[0].message.contains("/nonexistent/ca.crt"), "{}", errors[0].message);
-    assert!(errors[0].message.contains("cannot open"), "{}", errors[0].message);
+    assert!(
+        errors[0].message.contains("/nonexistent/ca.crt"),
+        "{}",
+        errors[0].message
+    );
+    assert!(
+        errors[0].message.contains("cannot open"),
+        "{}",
+        errors[0].message
+    );
 
     let pki = TestPki::new("validate");
     let mut c = trusting(&pki);
@@ -84,7 +92,10 @@ fn validate_names_the_key_and_the_file() {
 
     let mut c = trusting(&pki);
     c.server_name_override = Some("not a name!".into());
-    assert_eq!(c.validate(at)[0].path, "exporters.otlp.tls.server_name_override");
+    assert_eq!(
+        c.validate(at)[0].path,
+        "exporters.otlp.tls.server_name_override"
+    );
 
     // A key file of the wrong kind: the error says so without quoting the file.
     let secret = pki.dir().join("not-a-key.pem");
@@ -140,7 +151,10 @@ async fn refuses_a_server_another_ca_signed_unless_insecure() {
     drop(closed);
     let e = client.connect("127.0.0.1", closed_port).await.unwrap_err();
     assert_eq!(e.reason(), "connect", "{e}");
-    assert!(e.to_string().starts_with("cannot connect to 127.0.0.1:"), "{e}");
+    assert!(
+        e.to_string().starts_with("cannot connect to 127.0.0.1:"),
+        "{e}"
+    );
 
     let insecure = TlsClientConfig {
         insecure_skip_verify: true,
