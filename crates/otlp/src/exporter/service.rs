@@ -67,9 +67,36 @@ impl TraceClient {
                 }
             }
             Err(status) if is_retryable(status.code()) => Outcome::Retryable(status),
-            Err(status) => Outcome::Permanent(status),
+            Err(status) => match broken_connection(&status) {
+                Some(cause) => Outcome::Retryable(Status::unavailable(format!(
+                    "the connection to the endpoint failed: {cause}"
+                ))),
+                None => Outcome::Permanent(status),
+            },
         }
     }
+}
+
+/// The cause, when `status` is tonic's `Unknown` "transport error": the connection broke
+/// under the request, not an answer of the endpoint. Retried like a failed connect. This is
+/// how a TLS 1.3 server that requires a client certificate refuses one without: the
+/// client's handshake completes, and the server's alert arrives with the first request.
+fn broken_connection(status: &Status) -> Option<String> {
+    use std::error::Error as _;
+    if status.code() != Code::Unknown {
+        return None;
+    }
+    let mut source = status.source();
+    let mut transport = false;
+    let mut causes = Vec::new();
+    while let Some(e) = source {
+        transport |= e.is::<tonic::transport::Error>();
+        causes.push(e.to_string());
+        source = e.source();
+    }
+    // Each level of the chain repeats or refines the last: the innermost two say most.
+    let start = causes.len().saturating_sub(2);
+    transport.then(|| causes[start..].join(": "))
 }
 
 /// Retryable gRPC codes, per the OTLP spec's table. `RESOURCE_EXHAUSTED` is retried too, since
