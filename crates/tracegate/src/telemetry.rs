@@ -58,6 +58,7 @@ pub async fn serve_metrics(
     tracegate_metrics::telemetry::describe();
     tracegate_scores::telemetry::describe();
     tracegate_tls::describe();
+    tracegate_otlp::exporter::describe();
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| {

@@ -18,6 +18,17 @@ use tracegate_tls::{ClientTlsStream, TlsClient};
 /// no certificate can name).
 pub const CONNECT_FAILURES_TOTAL: &str = "tracegate_exporter_connect_failures_total";
 
+/// Describes [`CONNECT_FAILURES_TOTAL`], for its HELP line. Call once after the recorder is
+/// installed.
+pub fn describe() {
+    metrics::describe_counter!(
+        CONNECT_FAILURES_TOTAL,
+        metrics::Unit::Count,
+        "Failed connections of an OTLP exporter with TLS, by exporter and reason (connect: TCP, \
+         tls: the handshake, such as a certificate the CA did not sign, server_name)."
+    );
+}
+
 /// Connects to the URI's host and port (443 by default) over TLS.
 #[derive(Debug, Clone)]
 pub(crate) struct TlsConnector {

@@ -30,7 +30,7 @@ pub use config::{
     Compression, OtlpExporterConfig, QueueStorage, RetryConfig, SendingQueueConfig, grpc_endpoint,
     grpc_metadata,
 };
-pub use connect::CONNECT_FAILURES_TOTAL;
+pub use connect::{CONNECT_FAILURES_TOTAL, describe};
 pub use exporter::OtlpExporter;
 pub use service::is_retryable;
 
