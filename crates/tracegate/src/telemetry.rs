@@ -58,6 +58,7 @@ pub async fn serve_metrics(
     tracegate_metrics::telemetry::describe();
     tracegate_scores::telemetry::describe();
     tracegate_tls::describe();
+    tracegate_auth::describe();
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| {
@@ -67,7 +68,7 @@ pub async fn serve_metrics(
             )
         })?;
     let stop = CancellationToken::new();
-    let tls = crate::tls::acceptor("service.telemetry", tls, &listener, &stop)?;
+    let tls = crate::tls::acceptor("service.telemetry", tls, false, &listener, &stop)?;
     let healthz = health.clone();
     let app = Router::new()
         .route("/metrics", get(move || render(handle.clone())))
