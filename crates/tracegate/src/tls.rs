@@ -42,15 +42,13 @@ pub fn acceptor(
     stop: &CancellationToken,
 ) -> anyhow::Result<Option<Arc<TlsAcceptor>>> {
     let address = listener.local_addr().ok();
-    if warn_no_auth {
-        if let Some(address) = address.filter(|a| !a.ip().is_loopback()) {
-            tracing::warn!(
-                %address,
-                "{section} listens on a non-loopback address without authentication: anyone \
-                 who can reach it can read the traces; add an `auth:` section (bearer_tokens or \
-                 client_certificates), or listen on 127.0.0.1"
-            );
-        }
+    if let Some(address) = address.filter(|a| warn_no_auth && !a.ip().is_loopback()) {
+        tracing::warn!(
+            %address,
+            "{section} listens on a non-loopback address without authentication: anyone \
+             who can reach it can read the traces; add an `auth:` section (bearer_tokens or \
+             client_certificates), or listen on 127.0.0.1"
+        );
     }
     let Some(tls) = tls else {
         if let Some(address) = address.filter(|a| !a.ip().is_loopback()) {
