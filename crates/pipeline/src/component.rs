@@ -391,6 +391,9 @@ pub struct BuildContext {
     /// `service.multitenancy_enabled`: receivers take each request's tenant from its
     /// `X-Scope-OrgID` header and refuse requests without one.
     pub multitenancy: bool,
+    /// Who may send: the authenticator of the `auth:` section, shared by every receiver
+    /// (open, letting every request through, without one).
+    pub auth: std::sync::Arc<tracegate_auth::Authenticator>,
     /// The signal of the pipeline a processor is being built for: a processor type that
     /// works in both `traces` and `logs` pipelines (`redaction`) builds a
     /// [`Processor::Log`] for [`Signal::Logs`]. Receivers and exporters, which are built once
@@ -405,6 +408,7 @@ impl BuildContext {
             instance: instance.into(),
             health: Health::default(),
             multitenancy: false,
+            auth: std::sync::Arc::new(tracegate_auth::Authenticator::open()),
             signal: Signal::Traces,
         }
     }
@@ -420,6 +424,12 @@ impl BuildContext {
     /// The same, with multi-tenancy on or off ([`Self::multitenancy`]).
     pub fn with_multitenancy(mut self, on: bool) -> Self {
         self.multitenancy = on;
+        self
+    }
+
+    /// The same, with `auth` deciding who may send ([`Self::auth`]).
+    pub fn with_auth(mut self, auth: std::sync::Arc<tracegate_auth::Authenticator>) -> Self {
+        self.auth = auth;
         self
     }
 

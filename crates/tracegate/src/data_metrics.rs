@@ -79,6 +79,7 @@ impl DataMetrics {
             let tls = crate::tls::acceptor(
                 "metrics.prometheus",
                 prometheus.tls.as_ref(),
+                false,
                 &listener,
                 &stop,
             )?;

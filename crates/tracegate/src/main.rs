@@ -8,6 +8,7 @@
 //! - `tracegate trace ID` and `tracegate search 'TRACEQL'` read a running gateway's traces
 //!   through its query API.
 
+mod auth;
 mod components;
 mod data_metrics;
 mod durability;
@@ -156,6 +157,8 @@ struct Loaded {
     /// The `metrics:` section, and the `span_metrics` and `alerts` processors it serves.
     metrics: MetricsConfig,
     data: MetricsRegistry,
+    /// The `auth:` section's authenticator (open without one), shared by every listener.
+    auth: std::sync::Arc<tracegate_auth::Authenticator>,
 }
 
 fn load(
@@ -177,25 +180,32 @@ fn load(
     let data = MetricsRegistry::new();
     let registry = components::registry(&hot, &data);
     let resolved = RawConfig::parse(&text).and_then(|raw| {
+        let auth = auth::setup(&raw);
         let ctx = BuildContext::new(instance.unwrap_or_else(default_instance))
-            .with_multitenancy(raw.service.multitenancy_enabled);
+            .with_multitenancy(raw.service.multitenancy_enabled)
+            .with_auth(auth.as_ref().map_or_else(
+                |_| std::sync::Arc::new(tracegate_auth::Authenticator::open()),
+                std::sync::Arc::clone,
+            ));
         let query = query::setup(&raw);
         let metrics = data_metrics::setup(&raw);
         let telemetry_tls = tls::telemetry_tls(&raw.service.telemetry);
         let config = Config::resolve(raw, &registry, &ctx);
-        match (config, query, metrics, telemetry_tls) {
-            (Ok(config), Ok(query), Ok(metrics), Ok(_)) => Ok(Loaded {
+        match (config, query, metrics, telemetry_tls, auth) {
+            (Ok(config), Ok(query), Ok(metrics), Ok(_), Ok(auth)) => Ok(Loaded {
                 config,
                 query,
                 hot: hot.clone(),
                 metrics,
                 data: data.clone(),
+                auth,
             }),
-            (config, query, metrics, telemetry_tls) => {
+            (config, query, metrics, telemetry_tls, auth) => {
                 let mut errors = config.err().map(|e| e.0).unwrap_or_default();
                 errors.extend(query.err().unwrap_or_default());
                 errors.extend(metrics.err().unwrap_or_default());
                 errors.extend(telemetry_tls.err().unwrap_or_default());
+                errors.extend(auth.err().unwrap_or_default());
                 Err(ConfigErrors(errors))
             }
         }
@@ -231,6 +241,7 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
         hot,
         metrics: metrics_config,
         data,
+        auth,
     } = match load(path, instance)? {
         Ok(c) => c,
         Err(errors) => anyhow::bail!("invalid config:\n{errors}"),
@@ -253,8 +264,10 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
         .await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
+        // Re-reads auth.tokens_file until the gateway stops.
+        let tokens_reload = auth.spawn_reloader(shutdown.child_token());
         let api = match query {
-            Some(setup) => Some(query::QueryServer::start(setup, &hot).await?),
+            Some(setup) => Some(query::QueryServer::start(setup, &hot, auth.clone()).await?),
             None => None,
         };
         let data_metrics = data_metrics::DataMetrics::start(metrics_config, &data).await?;
@@ -266,6 +279,9 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
         data_metrics.stop().await;
         if let Some(wal) = wal {
             wal.close().await;
+        }
+        if let Some(task) = tokens_reload {
+            task.abort();
         }
         metrics.cancel();
         result.context("the gateway stopped")

@@ -108,7 +108,11 @@ pub struct QueryServer {
 
 impl QueryServer {
     /// Binds the endpoint (so a taken port fails before the pipelines start) and serves.
-    pub async fn start(setup: QuerySetup, hot: &HotRegistry) -> anyhow::Result<Self> {
+    pub async fn start(
+        setup: QuerySetup,
+        hot: &HotRegistry,
+        auth: Arc<tracegate_auth::Authenticator>,
+    ) -> anyhow::Result<Self> {
         let QuerySetup { api, cold } = setup;
         let listener = TcpListener::bind(&api.endpoint).await.with_context(|| {
             format!(
@@ -118,7 +122,7 @@ impl QueryServer {
             )
         })?;
         let stop = CancellationToken::new();
-        let tls = crate::tls::acceptor("query", api.tls.as_ref(), &listener, &stop)?;
+        let tls = crate::tls::acceptor("query", api.tls.as_ref(), !auth.is_on(), &listener, &stop)?;
         let store = hot.get(&api.hot_store);
         let multitenancy = api.multitenancy_enabled;
         let cold = cold
@@ -154,7 +158,7 @@ impl QueryServer {
             });
         }
         let backend = Stores::new(store, cold, tokio::runtime::Handle::current());
-        let app = router(ApiState::new(Arc::new(backend), api));
+        let app = router(ApiState::new(Arc::new(backend), api).with_auth(auth));
         let task = tokio::spawn(tracegate_tls::serve_router(
             listener,
             app,

@@ -59,6 +59,7 @@ pub async fn serve_metrics(
     tracegate_scores::telemetry::describe();
     tracegate_tls::describe();
     tracegate_otlp::exporter::describe();
+    tracegate_auth::describe();
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| {
@@ -68,7 +69,7 @@ pub async fn serve_metrics(
             )
         })?;
     let stop = CancellationToken::new();
-    let tls = crate::tls::acceptor("service.telemetry", tls, &listener, &stop)?;
+    let tls = crate::tls::acceptor("service.telemetry", tls, false, &listener, &stop)?;
     let healthz = health.clone();
     let app = Router::new()
         .route("/metrics", get(move || render(handle.clone())))

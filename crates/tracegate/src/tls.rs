@@ -31,14 +31,25 @@ pub fn telemetry_tls(
 }
 
 /// The acceptor for `section.tls` (`None`: plaintext, with a warning if `listener` is not on
-/// loopback), its files reloaded until `stop`.
+/// loopback), its files reloaded until `stop`. With `warn_no_auth` (a listener that serves
+/// data and has no `auth:`), a non-loopback address is also warned about for being open to
+/// anyone; the metrics endpoints, unauthenticated by design, pass false.
 pub fn acceptor(
     section: &str,
     tls: Option<&TlsServerConfig>,
+    warn_no_auth: bool,
     listener: &TcpListener,
     stop: &CancellationToken,
 ) -> anyhow::Result<Option<Arc<TlsAcceptor>>> {
     let address = listener.local_addr().ok();
+    if let Some(address) = address.filter(|a| warn_no_auth && !a.ip().is_loopback()) {
+        tracing::warn!(
+            %address,
+            "{section} listens on a non-loopback address without authentication: anyone \
+             who can reach it can read the traces; add an `auth:` section (bearer_tokens or \
+             client_certificates), or listen on 127.0.0.1"
+        );
+    }
     let Some(tls) = tls else {
         if let Some(address) = address.filter(|a| !a.ip().is_loopback()) {
             tracing::warn!(

@@ -33,8 +33,8 @@
 use super::Limits;
 use super::budget::{Budget, DECODED_BYTES_PER_BYTE, Reservation};
 use super::connections::GatedListener;
-use super::ingest::{Ingest, Reason};
-use super::secure;
+use super::ingest::{Ingest, Reason, TENANT_HEADER};
+use super::secure::{self, Peer};
 use super::signal::{OtlpRequest, grpc_signal};
 use axum::body::Body as AxumBody;
 use bytes::Bytes;
@@ -65,6 +65,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::codegen::Service;
 use tonic::service::Routes;
 use tonic::{Code, Request, Response, Status};
+use tracegate_auth::Tenancy;
 use tracegate_model::Signal;
 use tracegate_model::tenant::TenantError;
 use tracegate_pipeline::{Refused, telemetry};
@@ -103,6 +104,11 @@ pub(crate) async fn serve(
 /// the outcome was already recorded.
 #[derive(Debug, Clone)]
 struct HandlerRan(Arc<AtomicBool>);
+
+/// Whose request it is, decided from its credential before its body was read; reached by
+/// the handler through the extensions.
+#[derive(Debug, Clone)]
+struct Authorized(Tenancy);
 
 /// The request's share of the byte budget, reached by the handler through the extensions.
 #[derive(Debug, Clone)]
@@ -150,11 +156,13 @@ impl Handler {
             .metadata()
             .get("grpc-encoding")
             .is_some_and(|v| v.as_bytes() != b"identity");
+        // Set by `GuardedService::call` for every request; without it, nothing is accepted.
+        let Some(Authorized(tenancy)) = request.extensions().get::<Authorized>().cloned() else {
+            return Err(Status::internal("the request was not authenticated"));
+        };
         let tenant = self.ingest.tenant(
-            request
-                .metadata()
-                .get(super::ingest::TENANT_HEADER)
-                .map(|v| v.as_bytes()),
+            &tenancy,
+            request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes()),
         );
         let tenant = match tenant {
             Ok(tenant) => tenant,
@@ -251,10 +259,34 @@ impl Service<http::Request<tonic::body::Body>> for GuardedService {
             self.ingest.failed(TRANSPORT, label, reason, &message);
             let response = match reason {
                 Reason::NoPipeline => Status::unimplemented(message),
+                Reason::Unauthenticated => {
+                    let mut status = Status::unauthenticated(message);
+                    status.metadata_mut().insert(
+                        "www-authenticate",
+                        tonic::metadata::MetadataValue::from_static(
+                            tracegate_auth::WWW_AUTHENTICATE,
+                        ),
+                    );
+                    status
+                }
+                Reason::TenantMismatch => Status::permission_denied(message),
                 _ => Status::unavailable(message),
             }
             .into_http();
             Box::pin(async move { Ok(response) })
+        };
+        // Credentials first, from the headers alone: an unauthenticated client learns
+        // nothing of the receiver and costs no body read.
+        let header = |name: &str| request.headers().get(name).map(|v| v.as_bytes());
+        let tenancy = match self.ingest.authenticate(
+            TRANSPORT,
+            header(http::header::AUTHORIZATION.as_str()),
+            header(TENANT_HEADER),
+            request.extensions().get::<Peer>(),
+        ) {
+            Ok(tenancy) => tenancy,
+            Err(e) if e.reason.is_forbidden() => return refuse(Reason::TenantMismatch, e.message),
+            Err(e) => return refuse(Reason::Unauthenticated, e.message),
         };
         if let Some(Err(message)) = signal.map(|s| self.ingest.serves(s)) {
             return refuse(Reason::NoPipeline, message);
@@ -274,6 +306,7 @@ impl Service<http::Request<tonic::body::Body>> for GuardedService {
         let ran = Arc::new(AtomicBool::new(false));
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(HandlerRan(ran.clone()));
+        parts.extensions.insert(Authorized(tenancy));
         parts.extensions.insert(Held(reservation.clone()));
         let guard = BodyGuard {
             limit: self.limits.max_request_bytes,

@@ -18,10 +18,12 @@
 use super::body::{self, BodyError, Encoding};
 use super::budget::{Budget, DECODED_BYTES_PER_BYTE, Reservation};
 use super::connections::GatedListener;
-use super::ingest::{Ingest, Reason};
+use super::ingest::{Ingest, Reason, TENANT_HEADER};
+use super::secure::Peer;
 use super::signal::OtlpRequest;
 use super::status::RpcStatus;
 use super::{Limits, http_serve, json};
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
@@ -121,6 +123,7 @@ fn router(ingest: Arc<Ingest>, budget: Arc<Budget>, limits: Limits) -> Router {
 /// `POST` of an `R` export request.
 async fn export<R: OtlpRequest + Send>(
     State(state): State<Arc<HttpState>>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -128,6 +131,28 @@ async fn export<R: OtlpRequest + Send>(
     let signal = R::SIGNAL.as_str();
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let content_type = header_str(header::CONTENT_TYPE);
+    // Credentials first: an unauthenticated client learns nothing of the receiver and
+    // costs no body read.
+    let tenancy = match state.ingest.authenticate(
+        TRANSPORT,
+        headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
+        headers.get(TENANT_HEADER).map(|v| v.as_bytes()),
+        peer.as_ref().map(|Extension(p)| p),
+    ) {
+        Ok(tenancy) => tenancy,
+        Err(e) => {
+            let format = Format::from_content_type(content_type).unwrap_or(Format::Protobuf);
+            if e.reason.is_forbidden() {
+                return state.reject(format, signal, Reason::TenantMismatch, e.message);
+            }
+            let mut response = state.reject(format, signal, Reason::Unauthenticated, e.message);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(tracegate_auth::WWW_AUTHENTICATE),
+            );
+            return response;
+        }
+    };
     let Some(format) = Format::from_content_type(content_type) else {
         let message = format!(
             "unsupported Content-Type {:?}: send {PROTOBUF} or {JSON}",
@@ -138,11 +163,10 @@ async fn export<R: OtlpRequest + Send>(
     if let Err(message) = state.ingest.serves(R::SIGNAL) {
         return state.reject(format, signal, Reason::NoPipeline, message);
     }
-    let tenant = match state.ingest.tenant(
-        headers
-            .get(super::ingest::TENANT_HEADER)
-            .map(|v| v.as_bytes()),
-    ) {
+    let tenant = match state
+        .ingest
+        .tenant(&tenancy, headers.get(TENANT_HEADER).map(|v| v.as_bytes()))
+    {
         Ok(tenant) => tenant,
         Err(e @ TenantError::Missing) => {
             return state.reject(format, signal, Reason::Unauthenticated, e.to_string());
@@ -283,6 +307,7 @@ impl HttpState {
             ),
             Reason::Timeout => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
             Reason::Unauthenticated => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
+            Reason::TenantMismatch => (StatusCode::FORBIDDEN, tonic::Code::PermissionDenied),
             Reason::NoPipeline => (StatusCode::NOT_FOUND, tonic::Code::Unimplemented),
             Reason::MemoryLimit | Reason::Overloaded => {
                 let response = error_response(

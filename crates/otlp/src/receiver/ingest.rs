@@ -2,9 +2,11 @@
 //! log records, hand the valid ones to the pipelines, build the OTLP response, and record
 //! the outcome.
 
+use super::secure::Peer;
 use super::signal::OtlpRequest;
 use std::sync::Arc;
 use tokio::sync::RwLock;
+use tracegate_auth::{AuthError, Authenticator, ClientCertificate, Tenancy};
 use tracegate_model::Signal;
 use tracegate_model::tenant::{TenantError, validate_tenant};
 use tracegate_pipeline::{Refused, SpanSender, telemetry};
@@ -25,8 +27,12 @@ pub(crate) enum Reason {
     Timeout,
     /// The listener already handles `max_concurrent_requests` requests; retryable.
     Overloaded,
-    /// Multi-tenancy is on and the request names no tenant.
+    /// No valid credential (`auth:`), or multi-tenancy is on and the request names no
+    /// tenant (HTTP 401, gRPC `UNAUTHENTICATED`).
     Unauthenticated,
+    /// `X-Scope-OrgID` names a tenant other than the credential's (HTTP 403, gRPC
+    /// `PERMISSION_DENIED`).
+    TenantMismatch,
     /// No pipeline of the request's signal lists this receiver (HTTP 404, gRPC
     /// `UNIMPLEMENTED`).
     NoPipeline,
@@ -43,6 +49,7 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::Overloaded => "overloaded",
             Reason::Unauthenticated => "unauthenticated",
+            Reason::TenantMismatch => "tenant_mismatch",
             Reason::NoPipeline => "no_pipeline",
         }
     }
@@ -58,6 +65,12 @@ pub(crate) struct Ingest {
     id: String,
     output: RwLock<Option<SpanSender>>,
     multitenancy: bool,
+    /// Who may send (`auth:`); open without it.
+    auth: Arc<Authenticator>,
+    /// The listener names in `tracegate_auth_failures_total` (`ID/grpc`, `ID/http`), as
+    /// the TLS metrics name them.
+    grpc_listener: String,
+    http_listener: String,
     /// Whether a `traces` / a `logs` pipeline lists the receiver (fixed at start).
     takes_traces: bool,
     takes_logs: bool,
@@ -67,8 +80,16 @@ pub(crate) struct Ingest {
 pub(crate) const TENANT_HEADER: &str = "x-scope-orgid";
 
 impl Ingest {
-    pub(crate) fn new(id: String, output: SpanSender, multitenancy: bool) -> Self {
+    pub(crate) fn new(
+        id: String,
+        output: SpanSender,
+        multitenancy: bool,
+        auth: Arc<Authenticator>,
+    ) -> Self {
         Self {
+            grpc_listener: format!("{id}/grpc"),
+            http_listener: format!("{id}/http"),
+            auth,
             id,
             takes_traces: output.takes_traces(),
             takes_logs: output.takes_logs(),
@@ -95,9 +116,47 @@ impl Ingest {
         ))
     }
 
-    /// The tenant a request's `X-Scope-OrgID` value names. Without multi-tenancy the header
-    /// is ignored and the data is the single tenant's (`None`).
-    pub(crate) fn tenant(&self, header: Option<&[u8]>) -> Result<Option<Arc<str>>, TenantError> {
+    /// Checks a request's credential (`authorization`, or the connection's client
+    /// certificate) and decides whose data it is; a refusal is counted and logged by the
+    /// authenticator. Runs before the body is read.
+    pub(crate) fn authenticate(
+        &self,
+        transport: &'static str,
+        authorization: Option<&[u8]>,
+        org_id: Option<&[u8]>,
+        peer: Option<&Peer>,
+    ) -> Result<Tenancy, AuthError> {
+        let listener = match transport {
+            "grpc" => &self.grpc_listener,
+            _ => &self.http_listener,
+        };
+        let common_name = peer.and_then(|p| p.client.as_ref());
+        self.auth.decide(&tracegate_auth::Request {
+            listener,
+            peer: peer.and_then(|p| p.remote_addr),
+            authorization,
+            org_id,
+            client_certificate: common_name.map(|c| ClientCertificate {
+                common_name: c.subject_cn.as_deref(),
+            }),
+            multitenancy: self.multitenancy,
+            federation: false,
+        })
+    }
+
+    /// The tenant of an authenticated request: the credential's, or the one its
+    /// `X-Scope-OrgID` value names. Without multi-tenancy the header is ignored and the
+    /// data is the single tenant's (`None`).
+    pub(crate) fn tenant(
+        &self,
+        tenancy: &Tenancy,
+        header: Option<&[u8]>,
+    ) -> Result<Option<Arc<str>>, TenantError> {
+        match tenancy {
+            Tenancy::Single => return Ok(None),
+            Tenancy::Credential(tenant) => return Ok(Some(tenant.clone())),
+            Tenancy::FromHeader => {}
+        }
         if !self.multitenancy {
             return Ok(None);
         }

@@ -83,7 +83,9 @@ impl ReceiverFactory for OtlpReceiverFactory {
     ) -> Result<Box<dyn Receiver>, ConfigError> {
         let config = OtlpReceiverConfig::from_section(&format!("receivers.{id}"), config)?;
         Ok(Box::new(
-            OtlpReceiver::new(id.clone(), config).with_multitenancy(ctx.multitenancy),
+            OtlpReceiver::new(id.clone(), config)
+                .with_multitenancy(ctx.multitenancy)
+                .with_auth(ctx.auth.clone()),
         ))
     }
 }
@@ -112,6 +114,7 @@ pub struct OtlpReceiver {
     grpc_tls: Option<Arc<TlsAcceptor>>,
     http_tls: Option<Arc<TlsAcceptor>>,
     multitenancy: bool,
+    auth: Arc<tracegate_auth::Authenticator>,
 }
 
 impl OtlpReceiver {
@@ -125,7 +128,15 @@ impl OtlpReceiver {
             grpc_tls: None,
             http_tls: None,
             multitenancy: false,
+            auth: Arc::new(tracegate_auth::Authenticator::open()),
         }
+    }
+
+    /// Requests must carry a credential `auth` accepts (the `auth:` section); without it
+    /// every request is let through.
+    pub fn with_auth(mut self, auth: Arc<tracegate_auth::Authenticator>) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// With multi-tenancy on, each request's tenant comes from its `X-Scope-OrgID` header,
@@ -204,7 +215,8 @@ impl OtlpReceiver {
         let local = listener.local_addr().ok();
         let address = local.map_or_else(|| endpoint.to_owned(), |a| a.to_string());
         tracing::info!(receiver = %self.id, protocol, %address, tls, "listening");
-        if !tls && local.is_some_and(|a| !a.ip().is_loopback()) {
+        let public = local.is_some_and(|a| !a.ip().is_loopback());
+        if public && !tls {
             tracing::warn!(
                 receiver = %self.id,
                 protocol,
@@ -214,6 +226,16 @@ impl OtlpReceiver {
                  or listen on 127.0.0.1",
                 self.id,
                 protocol.to_ascii_lowercase()
+            );
+        }
+        if public && !self.auth.is_on() {
+            tracing::warn!(
+                receiver = %self.id,
+                protocol,
+                %address,
+                "listening on a non-loopback address without authentication: anyone who can \
+                 reach it can send telemetry; add an `auth:` section (bearer_tokens or \
+                 client_certificates) or listen on 127.0.0.1"
             );
         }
         Ok(listener)
@@ -243,6 +265,7 @@ impl Receiver for OtlpReceiver {
             ctx.id.to_string(),
             ctx.output,
             self.multitenancy,
+            self.auth.clone(),
         ));
         let budget = Budget::new(
             self.config.max_in_flight_bytes.as_usize(),

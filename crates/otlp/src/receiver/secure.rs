@@ -28,10 +28,8 @@ const READY_QUEUE: usize = 16;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Peer {
     /// The client's address.
-    #[allow(dead_code)] // Read by the authentication step to come (issue 17).
     pub(crate) remote_addr: Option<SocketAddr>,
     /// With mTLS, the verified client certificate's identity.
-    #[allow(dead_code)] // Read by the authentication step to come (issue 17).
     pub(crate) client: Option<ClientIdentity>,
 }
 

@@ -146,6 +146,11 @@ pub struct RawConfig {
     /// parses it into the metrics crate's config. Null when absent.
     #[serde(default)]
     pub metrics: Value,
+    /// The `auth:` section (bearer tokens, client certificates), as written. The binary
+    /// parses it into an authenticator that every receiver gets through the
+    /// [`BuildContext`]. Null when absent: every listener is open.
+    #[serde(default)]
+    pub auth: Value,
 }
 
 impl RawConfig {
@@ -230,6 +235,7 @@ impl Config {
             service,
             query,
             metrics: _,
+            auth: _,
         } = raw;
 
         let ids = |section: &str, map: &BTreeMap<String, Value>, errors: &mut Vec<ConfigError>| {

@@ -30,6 +30,14 @@ impl ApiError {
         }
     }
 
+    /// 403 with a message.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+
     /// 500 with a message.
     pub fn internal(message: impl Into<String>) -> Self {
         Self {

@@ -10,8 +10,11 @@
 //! | `GET /api/search/tags`, `GET /api/v2/search/tags` | [`tags`] |
 //! | `GET /api/search/tag/{tag}/values`, `GET /api/v2/search/tag/{tag}/values` | [`tags`] |
 //!
-//! Requests name their tenants through `X-Scope-OrgID` when multi-tenancy is on
-//! ([`tenancy`]); parameters are read with Tempo's rules and 400 messages ([`params`]);
+//! With an `auth:` section every request, `/api/echo` included, needs a credential (a bearer
+//! token, or a verified client certificate over mTLS): 401 with `WWW-Authenticate: Bearer`
+//! without one, 403 when `X-Scope-OrgID` names a tenant the credential does not belong to
+//! (every tenant of a federated `a|b` must be the credential's). Requests name their tenants
+//! through `X-Scope-OrgID` when multi-tenancy is on ([`tenancy`]); parameters are read with Tempo's rules and 400 messages ([`params`]);
 //! errors are plain text ([`ApiError`]). Storage reads block, so every [`Backend`] call runs
 //! in `spawn_blocking`. gRPC streaming and TraceQL metrics are not served.
 
@@ -33,18 +36,29 @@ pub(crate) use crate::traceql as tql;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
+use tracegate_auth::{Authenticator, ClientCertificate, Tenancy};
+use tracegate_tls::ClientIdentity;
 
-/// What every handler shares: the storage and the configuration.
+/// The listener name in `tracegate_auth_failures_total`.
+pub const AUTH_LISTENER: &str = "query";
+
+/// What every handler shares: the storage, the configuration and who may ask.
 #[derive(Clone)]
 pub struct ApiState {
     backend: Arc<dyn Backend>,
     config: Arc<ApiConfig>,
+    auth: Arc<Authenticator>,
 }
+
+/// A request's tenancy, decided from its credential by the router's authentication layer
+/// before any handler runs; handlers take it as an `Extension`.
+#[derive(Debug, Clone)]
+pub struct Authorized(pub Tenancy);
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,7 +74,14 @@ impl ApiState {
         Self {
             backend,
             config: Arc::new(config),
+            auth: Arc::new(Authenticator::open()),
         }
+    }
+
+    /// The same, with `auth` deciding who may ask (the `auth:` section); open without.
+    pub fn with_auth(mut self, auth: Arc<Authenticator>) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// The configuration.
@@ -73,9 +94,18 @@ impl ApiState {
         &self.backend
     }
 
-    /// The tenants a request reads.
-    pub fn tenants(&self, headers: &HeaderMap) -> Result<Tenants, ApiError> {
-        Tenants::from_headers(headers, self.config.multitenancy_enabled)
+    /// The tenants an authenticated request reads: its credential's, or those its
+    /// `X-Scope-OrgID` names.
+    pub fn tenants(
+        &self,
+        headers: &HeaderMap,
+        authorized: &Authorized,
+    ) -> Result<Tenants, ApiError> {
+        match &authorized.0 {
+            Tenancy::Single => Tenants::from_headers(headers, false),
+            Tenancy::FromHeader => Tenants::from_headers(headers, self.config.multitenancy_enabled),
+            Tenancy::Credential(tenant) => Ok(Tenants::one(tenant)),
+        }
     }
 }
 
@@ -92,8 +122,47 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v2/search/tags", get(tags::tags_v2))
         .route("/api/search/tag/{*rest}", get(tags::tag_values_v1))
         .route("/api/v2/search/tag/{*rest}", get(tags::tag_values_v2))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(slots, limit))
+        .layer(axum::middleware::from_fn_with_state(state, authenticate))
+}
+
+/// Decides every request's tenancy from its credential (outermost, so a request without one
+/// takes no query slot), or answers 401 / 403 in plain text as Tempo does.
+async fn authenticate(
+    State(state): State<ApiState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let identity = request.extensions().get::<ClientIdentity>();
+    let decided = state.auth.decide(&tracegate_auth::Request {
+        listener: AUTH_LISTENER,
+        // serve_router gives handlers no peer address.
+        peer: None,
+        authorization: headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
+        org_id: headers.get(tenancy::ORG_ID_HEADER).map(|v| v.as_bytes()),
+        client_certificate: identity.map(|c| ClientCertificate {
+            common_name: c.subject_cn.as_deref(),
+        }),
+        multitenancy: state.config.multitenancy_enabled,
+        federation: true,
+    });
+    match decided {
+        Ok(tenancy) => {
+            request.extensions_mut().insert(Authorized(tenancy));
+            next.run(request).await
+        }
+        Err(e) if e.reason.is_forbidden() => ApiError::forbidden(e.message).into_response(),
+        Err(e) => {
+            let mut response = ApiError::unauthorized(e.message).into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(tracegate_auth::WWW_AUTHENTICATE),
+            );
+            response
+        }
+    }
 }
 
 /// At most `max_concurrent_requests` requests at once: the rest get 429 with `Retry-After`,

@@ -26,6 +26,11 @@ impl Tenants {
         &self.0
     }
 
+    /// Exactly `tenant` (a credential's, already valid).
+    pub fn one(tenant: &str) -> Self {
+        Self(vec![tenant.to_owned()])
+    }
+
     /// Reads the tenants of a request.
     pub fn from_headers(headers: &HeaderMap, multitenancy: bool) -> Result<Self, ApiError> {
         if !multitenancy {

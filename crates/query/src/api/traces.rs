@@ -15,6 +15,7 @@
 //! `start`/`end` (unix seconds, optional) go to the backend as the window to look in
 //! (the archive lists only those partitions); `end` before `start` is a 400.
 
+use super::Authorized;
 use super::error::blocking;
 use super::params::{Params, parse_trace_id, parse_trace_window};
 use super::{ApiError, ApiState, json_response, protobuf_response, wants_protobuf};
@@ -22,6 +23,7 @@ use crate::tempo::jsonpb;
 use crate::tempo::trace::{
     PartialStatus, Trace, TraceByIdMetrics, TraceByIdResponse, build_trace_within,
 };
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -38,10 +40,11 @@ struct Found {
 async fn lookup(
     state: &ApiState,
     headers: &HeaderMap,
+    authorized: &Authorized,
     id: &str,
     params: &Params,
 ) -> Result<Option<Found>, ApiError> {
-    let tenants = state.tenants(headers)?;
+    let tenants = state.tenants(headers, authorized)?;
     let id = parse_trace_id(id)?;
     let window = parse_trace_window(params)?;
     let backend = state.backend().clone();
@@ -74,11 +77,12 @@ async fn lookup(
 pub async fn trace_v1(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    Extension(authorized): Extension<Authorized>,
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let params = Params::new(pairs);
-    let Some(found) = lookup(&state, &headers, &id, &params).await? else {
+    let Some(found) = lookup(&state, &headers, &authorized, &id, &params).await? else {
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
     let max = state.config().max_trace_bytes.as_usize();
@@ -104,11 +108,12 @@ fn encode_v1(trace: &Trace, protobuf: bool) -> Response {
 pub async fn trace_v2(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    Extension(authorized): Extension<Authorized>,
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let params = Params::new(pairs);
-    let found = lookup(&state, &headers, &id, &params).await?;
+    let found = lookup(&state, &headers, &authorized, &id, &params).await?;
     let max = state.config().max_trace_bytes.as_usize();
     let response = match found {
         None => TraceByIdResponse {

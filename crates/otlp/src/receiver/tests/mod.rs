@@ -18,7 +18,9 @@
 //! - `logs.rs` (issue 15): `LogsService/Export` and `POST /v1/logs` under the same limits,
 //!   errors, partial success, refusals and tenancy, and a signal with no pipeline refused.
 //!
-//! - `tls.rs` (issue 17): TLS and mTLS on both listeners, plaintext to a TLS port, rotation.
+//! - `tls.rs` (issue 17): TLS and mTLS on both listeners, plaintext to a TLS port, rotation;
+//! - `auth.rs` (issue 17): bearer tokens and client certificates deciding the tenant, 401 /
+//!   403 and their counts.
 //!
 //! This file holds the harness they share.
 //!
@@ -54,6 +56,7 @@ use tracegate_pipeline::telemetry::names;
 use tracegate_pipeline::{ByteSize, SpanSender};
 use tracegate_testkit::{Generator, GeneratorConfig, span_count};
 
+mod auth;
 mod bad_input;
 mod bounds;
 mod config;

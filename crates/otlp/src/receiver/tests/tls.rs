@@ -12,7 +12,10 @@ use tracegate_tls::{ALPN_GRPC, HANDSHAKE_FAILURES_TOTAL, TlsServerConfig, subjec
 
 /// [`local_config`] with TLS on both listeners, mTLS with `client_ca`, files checked every
 /// 100 ms.
-fn tls_config(server: &CertFiles, client_ca: Option<&std::path::Path>) -> OtlpReceiverConfig {
+pub(super) fn tls_config(
+    server: &CertFiles,
+    client_ca: Option<&std::path::Path>,
+) -> OtlpReceiverConfig {
     let mut tls = TlsServerConfig::new(&server.cert, &server.key);
     tls.client_ca_file = client_ca.map(Into::into);
     tls.reload_interval = tracegate_pipeline::Duration::from_millis(100);
@@ -56,9 +59,25 @@ async fn grpc_export(
     config: Arc<rustls::ClientConfig>,
     spans: u8,
 ) -> Result<(), String> {
+    grpc_export_with(addr, config, spans, &[]).await
+}
+
+/// As [`grpc_export`], with these metadata entries.
+pub(super) async fn grpc_export_with(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    spans: u8,
+    metadata: &[(&'static str, &str)],
+) -> Result<(), String> {
     let channel = tls_channel(addr, config).await.map_err(|e| e.to_string())?;
+    let mut request = tonic::Request::new(valid_request(spans));
+    for (k, v) in metadata {
+        request
+            .metadata_mut()
+            .insert(*k, v.parse().map_err(|_| "bad metadata".to_owned())?);
+    }
     TraceServiceClient::new(channel)
-        .export(valid_request(spans))
+        .export(request)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -71,11 +90,25 @@ async fn https_post(
     config: Arc<rustls::ClientConfig>,
     spans: u8,
 ) -> Result<String, String> {
+    https_post_with(addr, config, spans, &[]).await
+}
+
+/// As [`https_post`], with these extra headers.
+pub(super) async fn https_post_with(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    spans: u8,
+    headers: &[(&str, &str)],
+) -> Result<String, String> {
     let mut stream = tls_connect(addr, config).await.map_err(|e| e.to_string())?;
     let body = valid_request(spans).encode_to_vec();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
         "POST /v1/traces HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
-         content-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+         content-type: application/x-protobuf\r\ncontent-length: {}\r\n{extra}\r\n",
         body.len()
     );
     let io = async {

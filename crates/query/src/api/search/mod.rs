@@ -12,10 +12,12 @@ pub mod collect;
 pub mod request;
 pub mod response;
 
+use super::Authorized;
 use super::error::blocking;
 use super::params::Params;
 use super::{ApiError, ApiState, ScanRequest, ScanStats, json_response};
 use crate::tempo::search::{SearchMetrics, SearchResponse};
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -23,10 +25,11 @@ use axum::response::Response;
 /// `GET /api/search`.
 pub async fn search(
     State(state): State<ApiState>,
+    Extension(authorized): Extension<Authorized>,
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let tenants = state.tenants(&headers)?;
+    let tenants = state.tenants(&headers, &authorized)?;
     let request = request::SearchRequest::parse(&Params::new(pairs), state.config())?;
     tracing::debug!(query = %request.text, limit = request.limit, spss = request.spss, "search");
     let backend = state.backend().clone();

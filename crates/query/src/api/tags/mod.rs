@@ -17,11 +17,12 @@ pub mod collect;
 use super::error::blocking;
 use super::params::{Params, parse_positive, parse_window};
 use super::tql::{self, Attribute, Query};
-use super::{ApiError, ApiState, ScanRequest, Tenants, json_response};
+use super::{ApiError, ApiState, Authorized, ScanRequest, Tenants, json_response};
 use crate::tempo::tags::{
     MetadataMetrics, SearchTagValuesResponse, SearchTagValuesV2Response, SearchTagsResponse,
     SearchTagsV2Response, SearchTagsV2Scope, TagValue,
 };
+use axum::Extension;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -79,8 +80,13 @@ struct Scan {
     bounds: Bounds,
 }
 
-fn scan_of(state: &ApiState, headers: &HeaderMap, params: &Params) -> Result<Scan, ApiError> {
-    let tenants = state.tenants(headers)?;
+fn scan_of(
+    state: &ApiState,
+    headers: &HeaderMap,
+    authorized: &Authorized,
+    params: &Params,
+) -> Result<Scan, ApiError> {
+    let tenants = state.tenants(headers, authorized)?;
     let config = state.config();
     let (start_ns, end_ns) = parse_window(
         params,
@@ -165,12 +171,13 @@ fn parse_scope(params: &Params) -> Result<Option<&str>, ApiError> {
 /// `GET /api/v2/search/tags`.
 pub async fn tags_v2(
     State(state): State<ApiState>,
+    Extension(authorized): Extension<Authorized>,
     headers: HeaderMap,
     QueryParams(pairs): QueryParams<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let params = params_of(pairs);
     let scope = parse_scope(&params)?.map(str::to_owned);
-    let scan = scan_of(&state, &headers, &params)?;
+    let scan = scan_of(&state, &headers, &authorized, &params)?;
     let mut response = SearchTagsV2Response::default();
     if scope.as_deref() != Some("intrinsic") {
         let collector = NameCollector::new(scan.bounds);
@@ -200,12 +207,13 @@ pub async fn tags_v2(
 /// with `scope=intrinsic`).
 pub async fn tags_v1(
     State(state): State<ApiState>,
+    Extension(authorized): Extension<Authorized>,
     headers: HeaderMap,
     QueryParams(pairs): QueryParams<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let params = params_of(pairs);
     let scope = parse_scope(&params)?.map(str::to_owned);
-    let scan = scan_of(&state, &headers, &params)?;
+    let scan = scan_of(&state, &headers, &authorized, &params)?;
     let mut response = SearchTagsResponse::default();
     if scope.as_deref() == Some("intrinsic") {
         response.tag_names = INTRINSICS.iter().map(|s| (*s).to_owned()).collect();
@@ -269,6 +277,7 @@ fn fixed_values(tag: &str, attribute: &Attribute) -> Option<Vec<TagValue>> {
 pub async fn tag_values_v2(
     State(state): State<ApiState>,
     Path(rest): Path<String>,
+    Extension(authorized): Extension<Authorized>,
     headers: HeaderMap,
     QueryParams(pairs): QueryParams<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
@@ -276,7 +285,7 @@ pub async fn tag_values_v2(
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
     let params = params_of(pairs);
-    let scan = scan_of(&state, &headers, &params)?;
+    let scan = scan_of(&state, &headers, &authorized, &params)?;
     let attribute = tql::parse_identifier(tag)
         .map_err(|e| ApiError::bad_request(format!("invalid tag {tag:?}: {e}")))?;
     if let Some(values) = fixed_values(tag, &attribute) {
@@ -298,6 +307,7 @@ pub async fn tag_values_v2(
 pub async fn tag_values_v1(
     State(state): State<ApiState>,
     Path(rest): Path<String>,
+    Extension(authorized): Extension<Authorized>,
     headers: HeaderMap,
     QueryParams(pairs): QueryParams<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
@@ -305,7 +315,7 @@ pub async fn tag_values_v1(
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
     let params = params_of(pairs);
-    let scan = scan_of(&state, &headers, &params)?;
+    let scan = scan_of(&state, &headers, &authorized, &params)?;
     let fixed: Option<&[&str]> = match tag.as_str() {
         "status.code" => Some(&["error", "ok", "unset"]),
         "error" => Some(&["true"]),
