@@ -10,11 +10,13 @@ use metrics::{counter, gauge, histogram};
 mod queues;
 mod receiver_logs;
 mod sampling;
+mod tenants;
 mod wal;
 
 pub use queues::*;
 pub use receiver_logs::*;
 pub use sampling::*;
+pub use tenants::*;
 pub use wal::*;
 
 /// Metric names.
@@ -25,6 +27,7 @@ pub mod names {
     pub const RECEIVER_REQUESTS: &str = "tracegate_receiver_requests_total";
     pub const RECEIVER_ACCEPTED_LOG_RECORDS: &str = "tracegate_receiver_accepted_log_records_total";
     pub const RECEIVER_REFUSED_LOG_RECORDS: &str = "tracegate_receiver_refused_log_records_total";
+    pub const TENANT_LABELS_OVERFLOW: &str = "tracegate_telemetry_tenant_labels_overflow_total";
     pub const PROCESSOR_INCOMING_SPANS: &str = "tracegate_processor_incoming_spans_total";
     pub const PROCESSOR_OUTGOING_SPANS: &str = "tracegate_processor_outgoing_spans_total";
     pub const PROCESSOR_DURATION: &str = "tracegate_processor_duration_seconds";
@@ -293,12 +296,27 @@ pub fn describe() {
     queues::describe_exporter_queues();
     sampling::describe_sampling();
     receiver_logs::describe_receiver_logs();
+    tenants::describe_tenants();
 }
 
 /// A receiver accepted spans.
 pub fn receiver_accepted(receiver: &str, transport: &'static str, spans: usize) {
-    counter!(names::RECEIVER_ACCEPTED_SPANS, "receiver" => receiver.to_owned(), "transport" => transport)
-        .increment(spans as u64);
+    receiver_accepted_of(receiver, transport, None, spans);
+}
+
+/// As [`receiver_accepted`], labelled with the (bounded) `tenant` when multi-tenancy is on
+/// (`tenant` is `Some`; see [`tenant_label`]).
+pub fn receiver_accepted_of(
+    receiver: &str,
+    transport: &'static str,
+    tenant: Option<&str>,
+    spans: usize,
+) {
+    match tenant_label(tenant) {
+        Some(t) => counter!(names::RECEIVER_ACCEPTED_SPANS, "receiver" => receiver.to_owned(), "transport" => transport, "tenant" => t.to_string()),
+        None => counter!(names::RECEIVER_ACCEPTED_SPANS, "receiver" => receiver.to_owned(), "transport" => transport),
+    }
+    .increment(spans as u64);
 }
 
 /// A receiver refused spans; `reason` says why (`pipeline_full`, `invalid_id`, ...).
@@ -308,8 +326,22 @@ pub fn receiver_refused(
     reason: &'static str,
     spans: usize,
 ) {
-    counter!(names::RECEIVER_REFUSED_SPANS, "receiver" => receiver.to_owned(), "transport" => transport, "reason" => reason)
-        .increment(spans as u64);
+    receiver_refused_of(receiver, transport, None, reason, spans);
+}
+
+/// As [`receiver_refused`], labelled with the (bounded) `tenant` when multi-tenancy is on.
+pub fn receiver_refused_of(
+    receiver: &str,
+    transport: &'static str,
+    tenant: Option<&str>,
+    reason: &'static str,
+    spans: usize,
+) {
+    match tenant_label(tenant) {
+        Some(t) => counter!(names::RECEIVER_REFUSED_SPANS, "receiver" => receiver.to_owned(), "transport" => transport, "reason" => reason, "tenant" => t.to_string()),
+        None => counter!(names::RECEIVER_REFUSED_SPANS, "receiver" => receiver.to_owned(), "transport" => transport, "reason" => reason),
+    }
+    .increment(spans as u64);
 }
 
 /// A receiver finished a request with `outcome` (`ok`, `partial`, `invalid`, `refused`, ...).

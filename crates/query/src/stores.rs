@@ -10,8 +10,11 @@
 //! - Search and tags scan the hot store only, newest first: the archive is for data lakes,
 //!   and a scan over it would be a full table scan.
 //!
-//! The archive holds no tenant yet, so the cold fallback answers only the single tenant
-//! ([`DEFAULT_TENANT`]): with multi-tenancy on, a tenant never reads another's archived spans.
+//! Without multi-tenancy the cold fallback answers only the single tenant
+//! ([`DEFAULT_TENANT`]). With it ([`Stores::with_multitenancy`]), the archive is written
+//! under `{table}/tenant={T}/…` and a lookup for tenant T lists only `tenant=T/` of the
+//! `spans` and `scores` tables ([`ColdArchive::find_trace_of`]): a tenant never reads
+//! another's archived spans, even of a trace id both sent.
 //!
 //! Both stores are blocking or async in their own way; the API calls [`Backend`] methods in
 //! `spawn_blocking`, so the cold lookup runs its future on the runtime handle given here.
@@ -31,6 +34,8 @@ pub struct Stores {
     hot: Option<Arc<HotStore>>,
     cold: Option<Arc<ColdArchive>>,
     runtime: Handle,
+    /// The archive is partitioned by tenant: cold lookups read the asking tenant's part.
+    multitenancy: bool,
 }
 
 impl Stores {
@@ -41,7 +46,20 @@ impl Stores {
         cold: Option<Arc<ColdArchive>>,
         runtime: Handle,
     ) -> Self {
-        Self { hot, cold, runtime }
+        Self {
+            hot,
+            cold,
+            runtime,
+            multitenancy: false,
+        }
+    }
+
+    /// With `on`, the archive was written with `service.multitenancy_enabled`: a cold
+    /// lookup for tenant T reads only its `tenant=T/` partitions (and any tenant may have
+    /// cold data). Off, only [`DEFAULT_TENANT`] reads the archive, which has no tenant levels.
+    pub fn with_multitenancy(mut self, on: bool) -> Self {
+        self.multitenancy = on;
+        self
     }
 }
 
@@ -65,13 +83,18 @@ impl Backend for Stores {
                 }));
             }
         }
-        let Some(cold) = self.cold.as_ref().filter(|_| tenant == DEFAULT_TENANT) else {
+        let Some(cold) = self
+            .cold
+            .as_ref()
+            .filter(|_| self.multitenancy || tenant == DEFAULT_TENANT)
+        else {
             return Ok(None);
         };
         let started = Instant::now();
+        let part = self.multitenancy.then_some(tenant);
         let lookup = self
             .runtime
-            .block_on(cold.find_trace(id, window))
+            .block_on(cold.find_trace_of(part, id, window))
             .map_err(|e| BackendError::new(format!("reading the archive: {e}")))?;
         tracing::debug!(
             trace_id = %id,

@@ -1,14 +1,25 @@
 //! Where files go: the archive's Hive-partitioned layout (DESIGN.md §4).
 //!
 //! ```text
-//! {prefix}/{table}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet
+//! {prefix}/{table}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet                 (one tenant)
+//! {prefix}/{table}/tenant={T}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet      (multi-tenancy)
 //! ```
+//!
+//! With `service.multitenancy_enabled`, every table (spans, traces, logs, scores) puts a
+//! `tenant={T}` level above the date, so one tenant's data is one prefix (to list, read,
+//! delete or grant access to), DuckDB's `hive_partitioning` shows it as a `tenant` column,
+//! and no file ever holds rows of two tenants. A [`Partition`] is then a (tenant, hour) pair.
+//! The tenant id is safe as a path component (it passed
+//! [`validate_tenant`](tracegate_model::tenant::validate_tenant): letters, digits and
+//! `! - _ . * ' ( )`, never `.` or `..`). Without multi-tenancy there is no `tenant=` level,
+//! exactly as before.
 //!
 //! A span belongs to the UTC hour its start time falls in. The civil date is computed here
 //! with Howard Hinnant's `civil_from_days`, so no calendar crate is needed.
 
 use object_store::path::Path;
 use std::fmt;
+use std::sync::Arc;
 use ulid::Ulid;
 
 /// The `spans` table's directory name.
@@ -89,14 +100,117 @@ impl fmt::Display for HourPartition {
     }
 }
 
-/// The path of a new file: `{prefix}/{table}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`.
+/// The directory level that names a tenant: `tenant={T}`.
+pub const TENANT_KEY: &str = "tenant";
+
+/// One archive partition: an hour, and with multi-tenancy the tenant. A file holds rows of
+/// one partition only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    /// The tenant, with multi-tenancy on; `None` without (no `tenant=` level).
+    pub tenant: Option<Arc<str>>,
+    /// The UTC hour.
+    pub hour: HourPartition,
+}
+
+impl Partition {
+    /// The partition of `hour` for `tenant` (`None`: the layout without tenants).
+    pub fn new(tenant: Option<Arc<str>>, hour: HourPartition) -> Self {
+        Self { tenant, hour }
+    }
+
+    /// The partition's directory: `{prefix}/{table}[/tenant={T}]/dt=YYYY-MM-DD/hour=HH`.
+    pub fn dir(&self, prefix: &Path, table: &str) -> Path {
+        let c = self.hour.civil();
+        let mut dir = tenant_dir(prefix, table, self.tenant.as_deref());
+        dir = dir.join(format!("dt={:04}-{:02}-{:02}", c.year, c.month, c.day));
+        dir.join(format!("hour={:02}", c.hour))
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(tenant) = &self.tenant {
+            write!(f, "{TENANT_KEY}={tenant}/")?;
+        }
+        self.hour.fmt(f)
+    }
+}
+
+/// The directory of one tenant's files of `table`: `{prefix}/{table}/tenant={T}`, or
+/// `{prefix}/{table}` for `None` (no multi-tenancy). Cold reads for a tenant list only this.
+pub fn tenant_dir(prefix: &Path, table: &str, tenant: Option<&str>) -> Path {
+    let dir = prefix.clone().join(table);
+    match tenant {
+        Some(t) => dir.join(format!("{TENANT_KEY}={t}")),
+        None => dir,
+    }
+}
+
+/// The tenant an archive file's path names: the `tenant={T}` level right below
+/// `{prefix}/{table}/`, if it has one (`None`: a file of the layout without tenants).
 ///
-/// `instance` is kept to letters, digits, `.`, `_` and `-` (anything else becomes `_`), so the
-/// name is safe on every object store and file system.
+/// Object store paths percent-encode a few characters a tenant id may hold (`*` is `%2A`);
+/// they are decoded, so the tenant is the id as the client sent it.
+pub fn tenant_of_path(prefix: &Path, table: &str, path: &str) -> Option<String> {
+    let below = tenant_dir(prefix, table, None);
+    let rest = path.strip_prefix(below.as_ref())?.strip_prefix('/')?;
+    let level = rest.split('/').next()?;
+    let encoded = level.strip_prefix("tenant=").filter(|t| !t.is_empty())?;
+    Some(percent_decode(encoded))
+}
+
+/// `%XX` escapes of ASCII replaced by the byte; anything else kept as it is.
+fn percent_decode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let code = rest
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match code {
+            Some(byte) if byte.is_ascii() => {
+                out.push(char::from(byte));
+                rest = &rest[i + 3..];
+            }
+            _ => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The path of a new file: `{prefix}/{table}/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`
+/// (the layout without tenants; [`partition_file_path`] for either).
 pub fn file_path(
     prefix: &Path,
     table: &str,
     partition: HourPartition,
+    instance: &str,
+    id: Ulid,
+) -> Path {
+    partition_file_path(
+        prefix,
+        table,
+        &Partition::new(None, partition),
+        instance,
+        id,
+    )
+}
+
+/// The path of a new file of `partition`:
+/// `{prefix}/{table}[/tenant={T}]/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`.
+///
+/// `instance` is kept to letters, digits, `.`, `_` and `-` (anything else becomes `_`), so the
+/// name is safe on every object store and file system.
+pub fn partition_file_path(
+    prefix: &Path,
+    table: &str,
+    partition: &Partition,
     instance: &str,
     id: Ulid,
 ) -> Path {
@@ -188,6 +302,74 @@ mod tests {
             path.as_ref()
                 .ends_with("/tracegate-01JDQ3ZK9W2E8Y1V0C4T5N6M7P.parquet")
         );
+    }
+
+    #[test]
+    fn tenant_partitions_put_the_tenant_above_the_date() {
+        let id = Ulid::from_string("01JDQ3ZK9W2E8Y1V0C4T5N6M7P").unwrap();
+        let hour = HourPartition::of_unix_nanos(1_709_251_199 * NS);
+        let prefix = Path::from("llm-traces/prod");
+        for (table, tenant) in [
+            (SPANS_TABLE, "team-a"),
+            (TRACES_TABLE, "(prod)*"),
+            (LOGS_TABLE, "a'b!"),
+            (SCORES_TABLE, "x.y_1"),
+        ] {
+            let p = Partition::new(Some(Arc::from(tenant)), hour);
+            let path = partition_file_path(&prefix, table, &p, "gw-1", id);
+            // The object store escapes `*` (GCS advises against it); nothing else a tenant
+            // id may hold.
+            let escaped = tenant.replace('*', "%2A");
+            assert_eq!(
+                path.as_ref(),
+                format!(
+                    "llm-traces/prod/{table}/tenant={escaped}/dt=2024-02-29/hour=23/\
+                     gw-1-01JDQ3ZK9W2E8Y1V0C4T5N6M7P.parquet"
+                )
+            );
+            assert_eq!(
+                tenant_of_path(&prefix, table, path.as_ref()).as_deref(),
+                Some(tenant)
+            );
+            assert_eq!(
+                p.to_string(),
+                format!("tenant={tenant}/dt=2024-02-29/hour=23")
+            );
+            assert!(path.as_ref().starts_with(&format!(
+                "{}/",
+                tenant_dir(&prefix, table, Some(tenant)).as_ref()
+            )));
+        }
+        // Without a tenant: exactly the old layout.
+        let p = Partition::new(None, hour);
+        assert_eq!(
+            partition_file_path(&prefix, SPANS_TABLE, &p, "gw-1", id),
+            file_path(&prefix, SPANS_TABLE, hour, "gw-1", id)
+        );
+        assert_eq!(p.to_string(), "dt=2024-02-29/hour=23");
+        assert_eq!(
+            tenant_dir(&prefix, SPANS_TABLE, None).as_ref(),
+            "llm-traces/prod/spans"
+        );
+        assert_eq!(
+            tenant_of_path(
+                &prefix,
+                SPANS_TABLE,
+                "llm-traces/prod/spans/dt=2024-02-29/hour=23/gw-1-x.parquet"
+            ),
+            None
+        );
+        // A prefix that happens to hold `tenant=` is not a tenant level.
+        let odd = Path::from("tenant=x");
+        assert_eq!(
+            tenant_of_path(
+                &odd,
+                SPANS_TABLE,
+                "tenant=x/spans/dt=2024-02-29/hour=23/a.parquet"
+            ),
+            None
+        );
+        assert_eq!(percent_decode("a%2Ab%zz%"), "a*b%zz%");
     }
 
     /// A slow, obviously correct civil date: count whole years, then whole months.

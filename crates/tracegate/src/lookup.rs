@@ -43,7 +43,8 @@ pub struct TraceArgs {
     /// from the usual AWS_* variables) instead of asking a gateway.
     #[arg(long, value_name = "URL")]
     pub archive: Option<String>,
-    /// The tenant to read as (sent as `X-Scope-OrgID`), when multi-tenancy is on.
+    /// The tenant to read as (sent as `X-Scope-OrgID`), when multi-tenancy is on; with
+    /// --archive, only its part of the archive (`{table}/tenant={T}/…`) is read.
     #[arg(long, env = "TRACEGATE_TENANT")]
     pub tenant: Option<String>,
     /// Print the breakdown as JSON, for scripts.
@@ -95,8 +96,10 @@ pub fn trace_main(args: TraceArgs) -> ExitCode {
         } else if let Some(url) = &args.archive {
             let destination = Destination::from_url(url, None)
                 .with_context(|| format!("invalid archive URL {url:?}"))?;
+            // An archive written with multi-tenancy is read in the tenant's part only
+            // (`{table}/tenant={T}/…`); without --tenant, the archive without tenant levels.
             let lookup = ColdArchive::new(destination, ColdOptions::default())
-                .find_trace(&id, None)
+                .find_trace_of(args.tenant.as_deref(), &id, None)
                 .await
                 .with_context(|| format!("cannot read the archive at {url}"))?;
             (

@@ -247,6 +247,9 @@ fn run(path: Option<&Path>, instance: Option<String>) -> anyhow::Result<()> {
         Err(errors) => anyhow::bail!("invalid config:\n{errors}"),
     };
     telemetry::init_logs(&config.service.telemetry)?;
+    tracegate_pipeline::telemetry::set_max_tenant_labels(
+        config.service.telemetry.max_tenant_labels,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tracegate")

@@ -125,9 +125,9 @@ impl QueryServer {
         let tls = crate::tls::acceptor("query", api.tls.as_ref(), !auth.is_on(), &listener, &stop)?;
         let store = hot.get(&api.hot_store);
         let multitenancy = api.multitenancy_enabled;
-        let cold = cold
-            .filter(|_| !multitenancy)
-            .map(|d| Arc::new(ColdArchive::new(d, ColdOptions::default())));
+        // With multi-tenancy the archive is partitioned by tenant, and each lookup reads the
+        // asking tenant's partitions only (`Stores::with_multitenancy`).
+        let cold = cold.map(|d| Arc::new(ColdArchive::new(d, ColdOptions::default())));
         tracing::info!(
             endpoint = %api.endpoint,
             hot_store = %api.hot_store,
@@ -157,7 +157,8 @@ impl QueryServer {
                 }
             });
         }
-        let backend = Stores::new(store, cold, tokio::runtime::Handle::current());
+        let backend = Stores::new(store, cold, tokio::runtime::Handle::current())
+            .with_multitenancy(multitenancy);
         let app = router(ApiState::new(Arc::new(backend), api).with_auth(auth));
         let task = tokio::spawn(tracegate_tls::serve_router(
             listener,

@@ -36,6 +36,11 @@ pub struct SpanMetricsConfig {
     pub histogram: HistogramConfig,
     /// Keep the latest exemplar (trace id, span id, value, time) per explicit bucket.
     pub exemplars: bool,
+    /// Not a config key: `service.multitenancy_enabled`, set at build. With it, the RED
+    /// series carry a `tenant` label (a dimension like the others, under the same
+    /// `max_series_per_metric` overflow bound); without it, none.
+    #[serde(skip)]
+    pub tenant_label: bool,
     /// Series per metric family; past it, new label sets share one overflow series
     /// (`otel.metric.overflow="true"`).
     pub max_series_per_metric: usize,
@@ -54,6 +59,7 @@ impl Default for SpanMetricsConfig {
             dimensions: Vec::new(),
             histogram: HistogramConfig::default(),
             exemplars: true,
+            tenant_label: false,
             max_series_per_metric: 5000,
             series_expiry: Duration::from_secs(300),
             service_graph: true,

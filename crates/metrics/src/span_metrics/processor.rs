@@ -227,10 +227,11 @@ impl ProcessorFactory for SpanMetricsFactory {
         &self,
         id: &ComponentId,
         config: serde_yaml_ng::Value,
-        _ctx: &BuildContext,
+        ctx: &BuildContext,
     ) -> Result<Processor, ConfigError> {
         let path = format!("processors.{id}");
-        let config: SpanMetricsConfig = parse_section(&path, config)?;
+        let mut config: SpanMetricsConfig = parse_section(&path, config)?;
+        config.tenant_label = ctx.multitenancy;
         config.validate(&path)?;
         let shared = SpanMetrics::new(&config);
         self.registry

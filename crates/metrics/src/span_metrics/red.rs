@@ -138,6 +138,8 @@ pub struct Red {
     exemplars: bool,
     /// Rendered non-string dimension values, one buffer per dimension.
     rendered: Vec<String>,
+    /// With multi-tenancy: a last `tenant` label, the span's tenant.
+    tenant: bool,
 }
 
 impl Red {
@@ -152,7 +154,11 @@ impl Red {
             .collect();
         let mut keys: Vec<&str> = vec!["service", "span_name", "span_kind", "status_code"];
         keys.extend(dims.iter().map(String::as_str));
+        if config.tenant_label {
+            keys.push("tenant");
+        }
         Self {
+            tenant: config.tenant_label,
             table: SeriesTable::new(&keys, config.max_series_per_metric, &[CALLS, LATENCY]),
             rendered: vec![String::new(); dims.len()],
             dims,
@@ -185,7 +191,7 @@ impl Red {
                 };
             }
         }
-        let mut key: [Option<&str>; 4 + MAX_DIMENSIONS] = [None; 4 + MAX_DIMENSIONS];
+        let mut key: [Option<&str>; 5 + MAX_DIMENSIONS] = [None; 5 + MAX_DIMENSIONS];
         key[0] = Some(span.service_name());
         key[1] = Some(&span.name);
         key[2] = Some(kind_name(span.kind));
@@ -197,7 +203,12 @@ impl Red {
                 Found::Rendered => self.rendered.get(i).map(String::as_str),
             };
         }
-        let key = &key[..4 + self.dims.len()];
+        let mut len = 4 + self.dims.len();
+        if self.tenant {
+            key[len] = Some(span.tenant());
+            len += 1;
+        }
+        let key = &key[..len];
         // Kind and status come from small fixed sets: hashed as numbers, compared as names.
         let mut h = KeyHasher::default();
         h.push(key[0]);

@@ -178,10 +178,11 @@ impl Ingest {
         tenant: Option<Arc<str>>,
     ) -> Result<R::Response, Refused> {
         let signal = R::SIGNAL.as_str();
+        let label = tenant.clone(); // the counters' `tenant` label (None: multi-tenancy off)
         let (batch, rejections) = request.into_batch(tenant);
         if !rejections.is_empty() {
             let count = usize::try_from(rejections.count).unwrap_or(usize::MAX);
-            R::count_refused(&self.id, transport, "invalid_id", count);
+            R::count_refused(&self.id, transport, label.as_deref(), "invalid_id", count);
         }
         let items = R::batch_len(&batch);
         if items > 0 {
@@ -190,12 +191,18 @@ impl Ingest {
                 None => Err(Refused::ShuttingDown),
             };
             if let Err(refused) = sent {
-                R::count_refused(&self.id, transport, refused.reason(), items);
+                R::count_refused(
+                    &self.id,
+                    transport,
+                    label.as_deref(),
+                    refused.reason(),
+                    items,
+                );
                 telemetry::receiver_signal_request(&self.id, transport, signal, refused.reason());
                 tracing::debug!(receiver = %self.id, transport, signal, items, reason = refused.reason(), "request refused");
                 return Err(refused);
             }
-            R::count_accepted(&self.id, transport, items);
+            R::count_accepted(&self.id, transport, label.as_deref(), items);
         }
         if rejections.is_empty() {
             telemetry::receiver_signal_request(&self.id, transport, signal, "ok");
@@ -220,7 +227,7 @@ impl Ingest {
         reason: Reason,
         items: usize,
     ) {
-        R::count_refused(&self.id, transport, reason.label(), items);
+        R::count_refused(&self.id, transport, None, reason.label(), items);
     }
 
     /// Records a request turned away before decoding finished. `signal` is `traces`,

@@ -53,10 +53,17 @@ pub(crate) trait OtlpRequest: prost::Message + Default + Sized + 'static {
     fn partial(response: &Self::Response) -> Option<(i64, &str)>;
     /// Decodes an OTLP/JSON body.
     fn decode_json(body: &[u8]) -> Result<Self, String>;
-    /// Counts items accepted into the pipelines.
-    fn count_accepted(receiver: &str, transport: &'static str, items: usize);
-    /// Counts items refused, by `reason`.
-    fn count_refused(receiver: &str, transport: &'static str, reason: &'static str, items: usize);
+    /// Counts items accepted into the pipelines, of `tenant` with multi-tenancy (a bounded
+    /// `tenant` label), `None` without (no label).
+    fn count_accepted(receiver: &str, transport: &'static str, tenant: Option<&str>, items: usize);
+    /// Counts items refused, by `reason`; `tenant` as in [`Self::count_accepted`].
+    fn count_refused(
+        receiver: &str,
+        transport: &'static str,
+        tenant: Option<&str>,
+        reason: &'static str,
+        items: usize,
+    );
 }
 
 impl OtlpRequest for ExportTraceServiceRequest {
@@ -110,12 +117,18 @@ impl OtlpRequest for ExportTraceServiceRequest {
         json::decode_request(body)
     }
 
-    fn count_accepted(receiver: &str, transport: &'static str, items: usize) {
-        telemetry::receiver_accepted(receiver, transport, items);
+    fn count_accepted(receiver: &str, transport: &'static str, tenant: Option<&str>, items: usize) {
+        telemetry::receiver_accepted_of(receiver, transport, tenant, items);
     }
 
-    fn count_refused(receiver: &str, transport: &'static str, reason: &'static str, items: usize) {
-        telemetry::receiver_refused(receiver, transport, reason, items);
+    fn count_refused(
+        receiver: &str,
+        transport: &'static str,
+        tenant: Option<&str>,
+        reason: &'static str,
+        items: usize,
+    ) {
+        telemetry::receiver_refused_of(receiver, transport, tenant, reason, items);
     }
 }
 
@@ -170,12 +183,18 @@ impl OtlpRequest for ExportLogsServiceRequest {
         json::decode_logs_request(body)
     }
 
-    fn count_accepted(receiver: &str, transport: &'static str, items: usize) {
-        telemetry::receiver_accepted_log_records(receiver, transport, items);
+    fn count_accepted(receiver: &str, transport: &'static str, tenant: Option<&str>, items: usize) {
+        telemetry::receiver_accepted_log_records_of(receiver, transport, tenant, items);
     }
 
-    fn count_refused(receiver: &str, transport: &'static str, reason: &'static str, items: usize) {
-        telemetry::receiver_refused_log_records(receiver, transport, reason, items);
+    fn count_refused(
+        receiver: &str,
+        transport: &'static str,
+        tenant: Option<&str>,
+        reason: &'static str,
+        items: usize,
+    ) {
+        telemetry::receiver_refused_log_records_of(receiver, transport, tenant, reason, items);
     }
 }
 

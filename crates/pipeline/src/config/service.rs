@@ -171,6 +171,11 @@ pub struct TelemetryConfig {
     /// `tracegate_tls::TlsServerConfig`, kept unparsed here (this crate does not depend on
     /// TLS) and parsed and checked by the binary. Default: none, plaintext.
     pub tls: Option<serde_yaml_ng::Value>,
+    /// With `multitenancy_enabled`, the receivers' accepted/refused counters carry a
+    /// `tenant` label; at most this many tenants get a value of their own (the first seen),
+    /// every later one is counted as `tenant="__other__"`, so a flood of tenant ids cannot
+    /// grow the metrics without bound. Default 100.
+    pub max_tenant_labels: usize,
 }
 
 impl Default for TelemetryConfig {
@@ -180,6 +185,7 @@ impl Default for TelemetryConfig {
             log_level: "info".to_owned(),
             log_format: LogFormat::Auto,
             tls: None,
+            max_tenant_labels: crate::telemetry::DEFAULT_MAX_TENANT_LABELS,
         }
     }
 }

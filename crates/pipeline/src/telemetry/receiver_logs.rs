@@ -10,8 +10,22 @@ use metrics::counter;
 
 /// A receiver accepted log records into its `logs` pipelines.
 pub fn receiver_accepted_log_records(receiver: &str, transport: &'static str, records: usize) {
-    counter!(names::RECEIVER_ACCEPTED_LOG_RECORDS, "receiver" => receiver.to_owned(), "transport" => transport)
-        .increment(records as u64);
+    receiver_accepted_log_records_of(receiver, transport, None, records);
+}
+
+/// As [`receiver_accepted_log_records`], labelled with the (bounded) `tenant` when
+/// multi-tenancy is on ([`super::tenant_label`]).
+pub fn receiver_accepted_log_records_of(
+    receiver: &str,
+    transport: &'static str,
+    tenant: Option<&str>,
+    records: usize,
+) {
+    match super::tenant_label(tenant) {
+        Some(t) => counter!(names::RECEIVER_ACCEPTED_LOG_RECORDS, "receiver" => receiver.to_owned(), "transport" => transport, "tenant" => t.to_string()),
+        None => counter!(names::RECEIVER_ACCEPTED_LOG_RECORDS, "receiver" => receiver.to_owned(), "transport" => transport),
+    }
+    .increment(records as u64);
 }
 
 /// A receiver refused log records; `reason` says why (`pipeline_full`, `invalid_id`, ...).
@@ -21,8 +35,23 @@ pub fn receiver_refused_log_records(
     reason: &'static str,
     records: usize,
 ) {
-    counter!(names::RECEIVER_REFUSED_LOG_RECORDS, "receiver" => receiver.to_owned(), "transport" => transport, "reason" => reason)
-        .increment(records as u64);
+    receiver_refused_log_records_of(receiver, transport, None, reason, records);
+}
+
+/// As [`receiver_refused_log_records`], labelled with the (bounded) `tenant` when
+/// multi-tenancy is on.
+pub fn receiver_refused_log_records_of(
+    receiver: &str,
+    transport: &'static str,
+    tenant: Option<&str>,
+    reason: &'static str,
+    records: usize,
+) {
+    match super::tenant_label(tenant) {
+        Some(t) => counter!(names::RECEIVER_REFUSED_LOG_RECORDS, "receiver" => receiver.to_owned(), "transport" => transport, "reason" => reason, "tenant" => t.to_string()),
+        None => counter!(names::RECEIVER_REFUSED_LOG_RECORDS, "receiver" => receiver.to_owned(), "transport" => transport, "reason" => reason),
+    }
+    .increment(records as u64);
 }
 
 /// A receiver finished an export request of `signal` (`traces`, `logs`) with `outcome`

@@ -5,7 +5,7 @@
 use super::durable::Units;
 use super::placement::Placement;
 use crate::encoder::SpanEncoder;
-use crate::layout::HourPartition;
+use crate::layout::Partition;
 use crate::log_encoder::LogEncoder;
 use crate::score_encoder::ScoreEncoder;
 use crate::trace_encoder::TraceEncoder;
@@ -15,7 +15,8 @@ use tracegate_pipeline::{Payload, telemetry};
 
 #[derive(Debug)]
 pub(super) struct Buffer {
-    pub(super) partition: HourPartition,
+    /// The (tenant, hour) its rows belong to: a file never mixes tenants.
+    pub(super) partition: Partition,
     pub(super) encoder: SpanEncoder,
     /// The payloads `encoder` holds rows of.
     pub(super) span_units: Units,
@@ -44,7 +45,7 @@ impl Buffer {
     }
 
     /// An empty buffer of `partition`, spans encoded with `encoder`, log records with `logs`.
-    pub(super) fn new(partition: HourPartition, encoder: SpanEncoder, logs: LogEncoder) -> Self {
+    pub(super) fn new(partition: Partition, encoder: SpanEncoder, logs: LogEncoder) -> Self {
         Self {
             partition,
             encoder,

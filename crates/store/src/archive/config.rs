@@ -49,7 +49,7 @@ pub struct ArchiveConfig {
     /// Retries of failed uploads. They go on until the shutdown deadline; the data is kept
     /// meanwhile.
     pub retry: RetryConfig,
-    /// Hour partitions buffered at once. When a row needs one more, the partition that has
+    /// Hour partitions (with multi-tenancy: (tenant, hour) pairs) buffered at once. When a row needs one more, the partition that has
     /// waited longest is cut first (counted in
     /// `tracegate_archive_early_flushes_total`), so a request spanning many hours makes
     /// more, smaller files but never more buffers than this. 1 to 4096. Default 32.

@@ -132,14 +132,19 @@ impl Units {
 
 /// Ids of rows the archive already holds from before the restart: spans by (trace, span),
 /// traces rows by trace, logs and scores rows by (table, fingerprint), with how many of each.
+///
+/// Every key also holds its tenant's [`tenant_key`] (with multi-tenancy, from the file's
+/// `tenant=` level; without, always that of `None`): two tenants may send the same trace
+/// and span ids, or identical log records, and a replayed row of one must never be taken for
+/// the other's archived row.
 #[derive(Debug)]
 pub(super) struct DoneSets {
-    spans: HashSet<(TraceId, SpanId)>,
-    traces: HashSet<TraceId>,
+    spans: HashSet<(u64, TraceId, SpanId)>,
+    traces: HashSet<(u64, TraceId)>,
     /// Fingerprints of logs rows, with how many rows have each.
-    logs: HashMap<u64, u32>,
+    logs: HashMap<(u64, u64), u32>,
     /// Fingerprints of scores rows, with how many rows have each.
-    scores: HashMap<u64, u32>,
+    scores: HashMap<(u64, u64), u32>,
     limit: usize,
     /// Ids not remembered once `limit` was reached.
     dropped: u64,
@@ -211,22 +216,28 @@ impl DoneSets {
         false
     }
 
-    /// Remembers an archived span.
-    pub(super) fn add_span(&mut self, exporter: &str, trace: TraceId, span: SpanId) {
-        if !self.has_span(trace, span) && self.room(exporter) {
-            self.spans.insert((trace, span));
+    /// Remembers an archived span of `tenant`.
+    pub(super) fn add_span(
+        &mut self,
+        exporter: &str,
+        tenant: Option<&str>,
+        trace: TraceId,
+        span: SpanId,
+    ) {
+        if !self.has_span(tenant, trace, span) && self.room(exporter) {
+            self.spans.insert((tenant_key(tenant), trace, span));
         }
     }
 
-    /// Remembers an archived traces row.
-    pub(super) fn add_trace(&mut self, exporter: &str, trace: TraceId) {
-        if !self.has_trace(trace) && self.room(exporter) {
-            self.traces.insert(trace);
+    /// Remembers an archived traces row of `tenant`.
+    pub(super) fn add_trace(&mut self, exporter: &str, tenant: Option<&str>, trace: TraceId) {
+        if !self.has_trace(tenant, trace) && self.room(exporter) {
+            self.traces.insert((tenant_key(tenant), trace));
         }
     }
 
     /// The fingerprints of `table`'s rows, for the tables that have no ids.
-    fn rows(&mut self, table: &str) -> Option<&mut HashMap<u64, u32>> {
+    fn rows(&mut self, table: &str) -> Option<&mut HashMap<(u64, u64), u32>> {
         match table {
             LOGS_TABLE => Some(&mut self.logs),
             SCORES_TABLE => Some(&mut self.scores),
@@ -234,8 +245,15 @@ impl DoneSets {
         }
     }
 
-    /// Remembers one archived row of `table` (logs, scores) with `fingerprint`.
-    pub(super) fn add_row(&mut self, exporter: &str, table: &str, fingerprint: u64) {
+    /// Remembers one archived row of `table` (logs, scores) of `tenant` with `fingerprint`.
+    pub(super) fn add_row(
+        &mut self,
+        exporter: &str,
+        table: &str,
+        tenant: Option<&str>,
+        fingerprint: u64,
+    ) {
+        let fingerprint = (tenant_key(tenant), fingerprint);
         let repeat = self
             .rows(table)
             .and_then(|rows| rows.get_mut(&fingerprint))
@@ -258,9 +276,10 @@ impl DoneSets {
         }
     }
 
-    /// Takes one archived row of `table` with `fingerprint`, if one is left: the replayed
-    /// row it matches is not written again.
-    pub(super) fn take_row(&mut self, table: &str, fingerprint: u64) -> bool {
+    /// Takes one archived row of `table` of `tenant` with `fingerprint`, if one is left: the
+    /// replayed row it matches is not written again.
+    pub(super) fn take_row(&mut self, table: &str, tenant: Option<&str>, fingerprint: u64) -> bool {
+        let fingerprint = (tenant_key(tenant), fingerprint);
         let Some(rows) = self.rows(table) else {
             return false;
         };
@@ -277,25 +296,42 @@ impl DoneSets {
         }
     }
 
-    /// Whether `span` is replayed and archived already: it is not written again.
-    pub(super) fn skips_span(&self, release: &Release, span: &Span) -> bool {
-        release.is_replayed(span) && self.has_span(span.trace_id, span.span_id)
+    /// Whether `span` (of `tenant`) is replayed and archived already: it is not written
+    /// again.
+    pub(super) fn skips_span(&self, release: &Release, tenant: Option<&str>, span: &Span) -> bool {
+        release.is_replayed(span) && self.has_span(tenant, span.trace_id, span.span_id)
     }
 
-    /// Whether `trace` is replayed (every span of it) and has a traces row archived already.
-    pub(super) fn skips_trace(&self, release: &Release, trace: &Trace) -> bool {
-        self.has_trace(trace.trace_id) && trace.spans.iter().all(|s| release.is_replayed(s))
+    /// Whether `trace` (of `tenant`) is replayed (every span of it) and has a traces row
+    /// archived already.
+    pub(super) fn skips_trace(
+        &self,
+        release: &Release,
+        tenant: Option<&str>,
+        trace: &Trace,
+    ) -> bool {
+        self.has_trace(tenant, trace.trace_id) && trace.spans.iter().all(|s| release.is_replayed(s))
     }
 
-    /// Whether the span is archived already.
-    pub(super) fn has_span(&self, trace: TraceId, span: SpanId) -> bool {
-        self.spans.contains(&(trace, span))
+    /// Whether the span of `tenant` is archived already.
+    pub(super) fn has_span(&self, tenant: Option<&str>, trace: TraceId, span: SpanId) -> bool {
+        self.spans.contains(&(tenant_key(tenant), trace, span))
     }
 
-    /// Whether a traces row of `trace` is archived already.
-    pub(super) fn has_trace(&self, trace: TraceId) -> bool {
-        self.traces.contains(&trace)
+    /// Whether a traces row of `trace` of `tenant` is archived already.
+    pub(super) fn has_trace(&self, tenant: Option<&str>, trace: TraceId) -> bool {
+        self.traces.contains(&(tenant_key(tenant), trace))
     }
+}
+
+/// A tenant (`None`: no multi-tenancy) as a done-set key: SipHash with fixed keys, the same
+/// for the same tenant within the process (the sets live only in memory).
+fn tenant_key(tenant: Option<&str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    tenant.hash(&mut h);
+    h.finish()
 }
 
 #[cfg(test)]
@@ -307,15 +343,15 @@ mod tests {
         let mut done = DoneSets::new(3);
         let t = |b| TraceId([b; 16]);
         let s = |b| SpanId([b; 8]);
-        done.add_span("archive/limit", t(1), s(1));
-        done.add_span("archive/limit", t(1), s(1));
-        done.add_span("archive/limit", t(1), s(2));
-        done.add_trace("archive/limit", t(1));
-        done.add_span("archive/limit", t(2), s(3));
-        done.add_trace("archive/limit", t(2));
+        done.add_span("archive/limit", None, t(1), s(1));
+        done.add_span("archive/limit", None, t(1), s(1));
+        done.add_span("archive/limit", None, t(1), s(2));
+        done.add_trace("archive/limit", None, t(1));
+        done.add_span("archive/limit", None, t(2), s(3));
+        done.add_trace("archive/limit", None, t(2));
         assert_eq!((done.len(), done.dropped()), (3, 2));
-        assert!(done.has_span(t(1), s(2)) && done.has_trace(t(1)));
-        assert!(!done.has_span(t(2), s(3)) && !done.has_trace(t(2)));
+        assert!(done.has_span(None, t(1), s(2)) && done.has_trace(None, t(1)));
+        assert!(!done.has_span(None, t(2), s(3)) && !done.has_trace(None, t(2)));
         done.covers(7);
         done.covers(4);
         assert!(!done.expired(7));
@@ -325,19 +361,38 @@ mod tests {
     #[test]
     fn rows_are_counted_and_each_archived_copy_is_taken_once() {
         let mut done = DoneSets::new(3);
-        done.add_row("archive/rows", "logs", 9);
-        done.add_row("archive/rows", "logs", 9);
-        done.add_row("archive/rows", "scores", 9);
-        done.add_row("archive/rows", "logs", 1);
+        done.add_row("archive/rows", "logs", None, 9);
+        done.add_row("archive/rows", "logs", None, 9);
+        done.add_row("archive/rows", "scores", None, 9);
+        done.add_row("archive/rows", "logs", None, 1);
         // A repeat of a remembered row needs no room; a new one over the limit is dropped.
-        done.add_row("archive/rows", "logs", 2);
+        done.add_row("archive/rows", "logs", None, 2);
         assert_eq!((done.len(), done.dropped()), (3, 1));
         assert!(done.has_rows("logs") && done.has_rows("scores") && !done.has_rows("spans"));
-        assert!(done.take_row("logs", 9));
-        assert!(done.take_row("logs", 9));
-        assert!(!done.take_row("logs", 9), "two copies archived, two taken");
-        assert!(done.take_row("scores", 9));
-        assert!(!done.take_row("logs", 2));
+        assert!(done.take_row("logs", None, 9));
+        assert!(done.take_row("logs", None, 9));
+        assert!(
+            !done.take_row("logs", None, 9),
+            "two copies archived, two taken"
+        );
+        assert!(done.take_row("scores", None, 9));
+        assert!(!done.take_row("logs", None, 2));
         assert_eq!(done.len(), 1);
+    }
+
+    #[test]
+    fn tenants_sharing_ids_are_kept_apart() {
+        let mut done = DoneSets::new(16);
+        let (t, s) = (TraceId([7; 16]), SpanId([7; 8]));
+        done.add_span("archive/tenants", Some("team-a"), t, s);
+        done.add_trace("archive/tenants", Some("team-a"), t);
+        done.add_row("archive/tenants", "logs", Some("team-a"), 5);
+        assert!(done.has_span(Some("team-a"), t, s) && done.has_trace(Some("team-a"), t));
+        for other in [Some("team-b"), None] {
+            assert!(!done.has_span(other, t, s), "{other:?}");
+            assert!(!done.has_trace(other, t), "{other:?}");
+            assert!(!done.take_row("logs", other, 5), "{other:?}");
+        }
+        assert!(done.take_row("logs", Some("team-a"), 5));
     }
 }

@@ -48,7 +48,7 @@ use super::recovery;
 use super::upload::{Reservation, Rows, Shared, write_file};
 use crate::destination::Destination;
 use crate::encoder::{SizeHint, SpanEncoder};
-use crate::layout::HourPartition;
+use crate::layout::{HourPartition, Partition};
 use crate::log_encoder::LogEncoder;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -132,6 +132,8 @@ pub struct ArchiveExporter {
     /// After a restart with the log on: ids the archive holds already, until every replayed
     /// span that could match went by.
     done: Option<DoneSets>,
+    /// `service.multitenancy_enabled`: partitions are (tenant, hour), under `tenant={T}/`.
+    multitenancy: bool,
 }
 
 impl ArchiveExporter {
@@ -186,6 +188,7 @@ impl ArchiveExporter {
             size_hint: SizeHint::default(),
             log_size_hint: SizeHint::default(),
             done: None,
+            multitenancy: ctx.multitenancy,
         }
     }
 
@@ -245,9 +248,22 @@ impl ArchiveExporter {
         }
     }
 
+    /// The partition of `hour` for data of `tenant` (a resource's tenant, `None` for the
+    /// single tenant): with multi-tenancy the (tenant, hour) pair, else the hour alone.
+    pub(super) fn partition(&self, tenant: Option<&Arc<str>>, hour: HourPartition) -> Partition {
+        if !self.multitenancy {
+            return Partition::new(None, hour);
+        }
+        let tenant = tenant
+            .cloned()
+            .unwrap_or_else(|| Arc::from(tracegate_model::DEFAULT_TENANT));
+        Partition::new(Some(tenant), hour)
+    }
+
     /// The buffer of `partition`, opened if needed. Opening one more than
-    /// `max_open_partitions` first cuts the buffer that has waited longest.
-    fn buffer_for(&mut self, partition: HourPartition) -> usize {
+    /// `max_open_partitions` (which counts (tenant, hour) pairs) first cuts the buffer that
+    /// has waited longest.
+    pub(super) fn buffer_for(&mut self, partition: Partition) -> usize {
         if let Some(i) = self
             .partitions
             .iter()
@@ -260,7 +276,7 @@ impl ArchiveExporter {
                 .partitions
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, b)| (b.since, b.partition))
+                .min_by_key(|(_, b)| (b.since, &b.partition))
                 .map(|(i, _)| i);
             if let Some(i) = oldest {
                 telemetry::archive_early_flush(&self.shared.name);
@@ -300,13 +316,13 @@ impl ArchiveExporter {
         if !logs.is_empty() {
             self.log_size_hint = logs.size_hint();
         }
-        self.spawn_file(partition, Rows::Spans(encoder), span_units);
-        self.spawn_file(partition, Rows::Traces(traces), trace_units);
-        self.spawn_file(partition, Rows::Logs(logs), log_units);
+        self.spawn_file(partition.clone(), Rows::Spans(encoder), span_units);
+        self.spawn_file(partition.clone(), Rows::Traces(traces), trace_units);
+        self.spawn_file(partition.clone(), Rows::Logs(logs), log_units);
         self.spawn_file(partition, Rows::Scores(scores), score_units);
     }
 
-    fn spawn_file(&mut self, partition: HourPartition, rows: Rows, units: Units) {
+    fn spawn_file(&mut self, partition: Partition, rows: Rows, units: Units) {
         if rows.is_empty() {
             // A buffer takes a unit only with a row, so an empty one holds none.
             return;
@@ -336,8 +352,8 @@ impl ArchiveExporter {
         if trace.spans.is_empty() {
             return;
         }
-        let (partition, _) = self.placement.place(trace.start_time_unix_nano(), now);
-        let index = self.buffer_for(partition);
+        let (hour, _) = self.placement.place(trace.start_time_unix_nano(), now);
+        let index = self.buffer_for(self.partition(trace_tenant(trace), hour));
         let buffer = &mut self.partitions[index];
         self.buffered += buffer.traces.push(trace);
         buffer.trace_units.note(unit);
@@ -374,7 +390,8 @@ impl ArchiveExporter {
 
     /// Whether `span`, replayed from the log, is in a file uploaded before the restart.
     fn span_archived(&self, release: Option<&Release>, span: &Span) -> bool {
-        (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_span(r, span))
+        let tenant = done_tenant(self.multitenancy, span.resource.tenant.as_ref());
+        (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_span(r, tenant, span))
     }
 
     /// The end of `export`: cuts everything once the buffer is over `flush_bytes`, and ends
@@ -396,8 +413,27 @@ impl ArchiveExporter {
 
     /// Whether `trace`, replayed from the log, has a traces row uploaded before the restart.
     fn trace_archived(&self, release: Option<&Release>, trace: &Trace) -> bool {
-        (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_trace(r, trace))
+        let tenant = done_tenant(self.multitenancy, trace_tenant(trace));
+        (self.done.as_ref().zip(release)).is_some_and(|(d, r)| d.skips_trace(r, tenant, trace))
     }
+}
+
+/// The tenant of data of `tenant` (a resource's) in the done-sets: the same as recovery
+/// derives from a file's `tenant=` level (`None` without multi-tenancy).
+pub(super) fn done_tenant(multitenancy: bool, tenant: Option<&Arc<str>>) -> Option<&str> {
+    multitenancy.then(|| tenant.map_or(tracegate_model::DEFAULT_TENANT, |t| &**t))
+}
+
+/// Whether data of `tenant` belongs with `partition`'s tenant.
+fn same_tenant(multitenancy: bool, partition: &Partition, tenant: Option<&Arc<str>>) -> bool {
+    !multitenancy
+        || partition.tenant.as_deref()
+            == Some(tenant.map_or(tracegate_model::DEFAULT_TENANT, |t| &**t))
+}
+
+/// The tenant of a trace: its spans' (assembly keeps tenants apart, so they share one).
+pub(super) fn trace_tenant(trace: &Trace) -> Option<&Arc<str>> {
+    trace.spans.first().and_then(|s| s.resource.tenant.as_ref())
 }
 
 fn log_task_end(name: &str, done: Result<(), tokio::task::JoinError>) {
@@ -424,7 +460,7 @@ impl Exporter for ArchiveExporter {
         }
         let mut clamped = Clamped::default();
         let mut skipped = 0;
-        let mut last: Option<(HourPartition, usize)> = None;
+        let mut last: Option<(Partition, usize)> = None;
         let (spans, unsampled) = spans_to_write(&payload, self.sampled_only_spans);
         if unsampled > 0 {
             telemetry::exporter_unsampled(&self.shared.name, unsampled);
@@ -435,12 +471,14 @@ impl Exporter for ArchiveExporter {
                 skipped += 1;
                 continue;
             }
-            let (partition, placement) = self.placement.place(span.start_time_unix_nano, now);
+            let (hour, placement) = self.placement.place(span.start_time_unix_nano, now);
             clamped.add(placement);
-            let index = match last {
-                Some((p, i)) if p == partition => i,
-                _ => self.buffer_for(partition),
+            let tenant = span.resource.tenant.as_ref();
+            let index = match &last {
+                Some((p, i)) if p.hour == hour && same_tenant(self.multitenancy, p, tenant) => *i,
+                _ => self.buffer_for(self.partition(tenant, hour)),
             };
+            let partition = self.partitions[index].partition.clone();
             let buffer = &mut self.partitions[index];
             let before = buffer.encoder.estimated_bytes();
             buffer.encoder.push(span);

@@ -22,6 +22,20 @@
 //!   an upload (the journal, reading files back);
 //! - `durable`, `journal`, `recovery`: durability with the write-ahead log, below.
 //!
+//! # Tenants
+//!
+//! With `service.multitenancy_enabled` ([`BuildContext::multitenancy`]) a partition is a
+//! (tenant, hour) pair ([`crate::layout::Partition`]): every table is written under
+//! `{prefix}/{table}/tenant={T}/dt=YYYY-MM-DD/hour=HH/`, each buffer holds one tenant's rows,
+//! so a file never mixes tenants, and `max_open_partitions` counts (tenant, hour) pairs. A
+//! span, log record or score goes to its resource's tenant; a trace's row and its scores to
+//! its spans' tenant. Without multi-tenancy the layout has no `tenant=` level, as before.
+//! The journal names whole paths, so recovery reads the tenant back from a file's `tenant=`
+//! level and keys its done-sets by tenant too: two tenants may send the same trace and span
+//! ids, and a replayed span of one is never taken for the other's archived one.
+//!
+//! [`BuildContext::multitenancy`]: tracegate_pipeline::BuildContext::multitenancy
+//!
 //! # Durability and exactly-once with the write-ahead log
 //!
 //! With the log on, the topology hands the exporter a

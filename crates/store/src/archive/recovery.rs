@@ -75,9 +75,11 @@ pub(super) async fn recover(
             continue;
         };
         let table = entry.table;
+        // With multi-tenancy the file's `tenant=` level: its ids are that tenant's.
+        let tenant = crate::layout::tenant_of_path(shared.destination.prefix(), table, &entry.path);
         let exporter = shared.name.clone();
         let read = tokio::task::spawn_blocking(move || {
-            let read = read_ids(&exporter, bytes, table, &mut done);
+            let read = read_ids(&exporter, bytes, table, tenant.as_deref(), &mut done);
             (done, read)
         })
         .await;
@@ -155,6 +157,7 @@ fn read_ids(
     exporter: &str,
     file: Bytes,
     table: &'static str,
+    tenant: Option<&str>,
     done: &mut DoneSets,
 ) -> Result<(), StoreError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -167,7 +170,7 @@ fn read_ids(
         for batch in reader {
             let batch = batch.map_err(StoreError::arrow("read an archived file"))?;
             for row in fingerprint::rows(&batch)? {
-                done.add_row(exporter, table, row);
+                done.add_row(exporter, table, tenant, row);
             }
         }
         return Ok(());
@@ -199,13 +202,13 @@ fn read_ids(
             for (t, s) in traces.iter().zip(span_ids.iter()) {
                 let (Some(t), Some(s)) = (t, s) else { continue };
                 if let (Ok(t), Ok(s)) = (TraceId::from_hex(t), SpanId::from_hex(s)) {
-                    done.add_span(exporter, t, s);
+                    done.add_span(exporter, tenant, t, s);
                 }
             }
         } else {
             for t in traces.iter().flatten() {
                 if let Ok(t) = TraceId::from_hex(t) {
-                    done.add_trace(exporter, t);
+                    done.add_trace(exporter, tenant, t);
                 }
             }
         }

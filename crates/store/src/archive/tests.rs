@@ -667,4 +667,5 @@ mod failures;
 mod logs_table;
 mod partitions;
 mod sampling;
+mod tenants;
 mod traces_table;

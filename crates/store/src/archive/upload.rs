@@ -25,7 +25,7 @@ use super::retry::{blocking, retry};
 use crate::destination::Destination;
 use crate::encoder::{EncodedSpans, SpanEncoder};
 use crate::error::{ErrorClass, StoreError};
-use crate::layout::{self, HourPartition, LOGS_TABLE, SCORES_TABLE, SPANS_TABLE, TRACES_TABLE};
+use crate::layout::{self, LOGS_TABLE, Partition, SCORES_TABLE, SPANS_TABLE, TRACES_TABLE};
 use crate::log_encoder::{EncodedLogs, LogEncoder};
 use crate::score_encoder::{EncodedScores, ScoreEncoder};
 use crate::trace_encoder::{EncodedTraces, TraceEncoder};
@@ -302,7 +302,7 @@ impl Drop for Reservation {
 /// rows in it has one file fewer to wait for (`units`).
 pub(super) async fn write_file(
     shared: Arc<Shared>,
-    partition: HourPartition,
+    partition: Partition,
     rows: Rows,
     units: Units,
     mut reservation: Reservation,
@@ -323,10 +323,10 @@ pub(super) async fn write_file(
     reservation.resize(bytes.len());
 
     let id = Ulid::new();
-    let path = layout::file_path(
+    let path = layout::partition_file_path(
         shared.destination.prefix(),
         table,
-        partition,
+        &partition,
         &shared.instance,
         id,
     );

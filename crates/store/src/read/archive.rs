@@ -89,9 +89,10 @@ pub struct ColdOptions {
     /// A window longer than this many days lists the whole table (one paginated listing)
     /// instead of one listing per day. Default 31.
     pub max_listed_days: u64,
-    /// The tenant of the decoded spans ([`tracegate_model::Resource::tenant`]). The archive
-    /// holds no tenant itself: give each tenant its own archive URL. Default `None`, the
-    /// single tenant.
+    /// The tenant of the decoded spans ([`tracegate_model::Resource::tenant`]) of
+    /// [`ColdArchive::find_trace`], which reads an archive without tenant levels. An archive
+    /// written with multi-tenancy is read per tenant with [`ColdArchive::find_trace_of`].
+    /// Default `None`, the single tenant.
     pub tenant: Option<Arc<str>>,
     /// How long after a trace's last span ends its scores are looked for: the `scores`
     /// partitions searched run from an hour before the trace's first start to this long
@@ -260,6 +261,20 @@ impl ColdArchive {
         id: &TraceId,
         window: Option<(u64, u64)>,
     ) -> Result<ColdLookup, StoreError> {
+        self.find_trace_of(None, id, window).await
+    }
+
+    /// As [`Self::find_trace`], in one tenant's part of an archive written with multi-tenancy
+    /// (`{table}/tenant={T}/…`, see [`crate::layout`]): only that tenant's spans and scores
+    /// files are listed, so a trace id another tenant also sent is never mixed in. The spans
+    /// come back with `tenant` as their resource's tenant. `None` reads the archive without
+    /// tenant levels, as [`Self::find_trace`].
+    pub async fn find_trace_of(
+        &self,
+        tenant: Option<&str>,
+        id: &TraceId,
+        window: Option<(u64, u64)>,
+    ) -> Result<ColdLookup, StoreError> {
         let store = self.destination.open().await?;
         let id_hex = id.to_hex();
         let spans_table = Table {
@@ -268,7 +283,7 @@ impl ColdArchive {
             max_rows: self.options.max_spans,
         };
         let scan = self
-            .scan(store.clone(), spans_table, window, &id_hex)
+            .scan(store.clone(), spans_table, tenant, window, &id_hex)
             .await?;
         let mut lookup = ColdLookup {
             files_listed: scan.files_listed,
@@ -283,7 +298,11 @@ impl ColdArchive {
             truncated: scan.truncated,
             ..ColdLookup::default()
         };
-        let mut decoder = SpanDecoder::new(self.options.tenant.clone());
+        let mut decoder = SpanDecoder::new(
+            tenant
+                .map(Arc::from)
+                .or_else(|| self.options.tenant.clone()),
+        );
         let mut spans = Vec::new();
         for batch in &scan.batches {
             spans.extend(decoder.decode(batch)?);
@@ -311,7 +330,9 @@ impl ColdArchive {
         spans.truncate(self.options.max_spans);
         spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
         if !spans.is_empty() && self.options.max_scores > 0 {
-            lookup.scores = self.add_scores(store, id, &id_hex, &mut spans).await;
+            lookup.scores = self
+                .add_scores(store, tenant, id, &id_hex, &mut spans)
+                .await;
         }
         lookup.spans = spans;
         Ok(lookup)
@@ -337,6 +358,7 @@ impl ColdArchive {
     async fn add_scores(
         &self,
         store: Arc<dyn ObjectStore>,
+        tenant: Option<&str>,
         id: &TraceId,
         id_hex: &str,
         spans: &mut [Span],
@@ -351,7 +373,7 @@ impl ColdArchive {
             window,
             ..ColdScores::default()
         };
-        let decoded = match self.scan(store, table, window, id_hex).await {
+        let decoded = match self.scan(store, table, tenant, window, id_hex).await {
             Ok(scan) => {
                 found.files_listed = scan.files_listed;
                 found.files_opened = scan.files_opened;
@@ -405,8 +427,8 @@ impl ColdArchive {
     pub async fn warm(&self) -> Result<ColdWarmup, StoreError> {
         let store = self.destination.open().await?;
         let mut files: Vec<ObjectMeta> = self
-            .listing(store.clone(), SPANS_TABLE, None)
-            .chain(self.listing(store.clone(), SCORES_TABLE, None))
+            .listing(store.clone(), SPANS_TABLE, None, None)
+            .chain(self.listing(store.clone(), SCORES_TABLE, None, None))
             .try_filter(|m| std::future::ready(m.location.as_ref().ends_with(".parquet")))
             .try_collect()
             .await?;

@@ -228,3 +228,51 @@ fn expired_gen_ai_series_free_their_place_under_the_bound() {
     assert_eq!(model.as_deref(), Some("b"));
     assert_eq!(tokens.series[0].start_time_unix_nano, 6 * MINUTE);
 }
+
+/// `svc`'s resource as sent by `tenant`.
+fn of_tenant(tenant: &str) -> Arc<Resource> {
+    Arc::new(Resource {
+        tenant: Some(Arc::from(tenant)),
+        ..(*resource("svc")).clone()
+    })
+}
+
+#[test]
+fn with_multitenancy_red_series_carry_the_tenant_inside_the_overflow_bound() {
+    let config = SpanMetricsConfig {
+        max_series_per_metric: 2,
+        tenant_label: true,
+        ..Default::default()
+    };
+    let m = SpanMetrics::new(&config);
+    // One span name, three tenants: two series of their own, the third in overflow.
+    let traces: Vec<Trace> = ["team-a", "team-b", "team-a", "team-c"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| trace(vec![named(&of_tenant(t), i as u8 + 1, "op", 1)]))
+        .collect();
+    m.observe(&traces, 1);
+    let f = m.collect(1);
+    let calls = family(&f, "traces_spanmetrics_calls");
+    assert_eq!(calls.series.len(), 3);
+    let base = [
+        ("service", "svc"),
+        ("span_name", "op"),
+        ("span_kind", "SPAN_KIND_INTERNAL"),
+        ("status_code", "STATUS_CODE_UNSET"),
+    ];
+    for (tenant, calls_seen) in [("team-a", 2.0), ("team-b", 1.0)] {
+        let mut labels = base.to_vec();
+        labels.push(("tenant", tenant));
+        assert_eq!(counter(series(calls, &labels)), calls_seen, "{tenant}");
+    }
+    let overflow = series(calls, &[("otel.metric.overflow", "true")]);
+    assert_eq!(counter(overflow), 1.0);
+
+    // Without multi-tenancy: no tenant label, one series for all three.
+    let m = SpanMetrics::new(&SpanMetricsConfig::default());
+    m.observe(&traces, 1);
+    let f = m.collect(1);
+    let calls = family(&f, "traces_spanmetrics_calls");
+    assert_eq!(counter(series(calls, &base)), 4.0);
+}

@@ -17,7 +17,7 @@
 use super::super::buffer::Clamped;
 use super::super::durable::Unit;
 use super::super::fingerprint;
-use super::ArchiveExporter;
+use super::{ArchiveExporter, done_tenant, trace_tenant};
 use crate::layout::{LOGS_TABLE, SCORES_TABLE};
 use crate::log_encoder::LogEncoder;
 use crate::score_encoder::ScoreEncoder;
@@ -63,14 +63,14 @@ impl ArchiveExporter {
             if let Some(score) = record.facts.score.as_deref()
                 && !archived.score(i)
             {
-                self.push_score(score, time, now, unit);
+                self.push_score(score, record.resource.tenant.as_ref(), time, now, unit);
             }
             if archived.log(i) {
                 continue;
             }
-            let (partition, placement) = self.placement.place(time, now);
+            let (hour, placement) = self.placement.place(time, now);
             clamped.add(placement);
-            let index = self.buffer_for(partition);
+            let index = self.buffer_for(self.partition(record.resource.tenant.as_ref(), hour));
             let buffer = &mut self.partitions[index];
             self.buffered += buffer.logs.push(record);
             buffer.log_units.note(unit);
@@ -84,6 +84,9 @@ impl ArchiveExporter {
     /// The rows of `batch`'s replayed records that recovery found archived: each found row
     /// is taken once. Nothing when there was no restart, or nothing of it is replayed.
     fn archived_logs(&mut self, batch: &LogBatch, release: Option<&Release>) -> Archived {
+        let multitenancy = self.multitenancy;
+        let tenant_of =
+            |i: usize| done_tenant(multitenancy, batch.records[i].resource.tenant.as_ref());
         let (Some(done), Some(release)) = (self.done.as_mut(), release) else {
             return Archived::default();
         };
@@ -106,7 +109,7 @@ impl ArchiveExporter {
             match encoder.finish().and_then(|e| fingerprint::rows(&e.batch)) {
                 Ok(rows) => {
                     for (&i, row) in replayed.iter().zip(rows) {
-                        archived.logs[i] = done.take_row(LOGS_TABLE, row);
+                        archived.logs[i] = done.take_row(LOGS_TABLE, tenant_of(i), row);
                     }
                 }
                 Err(e) => {
@@ -126,7 +129,7 @@ impl ArchiveExporter {
             match encoder.finish().and_then(|e| fingerprint::rows(&e.batch)) {
                 Ok(rows) => {
                     for (&(i, _), row) in scored.iter().zip(rows) {
-                        archived.scores[i] = done.take_row(SCORES_TABLE, row);
+                        archived.scores[i] = done.take_row(SCORES_TABLE, tenant_of(i), row);
                     }
                 }
                 Err(e) => {
@@ -162,7 +165,7 @@ impl ArchiveExporter {
         let archived = self.archived_trace_scores(trace, &scores, start, release);
         for (i, score) in scores.into_iter().enumerate() {
             if !archived.score(i) {
-                self.push_score(score, start, now, unit);
+                self.push_score(score, trace_tenant(trace), start, now, unit);
             }
         }
     }
@@ -176,6 +179,7 @@ impl ArchiveExporter {
         start: u64,
         release: Option<&Release>,
     ) -> Archived {
+        let tenant = done_tenant(self.multitenancy, trace_tenant(trace));
         let (Some(done), Some(release)) = (self.done.as_mut(), release) else {
             return Archived::default();
         };
@@ -194,7 +198,7 @@ impl ArchiveExporter {
                 logs: Vec::new(),
                 scores: rows
                     .into_iter()
-                    .map(|row| done.take_row(SCORES_TABLE, row))
+                    .map(|row| done.take_row(SCORES_TABLE, tenant, row))
                     .collect(),
             },
             Err(e) => {
@@ -205,11 +209,18 @@ impl ArchiveExporter {
     }
 
     /// Buffers one scores row, timed `fallback` when the score has no time of its own.
-    fn push_score(&mut self, score: &Score, fallback: u64, now: u64, unit: Option<&Arc<Unit>>) {
-        let (partition, _) = self
+    fn push_score(
+        &mut self,
+        score: &Score,
+        tenant: Option<&Arc<str>>,
+        fallback: u64,
+        now: u64,
+        unit: Option<&Arc<Unit>>,
+    ) {
+        let (hour, _) = self
             .placement
             .place(ScoreEncoder::row_time(score, fallback), now);
-        let index = self.buffer_for(partition);
+        let index = self.buffer_for(self.partition(tenant, hour));
         let buffer = &mut self.partitions[index];
         self.buffered += buffer.scores.push(score, fallback);
         buffer.score_units.note(unit);

@@ -122,11 +122,13 @@ pub(super) fn partition_of(path: &str) -> Option<&str> {
 
 impl ColdArchive {
     /// The rows of `id_hex` in `table`'s files of the partitions `window` covers (all: None),
-    /// read `concurrency` files at a time; stops past `table.max_rows` rows.
+    /// of `tenant` (its `tenant={T}` level; `None`: the layout without tenants), read
+    /// `concurrency` files at a time; stops past `table.max_rows` rows.
     pub(super) async fn scan(
         &self,
         store: Arc<dyn ObjectStore>,
         table: Table,
+        tenant: Option<&str>,
         window: Option<(u64, u64)>,
         id_hex: &str,
     ) -> Result<Scan, StoreError> {
@@ -142,6 +144,7 @@ impl ColdArchive {
             .listing(
                 store.clone(),
                 table.name,
+                tenant,
                 window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
             )
             .try_filter(|meta| {
@@ -182,15 +185,16 @@ impl ColdArchive {
         Ok(scan)
     }
 
-    /// The files of `table`, or of the days a window covers. A table that does not exist
-    /// (yet) lists no files.
+    /// The files of `table`, or of the days a window covers; with `tenant`, only those under
+    /// its `tenant={T}` level. A table that does not exist (yet) lists no files.
     pub(super) fn listing(
         &self,
         store: Arc<dyn ObjectStore>,
         table: &str,
+        tenant: Option<&str>,
         window: Option<(&str, &str)>,
     ) -> BoxStream<'static, Result<ObjectMeta, StoreError>> {
-        let table = self.destination.prefix().clone().join(table);
+        let table = crate::layout::tenant_dir(self.destination.prefix(), table, tenant);
         let days = window.and_then(|(first, last)| {
             let day = |p: &str| -> Option<i64> {
                 let date = p.strip_prefix("dt=")?.get(..10)?;
