@@ -19,7 +19,8 @@
 #   BENCH_WAL (1: also measure the WAL off / sync process / sync host and the replay; 0: skip)
 #   BENCH_QUERY (1: also the read side, scripts/query_bench.py and scripts/component_cost.py --component hot_store; 0: skip)
 #   BENCH_QUERY_SPANS (10000000: spans the hot store holds while trace by id and search are timed)
-# Then scripts/component_cost.py (span_metrics) and scripts/signal_rate.py (logs vs spans).
+# Then scripts/component_cost.py (span_metrics), scripts/signal_rate.py (logs vs spans) and
+# scripts/tls_cost.py (TLS on vs off).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -62,3 +63,5 @@ echo "== what span_metrics and alerts cost" >&2
 "$PYTHON" scripts/component_cost.py --bin "$target_dir/release/tracegate" --component span_metrics
 echo "== the logs path beside the spans path" >&2
 "$PYTHON" scripts/signal_rate.py --bin "$target_dir/release/tracegate" --out "$target_dir/bench/signal_rate.json"
+echo "== what TLS costs on the OTLP gRPC listener" >&2
+"$PYTHON" scripts/tls_cost.py --bin "$target_dir/release/tracegate" --out "$target_dir/bench/tls_cost.json"
