@@ -378,6 +378,13 @@ mod tests {
     #[test]
     fn example_configs_resolve() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        // config/production.example.yaml reads server.crt and server.key in TRACEGATE_TLS_DIR.
+        let pki = tracegate_tls::test_util::TestPki::new("example configs");
+        let server = pki.server("server", "localhost");
+        let tls_dir = pki.dir().join("tls");
+        std::fs::create_dir_all(&tls_dir).unwrap();
+        std::fs::copy(&server.cert, tls_dir.join("server.crt")).unwrap();
+        std::fs::copy(&server.key, tls_dir.join("server.key")).unwrap();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let name = path
@@ -387,7 +394,13 @@ mod tests {
             // Gateway configs only: config/ also holds data files such as prices.yaml.
             if name == "default.yaml" || name.ends_with(".example.yaml") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let lookup = |_: &str| None;
+                // Secrets have no default on purpose (config/production.example.yaml): a token.
+                let lookup = |var: &str| match var {
+                    "TRACEGATE_TLS_DIR" => Some(tls_dir.display().to_string()),
+                    _ => var
+                        .ends_with("_TOKEN")
+                        .then(|| format!("example-{}-0123456789abcdef", var.len())),
+                };
                 let raw = RawConfig::parse_with_env(&text, &lookup)
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 let ctx = BuildContext::new("t");
