@@ -51,7 +51,7 @@ def test_two_tenants_get_their_own_archive_prefix_and_metric_labels(gateway_fact
     archive = tmp_path / "archive"
     gw = gateway_factory(
         {"archive": {"url": str(archive), "flush_age": "500ms"}},
-        processors={"span_metrics": {}},
+        processors={"trace_assembly": {"idle_after_root": "300ms"}, "span_metrics": {}},
         metrics={},
         service={"multitenancy_enabled": True},
     )
