@@ -1,18 +1,22 @@
 //! [`serve_router`]: an axum `Router` on a TCP listener, plaintext or TLS, for the listeners
 //! with no connection handling of their own (the query API, the metrics endpoints). It does
 //! what `axum::serve` cannot: the TLS handshake per connection (in the connection's task,
-//! within the acceptor's timeout), a cap on open connections, and a header read timeout. With
-//! mTLS each request carries the client's [`ClientIdentity`] as an `axum::Extension`.
+//! within the acceptor's timeout), a cap on open connections, and a header read timeout. Each
+//! request carries the peer's address as axum's `ConnectInfo<SocketAddr>` (so handlers and
+//! middleware can log who called) and, with mTLS, the client's [`ClientIdentity`] as an
+//! `axum::Extension`.
 //!
 //! On `stop` it stops accepting, asks every connection to finish gracefully, and returns once
 //! they have.
 
 use crate::acceptor::{TlsAcceptor, client_identity};
 use crate::identity::ClientIdentity;
+use axum::extract::ConnectInfo;
 use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -64,7 +68,10 @@ pub async fn serve_router(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         while connections.try_join_next().is_some() {}
-        let (builder, app, tls, stop) = (builder.clone(), app.clone(), tls.clone(), stop.clone());
+        let app = app
+            .clone()
+            .layer(Extension(ConnectInfo::<SocketAddr>(peer)));
+        let (builder, tls, stop) = (builder.clone(), tls.clone(), stop.clone());
         connections.spawn(async move {
             let _permit = permit;
             match tls {

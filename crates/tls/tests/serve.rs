@@ -2,6 +2,7 @@
 //! and a clean stop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use axum::extract::ConnectInfo;
 use axum::routing::get;
 use axum::{Extension, Router};
 use rustls::pki_types::ServerName;
@@ -15,15 +16,20 @@ use tracegate_tls::test_util::TestPki;
 use tracegate_tls::{ClientIdentity, TlsAcceptor, TlsServerConfig, serve_router};
 
 fn app() -> Router {
-    Router::new().route(
-        "/who",
-        get(|who: Option<Extension<ClientIdentity>>| async move {
-            match who {
-                Some(Extension(id)) => id.subject_cn.unwrap_or_default(),
-                None => "anonymous".to_owned(),
-            }
-        }),
-    )
+    Router::new()
+        .route(
+            "/who",
+            get(|who: Option<Extension<ClientIdentity>>| async move {
+                match who {
+                    Some(Extension(id)) => id.subject_cn.unwrap_or_default(),
+                    None => "anonymous".to_owned(),
+                }
+            }),
+        )
+        .route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        )
 }
 
 async fn start(
@@ -37,11 +43,14 @@ async fn start(
 }
 
 /// GET /who; the response's status line and body.
-async fn get_who<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> (String, String) {
-    stream
-        .write_all(b"GET /who HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
+async fn get_who<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> (String, String) {
+    fetch(stream, "/who").await
+}
+
+/// GET `path`; the response's status line and body.
+async fn fetch<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, path: &str) -> (String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw).await;
     let text = String::from_utf8(raw).unwrap();
@@ -108,4 +117,32 @@ async fn tls_without_client_ca_and_plaintext_serve_anonymous() {
     assert_eq!(body, "anonymous");
     stop.cancel();
     task.await.unwrap();
+}
+
+/// Handlers see the address the connection came from (the query API logs it with every
+/// refused credential), over TLS and plaintext alike.
+#[tokio::test]
+async fn the_peer_address_reaches_the_handler() {
+    let pki = TestPki::new("Test CA");
+    let server = pki.server("server", "api");
+    let config = TlsServerConfig::new(&server.cert, &server.key);
+    let acceptor = Arc::new(TlsAcceptor::new("query", &config, tracegate_tls::ALPN_HTTP).unwrap());
+    for tls_on in [true, false] {
+        let (addr, stop, task) = start(tls_on.then(|| acceptor.clone())).await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let local = tcp.local_addr().unwrap();
+        let (status, body) = if tls_on {
+            let stream = TlsConnector::from(pki.client_config(None, &[]))
+                .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                .await
+                .unwrap();
+            fetch(stream, "/peer").await
+        } else {
+            fetch(tcp, "/peer").await
+        };
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        assert_eq!(body, local.to_string(), "tls: {tls_on}");
+        stop.cancel();
+        task.await.unwrap();
+    }
 }

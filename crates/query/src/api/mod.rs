@@ -35,10 +35,11 @@ pub use tenancy::Tenants;
 pub(crate) use crate::traceql as tql;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tracegate_auth::{Authenticator, ClientCertificate, Tenancy};
@@ -138,8 +139,11 @@ async fn authenticate(
     let identity = request.extensions().get::<ClientIdentity>();
     let decided = state.auth.decide(&tracegate_auth::Request {
         listener: AUTH_LISTENER,
-        // serve_router gives handlers no peer address.
-        peer: None,
+        // serve_router puts the peer's address on every request.
+        peer: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0),
         authorization: headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
         org_id: headers.get(tenancy::ORG_ID_HEADER).map(|v| v.as_bytes()),
         client_certificate: identity.map(|c| ClientCertificate {
