@@ -19,6 +19,9 @@
 //! | `gen_ai.server.time_per_output_token` | s | `tracegate.time_per_output_token_ns`, else decode ÷ (output tokens − 1) |
 //! | `tracegate.gen_ai.cost` | USD | `tracegate.cost_usd`, by provider and request model |
 //!
+//! With multi-tenancy every family carries a last `tenant` label, the span's tenant (so
+//! cost and tokens can be charged back per tenant), within the same series bounds.
+//!
 //! Negative or non-finite values are not recorded.
 
 use super::histogram::{ExplicitHist, Origin};
@@ -254,19 +257,29 @@ pub struct GenAi {
     bounded: Bounded,
     token_type_key: Arc<str>,
     token_types: [Arc<str>; 4],
+    /// With multi-tenancy: a last `tenant` label on every family.
+    tenant: bool,
 }
 
 impl GenAi {
-    /// Empty series, each family bounded to `limit`.
-    pub fn new(limit: usize, exemplars: bool) -> Self {
+    /// Empty series, each family bounded to `limit`; `tenant`: every series carries a last
+    /// `tenant` label.
+    pub fn new(limit: usize, exemplars: bool, tenant: bool) -> Self {
         let limit = limit.max(1);
+        let with_tenant = |keys: &[&'static str]| {
+            let mut keys = keys.to_vec();
+            if tenant {
+                keys.push("tenant");
+            }
+            keys
+        };
         let mut five = FOUR.to_vec();
         five.push("error.type");
         Self {
-            groups: SeriesTable::new(&FOUR, limit, &[]),
-            errors: SeriesTable::new(&five, limit, &[]),
+            groups: SeriesTable::new(&with_tenant(&FOUR), limit, &[]),
+            errors: SeriesTable::new(&with_tenant(&five), limit, &[]),
             cost: SeriesTable::new(
-                &[keys::GEN_AI_PROVIDER_NAME, keys::GEN_AI_REQUEST_MODEL],
+                &with_tenant(&[keys::GEN_AI_PROVIDER_NAME, keys::GEN_AI_REQUEST_MODEL]),
                 limit,
                 &[COST],
             ),
@@ -285,6 +298,7 @@ impl GenAi {
             },
             token_type_key: Arc::from("gen_ai.token.type"),
             token_types: TOKEN_TYPES.map(Arc::from),
+            tenant,
         }
     }
 
@@ -304,15 +318,22 @@ impl GenAi {
             span_id: span.span_id.0,
             time_unix_nano: now,
         };
+        let tenant = self.tenant.then(|| span.tenant());
         let four = [a.operation, a.provider, a.request_model, a.response_model];
         let mut base = KeyHasher::default();
         for v in four {
             base.push(v);
         }
+        let mut grouped = base.clone();
+        let group_key = [four[0], four[1], four[2], four[3], tenant];
+        let group_key = &group_key[..4 + usize::from(self.tenant)];
+        if self.tenant {
+            grouped.push(tenant);
+        }
         let b = &mut self.bounded;
         let mut group = self
             .groups
-            .get_if(base.finish(), &four, now, true, Group::default)
+            .get_if(grouped.finish(), group_key, now, true, Group::default)
             .map(|(g, _)| g);
 
         for (slot, n) in a.tokens.iter().enumerate() {
@@ -326,11 +347,15 @@ impl GenAi {
             let error_type = Some(a.error_type.unwrap_or(OTHER_ERROR));
             let mut h = base.clone();
             h.push(error_type);
-            let key = [four[0], four[1], four[2], four[3], error_type];
+            if self.tenant {
+                h.push(tenant);
+            }
+            let key = [four[0], four[1], four[2], four[3], error_type, tenant];
+            let key = &key[..5 + usize::from(self.tenant)];
             let allow = b.counts[1] < b.limit;
             let bounds = &b.bounds[1];
             let make = maker(bounds, b.exemplars);
-            match self.errors.get_if(h.finish(), &key, now, allow, make) {
+            match self.errors.get_if(h.finish(), key, now, allow, make) {
                 Some((hist, created)) => {
                     hist.record(seconds, &o);
                     b.counts[1] += usize::from(created);
@@ -359,8 +384,9 @@ impl GenAi {
         }
 
         if let Some(cost) = a.cost_usd.and_then(usable) {
-            let key = [a.provider, a.request_model];
-            *self.cost.get(KeyHasher::of(&key), &key, now, || 0.0) += cost;
+            let key = [a.provider, a.request_model, tenant];
+            let key = &key[..2 + usize::from(self.tenant)];
+            *self.cost.get(KeyHasher::of(key), key, now, || 0.0) += cost;
         }
     }
 

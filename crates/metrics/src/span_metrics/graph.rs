@@ -92,6 +92,8 @@ pub struct ServiceGraph {
     exemplars: bool,
     has_server_child: Vec<bool>,
     by_id: FxHashMap<SpanId, u32>,
+    /// With multi-tenancy: a last `tenant` label, the tenant of the edge's spans.
+    tenant: bool,
 }
 
 fn is_client_side(kind: SpanKind) -> bool {
@@ -99,11 +101,18 @@ fn is_client_side(kind: SpanKind) -> bool {
 }
 
 impl ServiceGraph {
-    /// An empty graph of at most `limit` edges.
-    pub fn new(limit: usize, exemplars: bool) -> Self {
+    /// An empty graph of at most `limit` edges; `tenant`: each edge carries a last `tenant`
+    /// label.
+    pub fn new(limit: usize, exemplars: bool, tenant: bool) -> Self {
+        let keys: &[&str] = if tenant {
+            &["client", "server", "connection_type", "tenant"]
+        } else {
+            &["client", "server", "connection_type"]
+        };
         Self {
+            tenant,
             table: SeriesTable::new(
-                &["client", "server", "connection_type"],
+                keys,
                 limit,
                 &[
                     REQUEST_TOTAL,
@@ -127,9 +136,12 @@ impl ServiceGraph {
         server: Option<&Span>,
         now: u64,
     ) {
-        let key = [Some(key[0]), Some(key[1]), Some(key[2])];
+        // A trace is one tenant's: either side names it.
+        let tenant = client.or(server).map(Span::tenant);
+        let key = [Some(key[0]), Some(key[1]), Some(key[2]), tenant];
+        let key = &key[..3 + usize::from(self.tenant)];
         let (bounds, exemplars) = (&self.bounds, self.exemplars);
-        let edge = self.table.get(KeyHasher::of(&key), &key, now, || {
+        let edge = self.table.get(KeyHasher::of(key), key, now, || {
             let make = maker(bounds, exemplars);
             let server = make();
             Edge {

@@ -45,10 +45,12 @@ impl State {
         let limit = config.max_series_per_metric.max(1);
         Self {
             red: Red::new(config, bounds.clone()),
-            gen_ai: config.gen_ai.then(|| GenAi::new(limit, config.exemplars)),
+            gen_ai: config
+                .gen_ai
+                .then(|| GenAi::new(limit, config.exemplars, config.tenant_label)),
             graph: config
                 .service_graph
-                .then(|| ServiceGraph::new(limit, config.exemplars)),
+                .then(|| ServiceGraph::new(limit, config.exemplars, config.tenant_label)),
             per_trace: PerTrace::new(limit, bounds, config.exemplars),
             expiry_ns: u64::try_from(config.series_expiry.get().as_nanos()).unwrap_or(u64::MAX),
         }

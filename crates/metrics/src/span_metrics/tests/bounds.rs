@@ -276,3 +276,117 @@ fn with_multitenancy_red_series_carry_the_tenant_inside_the_overflow_bound() {
     let calls = family(&f, "traces_spanmetrics_calls");
     assert_eq!(counter(series(calls, &base)), 4.0);
 }
+
+/// `service`'s resource as sent by `tenant`.
+fn service_of(service: &str, tenant: &str) -> Arc<Resource> {
+    Arc::new(Resource {
+        tenant: Some(Arc::from(tenant)),
+        ..(*resource(service)).clone()
+    })
+}
+
+/// A trace of `tenant`: a root SERVER span of gw, and under it a GenAI CLIENT call that
+/// costs `usd` (a CLIENT span of gw with no SERVER child: a gw → openai edge).
+fn llm_trace(tenant: &str, trace_id: u8, usd: f64) -> Trace {
+    let gw = service_of("gw", tenant);
+    let root = span(
+        trace_id,
+        1,
+        None,
+        &gw,
+        "POST /chat",
+        SpanKind::Server,
+        0,
+        10,
+        vec![],
+    );
+    let call = span(
+        trace_id,
+        2,
+        Some(1),
+        &gw,
+        "chat gpt-4o",
+        SpanKind::Client,
+        1,
+        5,
+        vec![
+            attr::string("gen_ai.operation.name", "chat"),
+            attr::string("gen_ai.provider.name", "openai"),
+            attr::string("gen_ai.request.model", "gpt-4o"),
+            attr::int("gen_ai.usage.input_tokens", 100),
+            attr::double("tracegate.cost_usd", usd),
+        ],
+    );
+    trace(vec![root, call])
+}
+
+#[test]
+fn with_multitenancy_gen_ai_and_service_graph_series_carry_the_tenant() {
+    let config = SpanMetricsConfig {
+        tenant_label: true,
+        ..Default::default()
+    };
+    let m = SpanMetrics::new(&config);
+    let traces = vec![
+        llm_trace("team-a", 1, 0.25),
+        llm_trace("team-b", 2, 1.0),
+        llm_trace("team-a", 3, 0.5),
+    ];
+    m.observe(&traces, 1);
+    let f = m.collect(1);
+
+    // Cost and tokens per tenant: what a chargeback needs.
+    let cost = family(&f, "tracegate_gen_ai_cost_usd");
+    assert_eq!(cost.series.len(), 2);
+    let model = [
+        ("gen_ai.provider.name", "openai"),
+        ("gen_ai.request.model", "gpt-4o"),
+    ];
+    for (tenant, usd) in [("team-a", 0.75), ("team-b", 1.0)] {
+        let mut labels = model.to_vec();
+        labels.push(("tenant", tenant));
+        assert_eq!(counter(series(cost, &labels)), usd, "{tenant}");
+    }
+    let tokens = family(&f, "gen_ai_client_token_usage");
+    let labels = |tenant| {
+        [
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.provider.name", "openai"),
+            ("gen_ai.request.model", "gpt-4o"),
+            ("gen_ai.token.type", "input"),
+            ("tenant", tenant),
+        ]
+    };
+    assert_eq!(hist(series(tokens, &labels("team-a"))).sum, 200.0);
+    assert_eq!(hist(series(tokens, &labels("team-b"))).sum, 100.0);
+    let duration = family(&f, "gen_ai_client_operation_duration_seconds");
+    assert_eq!(duration.series.len(), 2);
+
+    // The service graph: user → gw and gw → openai, once per tenant.
+    let total = family(&f, "traces_service_graph_request");
+    assert_eq!(total.series.len(), 4, "{:?}", total.series);
+    let edge = |c, s, tenant| {
+        [
+            ("client", c),
+            ("server", s),
+            ("connection_type", "virtual_node"),
+            ("tenant", tenant),
+        ]
+    };
+    assert_eq!(counter(series(total, &edge("user", "gw", "team-a"))), 2.0);
+    assert_eq!(counter(series(total, &edge("gw", "openai", "team-b"))), 1.0);
+
+    // Without multi-tenancy: the same calls, no tenant label.
+    let m = SpanMetrics::new(&SpanMetricsConfig::default());
+    m.observe(&traces, 1);
+    let f = m.collect(1);
+    let cost = family(&f, "tracegate_gen_ai_cost_usd");
+    assert_eq!(counter(series(cost, &model)), 1.75);
+    let total = family(&f, "traces_service_graph_request");
+    let edge = [
+        ("client", "gw"),
+        ("server", "openai"),
+        ("connection_type", "virtual_node"),
+    ];
+    assert_eq!(counter(series(total, &edge)), 3.0);
+}
