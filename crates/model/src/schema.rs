@@ -80,7 +80,7 @@
 //!   it under its own start hour. To find such rows, filter on `start_time` without
 //!   partition pruning, or widen the partition range by the window.
 
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 

@@ -140,9 +140,9 @@ async fn flush(
                     }
                 }
                 let properties = builder.build();
-                let sorted = arrow::compute::take_record_batch(
+                let sorted = arrow_select::take::take_record_batch(
                     &encoded.batch,
-                    &arrow::array::UInt32Array::from(encoded.order.clone()),
+                    &arrow_array::UInt32Array::from(encoded.order.clone()),
                 )
                 .unwrap();
                 let mut w = parquet::arrow::ArrowWriter::try_new(

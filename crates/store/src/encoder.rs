@@ -17,12 +17,12 @@
 //! about 12 bytes of high-entropy numbers per span out of the file.
 
 use crate::error::StoreError;
-use arrow::array::{
-    ArrayRef, Float64Builder, Int64Builder, ListArray, MapArray, RecordBatch, StringBuilder,
-    StructArray, TimestampNanosecondBuilder,
+use arrow_array::builder::{
+    Float64Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder,
 };
-use arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, FieldRef, Fields};
+use arrow_array::{ArrayRef, ListArray, MapArray, RecordBatch, StructArray};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, FieldRef, Fields};
 use std::sync::Arc;
 use tracegate_model::facts::FactValue;
 use tracegate_model::proto::common::v1::KeyValue;
@@ -345,7 +345,7 @@ impl Offsets {
         if self.overflow {
             return Err(StoreError::Arrow {
                 context: "build a list or map column",
-                source: arrow::error::ArrowError::ComputeError(
+                source: arrow_schema::ArrowError::ComputeError(
                     "more than 2^31 entries in one column; cut files smaller".into(),
                 ),
             });

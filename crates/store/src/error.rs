@@ -18,7 +18,7 @@ pub enum StoreError {
         context: &'static str,
         /// The cause.
         #[source]
-        source: arrow::error::ArrowError,
+        source: arrow_schema::ArrowError,
     },
     /// Encoding Parquet failed.
     #[error("could not {context}: {source}")]
@@ -132,7 +132,7 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn arrow(context: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> Self {
+    pub(crate) fn arrow(context: &'static str) -> impl FnOnce(arrow_schema::ArrowError) -> Self {
         move |source| StoreError::Arrow { context, source }
     }
 

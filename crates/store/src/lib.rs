@@ -35,7 +35,7 @@
 //! Encoding spans and reading the file back:
 //!
 //! ```
-//! use arrow::array::{Array, AsArray};
+//! use arrow_array::{Array, cast::AsArray};
 //! use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 //! use std::sync::Arc;
 //! use tracegate_model::{Resource, Scope, Span, SpanId, SpanKind, Status, TraceId};

@@ -13,10 +13,10 @@
 
 use crate::encoder::{SizeHint, StringMapBuilder};
 use crate::error::StoreError;
-use arrow::array::{
-    ArrayRef, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampNanosecondBuilder,
+use arrow_array::builder::{
+    Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder,
 };
+use arrow_array::{ArrayRef, RecordBatch};
 use std::sync::Arc;
 use tracegate_model::proto::common::v1::KeyValue;
 use tracegate_model::proto::common::v1::any_value::Value;

@@ -15,9 +15,8 @@ use crate::error::StoreError;
 use crate::log_encoder::{
     RowKey, append_option, append_span_id, append_str, append_trace_id, nanos, sorted_rows,
 };
-use arrow::array::{
-    ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
-};
+use arrow_array::builder::{Float64Builder, StringBuilder, TimestampNanosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
 use std::sync::Arc;
 use tracegate_model::schema;
 use tracegate_model::{Score, ScoreSource};

@@ -1,9 +1,10 @@
 //! Fixtures and an independent oracle for the tests: spans (or traces) in, expected rows out,
 //! and the rows actually found in a batch.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::concat_batches;
-use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow_array::{Array, RecordBatch};
+use arrow_select::concat::concat_batches;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::ParquetMetaData;

@@ -27,12 +27,13 @@
 //! its row: the archive may leave its spans out of the `spans` table, never its row here.
 
 use crate::error::StoreError;
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListArray, ListBuilder,
-    NullBufferBuilder, RecordBatch, StringBuilder, StructArray, TimestampNanosecondBuilder,
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, NullBufferBuilder, StringBuilder,
+    TimestampNanosecondBuilder,
 };
-use arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, FieldRef};
 use std::cmp::Reverse;
 use std::sync::Arc;
 use tracegate_model::proto::common::v1::KeyValue;

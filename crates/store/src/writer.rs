@@ -17,8 +17,10 @@
 //! besides the input batch and the output.
 
 use crate::error::StoreError;
-use arrow::array::{RecordBatch, UInt32Array};
-use arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampNanosecondType;
+use arrow_array::{Array, RecordBatch, UInt32Array};
+use arrow_select::take::take_record_batch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as Codec, Encoding, GzipLevel, ZstdLevel};
@@ -189,21 +191,35 @@ pub fn sort_order(batch: &RecordBatch) -> Result<Vec<u32>, StoreError> {
     let column = |name: &'static str| {
         batch
             .column_by_name(name)
-            .cloned()
             .ok_or(StoreError::Schema { column: name })
     };
-    let keys = [
-        SortColumn {
-            values: column(col::TRACE_ID)?,
-            options: None,
-        },
-        SortColumn {
-            values: column(col::START_TIME)?,
-            options: None,
-        },
-    ];
-    let indices = lexsort_to_indices(&keys, None).map_err(StoreError::arrow("sort rows"))?;
-    Ok(indices.values().to_vec())
+    let ids = column(col::TRACE_ID)?
+        .as_string_opt::<i32>()
+        .ok_or(StoreError::Schema {
+            column: col::TRACE_ID,
+        })?;
+    let starts = column(col::START_TIME)?
+        .as_primitive_opt::<TimestampNanosecondType>()
+        .ok_or(StoreError::Schema {
+            column: col::START_TIME,
+        })?;
+    let rows = u32::try_from(batch.num_rows()).map_err(|_| {
+        StoreError::arrow("sort rows")(arrow_schema::ArrowError::InvalidArgumentError(format!(
+            "{} rows are more than a file holds",
+            batch.num_rows()
+        )))
+    })?;
+    // Both columns are non-nullable in the schema; a null (from elsewhere) sorts first, as
+    // Arrow's sort does by default.
+    let id = |i: u32| ids.is_valid(i as usize).then(|| ids.value(i as usize));
+    let start = |i: u32| {
+        starts
+            .is_valid(i as usize)
+            .then(|| starts.value(i as usize))
+    };
+    let mut order: Vec<u32> = (0..rows).collect();
+    order.sort_by(|&a, &b| id(a).cmp(&id(b)).then_with(|| start(a).cmp(&start(b))));
+    Ok(order)
 }
 
 /// Writes `batch` as one Parquet file in memory, rows reordered by `order` (computed with
@@ -303,7 +319,7 @@ fn write_rows_to<W: Write + Send>(
     if order.len() != batch.num_rows() {
         return Err(StoreError::Arrow {
             context: "reorder rows",
-            source: arrow::error::ArrowError::InvalidArgumentError(format!(
+            source: arrow_schema::ArrowError::InvalidArgumentError(format!(
                 "the order has {} rows, the batch {}",
                 order.len(),
                 batch.num_rows()

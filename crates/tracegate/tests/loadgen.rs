@@ -5,7 +5,8 @@
 // Test helpers outside `#[test]` functions unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use arrow::array::{AsArray as _, RecordBatch};
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray as _;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::HashSet;
 use std::path::Path;

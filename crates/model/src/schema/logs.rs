@@ -3,7 +3,7 @@
 //! column).
 
 use super::{SCHEMA_VERSION_KEY, TABLE_KEY, string_map_type, timestamp_type};
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 

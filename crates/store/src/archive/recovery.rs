@@ -24,7 +24,8 @@ use super::retry::{blocking, retry};
 use super::upload::Shared;
 use crate::error::StoreError;
 use crate::layout::{LOGS_TABLE, SCORES_TABLE, SPANS_TABLE};
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -219,7 +220,7 @@ fn read_ids(
 fn hex_column<'a>(
     batch: &'a RecordBatch,
     column: &'static str,
-) -> Result<&'a arrow::array::StringArray, StoreError> {
+) -> Result<&'a arrow_array::StringArray, StoreError> {
     batch
         .column_by_name(column)
         .and_then(|a| a.as_string_opt::<i32>())

@@ -13,8 +13,9 @@
 //! written and from four projected columns when an existing block is reopened.
 
 use crate::error::StoreError;
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::TimestampNanosecondType;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampNanosecondType;
+use arrow_array::{Array, RecordBatch};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -248,7 +249,7 @@ impl BlockIndex {
 fn string_column<'a>(
     batch: &'a RecordBatch,
     name: &'static str,
-) -> Result<&'a arrow::array::StringArray, StoreError> {
+) -> Result<&'a arrow_array::StringArray, StoreError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_string_opt::<i32>())
@@ -258,7 +259,7 @@ fn string_column<'a>(
 fn time_column<'a>(
     batch: &'a RecordBatch,
     name: &'static str,
-) -> Result<&'a arrow::array::TimestampNanosecondArray, StoreError> {
+) -> Result<&'a arrow_array::TimestampNanosecondArray, StoreError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())

@@ -9,8 +9,9 @@ use super::block::{Block, io_error};
 use crate::error::StoreError;
 use crate::read::SpanDecoder;
 use crate::read::cache::ByteLru;
-use arrow::array::{Array as _, AsArray as _};
-use arrow::datatypes::Int64Type;
+use arrow_array::Array as _;
+use arrow_array::cast::AsArray as _;
+use arrow_array::types::Int64Type;
 use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{

@@ -157,7 +157,7 @@ impl<K: Clone + Eq + Hash, V: Clone> ByteLru<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{ArrayRef, Int64Array, RecordBatch};
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
     use proptest::prelude::*;

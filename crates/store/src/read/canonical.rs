@@ -27,7 +27,7 @@
 //! become facts, with the same exported attributes.
 
 use super::value::{typed_any, unhex};
-use arrow::array::{Array, StringArray};
+use arrow_array::{Array, StringArray};
 use tracegate_model::proto::common::v1::any_value::Value;
 use tracegate_model::proto::common::v1::{AnyValue, ArrayValue, KeyValue};
 use tracegate_model::{Category, LlmStages, SpanFacts, TreeTimes, attr, keys};

@@ -23,11 +23,12 @@
 use super::canonical::{self, LlmRow, RawEntries};
 use super::value::parse_rendered;
 use crate::error::StoreError;
-use arrow::array::{
-    Array, AsArray, Float64Array, Int64Array, ListArray, MapArray, RecordBatch, StringArray,
-    StructArray, TimestampNanosecondArray,
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow_array::{
+    Array, Float64Array, Int64Array, ListArray, MapArray, RecordBatch, StringArray, StructArray,
+    TimestampNanosecondArray,
 };
-use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -92,7 +93,7 @@ impl SpanDecoder {
 fn decode_error(row: usize, what: String) -> StoreError {
     StoreError::Arrow {
         context: "decode a spans batch",
-        source: arrow::error::ArrowError::ParseError(format!("row {row}: {what}")),
+        source: arrow_schema::ArrowError::ParseError(format!("row {row}: {what}")),
     }
 }
 

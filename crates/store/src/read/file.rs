@@ -20,8 +20,8 @@
 //! with less pruning.
 
 use crate::error::StoreError;
-use arrow::array::{BooleanArray, RecordBatch, Scalar, StringArray};
-use arrow::compute::kernels::cmp::eq;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, BooleanArray, RecordBatch};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
@@ -399,11 +399,17 @@ pub async fn find_columns_in_file(
     }
     found.row_groups_read = row_groups.len();
     let schema_descr = metadata.file_metadata().schema_descr_ptr();
-    let wanted = Scalar::new(StringArray::from(vec![id_hex.to_owned()]));
+    let wanted = id_hex.to_owned();
     let predicate = ArrowPredicateFn::new(
         ProjectionMask::leaves(&schema_descr, [leaf]),
-        move |batch: RecordBatch| -> Result<BooleanArray, arrow::error::ArrowError> {
-            eq(batch.column(0), &wanted)
+        move |batch: RecordBatch| -> Result<BooleanArray, arrow_schema::ArrowError> {
+            let ids = batch.column(0).as_string_opt::<i32>().ok_or_else(|| {
+                arrow_schema::ArrowError::SchemaError(format!(
+                    "trace_id is {}, not a string column",
+                    batch.column(0).data_type()
+                ))
+            })?;
+            Ok(ids.iter().map(|id| id.map(|id| id == wanted)).collect())
         },
     );
     builder = builder

@@ -15,8 +15,9 @@
 //! same from either store.
 
 use crate::error::StoreError;
-use arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray};
-use arrow::datatypes::TimestampNanosecondType;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampNanosecondType;
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray};
 use tracegate_model::proto::trace::v1::span::Event;
 use tracegate_model::schema::scores_col as c;
 use tracegate_model::{Score, ScoreJoin, ScoreSource, Span, SpanId, TraceId, attr, keys};

@@ -1,8 +1,9 @@
 //! Log records and scores for the tests, and the rows of the `logs` and `scores` tables read
 //! back from a batch, column by column, independently of the encoders.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampNanosecondType};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampNanosecondType};
+use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
 use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::{FileReader, SerializedFileReader};

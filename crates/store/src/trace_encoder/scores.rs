@@ -4,9 +4,10 @@
 
 use crate::error::StoreError;
 use crate::log_encoder::{append_option, append_span_id, append_str};
-use arrow::array::{ArrayRef, Float64Builder, ListArray, StringBuilder, StructArray};
-use arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::DataType;
+use arrow_array::builder::{Float64Builder, StringBuilder};
+use arrow_array::{ArrayRef, ListArray, StructArray};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::DataType;
 use std::sync::Arc;
 use tracegate_model::Score;
 use tracegate_model::schema::{self, traces_col};

@@ -419,7 +419,7 @@ fn critical_path_columns_sum_by_category_from_span_attributes() {
             .column_by_name(column)
             .unwrap()
             .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
+            .downcast_ref::<arrow_array::Int64Array>()
             .unwrap()
             .iter()
             .next()

@@ -55,6 +55,12 @@ fn sorts_batches_from_elsewhere_too() {
     assert!(is_sorted(&rows));
     assert_eq!(rows.len(), spans.len());
     assert_eq!(order.len(), spans.len());
+    let mut seen = order.clone();
+    seen.sort_unstable();
+    assert!(
+        seen.iter().copied().eq(0..spans.len() as u32),
+        "a permutation"
+    );
     assert!(
         write_spans(&batch, Some(&order[1..]), &WriterOptions::default()).is_err(),
         "wrong length"

@@ -161,7 +161,7 @@ fn errors_name_their_key_path() {
         ),
         (
             "alertmanager: { url: \"https://am:9093\" }",
-            "processors.alerts.alertmanager.url: URL \"https://am:9093\": https is not available (this build's HTTP client has no TLS); use http://, for example through a TLS-terminating proxy",
+            "processors.alerts.alertmanager.url: URL \"https://am:9093\": https webhooks are not supported yet; use http://, for example through a TLS-terminating proxy",
         ),
         (
             "webhooks: [ { url: \"not a url\" } ]",

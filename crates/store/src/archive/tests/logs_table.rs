@@ -12,8 +12,8 @@ use crate::testing::logs::{
     LogRow, ScoreRow, assert_file_layout, llm_record, log_rows_of, plain_record, score,
     score_record, score_rows_of, sorted_none_last,
 };
-use arrow::array::AsArray;
-use arrow::datatypes::Float64Type;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
 use tracegate_model::schema::{
     self as model_schema, LOGS_SCHEMA_VERSION, SCORES_SCHEMA_VERSION, logs_col, scores_col,
     traces_col,

@@ -11,7 +11,7 @@ use crate::layout::HourPartition;
 use crate::layout::civil_from_days;
 use crate::read::cache::{BloomCache, FileKey};
 use crate::read::file::{BloomStore, Footer, ObjectFile, find_columns_in_file, load_footer};
-use arrow::array::RecordBatch;
+use arrow_array::RecordBatch;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};

@@ -105,7 +105,7 @@ async fn a_present_trace_is_found_whole_reading_one_or_two_row_groups() {
         // Every row found is the trace's.
         for b in &m.batches {
             let col = b.column_by_name(col::TRACE_ID).unwrap();
-            let col = arrow::array::AsArray::as_string::<i32>(col.as_ref());
+            let col = arrow_array::cast::AsArray::as_string::<i32>(col.as_ref());
             assert!(col.iter().all(|v| v == Some(id.to_hex().as_str())));
         }
     }
@@ -160,7 +160,7 @@ async fn a_file_without_spans_columns_has_nothing() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let batch = RecordBatch::try_from_iter([(
         "other",
-        Arc::new(StringArray::from(vec!["a"])) as arrow::array::ArrayRef,
+        Arc::new(arrow_array::StringArray::from(vec!["a"])) as arrow_array::ArrayRef,
     )])
     .unwrap();
     let mut buf = Vec::new();

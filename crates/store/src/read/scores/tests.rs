@@ -115,7 +115,7 @@ fn rows_decode_to_the_scores_written_whole_or_projected() {
     assert_eq!((names_only[0].value, names_only[0].span_id), (None, None));
     let wrong = RecordBatch::try_from_iter([(
         c::VALUE,
-        std::sync::Arc::new(StringArray::from(vec!["x"])) as arrow::array::ArrayRef,
+        std::sync::Arc::new(StringArray::from(vec!["x"])) as arrow_array::ArrayRef,
     )])
     .unwrap();
     assert!(matches!(

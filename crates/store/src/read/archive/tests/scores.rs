@@ -6,7 +6,7 @@ use super::*;
 use crate::read::file::find_columns_in_file;
 use crate::read::scores::event;
 use crate::{ScoreEncoder, write_scores};
-use arrow::array::RecordBatch;
+use arrow_array::RecordBatch;
 use std::sync::atomic::AtomicU64;
 use tracegate_model::{Score, ScoreJoin, ScoreSource, SpanId, attr, keys};
 
