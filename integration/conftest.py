@@ -53,11 +53,20 @@ for _var in list(os.environ):
 # Small utilities
 # ---------------------------------------------------------------------------------------------
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port nobody listens on right now, never one handed out before in this
+    session: the kernel may give the same ephemeral port to two ``bind(0)`` calls in a row once
+    the first socket is closed, and a gateway given one port for two listeners cannot start."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -20,13 +20,28 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 /// The default config's archive URL line.
 pub const ARCHIVE_URL_LINE: &str = "    url: ${env:TRACEGATE_ARCHIVE_URL:-./data/archive}";
 
+/// A loopback port nothing listens on now, never one handed out before in this process: the
+/// kernel may give the same ephemeral port to two `bind(0)`s in a row once the first socket
+/// is closed, and a gateway given one port for two listeners cannot start.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
+
+/// How often a start that lost a port race (another process took a port between `free_port`
+/// and the gateway's bind) is tried again on fresh ports.
+const START_ATTEMPTS: usize = 3;
 
 /// A plain HTTP/1.1 GET on localhost: the status code and the body, or `None` if nothing
 /// answers.
@@ -77,7 +92,21 @@ impl Gateway {
     /// Starts the default config with its listeners on free ports, after `edit` (given the
     /// config text and the temp archive dir) has changed what the test needs; waits until
     /// `/readyz` says ready and both receivers accept connections.
-    pub fn start(edit: impl FnOnce(String, &Path) -> String) -> Self {
+    pub fn start(edit: impl Fn(String, &Path) -> String) -> Self {
+        for attempt in 1..=START_ATTEMPTS {
+            match Self::try_start(&edit) {
+                Ok(gateway) => return gateway,
+                Err(log) if attempt < START_ATTEMPTS => {
+                    eprintln!("a port was taken before the gateway bound it; again:\n{log}");
+                }
+                Err(log) => panic!("the gateway could not bind its ports:\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// One start; `Err(log)` only when the gateway exited because a port was in use.
+    fn try_start(edit: &impl Fn(String, &Path) -> String) -> Result<Self, String> {
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("archive");
         let (grpc, http, metrics) = (free_port(), free_port(), free_port());
@@ -153,7 +182,11 @@ impl Gateway {
             && TcpStream::connect(("127.0.0.1", http)).is_ok())
         {
             if let Some(status) = gateway.child.try_wait().unwrap() {
-                panic!("the gateway exited at start: {status}\n{}", gateway.log());
+                let log = gateway.log();
+                if log.contains("Address already in use") {
+                    return Err(log);
+                }
+                panic!("the gateway exited at start: {status}\n{log}");
             }
             assert!(
                 Instant::now() < deadline,
@@ -162,7 +195,7 @@ impl Gateway {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        gateway
+        Ok(gateway)
     }
 
     /// What the gateway logged so far.
