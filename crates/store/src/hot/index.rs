@@ -205,6 +205,15 @@ impl BlockIndex {
     /// The traces that may match `filter`, as (trace id, rows), in file order (by trace id),
     /// so reading them in order decompresses each page once.
     pub fn candidates(&self, filter: &ScanFilter) -> Vec<(TraceId, Range<usize>)> {
+        self.candidates_with_start(filter)
+            .into_iter()
+            .map(|(id, rows, _)| (id, rows))
+            .collect()
+    }
+
+    /// As [`Self::candidates`], with each trace's earliest span start (ns since the epoch),
+    /// for a scan that visits the newest first.
+    pub fn candidates_with_start(&self, filter: &ScanFilter) -> Vec<(TraceId, Range<usize>, u64)> {
         let wanted = self.wanted_services(filter);
         if wanted == 0 {
             return Vec::new();
@@ -212,7 +221,10 @@ impl BlockIndex {
         self.entries
             .iter()
             .filter(|e| filter.admits(&e.facts, || e.services & wanted != 0))
-            .map(|e| (e.id, e.first_row as usize..(e.first_row + e.rows) as usize))
+            .map(|e| {
+                let rows = e.first_row as usize..(e.first_row + e.rows) as usize;
+                (e.id, rows, e.facts.start_ns)
+            })
             .collect()
     }
 

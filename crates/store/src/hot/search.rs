@@ -1,7 +1,7 @@
 //! The two reads of a [`HotStore`] the query API serves: [`HotStore::find_trace`] (every
 //! span of one trace, from the heads and the blocks whose index holds it, deduplicated) and
 //! [`HotStore::scan`] (traces newest first, pruned by the blocks' indexes before decoding,
-//! decoded in runs of rows in file order).
+//! decoded in runs of the newest traces, each run in file order).
 //!
 //! Both copy `Arc`s of a tenant's heads and blocks under its lock and read after releasing
 //! it, so a slow reader never holds up export. Both add the trace's late scores
@@ -21,11 +21,12 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use tracegate_model::{Score, Span, SpanId, TraceId};
 
-/// A trace of a block the index lets through, and its rows.
-type Candidate = (TraceId, std::ops::Range<usize>);
+/// A trace of a block the index lets through: its id, its rows, its earliest start.
+type Candidate = (TraceId, std::ops::Range<usize>, u64);
 
 /// Rows of one block decoded at a time by [`HotStore::scan`] (more for a larger trace):
-/// few at first, so a search that stops at its limit decodes little, then doubling.
+/// few at first, the newest traces, so a search that stops at its limit (or whose floor
+/// rises past the rest) decodes little, then doubling.
 const SCAN_CHUNK_ROWS: (usize, usize) = (256, 8_192);
 
 impl HotStore {
@@ -94,8 +95,10 @@ impl HotStore {
     }
 
     /// Visits traces of one tenant whose spans overlap [start_ns, end_ns], newest first
-    /// (heads first, newest payload first, then blocks newest to oldest; within a block in
-    /// trace id order, which reads each page once), one call per trace per head payload or
+    /// (heads first, newest payload first, then blocks newest to oldest; within a block the
+    /// newest traces first, in runs read in file order so each run reads a page once; a
+    /// [`ScanFloor`](super::index::ScanFloor) raised meanwhile ends the block's scan early),
+    /// one call per trace per head payload or
     /// block: a trace split over several is visited once per fragment, and `filter` applies
     /// to each fragment. Blocks and traces the filter rules out are skipped by the index,
     /// before any decoding. Blocking.
@@ -188,22 +191,21 @@ impl HotStore {
             if !block.index.may_match(filter) {
                 continue;
             }
-            let candidates = block.index.candidates(filter);
+            let mut candidates = block.index.candidates_with_start(filter);
             if candidates.is_empty() {
                 continue;
             }
             stats.blocks += 1;
-            for chunk in row_chunks(&candidates, SCAN_CHUNK_ROWS.0, SCAN_CHUNK_ROWS.1) {
-                let kept;
-                let chunk = match self.with_span(&block, chunk, filter, &mut stats)? {
-                    Some(k) => {
-                        kept = k;
-                        &kept[..]
-                    }
-                    None => chunk,
-                };
+            if let Some(kept) = self.with_span(&block, &candidates, filter, &mut stats)? {
+                candidates = kept;
+            }
+            // Newest first, so the first runs decoded are those a newest-first search keeps,
+            // and the floor they raise rules out the rest of the block (and older blocks).
+            candidates.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.start.cmp(&b.1.start)));
+            let mut runs = NewestRuns::new(candidates, SCAN_CHUNK_ROWS.0, SCAN_CHUNK_ROWS.1);
+            while let Some(run) = runs.next_run(filter.floor.get()) {
                 let flow =
-                    self.visit_chunk(&block, chunk, decode_tenant.as_ref(), visit, &mut stats)?;
+                    self.visit_chunk(&block, &run, decode_tenant.as_ref(), visit, &mut stats)?;
                 if flow.is_break() {
                     return Ok(stats);
                 }
@@ -212,13 +214,13 @@ impl HotStore {
         Ok(stats)
     }
 
-    /// With [`ScanFilter::same_span`], the traces of `chunk` that have a span of the wanted
-    /// services lasting long enough, from those two columns alone; `None` without it (every
-    /// candidate goes on).
+    /// With [`ScanFilter::same_span`], the traces of `chunk` (in file order) that have a span
+    /// of the wanted services lasting long enough, from those two columns alone; `None`
+    /// without it (every candidate goes on).
     fn with_span(
         &self,
         block: &Block,
-        chunk: &[(TraceId, std::ops::Range<usize>)],
+        chunk: &[Candidate],
         filter: &ScanFilter,
         stats: &mut ScanStats,
     ) -> Result<Option<Vec<Candidate>>, StoreError> {
@@ -229,7 +231,7 @@ impl HotStore {
         ) else {
             return Ok(None);
         };
-        let ranges: Vec<_> = chunk.iter().map(|(_, rows)| rows.clone()).collect();
+        let ranges: Vec<_> = chunk.iter().map(|(_, rows, _)| rows.clone()).collect();
         let Some(hits) = ranges_with_span(
             block,
             &ranges,
@@ -256,7 +258,7 @@ impl HotStore {
     fn visit_chunk(
         &self,
         block: &Block,
-        chunk: &[(TraceId, std::ops::Range<usize>)],
+        chunk: &[Candidate],
         tenant: Option<&Arc<str>>,
         visit: &mut dyn FnMut(&[Span]) -> ControlFlow<()>,
         stats: &mut ScanStats,
@@ -264,7 +266,7 @@ impl HotStore {
         if chunk.is_empty() {
             return Ok(ControlFlow::Continue(()));
         }
-        let ranges: Vec<_> = chunk.iter().map(|(_, rows)| rows.clone()).collect();
+        let ranges: Vec<_> = chunk.iter().map(|(_, rows, _)| rows.clone()).collect();
         let Some(spans) = read_rows(block, &ranges, tenant, &self.footers, &mut stats.bytes)?
         else {
             return Ok(ControlFlow::Continue(()));
@@ -293,30 +295,52 @@ impl HotStore {
     }
 }
 
-/// `candidates` (in file order) in runs of at most `first` rows, then twice as many each
-/// time up to `max` (a single trace over the bound is a run of its own).
-fn row_chunks(
-    candidates: &[(TraceId, std::ops::Range<usize>)],
+/// A block's candidates, newest first, handed out in runs of at most `first` rows, then
+/// twice as many each time up to `max` (a single trace over the bound is a run of its own),
+/// each run in file order so reading it decompresses each page once. Candidates that start
+/// before the floor given to [`Self::next_run`] are never handed out.
+#[derive(Debug)]
+struct NewestRuns {
+    /// Newest first.
+    candidates: Vec<Candidate>,
+    next: usize,
+    rows: usize,
     first: usize,
     max: usize,
-) -> impl Iterator<Item = &[(TraceId, std::ops::Range<usize>)]> {
-    let mut rest = candidates;
-    let mut rows = 0;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
+}
+
+impl NewestRuns {
+    fn new(candidates: Vec<Candidate>, first: usize, max: usize) -> Self {
+        Self {
+            candidates,
+            next: 0,
+            rows: 0,
+            first,
+            max,
+        }
+    }
+
+    /// The next run of candidates starting at or after `floor`; `None` when none is left.
+    fn next_run(&mut self, floor: u64) -> Option<Vec<Candidate>> {
+        let rest = self.candidates.get(self.next..).unwrap_or_default();
+        // Newest first: once one starts before the floor, so do all after it.
+        let live = rest.iter().take_while(|c| c.2 >= floor).count();
+        if live == 0 {
+            self.next = self.candidates.len();
             return None;
         }
-        rows = (rows * 2).max(first).min(max).max(1);
+        self.rows = (self.rows * 2).max(self.first).min(self.max).max(1);
         let mut n = 0;
         let mut total = 0;
-        while n < rest.len() && (n == 0 || total + rest[n].1.len() <= rows) {
+        while n < live && (n == 0 || total + rest[n].1.len() <= self.rows) {
             total += rest[n].1.len();
             n += 1;
         }
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        Some(chunk)
-    })
+        let mut run = rest[..n].to_vec();
+        self.next += n;
+        run.sort_by_key(|c| c.1.start);
+        Some(run)
+    }
 }
 
 #[cfg(test)]
@@ -324,31 +348,75 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn candidates(lens: &[usize], starts: &[u64]) -> Vec<Candidate> {
+        let mut row = 0;
+        let mut all: Vec<Candidate> = lens
+            .iter()
+            .zip(starts)
+            .enumerate()
+            .map(|(i, (&n, &start))| {
+                let r = row..row + n;
+                row += n;
+                (TraceId([i as u8; 16]), r, start)
+            })
+            .collect();
+        all.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.start.cmp(&b.1.start)));
+        all
+    }
+
     proptest! {
         #[test]
-        fn row_chunks_cover_every_candidate_in_order_within_the_bound(
-            lens in proptest::collection::vec(1usize..50, 0..60), first in 1usize..40, max in 1usize..120,
+        fn runs_hand_out_every_candidate_newest_first_in_file_order_within_the_bound(
+            lens in proptest::collection::vec(1usize..50, 0..60),
+            starts in proptest::collection::vec(0u64..1_000, 60),
+            first in 1usize..40, max in 1usize..120,
         ) {
-            let mut start = 0;
-            let candidates: Vec<_> = lens
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| {
-                    let r = start..start + n;
-                    start += n;
-                    (TraceId([i as u8; 16]), r)
-                })
-                .collect();
-            let chunks: Vec<_> = row_chunks(&candidates, first, max).collect();
-            let flat: Vec<_> = chunks.iter().flat_map(|c| c.iter().cloned()).collect();
-            prop_assert_eq!(&flat, &candidates);
+            let all = candidates(&lens, &starts);
+            let mut runs = NewestRuns::new(all.clone(), first, max);
+            let mut handed: Vec<Candidate> = Vec::new();
             let mut limit = 0;
-            for c in &chunks {
+            let mut newest_before = u64::MAX;
+            while let Some(run) = runs.next_run(0) {
                 limit = (limit * 2).max(first).min(max);
-                let rows: usize = c.iter().map(|(_, r)| r.len()).sum();
-                prop_assert!(!c.is_empty());
-                prop_assert!(rows <= limit || c.len() == 1, "{rows} rows in {} traces", c.len());
+                let rows: usize = run.iter().map(|c| c.1.len()).sum();
+                prop_assert!(!run.is_empty());
+                prop_assert!(rows <= limit || run.len() == 1, "{rows} rows in {} traces", run.len());
+                prop_assert!(run.windows(2).all(|w| w[0].1.start < w[1].1.start), "file order");
+                // Every run is no newer than the one before it.
+                let newest = run.iter().map(|c| c.2).max().unwrap_or(0);
+                prop_assert!(newest <= newest_before);
+                newest_before = run.iter().map(|c| c.2).min().unwrap_or(0);
+                handed.extend(run);
             }
+            handed.sort_by_key(|c| c.1.start);
+            let mut want = all;
+            want.sort_by_key(|c| c.1.start);
+            prop_assert_eq!(handed, want);
+        }
+
+        #[test]
+        fn runs_never_hand_out_a_candidate_that_starts_before_the_floor(
+            lens in proptest::collection::vec(1usize..50, 0..60),
+            starts in proptest::collection::vec(0u64..1_000, 60),
+            floors in proptest::collection::vec(0u64..1_000, 1..20),
+        ) {
+            let all = candidates(&lens, &starts);
+            let mut runs = NewestRuns::new(all.clone(), 4, 64);
+            let mut floor = 0;
+            let mut handed = 0;
+            for raise in floors {
+                floor = floor.max(raise);
+                let Some(run) = runs.next_run(floor) else { break };
+                prop_assert!(run.iter().all(|c| c.2 >= floor));
+                handed += run.len();
+            }
+            // Nothing at or after the final floor is skipped while runs are asked for.
+            while let Some(run) = runs.next_run(floor) {
+                prop_assert!(run.iter().all(|c| c.2 >= floor));
+                handed += run.len();
+            }
+            let at_or_after = all.iter().filter(|c| c.2 >= floor).count();
+            prop_assert!(handed >= at_or_after);
         }
     }
 }

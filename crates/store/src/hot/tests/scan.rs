@@ -181,3 +181,51 @@ async fn a_raised_floor_skips_older_traces_and_blocks() {
         "the floor never goes down"
     );
 }
+
+#[tokio::test]
+async fn a_block_is_read_newest_first_so_a_rising_floor_stops_its_scan_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut exporter = started("hot-newest", &small_config(dir.path()), clock()).await;
+    // 1 000 one-span traces whose start times are a permutation of their id order, so the
+    // block's file order (by trace id) says nothing about which are newest.
+    const N: u64 = 1_000;
+    let start_of = |i: u64| T0 + ((i * 7_919) % N) * 1_000;
+    let spans: Vec<Span> = (0..N)
+        .map(|i| span_of(tid(7, i), i + 1, None, "api", start_of(i), 100))
+        .collect();
+    exporter.export(traces(&spans)).await.unwrap();
+    exporter.flush().await;
+    let store = exporter.store();
+    assert_eq!(store.stats().blocks, 1);
+
+    // What a newest-first search with a limit of 20 does: once it holds 20 traces, it
+    // raises the floor to the oldest start among them.
+    let filter = ScanFilter::all();
+    let mut starts: Vec<u64> = Vec::new();
+    let stats = store
+        .scan(DEFAULT, &filter, &mut |t| {
+            starts.push(t[0].start_time_unix_nano);
+            let mut newest = starts.clone();
+            newest.sort_unstable_by(|a, b| b.cmp(a));
+            if let Some(&twentieth) = newest.get(19) {
+                filter.floor.raise(twentieth);
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    // The first run holds the newest traces, and the 20 newest of the block are found.
+    let mut all: Vec<u64> = (0..N).map(start_of).collect();
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    let mut found = starts.clone();
+    found.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(found[..20], all[..20]);
+    assert!(
+        stats.traces < 300,
+        "the floor stopped the block's scan after its first runs: {} of {N} traces decoded",
+        stats.traces
+    );
+    assert!(
+        starts.iter().all(|&s| s >= all[299]),
+        "every trace decoded is among the block's 300 newest"
+    );
+}
