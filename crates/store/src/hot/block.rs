@@ -3,17 +3,17 @@
 //!
 //! A block is named `{ulid}.parquet` in its tenant's directory; the ULID's time is when it
 //! was written, so names sort oldest first and retention can age blocks across restarts.
-//! [`write_block`] encodes the spans once ([`SpanEncoder`], then [`write_spans_to`]: rows
-//! sorted by trace id and start, statistics and a bloom filter on `trace_id`), into
+//! [`write_block`] encodes the spans once ([`SpanEncoder`], sized like the last block, then
+//! [`write_hot_block_to`]: rows sorted by trace id and start, statistics on `trace_id`), into
 //! `{ulid}.parquet.tmp`, `fsync`s it, renames it into place and `fsync`s the directory, so a
 //! crash leaves either the whole block or a `.tmp` file that the next start deletes. The
 //! block's [`BlockIndex`] is built from the same spans in file order; reopening builds it
 //! from four projected columns ([`Block::open`]).
 
 use super::index::{BlockIndex, IndexBuilder};
-use crate::encoder::SpanEncoder;
+use crate::encoder::{SizeHint, SpanEncoder};
 use crate::error::StoreError;
-use crate::writer::{WriterOptions, write_spans_to};
+use crate::writer::{WriterOptions, write_hot_block_to};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::borrow::Cow;
@@ -94,21 +94,25 @@ impl Block {
 }
 
 /// Writes `spans` as block `id` in `dir` (which must exist); see the [module docs](self).
+/// The encoder's columns start with the room `hint` gives (the last block's sizes), and
+/// `hint` is then set to this block's.
 pub fn write_block<'a>(
     dir: &Path,
     id: Ulid,
     spans: impl Iterator<Item = Cow<'a, Span>>,
     options: &WriterOptions,
+    hint: &mut SizeHint,
 ) -> Result<Block, StoreError> {
     let mut spans: Vec<Cow<'a, Span>> = spans.collect();
     // In the file's order (trace id, then start time, then arrival: a stable sort), so the
     // encoder's row order is the identity and the writer writes the columns as built, with
     // no reordered copy of the block (that copy was about a quarter of a block's cost).
     spans.sort_by_key(|s| (s.trace_id, s.start_time_unix_nano));
-    let mut encoder = SpanEncoder::new();
+    let mut encoder = SpanEncoder::with_size_hint(hint);
     for span in &spans {
         encoder.push(span.as_ref());
     }
+    *hint = encoder.size_hint();
     let encoded = encoder.finish()?;
     let mut index = IndexBuilder::default();
     for &row in &encoded.order {
@@ -125,7 +129,7 @@ pub fn write_block<'a>(
     let tmp = dir.join(format!("{id}.{BLOCK_EXT}.{TMP_EXT}"));
     let written = (|| {
         let file = File::create(&tmp).map_err(io_error("create", &tmp))?;
-        let mut out = write_spans_to(
+        let mut out = write_hot_block_to(
             BufWriter::with_capacity(1 << 20, file),
             &encoded.batch,
             Some(&encoded.order),

@@ -15,6 +15,7 @@ use super::metrics;
 use super::reader::FooterCache;
 use super::retention::{self, Aged, Reason};
 use super::tenant::{TENANT_FILE, dir_candidates};
+use crate::encoder::SizeHint;
 use crate::error::StoreError;
 use crate::writer::WriterOptions;
 use std::collections::{HashMap, HashSet};
@@ -139,6 +140,9 @@ pub struct HotStore {
     /// The newest block id given out: ids only grow, so blocks written in one ms, or after
     /// the clock stepped back, still sort in the order they were written.
     last_id: Mutex<Ulid>,
+    /// The string column sizes of the last block written, so the next one's encoder
+    /// starts with room for as much (no buffer doubling and copying as it fills).
+    size_hint: Mutex<SizeHint>,
     /// The newest block on disk when the store was loaded, for the replay's check.
     newest_at_start: Mutex<Option<Ulid>>,
     /// Scores that came after their trace, added to its spans when they are read.
@@ -174,6 +178,7 @@ impl HotStore {
             footers: FooterCache::new(FOOTER_CACHE_BYTES),
             head_bytes: AtomicUsize::new(0),
             last_id: Mutex::new(Ulid::nil()),
+            size_hint: Mutex::new(SizeHint::default()),
             newest_at_start: Mutex::new(None),
             late: LateStore::new(
                 name,
@@ -402,7 +407,19 @@ impl HotStore {
             return Err(StoreError::Schema { column: "trace_id" });
         }
         let id = self.next_id();
-        let block = write_block(&tenant.dir, id, head.spans(&tenant.name), &self.writer)?;
+        let mut hint = self
+            .size_hint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let block = write_block(
+            &tenant.dir,
+            id,
+            head.spans(&tenant.name),
+            &self.writer,
+            &mut hint,
+        )?;
+        *self.size_hint.lock().unwrap_or_else(|e| e.into_inner()) = hint;
         metrics::block_written(
             &self.name,
             head.span_count(),

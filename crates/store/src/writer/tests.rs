@@ -283,3 +283,49 @@ fn spans_pushed_in_order_are_written_as_built_and_read_back_the_same() {
         "row groups are still cut at row_group_rows"
     );
 }
+
+#[test]
+fn a_hot_block_holds_the_same_rows_with_trace_id_statistics_only_and_no_bloom_filter() {
+    let spans = spans();
+    let options = WriterOptions {
+        row_group_rows: 128,
+        ..Default::default()
+    };
+    let mut encoder = SpanEncoder::new();
+    spans.iter().for_each(|s| encoder.push(s));
+    let encoded = encoder.finish().unwrap();
+    let hot = Bytes::from(
+        write_hot_block_to(Vec::new(), &encoded.batch, Some(&encoded.order), &options).unwrap(),
+    );
+    let archive = write(&spans, &options);
+    let (hot_batch, hot_meta) = read_parquet(hot);
+    let (archive_batch, archive_meta) = read_parquet(archive);
+    // The same schema, rows, order, metadata and sorting columns as an archive file.
+    assert_eq!(hot_batch.schema(), archive_batch.schema());
+    assert_eq!(rows_of(&hot_batch), rows_of(&archive_batch));
+    assert_eq!(
+        hot_meta.file_metadata().key_value_metadata(),
+        archive_meta.file_metadata().key_value_metadata()
+    );
+    assert!(hot_meta.row_groups().len() > 1);
+    for (hot, archive) in hot_meta.row_groups().iter().zip(archive_meta.row_groups()) {
+        assert_eq!(hot.sorting_columns(), archive.sorting_columns());
+        assert!(hot.column(0).statistics().is_some(), "trace_id statistics");
+        assert!(
+            hot.column(0).bloom_filter_offset().is_none(),
+            "no bloom filter"
+        );
+        assert!(archive.column(0).bloom_filter_offset().is_some());
+        for (i, column) in hot.columns().iter().enumerate().skip(1) {
+            assert!(
+                column.statistics().is_none(),
+                "column {i} ({}) has no statistics in a hot block",
+                column.column_path()
+            );
+        }
+        assert!(
+            archive.column(5).statistics().is_some(),
+            "an archive file keeps every column's"
+        );
+    }
+}
