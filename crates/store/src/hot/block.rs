@@ -20,8 +20,8 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use tracegate_model::Span;
 use tracegate_model::schema::col;
+use tracegate_model::{Span, TraceId};
 use ulid::Ulid;
 
 /// The extension of a block file.
@@ -103,20 +103,32 @@ pub fn write_block<'a>(
     options: &WriterOptions,
     hint: &mut SizeHint,
 ) -> Result<Block, StoreError> {
-    let mut spans: Vec<Cow<'a, Span>> = spans.collect();
-    // In the file's order (trace id, then start time, then arrival: a stable sort), so the
-    // encoder's row order is the identity and the writer writes the columns as built, with
-    // no reordered copy of the block (that copy was about a quarter of a block's cost).
-    spans.sort_by_key(|s| (s.trace_id, s.start_time_unix_nano));
+    let spans: Vec<Cow<'a, Span>> = spans.collect();
+    // Pushed in the file's order (trace id, then start time, then arrival), so the encoder's
+    // row order is the identity and the writer writes the columns as built, with no
+    // reordered copy of the block (that copy was about a quarter of a block's cost). The
+    // keys are sorted, not the spans, which are large to move.
+    let mut keys: Vec<(TraceId, u64, u32)> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            (s.trace_id, s.start_time_unix_nano, i)
+        })
+        .collect();
+    keys.sort_unstable();
     let mut encoder = SpanEncoder::with_size_hint(hint);
-    for span in &spans {
-        encoder.push(span.as_ref());
+    for &(_, _, i) in &keys {
+        if let Some(span) = spans.get(i as usize) {
+            encoder.push(span.as_ref());
+        }
     }
     *hint = encoder.size_hint();
     let encoded = encoder.finish()?;
     let mut index = IndexBuilder::default();
     for &row in &encoded.order {
-        if let Some(s) = spans.get(row as usize) {
+        let span = keys.get(row as usize).and_then(|k| spans.get(k.2 as usize));
+        if let Some(s) = span {
             index.push(
                 s.trace_id,
                 s.start_time_unix_nano,
