@@ -12,7 +12,10 @@
 //!       labels: {}
 //!       annotations: { summary: "..." }
 //!   alertmanager: { url: http://alertmanager:9093, timeout: 5s }
-//!   webhooks: [ { url: http://hook.example/alerts, timeout: 5s } ]
+//!   webhooks:
+//!     - { url: http://hook.example/alerts, timeout: 5s }
+//!     - url: https://hooks.internal/alerts   # the system's CAs, or:
+//!       tls: { ca_file: /etc/tracegate/tls/hooks-ca.crt, cert_file: …, key_file: … }
 //!   retry: { initial_backoff: 500ms, max_backoff: 30s, max_elapsed: 5m }
 //!   resend_interval: 1m
 //!   min_count: 10
@@ -24,6 +27,7 @@ use super::rule::{self, Rule};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use tracegate_pipeline::{ConfigError, Duration};
+use tracegate_tls::TlsClientConfig;
 
 /// `processors.alerts`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -144,11 +148,16 @@ fn default_severity() -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
-    /// An `http://` URL (https is not supported yet).
+    /// An `http://` or `https://` URL.
     pub url: String,
     /// Per attempt. Default `5s`.
     #[serde(default = "default_timeout")]
     pub timeout: Duration,
+    /// For an `https://` URL: the CA file to verify the server against (default: the
+    /// system's CA certificates), a client certificate for mTLS, the minimum version; the
+    /// OTLP exporter's `tls:` block ([`TlsClientConfig`]), without `server_name_override`.
+    #[serde(default)]
+    pub tls: Option<TlsClientConfig>,
 }
 
 fn default_timeout() -> Duration {
@@ -206,7 +215,13 @@ pub struct Target {
     pub url: String,
     /// Per attempt.
     pub timeout: std::time::Duration,
+    /// For an `https://` URL, how to connect (the default: the system's CA certificates);
+    /// `None` for `http://`. Its files were read when the config was checked.
+    pub tls: Option<TlsClientConfig>,
 }
+
+/// ALPN of a webhook connection: the notifier speaks HTTP/1.1.
+pub const WEBHOOK_ALPN: &[&[u8]] = &[b"http/1.1"];
 
 /// The whole config, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -237,26 +252,45 @@ pub fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A target's URL and its TLS settings, checked: `tls:` only with `https://`, whose files
+/// are read now so a bad path stops the start with the key named.
+fn target_url(
+    path: &str,
+    text: &str,
+    tls: Option<&TlsClientConfig>,
+) -> Result<(String, Option<TlsClientConfig>), ConfigError> {
+    let url = url(&format!("{path}.url"), text)?;
+    let tls_path = format!("{path}.tls");
+    if !url.starts_with("https://") {
+        if tls.is_some() {
+            return Err(ConfigError::new(
+                tls_path,
+                format!("set for {text:?}, an http:// URL; use https:// or remove tls:"),
+            ));
+        }
+        return Ok((url, None));
+    }
+    let tls = tls.cloned().unwrap_or_default();
+    if tls.server_name_override.is_some() {
+        return Err(ConfigError::new(
+            format!("{tls_path}.server_name_override"),
+            "not supported for alert targets: use a URL with the name the server's \
+             certificate carries",
+        ));
+    }
+    tls.load(&tls_path, WEBHOOK_ALPN)?;
+    Ok((url, Some(tls)))
+}
+
 fn url(path: &str, text: &str) -> Result<String, ConfigError> {
     let parsed = reqwest::Url::parse(text)
         .map_err(|e| ConfigError::new(path, format!("invalid URL {text:?}: {e}")))?;
     match parsed.scheme() {
-        "http" => {}
-        // Not yet: the notifier has no way to name a CA or a client certificate, and a
-        // webhook on a private CA could not be verified.
-        "https" => {
-            return Err(ConfigError::new(
-                path,
-                format!(
-                    "URL {text:?}: https webhooks are not supported yet; \
-                     use http://, for example through a TLS-terminating proxy"
-                ),
-            ));
-        }
+        "http" | "https" => {}
         _ => {
             return Err(ConfigError::new(
                 path,
-                format!("URL {text:?} must start with http://"),
+                format!("URL {text:?} must start with http:// or https://"),
             ));
         }
     }
@@ -345,20 +379,21 @@ impl AlertsConfig {
         }
         let mut targets = Vec::new();
         if let Some(am) = &self.alertmanager {
+            let (url, tls) = target_url(&format!("{path}.alertmanager"), &am.url, am.tls.as_ref())?;
             targets.push(Target {
                 name: "alertmanager".into(),
-                url: format!(
-                    "{}/api/v2/alerts",
-                    url(&format!("{path}.alertmanager.url"), &am.url)?.trim_end_matches('/')
-                ),
+                url: format!("{}/api/v2/alerts", url.trim_end_matches('/')),
                 timeout: am.timeout.get(),
+                tls,
             });
         }
         for (i, w) in self.webhooks.iter().enumerate() {
+            let (url, tls) = target_url(&format!("{path}.webhooks[{i}]"), &w.url, w.tls.as_ref())?;
             targets.push(Target {
                 name: format!("webhook[{i}]"),
-                url: url(&format!("{path}.webhooks[{i}].url"), &w.url)?,
+                url,
                 timeout: w.timeout.get(),
+                tls,
             });
         }
         let base = url(&format!("{path}.external_url"), &self.external_url)?;

@@ -16,8 +16,9 @@
 //! `tracegate_alerts_notification_retries_total` (attempts retried).
 
 use super::api::rfc3339;
-use super::config::{RetryConfig, Target};
+use super::config::{RetryConfig, Target, WEBHOOK_ALPN};
 use super::engine::Notification;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -90,7 +91,10 @@ impl SendError {
 #[derive(Debug, Clone)]
 pub struct Notifier {
     id: String,
+    /// For `http://` targets.
     client: reqwest::Client,
+    /// For each `https://` target, by name: a client with that target's TLS settings.
+    tls_clients: HashMap<String, reqwest::Client>,
     retry: RetryConfig,
 }
 
@@ -101,21 +105,38 @@ enum Attempt {
 }
 
 impl Notifier {
-    /// A notifier for processor `id`.
-    pub fn new(id: &str, retry: RetryConfig) -> Result<Self, String> {
+    /// A notifier for processor `id`, sending to `targets`.
+    pub fn new(id: &str, retry: RetryConfig, targets: &[Target]) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .build()
             .map_err(|e| format!("could not build the HTTP client for alert notifications: {e}"))?;
+        let mut tls_clients = HashMap::new();
+        for target in targets {
+            let Some(tls) = &target.tls else { continue };
+            let path = format!("processors.{id}.{}.tls", target.name);
+            let loaded = tls.load(&path, WEBHOOK_ALPN).map_err(|e| e.to_string())?;
+            if loaded.is_insecure() {
+                tracing::warn!(processor = %id, target = %target.name, "alert target: insecure_skip_verify is on, the server's certificate is not verified");
+            }
+            let tls_client = reqwest::Client::builder()
+                .use_preconfigured_tls((*loaded.client_config()).clone())
+                .build()
+                .map_err(|e| {
+                    format!("could not build the HTTPS client for {}: {e}", target.name)
+                })?;
+            tls_clients.insert(target.name.clone(), tls_client);
+        }
         Ok(Self {
             id: id.to_owned(),
             client,
+            tls_clients,
             retry,
         })
     }
 
     async fn attempt(&self, target: &Target, body: &[u8]) -> Attempt {
-        let sent = self
-            .client
+        let client = self.tls_clients.get(&target.name).unwrap_or(&self.client);
+        let sent = client
             .post(&target.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .timeout(target.timeout)
@@ -223,7 +244,7 @@ type Batch = (Arc<Vec<u8>>, u64);
 pub async fn run(alerts: super::Alerts, shutdown: CancellationToken) {
     let settings = alerts.settings();
     let id = alerts.id().to_owned();
-    let notifier = match Notifier::new(&id, settings.retry) {
+    let notifier = match Notifier::new(&id, settings.retry, &settings.targets) {
         Ok(n) => Some(n),
         Err(e) => {
             tracing::error!(processor = %id, error = %e, "alerts are evaluated but not sent");

@@ -64,10 +64,12 @@ fn fixture_parses_to_the_expected_config() {
             alertmanager: Some(TargetConfig {
                 url: "http://alertmanager:9093/".into(),
                 timeout: Duration::from_secs(5),
+                tls: None,
             }),
             webhooks: vec![TargetConfig {
                 url: "http://hook:8080/alerts".into(),
                 timeout: Duration::from_secs(2),
+                tls: None,
             }],
             retry: RetryConfig {
                 initial_backoff: Duration::from_millis(100),
@@ -157,11 +159,19 @@ fn errors_name_their_key_path() {
         ),
         (
             "alertmanager: { url: \"alertmanager:9093\" }",
-            "processors.alerts.alertmanager.url: URL \"alertmanager:9093\" must start with http://",
+            "processors.alerts.alertmanager.url: URL \"alertmanager:9093\" must start with http:// or https://",
         ),
         (
-            "alertmanager: { url: \"https://am:9093\" }",
-            "processors.alerts.alertmanager.url: URL \"https://am:9093\": https webhooks are not supported yet; use http://, for example through a TLS-terminating proxy",
+            "alertmanager: { url: \"http://am:9093\", tls: { insecure_skip_verify: true } }",
+            "processors.alerts.alertmanager.tls: set for \"http://am:9093\", an http:// URL; use https:// or remove tls:",
+        ),
+        (
+            "webhooks: [ { url: \"https://hook\", tls: { server_name_override: hook.internal } } ]",
+            "processors.alerts.webhooks[0].tls.server_name_override: not supported for alert targets: use a URL with the name the server's certificate carries",
+        ),
+        (
+            "webhooks: [ { url: \"https://hook\", tls: { ca_file: /nonexistent/ca.crt } } ]",
+            "processors.alerts.webhooks[0].tls.ca_file: /nonexistent/ca.crt: cannot open: No such file or directory (os error 2) (check the path and that tracegate may read it)",
         ),
         (
             "webhooks: [ { url: \"not a url\" } ]",

@@ -68,6 +68,7 @@ fn target(url: String) -> Target {
         name: "alertmanager".into(),
         url,
         timeout: Duration::from_secs(2),
+        tls: None,
     }
 }
 
@@ -113,7 +114,7 @@ fn a_503_is_retried_and_the_second_attempt_delivers() {
     captured.run(|| {
         rt().block_on(async {
             let (base, fake) = start(&[503]).await;
-            let notifier = Notifier::new("alerts", retry(10, 5_000)).unwrap();
+            let notifier = Notifier::new("alerts", retry(10, 5_000), &[]).unwrap();
             let t = target(format!("{base}/api/v2/alerts"));
             let b = body(&[notification(false)]);
             notifier
@@ -149,7 +150,7 @@ fn retries_stop_after_max_elapsed_and_are_counted() {
     captured.run(|| {
         rt().block_on(async {
             let (base, fake) = start(&[503; 100]).await;
-            let notifier = Notifier::new("alerts", retry(10, 150)).unwrap();
+            let notifier = Notifier::new("alerts", retry(10, 150), &[]).unwrap();
             let t = target(format!("{base}/api/v2/alerts"));
             let started = std::time::Instant::now();
             let err = notifier
@@ -182,7 +183,7 @@ fn retries_stop_after_max_elapsed_and_are_counted() {
 fn a_4xx_is_not_retried_and_a_refused_connection_is() {
     rt().block_on(async {
         let (base, fake) = start(&[400, 429]).await;
-        let notifier = Notifier::new("alerts", retry(10, 300)).unwrap();
+        let notifier = Notifier::new("alerts", retry(10, 300), &[]).unwrap();
         let t = target(base.clone());
         let err = notifier
             .send(&t, b"[]", &CancellationToken::new())
@@ -319,4 +320,79 @@ retry: {{ initial_backoff: 10ms, max_backoff: 40ms, max_elapsed: 5s }}
         ),
         2
     );
+}
+
+/// The fake server over TLS, with a certificate for `localhost` from `pki`'s CA.
+async fn start_https(pki: &tracegate_tls::test_util::TestPki) -> (String, Fake, CancellationToken) {
+    let server = pki.server("hook", "localhost");
+    let acceptor = tracegate_tls::TlsAcceptor::new(
+        "webhook",
+        &tracegate_tls::TlsServerConfig::new(&server.cert, &server.key),
+        tracegate_tls::ALPN_HTTP,
+    )
+    .unwrap();
+    let fake = Fake::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new().fallback(handle).with_state(fake.clone());
+    let stop = CancellationToken::new();
+    tokio::spawn(tracegate_tls::serve_router(
+        listener,
+        app,
+        Some(Arc::new(acceptor)),
+        8,
+        stop.clone(),
+    ));
+    (format!("https://localhost:{port}"), fake, stop)
+}
+
+#[test]
+fn an_https_target_is_delivered_to_when_its_ca_is_trusted_and_refused_when_not() {
+    let captured = CapturedMetrics::new();
+    captured.run(|| {
+        rt().block_on(async {
+            let pki = tracegate_tls::test_util::TestPki::new("hooks-ca");
+            let (base, fake, stop) = start_https(&pki).await;
+            let trusted = Target {
+                name: "webhook[0]".into(),
+                tls: Some(tracegate_tls::TlsClientConfig {
+                    ca_file: Some(pki.ca_cert.clone()),
+                    ..Default::default()
+                }),
+                ..target(format!("{base}/alerts"))
+            };
+            // The system's CAs do not know the test CA: every attempt fails the handshake.
+            let untrusted = Target {
+                name: "webhook[1]".into(),
+                tls: Some(tracegate_tls::TlsClientConfig::default()),
+                ..target(format!("{base}/alerts"))
+            };
+            let notifier = Notifier::new(
+                "alerts",
+                retry(10, 100),
+                &[trusted.clone(), untrusted.clone()],
+            )
+            .unwrap();
+            let b = body(&[notification(false)]);
+            notifier
+                .send(&trusted, &b, &CancellationToken::new())
+                .await
+                .unwrap();
+            let got = fake.received.lock().unwrap().clone();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].0, "/alerts");
+            assert_eq!(got[0].2, serde_json::from_slice::<Value>(&b).unwrap());
+            let err = notifier
+                .send(&untrusted, &b, &CancellationToken::new())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, SendError::RetriesExhausted { .. }), "{err:?}");
+            assert_eq!(
+                fake.received.lock().unwrap().len(),
+                1,
+                "nothing reached the server"
+            );
+            stop.cancel();
+        })
+    });
 }
