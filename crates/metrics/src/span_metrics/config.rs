@@ -30,7 +30,8 @@ pub const MAX_DIMENSIONS: usize = 16;
 pub struct SpanMetricsConfig {
     /// Extra labels on the RED metrics: a span attribute key, else a resource attribute key.
     /// A span with neither has no such label (not an empty one). At most
-    /// [`MAX_DIMENSIONS`], no repeats, none of [`BUILTIN_LABELS`].
+    /// [`MAX_DIMENSIONS`], no repeats, none of [`BUILTIN_LABELS`] (nor `tenant` with
+    /// multi-tenancy).
     pub dimensions: Vec<String>,
     /// The RED latency histogram.
     pub histogram: HistogramConfig,
@@ -139,6 +140,13 @@ impl SpanMetricsConfig {
                 return Err(ConfigError::new(
                     at,
                     format!("{d:?} is a built-in label of the RED metrics; remove it"),
+                ));
+            }
+            if self.tenant_label && d == "tenant" {
+                return Err(ConfigError::new(
+                    at,
+                    "with service.multitenancy_enabled the RED metrics carry the span's tenant \
+                     as their `tenant` label already; remove this dimension",
                 ));
             }
             if self.dimensions[..i].contains(d) {

@@ -139,3 +139,24 @@ fn rejects_unknown_keys_and_bad_values_with_their_path() {
     let e = error_of(&format!("{{dimensions: [{}]}}", many.join(", ")));
     assert_eq!(e.path, "processors.span_metrics.dimensions");
 }
+
+#[test]
+fn a_tenant_dimension_is_refused_only_when_multi_tenancy_adds_that_label() {
+    let config: SpanMetricsConfig = serde_yaml_ng::from_str("{dimensions: [tenant]}").unwrap();
+    let path = "processors.span_metrics";
+    assert!(
+        config.validate(path).is_ok(),
+        "without multi-tenancy `tenant` is a dimension like any"
+    );
+    let with = SpanMetricsConfig {
+        tenant_label: true,
+        ..config
+    };
+    let e = with.validate(path).unwrap_err();
+    assert_eq!(e.path, "processors.span_metrics.dimensions[0]");
+    assert!(
+        e.message.contains("`tenant` label already"),
+        "{}",
+        e.message
+    );
+}
