@@ -101,7 +101,33 @@ fn main() {
         "gzip-small-budget",
         &framed(1, 0x1c, &gzip(&[b'a'; 9000])),
     );
-    write("http_body", "zstd", &framed(5, 0x10, b"(\xb5/\xfd"));
+    write(
+        "http_body",
+        "zstd-truncated",
+        &framed(5, 0x10, b"(\xb5/\xfd"),
+    );
+    write(
+        "http_body",
+        "zstd",
+        &framed(5, 0x10, &zstd::stream::encode_all(&body[..], 3).unwrap()),
+    );
+    let mut two_frames = zstd::stream::encode_all(&b"hello "[..], 1).unwrap();
+    two_frames.extend(zstd::stream::encode_all(&b"world"[..], 19).unwrap());
+    write("http_body", "zstd-frames", &framed(5, 0x10, &two_frames));
+    write(
+        "http_body",
+        "zstd-over-limit",
+        &framed(
+            5,
+            0x04,
+            &zstd::stream::encode_all(&[b'a'; 64][..], 3).unwrap(),
+        ),
+    );
+    write(
+        "http_body",
+        "brotli",
+        &framed(6, 0x10, b"\x0b\x02\x80hi\x03"),
+    );
 
     // TraceQL: one of each construct; fuzz/corpus/traceql also holds the parser's corpus.
     for (i, q) in [

@@ -1,5 +1,5 @@
-//! The OTLP/HTTP receiver's body decoders (`Content-Encoding` gzip and deflate) with their
-//! caps: `max_decompressed_bytes` and the in-flight byte budget.
+//! The OTLP/HTTP receiver's body decoders (`Content-Encoding` gzip, deflate and zstd) with
+//! their caps: `max_decompressed_bytes`, the zstd window and the in-flight byte budget.
 //!
 //! The first two bytes choose the encoding and the limits, the rest is the body. Checked: the
 //! output never passes the limit; with a budget large enough for the limit, the result is
@@ -7,6 +7,7 @@
 //! gives more than the limit), so the cap neither truncates nor accepts corrupt input.
 
 use flate2::read::{MultiGzDecoder, ZlibDecoder};
+use std::io::BufReader;
 use std::io::Read;
 use tracegate_otlp::receiver::decompress_body;
 
@@ -15,19 +16,26 @@ pub fn http_body(data: &[u8]) {
     let [encoding, limits, body @ ..] = data else {
         return;
     };
-    let encoding = match encoding % 6 {
+    let encoding = match encoding % 7 {
         0 => None,
         1 => Some("gzip"),
         2 => Some("deflate"),
         3 => Some(" X-GZIP "),
         4 => Some("identity"),
-        // Unsupported (zstd is gRPC's, HTTP refuses it): must be an error, never a decode.
-        _ => Some("zstd"),
+        5 => Some("zstd"),
+        // Unsupported: must be an error, never a decode.
+        _ => Some("br"),
     };
-    // Limits from 1 byte to 1 MiB; the budget either ample or a quarter of the limit.
+    // Limits from 1 byte to 1 MiB; the budget either ample or a quarter of the limit. Ample
+    // covers a zstd decoder's largest window and buffers beside the output.
     let limit = 1usize << (limits & 0x0f).min(20);
     let ample = limits & 0x10 == 0;
-    let budget = if ample { limit } else { (limit / 4).max(1) };
+    let zstd = encoding == Some("zstd");
+    let budget = match (ample, zstd) {
+        (true, false) => limit,
+        (true, true) => limit + ZSTD_DECODER_MAX,
+        (false, _) => (limit / 4).max(1),
+    };
     let got = decompress_body(encoding, body, limit, budget);
     if let Ok(out) = &got {
         // Identity bodies are bounded on the wire (max_request_bytes), not here.
@@ -45,6 +53,7 @@ pub fn http_body(data: &[u8]) {
         Some(e) if e == "identity" => Some(body.to_vec()),
         Some(e) if e == "gzip" || e == "x-gzip" => uncapped(MultiGzDecoder::new(body), limit),
         Some(e) if e == "deflate" => uncapped(ZlibDecoder::new(body), limit),
+        Some(e) if e == "zstd" => zstd_reference(body, limit),
         Some(_) => {
             assert!(got.is_err(), "an unsupported encoding was decoded");
             return;
@@ -56,6 +65,17 @@ pub fn http_body(data: &[u8]) {
         (Ok(_), None) => panic!("accepted a body the uncapped decoder refuses or finds too large"),
         (Err(e), Some(_)) => panic!("refused a body that decodes within the limit: {e}"),
     }
+}
+
+/// The most a zstd decode reserves beside its output: an 8 MiB window and 192 KiB of buffers.
+const ZSTD_DECODER_MAX: usize = (8 << 20) + (192 << 10);
+
+/// The receiver's zstd semantics without its caps on output: frames of a window up to
+/// 8 MiB, read to the end.
+fn zstd_reference(body: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::new(body)).ok()?;
+    decoder.window_log_max(23).ok()?;
+    uncapped(decoder, limit)
 }
 
 /// The whole output of `reader`, or `None` when it fails or passes `limit`.

@@ -12,7 +12,7 @@
 //!   prost's decode, through [`SpanBatch::from_request`] / [`LogBatch::from_request`];
 //! - [`otlp_traces_json`], [`otlp_logs_json`]: an OTLP/HTTP JSON body through
 //!   [`tracegate_otlp::receiver::decode_json_request`] / `decode_json_logs_request`;
-//! - [`http_body`]: the HTTP receiver's `Content-Encoding` decoders (gzip, deflate) with their
+//! - [`http_body`]: the HTTP receiver's `Content-Encoding` decoders (gzip, deflate, zstd) with their
 //!   caps, [`tracegate_otlp::receiver::decompress_body`];
 //! - [`traceql`]: the TraceQL parser, and the parsed query evaluated on a small trace;
 //! - [`wal_record`]: a write-ahead-log record's payload,

@@ -1,5 +1,10 @@
 //! Reading an OTLP/HTTP request body within its limits: the wire size, then the
 //! decompressed size. Neither step ever holds more than its limit.
+//!
+//! `Content-Encoding` may be `gzip`, `deflate` or `zstd` (the Collector's HTTP receiver takes
+//! the same; the SDKs send gzip). A zstd frame's window (the decoder's history buffer) is held
+//! to [`ZSTD_MAX_WINDOW_LOG`] and reserved in the budget while the body inflates, so a frame
+//! that declares a huge window is refused instead of allocated.
 
 use super::budget::{Budget, Reservation};
 use super::ingest::Reason;
@@ -18,6 +23,11 @@ const INLINE_DECOMPRESS_BYTES: usize = 64 * 1024;
 const MIN_GROWTH: usize = 8 * 1024;
 /// How much a decompressor writes per read: the step in which its output grows.
 const INFLATE_CHUNK: usize = 16 * 1024;
+/// The largest zstd window accepted: 8 MiB, what zstd's levels 1 to 19 (and the Go and Java
+/// encoders' defaults) use. Only `--ultra` and `--long` frames need more; they are refused.
+pub(crate) const ZSTD_MAX_WINDOW_LOG: u32 = 23;
+/// The smallest window zstd has (1 KiB).
+const ZSTD_MIN_WINDOW_LOG: u32 = 10;
 
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +51,8 @@ pub(crate) enum Encoding {
     Gzip,
     /// HTTP's `deflate`: zlib-wrapped DEFLATE (RFC 1950).
     Deflate,
+    /// Zstandard (RFC 8878), possibly several frames.
+    Zstd,
 }
 
 impl Encoding {
@@ -53,10 +65,12 @@ impl Encoding {
             "" | "identity" => Ok(Encoding::Identity),
             "gzip" | "x-gzip" => Ok(Encoding::Gzip),
             "deflate" => Ok(Encoding::Deflate),
+            "zstd" => Ok(Encoding::Zstd),
             other => Err(BodyError::new(
                 Reason::Unsupported,
                 format!(
-                    "unsupported Content-Encoding {other:?}: send gzip, deflate or no encoding"
+                    "unsupported Content-Encoding {other:?}: send gzip, deflate, zstd or no \
+                     encoding"
                 ),
             )),
         }
@@ -252,7 +266,78 @@ fn decompress_blocking(
         Encoding::Deflate => {
             read_capped(ZlibDecoder::new(body), "deflate", limit, reservation).map(Bytes::from)
         }
+        Encoding::Zstd => inflate_zstd(body, limit, reservation).map(Bytes::from),
     }
+}
+
+/// What a zstd decoder holds beside its window: one block (128 KiB, zstd's largest) and its
+/// tables, rounded up.
+const ZSTD_DECODER_BYTES: usize = 192 << 10;
+
+/// The most a zstd decode holds beside its output: the largest window accepted and the
+/// decoder's own buffers.
+pub(crate) const ZSTD_MAX_DECODER_BYTES: usize = (1 << ZSTD_MAX_WINDOW_LOG) + ZSTD_DECODER_BYTES;
+
+/// The window the first frame of `body` declares (RFC 8878 §3.1.1.1): the frame's content size
+/// for a single-segment frame, else its window descriptor; `None` when the header is not
+/// there or is not a zstd frame's (the decoder then reports the error).
+fn zstd_frame_window(body: &[u8]) -> Option<u64> {
+    const MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+    let (magic, rest) = body.split_first_chunk::<4>()?;
+    if *magic != MAGIC {
+        return None;
+    }
+    let (&descriptor, rest) = rest.split_first()?;
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let &window = rest.first()?;
+        let exponent = u32::from(window >> 3);
+        let base = 1u64 << (10 + exponent);
+        return Some(base + (base / 8) * u64::from(window & 7));
+    }
+    let dictionary_bytes = [0usize, 1, 2, 4][usize::from(descriptor & 3)];
+    let size_bytes = [1usize, 2, 4, 8][usize::from(descriptor >> 6)];
+    let field = rest.get(dictionary_bytes..dictionary_bytes + size_bytes)?;
+    let mut le = [0u8; 8];
+    le[..size_bytes].copy_from_slice(field);
+    let size = u64::from_le_bytes(le);
+    // A 2-byte content size is stored minus 256.
+    Some(if size_bytes == 2 { size + 256 } else { size })
+}
+
+/// Inflates a zstd body. The decoder's window (as the first frame declares it, at most
+/// [`ZSTD_MAX_WINDOW_LOG`]) and buffers are reserved for the length of the decode and given
+/// back after; a frame asking for a larger window is an invalid body.
+fn inflate_zstd(
+    body: &[u8],
+    limit: usize,
+    reservation: &Reservation,
+) -> Result<Vec<u8>, BodyError> {
+    let window = zstd_frame_window(body)
+        .unwrap_or(0)
+        .clamp(1 << ZSTD_MIN_WINDOW_LOG, 1 << ZSTD_MAX_WINDOW_LOG);
+    let held = reservation.split();
+    held.grow(usize::try_from(window).unwrap_or(usize::MAX) + ZSTD_DECODER_BYTES)
+        .map_err(|over| BodyError::new(Reason::MemoryLimit, over.message()))?;
+    let unavailable = |e: std::io::Error| {
+        BodyError::new(Reason::BadRequest, format!("zstd decoder unavailable: {e}"))
+    };
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(unavailable)?;
+    decoder
+        .window_log_max(ZSTD_MAX_WINDOW_LOG)
+        .map_err(unavailable)?;
+    let out = read_capped(decoder, "zstd", limit, reservation);
+    drop(held);
+    out.map_err(|mut e| {
+        if e.message.contains("Frame requires too much memory") {
+            e.message = format!(
+                "invalid zstd body: its window is larger than the {} MiB this receiver accepts \
+                 (compress without --long or --ultra)",
+                1usize << (ZSTD_MAX_WINDOW_LOG - 20)
+            );
+        }
+        e
+    })
 }
 
 /// Inflates into a buffer that grows with the output, at most to `limit`: an oversized
@@ -582,10 +667,101 @@ mod tests {
         assert!(err.contains("max_decompressed_bytes (299 bytes)"), "{err}");
         let err = decompress_body(Some("gzip"), &gz, 300, 100).unwrap_err();
         assert!(err.contains("max_in_flight_bytes 100"), "{err}");
-        let err = decompress_body(Some("zstd"), &gz, 300, 300).unwrap_err();
+        let err = decompress_body(Some("br"), &gz, 300, 300).unwrap_err();
         assert!(
-            err.starts_with("unsupported Content-Encoding \"zstd\""),
+            err.starts_with("unsupported Content-Encoding \"br\""),
             "{err}"
         );
+    }
+
+    fn zstd(data: &[u8], level: i32) -> Vec<u8> {
+        zstd::stream::encode_all(data, level).unwrap()
+    }
+
+    #[test]
+    fn inflates_zstd_within_the_limit_and_refuses_past_it() {
+        let data = b"span-name-".repeat(1000);
+        let z = zstd(&data, 3);
+        let out = decompress_body(Some("zstd"), &z, data.len(), 4 << 20).unwrap();
+        assert_eq!(&out[..], &data[..]);
+        // Two frames back to back are one body, as with gzip members.
+        let mut two = z.clone();
+        two.extend_from_slice(&zstd(b"tail", 1));
+        let out = decompress_body(Some("ZSTD"), &two, data.len() + 4, 4 << 20).unwrap();
+        assert_eq!(out.len(), data.len() + 4);
+        let err = decompress_body(Some("zstd"), &z, data.len() - 1, 4 << 20).unwrap_err();
+        assert!(
+            err.starts_with("zstd body decompresses to more than max_decompressed_bytes"),
+            "{err}"
+        );
+        let err = decompress_body(Some("zstd"), b"not zstd", 1000, 4 << 20).unwrap_err();
+        assert!(err.starts_with("invalid zstd body"), "{err}");
+        // A budget that cannot hold the decoder's window and buffers refuses before decoding.
+        let err = decompress_body(Some("zstd"), &z, data.len(), 100 << 10).unwrap_err();
+        assert!(err.contains("max_in_flight_bytes 102400"), "{err}");
+    }
+
+    #[test]
+    fn a_zstd_frame_asking_for_a_window_past_the_cap_is_refused_not_allocated() {
+        // A frame made with a 16 MiB window (--long=24) and no content size, which a decoder
+        // capped at 8 MiB must refuse whatever the body's real size.
+        let data = vec![7u8; 64 << 10];
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(24).unwrap();
+        encoder.include_contentsize(false).unwrap();
+        std::io::Write::write_all(&mut encoder, &data).unwrap();
+        let z = encoder.finish().unwrap();
+        assert_eq!(zstd_frame_window(&z), Some(16 << 20));
+        let err = decompress_body(Some("zstd"), &z, 64 << 20, 256 << 20).unwrap_err();
+        assert!(err.contains("window is larger than the 8 MiB"), "{err}");
+    }
+
+    #[test]
+    fn golden_zstd_frame_windows() {
+        // Window descriptor 0x58: exponent 11, mantissa 0 → 2 MiB (level 3, no content size).
+        assert_eq!(
+            zstd_frame_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58]),
+            Some(2 << 20)
+        );
+        // Exponent 0, mantissa 7: 1 KiB + 7/8 KiB.
+        assert_eq!(
+            zstd_frame_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x07]),
+            Some(1024 + 7 * 128)
+        );
+        // Single segment, 1-byte content size 200: the window is the content.
+        assert_eq!(
+            zstd_frame_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x20, 200]),
+            Some(200)
+        );
+        // Single segment, 2-byte content size (stored minus 256).
+        assert_eq!(
+            zstd_frame_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x60, 0x00, 0x01]),
+            Some(256 + 256)
+        );
+        // A real frame of a known size declares that size.
+        let z = zstd(&[1u8; 5000], 3);
+        assert!(zstd_frame_window(&z).is_some_and(|w| (5000..=2 << 20).contains(&w)));
+        assert_eq!(zstd_frame_window(b"gzip"), None);
+        assert_eq!(zstd_frame_window(&[0x28, 0xb5, 0x2f, 0xfd]), None);
+    }
+
+    #[tokio::test]
+    async fn inflating_zstd_gives_its_window_back_and_keeps_only_the_output() {
+        let data = b"abc".repeat(20_000);
+        let z = zstd(&data, 3);
+        let b = budget(4 << 20);
+        let r = b.admit().unwrap();
+        let out = decompress(Encoding::Zstd, Bytes::from(z), 1 << 16, &r)
+            .await
+            .unwrap();
+        assert_eq!(out.len(), data.len());
+        // What stays reserved is the output's buffer (at least the data, at most the limit),
+        // not the decoder's window and buffers on top of it.
+        assert!(
+            r.held() >= data.len() && r.held() <= 1 << 16,
+            "{}",
+            r.held()
+        );
+        assert_eq!(b.used(), r.held());
     }
 }

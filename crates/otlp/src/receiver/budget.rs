@@ -22,11 +22,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// conservative end.
 pub(crate) const DECODED_BYTES_PER_BYTE: usize = 2;
 
-/// What a request would hold, at most, once read, decompressed and decoded: the bound that
-/// `max_in_flight_bytes` must allow for one request of the largest size.
+/// What a request would hold, at most, once read, decompressed (with a zstd decoder's window,
+/// held while it inflates) and decoded: the bound that `max_in_flight_bytes` must allow for
+/// one request of the largest size.
 pub(crate) fn worst_case_request(max_request_bytes: u64, max_decompressed_bytes: u64) -> u64 {
+    let window = super::body::ZSTD_MAX_DECODER_BYTES as u64;
     max_request_bytes
         .saturating_add(max_decompressed_bytes.saturating_mul(1 + DECODED_BYTES_PER_BYTE as u64))
+        .saturating_add(window)
 }
 
 /// The budget was (or would have gone) over its limit.
@@ -200,10 +203,11 @@ mod tests {
 
     #[test]
     fn the_worst_case_counts_wire_decompressed_and_decoded_bytes() {
-        // 8 MiB on the wire, inflating to 64 MiB, decoding to about twice that.
+        // 8 MiB on the wire, inflating to 64 MiB through an 8 MiB zstd window, decoding to
+        // about twice that.
         assert_eq!(
             worst_case_request(8 << 20, 64 << 20),
-            (8 << 20) + (64 << 20) * 3
+            (8 << 20) + (64 << 20) * 3 + (8 << 20) + (192 << 10)
         );
         assert_eq!(worst_case_request(u64::MAX, 1), u64::MAX);
     }

@@ -55,8 +55,8 @@ pub struct OtlpReceiverConfig {
     /// protobuf size for the decoded spans, until it is answered. A request arriving while the
     /// budget is full, or one that would take it over, is refused with gRPC `UNAVAILABLE` /
     /// HTTP 503 and `Retry-After`, which OTLP clients retry. Must be at least
-    /// `max_request_bytes + 3 × max_decompressed_bytes`, so the largest request can get
-    /// through on its own. Default `256MiB`.
+    /// `max_request_bytes + 3 × max_decompressed_bytes` plus a zstd decoder's window (at most
+    /// 8 MiB), so the largest request can get through on its own. Default `256MiB`.
     pub max_in_flight_bytes: ByteSize,
     /// Connections each listener serves at once. Further connections wait, unaccepted, in the
     /// listen backlog until one closes. Default `1024`.
@@ -233,7 +233,8 @@ impl OtlpReceiverConfig {
                 format!("{path}.max_in_flight_bytes"),
                 format!(
                     "{} cannot hold one request of the largest size, {} (max_request_bytes + \
-                     3 × max_decompressed_bytes); raise it or lower those limits",
+                     3 × max_decompressed_bytes + the zstd window, at most 8 MiB); raise it or \
+                     lower those limits",
                     self.max_in_flight_bytes,
                     ByteSize(worst)
                 ),

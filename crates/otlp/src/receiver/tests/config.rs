@@ -145,12 +145,12 @@ fn config_errors_carry_key_paths() {
     );
     let e = err("max_request_bytes: 8MiB\nmax_decompressed_bytes: 1MiB");
     assert!(e.starts_with("receivers.otlp.max_decompressed_bytes: 1.0 MiB is less than max_request_bytes (8.0 MiB)"), "{e}");
-    let e = err("max_in_flight_bytes: 199MiB");
+    let e = err("max_in_flight_bytes: 208MiB");
     assert!(
-        e.starts_with("receivers.otlp.max_in_flight_bytes: 199.0 MiB cannot hold one request of the largest size, 200.0 MiB"),
+        e.starts_with("receivers.otlp.max_in_flight_bytes: 208.0 MiB cannot hold one request of the largest size, 208.2 MiB"),
         "{e}"
     );
-    assert!(parse("max_in_flight_bytes: 200MiB").is_ok());
+    assert!(parse("max_in_flight_bytes: 209MiB").is_ok());
     for key in ["max_connections", "max_concurrent_requests"] {
         let e = err(&format!("{key}: 0"));
         assert!(

@@ -1,5 +1,5 @@
 //! Back-pressure (a full pipeline gives gRPC `UNAVAILABLE` and HTTP 503 with Retry-After),
-//! compression (gRPC gzip and zstd, HTTP gzip and deflate) and lifecycle (a taken port, only
+//! compression (gRPC gzip and zstd, HTTP gzip, deflate and zstd) and lifecycle (a taken port, only
 //! the listed protocols, shutdown dropping the sender).
 
 use super::*;
@@ -76,12 +76,21 @@ async fn grpc_accepts_gzip_and_zstd() {
 }
 
 #[tokio::test]
-async fn http_accepts_gzip_and_deflate() {
+async fn http_accepts_gzip_deflate_and_zstd() {
     let mut h = start("otlp/http_compression", local_config(), 16).await;
     let raw = valid_request(2).encode_to_vec();
     let mut zlib = ZlibEncoder::new(Vec::new(), Level::fast());
     zlib.write_all(&raw).unwrap();
-    for (encoding, body) in [("gzip", gzip(&raw)), ("deflate", zlib.finish().unwrap())] {
+    // zstd both as one frame of a known size and as a stream (no content size, a level's
+    // window), as the Go and Java exporters write it.
+    let mut stream = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    stream.write_all(&raw).unwrap();
+    for (encoding, body) in [
+        ("gzip", gzip(&raw)),
+        ("deflate", zlib.finish().unwrap()),
+        ("zstd", zstd::bulk::compress(&raw, 3).unwrap()),
+        ("zstd", stream.finish().unwrap()),
+    ] {
         let reply = http_call(
             h.http,
             "POST",

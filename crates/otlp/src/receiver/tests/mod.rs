@@ -9,7 +9,7 @@
 //! - `bad_input.rs`: truncated protobuf, invalid JSON, bodies over the limits, compression
 //!   bombs, unknown Content-Type and Content-Encoding, wrong method;
 //! - `lifecycle.rs`: back-pressure (a full pipeline gives gRPC `UNAVAILABLE` and HTTP 503 with
-//!   Retry-After), compression (gRPC gzip and zstd, HTTP gzip and deflate), a taken port, and
+//!   Retry-After), compression (gRPC gzip and zstd, HTTP gzip, deflate and zstd), a taken port, and
 //!   shutdown dropping the sender;
 //! - `tenancy.rs`: `X-Scope-OrgID` with multi-tenancy on (the tenant reaches the spans;
 //!   missing → 401 / `UNAUTHENTICATED`, invalid → 400 / `INVALID_ARGUMENT`) and off (ignored);
