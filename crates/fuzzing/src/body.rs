@@ -63,6 +63,10 @@ pub fn http_body(data: &[u8]) {
         (Ok(out), Some(want)) => assert_eq!(&out[..], &want[..], "capped and uncapped differ"),
         (Err(_), None) => {}
         (Ok(_), None) => panic!("accepted a body the uncapped decoder refuses or finds too large"),
+        // libzstd checks a frame's declared content size when it decodes the frame in one
+        // pass (its output buffer holds the whole frame), not always when it streams: a frame
+        // whose content is not the size it declares may be refused, by either.
+        (Err(_), Some(_)) if zstd && declares_a_wrong_size(body, limit) => {}
         (Err(e), Some(_)) => panic!("refused a body that decodes within the limit: {e}"),
     }
 }
@@ -76,6 +80,26 @@ fn zstd_reference(body: &[u8], limit: usize) -> Option<Vec<u8>> {
     let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::new(body)).ok()?;
     decoder.window_log_max(23).ok()?;
     uncapped(decoder, limit)
+}
+
+/// Whether some zstd frame of `body` declares a content size other than what it decodes to.
+fn declares_a_wrong_size(body: &[u8], limit: usize) -> bool {
+    use zstd::zstd_safe::{find_frame_compressed_size, get_frame_content_size};
+    let mut rest = body;
+    while !rest.is_empty() {
+        let Ok(len) = find_frame_compressed_size(rest) else {
+            return false;
+        };
+        let (frame, next) = rest.split_at(len.min(rest.len()));
+        if let Ok(Some(declared)) = get_frame_content_size(frame) {
+            let decoded = zstd_reference(frame, limit).map(|out| out.len() as u64);
+            if decoded != Some(declared) {
+                return true;
+            }
+        }
+        rest = next;
+    }
+    false
 }
 
 /// The whole output of `reader`, or `None` when it fails or passes `limit`.
