@@ -231,6 +231,57 @@ pub fn partition_file_path(
     partition.dir(prefix, table).join(name)
 }
 
+/// The hour partition a file's path names: its `dt=YYYY-MM-DD` and `hour=HH` levels, the
+/// last pair of them in the path (`None` when there is none, or the date does not exist,
+/// such as `dt=2026-02-30`, or lies before 1970). The inverse of [`HourPartition::dir`].
+pub fn hour_of_path(path: &str) -> Option<HourPartition> {
+    let mut levels = path.rsplit('/');
+    // The level after `dt=` must be `hour=`; the file name (or nothing) comes last.
+    let mut hour = None;
+    for level in levels.by_ref() {
+        if let Some(h) = level.strip_prefix("hour=") {
+            hour = Some(h);
+        } else if let Some(date) = level.strip_prefix("dt=") {
+            let hour: u32 = hour?.parse().ok().filter(|h: &u32| *h < 24)?;
+            let mut parts = date.splitn(3, '-');
+            let year: i64 = parts.next()?.parse().ok()?;
+            let month: u32 = parts.next()?.parse().ok()?;
+            let day: u32 = parts.next()?.parse().ok()?;
+            let days = days_from_civil(year, month, day)?;
+            let days = u64::try_from(days).ok()?;
+            return Some(HourPartition {
+                hours_since_epoch: days.checked_mul(24)?.checked_add(u64::from(hour))?,
+            });
+        } else {
+            hour = None;
+        }
+    }
+    None
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date, the inverse of [`civil_from_days`]
+/// (Howard Hinnant's `days_from_civil`); `None` for a month or day that does not exist.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_len = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_len || !(-1_000_000..=1_000_000).contains(&year) {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400); // [0, 399]
+    let mp = i64::from(if month > 2 { month - 3 } else { month + 9 }); // March = 0
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// The proleptic Gregorian date of a day count since 1970-01-01, as (year, month, day).
 ///
 /// Howard Hinnant's algorithm (<https://howardhinnant.github.io/date_algorithms.html>): shift
@@ -409,6 +460,51 @@ mod tests {
         (year, month, days as u32 + 1)
     }
 
+    #[test]
+    fn golden_paths_name_their_hour() {
+        let hour = |p: &str| hour_of_path(p).map(|h| h.to_string());
+        assert_eq!(
+            hour("llm/spans/dt=2024-02-29/hour=23/gw-1.parquet").as_deref(),
+            Some("dt=2024-02-29/hour=23")
+        );
+        assert_eq!(
+            hour("spans/tenant=a/dt=1970-01-01/hour=00/x.parquet").as_deref(),
+            Some("dt=1970-01-01/hour=00")
+        );
+        assert_eq!(
+            hour("spans/dt=2026-02-30/hour=01/x.parquet"),
+            None,
+            "no such day"
+        );
+        assert_eq!(
+            hour("spans/dt=2026-02-28/hour=24/x.parquet"),
+            None,
+            "no such hour"
+        );
+        assert_eq!(hour("spans/dt=2026-02-28/x.parquet"), None, "no hour level");
+        assert_eq!(
+            hour("spans/dt=1969-12-31/hour=23/x.parquet"),
+            None,
+            "before 1970"
+        );
+        assert_eq!(
+            hour("spans/dt=2026-2-28/hour=3/x.parquet").as_deref(),
+            Some("dt=2026-02-28/hour=03")
+        );
+        assert_eq!(
+            hour("spans/dt=2026-01-01/y=1/hour=3/x.parquet"),
+            None,
+            "hour not right below dt"
+        );
+        assert_eq!(hour("x.parquet"), None);
+        assert_eq!(
+            HourPartition::of_unix_nanos(1_709_251_199 * NS).hours_since_epoch(),
+            hour_of_path("dt=2024-02-29/hour=23/f")
+                .unwrap()
+                .hours_since_epoch()
+        );
+    }
+
     proptest! {
         #[test]
         fn civil_date_matches_the_reference(nanos in any::<u64>()) {
@@ -417,6 +513,20 @@ mod tests {
             let (y, m, d) = reference_civil(secs / 86_400);
             prop_assert_eq!((c.year, c.month, c.day), (y, m, d));
             prop_assert_eq!(u64::from(c.hour), secs % 86_400 / 3_600);
+        }
+
+        #[test]
+        fn a_partition_dir_parses_back_to_its_hour(nanos in any::<u64>(), tenant in proptest::option::of("[a-z]{1,8}")) {
+            let hour = HourPartition::of_unix_nanos(nanos);
+            let partition = Partition::new(tenant.map(Arc::from), hour);
+            let path = partition_file_path(&Path::from("p/q"), SPANS_TABLE, &partition, "gw", Ulid::nil());
+            prop_assert_eq!(hour_of_path(path.as_ref()), Some(hour));
+        }
+
+        #[test]
+        fn days_from_civil_inverts_civil_from_days(days in 0i64..100_000_000) {
+            let (y, m, d) = civil_from_days(days);
+            prop_assert_eq!(days_from_civil(y, m, d), Some(days));
         }
     }
 }
