@@ -204,6 +204,12 @@ impl Destination {
         }
     }
 
+    /// Whether the archive is a local directory, whose files have no storage class (the
+    /// lifecycle only deletes there).
+    pub fn is_local(&self) -> bool {
+        matches!(self.inner, Inner::Local { .. })
+    }
+
     /// The prefix files go under.
     pub fn prefix(&self) -> &Path {
         &self.prefix

@@ -27,6 +27,9 @@
 //! - [`read`]: the way back: [`spans_from_batch`] decodes a `spans` batch into spans, and
 //!   [`ColdArchive`] finds a trace's rows by id, reading few row groups, with its rows of
 //!   the `scores` table as evaluation events on the spans they rate;
+//! - [`lifecycle`]: the archive's tiers after it is written, warm → cold → deleted by the
+//!   age of each hour partition: [`lifecycle::Lifecycle`] plans and applies them, the
+//!   `archive` exporter on a schedule, `tracegate lifecycle plan|apply` by hand;
 //! - [`hot`]: the `hot_store` exporter, recent traces of every tenant on local disk in small
 //!   Parquet blocks of the same schema, with an in-memory index per block, retention by age
 //!   and size, and the reads the query API serves ([`HotStore::find_trace`],
@@ -83,6 +86,7 @@ pub mod encoder;
 pub mod error;
 pub mod hot;
 pub mod layout;
+pub mod lifecycle;
 pub mod log_encoder;
 pub mod read;
 pub mod score_encoder;

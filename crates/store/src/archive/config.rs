@@ -15,9 +15,11 @@
 //!     past_window: 7d
 //!     future_window: 1h
 //!     sampled_only_spans: true
+//!     lifecycle: { interval: 1h, cold_after: 90d, cold_storage_class: GLACIER_IR }
 //! ```
 
 use crate::destination::{Destination, Location, S3Options};
+use crate::lifecycle::LifecycleConfig;
 use crate::writer::{Compression, WriterOptions};
 use serde::Deserialize;
 use tracegate_pipeline::{ByteSize, ConfigError, Duration};
@@ -70,6 +72,10 @@ pub struct ArchiveConfig {
     /// pipeline without `tail_sampling`, or without trace assembly) are always written.
     /// `false` archives every span, sampled or not. Default `true`.
     pub sampled_only_spans: bool,
+    /// What happens to the files later: moved to a cold S3 storage class at
+    /// `lifecycle.cold_after` (90d), deleted at `lifecycle.delete_after` (never by default),
+    /// checked every `lifecycle.interval` (1h). See [`crate::lifecycle`].
+    pub lifecycle: LifecycleConfig,
 }
 
 /// Backoff between upload attempts: it starts at `initial_backoff` and doubles up to
@@ -117,6 +123,7 @@ impl Default for ArchiveConfig {
             past_window: Duration::from_secs(7 * 24 * 3_600),
             future_window: Duration::from_secs(3_600),
             sampled_only_spans: true,
+            lifecycle: LifecycleConfig::default(),
         }
     }
 }
@@ -196,6 +203,7 @@ impl ArchiveConfig {
                 ),
             ));
         }
+        self.lifecycle.validate(&format!("{path}.lifecycle"))?;
         let location = Location::parse(&self.url).map_err(|e| at("url", e.to_string()))?;
         if self.s3.is_some() && !matches!(location, Location::S3 { .. }) {
             return Err(at(

@@ -20,7 +20,8 @@
 //! - `upload`: encoding and uploading one file, with the classification of failures;
 //! - `backoff`: the waits between attempts, with jitter; `retry`: the same for what is not
 //!   an upload (the journal, reading files back);
-//! - `durable`, `journal`, `recovery`: durability with the write-ahead log, below.
+//! - `durable`, `journal`, `recovery`: durability with the write-ahead log, below;
+//! - `schedule`: the periodic [`crate::lifecycle`] run, started and stopped with the exporter.
 //!
 //! # Tenants
 //!
@@ -103,6 +104,7 @@ mod journal;
 mod placement;
 mod recovery;
 mod retry;
+mod schedule;
 mod upload;
 
 pub use config::{ArchiveConfig, RetryConfig};

@@ -53,6 +53,11 @@ impl PlacementPolicy {
         }
     }
 
+    /// How far before its arrival a row may start and keep its hour.
+    pub(crate) fn past_window(self) -> Duration {
+        Duration::from_nanos(self.past_ns)
+    }
+
     /// The partition of a row starting at `start` (ns since the epoch) that arrived at `now`.
     pub(crate) fn place(self, start: u64, now: u64) -> (HourPartition, Placement) {
         if start < now.saturating_sub(self.past_ns) {

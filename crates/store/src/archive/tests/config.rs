@@ -45,6 +45,13 @@ fn full_fixture_parses_into_the_expected_struct() {
         past_window: Duration::from_secs(2 * 24 * 3_600),
         future_window: Duration::from_secs(600),
         sampled_only_spans: false,
+        lifecycle: crate::lifecycle::LifecycleConfig {
+            interval: Duration::from_secs(6 * 3_600),
+            cold_after: Some(Duration::from_secs(30 * 24 * 3_600)),
+            cold_storage_class: crate::lifecycle::StorageClass::StandardIa,
+            delete_after: Some(Duration::from_secs(365 * 24 * 3_600)),
+            max_actions_per_run: 5_000,
+        },
     };
     assert_eq!(parse(&fixture("archive.yaml")).unwrap(), expected);
 }
