@@ -7,12 +7,15 @@
 //!   file as a terminal waterfall (or JSON).
 //! - `tracegate trace ID` and `tracegate search 'TRACEQL'` read a running gateway's traces
 //!   through its query API.
+//! - `tracegate lifecycle plan|apply|rule` moves the archive's old files to a cold storage
+//!   class and deletes them past retention, as the gateway does every `lifecycle.interval`.
 
 mod auth;
 mod components;
 mod data_metrics;
 mod durability;
 mod explain;
+mod lifecycle;
 mod loadgen;
 mod lookup;
 mod query;
@@ -123,6 +126,13 @@ enum Command {
     /// '{span.gen_ai.request.model="gpt-4o" && span.gen_ai.usage.input_tokens>1000}',
     /// '{span.tracegate.category="retrieval" && duration>500ms}'.
     Search(lookup::SearchArgs),
+    /// The archive's tiers: move files older than `lifecycle.cold_after` (90d) to a cold S3
+    /// storage class (GLACIER_IR), delete those older than `lifecycle.delete_after` (if set).
+    ///
+    /// Ages count from the end of each file's hour partition. `plan` prints what `apply`
+    /// does; `--now 2027-03-01T00:00:00Z` shows a date to come. The gateway runs the same
+    /// every `lifecycle.interval` (1h) of each archive exporter.
+    Lifecycle(lifecycle::Args),
 }
 
 fn main() -> ExitCode {
@@ -137,6 +147,7 @@ fn main() -> ExitCode {
         Command::Loadgen(args) => loadgen::main(args),
         Command::Trace(args) => lookup::trace_main(args),
         Command::Search(args) => lookup::search_main(args),
+        Command::Lifecycle(args) => lifecycle::main(args),
         Command::Run { config, instance } => match run(config.as_deref(), instance) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -4,7 +4,7 @@
 //! exporters:
 //!   hot_store:
 //!     path: ./data/hot
-//!     retention: 24h
+//!     retention: 30d
 //!     max_bytes: 10GiB
 //!     block_max_age: 10s
 //!     block_max_bytes: 32MiB
@@ -30,7 +30,7 @@ pub struct HotStoreConfig {
     pub path: PathBuf,
     /// Blocks older than this (by the time they were written) are deleted, oldest first
     /// (counted in `tracegate_hot_store_evicted_blocks_total{reason="age"}`). At least 1m.
-    /// Default 24h.
+    /// Default 30d, the seed's hot tier (`max_bytes` bounds the disk whatever the age).
     pub retention: Duration,
     /// Disk bound on the blocks of all tenants together: past it, the oldest blocks are
     /// deleted first (`reason="size"`). At least `block_max_bytes`. Default 10GiB.
@@ -112,7 +112,7 @@ impl Default for HotStoreConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("./data/hot"),
-            retention: Duration::from_secs(24 * 3_600),
+            retention: Duration::from_secs(30 * 24 * 3_600),
             max_bytes: ByteSize::mib(10 * 1024),
             block_max_age: Duration::from_secs(10),
             block_max_bytes: ByteSize::mib(32),

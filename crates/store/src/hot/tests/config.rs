@@ -7,7 +7,7 @@ use tracegate_pipeline::parse_section;
 fn defaults_are_documented_values() {
     let c = HotStoreConfig::default();
     assert_eq!(c.path, std::path::PathBuf::from("./data/hot"));
-    assert_eq!(c.retention, Duration::from_secs(86_400));
+    assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
     assert_eq!(c.max_bytes, ByteSize::mib(10 * 1024));
     assert_eq!(c.block_max_age, Duration::from_secs(10));
     assert_eq!(c.block_max_bytes, ByteSize::mib(32));

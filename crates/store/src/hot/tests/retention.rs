@@ -71,6 +71,7 @@ async fn over_max_bytes_the_oldest_blocks_of_any_tenant_go() {
     let config = HotStoreConfig {
         max_bytes: ByteSize(one * 2 + one / 2),
         block_max_bytes: ByteSize(one),
+        retention: Duration::from_secs(24 * 3_600),
         ..small_config(dir.path())
     };
     let mut exporter = started("hot-size", &config, clock.clone()).await;
