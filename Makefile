@@ -4,7 +4,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 
-.PHONY: help run build test unit integration venv bench bench-e2e bench-criterion fmt lint clean
+.PHONY: help run build build-sql test unit integration venv bench bench-e2e bench-criterion fmt lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -12,8 +12,11 @@ help: ## List the targets
 run: ## Start the gateway on the embedded default config (OTLP on 4317/4318, Tempo API on 3200, archive in ./data/archive, hot store in ./data/hot, WAL in ./data/wal)
 	$(CARGO) run --release -p tracegate -- run
 
-build: ## Build the gateway (debug)
-	$(CARGO) build -p tracegate
+build: ## Build the gateway (debug), with SQL (`tracegate query`, POST /api/sql) as the integration tests need
+	$(CARGO) build -p tracegate --features sql
+
+build-sql: ## Build the release gateway with SQL (DataFusion; a much longer first build than `make run`'s)
+	$(CARGO) build --release -p tracegate --features sql
 
 test: venv ## Set up what the tests need, then run every test: unit, doc and integration
 	TRACEGATE_MOTO=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace

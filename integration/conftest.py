@@ -2,7 +2,7 @@
 
 What it provides (see the fixtures at the bottom):
 - ``tracegate_bin``: the binary at ``$TRACEGATE_BIN`` (default ``target/debug/tracegate``),
-  built with ``cargo build -p tracegate`` at session start when it is missing;
+  built with ``cargo build -p tracegate --features sql`` at session start when it is missing;
 - ``moto``: one moto S3 server for the session (``.venv/bin/moto_server``), with
   ``new_bucket()``, ``archive_exporter()``, ``list_keys()`` and ``read_spans()`` (DuckDB reading
   the archive from the server through httpfs);
@@ -160,18 +160,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     log = REPO_ROOT / "target" / "integration-cargo-build.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    print(f"\n[harness] {binary} is missing: running `cargo build -p tracegate` (log: {log})", flush=True)
+    print(f"\n[harness] {binary} is missing: running `cargo build -p tracegate --features sql` (log: {log})", flush=True)
     try:
         with open(log, "wb") as out:
             rc = subprocess.run(
-                ["cargo", "build", "-p", "tracegate"], cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
+                ["cargo", "build", "-p", "tracegate", "--features", "sql"], cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
                 timeout=CARGO_BUILD_TIMEOUT_S,
             ).returncode
     except (OSError, subprocess.TimeoutExpired) as exc:
-        _BUILD_ERROR = f"cargo build -p tracegate failed to run: {exc!r}"
+        _BUILD_ERROR = f"cargo build -p tracegate --features sql failed to run: {exc!r}"
         return
     if rc != 0 or not binary.exists():
-        _BUILD_ERROR = f"cargo build -p tracegate exited {rc}; last lines:\n{tail(log, 40)}"
+        _BUILD_ERROR = f"cargo build -p tracegate --features sql exited {rc}; last lines:\n{tail(log, 40)}"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -7,6 +7,8 @@
 //!   file as a terminal waterfall (or JSON).
 //! - `tracegate trace ID` and `tracegate search 'TRACEQL'` read a running gateway's traces
 //!   through its query API.
+//! - `tracegate query "SELECT …"` runs SQL over the archive and the hot tier (with the
+//!   `sql` feature).
 //! - `tracegate lifecycle plan|apply|rule` moves the archive's old files to a cold storage
 //!   class and deletes them past retention, as the gateway does every `lifecycle.interval`.
 
@@ -20,6 +22,7 @@ mod loadgen;
 mod lookup;
 mod query;
 mod signals;
+mod sql;
 mod telemetry;
 mod tls;
 
@@ -133,6 +136,15 @@ enum Command {
     /// does; `--now 2027-03-01T00:00:00Z` shows a date to come. The gateway runs the same
     /// every `lifecycle.interval` (1h) of each archive exporter.
     Lifecycle(lifecycle::Args),
+    /// SQL over the archive and the hot tier together, with DataFusion (a build with
+    /// `--features sql`, such as `make build-sql`).
+    ///
+    /// Tables: spans (hot and cold, each span once), archive_spans, hot_spans, traces, logs,
+    /// scores; a filter on dt (YYYY-MM-DD) or hour (HH) reads only those partitions, and
+    /// `trace_id = '…'` only the row groups that can hold it. Views of config/sql/:
+    /// cost_per_model_day, cost_per_user_day, latency_by_model, slowest_stages,
+    /// error_rate_by_class, low_score_traces (`--view NAME`, or SELECT * FROM NAME).
+    Query(sql::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -148,6 +160,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => lookup::trace_main(args),
         Command::Search(args) => lookup::search_main(args),
         Command::Lifecycle(args) => lifecycle::main(args),
+        Command::Query(args) => sql::main(args),
         Command::Run { config, instance } => match run(config.as_deref(), instance) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

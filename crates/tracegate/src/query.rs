@@ -127,6 +127,20 @@ impl QueryServer {
         let multitenancy = api.multitenancy_enabled;
         // With multi-tenancy the archive is partitioned by tenant, and each lookup reads the
         // asking tenant's partitions only (`Stores::with_multitenancy`).
+        #[cfg(feature = "sql")]
+        let sql = {
+            let archive = match &cold {
+                Some(d) => Some((
+                    d.open()
+                        .await
+                        .with_context(|| format!("cannot open the archive {d}"))?,
+                    d.prefix().clone(),
+                )),
+                None => None,
+            };
+            let hot_path = store.as_ref().map(|s| s.path().to_path_buf());
+            Arc::new(crate::sql::SqlService::new(archive, hot_path))
+        };
         let cold = cold.map(|d| Arc::new(ColdArchive::new(d, ColdOptions::default())));
         tracing::info!(
             endpoint = %api.endpoint,
@@ -159,7 +173,10 @@ impl QueryServer {
         }
         let backend = Stores::new(store, cold, tokio::runtime::Handle::current())
             .with_multitenancy(multitenancy);
-        let app = router(ApiState::new(Arc::new(backend), api).with_auth(auth));
+        let state = ApiState::new(Arc::new(backend), api).with_auth(auth);
+        #[cfg(feature = "sql")]
+        let state = state.with_sql(sql);
+        let app = router(state);
         let task = tokio::spawn(tracegate_tls::serve_router(
             listener,
             app,

@@ -9,6 +9,7 @@
 //! | `GET /api/search` (TraceQL `q`, or legacy `tags`/`minDuration`/`maxDuration`) | [`search`] |
 //! | `GET /api/search/tags`, `GET /api/v2/search/tags` | [`tags`] |
 //! | `GET /api/search/tag/{tag}/values`, `GET /api/v2/search/tag/{tag}/values` | [`tags`] |
+//! | `POST /api/sql` (a gateway built with the `sql` feature; 501 otherwise) | [`sql`] |
 //!
 //! With an `auth:` section every request, `/api/echo` included, needs a credential (a bearer
 //! token, or a verified client certificate over mTLS): 401 with `WWW-Authenticate: Bearer`
@@ -23,6 +24,7 @@ pub mod config;
 mod error;
 pub mod params;
 pub mod search;
+pub mod sql;
 pub mod tags;
 pub mod tenancy;
 pub mod traces;
@@ -54,6 +56,8 @@ pub struct ApiState {
     backend: Arc<dyn Backend>,
     config: Arc<ApiConfig>,
     auth: Arc<Authenticator>,
+    /// The SQL engine of `POST /api/sql`, in a build with it.
+    sql: Option<Arc<dyn sql::SqlBackend>>,
 }
 
 /// A request's tenancy, decided from its credential by the router's authentication layer
@@ -76,7 +80,14 @@ impl ApiState {
             backend,
             config: Arc::new(config),
             auth: Arc::new(Authenticator::open()),
+            sql: None,
         }
+    }
+
+    /// The same, serving `POST /api/sql` with `sql`.
+    pub fn with_sql(mut self, sql: Arc<dyn sql::SqlBackend>) -> Self {
+        self.sql = Some(sql);
+        self
     }
 
     /// The same, with `auth` deciding who may ask (the `auth:` section); open without.
@@ -123,6 +134,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v2/search/tags", get(tags::tags_v2))
         .route("/api/search/tag/{*rest}", get(tags::tag_values_v1))
         .route("/api/v2/search/tag/{*rest}", get(tags::tag_values_v2))
+        .route("/api/sql", axum::routing::post(sql::sql))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(slots, limit))
         .layer(axum::middleware::from_fn_with_state(state, authenticate))

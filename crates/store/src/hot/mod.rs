@@ -61,6 +61,7 @@ pub use exporter::{HotStoreExporter, HotStoreFactory};
 pub use index::{BlockIndex, ScanFilter, ScanFloor};
 pub use registry::HotRegistry;
 pub use store::{Clock, HotStats, HotStore, ScanStats, SystemClock};
+pub use tenant::tenant_dir;
 pub use tenant::{is_valid as is_valid_tenant, sanitise as sanitise_tenant};
 
 #[cfg(test)]

@@ -64,6 +64,15 @@ pub fn dir_candidates(tenant: &str) -> impl Iterator<Item = String> {
     })
 }
 
+/// The directory of `tenant`'s blocks under a hot store's `root`, if it has one: the first
+/// of [`dir_candidates`] whose `TENANT` file names exactly `tenant`. For readers of the
+/// blocks other than the store (SQL).
+pub fn tenant_dir(root: &std::path::Path, tenant: &str) -> Option<std::path::PathBuf> {
+    dir_candidates(tenant)
+        .map(|name| root.join(name))
+        .find(|dir| std::fs::read_to_string(dir.join(TENANT_FILE)).is_ok_and(|t| t == tenant))
+}
+
 /// 64-bit FNV-1a: stable across builds and platforms, unlike `std`'s hasher.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {

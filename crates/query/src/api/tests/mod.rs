@@ -8,6 +8,7 @@
 //! - `tenancy`: 401 without a tenant, isolation, federation.
 
 mod search;
+mod sql;
 mod strict;
 mod tags;
 mod tenancy;
