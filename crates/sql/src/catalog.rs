@@ -90,23 +90,13 @@ pub async fn session(
                 if let Some(tenant) = &sources.tenant {
                     dir = dir.join(format!("tenant={tenant}"));
                 }
-                let name = if *table == schema::SPANS_TABLE {
-                    "archive_spans"
-                } else {
-                    table
-                };
                 let provider = listing(ARCHIVE_URL, &dir, schema, true).await?;
-                ctx.register_table(name, provider)?;
+                ctx.register_table(registered_name(table), provider)?;
             }
         }
         None => {
             for (table, schema) in ARCHIVE_TABLES.iter().zip(schemas) {
-                let name = if *table == schema::SPANS_TABLE {
-                    "archive_spans"
-                } else {
-                    table
-                };
-                ctx.register_table(name, empty(with_partitions(schema))?)?;
+                ctx.register_table(registered_name(table), empty(with_partitions(schema))?)?;
             }
         }
     }
@@ -136,6 +126,16 @@ pub async fn session(
     }
     ctx.sql(&spans_view(&ctx).await?).await?;
     Ok(ctx)
+}
+
+/// The name an archive table is registered under: `archive_spans` for its spans (`spans`
+/// is the view of hot and cold together), the table's own name otherwise.
+fn registered_name(table: &'static str) -> &'static str {
+    if table == schema::SPANS_TABLE {
+        "archive_spans"
+    } else {
+        table
+    }
 }
 
 /// `CREATE VIEW spans AS …`: the archive's spans and the hot spans it lacks.
