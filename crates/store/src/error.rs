@@ -89,6 +89,15 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// Compaction stopped work on an hour (cancelled, its lease lost, another compactor
+    /// committed first, or a file it cannot merge); the hour is left as it was.
+    #[error("compaction of {dir}: {reason}")]
+    Compaction {
+        /// The hour directory.
+        dir: String,
+        /// Why.
+        reason: String,
+    },
     /// The S3 client could not be configured.
     #[error("could not configure S3 for bucket {bucket:?}: {source}")]
     S3Config {
@@ -111,6 +120,7 @@ impl StoreError {
                 | StoreError::LocalDir { .. }
                 | StoreError::Journal { .. }
                 | StoreError::HotStore { .. }
+                | StoreError::Compaction { .. }
         )
     }
 
@@ -126,6 +136,7 @@ impl StoreError {
                 io_class(source).unwrap_or(ErrorClass::Retryable)
             }
             StoreError::Url { .. } | StoreError::S3Config { .. } => ErrorClass::InvalidConfig,
+            StoreError::Compaction { .. } => ErrorClass::Retryable,
             StoreError::Arrow { .. } | StoreError::Parquet { .. } | StoreError::Schema { .. } => {
                 ErrorClass::Data
             }

@@ -206,7 +206,8 @@ pub fn file_path(
 /// `{prefix}/{table}[/tenant={T}]/dt=YYYY-MM-DD/hour=HH/{instance}-{ulid}.parquet`.
 ///
 /// `instance` is kept to letters, digits, `.`, `_` and `-` (anything else becomes `_`), so the
-/// name is safe on every object store and file system.
+/// name is safe on every object store and file system; one that starts like a compacted
+/// file's name (`compacted-g`) gets an `x` in front.
 pub fn partition_file_path(
     prefix: &Path,
     table: &str,
@@ -225,6 +226,10 @@ pub fn partition_file_path(
             '_'
         }
     }));
+    if name.starts_with(crate::compaction::record::OUTPUT_PREFIX) {
+        // That prefix is compaction's (its uncommitted files are not counted).
+        name.insert(0, 'x');
+    }
     name.push('-');
     name.push_str(&id.to_string());
     name.push_str(".parquet");
@@ -353,6 +358,19 @@ mod tests {
             path.as_ref()
                 .ends_with("/tracegate-01JDQ3ZK9W2E8Y1V0C4T5N6M7P.parquet")
         );
+    }
+
+    #[test]
+    fn an_instance_never_names_a_file_as_compaction_does() {
+        let id = Ulid::from_string("01JDQ3ZK9W2E8Y1V0C4T5N6M7P").unwrap();
+        let hour = HourPartition::of_unix_nanos(1_709_251_199 * NS);
+        let path = file_path(&Path::from("a"), SPANS_TABLE, hour, "compacted-g000001", id);
+        let name = path.filename().unwrap();
+        assert_eq!(
+            name,
+            "xcompacted-g000001-01JDQ3ZK9W2E8Y1V0C4T5N6M7P.parquet"
+        );
+        assert_eq!(crate::compaction::record::generation_of(name), None);
     }
 
     #[test]

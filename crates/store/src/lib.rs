@@ -27,6 +27,10 @@
 //! - [`read`]: the way back: [`spans_from_batch`] decodes a `spans` batch into spans, and
 //!   [`ColdArchive`] finds a trace's rows by id, reading few row groups, with its rows of
 //!   the `scores` table as evaluation events on the spans they rate;
+//! - [`compaction`]: each hour's small files merged into few large ones, each span once,
+//!   committed by a record per hour (`_compaction.json`) that exact readers follow
+//!   ([`compaction::CompactionView`]); the `archive` exporter runs it on a schedule,
+//!   `tracegate compact` by hand;
 //! - [`lifecycle`]: the archive's tiers after it is written, warm → cold → deleted by the
 //!   age of each hour partition: [`lifecycle::Lifecycle`] plans and applies them, the
 //!   `archive` exporter on a schedule, `tracegate lifecycle plan|apply` by hand;
@@ -81,6 +85,7 @@
 //! ```
 
 pub mod archive;
+pub mod compaction;
 pub mod destination;
 pub mod encoder;
 pub mod error;

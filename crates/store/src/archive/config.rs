@@ -16,8 +16,10 @@
 //!     future_window: 1h
 //!     sampled_only_spans: true
 //!     lifecycle: { interval: 1h, cold_after: 90d, cold_storage_class: GLACIER_IR }
+//!     compaction: { interval: 10m, target_file_size: 128MiB, min_age: 1h }
 //! ```
 
+use crate::compaction::CompactionConfig;
 use crate::destination::{Destination, Location, S3Options};
 use crate::lifecycle::LifecycleConfig;
 use crate::writer::{Compression, WriterOptions};
@@ -76,6 +78,10 @@ pub struct ArchiveConfig {
     /// `lifecycle.cold_after` (90d), deleted at `lifecycle.delete_after` (never by default),
     /// checked every `lifecycle.interval` (1h). See [`crate::lifecycle`].
     pub lifecycle: LifecycleConfig,
+    /// Merging each hour's small files into few of `compaction.target_file_size` (128MiB),
+    /// one row per span, every `compaction.interval` (10m) for hours that ended at least
+    /// `compaction.min_age` (1h) ago. See [`crate::compaction`].
+    pub compaction: CompactionConfig,
 }
 
 /// Backoff between upload attempts: it starts at `initial_backoff` and doubles up to
@@ -124,6 +130,7 @@ impl Default for ArchiveConfig {
             future_window: Duration::from_secs(3_600),
             sampled_only_spans: true,
             lifecycle: LifecycleConfig::default(),
+            compaction: CompactionConfig::default(),
         }
     }
 }
@@ -204,6 +211,7 @@ impl ArchiveConfig {
             ));
         }
         self.lifecycle.validate(&format!("{path}.lifecycle"))?;
+        self.compaction.validate(&format!("{path}.compaction"))?;
         let location = Location::parse(&self.url).map_err(|e| at("url", e.to_string()))?;
         if self.s3.is_some() && !matches!(location, Location::S3 { .. }) {
             return Err(at(

@@ -134,11 +134,8 @@ pub struct ArchiveExporter {
     done: Option<DoneSets>,
     /// `service.multitenancy_enabled`: partitions are (tenant, hour), under `tenant={T}/`.
     multitenancy: bool,
-    /// The lifecycle's settings, and its schedule once started (dropping it stops it).
-    lifecycle: (
-        crate::lifecycle::LifecycleConfig,
-        Option<tokio_util::sync::DropGuard>,
-    ),
+    /// The lifecycle and compaction, started with the exporter.
+    background: super::schedule::Background,
 }
 
 impl ArchiveExporter {
@@ -194,7 +191,7 @@ impl ArchiveExporter {
             log_size_hint: SizeHint::default(),
             done: None,
             multitenancy: ctx.multitenancy,
-            lifecycle: (config.lifecycle.clone(), None),
+            background: super::schedule::Background::new(config),
         }
     }
 
@@ -560,18 +557,19 @@ impl Exporter for ArchiveExporter {
             self.done =
                 recovery::recover(&shared, &durable.release, &durable.journal, MAX_DONE_IDS).await;
         }
-        self.lifecycle.1 = super::schedule::start(
-            &shared.name,
-            &shared.destination,
-            &self.lifecycle.0,
-            self.placement.past_window(),
-        )
-        .await;
+        self.background
+            .start(
+                &shared.name,
+                &shared.instance,
+                &shared.destination,
+                self.placement.past_window(),
+            )
+            .await;
         Ok(())
     }
 
     async fn shutdown(&mut self) -> Result<(), ExportError> {
-        self.lifecycle.1 = None;
+        self.background.stop_and_wait().await;
         self.cut_all();
         self.sync_buffered();
         if !self.uploads.is_empty() {
@@ -592,7 +590,7 @@ impl Exporter for ArchiveExporter {
     /// waiting for upload. A file whose last attempt finishes on another thread at this very
     /// moment may be counted although it was written.
     fn abandon(&mut self) -> usize {
-        self.lifecycle.1 = None;
+        self.background.stop();
         let buffered = self.buffered_spans();
         let pending = self.shared.pending_spans.load(Ordering::Acquire);
         let files = self.uploads.len();

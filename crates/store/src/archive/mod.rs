@@ -106,6 +106,7 @@ mod recovery;
 mod retry;
 mod schedule;
 mod upload;
+pub(crate) use upload::background_priority;
 
 pub use config::{ArchiveConfig, RetryConfig};
 pub use exporter::{ArchiveExporter, ArchiveExporterFactory};

@@ -400,7 +400,7 @@ async fn encode(shared: &Shared, rows: Rows) -> Result<Bytes, String> {
 /// fell from 49–66 ms to 9–16 ms with this). At nice 10 the receivers get about 90% of a
 /// contended core, and the encoder everything they leave; at saturation the buffer bound
 /// (`max_buffer_bytes`) makes the receivers wait for it, so it is never starved.
-fn background_priority() {
+pub(crate) fn background_priority() {
     #[cfg(target_os = "linux")]
     {
         // On Linux a nice value belongs to the thread, which `gettid` names.

@@ -52,6 +52,15 @@ fn full_fixture_parses_into_the_expected_struct() {
             delete_after: Some(Duration::from_secs(365 * 24 * 3_600)),
             max_actions_per_run: 5_000,
         },
+        compaction: crate::compaction::CompactionConfig {
+            interval: Duration::from_secs(1_800),
+            target_file_size: ByteSize::mib(256),
+            min_age: Duration::from_secs(2 * 3_600),
+            max_age: Duration::from_secs(14 * 24 * 3_600),
+            memory: ByteSize::mib(128),
+            lease: Duration::from_secs(300),
+            max_inputs: 500,
+        },
     };
     assert_eq!(parse(&fixture("archive.yaml")).unwrap(), expected);
 }
