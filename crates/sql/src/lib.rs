@@ -42,6 +42,11 @@ pub enum SqlError {
     /// Running it failed (reading the files, or past the memory limit).
     #[error("the query failed: {0}")]
     Execution(String),
+    /// A file the query planned to read was gone by the time it read it: a compaction
+    /// committed meanwhile and deleted the files it merged. [`Engine::query`] runs the query
+    /// again on a fresh listing before it reports this.
+    #[error("the query failed: {0}; the archive changed under it (a compaction), run it again")]
+    Vanished(String),
     /// A source could not be opened.
     #[error("could not open {what}: {message}")]
     Source {
@@ -66,9 +71,20 @@ impl From<DataFusionError> for SqlError {
             | DataFusionError::Plan(_)
             | DataFusionError::SchemaError(..)
             | DataFusionError::NotImplemented(_) => SqlError::Query(e.strip_backtrace()),
+            _ if vanished(&e) => SqlError::Vanished(e.strip_backtrace()),
             _ => SqlError::Execution(e.strip_backtrace()),
         }
     }
+}
+
+/// Whether `e` is an object the query listed and then did not find: object_store's
+/// `NotFound`, at the root or wrapped in the Parquet reader's error.
+fn vanished(e: &DataFusionError) -> bool {
+    if let DataFusionError::ObjectStore(inner) = e.find_root() {
+        return matches!(inner.as_ref(), object_store::Error::NotFound { .. });
+    }
+    let text = e.to_string();
+    text.contains("Object at location") && text.contains("not found")
 }
 
 impl From<ParserError> for SqlError {
@@ -137,8 +153,23 @@ impl Engine {
         Ok(frame.execute_stream().await?)
     }
 
-    /// Runs one read-only statement; its schema and rows.
+    /// Runs one read-only statement; its schema and rows. A run that finds a file it
+    /// listed deleted (a compaction committed meanwhile) is run again, up to
+    /// [`Self::RUNS`] times in all, each on a fresh listing.
     pub async fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
+        let mut runs = 1;
+        loop {
+            match self.run(sql).await {
+                Err(SqlError::Vanished(_)) if runs < Self::RUNS => runs += 1,
+                result => return result,
+            }
+        }
+    }
+
+    /// Runs of one statement at most when files vanish under it.
+    pub const RUNS: usize = 3;
+
+    async fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
         let stream = self.stream(sql).await?;
         let schema = stream.schema();
         let batches = stream.try_collect().await?;

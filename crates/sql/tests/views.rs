@@ -448,3 +448,85 @@ async fn a_trace_id_lookup_reads_one_row_group_of_eighty() {
         "{bloom}\n{text}"
     );
 }
+
+/// Every `.parquet` file under `dir`.
+fn parquet_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+async fn archive_count(engine: &Engine) -> i64 {
+    let b = rows(engine, "SELECT count(*) FROM archive_spans").await;
+    b[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test]
+async fn the_archive_is_read_as_its_compaction_records_count_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = fixture(dir.path());
+    let engine = Engine::open(&sources, Limits::default()).await.unwrap();
+    assert_eq!(archive_count(&engine).await, 5);
+    // Day 2's file replaced by a compacted one that holds the same two spans: counted once.
+    let day2 = parquet_files(&dir.path().join("archive/spans"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("dt=2026-11-02"))
+        .unwrap();
+    let hour_dir = day2.parent().unwrap().to_path_buf();
+    let output = "compacted-g000001-01JDQ3ZK9W2E8Y1V0C4T5N6M7P.parquet";
+    std::fs::copy(&day2, hour_dir.join(output)).unwrap();
+    // Before its commit the output is not counted.
+    assert_eq!(archive_count(&engine).await, 5);
+    let record = tracegate_store::compaction::record::Record {
+        version: tracegate_store::compaction::record::RECORD_VERSION,
+        generation: 1,
+        outputs: vec![output.to_owned()],
+        replaced: vec![day2.file_name().unwrap().to_str().unwrap().to_owned()],
+        rows: 2,
+        ..Default::default()
+    };
+    std::fs::write(hour_dir.join("_compaction.json"), record.to_json()).unwrap();
+    // Committed: the replaced file, still there, is not counted either.
+    assert_eq!(archive_count(&engine).await, 5);
+    std::fs::remove_file(&day2).unwrap();
+    assert_eq!(archive_count(&engine).await, 5);
+}
+
+#[tokio::test]
+async fn a_file_deleted_under_a_query_is_reported_as_vanished() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(&fixture(dir.path()), Limits::default())
+        .await
+        .unwrap();
+    let plan = engine
+        .context()
+        .sql("SELECT count(*) FROM archive_spans WHERE name LIKE 'op-%'")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    // A compaction deletes the files this plan listed.
+    for file in parquet_files(&dir.path().join("archive/spans")) {
+        std::fs::remove_file(file).unwrap();
+    }
+    let err = datafusion::physical_plan::collect(plan, engine.context().task_ctx())
+        .await
+        .unwrap_err();
+    let err = tracegate_sql::SqlError::from(err);
+    assert!(
+        matches!(err, tracegate_sql::SqlError::Vanished(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("run it again"), "{err}");
+}

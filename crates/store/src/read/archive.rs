@@ -251,6 +251,13 @@ impl ColdArchive {
         &self.options
     }
 
+    /// The archive's store, listed as readers count it through compactions
+    /// ([`CompactionView`](crate::compaction::CompactionView)).
+    async fn store(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
+        let store = self.destination.open().await?;
+        Ok(Arc::new(crate::compaction::CompactionView::new(store)))
+    }
+
     /// Every span of `id` in the archive's spans table, reading few row groups (trace_id
     /// min/max statistics, then the bloom filter, then the column index), with the trace's
     /// scores from the `scores` table added as span events (see [Scores](self#scores)).
@@ -275,7 +282,7 @@ impl ColdArchive {
         id: &TraceId,
         window: Option<(u64, u64)>,
     ) -> Result<ColdLookup, StoreError> {
-        let store = self.destination.open().await?;
+        let store = self.store().await?;
         let id_hex = id.to_hex();
         let spans_table = Table {
             name: SPANS_TABLE,
@@ -425,7 +432,7 @@ impl ColdArchive {
     /// `scores` table's files are warmed too (a lookup that finds a trace reads them), in
     /// the same newest-first order as the spans files.
     pub async fn warm(&self) -> Result<ColdWarmup, StoreError> {
-        let store = self.destination.open().await?;
+        let store = self.store().await?;
         let mut files: Vec<ObjectMeta> = self
             .listing(store.clone(), SPANS_TABLE, None, None)
             .chain(self.listing(store.clone(), SCORES_TABLE, None, None))
