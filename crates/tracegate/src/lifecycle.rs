@@ -12,9 +12,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
-use tracegate_pipeline::config::RawConfig;
-use tracegate_pipeline::{ComponentId, parse_section};
-use tracegate_store::ArchiveConfig;
 use tracegate_store::lifecycle::run::format_age;
 use tracegate_store::lifecycle::{
     Action, ActionKind, Lifecycle, Outcome, Plan, Rules, bucket_rule,
@@ -77,7 +74,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Step::Apply(c) => (c, "apply"),
         Step::Rule(c) => (c, "rule"),
     };
-    let (id, config) = archive_config(common)?;
+    let (id, config) = crate::archive_config::archive_exporter(
+        common.config.as_deref(),
+        common.exporter.as_deref(),
+    )?;
     if step == "rule" {
         let destination = config
             .destination(&format!("exporters.{id}"))
@@ -167,50 +167,6 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         })
     })
-}
-
-/// The `archive` exporter's config, by `--exporter` or the only one there is.
-fn archive_config(common: &Common) -> anyhow::Result<(String, ArchiveConfig)> {
-    let text = match &common.config {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?,
-        None => crate::DEFAULT_CONFIG.to_owned(),
-    };
-    let raw = RawConfig::parse(&text).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
-    let archives: Vec<&String> = raw
-        .exporters
-        .keys()
-        .filter(|key| ComponentId::parse(key).is_ok_and(|id| id.type_name() == "archive"))
-        .collect();
-    let id = match (&common.exporter, archives.as_slice()) {
-        (Some(id), _) if archives.contains(&id) => id.clone(),
-        (Some(id), _) => bail!(
-            "the config has no archive exporter {id:?}; it has {}",
-            list(&archives)
-        ),
-        (None, [one]) => (*one).clone(),
-        (None, []) => bail!("the config has no archive exporter"),
-        (None, many) => bail!(
-            "the config has {} archive exporters ({}); choose one with --exporter",
-            many.len(),
-            list(many)
-        ),
-    };
-    let value = raw.exporters.get(&id).cloned().unwrap_or_default();
-    let path = format!("exporters.{id}");
-    let config: ArchiveConfig = parse_section(&path, value).map_err(|e| anyhow::anyhow!("{e}"))?;
-    config.validate(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((id, config))
-}
-
-fn list(ids: &[&String]) -> String {
-    if ids.is_empty() {
-        return "none".to_owned();
-    }
-    ids.iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn describe(rules: &Rules, local: bool) -> String {

@@ -9,10 +9,14 @@
 //!   through its query API.
 //! - `tracegate query "SELECT …"` runs SQL over the archive and the hot tier (with the
 //!   `sql` feature).
+//! - `tracegate compact` merges each hour's small archive files into few large ones, as the
+//!   gateway does every `compaction.interval`.
 //! - `tracegate lifecycle plan|apply|rule` moves the archive's old files to a cold storage
 //!   class and deletes them past retention, as the gateway does every `lifecycle.interval`.
 
+mod archive_config;
 mod auth;
+mod compact;
 mod components;
 mod data_metrics;
 mod durability;
@@ -136,6 +140,16 @@ enum Command {
     /// does; `--now 2027-03-01T00:00:00Z` shows a date to come. The gateway runs the same
     /// every `lifecycle.interval` (1h) of each archive exporter.
     Lifecycle(lifecycle::Args),
+    /// Merge each hour's small archive files into few of `compaction.target_file_size`
+    /// (128MiB), sorted by trace and start, each span once (the duplicates of an upload
+    /// retry or a replay dropped).
+    ///
+    /// Readers that follow the hour's `_compaction.json` (tracegate query, the Tempo API's
+    /// archive lookups, the README's DuckDB query) count every span once while it runs; a
+    /// crash at any point leaves the archive correct, and the next run finishes the job.
+    /// The gateway does the same every `compaction.interval` (10m); both take each hour's
+    /// lease, so they can run at once.
+    Compact(compact::Args),
     /// SQL over the archive and the hot tier together, with DataFusion (a build with
     /// `--features sql`, such as `make build-sql`).
     ///
@@ -160,6 +174,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => lookup::trace_main(args),
         Command::Search(args) => lookup::search_main(args),
         Command::Lifecycle(args) => lifecycle::main(args),
+        Command::Compact(args) => compact::main(args),
         Command::Query(args) => sql::main(args),
         Command::Run { config, instance } => match run(config.as_deref(), instance) {
             Ok(()) => ExitCode::SUCCESS,

@@ -72,8 +72,8 @@ mod with_sql {
     use tracegate_pipeline::config::{RawConfig, parse_section};
     use tracegate_query::api::sql::{SqlAnswer, SqlBackend, SqlFailure, SqlFormat};
     use tracegate_sql::{Engine, Format, Limits, Sources, views};
+    use tracegate_store::Destination;
     use tracegate_store::hot::HotStoreConfig;
-    use tracegate_store::{ArchiveConfig, Destination};
 
     /// Runs `tracegate query`.
     pub fn main(args: QueryArgs) -> ExitCode {
@@ -124,11 +124,7 @@ mod with_sql {
     fn locations(
         args: &QueryArgs,
     ) -> anyhow::Result<(Option<Destination>, Option<std::path::PathBuf>)> {
-        let text = match &args.config {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read config file {}", path.display()))?,
-            None => crate::DEFAULT_CONFIG.to_owned(),
-        };
+        let text = crate::archive_config::config_text(args.config.as_deref())?;
         let raw = RawConfig::parse(&text).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
         let of_type = |kind: &str| -> Vec<String> {
             raw.exporters
@@ -139,18 +135,13 @@ mod with_sql {
         };
         let archive = match &args.archive {
             Some(url) => Some(Destination::from_url(url, None)?),
-            None => match of_type("archive").as_slice() {
-                [] => None,
-                [id, ..] => {
-                    let path = format!("exporters.{id}");
-                    let config: ArchiveConfig = parse_section(&path, raw.exporters[id].clone())
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    Some(
-                        config
-                            .destination(&path)
-                            .map_err(|e| anyhow::anyhow!("{e}"))?,
-                    )
-                }
+            None => match crate::archive_config::first_archive(args.config.as_deref())? {
+                None => None,
+                Some((id, config)) => Some(
+                    config
+                        .destination(&format!("exporters.{id}"))
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                ),
             },
         };
         let hot = match &args.hot {
