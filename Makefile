@@ -4,7 +4,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 
-.PHONY: help run build build-sql test unit integration venv bench bench-e2e bench-criterion fmt lint clean
+.PHONY: help run build build-sql test unit integration venv bench bench-e2e bench-compaction bench-criterion fmt lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: bench-e2e bench-criterion ## Both benchmarks below: end-to-end, then crit
 
 bench-e2e: ## End-to-end: gateway on core 0, loadgen on core 1 → table + target/bench/results.json (BENCH_* env vars in scripts/bench.sh)
 	CARGO=$(CARGO) PYTHON=$(PYTHON) scripts/bench.sh
+
+bench-compaction: ## Compaction MB/s per core, peak memory and bytes per span, on 1000 MB of 4 MB files (SIZE_MB, FILE_MB)
+	CARGO=$(CARGO) scripts/compaction_bench.sh
 
 bench-criterion: ## Criterion benches, one per stage (release)
 	$(CARGO) bench --workspace
