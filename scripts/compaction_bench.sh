@@ -5,6 +5,7 @@
 #
 #   make bench-compaction                       # 1000 MB in 4 MB files
 #   SIZE_MB=10000 FILE_MB=4 scripts/compaction_bench.sh
+#   REUSE=1 scripts/compaction_bench.sh         # an archive built (and not compacted) before
 #
 # Prints one JSON line (also in target/bench/compaction.json). `tracegate compact` merges on
 # one thread, so MB/s per core is input MB over its user + system CPU seconds.
@@ -15,15 +16,21 @@ FILE_MB=${FILE_MB:-4}
 DIR=${DIR:-target/bench/compaction}
 cd "$(dirname "$0")/.."
 
-$CARGO build --release -q -p tracegate -p tracegate-store --example cold_lookup
-rm -rf "$DIR" && mkdir -p "$DIR"
+$CARGO build --release -q -p tracegate
+$CARGO build --release -q -p tracegate-store --example cold_lookup
+mkdir -p "$DIR"
 archive="$(realpath "$DIR")/archive"
-echo "building ${SIZE_MB} MB of ${FILE_MB} MB files in $archive" >&2
-target/release/examples/cold_lookup --url "$archive" --size-mb "$SIZE_MB" --file-mb "$FILE_MB" --lookups 1 >/dev/null
+if [ -z "${REUSE:-}" ]; then
+  rm -rf "$archive"
+  echo "building ${SIZE_MB} MB of ${FILE_MB} MB files in $archive" >&2
+  target/release/examples/cold_lookup --url "$archive" --size-mb "$SIZE_MB" --file-mb "$FILE_MB" --lookups 1 >/dev/null
+fi
 cat > "$DIR/config.yaml" <<YAML
 exporters:
   archive:
     url: $archive
+service:
+  pipelines: {}
 YAML
 files_before=$(find "$archive/spans" -name '*.parquet' | wc -l)
 /usr/bin/time -v -o "$DIR/time.txt" target/release/tracegate compact -c "$DIR/config.yaml" --max-age 100000d --json > "$DIR/compact.jsonl"

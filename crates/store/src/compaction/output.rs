@@ -28,6 +28,7 @@ pub(super) struct OpenOutput<'r> {
 pub(super) struct DoneOutput {
     pub(super) name: String,
     pub(super) bytes: u64,
+    pub(super) rows: u64,
 }
 
 /// The merge's sink: outputs of the target size, each a multipart upload.
@@ -97,6 +98,7 @@ impl<'r> FileSink<'r> {
         self.done.push(DoneOutput {
             name: open.name,
             bytes,
+            rows: open.rows,
         });
         (self.renew)()
     }

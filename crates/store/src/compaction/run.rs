@@ -104,6 +104,50 @@ pub struct HourReport {
     pub garbage: usize,
     /// The generation committed.
     pub generation: u64,
+    /// The files written (name, bytes, rows), to tell a later pass's inputs that are this
+    /// run's own outputs.
+    files: Vec<(String, u64, u64)>,
+    /// The names of the files merged.
+    merged: Vec<(String, u64)>,
+}
+
+impl HourReport {
+    /// This pass and the next one, as one report: a file the first wrote and the next
+    /// merged again is counted once, as the next's output.
+    fn then(self, next: HourReport) -> HourReport {
+        let again: Vec<&(String, u64, u64)> = self
+            .files
+            .iter()
+            .filter(|(name, _, _)| next.merged.iter().any(|(m, _)| m == name))
+            .collect();
+        let again_rows: u64 = again.iter().map(|f| f.2).sum();
+        let again_bytes: u64 = again.iter().map(|f| f.1).sum();
+        let again_files = again.len();
+        let mut files: Vec<(String, u64, u64)> = self
+            .files
+            .iter()
+            .filter(|(name, _, _)| !next.merged.iter().any(|(m, _)| m == name))
+            .cloned()
+            .collect();
+        files.extend(next.files);
+        let mut merged = self.merged;
+        merged.extend(next.merged);
+        HourReport {
+            inputs: self.inputs + next.inputs - again_files,
+            input_bytes: self.input_bytes + next.input_bytes - again_bytes,
+            outputs: files.len(),
+            output_bytes: files.iter().map(|f| f.1).sum(),
+            rows: MergeStats {
+                rows_in: self.rows.rows_in + next.rows.rows_in - again_rows,
+                rows_out: self.rows.rows_out + next.rows.rows_out - again_rows,
+                duplicates: self.rows.duplicates + next.rows.duplicates,
+            },
+            garbage: self.garbage + next.garbage,
+            generation: next.generation,
+            files,
+            merged,
+        }
+    }
 }
 
 /// Progress of the hour being merged, for a progress bar.
@@ -212,10 +256,24 @@ impl Compactor {
         let Some(mut lease) = rt.block_on(self.acquire(dir))? else {
             return Ok(HourOutcome::Busy);
         };
-        let result = self.under_lease(rt, hour, &mut lease, cancel, progress);
+        // Passes of at most what `memory` admits, until no small file is left.
+        let mut result = self.under_lease(rt, hour, &mut lease, cancel, progress);
+        while let Ok((HourOutcome::Compacted(done), deferred)) = &result {
+            if *deferred == 0 || cancel.is_cancelled() {
+                break;
+            }
+            let done = done.clone();
+            result = match self.under_lease(rt, hour, &mut lease, cancel, progress) {
+                Ok((HourOutcome::Compacted(next), deferred)) => {
+                    Ok((HourOutcome::Compacted(done.then(next)), deferred))
+                }
+                Ok((_, _)) => Ok((HourOutcome::Compacted(done), 0)),
+                Err(e) => Err(e),
+            };
+        }
         // Released whatever happened; one left behind expires.
         let _ = rt.block_on(self.store.delete(&lease.path));
-        result
+        result.map(|(outcome, _)| outcome)
     }
 
     fn under_lease(
@@ -225,7 +283,7 @@ impl Compactor {
         lease: &mut HeldLease,
         cancel: &CancellationToken,
         progress: &mut dyn FnMut(Progress),
-    ) -> Result<HourOutcome, StoreError> {
+    ) -> Result<(HourOutcome, usize), StoreError> {
         let dir = &hour.dir;
         let listing = rt.block_on(self.list_hour(dir))?;
         let record = rt.block_on(self.read_record(dir))?;
@@ -233,7 +291,7 @@ impl Compactor {
         let target = self.config.target_file_size.get();
         let plan = plan_hour(&listing, previous, target, self.config.max_inputs);
         if plan.is_empty() {
-            return Ok(HourOutcome::Nothing);
+            return Ok((HourOutcome::Nothing, 0));
         }
         let garbage = plan.garbage.len();
         if garbage > 0 {
@@ -241,7 +299,7 @@ impl Compactor {
             tracing::info!(exporter = %self.name, dir = %dir, files = garbage, "compaction: deleted files no reader counts (left by an earlier run)");
         }
         if plan.inputs.is_empty() {
-            return Ok(HourOutcome::Cleaned { garbage });
+            return Ok((HourOutcome::Cleaned { garbage }, 0));
         }
         // Before the first output exists: the tables' root records, which DuckDB's recipe
         // needs to find a record at all.
@@ -250,6 +308,7 @@ impl Compactor {
             self.marked
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        let (plan, builders, deferred) = self.admit(rt, hour, plan)?;
         let generation = previous.map_or(0, |r| r.generation) + 1;
         let key = match hour.table {
             TRACES_TABLE => TableKey::traces(),
@@ -274,7 +333,7 @@ impl Compactor {
             total_rows: 0,
             renew: &mut || rt.block_on(self.renew(lease)),
         };
-        let merged = self.merge_inputs(rt, hour, &plan, &key, &mut sink);
+        let merged = self.merge_inputs(rt, builders, &key, &mut sink);
         let merged = merged.and_then(|stats| sink.finish().map(|()| stats));
         let outputs = std::mem::take(&mut sink.done);
         let stats = match merged {
@@ -337,6 +396,15 @@ impl Compactor {
             rows: stats,
             garbage,
             generation,
+            files: outputs
+                .iter()
+                .map(|o| (o.name.clone(), o.bytes, o.rows))
+                .collect(),
+            merged: plan
+                .inputs
+                .iter()
+                .map(|i| (i.name.clone(), i.size))
+                .collect(),
         };
         tracing::info!(
             exporter = %self.name,
@@ -350,38 +418,68 @@ impl Compactor {
             duplicates = stats.duplicates,
             "compaction: hour committed"
         );
-        Ok(HourOutcome::Compacted(report))
+        Ok((HourOutcome::Compacted(report), deferred))
     }
 
-    fn merge_inputs(
+    /// Opens the inputs' footers, admitting inputs while their estimated decoding memory
+    /// fits in half of `memory` (two at least): the admitted plan, its readers, and how many
+    /// small files wait for another pass.
+    fn admit(
         &self,
         rt: &Runtime,
         hour: &HourDir,
-        plan: &HourPlan,
-        key: &TableKey,
-        sink: &mut FileSink<'_>,
-    ) -> Result<MergeStats, StoreError> {
+        mut plan: HourPlan,
+    ) -> Result<(HourPlan, Vec<Builder>, usize), StoreError> {
+        let budget = self.config.memory.get() / 2;
         let mut builders = Vec::with_capacity(plan.inputs.len());
-        let mut row_bytes = 1u64;
+        let mut used = 0u64;
         for input in &plan.inputs {
             let path = hour.dir.clone().join(input.name.as_str());
             let reader = ObjectFile::new(self.store.clone(), path, input.size, Default::default());
             let builder = rt
                 .block_on(ParquetRecordBatchStreamBuilder::new(reader))
                 .map_err(StoreError::parquet("open a file to compact"))?;
+            // A reader holds a row group's fetched column chunks and a decoded page per
+            // column: at most its compressed plus its uncompressed size.
+            let cost = builder
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|g| (g.compressed_size().max(0) + g.total_byte_size().max(0)) as u64)
+                .max()
+                .unwrap_or(0);
+            if builders.len() >= 2 && used + cost > budget {
+                break;
+            }
+            used += cost;
+            builders.push(builder);
+        }
+        let deferred = plan.inputs.len() - builders.len();
+        plan.inputs.truncate(builders.len());
+        plan.input_bytes = plan.inputs.iter().map(|i| i.size).sum();
+        Ok((plan, builders, deferred))
+    }
+
+    fn merge_inputs<'r>(
+        &self,
+        rt: &'r Runtime,
+        builders: Vec<Builder>,
+        key: &TableKey,
+        sink: &mut FileSink<'_>,
+    ) -> Result<MergeStats, StoreError> {
+        let mut row_bytes = 1u64;
+        for builder in &builders {
             let meta = builder.metadata();
             let rows = meta.file_metadata().num_rows().max(1) as u64;
             let bytes: i64 = meta.row_groups().iter().map(|g| g.total_byte_size()).sum();
             row_bytes = row_bytes.max(bytes.max(0) as u64 / rows);
             sink.total_rows += rows;
-            builders.push(builder);
         }
-        // Memory: half for the inputs' batches (Arrow takes about twice the uncompressed
-        // Parquet size), the rest for the output's row group and upload parts.
+        // Batches: Arrow takes about twice the uncompressed Parquet size.
         let per_input =
-            self.config.memory.get() / 2 / (builders.len() as u64).max(1) / (2 * row_bytes);
+            self.config.memory.get() / 4 / (builders.len() as u64).max(1) / (2 * row_bytes);
         let batch_rows = (per_input as usize).clamp(INPUT_BATCH_ROWS.0, INPUT_BATCH_ROWS.1);
-        let mut inputs: Vec<Input<'_>> = Vec::with_capacity(builders.len());
+        let mut inputs: Vec<Input<'r>> = Vec::with_capacity(builders.len());
         for builder in builders {
             let mut stream = builder
                 .with_batch_size(batch_rows)
@@ -395,6 +493,9 @@ impl Compactor {
         merge(inputs, key, OUTPUT_BATCH_ROWS, sink)
     }
 }
+
+/// A reader of one input, its footer read.
+type Builder = ParquetRecordBatchStreamBuilder<ObjectFile>;
 
 pub(super) fn unix_ms() -> u64 {
     SystemTime::now()

@@ -616,3 +616,36 @@ fn a_run_over_an_archive_without_a_traces_table_compacts_the_spans() {
         .unwrap();
     assert_eq!((report.hours, report.compacted, report.failed), (1, 1, 0));
 }
+
+#[test]
+fn an_hour_larger_than_memory_admits_is_merged_in_passes() {
+    let rt = rt();
+    let archive = local(&rt);
+    let spans = rag(60);
+    let files = archive.put_spans(&rt, &spans, 6);
+    let copy = rt
+        .block_on(async { archive.store.get(&files[1]).await?.bytes().await })
+        .unwrap();
+    let copied = testing::read_parquet(copy.clone()).0.num_rows();
+    archive.put(&rt, "gw-2-replayed.parquet", SPANS_TABLE, copy);
+    // A budget no input fits in: two inputs per pass, the last pass's output among them.
+    let config = CompactionConfig {
+        memory: tracegate_pipeline::ByteSize(1),
+        ..CompactionConfig::default()
+    };
+    let report = compacted(archive.compactor(config).compact_hour(
+        &rt,
+        &archive.hour(SPANS_TABLE),
+        &CancellationToken::new(),
+        &mut |_| {},
+    ));
+    // Six passes over seven files, reported as one compaction of the seven.
+    assert_eq!(report.generation, 6);
+    assert_eq!((report.inputs, report.outputs), (7, 1));
+    assert_eq!(report.rows.rows_out as usize, spans.len());
+    assert_eq!(report.rows.rows_in as usize, spans.len() + copied);
+    assert_eq!(report.rows.duplicates as usize, copied);
+    assert_eq!(archive.count(&rt), (spans.len(), spans.len()));
+    let names = archive.names(&rt, SPANS_TABLE);
+    assert_eq!(names.len(), 2, "{names:?}");
+}
