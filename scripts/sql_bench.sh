@@ -5,6 +5,9 @@
 #
 #   SIZE_MB=10000 scripts/sql_bench.sh          # builds a 10 GB archive of 128 MB files first
 #   REUSE=1 scripts/sql_bench.sh                # times an archive built before
+#   SOURCE=target/bench/compaction/archive COPIES=10 scripts/sql_bench.sh
+#       # the archive `make bench-compaction` compacted, hard-linked into COPIES days (the
+#       # same bytes COPIES times: quick to build, and both engines read the same files)
 #
 # Each query runs RUNS times (default 3) per engine, both on all cores; the median wall time
 # is reported. Prints one JSON line (also in target/bench/sql.json).
@@ -20,7 +23,15 @@ cd "$(dirname "$0")/.."
 $CARGO build --release -q -p tracegate --features sql
 $CARGO build --release -q -p tracegate-store --example cold_lookup
 archive="$(mkdir -p "$DIR" && realpath "$DIR")/archive"
-if [ -z "${REUSE:-}" ]; then
+if [ -n "${SOURCE:-}" ]; then
+  rm -rf "$archive" && mkdir -p "$archive/spans"
+  cp "$SOURCE/cold_lookup_ids.txt" "$archive/"
+  for i in $(seq 1 "${COPIES:-10}"); do
+    for day in "$SOURCE"/spans/dt=*; do
+      cp -al "$day" "$archive/spans/dt=2026-10-$(printf %02d "$i")"
+    done
+  done
+elif [ -z "${REUSE:-}" ]; then
   rm -rf "$archive"
   echo "building ${SIZE_MB} MB of ${FILE_MB} MB files in $archive" >&2
   target/release/examples/cold_lookup --url "$archive" --size-mb "$SIZE_MB" --file-mb "$FILE_MB" --lookups 3 >&2
@@ -64,6 +75,15 @@ for name, sql in [("aggregate", aggregate), ("trace_lookup", lookup)]:
     dk_s, dk_rows = timed(duck, sql)
     assert len(tg_rows) == len(dk_rows) and len(tg_rows) > 0, (name, len(tg_rows), len(dk_rows))
     out[name] = {"tracegate_s": round(tg_s, 3), "duckdb_s": round(dk_s, 3), "ratio": round(tg_s / dk_s, 2), "rows": len(tg_rows)}
+# Row groups the trace-id lookup reads: the pruning metrics of EXPLAIN ANALYZE.
+import re
+plan = subprocess.run(["target/release/tracegate", "query", "-c", f"{d}/config.yaml", "--format", "csv",
+                       "EXPLAIN ANALYZE " + lookup.format(t="archive_spans")], capture_output=True, text=True, check=True).stdout
+def metric(name):
+    m = re.search(name + r"=([^,\]]+)", plan)
+    return m.group(1).strip() if m else None
+out["trace_lookup"]["row_groups_statistics"] = metric("row_groups_pruned_statistics")
+out["trace_lookup"]["row_groups_bloom_filter"] = metric("row_groups_pruned_bloom_filter")
 json.dump(out, open(f"{d}/../sql.json", "w"))
 print(json.dumps(out))
 PY
