@@ -6,6 +6,7 @@
 #   make bench-compaction                       # 1000 MB in 4 MB files
 #   SIZE_MB=10000 FILE_MB=4 scripts/compaction_bench.sh
 #   REUSE=1 scripts/compaction_bench.sh         # an archive built (and not compacted) before
+#   NO_BUILD=1 scripts/compaction_bench.sh      # the release binaries as they are (say, with SQL)
 #
 # Prints one JSON line (also in target/bench/compaction.json). `tracegate compact` merges on
 # one thread, so MB/s per core is input MB over its user + system CPU seconds.
@@ -16,8 +17,8 @@ FILE_MB=${FILE_MB:-4}
 DIR=${DIR:-target/bench/compaction}
 cd "$(dirname "$0")/.."
 
-$CARGO build --release -q -p tracegate
-$CARGO build --release -q -p tracegate-store --example cold_lookup
+[ -n "${NO_BUILD:-}" ] || $CARGO build --release -q -p tracegate
+[ -n "${NO_BUILD:-}" ] || $CARGO build --release -q -p tracegate-store --example cold_lookup
 mkdir -p "$DIR"
 archive="$(realpath "$DIR")/archive"
 if [ -z "${REUSE:-}" ]; then

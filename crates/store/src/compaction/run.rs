@@ -439,7 +439,15 @@ impl Compactor {
             let builder = rt
                 .block_on(ParquetRecordBatchStreamBuilder::new(reader))
                 .map_err(StoreError::parquet("open a file to compact"))?;
-            let cost = reader_memory(builder.metadata());
+            // A reader holds a row group's fetched column chunks and a decoded page per
+            // column: at most its compressed plus its uncompressed size.
+            let cost = builder
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|g| (g.compressed_size().max(0) + g.total_byte_size().max(0)) as u64)
+                .max()
+                .unwrap_or(0);
             if builders.len() >= 2 && used + cost > budget {
                 break;
             }
@@ -484,28 +492,6 @@ impl Compactor {
         }
         merge(inputs, key, OUTPUT_BATCH_ROWS, sink)
     }
-}
-
-/// Largest decoded page (and dictionary page) a reader holds per column at once: the
-/// writer's page size limit, 1 MiB, for each.
-const PAGE_BYTES: u64 = 2 * 1024 * 1024;
-
-/// The memory a reader of a file needs at most: one row group's column chunks as fetched
-/// (compressed), plus per column a decompressed page and its dictionary (or the whole chunk
-/// when it is smaller).
-fn reader_memory(meta: &parquet::file::metadata::ParquetMetaData) -> u64 {
-    meta.row_groups()
-        .iter()
-        .map(|g| {
-            let pages: u64 = g
-                .columns()
-                .iter()
-                .map(|c| (c.uncompressed_size().max(0) as u64).min(PAGE_BYTES))
-                .sum();
-            g.compressed_size().max(0) as u64 + pages
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// A reader of one input, its footer read.
