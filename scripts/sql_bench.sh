@@ -47,7 +47,8 @@ YAML
 import json, statistics, subprocess, sys, time
 import duckdb
 archive, d, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-trace_id = open(f"{archive}/cold_lookup_ids.txt").read().split()[1]
+ids = open(f"{archive}/cold_lookup_ids.txt").read().split()
+trace_id = ids[len(ids) // 2]
 aggregate = """SELECT CAST(start_time AS DATE) AS day, attributes['gen_ai.request.model'] AS model,
   count(*) AS calls, sum(CAST(attributes['gen_ai.usage.input_tokens'] AS BIGINT)) AS input_tokens
 FROM {t} WHERE attributes['gen_ai.request.model'] IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
