@@ -1,6 +1,6 @@
 //! The pure core: which hours are due, and what to do with an hour's files.
 
-use super::record::{Record, generation_of, is_data_file, visible};
+use super::record::{Record, is_data_file, visible};
 use crate::layout::HourPartition;
 
 /// A file of an hour directory: its name and size.
@@ -118,12 +118,6 @@ pub fn due(hour: HourPartition, now_secs: u64, min_age_secs: u64, max_age_secs: 
         return false;
     };
     age >= min_age_secs && age <= max_age_secs
-}
-
-/// Whether `name` is a compacted file of a generation after the record's, or any compacted
-/// file when there is no record.
-pub fn is_uncommitted(name: &str, record: Option<&Record>) -> bool {
-    generation_of(name).is_some_and(|g| record.is_none_or(|r| g > r.generation))
 }
 
 #[cfg(test)]

@@ -200,11 +200,6 @@ impl Compactor {
         }
     }
 
-    /// Its config.
-    pub fn config(&self) -> &CompactionConfig {
-        &self.config
-    }
-
     /// Compacts `hour`, blocking on `rt` for its I/O; must not be called from within a
     /// runtime. `progress` hears of the rows merged.
     pub fn compact_hour(
