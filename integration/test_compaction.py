@@ -10,11 +10,13 @@ missing one, on a local disk and on moto's S3 server.
 - A replayed request's duplicates are dropped for good.
 - `kill -9` at any point of a compaction leaves the archive readable and correct, and the
   next run finishes the job.
-- The gateway compacts on its own schedule and counts it."""
+- The gateway compacts on its own schedule and counts it.
+- The `logs` table is compacted too: every record kept, those outside a trace last."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -24,6 +26,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
 
 import tg_archive
 import tg_otlp
@@ -297,3 +303,57 @@ def test_the_gateway_compacts_on_its_schedule_and_counts_it(gateway_factory, tmp
     assert any('outcome="compacted"' in l and 'table="spans"' in l and not l.endswith(" 0") for l in lines), lines
     gw.stop()
     assert lake.exact_counts(con) == (spans, spans)
+
+
+def logs_request(base_ns: int, n: int, tag: str) -> bytes:
+    """`n` log records at `base_ns` + i ms: half in a trace, half outside any, and the last one
+    twice, alike in every field (two records all the same: both must stay)."""
+    records = []
+    for i in range(n):
+        in_trace = i % 2 == 0
+        records.append(logs_pb2.LogRecord(
+            time_unix_nano=base_ns + i * 1_000_000, severity_number=9, severity_text="INFO",
+            body=common_pb2.AnyValue(string_value=f"{tag}-{i}"),
+            trace_id=os.urandom(16) if in_trace else b"", span_id=os.urandom(8) if in_trace else b""))
+    records.append(records[-1])
+    resource = resource_pb2.Resource(attributes=[common_pb2.KeyValue(
+        key="service.name", value=common_pb2.AnyValue(string_value="compaction-logs"))])
+    return logs_service_pb2.ExportLogsServiceRequest(resource_logs=[logs_pb2.ResourceLogs(
+        resource=resource, scope_logs=[logs_pb2.ScopeLogs(log_records=records)])]).SerializeToString()
+
+
+def test_the_logs_table_is_compacted_with_every_record_kept(gateway_factory, tmp_path, tracegate_bin):
+    root = tmp_path / "archive"
+    archive = {"url": str(root), "flush_bytes": "4KiB", "flush_age": "1s", "compaction": {"interval": "0s"}}
+    gw = gateway_factory({"archive": archive}, logs={"processors": [], "exporters": ["archive"]})
+    base = old_hour_start()
+    requests_n, per_request = 12, 40
+    for r in range(requests_n):
+        resp = requests.post(gw.logs_url, data=logs_request(base + r * 1_000_000_000, per_request, f"r{r}"),
+                             headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+        assert resp.status_code == 200, resp.text
+        time.sleep(0.3)
+    records = requests_n * (per_request + 1)
+    con = Lake(str(root)).connect()
+    glob = f"{root}/logs/**/*.parquet"
+
+    def count() -> int:
+        return con.execute("SELECT count(*) FROM read_parquet(?)", [glob]).fetchone()[0]
+
+    wait_until(lambda: list(root.glob("logs/**/*.parquet")) and count() == records, 60,
+               what=f"{records} log records in the archive")
+    gw.stop()
+    files_before = list(root.glob("logs/**/*.parquet"))
+    assert len(files_before) >= 4, files_before
+    query = ("SELECT count(*), count(DISTINCT body), count(*) FILTER (WHERE trace_id IS NULL) FROM {}")
+    before = con.execute(query.format("read_parquet(?)"), [glob]).fetchone()
+
+    compact(tracegate_bin, gw.config_path)
+    files_after = list(root.glob("logs/**/*.parquet"))
+    assert len(files_after) == 1 and files_after[0].name.startswith("compacted-g"), files_after
+    assert con.execute(query.format("tracegate_logs(?)"), [str(root)]).fetchone() == before
+    assert con.execute(query.format("read_parquet(?)"), [glob]).fetchone() == before
+    assert before[0] == records and before[1] == requests_n * per_request
+    # Sorted by trace id, the records outside any trace last, then by time.
+    rows = con.execute("SELECT trace_id IS NULL, trace_id, time FROM read_parquet(?)", [glob]).fetchall()
+    assert rows == sorted(rows)

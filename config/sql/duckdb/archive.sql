@@ -15,7 +15,7 @@
 -- `tracegate query` does all of this itself.
 --
 -- The records exist once a compaction began on the archive: before its first output it writes
--- an empty ROOT/{spans,traces}/_compaction.json, so that the globs below match a file from
+-- an empty ROOT/{spans,traces,logs,scores}/_compaction.json, so that the globs below match a file from
 -- then on. On an archive no compaction has touched, these macros fail with "No files found
 -- that match the pattern .../_compaction.json"; there a plain read_parquet is exact (read
 -- tracegate_commits after it: if it still fails, no compaction began meanwhile).
@@ -43,3 +43,5 @@ CREATE OR REPLACE MACRO tracegate_table(root, tbl) AS TABLE
 
 CREATE OR REPLACE MACRO tracegate_spans(root) AS TABLE SELECT * FROM tracegate_table(root, 'spans');
 CREATE OR REPLACE MACRO tracegate_traces(root) AS TABLE SELECT * FROM tracegate_table(root, 'traces');
+CREATE OR REPLACE MACRO tracegate_logs(root) AS TABLE SELECT * FROM tracegate_table(root, 'logs');
+CREATE OR REPLACE MACRO tracegate_scores(root) AS TABLE SELECT * FROM tracegate_table(root, 'scores');

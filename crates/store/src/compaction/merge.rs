@@ -10,6 +10,11 @@
 //! for `traces` (start time, end time, span count), so that two fragments of one trace
 //! released apart both stay. Rows of a trace are contiguous in the merged order, so the
 //! keys seen are kept for the current trace only; the first row of a key is kept.
+//!
+//! `logs` and `scores` have no row key: two log records may be alike in every column and
+//! still be two records (a retried call logging the same line twice), so none is dropped.
+//! Their rows without a trace id (records outside any trace, scores not joined) sort last,
+//! by time, as their writer sorts them.
 
 use crate::error::StoreError;
 use arrow_array::cast::AsArray;
@@ -19,7 +24,9 @@ use arrow_schema::{DataType, SchemaRef};
 use arrow_select::interleave::interleave_record_batch;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
-use tracegate_model::schema::{col, traces_col};
+use tracegate_model::schema::{
+    LOGS_TABLE, SCORES_TABLE, SPANS_TABLE, TRACES_TABLE, col, logs_col, scores_col, traces_col,
+};
 
 /// A sorted input: its batches, in order.
 pub type Input<'a> = Box<dyn Iterator<Item = Result<RecordBatch, StoreError>> + Send + 'a>;
@@ -38,8 +45,11 @@ pub struct TableKey {
     pub schema: SchemaRef,
     /// The time column that orders rows within a trace.
     pub time: &'static str,
-    /// The columns that, with the trace id, identify a row.
+    /// The columns that, with the trace id, identify a row; none: rows are never
+    /// duplicates of each other.
     pub identity: &'static [&'static str],
+    /// Whether rows may lack a trace id (they sort last).
+    pub nullable_trace: bool,
 }
 
 impl TableKey {
@@ -49,6 +59,7 @@ impl TableKey {
             schema: tracegate_model::schema::spans_schema(),
             time: col::START_TIME,
             identity: &[col::SPAN_ID],
+            nullable_trace: false,
         }
     }
 
@@ -63,6 +74,39 @@ impl TableKey {
                 traces_col::END_TIME,
                 traces_col::SPAN_COUNT,
             ],
+            nullable_trace: false,
+        }
+    }
+
+    /// The `logs` table: ordered by (trace_id, time), records without a trace id last;
+    /// every row kept (see the [module docs](self)).
+    pub fn logs() -> Self {
+        Self {
+            schema: tracegate_model::schema::logs_schema(),
+            time: logs_col::TIME,
+            identity: &[],
+            nullable_trace: true,
+        }
+    }
+
+    /// The `scores` table: as [`Self::logs`], by (trace_id, time), unjoined scores last.
+    pub fn scores() -> Self {
+        Self {
+            schema: tracegate_model::schema::scores_schema(),
+            time: scores_col::TIME,
+            identity: &[],
+            nullable_trace: true,
+        }
+    }
+
+    /// The key of archive table `table`, if compaction knows it.
+    pub fn of(table: &str) -> Option<Self> {
+        match table {
+            SPANS_TABLE => Some(Self::spans()),
+            TRACES_TABLE => Some(Self::traces()),
+            LOGS_TABLE => Some(Self::logs()),
+            SCORES_TABLE => Some(Self::scores()),
+            _ => None,
         }
     }
 }
@@ -80,6 +124,8 @@ pub struct MergeStats {
 
 /// A trace id as the archive writes it: 32 lowercase hex characters.
 const ID_LEN: usize = 32;
+/// The heap key of a row without a trace id: above every hex id, so such rows come last.
+const NO_TRACE: [u8; ID_LEN] = [0xff; ID_LEN];
 
 /// One input's position.
 struct Cursor<'a> {
@@ -94,19 +140,21 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    fn trace_id(&self) -> &str {
-        self.trace_ids.as_string::<i32>().value(self.row)
-    }
-
     fn key(&self, index: usize) -> Result<HeapKey, StoreError> {
-        let id = self.trace_id().as_bytes();
-        if id.len() != ID_LEN {
-            return Err(StoreError::Schema {
-                column: col::TRACE_ID,
-            });
-        }
-        let mut trace = [0u8; ID_LEN];
-        trace.copy_from_slice(id);
+        let ids = self.trace_ids.as_string::<i32>();
+        let trace = if ids.is_null(self.row) {
+            NO_TRACE
+        } else {
+            let id = ids.value(self.row).as_bytes();
+            if id.len() != ID_LEN {
+                return Err(StoreError::Schema {
+                    column: col::TRACE_ID,
+                });
+            }
+            let mut trace = [0u8; ID_LEN];
+            trace.copy_from_slice(id);
+            trace
+        };
         let times = self.times.as_primitive::<TimestampNanosecondType>();
         let time = if times.is_valid(self.row) {
             times.value(self.row)
@@ -158,15 +206,19 @@ pub fn merge(
             trace = Some(top.trace);
             seen.clear();
         }
-        identity.clear();
-        for column in &cursor.identity {
-            identity_bytes(column, cursor.row, &mut identity);
-        }
-        if seen.contains(identity.as_slice()) {
-            stats.duplicates += 1;
-        } else {
-            seen.insert(identity.clone());
+        if key.identity.is_empty() {
             pending.push((cursor.slot, cursor.row));
+        } else {
+            identity.clear();
+            for column in &cursor.identity {
+                identity_bytes(column, cursor.row, &mut identity);
+            }
+            if seen.contains(identity.as_slice()) {
+                stats.duplicates += 1;
+            } else {
+                seen.insert(identity.clone());
+                pending.push((cursor.slot, cursor.row));
+            }
         }
         cursor.row += 1;
         if cursor.row >= cursor.batch.num_rows() {
@@ -293,7 +345,9 @@ fn columns(batch: &RecordBatch, key: &TableKey) -> Result<Columns, StoreError> {
             .ok_or(StoreError::Schema { column: name })
     };
     let trace_ids = column(col::TRACE_ID)?;
-    if trace_ids.data_type() != &DataType::Utf8 || trace_ids.null_count() > 0 {
+    if trace_ids.data_type() != &DataType::Utf8
+        || (!key.nullable_trace && trace_ids.null_count() > 0)
+    {
         return Err(StoreError::Schema {
             column: col::TRACE_ID,
         });

@@ -7,7 +7,9 @@
 //! engines pay for in every query. A run merges the small files of each hour that ended
 //! between `min_age` and `max_age` ago into files of `target_file_size` (128 MiB), with the
 //! writer's own properties (statistics, bloom filter on trace_id, encodings), dropping the
-//! duplicates an upload retry or a replay of the write-ahead log leaves ([`merge`]).
+//! duplicates an upload retry or a replay of the write-ahead log leaves ([`merge`]). The
+//! `logs` and `scores` tables are merged the same way, by (trace_id, time), with every row
+//! kept (they have no row key).
 //!
 //! # How readers stay exact
 //!

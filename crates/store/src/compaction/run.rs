@@ -27,7 +27,7 @@ use super::merge::{Input, MergeStats, TableKey, merge};
 use super::output::FileSink;
 use super::plan::{HourPlan, next_record, plan_hour};
 use crate::error::StoreError;
-use crate::layout::{HourPartition, SPANS_TABLE, TRACES_TABLE};
+use crate::layout::{HourPartition, LOGS_TABLE, SCORES_TABLE, SPANS_TABLE, TRACES_TABLE};
 use crate::read::file::ObjectFile;
 use crate::writer::WriterOptions;
 use futures::StreamExt;
@@ -41,7 +41,7 @@ use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
 /// The tables compaction looks after.
-pub const TABLES: [&str; 2] = [SPANS_TABLE, TRACES_TABLE];
+pub const TABLES: [&str; 4] = [SPANS_TABLE, TRACES_TABLE, LOGS_TABLE, SCORES_TABLE];
 /// Rows per input batch, at most and at least.
 const INPUT_BATCH_ROWS: (usize, usize) = (64, 8_192);
 /// Rows per merged batch.
@@ -305,12 +305,11 @@ impl Compactor {
         }
         let (plan, builders, deferred) = self.admit(rt, hour, plan)?;
         let generation = previous.map_or(0, |r| r.generation) + 1;
-        let key = match hour.table {
-            TRACES_TABLE => TableKey::traces(),
-            _ => TableKey::spans(),
-        };
+        let key = TableKey::of(hour.table).unwrap_or_else(TableKey::spans);
         let properties = match hour.table {
             TRACES_TABLE => self.options.traces_properties(),
+            LOGS_TABLE => self.options.logs_properties(),
+            SCORES_TABLE => self.options.scores_properties(),
             _ => self.options.properties(),
         };
         let mut sink = FileSink {

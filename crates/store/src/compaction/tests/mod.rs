@@ -176,4 +176,5 @@ proptest! {
     }
 }
 
+mod logs;
 mod store;

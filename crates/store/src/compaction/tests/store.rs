@@ -3,15 +3,15 @@
 
 use super::*;
 
-struct Archive {
-    store: Arc<dyn ObjectStore>,
+pub(super) struct Archive {
+    pub(super) store: Arc<dyn ObjectStore>,
     prefix: Path,
     conditional: bool,
     _dir: Option<tempfile::TempDir>,
     _moto: Option<testing::Moto>,
 }
 
-fn local(rt: &Runtime) -> Archive {
+pub(super) fn local(rt: &Runtime) -> Archive {
     let dir = tempfile::tempdir().unwrap();
     let destination = Destination::from_url(dir.path().to_str().unwrap(), None).unwrap();
     let store = rt.block_on(destination.open()).unwrap();
@@ -24,7 +24,7 @@ fn local(rt: &Runtime) -> Archive {
     }
 }
 
-fn on_moto(rt: &Runtime) -> Option<Archive> {
+pub(super) fn on_moto(rt: &Runtime) -> Option<Archive> {
     let moto = testing::moto()?;
     let bucket = format!("compact-{}", Ulid::new().to_string().to_lowercase());
     let created = testing::http(&moto.endpoint, &format!("PUT /{bucket} HTTP/1.1\r\n")).unwrap();
@@ -50,7 +50,7 @@ fn on_moto(rt: &Runtime) -> Option<Archive> {
 }
 
 impl Archive {
-    fn compactor(&self, config: CompactionConfig) -> Compactor {
+    pub(super) fn compactor(&self, config: CompactionConfig) -> Compactor {
         Compactor::new(
             "test",
             "test-1",
@@ -65,12 +65,12 @@ impl Archive {
         )
     }
 
-    fn hour_dir(&self, table: &str) -> Path {
+    pub(super) fn hour_dir(&self, table: &str) -> Path {
         crate::layout::Partition::new(None, HourPartition::of_unix_nanos(BASE))
             .dir(&self.prefix, table)
     }
 
-    fn put(&self, rt: &Runtime, name: &str, table: &str, file: Bytes) -> Path {
+    pub(super) fn put(&self, rt: &Runtime, name: &str, table: &str, file: Bytes) -> Path {
         let path = self.hour_dir(table).join(name);
         rt.block_on(self.store.put(&path, PutPayload::from(file)))
             .unwrap();
@@ -96,7 +96,7 @@ impl Archive {
             .collect()
     }
 
-    fn names(&self, rt: &Runtime, table: &str) -> Vec<String> {
+    pub(super) fn names(&self, rt: &Runtime, table: &str) -> Vec<String> {
         let listed: Vec<_> = rt
             .block_on(
                 self.store
@@ -151,7 +151,7 @@ impl Archive {
         Some((rows, ids.len()))
     }
 
-    fn hour(&self, table: &'static str) -> HourDir {
+    pub(super) fn hour(&self, table: &'static str) -> HourDir {
         HourDir {
             table,
             dir: self.hour_dir(table),
@@ -160,7 +160,7 @@ impl Archive {
     }
 }
 
-fn compacted(outcome: Result<HourOutcome, StoreError>) -> HourReport {
+pub(super) fn compacted(outcome: Result<HourOutcome, StoreError>) -> HourReport {
     match outcome.unwrap() {
         HourOutcome::Compacted(r) => r,
         other => panic!("not compacted: {other:?}"),
