@@ -142,7 +142,8 @@ enum Command {
     Lifecycle(lifecycle::Args),
     /// Merge each hour's small archive files into few of `compaction.target_file_size`
     /// (128MiB), sorted by trace and start, each span once (the duplicates of an upload
-    /// retry or a replay dropped).
+    /// retry or a replay dropped). The traces, logs and scores tables are compacted too
+    /// (log records and scores are all kept).
     ///
     /// Readers that follow the hour's `_compaction.json` (tracegate query, the Tempo API's
     /// archive lookups, the README's DuckDB query) count every span once while it runs; a
