@@ -138,33 +138,33 @@ fn logs_and_scores_are_compacted(archive: &Archive) {
     assert_eq!(out.len(), 1);
     let logs = log_rows_of(&testing::read_parquet(out[0].clone()).0);
     let keys: Vec<_> = logs.iter().map(|r| (r.trace_id.clone(), r.time)).collect();
-    assert!(sorted_none_last(&keys), "{keys:?}");
-    assert!(logs.last().unwrap().trace_id.is_none());
-    assert_eq!(multiset(logs), logs_before);
     let time = schema::logs_schema().index_of(logs_col::TIME).unwrap();
-    assert_file_layout(
-        out[0].clone(),
-        LOGS_TABLE,
-        LOGS_SCHEMA_VERSION,
-        time,
-        &"02".repeat(16),
-    );
+    let layout = (LOGS_TABLE, LOGS_SCHEMA_VERSION, time);
+    assert_output(&out[0], &keys, multiset(logs), &logs_before, layout);
 
     let out = files(archive, &rt, SCORES_TABLE);
     assert_eq!(out.len(), 1);
     let rows = score_rows_of(&testing::read_parquet(out[0].clone()).0);
     let keys: Vec<_> = rows.iter().map(|r| (r.trace_id.clone(), r.time)).collect();
-    assert!(sorted_none_last(&keys), "{keys:?}");
-    assert!(rows.last().unwrap().trace_id.is_none());
-    assert_eq!(multiset(rows), scores_before);
     let time = schema::scores_schema().index_of(scores_col::TIME).unwrap();
-    assert_file_layout(
-        out[0].clone(),
-        SCORES_TABLE,
-        SCORES_SCHEMA_VERSION,
-        time,
-        &"02".repeat(16),
-    );
+    let layout = (SCORES_TABLE, SCORES_SCHEMA_VERSION, time);
+    assert_output(&out[0], &keys, multiset(rows), &scores_before, layout);
+}
+
+/// Asserts a compacted file: rows sorted by trace id with trace-less rows last (the last
+/// row has none), the same rows as `before`, and the writer's layout for (table, schema
+/// version, time column).
+fn assert_output(
+    file: &Bytes,
+    keys: &[(Option<String>, i64)],
+    rows: Vec<String>,
+    before: &[String],
+    (table, version, time): (&str, &str, usize),
+) {
+    assert!(sorted_none_last(keys), "{keys:?}");
+    assert!(keys.last().unwrap().0.is_none());
+    assert_eq!(rows, before);
+    assert_file_layout(file.clone(), table, version, time, &"02".repeat(16));
 }
 
 #[test]
